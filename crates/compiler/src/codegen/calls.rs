@@ -1,0 +1,165 @@
+//! Call sequences (internal convention).
+//!
+//! Arguments go to the outgoing area at the bottom of the caller's frame (one 8-byte word
+//! each); the callee reads them in place as its parameters. A single result comes back in
+//! the return register of its class; several results come back in the same area. Every
+//! allocatable register is caller-saved. All calls go through the `VMFuncRef`s in the vmctx,
+//! the one place lazy compilation will patch.
+
+use super::stack::{Val, ValKind};
+use super::FuncCompiler;
+use crate::masm::{Address, CallTarget, IntCmp, MacroAssembler, OperandSize, RegClass, RegImm};
+use crate::vmctx::{funcref, table_def};
+use crate::{CompileError, TrapCode};
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    fn signature(&self, type_index: u32) -> Result<(Vec<ValKind>, Vec<ValKind>), CompileError> {
+        let ty = self
+            .info
+            .types
+            .get(type_index as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no type {type_index}")))?;
+        let mut p = Vec::new();
+        for &t in ty.params() {
+            p.push(ValKind::of(t)?);
+        }
+        let mut r = Vec::new();
+        for &t in ty.results() {
+            r.push(ValKind::of(t)?);
+        }
+        Ok((p, r))
+    }
+
+    /// Stores the top `n` values as outgoing arguments and pops them.
+    fn pass_arguments(&mut self, n: usize, results: usize) {
+        let first = self.stack.len() - n;
+        for i in 0..n {
+            let v = self.stack[first + i];
+            self.store_val(v, Address::Outgoing(8 * i as i32));
+        }
+        self.truncate_stack(first);
+        self.outgoing_words = self.outgoing_words.max(n.max(results) as u32);
+    }
+
+    /// Pushes the results of a call that just returned.
+    fn push_call_results(&mut self, results: &[ValKind]) -> Result<(), CompileError> {
+        if results.len() == 1 {
+            let kind = results[0];
+            let r = self.alloc(kind.class())?;
+            let ret = self.masm.return_reg(kind.class());
+            self.masm.mov(r, RegImm::Reg(ret), kind.size());
+            self.push(Val::Reg(kind, r));
+        } else {
+            for (i, &kind) in results.iter().enumerate() {
+                let pos = self.stack.len() as u32;
+                let dst = self.slot_addr(pos);
+                self.masm
+                    .copy(dst, Address::Outgoing(8 * i as i32), OperandSize::S64);
+                self.push(Val::Slot(kind, pos));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn visit_call(&mut self, func_index: u32) -> Result<(), CompileError> {
+        let type_index = *self
+            .info
+            .functions
+            .get(func_index as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
+        let (params, results) = self.signature(type_index)?;
+        self.pass_arguments(params.len(), results.len());
+        self.spill_regs();
+        let entry = self.info.offsets.funcref(func_index);
+        if self.info.is_imported_function(func_index) {
+            let f = self.alloc(RegClass::Int)?;
+            self.masm.lea(f, Address::Vmctx(entry));
+            self.masm.call(CallTarget::FuncRef { funcref: f });
+            self.free_reg(f);
+        } else {
+            self.masm.call(CallTarget::SameInstance {
+                code_offset: entry + funcref::CODE,
+            });
+        }
+        self.push_call_results(&results)
+    }
+
+    pub(super) fn visit_call_indirect(
+        &mut self,
+        type_index: u32,
+        table_index: u32,
+    ) -> Result<(), CompileError> {
+        let (params, results) = self.signature(type_index)?;
+        let expected = *self
+            .info
+            .type_ids
+            .get(type_index as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
+        let (_, index) = self.pop_to_reg()?;
+        self.pass_arguments(params.len(), results.len());
+        self.spill_regs();
+
+        let table = self.alloc(RegClass::Int)?;
+        let entry = self.alloc(RegClass::Int)?;
+        let table_ptr = self.info.offsets.table_ptr(table_index);
+        self.masm.load(table, Address::Vmctx(table_ptr), OperandSize::S64);
+        self.masm.load(
+            entry,
+            Address::Base(table, table_def::LENGTH),
+            OperandSize::S64,
+        );
+        let pc = self.masm.trap_if(
+            IntCmp::GeU,
+            index,
+            RegImm::Reg(entry),
+            OperandSize::S64,
+            TrapCode::UndefinedElement,
+        );
+        self.add_trap(pc, TrapCode::UndefinedElement);
+        self.masm
+            .load(table, Address::Base(table, table_def::BASE), OperandSize::S64);
+        // entry = elements[index]
+        self.masm.shift(
+            crate::masm::ShiftOp::Shl,
+            entry,
+            index,
+            RegImm::Imm(3),
+            OperandSize::S64,
+        );
+        self.masm.alu(
+            crate::masm::AluOp::Add,
+            entry,
+            entry,
+            RegImm::Reg(table),
+            OperandSize::S64,
+        );
+        self.masm
+            .load(entry, Address::Base(entry, 0), OperandSize::S64);
+        let pc = self.masm.trap_if(
+            IntCmp::Eq,
+            entry,
+            RegImm::Imm(0),
+            OperandSize::S64,
+            TrapCode::IndirectCallToNull,
+        );
+        self.add_trap(pc, TrapCode::IndirectCallToNull);
+        self.masm.load(
+            table,
+            Address::Base(entry, funcref::TYPE_ID),
+            OperandSize::S32,
+        );
+        let pc = self.masm.trap_if(
+            IntCmp::Ne,
+            table,
+            RegImm::Imm(expected as i64),
+            OperandSize::S32,
+            TrapCode::BadSignature,
+        );
+        self.add_trap(pc, TrapCode::BadSignature);
+        self.masm.call(CallTarget::FuncRef { funcref: entry });
+        self.free_reg(index);
+        self.free_reg(table);
+        self.free_reg(entry);
+        self.push_call_results(&results)
+    }
+}

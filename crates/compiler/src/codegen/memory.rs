@@ -1,0 +1,173 @@
+//! Linear memory, globals and the memory builtins.
+//!
+//! Bounds-check policy: a 32-bit memory reserves its whole index range plus the largest
+//! static offset as inaccessible address space, so every access is a plain
+//! `base + index + offset` load or store and an out-of-bounds access faults on a guard page;
+//! each such instruction is recorded as a `MemoryOutOfBounds` trap site for the runtime's
+//! signal handler.
+
+use super::stack::{Val, ValKind};
+use super::FuncCompiler;
+use crate::masm::{
+    Address, HeapAddress, LoadKind, MacroAssembler, OperandSize, RegClass, RegImm, StoreKind,
+};
+use crate::vmctx::memory_def;
+use crate::{CompileError, TrapCode};
+use wasmparser::{MemArg, MemArgTarget, Operator};
+
+fn memory_index(memarg: &MemArg) -> Result<u32, CompileError> {
+    match memarg.target {
+        MemArgTarget::Memory(0) => Ok(0),
+        MemArgTarget::Memory(_) => Err(CompileError::Unsupported("multiple memories".into())),
+        MemArgTarget::Array(_) => Err(CompileError::Unsupported("gc arrays".into())),
+    }
+}
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    /// Emits a load or store if `op` is one; returns whether it was.
+    pub(super) fn emit_memory_access(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
+        use Operator as O;
+        use ValKind::*;
+        let (memarg, load) = match *op {
+            O::I32Load { memarg } => (memarg, Some((LoadKind::I32, I32))),
+            O::I64Load { memarg } => (memarg, Some((LoadKind::I64, I64))),
+            O::F32Load { memarg } => (memarg, Some((LoadKind::F32, F32))),
+            O::F64Load { memarg } => (memarg, Some((LoadKind::F64, F64))),
+            O::I32Load8S { memarg } => (memarg, Some((LoadKind::I32S8, I32))),
+            O::I32Load8U { memarg } => (memarg, Some((LoadKind::I32U8, I32))),
+            O::I32Load16S { memarg } => (memarg, Some((LoadKind::I32S16, I32))),
+            O::I32Load16U { memarg } => (memarg, Some((LoadKind::I32U16, I32))),
+            O::I64Load8S { memarg } => (memarg, Some((LoadKind::I64S8, I64))),
+            O::I64Load8U { memarg } => (memarg, Some((LoadKind::I64U8, I64))),
+            O::I64Load16S { memarg } => (memarg, Some((LoadKind::I64S16, I64))),
+            O::I64Load16U { memarg } => (memarg, Some((LoadKind::I64U16, I64))),
+            O::I64Load32S { memarg } => (memarg, Some((LoadKind::I64S32, I64))),
+            O::I64Load32U { memarg } => (memarg, Some((LoadKind::I64U32, I64))),
+            O::I32Store { memarg } => return self.store(memarg, StoreKind::I32).map(|_| true),
+            O::I64Store { memarg } => return self.store(memarg, StoreKind::I64).map(|_| true),
+            O::F32Store { memarg } => return self.store(memarg, StoreKind::F32).map(|_| true),
+            O::F64Store { memarg } => return self.store(memarg, StoreKind::F64).map(|_| true),
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => {
+                return self.store(memarg, StoreKind::I8).map(|_| true)
+            }
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => {
+                return self.store(memarg, StoreKind::I16).map(|_| true)
+            }
+            O::I64Store32 { memarg } => return self.store(memarg, StoreKind::I32).map(|_| true),
+            _ => return Ok(false),
+        };
+        if let Some((kind, result)) = load {
+            self.load(memarg, kind, result)?;
+        }
+        Ok(true)
+    }
+
+    fn heap_address(&self, memarg: &MemArg, index: crate::masm::Reg) -> Result<HeapAddress, CompileError> {
+        memory_index(memarg)?;
+        let offset = u32::try_from(memarg.offset)
+            .map_err(|_| CompileError::Unsupported("memory64 offsets".into()))?;
+        Ok(HeapAddress { index, offset })
+    }
+
+    fn load(&mut self, memarg: MemArg, kind: LoadKind, result: ValKind) -> Result<(), CompileError> {
+        let (_, index) = self.pop_to_reg()?;
+        let addr = self.heap_address(&memarg, index)?;
+        let dst = if result.class() == RegClass::Int {
+            index
+        } else {
+            self.alloc(result.class())?
+        };
+        let pc = self.masm.load_heap(dst, addr, kind);
+        if dst != index {
+            self.free_reg(index);
+        }
+        self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+        self.push(Val::Reg(result, dst));
+        Ok(())
+    }
+
+    fn store(&mut self, memarg: MemArg, kind: StoreKind) -> Result<(), CompileError> {
+        let v = self.pop()?;
+        let value = self.to_reg_imm(v)?;
+        let (_, index) = self.pop_to_reg()?;
+        let addr = self.heap_address(&memarg, index)?;
+        let pc = self.masm.store_heap(value, addr, kind);
+        self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+        self.release_operand(value);
+        self.free_reg(index);
+        Ok(())
+    }
+
+    pub(super) fn visit_memory_size(&mut self, mem: u32) -> Result<(), CompileError> {
+        if mem != 0 {
+            return Err(CompileError::Unsupported("multiple memories".into()));
+        }
+        let r = self.alloc(RegClass::Int)?;
+        let def = self.info.offsets.memory0_definition();
+        self.masm.load(r, Address::Vmctx(def), OperandSize::S64);
+        self.masm
+            .load(r, Address::Base(r, memory_def::LENGTH), OperandSize::S64);
+        self.masm.shift(
+            crate::masm::ShiftOp::ShrU,
+            r,
+            r,
+            RegImm::Imm(16),
+            OperandSize::S64,
+        );
+        self.push(Val::Reg(ValKind::I32, r));
+        Ok(())
+    }
+
+    pub(super) fn visit_memory_grow(&mut self, mem: u32) -> Result<(), CompileError> {
+        if mem != 0 {
+            return Err(CompileError::Unsupported("multiple memories".into()));
+        }
+        let v = self.pop()?;
+        let delta = self.to_reg_imm(v)?;
+        self.spill_regs();
+        let f = self.info.offsets.builtin_memory_grow();
+        self.masm.call_builtin(f, &[delta, RegImm::Imm(0)]);
+        self.release_operand(delta);
+        let r = self.alloc(RegClass::Int)?;
+        let ret = self.masm.return_reg(RegClass::Int);
+        self.masm.mov(r, RegImm::Reg(ret), OperandSize::S32);
+        self.push(Val::Reg(ValKind::I32, r));
+        Ok(())
+    }
+
+    pub(super) fn visit_global_get(&mut self, index: u32) -> Result<(), CompileError> {
+        let ty = self
+            .info
+            .globals
+            .get(index as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no global {index}")))?;
+        let kind = ValKind::of(ty.content_type)?;
+        let ptr = self.alloc(RegClass::Int)?;
+        let off = self.info.offsets.global_ptr(index);
+        self.masm.load(ptr, Address::Vmctx(off), OperandSize::S64);
+        let dst = if kind.class() == RegClass::Int {
+            ptr
+        } else {
+            self.alloc(kind.class())?
+        };
+        self.masm.load(dst, Address::Base(ptr, 0), kind.size());
+        if dst != ptr {
+            self.free_reg(ptr);
+        }
+        self.push(Val::Reg(kind, dst));
+        Ok(())
+    }
+
+    pub(super) fn visit_global_set(&mut self, index: u32) -> Result<(), CompileError> {
+        let v = self.pop()?;
+        let kind = v.kind();
+        let value = self.to_reg_imm(v)?;
+        let ptr = self.alloc(RegClass::Int)?;
+        let off = self.info.offsets.global_ptr(index);
+        self.masm.load(ptr, Address::Vmctx(off), OperandSize::S64);
+        self.masm.store(value, Address::Base(ptr, 0), kind.size());
+        self.free_reg(ptr);
+        self.release_operand(value);
+        Ok(())
+    }
+}

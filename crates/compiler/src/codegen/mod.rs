@@ -1,0 +1,267 @@
+//! The ISA-neutral single-pass compiler: wasm semantics live here, once.
+//!
+//! [`compile_function`] decodes each operator once (`OperatorsReader::read_with_offset`),
+//! validates it (`FuncValidator::op`) and emits code for it (the `match` in
+//! [`FuncCompiler::emit`]) before reading the next one. There is no IR and no second walk.
+
+mod calls;
+mod control;
+mod memory;
+mod ops;
+mod stack;
+
+use crate::masm::{MacroAssembler, RegClass};
+use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
+use control::Frame;
+use stack::{RegSet, Val, ValKind};
+use wasmparser::{FuncValidator, FunctionBody, Operator, OperatorsReader, WasmModuleResources};
+
+/// Compiles function `func_index` (a defined function) of the module described by `info`.
+///
+/// `validator` must be the wasmparser validator for this very body; every operator is
+/// validated before code is emitted for it, so an invalid body is reported as
+/// [`CompileError::Invalid`] and never produces code.
+pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
+    masm: M,
+    info: &ModuleInfo,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    validator: &mut FuncValidator<T>,
+) -> Result<CompiledFunction, CompileError> {
+    let invalid = |e| CompileError::invalid(func_index, e);
+    let ty = info
+        .func_type(func_index)
+        .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
+    let mut locals = Vec::new();
+    for &p in ty.params() {
+        locals.push(ValKind::of(p)?);
+    }
+    let mut results = Vec::new();
+    for &r in ty.results() {
+        results.push(ValKind::of(r)?);
+    }
+    let num_params = locals.len() as u32;
+
+    let mut locals_reader = body.get_locals_reader().map_err(invalid)?;
+    for _ in 0..locals_reader.get_count() {
+        let offset = locals_reader.original_position();
+        let (count, ty) = locals_reader.read().map_err(invalid)?;
+        validator
+            .define_locals(offset as u64, count, ty)
+            .map_err(invalid)?;
+        let kind = ValKind::of(ty)?;
+        locals.extend(std::iter::repeat_n(kind, count as usize));
+    }
+    let mut reader = OperatorsReader::new(locals_reader.get_binary_reader());
+
+    let num_frame_locals = locals.len() as u32 - num_params;
+    let mut c = FuncCompiler {
+        free: RegSet::from_regs(
+            masm.allocatable(RegClass::Int)
+                .iter()
+                .chain(masm.allocatable(RegClass::Float))
+                .copied(),
+        ),
+        masm,
+        info,
+        locals,
+        num_params,
+        slots_start: -8 - 8 * num_frame_locals as i32,
+        results,
+        stack: Vec::new(),
+        max_depth: 0,
+        outgoing_words: 0,
+        control: Vec::new(),
+        reachable: true,
+        traps: Vec::new(),
+        wasm_offset: 0,
+    };
+    c.emit_prologue(num_frame_locals)?;
+
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset().map_err(invalid)?;
+        validator.op(offset as u64, &op).map_err(invalid)?;
+        c.wasm_offset = offset as u32;
+        c.emit(op)?;
+    }
+    reader.finish().map_err(invalid)?;
+    c.finish()
+}
+
+/// State of one function being compiled.
+pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
+    masm: M,
+    info: &'a ModuleInfo,
+    /// Kinds of all locals, parameters first.
+    locals: Vec<ValKind>,
+    num_params: u32,
+    /// Frame offset just below the last local: spill slots grow down from here.
+    slots_start: i32,
+    results: Vec<ValKind>,
+    stack: Vec<Val>,
+    max_depth: u32,
+    /// Largest outgoing argument/result area needed by a call, in 8-byte words.
+    outgoing_words: u32,
+    free: RegSet,
+    control: Vec<Frame>,
+    /// Whether the code being emitted can execute.
+    reachable: bool,
+    traps: Vec<TrapSite>,
+    /// Offset of the operator being compiled, for trap sites.
+    wasm_offset: u32,
+}
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    fn emit_prologue(&mut self, num_frame_locals: u32) -> Result<(), CompileError> {
+        let pc = self
+            .masm
+            .prologue(-8, self.info.offsets.stack_limit())?;
+        self.add_trap(pc, TrapCode::StackOverflow);
+        if num_frame_locals > 0 {
+            self.masm
+                .zero_frame(self.slots_start, 8 * num_frame_locals);
+        }
+        let end = self.masm.new_label();
+        let results = self.results.clone();
+        self.control.push(Frame::function(end, results));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<CompiledFunction, CompileError> {
+        if !self.control.is_empty() {
+            return Err(CompileError::Internal("unterminated function body".into()));
+        }
+        let frame_words = 1 + (-self.slots_start / 8) as u64 - 1
+            + self.max_depth as u64
+            + self.outgoing_words as u64;
+        let frame_size = (frame_words * 8).next_multiple_of(16);
+        let frame_size = u32::try_from(frame_size)
+            .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
+        let mut traps = self.traps;
+        let code = self.masm.finish(frame_size)?;
+        traps.sort_by_key(|t| t.pc);
+        Ok(CompiledFunction { code, traps })
+    }
+
+    pub(super) fn add_trap(&mut self, pc: u32, code: TrapCode) {
+        self.traps.push(TrapSite {
+            pc,
+            code,
+            wasm_offset: self.wasm_offset,
+        });
+    }
+
+    /// Emits code for one validated operator.
+    fn emit(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
+        use Operator as O;
+        // Dead code (after br/return/unreachable): only the block structure matters.
+        if !self.reachable {
+            return match op {
+                O::Block { .. } | O::Loop { .. } | O::If { .. } => {
+                    self.control.push(Frame::dead());
+                    Ok(())
+                }
+                O::Else => self.visit_else(),
+                O::End => self.visit_end(),
+                _ => Ok(()),
+            };
+        }
+        match op {
+            O::Nop => {}
+            O::Unreachable => {
+                let pc = self.masm.trap(TrapCode::Unreachable);
+                self.add_trap(pc, TrapCode::Unreachable);
+                self.set_unreachable();
+            }
+            O::Block { blockty } => self.visit_block(blockty)?,
+            O::Loop { blockty } => self.visit_loop(blockty)?,
+            O::If { blockty } => self.visit_if(blockty)?,
+            O::Else => self.visit_else()?,
+            O::End => self.visit_end()?,
+            O::Br { relative_depth } => self.visit_br(relative_depth)?,
+            O::BrIf { relative_depth } => self.visit_br_if(relative_depth)?,
+            O::BrTable { targets } => {
+                let mut depths = Vec::with_capacity(targets.len() as usize);
+                for t in targets.targets() {
+                    depths.push(t.map_err(|e| CompileError::invalid(0, e))?);
+                }
+                self.visit_br_table(&depths, targets.default())?
+            }
+            O::Return => self.visit_return()?,
+            O::Call { function_index } => self.visit_call(function_index)?,
+            O::CallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_call_indirect(type_index, table_index)?,
+            O::Drop => {
+                let v = self.pop()?;
+                self.release(v);
+            }
+            O::Select | O::TypedSelect { .. } => self.visit_select()?,
+            O::LocalGet { local_index } => {
+                let kind = self.local_kind(local_index)?;
+                self.push(Val::Local(kind, local_index));
+            }
+            O::LocalSet { local_index } => self.visit_local_set(local_index, false)?,
+            O::LocalTee { local_index } => self.visit_local_set(local_index, true)?,
+            O::GlobalGet { global_index } => self.visit_global_get(global_index)?,
+            O::GlobalSet { global_index } => self.visit_global_set(global_index)?,
+            O::I32Const { value } => self.push(Val::Const(ValKind::I32, value as i64)),
+            O::I64Const { value } => self.push(Val::Const(ValKind::I64, value)),
+            O::F32Const { value } => self.push(Val::Const(ValKind::F32, value.bits() as i64)),
+            O::F64Const { value } => self.push(Val::Const(ValKind::F64, value.bits() as i64)),
+            O::RefNull { .. } => self.push(Val::Const(ValKind::Ref, 0)),
+            O::MemorySize { mem } => self.visit_memory_size(mem)?,
+            O::MemoryGrow { mem } => self.visit_memory_grow(mem)?,
+            other => {
+                if !self.emit_numeric(&other)? && !self.emit_memory_access(&other)? {
+                    return Err(CompileError::Unsupported(format!(
+                        "operator {}",
+                        operator_name(&other)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn local_kind(&self, index: u32) -> Result<ValKind, CompileError> {
+        self.locals
+            .get(index as usize)
+            .copied()
+            .ok_or_else(|| CompileError::Internal(format!("local {index} out of range")))
+    }
+
+    fn visit_local_set(&mut self, index: u32, tee: bool) -> Result<(), CompileError> {
+        let v = self.pop()?;
+        self.materialize_local_refs(index);
+        if v != Val::Local(v.kind(), index) {
+            let dst = self.local_addr(index);
+            self.store_val(v, dst);
+        }
+        if tee {
+            self.push(v);
+        } else {
+            self.release(v);
+        }
+        Ok(())
+    }
+}
+
+/// A short name for an operator in `unsupported` errors (`I32Add` -> `i32.add`-ish).
+fn operator_name(op: &Operator<'_>) -> String {
+    let dbg = format!("{op:?}");
+    let name = dbg.split([' ', '{', '(']).next().unwrap_or("?");
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}

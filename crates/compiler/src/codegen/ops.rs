@@ -1,0 +1,411 @@
+//! Numeric operators: integer arithmetic, comparisons, conversions. Operations on two
+//! constants that cannot trap are folded at compile time.
+
+use super::stack::{Val, ValKind};
+use super::FuncCompiler;
+use crate::masm::{
+    AluOp, DivKind, Extend, IntCmp, IntUnary, MacroAssembler, RegImm, ShiftOp,
+};
+use crate::{CompileError, TrapCode};
+use wasmparser::Operator;
+
+type R = Result<(), CompileError>;
+
+/// Sign-extends an i32 result to the 64-bit constant representation.
+fn norm(kind: ValKind, v: i64) -> i64 {
+    if kind == ValKind::I32 {
+        v as i32 as i64
+    } else {
+        v
+    }
+}
+
+fn fold_alu(op: AluOp, kind: ValKind, a: i64, b: i64) -> i64 {
+    let v = match op {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Mul => a.wrapping_mul(b),
+        AluOp::And => a & b,
+        AluOp::Or => a | b,
+        AluOp::Xor => a ^ b,
+    };
+    norm(kind, v)
+}
+
+fn fold_shift(op: ShiftOp, kind: ValKind, a: i64, b: i64) -> i64 {
+    if kind == ValKind::I32 {
+        let (a, b) = (a as i32, (b & 31) as u32);
+        (match op {
+            ShiftOp::Shl => a.wrapping_shl(b),
+            ShiftOp::ShrS => a >> b,
+            ShiftOp::ShrU => ((a as u32) >> b) as i32,
+            ShiftOp::Rotl => (a as u32).rotate_left(b) as i32,
+            ShiftOp::Rotr => (a as u32).rotate_right(b) as i32,
+        }) as i64
+    } else {
+        let b = (b & 63) as u32;
+        match op {
+            ShiftOp::Shl => a.wrapping_shl(b),
+            ShiftOp::ShrS => a >> b,
+            ShiftOp::ShrU => ((a as u64) >> b) as i64,
+            ShiftOp::Rotl => (a as u64).rotate_left(b) as i64,
+            ShiftOp::Rotr => (a as u64).rotate_right(b) as i64,
+        }
+    }
+}
+
+fn fold_cmp(cc: IntCmp, kind: ValKind, a: i64, b: i64) -> i64 {
+    let (sa, sb, ua, ub) = if kind == ValKind::I32 {
+        (
+            a as i32 as i64,
+            b as i32 as i64,
+            a as u32 as u64,
+            b as u32 as u64,
+        )
+    } else {
+        (a, b, a as u64, b as u64)
+    };
+    (match cc {
+        IntCmp::Eq => ua == ub,
+        IntCmp::Ne => ua != ub,
+        IntCmp::LtS => sa < sb,
+        IntCmp::LtU => ua < ub,
+        IntCmp::GtS => sa > sb,
+        IntCmp::GtU => ua > ub,
+        IntCmp::LeS => sa <= sb,
+        IntCmp::LeU => ua <= ub,
+        IntCmp::GeS => sa >= sb,
+        IntCmp::GeU => ua >= ub,
+    }) as i64
+}
+
+/// The comparison with its operands swapped (`a < b` is `b > a`).
+fn swapped(cc: IntCmp) -> IntCmp {
+    match cc {
+        IntCmp::Eq | IntCmp::Ne => cc,
+        IntCmp::LtS => IntCmp::GtS,
+        IntCmp::LtU => IntCmp::GtU,
+        IntCmp::GtS => IntCmp::LtS,
+        IntCmp::GtU => IntCmp::LtU,
+        IntCmp::LeS => IntCmp::GeS,
+        IntCmp::LeU => IntCmp::GeU,
+        IntCmp::GeS => IntCmp::LeS,
+        IntCmp::GeU => IntCmp::LeU,
+    }
+}
+
+fn fold_unary(op: IntUnary, kind: ValKind, a: i64) -> i64 {
+    if kind == ValKind::I32 {
+        let a = a as u32;
+        (match op {
+            IntUnary::Clz => a.leading_zeros(),
+            IntUnary::Ctz => a.trailing_zeros(),
+            IntUnary::Popcnt => a.count_ones(),
+        }) as i64
+    } else {
+        let a = a as u64;
+        (match op {
+            IntUnary::Clz => a.leading_zeros(),
+            IntUnary::Ctz => a.trailing_zeros(),
+            IntUnary::Popcnt => a.count_ones(),
+        }) as i64
+    }
+}
+
+fn fold_extend(kind: Extend, a: i64) -> i64 {
+    match kind {
+        Extend::I32From8S | Extend::I64From8S => a as i8 as i64,
+        Extend::I32From16S | Extend::I64From16S => a as i16 as i64,
+        Extend::I64From32S | Extend::I32Wrap => a as i32 as i64,
+        Extend::I64From32U => a as u32 as i64,
+    }
+}
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    /// Emits a numeric operator if `op` is one this compiler implements; returns whether it was.
+    pub(super) fn emit_numeric(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
+        use Operator as O;
+        use ValKind::*;
+        match *op {
+            O::I32Add => self.alu(I32, AluOp::Add)?,
+            O::I32Sub => self.alu(I32, AluOp::Sub)?,
+            O::I32Mul => self.alu(I32, AluOp::Mul)?,
+            O::I32And => self.alu(I32, AluOp::And)?,
+            O::I32Or => self.alu(I32, AluOp::Or)?,
+            O::I32Xor => self.alu(I32, AluOp::Xor)?,
+            O::I64Add => self.alu(I64, AluOp::Add)?,
+            O::I64Sub => self.alu(I64, AluOp::Sub)?,
+            O::I64Mul => self.alu(I64, AluOp::Mul)?,
+            O::I64And => self.alu(I64, AluOp::And)?,
+            O::I64Or => self.alu(I64, AluOp::Or)?,
+            O::I64Xor => self.alu(I64, AluOp::Xor)?,
+            O::I32Shl => self.shift(I32, ShiftOp::Shl)?,
+            O::I32ShrS => self.shift(I32, ShiftOp::ShrS)?,
+            O::I32ShrU => self.shift(I32, ShiftOp::ShrU)?,
+            O::I32Rotl => self.shift(I32, ShiftOp::Rotl)?,
+            O::I32Rotr => self.shift(I32, ShiftOp::Rotr)?,
+            O::I64Shl => self.shift(I64, ShiftOp::Shl)?,
+            O::I64ShrS => self.shift(I64, ShiftOp::ShrS)?,
+            O::I64ShrU => self.shift(I64, ShiftOp::ShrU)?,
+            O::I64Rotl => self.shift(I64, ShiftOp::Rotl)?,
+            O::I64Rotr => self.shift(I64, ShiftOp::Rotr)?,
+            O::I32DivS => self.div(I32, DivKind::DivS)?,
+            O::I32DivU => self.div(I32, DivKind::DivU)?,
+            O::I32RemS => self.div(I32, DivKind::RemS)?,
+            O::I32RemU => self.div(I32, DivKind::RemU)?,
+            O::I64DivS => self.div(I64, DivKind::DivS)?,
+            O::I64DivU => self.div(I64, DivKind::DivU)?,
+            O::I64RemS => self.div(I64, DivKind::RemS)?,
+            O::I64RemU => self.div(I64, DivKind::RemU)?,
+            O::I32Clz => self.unary(I32, IntUnary::Clz)?,
+            O::I32Ctz => self.unary(I32, IntUnary::Ctz)?,
+            O::I32Popcnt => self.unary(I32, IntUnary::Popcnt)?,
+            O::I64Clz => self.unary(I64, IntUnary::Clz)?,
+            O::I64Ctz => self.unary(I64, IntUnary::Ctz)?,
+            O::I64Popcnt => self.unary(I64, IntUnary::Popcnt)?,
+            O::I32Eqz => {
+                self.push(Val::Const(I32, 0));
+                self.compare(I32, IntCmp::Eq)?
+            }
+            O::I64Eqz => {
+                self.push(Val::Const(I64, 0));
+                self.compare(I64, IntCmp::Eq)?
+            }
+            O::I32Eq => self.compare(I32, IntCmp::Eq)?,
+            O::I32Ne => self.compare(I32, IntCmp::Ne)?,
+            O::I32LtS => self.compare(I32, IntCmp::LtS)?,
+            O::I32LtU => self.compare(I32, IntCmp::LtU)?,
+            O::I32GtS => self.compare(I32, IntCmp::GtS)?,
+            O::I32GtU => self.compare(I32, IntCmp::GtU)?,
+            O::I32LeS => self.compare(I32, IntCmp::LeS)?,
+            O::I32LeU => self.compare(I32, IntCmp::LeU)?,
+            O::I32GeS => self.compare(I32, IntCmp::GeS)?,
+            O::I32GeU => self.compare(I32, IntCmp::GeU)?,
+            O::I64Eq => self.compare(I64, IntCmp::Eq)?,
+            O::I64Ne => self.compare(I64, IntCmp::Ne)?,
+            O::I64LtS => self.compare(I64, IntCmp::LtS)?,
+            O::I64LtU => self.compare(I64, IntCmp::LtU)?,
+            O::I64GtS => self.compare(I64, IntCmp::GtS)?,
+            O::I64GtU => self.compare(I64, IntCmp::GtU)?,
+            O::I64LeS => self.compare(I64, IntCmp::LeS)?,
+            O::I64LeU => self.compare(I64, IntCmp::LeU)?,
+            O::I64GeS => self.compare(I64, IntCmp::GeS)?,
+            O::I64GeU => self.compare(I64, IntCmp::GeU)?,
+            O::I32WrapI64 => self.extend(Extend::I32Wrap, I32)?,
+            O::I64ExtendI32S => self.extend(Extend::I64From32S, I64)?,
+            O::I64ExtendI32U => self.extend(Extend::I64From32U, I64)?,
+            O::I32Extend8S => self.extend(Extend::I32From8S, I32)?,
+            O::I32Extend16S => self.extend(Extend::I32From16S, I32)?,
+            O::I64Extend8S => self.extend(Extend::I64From8S, I64)?,
+            O::I64Extend16S => self.extend(Extend::I64From16S, I64)?,
+            O::I64Extend32S => self.extend(Extend::I64From32S, I64)?,
+            O::I32ReinterpretF32 => self.reinterpret(I32)?,
+            O::I64ReinterpretF64 => self.reinterpret(I64)?,
+            O::F32ReinterpretI32 => self.reinterpret(F32)?,
+            O::F64ReinterpretI64 => self.reinterpret(F64)?,
+            _ => return self.emit_float(op),
+        }
+        Ok(true)
+    }
+
+    fn alu(&mut self, kind: ValKind, op: AluOp) -> R {
+        let mut b = self.pop()?;
+        let mut a = self.pop()?;
+        if let (Val::Const(_, x), Val::Const(_, y)) = (a, b) {
+            self.push(Val::Const(kind, fold_alu(op, kind, x, y)));
+            return Ok(());
+        }
+        if matches!(a, Val::Const(..)) && op != AluOp::Sub {
+            std::mem::swap(&mut a, &mut b);
+        }
+        let rhs = self.to_reg_imm(b)?;
+        let lhs = self.to_reg(a)?;
+        self.masm.alu(op, lhs, lhs, rhs, kind.size());
+        self.release_operand(rhs);
+        self.push(Val::Reg(kind, lhs));
+        Ok(())
+    }
+
+    fn shift(&mut self, kind: ValKind, op: ShiftOp) -> R {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        if let (Val::Const(_, x), Val::Const(_, y)) = (a, b) {
+            self.push(Val::Const(kind, fold_shift(op, kind, x, y)));
+            return Ok(());
+        }
+        let rhs = self.to_reg_imm(b)?;
+        let lhs = self.to_reg(a)?;
+        self.masm.shift(op, lhs, lhs, rhs, kind.size());
+        self.release_operand(rhs);
+        self.push(Val::Reg(kind, lhs));
+        Ok(())
+    }
+
+    fn compare(&mut self, kind: ValKind, cc: IntCmp) -> R {
+        let mut b = self.pop()?;
+        let mut a = self.pop()?;
+        if let (Val::Const(_, x), Val::Const(_, y)) = (a, b) {
+            self.push(Val::Const(ValKind::I32, fold_cmp(cc, kind, x, y)));
+            return Ok(());
+        }
+        let mut cc = cc;
+        if matches!(a, Val::Const(..)) {
+            std::mem::swap(&mut a, &mut b);
+            cc = swapped(cc);
+        }
+        let rhs = self.to_reg_imm(b)?;
+        let lhs = self.to_reg(a)?;
+        self.masm.cmp_set(cc, lhs, lhs, rhs, kind.size());
+        self.release_operand(rhs);
+        self.push(Val::Reg(ValKind::I32, lhs));
+        Ok(())
+    }
+
+    fn unary(&mut self, kind: ValKind, op: IntUnary) -> R {
+        let a = self.pop()?;
+        if let Val::Const(_, x) = a {
+            self.push(Val::Const(kind, fold_unary(op, kind, x)));
+            return Ok(());
+        }
+        let r = self.to_reg(a)?;
+        self.masm.int_unary(op, r, r, kind.size());
+        self.push(Val::Reg(kind, r));
+        Ok(())
+    }
+
+    fn extend(&mut self, ext: Extend, result: ValKind) -> R {
+        let a = self.pop()?;
+        if let Val::Const(_, x) = a {
+            self.push(Val::Const(result, fold_extend(ext, x)));
+            return Ok(());
+        }
+        let r = self.to_reg(a)?;
+        self.masm.extend(ext, r, r);
+        self.push(Val::Reg(result, r));
+        Ok(())
+    }
+
+    /// Bit-preserving move between the int and float classes.
+    fn reinterpret(&mut self, result: ValKind) -> R {
+        let a = self.pop()?;
+        match a {
+            Val::Const(_, bits) => self.push(Val::Const(result, bits)),
+            Val::Local(_, l) => {
+                let r = self.alloc(result.class())?;
+                let src = self.local_addr(l);
+                self.masm.load(r, src, result.size());
+                self.push(Val::Reg(result, r));
+            }
+            Val::Slot(_, s) => {
+                let r = self.alloc(result.class())?;
+                let src = self.slot_addr(s);
+                self.masm.load(r, src, result.size());
+                self.push(Val::Reg(result, r));
+            }
+            Val::Reg(_, src) => {
+                let r = self.alloc(result.class())?;
+                self.masm.mov(r, RegImm::Reg(src), result.size());
+                self.free_reg(src);
+                self.push(Val::Reg(result, r));
+            }
+        }
+        Ok(())
+    }
+
+    /// Integer division and remainder with the wasm traps.
+    fn div(&mut self, kind: ValKind, op: DivKind) -> R {
+        let size = kind.size();
+        let b = self.pop()?;
+        let a = self.pop()?;
+        let min = if kind == ValKind::I32 {
+            i32::MIN as i64
+        } else {
+            i64::MIN
+        };
+        let const_rhs = match b {
+            Val::Const(_, y) => Some(norm(kind, y)),
+            _ => None,
+        };
+        if const_rhs == Some(0) {
+            self.release(a);
+            let pc = self.masm.trap(TrapCode::IntegerDivisionByZero);
+            self.add_trap(pc, TrapCode::IntegerDivisionByZero);
+            self.set_unreachable();
+            return Ok(());
+        }
+        let rhs = self.to_reg(b)?;
+        let lhs = self.to_reg(a)?;
+        if const_rhs.is_none() {
+            let pc = self.masm.trap_if(
+                IntCmp::Eq,
+                rhs,
+                RegImm::Imm(0),
+                size,
+                TrapCode::IntegerDivisionByZero,
+            );
+            self.add_trap(pc, TrapCode::IntegerDivisionByZero);
+        }
+        let may_be_minus_one = const_rhs.is_none() || const_rhs == Some(-1);
+        match op {
+            DivKind::DivS if may_be_minus_one => {
+                // MIN / -1 overflows.
+                let ok = self.masm.new_label();
+                self.masm
+                    .cmp_branch(IntCmp::Ne, rhs, RegImm::Imm(-1), size, ok);
+                let pc = self.masm.trap_if(
+                    IntCmp::Eq,
+                    lhs,
+                    RegImm::Imm(min),
+                    size,
+                    TrapCode::IntegerOverflow,
+                );
+                self.add_trap(pc, TrapCode::IntegerOverflow);
+                self.masm.bind(ok)?;
+                self.masm.div(op, lhs, lhs, rhs, size);
+            }
+            DivKind::RemS if may_be_minus_one => {
+                // x rem -1 is 0 (and MIN rem -1 would fault in hardware).
+                let normal = self.masm.new_label();
+                let done = self.masm.new_label();
+                self.masm
+                    .cmp_branch(IntCmp::Ne, rhs, RegImm::Imm(-1), size, normal);
+                self.masm.mov(lhs, RegImm::Imm(0), size);
+                self.masm.jump(done);
+                self.masm.bind(normal)?;
+                self.masm.div(op, lhs, lhs, rhs, size);
+                self.masm.bind(done)?;
+            }
+            _ => self.masm.div(op, lhs, lhs, rhs, size),
+        }
+        self.free_reg(rhs);
+        self.push(Val::Reg(kind, lhs));
+        Ok(())
+    }
+
+    /// Float operators: not part of this compiler yet beyond moves, constants and loads.
+    fn emit_float(&mut self, _op: &Operator<'_>) -> Result<bool, CompileError> {
+        Ok(false)
+    }
+
+    /// `select` and typed `select`.
+    pub(super) fn visit_select(&mut self) -> R {
+        let c = self.pop()?;
+        let b = self.pop()?;
+        let a = self.pop()?;
+        if let Val::Const(_, x) = c {
+            let (keep, drop) = if x as i32 != 0 { (a, b) } else { (b, a) };
+            self.release(drop);
+            self.push(keep);
+            return Ok(());
+        }
+        let kind = a.kind();
+        let cond = self.to_reg(c)?;
+        let if_false = self.to_reg(b)?;
+        let dst = self.to_reg(a)?;
+        self.masm.select(dst, cond, if_false, kind.size());
+        self.free_reg(cond);
+        self.free_reg(if_false);
+        self.push(Val::Reg(kind, dst));
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! x86-64 backend (System V hosts).
+//!
+//! Register roles: `r15` vmctx, `r14` base of memory 0 (both pinned), `rbp` frame pointer.
+//! `rax`, `rcx`, `rdx` and `r11` are scratch registers owned by this backend (division,
+//! shift counts, immediates that do not fit, memory-to-memory copies), so the core never
+//! sees a fixed-register constraint. Allocatable: `rbx rsi rdi r8 r9 r10 r12 r13` and
+//! `xmm1`-`xmm14`; `xmm0` returns floats and `xmm15` is the float scratch.
+
+mod masm;
+pub mod stubs;
+
+pub use masm::X64Masm;
+
+/// Emits x64 code into `$ops` with the register roles of this backend as aliases.
+macro_rules! x64 {
+    ($ops:expr; $($t:tt)*) => {
+        dynasm::dynasm!($ops
+            ; .arch x64
+            ; .alias vmctx, r15
+            ; .alias membase, r14
+            ; $($t)*
+        )
+    };
+}
+pub(crate) use x64;

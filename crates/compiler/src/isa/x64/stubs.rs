@@ -1,0 +1,158 @@
+//! Engine-wide x86-64 routines between the host and wasm code.
+//!
+//! * `enter(vmctx, code, values, words, resume_sp_cell) -> u32` (System V): saves the host's
+//!   callee-saved registers, records the stack pointer to resume at after a trap in
+//!   `*resume_sp_cell`, copies `words` 8-byte values from `values` into an outgoing area,
+//!   calls `code` with the internal convention, copies the area back to `values`, stores the
+//!   integer return register to `values[words]` and the float one to `values[words + 1]`,
+//!   and returns 0. After a trap it returns 1 instead.
+//! * `host_call`: the code pointer of every host function's `VMFuncRef`. Entered from wasm
+//!   with the host context in the vmctx register and the caller's vmctx in `r11`; calls
+//!   `host_ctx.call(host_ctx, caller_vmctx, args_and_results)` and turns a non-zero result
+//!   (a trap code) into a trap.
+//! * `trap_landing(code, pc, fp)`: entered from trap stubs or the signal handler; calls the
+//!   runtime's `raise_trap(code, pc, fp) -> resume_sp`, which records the trap and returns
+//!   the stack pointer saved by the innermost `enter`, and leaves `enter` with 1.
+
+use super::x64;
+use crate::vmctx::{host_ctx, VMOffsets};
+use crate::CompileError;
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
+
+/// The assembled routines: one code blob and the offsets of each entry point.
+#[derive(Debug, Clone)]
+pub struct Stubs {
+    /// Position-independent code except for the embedded `raise_trap` address.
+    pub code: Vec<u8>,
+    /// Offset of `enter`.
+    pub enter: usize,
+    /// Offset of `host_call`.
+    pub host_call: usize,
+    /// Offset of `trap_landing`.
+    pub trap_landing: usize,
+}
+
+/// Assembles the routines; `raise_trap` is the address of the runtime's
+/// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`.
+pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
+    let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
+    let membase_off = VMOffsets::default().memory0_base();
+    let host_call_fn = host_ctx::CALL;
+
+    let trap_exit = ops.new_dynamic_label();
+    let landing = ops.new_dynamic_label();
+    let host_call = ops.new_dynamic_label();
+    let host_trap = ops.new_dynamic_label();
+
+    // ---- enter
+    let enter = ops.offset().0;
+    x64!(ops
+        ; push rbp
+        ; mov rbp, rsp
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; push rdx               // values   [rbp - 48]
+        ; push rcx               // words    [rbp - 56]
+        ; sub rsp, 8
+        ; mov rbx, rdx
+        ; mov r12, rcx
+        ; mov [r8], rsp           // where a trap resumes
+        ; lea rax, [rcx * 8 + 15]
+        ; and rax, -16
+        ; sub rsp, rax
+        ; xor eax, eax
+        ; copy_in:
+        ; cmp rax, r12
+        ; jae >copied_in
+        ; mov r11, [rbx + rax * 8]
+        ; mov [rsp + rax * 8], r11
+        ; inc rax
+        ; jmp <copy_in
+        ; copied_in:
+        ; mov vmctx, rdi
+        ; mov membase, [vmctx + membase_off]
+        ; xor r11d, r11d          // no calling instance
+        ; call rsi
+        // wasm code clobbers every allocatable register, including rbx and r12
+        ; mov rbx, [rbp - 48]
+        ; mov r12, [rbp - 56]
+        ; xor ecx, ecx
+        ; copy_out:
+        ; cmp rcx, r12
+        ; jae >copied_out
+        ; mov r11, [rsp + rcx * 8]
+        ; mov [rbx + rcx * 8], r11
+        ; inc rcx
+        ; jmp <copy_out
+        ; copied_out:
+        ; mov [rbx + r12 * 8], rax
+        ; movq [rbx + r12 * 8 + 8], xmm0
+        ; xor eax, eax
+        ; lea rsp, [rbp - 40]
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; pop rbp
+        ; ret
+        ;=>trap_exit
+        ; mov eax, 1
+        ; add rsp, 24
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; pop rbp
+        ; ret
+    );
+
+    // ---- trap_landing
+    let trap_landing = ops.offset().0;
+    x64!(ops
+        ;=>landing
+        ; and rsp, -16
+        ; mov rax, QWORD raise_trap as i64
+        ; call rax
+        ; mov rsp, rax
+        ; jmp =>trap_exit
+    );
+
+    // ---- host_call
+    let host_call_off = ops.offset().0;
+    x64!(ops
+        ;=>host_call
+        ; push rbp
+        ; mov rbp, rsp
+        ; mov rdi, vmctx
+        ; mov rsi, r11
+        ; lea rdx, [rbp + 16]
+        ; call QWORD [rdi + host_call_fn]
+        ; test eax, eax
+        ; jnz =>host_trap
+        ; mov rax, [rbp + 16]
+        ; movsd xmm0, [rbp + 16]
+        ; pop rbp
+        ; ret
+        ;=>host_trap
+        ; mov edi, eax
+        ; lea rsi, [=>host_call]
+        ; mov rdx, rbp
+        ; jmp =>landing
+    );
+
+    let code = ops
+        .finalize()
+        .map_err(|e| CompileError::Internal(format!("x64 stubs: {e}")))?;
+    Ok(Stubs {
+        code,
+        enter,
+        host_call: host_call_off,
+        trap_landing,
+    })
+}

@@ -1,0 +1,47 @@
+//! wjit-compiler: the single-pass WebAssembly to machine code compiler of wjit.
+//!
+//! [`compile_function`] walks one function body exactly once: every operator is decoded,
+//! validated by wasmparser's `FuncValidator` and turned into machine code in the same step,
+//! with the wasm value stack kept in a register cache (see [`codegen`]). The ISA-neutral core
+//! talks to the machine through the small [`masm::MacroAssembler`] trait; the implementations
+//! live under [`isa`].
+//!
+//! The crate knows nothing about processes, signals or memory mappings: its input is a
+//! [`ModuleInfo`] and a function body, its output is position-independent code bytes plus
+//! metadata ([`CompiledFunction`]).
+#![warn(missing_docs)]
+
+pub mod codegen;
+mod error;
+pub mod isa;
+pub mod masm;
+mod module;
+mod trap;
+pub mod vmctx;
+
+pub use codegen::compile_function;
+pub use error::CompileError;
+pub use module::ModuleInfo;
+pub use trap::TrapCode;
+
+/// Machine code for one wasm function plus what the runtime needs to run it.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledFunction {
+    /// Position-independent machine code. Calls to other functions, builtins and the trap
+    /// landing go through the vmctx (the pinned context register), so no relocation is needed
+    /// when the code is placed.
+    pub code: Vec<u8>,
+    /// Sorted by `pc`: instructions that may trap, and which trap they raise.
+    pub traps: Vec<TrapSite>,
+}
+
+/// One instruction that can raise a trap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrapSite {
+    /// Offset of the instruction from the start of the function's code.
+    pub pc: u32,
+    /// The trap raised there.
+    pub code: TrapCode,
+    /// Byte offset of the wasm operator in the module binary.
+    pub wasm_offset: u32,
+}

@@ -1,0 +1,341 @@
+//! The door between the wasm-semantics core ([`crate::codegen`]) and an ISA: a small set of
+//! typed, three-operand machine primitives.
+//!
+//! Rules: every primitive says what it reads and writes; destinations may equal sources;
+//! an immediate that does not fit the ISA's encoding is legalised by the implementation
+//! through its own scratch registers (never visible to the core); primitives that can fault
+//! return the code offset of the faulting instruction so the core can record a trap site.
+
+use crate::{CompileError, TrapCode};
+pub use dynasmrt::DynamicLabel as Label;
+
+/// Result of an emission primitive.
+pub type Result<T> = std::result::Result<T, CompileError>;
+
+/// Register class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegClass {
+    /// General-purpose integer registers (i32, i64, references).
+    Int,
+    /// Floating-point / vector registers (f32, f64).
+    Float,
+}
+
+/// A machine register, opaque to the core: `hw` is the ISA's encoding number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reg {
+    /// Register class.
+    pub class: RegClass,
+    /// Hardware encoding number within the class.
+    pub hw: u8,
+}
+
+impl Reg {
+    /// Integer register number `hw`.
+    pub const fn int(hw: u8) -> Reg {
+        Reg {
+            class: RegClass::Int,
+            hw,
+        }
+    }
+    /// Float register number `hw`.
+    pub const fn float(hw: u8) -> Reg {
+        Reg {
+            class: RegClass::Float,
+            hw,
+        }
+    }
+}
+
+/// A source operand that is a register or an immediate (raw bits for floats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegImm {
+    /// A register.
+    Reg(Reg),
+    /// An immediate: the value sign-extended to 64 bits (for floats: the raw bits).
+    Imm(i64),
+}
+
+/// Width of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperandSize {
+    /// 32 bits (i32, f32). Integer results are zero-extended to the full register.
+    S32,
+    /// 64 bits (i64, f64, references).
+    S64,
+}
+
+/// A memory operand that is not in linear memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address {
+    /// Relative to the frame pointer (locals, spill slots, incoming arguments).
+    Frame(i32),
+    /// Relative to the stack pointer (outgoing arguments and results).
+    Outgoing(i32),
+    /// Relative to the vmctx register.
+    Vmctx(i32),
+    /// Relative to a register.
+    Base(Reg, i32),
+}
+
+/// A linear-memory operand of memory 0: `memory_base + zero_extend(index) + offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapAddress {
+    /// The wasm address (an i32, zero-extended in its register).
+    pub index: Reg,
+    /// The static offset of the memory instruction.
+    pub offset: u32,
+}
+
+/// Integer comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntCmp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// signed `<`
+    LtS,
+    /// unsigned `<`
+    LtU,
+    /// signed `>`
+    GtS,
+    /// unsigned `>`
+    GtU,
+    /// signed `<=`
+    LeS,
+    /// unsigned `<=`
+    LeU,
+    /// signed `>=`
+    GeS,
+    /// unsigned `>=`
+    GeU,
+}
+
+/// Two-operand integer ALU operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AluOp {
+    /// Wrapping add.
+    Add,
+    /// Wrapping subtract.
+    Sub,
+    /// Wrapping multiply.
+    Mul,
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Or,
+    /// Bitwise xor.
+    Xor,
+}
+
+/// Shifts and rotates (the count is taken modulo the width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftOp {
+    /// Shift left.
+    Shl,
+    /// Arithmetic shift right.
+    ShrS,
+    /// Logical shift right.
+    ShrU,
+    /// Rotate left.
+    Rotl,
+    /// Rotate right.
+    Rotr,
+}
+
+/// Division and remainder. The core guarantees the operation cannot fault (divisor is
+/// non-zero, and for `DivS` not the `MIN / -1` overflow; `RemS` by -1 is handled by the core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DivKind {
+    /// Signed quotient.
+    DivS,
+    /// Unsigned quotient.
+    DivU,
+    /// Signed remainder.
+    RemS,
+    /// Unsigned remainder.
+    RemU,
+}
+
+/// Single-operand integer operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntUnary {
+    /// Count leading zeros (width if zero).
+    Clz,
+    /// Count trailing zeros (width if zero).
+    Ctz,
+    /// Population count.
+    Popcnt,
+}
+
+/// Integer width changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extend {
+    /// Sign-extend the low 8 bits to 32.
+    I32From8S,
+    /// Sign-extend the low 16 bits to 32.
+    I32From16S,
+    /// Sign-extend the low 8 bits to 64.
+    I64From8S,
+    /// Sign-extend the low 16 bits to 64.
+    I64From16S,
+    /// Sign-extend the low 32 bits to 64.
+    I64From32S,
+    /// Zero-extend the low 32 bits to 64.
+    I64From32U,
+    /// Keep the low 32 bits (zero-extended in the register).
+    I32Wrap,
+}
+
+/// How a linear-memory load reads and extends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// 32-bit into an int register.
+    I32,
+    /// 64-bit into an int register.
+    I64,
+    /// 32-bit into a float register.
+    F32,
+    /// 64-bit into a float register.
+    F64,
+    /// 8-bit, sign-extended to 32.
+    I32S8,
+    /// 8-bit, zero-extended.
+    I32U8,
+    /// 16-bit, sign-extended to 32.
+    I32S16,
+    /// 16-bit, zero-extended.
+    I32U16,
+    /// 8-bit, sign-extended to 64.
+    I64S8,
+    /// 16-bit, sign-extended to 64.
+    I64S16,
+    /// 32-bit, sign-extended to 64.
+    I64S32,
+    /// 8-bit zero-extended into a 64-bit value.
+    I64U8,
+    /// 16-bit zero-extended into a 64-bit value.
+    I64U16,
+    /// 32-bit zero-extended into a 64-bit value.
+    I64U32,
+}
+
+/// How a linear-memory store writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Low 8 bits of an int register.
+    I8,
+    /// Low 16 bits of an int register.
+    I16,
+    /// Low 32 bits of an int register.
+    I32,
+    /// 64 bits of an int register.
+    I64,
+    /// A float register's f32.
+    F32,
+    /// A float register's f64.
+    F64,
+}
+
+/// Where a call's target comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallTarget {
+    /// A function of the same instance: `call [vmctx + offset]` (the code pointer of its
+    /// `VMFuncRef`); the vmctx register stays as it is.
+    SameInstance {
+        /// vmctx offset of the code pointer.
+        code_offset: i32,
+    },
+    /// Any `VMFuncRef` whose address is in `funcref`: switches the vmctx register to the
+    /// callee's context (propagating the stack limit), passes the caller's context in the
+    /// ISA's caller-context register for host functions, calls, then restores the vmctx and
+    /// memory-base registers from the frame.
+    FuncRef {
+        /// Register holding the `VMFuncRef` address.
+        funcref: Reg,
+    },
+}
+
+/// The machine primitives the core emits through. One implementation per ISA.
+pub trait MacroAssembler {
+    /// Allocatable registers of `class`, in allocation preference order. None of them is
+    /// pinned, used as scratch by the implementation, or preserved across calls.
+    fn allocatable(&self, class: RegClass) -> &'static [Reg];
+    /// Register holding a function's single result of `class` at return.
+    fn return_reg(&self, class: RegClass) -> Reg;
+    /// Current code offset.
+    fn offset(&self) -> u32;
+
+    /// A new unbound label.
+    fn new_label(&mut self) -> Label;
+    /// Binds `label` to the current offset.
+    fn bind(&mut self, label: Label) -> Result<()>;
+    /// Unconditional jump.
+    fn jump(&mut self, target: Label);
+
+    /// Function entry: set up the frame (frame size patched later by
+    /// [`MacroAssembler::finish`]), check the stack limit (trap `StackOverflow` if exceeded)
+    /// and save the vmctx register at `vmctx_slot` (a frame offset). Returns the pc of the
+    /// stack check.
+    fn prologue(&mut self, vmctx_slot: i32, stack_limit_offset: i32) -> Result<u32>;
+    /// Zeroes `len` bytes (a multiple of 8) of the frame starting at frame offset `start`
+    /// (the lowest address). Clobbers nothing the core can see.
+    fn zero_frame(&mut self, start: i32, len: u32);
+    /// Function exit: tear down the frame and return.
+    fn epilogue(&mut self);
+
+    /// `dst = src` (same class; for an immediate of a float register: raw bits).
+    fn mov(&mut self, dst: Reg, src: RegImm, size: OperandSize);
+    /// Loads a value of `dst`'s class from a non-heap address.
+    fn load(&mut self, dst: Reg, src: Address, size: OperandSize);
+    /// Stores a register or immediate to a non-heap address.
+    fn store(&mut self, src: RegImm, dst: Address, size: OperandSize);
+    /// Memory-to-memory copy of one value through a scratch register.
+    fn copy(&mut self, dst: Address, src: Address, size: OperandSize);
+    /// `dst = address of src` (an int register).
+    fn lea(&mut self, dst: Reg, src: Address);
+
+    /// Linear-memory load; returns the pc of the instruction that faults when out of bounds.
+    fn load_heap(&mut self, dst: Reg, src: HeapAddress, kind: LoadKind) -> u32;
+    /// Linear-memory store; returns the pc of the instruction that faults when out of bounds.
+    fn store_heap(&mut self, src: RegImm, dst: HeapAddress, kind: StoreKind) -> u32;
+
+    /// `dst = lhs op rhs`.
+    fn alu(&mut self, op: AluOp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize);
+    /// `dst = lhs shift rhs`.
+    fn shift(&mut self, op: ShiftOp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize);
+    /// `dst = lhs div/rem rhs`, assumed not to fault (see [`DivKind`]).
+    fn div(&mut self, kind: DivKind, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);
+    /// `dst = op(src)`.
+    fn int_unary(&mut self, op: IntUnary, dst: Reg, src: Reg, size: OperandSize);
+    /// `dst = extend(src)`.
+    fn extend(&mut self, kind: Extend, dst: Reg, src: Reg);
+    /// `dst = (lhs cc rhs) ? 1 : 0` (as an i32).
+    fn cmp_set(&mut self, cc: IntCmp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize);
+    /// Branch to `target` if `lhs cc rhs`.
+    fn cmp_branch(&mut self, cc: IntCmp, lhs: Reg, rhs: RegImm, size: OperandSize, target: Label);
+    /// `dst = cond != 0 ? dst : if_false` (`cond` is an i32, `dst`/`if_false` of any class).
+    fn select(&mut self, dst: Reg, cond: Reg, if_false: Reg, size: OperandSize);
+    /// Jumps to `targets[index]`, or to `default` if `index` (an unsigned i32) is out of range.
+    fn jump_table(&mut self, index: Reg, targets: &[Label], default: Label);
+
+    /// Trap with `code` if `lhs cc rhs`; returns the pc of the branch.
+    fn trap_if(&mut self, cc: IntCmp, lhs: Reg, rhs: RegImm, size: OperandSize, code: TrapCode)
+        -> u32;
+    /// Unconditional trap; returns its pc.
+    fn trap(&mut self, code: TrapCode) -> u32;
+
+    /// Calls a wasm function (internal convention: arguments and extra results in the outgoing
+    /// area, a single result in [`MacroAssembler::return_reg`]; all allocatable registers are
+    /// clobbered). Returns the pc of the return address.
+    fn call(&mut self, target: CallTarget) -> u32;
+    /// Calls the runtime builtin whose pointer is at vmctx offset `fn_offset` with the system
+    /// calling convention: the vmctx is passed as the first argument, then `args`. The result
+    /// is in `return_reg(Int)`. Clobbers every allocatable register.
+    fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]);
+
+    /// Emits the out-of-line trap stubs, patches the frame size (`frame_size` bytes below the
+    /// frame pointer, including the saved vmctx) and returns the code.
+    fn finish(self, frame_size: u32) -> Result<Vec<u8>>;
+}

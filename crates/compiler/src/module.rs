@@ -1,0 +1,50 @@
+use crate::vmctx::VMOffsets;
+use wasmparser::{FuncType, GlobalType, MemoryType, TableType};
+
+/// What the compiler needs to know about the module a function belongs to.
+///
+/// Built by the runtime while it parses the module's sections; index spaces include imports
+/// first, as in the wasm binary format.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleInfo {
+    /// Function types by type index.
+    pub types: Vec<FuncType>,
+    /// Engine-wide canonical signature id per type index (used by `call_indirect` checks;
+    /// equal ids mean equal function types). Id 0 is never used.
+    pub type_ids: Vec<u32>,
+    /// Type index of every function (imported first).
+    pub functions: Vec<u32>,
+    /// How many of `functions` are imports.
+    pub num_imported_functions: u32,
+    /// Global types (imported first).
+    pub globals: Vec<GlobalType>,
+    /// Table types (imported first).
+    pub tables: Vec<TableType>,
+    /// Memory types (imported first).
+    pub memories: Vec<MemoryType>,
+    /// Layout of the instance context for this module.
+    pub offsets: VMOffsets,
+}
+
+impl ModuleInfo {
+    /// The type of function `index`.
+    pub fn func_type(&self, index: u32) -> Option<&FuncType> {
+        let ty = *self.functions.get(index as usize)?;
+        self.types.get(ty as usize)
+    }
+
+    /// Whether function `index` is an import (reached through its own vmctx).
+    pub fn is_imported_function(&self, index: u32) -> bool {
+        index < self.num_imported_functions
+    }
+
+    /// Recomputes [`ModuleInfo::offsets`] from the index space sizes.
+    pub fn compute_offsets(&mut self) {
+        self.offsets = VMOffsets::new(
+            self.functions.len() as u32,
+            self.globals.len() as u32,
+            self.tables.len() as u32,
+            self.memories.len() as u32,
+        );
+    }
+}

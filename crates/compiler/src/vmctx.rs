@@ -1,0 +1,119 @@
+//! The layout of the instance context ("vmctx"), the one place that defines it.
+//!
+//! Generated code keeps a pointer to its instance's vmctx in a pinned register. The runtime
+//! allocates and fills the vmctx using the same offsets.
+//!
+//! ```text
+//! 0   stack_limit        u64   lowest allowed stack pointer (header shared with host-func contexts)
+//! 8   memory0_base       u64   base of memory 0 (never moves: the whole 32-bit range is reserved)
+//! 16  memory0_definition ptr   -> VMMemoryDefinition { base: u64, length_bytes: u64 }
+//! 24  builtin_memory_grow ptr  extern "C" fn(vmctx, delta_pages: u32, memory: u32) -> u32
+//! 32  trap_landing        ptr  machine code entered with (trap code, pc, frame pointer)
+//! 40  reserved
+//! 48  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
+//! ..  globals             [*mut VMGlobal; num_globals]  (16-byte cells, value at offset 0)
+//! ..  tables              [*mut VMTableDefinition; num_tables] { base: *mut *const VMFuncRef, length: u64 }
+//! ..  memories            [*mut VMMemoryDefinition; num_memories]
+//! ```
+
+/// Offsets inside a `VMFuncRef` (the callable triple of code pointer, callee context and
+/// signature id).
+pub mod funcref {
+    /// Entry point of the function's code.
+    pub const CODE: i32 = 0;
+    /// Context the callee expects in the pinned vmctx register.
+    pub const VMCTX: i32 = 8;
+    /// Engine-wide signature id.
+    pub const TYPE_ID: i32 = 16;
+    /// Size of a `VMFuncRef`.
+    pub const SIZE: i32 = 24;
+}
+
+/// Offsets inside a `VMMemoryDefinition`.
+pub mod memory_def {
+    /// Base address.
+    pub const BASE: i32 = 0;
+    /// Current length in bytes.
+    pub const LENGTH: i32 = 8;
+}
+
+/// Offsets inside a `VMTableDefinition`.
+pub mod table_def {
+    /// Pointer to the elements (`*const VMFuncRef`, null for a null reference).
+    pub const BASE: i32 = 0;
+    /// Current number of elements.
+    pub const LENGTH: i32 = 8;
+}
+
+/// Offsets inside a host function context (what a host import's `VMFuncRef::vmctx` points to).
+pub mod host_ctx {
+    /// Shared header with the instance vmctx: the stack limit.
+    pub const STACK_LIMIT: i32 = 0;
+    /// `extern "C" fn(host_ctx, caller_vmctx, values: *mut u64) -> u32` called by the host-call stub.
+    pub const CALL: i32 = 8;
+}
+
+/// Field offsets of one module's vmctx.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VMOffsets {
+    /// Number of functions (imported and defined).
+    pub num_funcs: u32,
+    /// Number of globals.
+    pub num_globals: u32,
+    /// Number of tables.
+    pub num_tables: u32,
+    /// Number of memories.
+    pub num_memories: u32,
+}
+
+impl VMOffsets {
+    /// Layout for a module with these index space sizes.
+    pub fn new(num_funcs: u32, num_globals: u32, num_tables: u32, num_memories: u32) -> Self {
+        VMOffsets {
+            num_funcs,
+            num_globals,
+            num_tables,
+            num_memories,
+        }
+    }
+    /// Lowest stack pointer wasm code may use.
+    pub const fn stack_limit(&self) -> i32 {
+        0
+    }
+    /// Base address of memory 0.
+    pub const fn memory0_base(&self) -> i32 {
+        8
+    }
+    /// Pointer to memory 0's `VMMemoryDefinition`.
+    pub const fn memory0_definition(&self) -> i32 {
+        16
+    }
+    /// The `memory.grow` builtin.
+    pub const fn builtin_memory_grow(&self) -> i32 {
+        24
+    }
+    /// The trap landing routine.
+    pub const fn trap_landing(&self) -> i32 {
+        32
+    }
+    /// `VMFuncRef` of function `index`.
+    pub fn funcref(&self, index: u32) -> i32 {
+        48 + funcref::SIZE * index as i32
+    }
+    /// Pointer to global `index`'s cell.
+    pub fn global_ptr(&self, index: u32) -> i32 {
+        self.funcref(self.num_funcs) + 8 * index as i32
+    }
+    /// Pointer to table `index`'s definition.
+    pub fn table_ptr(&self, index: u32) -> i32 {
+        self.global_ptr(self.num_globals) + 8 * index as i32
+    }
+    /// Pointer to memory `index`'s definition.
+    pub fn memory_ptr(&self, index: u32) -> i32 {
+        self.table_ptr(self.num_tables) + 8 * index as i32
+    }
+    /// Total size of the vmctx in bytes.
+    pub fn size(&self) -> usize {
+        self.memory_ptr(self.num_memories) as usize
+    }
+}

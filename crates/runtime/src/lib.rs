@@ -1,0 +1,22 @@
+#![doc = include_str!("../../../README.md")]
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+mod externals;
+mod func;
+mod instance;
+mod linker;
+mod module;
+pub(crate) mod sys;
+mod types;
+mod vm;
+
+pub use engine::{Config, Engine};
+pub use error::{Error, Trap, TrapCode};
+pub use externals::{Global, Memory, Table};
+pub use func::{Caller, Func, HostResult, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmTy, WithCaller};
+pub use instance::{Extern, Instance};
+pub use linker::Linker;
+pub use module::{ExportType, ImportType, Module};
+pub use types::{ExternRef, ExternType, FuncType, GlobalType, MemoryType, TableType, Val, ValType};

@@ -1,0 +1,472 @@
+//! `Module`: a validated, compiled wasm module, ready to be instantiated.
+
+use crate::engine::Engine;
+use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
+use crate::vm::ModuleCode;
+use crate::Error;
+use std::sync::Arc;
+use wasmparser::{
+    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncValidatorAllocations,
+    Operator, Parser, Payload, TypeRef, Validator, WasmFeatures,
+};
+use wjit_compiler::ModuleInfo;
+
+/// A constant expression (global initialisers, segment offsets).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ConstInit {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    RefNull,
+    RefFunc(u32),
+    GlobalGet(u32),
+}
+
+impl ConstInit {
+    fn parse(expr: &ConstExpr<'_>) -> Result<ConstInit, Error> {
+        let mut reader = expr.get_operators_reader();
+        let op = reader.read()?;
+        let init = match op {
+            Operator::I32Const { value } => ConstInit::I32(value),
+            Operator::I64Const { value } => ConstInit::I64(value),
+            Operator::F32Const { value } => ConstInit::F32(value.bits()),
+            Operator::F64Const { value } => ConstInit::F64(value.bits()),
+            Operator::RefNull { .. } => ConstInit::RefNull,
+            Operator::RefFunc { function_index } => ConstInit::RefFunc(function_index),
+            Operator::GlobalGet { global_index } => ConstInit::GlobalGet(global_index),
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "constant expression operator {other:?}"
+                )))
+            }
+        };
+        match reader.read()? {
+            Operator::End => Ok(init),
+            _ => Err(Error::Unsupported("extended constant expressions".into())),
+        }
+    }
+}
+
+/// An import of the module.
+#[derive(Debug, Clone)]
+pub(crate) struct Import {
+    pub module: String,
+    pub name: String,
+    pub ty: ExternType,
+}
+
+/// What an export refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportIndex {
+    Func(u32),
+    Table(u32),
+    Memory(u32),
+    Global(u32),
+}
+
+/// An active element segment.
+#[derive(Debug, Clone)]
+pub(crate) struct ElemSegment {
+    pub table: u32,
+    pub offset: ConstInit,
+    /// Function indices (None for a null entry).
+    pub items: Vec<Option<u32>>,
+}
+
+/// An active data segment.
+#[derive(Debug, Clone)]
+pub(crate) struct DataSegment {
+    pub offset: ConstInit,
+    pub bytes: Vec<u8>,
+}
+
+pub(crate) struct ModuleInner {
+    pub engine: Engine,
+    pub info: ModuleInfo,
+    /// Our view of every type index.
+    pub types: Vec<FuncType>,
+    pub imports: Vec<Import>,
+    pub exports: Vec<(String, ExportIndex)>,
+    pub global_types: Vec<GlobalType>,
+    pub global_inits: Vec<ConstInit>,
+    pub table_types: Vec<TableType>,
+    pub memory_types: Vec<MemoryType>,
+    pub elems: Vec<ElemSegment>,
+    pub data: Vec<DataSegment>,
+    pub start: Option<u32>,
+    pub code: ModuleCode,
+    /// Entry address of each defined function.
+    pub func_addrs: Vec<usize>,
+}
+
+/// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("imports", &self.inner.imports.len())
+            .field("exports", &self.inner.exports.len())
+            .finish()
+    }
+}
+
+/// An import of a [`Module`]: module name, field name and type.
+#[derive(Debug, Clone)]
+pub struct ImportType<'a> {
+    module: &'a str,
+    name: &'a str,
+    ty: &'a ExternType,
+}
+
+impl<'a> ImportType<'a> {
+    /// The module name.
+    pub fn module(&self) -> &'a str {
+        self.module
+    }
+    /// The field name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// The expected type.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}
+
+/// An export of a [`Module`].
+#[derive(Debug, Clone)]
+pub struct ExportType<'a> {
+    name: &'a str,
+    ty: ExternType,
+}
+
+impl<'a> ExportType<'a> {
+    /// The export name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// The type of the exported item.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}
+
+fn table_type(t: &wasmparser::TableType) -> Result<TableType, Error> {
+    if t.table64 {
+        return Err(Error::Unsupported("64-bit tables".into()));
+    }
+    Ok(TableType {
+        element: ValType::from_wasm(wasmparser::ValType::Ref(t.element_type))?,
+        minimum: t.initial as u32,
+        maximum: t.maximum.map(|m| m as u32),
+    })
+}
+
+fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, Error> {
+    if m.memory64 {
+        return Err(Error::Unsupported("64-bit memories".into()));
+    }
+    if m.shared {
+        return Err(Error::Unsupported("shared memories".into()));
+    }
+    Ok(MemoryType {
+        minimum: m.initial,
+        maximum: m.maximum,
+    })
+}
+
+fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
+    Ok(GlobalType {
+        content: ValType::from_wasm(g.content_type)?,
+        mutable: g.mutable,
+    })
+}
+
+impl Module {
+    /// Validates and compiles a module from binary wasm or the text format.
+    pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module, Error> {
+        let bytes = bytes.as_ref();
+        let binary = if bytes.starts_with(b"\0asm") {
+            std::borrow::Cow::Borrowed(bytes)
+        } else {
+            std::borrow::Cow::Owned(
+                wat::parse_bytes(bytes)
+                    .map_err(|e| Error::Compile(e.to_string()))?
+                    .into_owned(),
+            )
+        };
+        Self::from_binary(engine, &binary)
+    }
+
+    /// Reads and compiles a `.wasm` or `.wat` file.
+    pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
+        })?;
+        Module::new(engine, bytes)
+    }
+
+    fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let mut validator = Validator::new_with_features(WasmFeatures::WASM2);
+        let mut info = ModuleInfo::default();
+        let mut types = Vec::new();
+        let mut imports = Vec::new();
+        let mut exports = Vec::new();
+        let mut global_types = Vec::new();
+        let mut global_inits = Vec::new();
+        let mut table_types = Vec::new();
+        let mut memory_types = Vec::new();
+        let mut elems = Vec::new();
+        let mut data = Vec::new();
+        let mut start = None;
+        let mut compiled = Vec::new();
+        let mut defined_index = 0u32;
+        let mut allocs = FuncValidatorAllocations::default();
+
+        for payload in Parser::new(0).parse_all(binary) {
+            let payload = payload?;
+            let valid = validator.payload(&payload)?;
+            match &payload {
+                Payload::TypeSection(reader) => {
+                    for rec in reader.clone() {
+                        for sub in rec?.into_types() {
+                            match &sub.composite_type.inner {
+                                wasmparser::CompositeInnerType::Func(f) => {
+                                    let ty = FuncType::from_wasm(f)?;
+                                    info.type_ids.push(engine.signature_id(&ty));
+                                    info.types.push(f.clone());
+                                    types.push(ty);
+                                }
+                                _ => return Err(Error::Unsupported("gc types".into())),
+                            }
+                        }
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for imp in reader.clone().into_imports() {
+                        let imp = imp?;
+                        let ty = match imp.ty {
+                            TypeRef::Func(t) => {
+                                info.functions.push(t);
+                                info.num_imported_functions += 1;
+                                ExternType::Func(types[t as usize].clone())
+                            }
+                            TypeRef::Table(t) => {
+                                info.tables.push(t);
+                                let tt = table_type(&t)?;
+                                table_types.push(tt);
+                                ExternType::Table(tt)
+                            }
+                            TypeRef::Memory(m) => {
+                                info.memories.push(m);
+                                let mt = memory_type(&m)?;
+                                memory_types.push(mt);
+                                ExternType::Memory(mt)
+                            }
+                            TypeRef::Global(g) => {
+                                info.globals.push(g);
+                                let gt = global_type(&g)?;
+                                global_types.push(gt);
+                                global_inits.push(ConstInit::RefNull);
+                                ExternType::Global(gt)
+                            }
+                            _ => return Err(Error::Unsupported("tag imports".into())),
+                        };
+                        imports.push(Import {
+                            module: imp.module.to_string(),
+                            name: imp.name.to_string(),
+                            ty,
+                        });
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    for t in reader.clone() {
+                        info.functions.push(t?);
+                    }
+                }
+                Payload::TableSection(reader) => {
+                    for t in reader.clone() {
+                        let t = t?;
+                        if !matches!(t.init, wasmparser::TableInit::RefNull) {
+                            return Err(Error::Unsupported("table initialiser expressions".into()));
+                        }
+                        info.tables.push(t.ty);
+                        table_types.push(table_type(&t.ty)?);
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for m in reader.clone() {
+                        let m = m?;
+                        info.memories.push(m);
+                        memory_types.push(memory_type(&m)?);
+                    }
+                }
+                Payload::GlobalSection(reader) => {
+                    for g in reader.clone() {
+                        let g = g?;
+                        info.globals.push(g.ty);
+                        global_types.push(global_type(&g.ty)?);
+                        global_inits.push(ConstInit::parse(&g.init_expr)?);
+                    }
+                }
+                Payload::ExportSection(reader) => {
+                    for e in reader.clone() {
+                        let e = e?;
+                        let idx = match e.kind {
+                            ExternalKind::Func | ExternalKind::FuncExact => {
+                                ExportIndex::Func(e.index)
+                            }
+                            ExternalKind::Table => ExportIndex::Table(e.index),
+                            ExternalKind::Memory => ExportIndex::Memory(e.index),
+                            ExternalKind::Global => ExportIndex::Global(e.index),
+                            ExternalKind::Tag => {
+                                return Err(Error::Unsupported("tag exports".into()))
+                            }
+                        };
+                        exports.push((e.name.to_string(), idx));
+                    }
+                }
+                Payload::StartSection { func, .. } => start = Some(*func),
+                Payload::ElementSection(reader) => {
+                    for e in reader.clone() {
+                        let e = e?;
+                        let items = match e.items {
+                            ElementItems::Functions(r) => {
+                                r.into_iter().map(|f| f.map(Some)).collect::<Result<Vec<_>, _>>()?
+                            }
+                            ElementItems::Expressions(_, r) => {
+                                let mut v = Vec::new();
+                                for expr in r {
+                                    v.push(match ConstInit::parse(&expr?)? {
+                                        ConstInit::RefFunc(f) => Some(f),
+                                        ConstInit::RefNull => None,
+                                        _ => {
+                                            return Err(Error::Unsupported(
+                                                "element expression".into(),
+                                            ))
+                                        }
+                                    });
+                                }
+                                v
+                            }
+                        };
+                        match e.kind {
+                            ElementKind::Active {
+                                table_index,
+                                offset_expr,
+                            } => elems.push(ElemSegment {
+                                table: table_index.unwrap_or(0),
+                                offset: ConstInit::parse(&offset_expr)?,
+                                items,
+                            }),
+                            // Only `table.init` reads passive segments, and the compiler rejects it
+                            // as unsupported for now.
+                            ElementKind::Declared | ElementKind::Passive => {}
+                        }
+                    }
+                }
+                Payload::DataSection(reader) => {
+                    for d in reader.clone() {
+                        let d = d?;
+                        match d.kind {
+                            DataKind::Active {
+                                memory_index: 0,
+                                offset_expr,
+                            } => data.push(DataSegment {
+                                offset: ConstInit::parse(&offset_expr)?,
+                                bytes: d.data.to_vec(),
+                            }),
+                            DataKind::Active { .. } => {
+                                return Err(Error::Unsupported("multiple memories".into()))
+                            }
+                            // Only `memory.init` reads passive segments (rejected as unsupported).
+                            DataKind::Passive => {}
+                        }
+                    }
+                }
+                Payload::CodeSectionStart { .. } => {
+                    info.compute_offsets();
+                }
+                _ => {}
+            }
+            if let wasmparser::ValidPayload::Func(to_validate, body) = valid {
+                let index = info.num_imported_functions + defined_index;
+                defined_index += 1;
+                let mut func_validator = to_validate.into_validator(std::mem::take(&mut allocs));
+                let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+                let f = wjit_compiler::compile_function(masm, &info, index, &body, &mut func_validator)?;
+                allocs = func_validator.into_allocations();
+                compiled.push((index, f));
+            }
+        }
+        if info.memories.len() > 1 {
+            return Err(Error::Unsupported("multiple memories".into()));
+        }
+        info.compute_offsets();
+        let (code, func_addrs) = ModuleCode::new(&compiled)?;
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                engine: engine.clone(),
+                info,
+                types,
+                imports,
+                exports,
+                global_types,
+                global_inits,
+                table_types,
+                memory_types,
+                elems,
+                data,
+                start,
+                code,
+                func_addrs,
+            }),
+        })
+    }
+
+    /// The engine this module was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The imports, in the order instantiation expects them.
+    pub fn imports(&self) -> impl Iterator<Item = ImportType<'_>> {
+        self.inner.imports.iter().map(|i| ImportType {
+            module: &i.module,
+            name: &i.name,
+            ty: &i.ty,
+        })
+    }
+
+    /// The exports.
+    pub fn exports(&self) -> impl Iterator<Item = ExportType<'_>> {
+        self.inner.exports.iter().map(|(name, idx)| ExportType {
+            name,
+            ty: self.inner.export_type(*idx),
+        })
+    }
+}
+
+impl ModuleInner {
+    pub(crate) fn func_type(&self, index: u32) -> &FuncType {
+        &self.types[self.info.functions[index as usize] as usize]
+    }
+
+    pub(crate) fn export_type(&self, idx: ExportIndex) -> ExternType {
+        match idx {
+            ExportIndex::Func(i) => ExternType::Func(self.func_type(i).clone()),
+            ExportIndex::Table(i) => ExternType::Table(self.table_types[i as usize]),
+            ExportIndex::Memory(i) => ExternType::Memory(self.memory_types[i as usize]),
+            ExportIndex::Global(i) => ExternType::Global(self.global_types[i as usize]),
+        }
+    }
+}

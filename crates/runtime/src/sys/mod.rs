@@ -1,0 +1,22 @@
+//! Operating-system glue for the runtime: virtual memory and the trap signal handler.
+//!
+//! * [`mmap`]: RAII anonymous mappings ([`mmap::Mmap`]) with page-granular protection changes.
+//! * [`linear_memory`]: a 32-bit wasm linear memory that never moves, backed by an 8 GiB
+//!   reservation so that bounds checks can be left to guard pages.
+//! * [`code_memory`]: read+execute mappings for generated machine code (never writable and
+//!   executable at the same time).
+//! * [`signals`]: the SIGSEGV/SIGBUS/SIGILL/SIGFPE handler that turns faults at known JIT pcs into
+//!   wasm traps by redirecting the thread to a landing routine, and the registry of JIT code ranges.
+//!
+//! Only x86_64 and aarch64 Linux are supported.
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+compile_error!("wjit's runtime supports only x86_64 and aarch64 Linux");
+
+pub mod code_memory;
+pub mod linear_memory;
+pub mod mmap;
+pub mod signals;

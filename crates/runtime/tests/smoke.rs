@@ -1,0 +1,84 @@
+//! End-to-end checks of the embedding API on small modules.
+
+use wjit::{Engine, Error, Instance, Linker, Module, TrapCode};
+
+fn instantiate(wat: &str) -> Instance {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat).expect("module compiles");
+    Instance::new(&module, &[]).expect("instantiates")
+}
+
+#[test]
+fn add_and_fib() {
+    let inst = instantiate(
+        r#"(module
+            (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+            (func $fib (export "fib") (param i32) (result i32)
+              local.get 0 i32.const 2 i32.lt_u
+              if (result i32) local.get 0
+              else
+                local.get 0 i32.const 1 i32.sub call $fib
+                local.get 0 i32.const 2 i32.sub call $fib
+                i32.add
+              end))"#,
+    );
+    let add = inst.get_typed_func::<(i32, i32), i32>("add").unwrap();
+    assert_eq!(add.call((2, 40)).unwrap(), 42);
+    let fib = inst.get_typed_func::<i32, i32>("fib").unwrap();
+    assert_eq!(fib.call(20).unwrap(), 6765);
+}
+
+#[test]
+fn traps_are_errors() {
+    let inst = instantiate(
+        r#"(module
+            (memory 1)
+            (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+            (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+            (func $r (export "recurse") call $r)
+            (func (export "unreachable") unreachable))"#,
+    );
+    let div = inst.get_typed_func::<(i32, i32), i32>("div").unwrap();
+    assert_eq!(div.call((7, 2)).unwrap(), 3);
+    let code = |e: Error| e.as_trap().map(|t| t.code());
+    assert_eq!(code(div.call((1, 0)).unwrap_err()), Some(TrapCode::IntegerDivisionByZero));
+    assert_eq!(code(div.call((i32::MIN, -1)).unwrap_err()), Some(TrapCode::IntegerOverflow));
+    let load = inst.get_typed_func::<i32, i32>("load").unwrap();
+    assert_eq!(load.call(0).unwrap(), 0);
+    assert_eq!(code(load.call(65536).unwrap_err()), Some(TrapCode::MemoryOutOfBounds));
+    let rec = inst.get_typed_func::<(), ()>("recurse").unwrap();
+    assert_eq!(code(rec.call(()).unwrap_err()), Some(TrapCode::StackOverflow));
+    let unr = inst.get_typed_func::<(), ()>("unreachable").unwrap();
+    assert_eq!(code(unr.call(()).unwrap_err()), Some(TrapCode::Unreachable));
+    // Still usable after traps.
+    assert_eq!(div.call((9, 3)).unwrap(), 3);
+}
+
+#[test]
+fn host_functions_and_panics() {
+    let engine = Engine::default();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("env", "double", |x: i32| x * 2)
+        .unwrap()
+        .func_wrap("env", "boom", |_: i32| -> i32 { panic!("boom") })
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "double" (func $d (param i32) (result i32)))
+            (import "env" "boom" (func $b (param i32) (result i32)))
+            (func (export "f") (param i32) (result i32) local.get 0 call $d i32.const 1 i32.add)
+            (func (export "g") (param i32) (result i32) local.get 0 call $b))"#,
+    )
+    .unwrap();
+    let inst = linker.instantiate(&module).unwrap();
+    let f = inst.get_typed_func::<i32, i32>("f").unwrap();
+    assert_eq!(f.call(20).unwrap(), 41);
+    let g = inst.get_typed_func::<i32, i32>("g").unwrap();
+    match g.call(1) {
+        Err(Error::Host(msg)) => assert!(msg.contains("boom"), "{msg}"),
+        other => panic!("expected a host error, got {other:?}"),
+    }
+    assert_eq!(f.call(1).unwrap(), 3);
+}
