@@ -238,6 +238,62 @@ pub enum StoreKind {
     F64,
 }
 
+/// Two-operand float operations with wasm semantics (NaN propagation, `-0 < +0` for
+/// min/max, copysign on the bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatBinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// wasm `min`
+    Min,
+    /// wasm `max`
+    Max,
+    /// magnitude of lhs, sign of rhs
+    Copysign,
+}
+
+/// Single-operand float operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatUnOp {
+    /// Clear the sign bit.
+    Abs,
+    /// Flip the sign bit.
+    Neg,
+    /// Square root.
+    Sqrt,
+    /// Round up.
+    Ceil,
+    /// Round down.
+    Floor,
+    /// Round toward zero.
+    Trunc,
+    /// Round to nearest, ties to even.
+    Nearest,
+}
+
+/// Float comparisons; every one but `Ne` is false when an operand is NaN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatCmp {
+    /// `==`
+    Eq,
+    /// `!=` (true for NaN)
+    Ne,
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
+    /// `<=`
+    Le,
+    /// `>=`
+    Ge,
+}
+
 /// Where a call's target comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallTarget {
@@ -319,6 +375,44 @@ pub trait MacroAssembler {
     fn select(&mut self, dst: Reg, cond: Reg, if_false: Reg, size: OperandSize);
     /// Jumps to `targets[index]`, or to `default` if `index` (an unsigned i32) is out of range.
     fn jump_table(&mut self, index: Reg, targets: &[Label], default: Label);
+
+    /// `dst = lhs op rhs` on floats of `size`.
+    fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);
+    /// `dst = op(src)` on floats of `size`.
+    fn float_unop(&mut self, op: FloatUnOp, dst: Reg, src: Reg, size: OperandSize);
+    /// `dst` (int) `= (lhs cc rhs) ? 1 : 0` on floats of `size`.
+    fn float_cmp_set(&mut self, cc: FloatCmp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);
+    /// Branch to `target` if `lhs cc rhs` on floats of `size`.
+    fn float_cmp_branch(&mut self, cc: FloatCmp, lhs: Reg, rhs: Reg, size: OperandSize, target: Label);
+    /// Trap with `code` if `lhs cc rhs` on floats; returns the pc of the branch.
+    fn float_trap_if(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        code: TrapCode,
+    ) -> u32;
+    /// `dst` (float of `float_size`) `= src` (int of `int_size`, `signed` or not).
+    fn int_to_float(
+        &mut self,
+        dst: Reg,
+        src: Reg,
+        int_size: OperandSize,
+        signed: bool,
+        float_size: OperandSize,
+    );
+    /// Converts between f32 and f64; `dst_size` is the size of the result.
+    fn float_to_float(&mut self, dst: Reg, src: Reg, dst_size: OperandSize);
+    /// `dst` (int) `= trunc(src)`; the core guarantees `src` is in range (no NaN).
+    fn float_to_int(
+        &mut self,
+        dst: Reg,
+        src: Reg,
+        float_size: OperandSize,
+        int_size: OperandSize,
+        signed: bool,
+    );
 
     /// Trap with `code` if `lhs cc rhs`; returns the pc of the branch.
     fn trap_if(&mut self, cc: IntCmp, lhs: Reg, rhs: RegImm, size: OperandSize, code: TrapCode)

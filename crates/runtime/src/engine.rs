@@ -74,6 +74,10 @@ impl Engine {
         if !std::is_x86_feature_detected!("popcnt") {
             return Err(Error::Unsupported("x86-64 CPUs without POPCNT".into()));
         }
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("sse4.1") {
+            return Err(Error::Unsupported("x86-64 CPUs without SSE4.1".into()));
+        }
         vm::stubs()?;
         Ok(Engine {
             inner: Arc::new(EngineInner {

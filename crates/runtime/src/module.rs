@@ -304,6 +304,7 @@ impl Module {
                     }
                 }
                 Payload::MemorySection(reader) => {
+                    check_memory_limits_encoding(binary, reader.range())?;
                     for m in reader.clone() {
                         let m = m?;
                         info.memories.push(m);
@@ -469,4 +470,25 @@ impl ModuleInner {
             ExportIndex::Global(i) => ExternType::Global(self.global_types[i as usize]),
         }
     }
+}
+
+/// WebAssembly 2.0 encodes memory limits as `u32` LEB128 (at most 5 bytes); wasmparser reads
+/// them as `u64` for memory64, so an overlong encoding must be rejected here.
+fn check_memory_limits_encoding(binary: &[u8], range: std::ops::Range<u64>) -> Result<(), Error> {
+    let bytes = binary
+        .get(range.start as usize..range.end as usize)
+        .ok_or_else(|| Error::Compile("memory section out of range".into()))?;
+    let mut br = wasmparser::BinaryReader::new(bytes, range.start);
+    let count = br.read_var_u32()?;
+    for _ in 0..count {
+        let flags = br.read_u8()?;
+        if flags & 0x04 != 0 {
+            return Ok(());
+        }
+        br.read_var_u32()?;
+        if flags & 0x01 != 0 {
+            br.read_var_u32()?;
+        }
+    }
+    Ok(())
 }

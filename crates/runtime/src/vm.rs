@@ -4,7 +4,9 @@
 use crate::func::Caller;
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
-use crate::types::{FuncType, Val, ValType};
+use crate::types::{ExternRef, FuncType, Val, ValType};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use crate::{Error, Trap, TrapCode};
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -189,6 +191,9 @@ pub(crate) fn raw_to_val(raw: u64, ty: ValType) -> Result<Val, Error> {
         ValType::F64 => Val::F64(raw),
         ValType::FuncRef if raw == 0 => Val::FuncRef(None),
         ValType::ExternRef if raw == 0 => Val::ExternRef(None),
+        // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which
+        // are never freed.
+        ValType::ExternRef => Val::ExternRef(Some(unsafe { (*(raw as *const ExternRef)).clone() })),
         other => return Err(Error::Unsupported(format!("{other} values crossing the host boundary"))),
     })
 }
@@ -202,9 +207,7 @@ pub(crate) fn val_to_raw(v: &Val) -> Result<u64, Error> {
         Val::F64(x) => *x,
         Val::FuncRef(None) | Val::ExternRef(None) => 0,
         Val::FuncRef(Some(f)) => f.funcref_ptr() as u64,
-        Val::ExternRef(Some(_)) => {
-            return Err(Error::Unsupported("non-null externref values".into()))
-        }
+        Val::ExternRef(Some(r)) => extern_to_raw(r),
     })
 }
 
@@ -417,4 +420,19 @@ impl Drop for ModuleCode {
             all.retain(|i| !Arc::ptr_eq(i, &self.info));
         }
     }
+}
+
+/// Boxes behind the raw bits of non-null externrefs, one per distinct host value.
+///
+/// Generated code can store references anywhere (globals, tables, locals) and there is no
+/// collector yet, so these boxes live until the process ends: a known leak, bounded by the
+/// number of distinct values passed into wasm.
+static EXTERN_REFS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+
+fn extern_to_raw(r: &ExternRef) -> u64 {
+    let key = Arc::as_ptr(&r.0) as *const () as usize;
+    let mut map = EXTERN_REFS.lock().unwrap_or_else(|p| p.into_inner());
+    let map = map.get_or_insert_with(HashMap::new);
+    *map.entry(key)
+        .or_insert_with(|| Box::into_raw(Box::new(r.clone())) as usize) as u64
 }

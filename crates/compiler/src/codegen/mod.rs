@@ -81,6 +81,17 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset as u64, &op).map_err(invalid)?;
+        // WebAssembly 2.0 encodes the memory index of memory.size/grow as one zero byte
+        // (wasmparser accepts any LEB128 encoding, as multi-memory does).
+        if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. })
+            && reader.original_position() != offset + 2
+        {
+            return Err(CompileError::Invalid {
+                func_index,
+                offset: offset as usize,
+                message: "zero byte expected".into(),
+            });
+        }
         c.wasm_offset = offset as u32;
         c.emit(op)?;
     }

@@ -4,7 +4,8 @@
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
 use crate::masm::{
-    AluOp, DivKind, Extend, IntCmp, IntUnary, MacroAssembler, RegImm, ShiftOp,
+    AluOp, DivKind, Extend, FloatBinOp, FloatCmp, FloatUnOp, IntCmp, IntUnary, MacroAssembler,
+    RegClass, RegImm, ShiftOp,
 };
 use crate::{CompileError, TrapCode};
 use wasmparser::Operator;
@@ -382,9 +383,210 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
-    /// Float operators: not part of this compiler yet beyond moves, constants and loads.
-    fn emit_float(&mut self, _op: &Operator<'_>) -> Result<bool, CompileError> {
-        Ok(false)
+    /// Float operators; returns whether `op` was one.
+    fn emit_float(&mut self, op: &Operator<'_>) -> Result<bool, CompileError> {
+        use FloatBinOp as B;
+        use FloatCmp as C;
+        use FloatUnOp as U;
+        use Operator as O;
+        use ValKind::*;
+        match *op {
+            O::F32Add => self.fbin(F32, B::Add)?,
+            O::F32Sub => self.fbin(F32, B::Sub)?,
+            O::F32Mul => self.fbin(F32, B::Mul)?,
+            O::F32Div => self.fbin(F32, B::Div)?,
+            O::F32Min => self.fbin(F32, B::Min)?,
+            O::F32Max => self.fbin(F32, B::Max)?,
+            O::F32Copysign => self.fbin(F32, B::Copysign)?,
+            O::F64Add => self.fbin(F64, B::Add)?,
+            O::F64Sub => self.fbin(F64, B::Sub)?,
+            O::F64Mul => self.fbin(F64, B::Mul)?,
+            O::F64Div => self.fbin(F64, B::Div)?,
+            O::F64Min => self.fbin(F64, B::Min)?,
+            O::F64Max => self.fbin(F64, B::Max)?,
+            O::F64Copysign => self.fbin(F64, B::Copysign)?,
+            O::F32Abs => self.fun(F32, U::Abs)?,
+            O::F32Neg => self.fun(F32, U::Neg)?,
+            O::F32Sqrt => self.fun(F32, U::Sqrt)?,
+            O::F32Ceil => self.fun(F32, U::Ceil)?,
+            O::F32Floor => self.fun(F32, U::Floor)?,
+            O::F32Trunc => self.fun(F32, U::Trunc)?,
+            O::F32Nearest => self.fun(F32, U::Nearest)?,
+            O::F64Abs => self.fun(F64, U::Abs)?,
+            O::F64Neg => self.fun(F64, U::Neg)?,
+            O::F64Sqrt => self.fun(F64, U::Sqrt)?,
+            O::F64Ceil => self.fun(F64, U::Ceil)?,
+            O::F64Floor => self.fun(F64, U::Floor)?,
+            O::F64Trunc => self.fun(F64, U::Trunc)?,
+            O::F64Nearest => self.fun(F64, U::Nearest)?,
+            O::F32Eq => self.fcmp(F32, C::Eq)?,
+            O::F32Ne => self.fcmp(F32, C::Ne)?,
+            O::F32Lt => self.fcmp(F32, C::Lt)?,
+            O::F32Gt => self.fcmp(F32, C::Gt)?,
+            O::F32Le => self.fcmp(F32, C::Le)?,
+            O::F32Ge => self.fcmp(F32, C::Ge)?,
+            O::F64Eq => self.fcmp(F64, C::Eq)?,
+            O::F64Ne => self.fcmp(F64, C::Ne)?,
+            O::F64Lt => self.fcmp(F64, C::Lt)?,
+            O::F64Gt => self.fcmp(F64, C::Gt)?,
+            O::F64Le => self.fcmp(F64, C::Le)?,
+            O::F64Ge => self.fcmp(F64, C::Ge)?,
+            O::F32ConvertI32S => self.int_to_float(I32, true, F32)?,
+            O::F32ConvertI32U => self.int_to_float(I32, false, F32)?,
+            O::F32ConvertI64S => self.int_to_float(I64, true, F32)?,
+            O::F32ConvertI64U => self.int_to_float(I64, false, F32)?,
+            O::F64ConvertI32S => self.int_to_float(I32, true, F64)?,
+            O::F64ConvertI32U => self.int_to_float(I32, false, F64)?,
+            O::F64ConvertI64S => self.int_to_float(I64, true, F64)?,
+            O::F64ConvertI64U => self.int_to_float(I64, false, F64)?,
+            O::F32DemoteF64 => self.float_to_float(F32)?,
+            O::F64PromoteF32 => self.float_to_float(F64)?,
+            O::I32TruncF32S => self.trunc(F32, I32, true, false)?,
+            O::I32TruncF32U => self.trunc(F32, I32, false, false)?,
+            O::I32TruncF64S => self.trunc(F64, I32, true, false)?,
+            O::I32TruncF64U => self.trunc(F64, I32, false, false)?,
+            O::I64TruncF32S => self.trunc(F32, I64, true, false)?,
+            O::I64TruncF32U => self.trunc(F32, I64, false, false)?,
+            O::I64TruncF64S => self.trunc(F64, I64, true, false)?,
+            O::I64TruncF64U => self.trunc(F64, I64, false, false)?,
+            O::I32TruncSatF32S => self.trunc(F32, I32, true, true)?,
+            O::I32TruncSatF32U => self.trunc(F32, I32, false, true)?,
+            O::I32TruncSatF64S => self.trunc(F64, I32, true, true)?,
+            O::I32TruncSatF64U => self.trunc(F64, I32, false, true)?,
+            O::I64TruncSatF32S => self.trunc(F32, I64, true, true)?,
+            O::I64TruncSatF32U => self.trunc(F32, I64, false, true)?,
+            O::I64TruncSatF64S => self.trunc(F64, I64, true, true)?,
+            O::I64TruncSatF64U => self.trunc(F64, I64, false, true)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn fbin(&mut self, kind: ValKind, op: FloatBinOp) -> R {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        let rhs = self.to_reg(b)?;
+        let lhs = self.to_reg(a)?;
+        self.masm.float_binop(op, lhs, lhs, rhs, kind.size());
+        self.free_reg(rhs);
+        self.push(Val::Reg(kind, lhs));
+        Ok(())
+    }
+
+    fn fun(&mut self, kind: ValKind, op: FloatUnOp) -> R {
+        let (_, r) = self.pop_to_reg()?;
+        self.masm.float_unop(op, r, r, kind.size());
+        self.push(Val::Reg(kind, r));
+        Ok(())
+    }
+
+    fn fcmp(&mut self, kind: ValKind, cc: FloatCmp) -> R {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        let rhs = self.to_reg(b)?;
+        let lhs = self.to_reg(a)?;
+        let dst = self.alloc(RegClass::Int)?;
+        self.masm.float_cmp_set(cc, dst, lhs, rhs, kind.size());
+        self.free_reg(lhs);
+        self.free_reg(rhs);
+        self.push(Val::Reg(ValKind::I32, dst));
+        Ok(())
+    }
+
+    fn int_to_float(&mut self, from: ValKind, signed: bool, to: ValKind) -> R {
+        let (_, src) = self.pop_to_reg()?;
+        let dst = self.alloc(RegClass::Float)?;
+        self.masm
+            .int_to_float(dst, src, from.size(), signed, to.size());
+        self.free_reg(src);
+        self.push(Val::Reg(to, dst));
+        Ok(())
+    }
+
+    fn float_to_float(&mut self, to: ValKind) -> R {
+        let (_, r) = self.pop_to_reg()?;
+        self.masm.float_to_float(r, r, to.size());
+        self.push(Val::Reg(to, r));
+        Ok(())
+    }
+
+    /// Float to integer truncation: trapping (`NaN` -> invalid conversion, out of range ->
+    /// overflow) or saturating (`NaN` -> 0, out of range -> the nearest bound).
+    fn trunc(&mut self, from: ValKind, to: ValKind, signed: bool, saturating: bool) -> R {
+        let fsize = from.size();
+        let (_, x) = self.pop_to_reg()?;
+        let dst = self.alloc(RegClass::Int)?;
+        let bound = self.alloc(RegClass::Float)?;
+        // The valid range is lo < x < hi (or lo <= x when `lo_inclusive`).
+        let (lo, lo_inclusive, hi): (f64, bool, f64) = match (to, signed) {
+            (ValKind::I32, true) if from == ValKind::F32 => (-2147483648.0, true, 2147483648.0),
+            (ValKind::I32, true) => (-2147483649.0, false, 2147483648.0),
+            (ValKind::I32, false) => (-1.0, false, 4294967296.0),
+            (_, true) => (-9223372036854775808.0, true, 9223372036854775808.0),
+            (_, false) => (-1.0, false, 18446744073709551616.0),
+        };
+        let bits = |v: f64| -> i64 {
+            if from == ValKind::F32 {
+                (v as f32).to_bits() as i64
+            } else {
+                v.to_bits() as i64
+            }
+        };
+        let (min, max): (i64, i64) = match (to, signed) {
+            (ValKind::I32, true) => (i32::MIN as i64, i32::MAX as i64),
+            (ValKind::I32, false) => (0, u32::MAX as i64),
+            (_, true) => (i64::MIN, i64::MAX),
+            (_, false) => (0, -1),
+        };
+        let below = if lo_inclusive { FloatCmp::Lt } else { FloatCmp::Le };
+        if saturating {
+            let done = self.masm.new_label();
+            let (nan, low, high) = (
+                self.masm.new_label(),
+                self.masm.new_label(),
+                self.masm.new_label(),
+            );
+            self.masm.float_cmp_branch(FloatCmp::Ne, x, x, fsize, nan);
+            self.masm.mov(bound, RegImm::Imm(bits(lo)), fsize);
+            self.masm.float_cmp_branch(below, x, bound, fsize, low);
+            self.masm.mov(bound, RegImm::Imm(bits(hi)), fsize);
+            self.masm.float_cmp_branch(FloatCmp::Ge, x, bound, fsize, high);
+            self.masm.float_to_int(dst, x, fsize, to.size(), signed);
+            self.masm.jump(done);
+            self.masm.bind(nan)?;
+            self.masm.mov(dst, RegImm::Imm(0), to.size());
+            self.masm.jump(done);
+            self.masm.bind(low)?;
+            self.masm.mov(dst, RegImm::Imm(min), to.size());
+            self.masm.jump(done);
+            self.masm.bind(high)?;
+            self.masm.mov(dst, RegImm::Imm(max), to.size());
+            self.masm.bind(done)?;
+        } else {
+            let pc = self.masm.float_trap_if(
+                FloatCmp::Ne,
+                x,
+                x,
+                fsize,
+                TrapCode::BadConversionToInteger,
+            );
+            self.add_trap(pc, TrapCode::BadConversionToInteger);
+            self.masm.mov(bound, RegImm::Imm(bits(lo)), fsize);
+            let pc = self
+                .masm
+                .float_trap_if(below, x, bound, fsize, TrapCode::IntegerOverflow);
+            self.add_trap(pc, TrapCode::IntegerOverflow);
+            self.masm.mov(bound, RegImm::Imm(bits(hi)), fsize);
+            let pc = self
+                .masm
+                .float_trap_if(FloatCmp::Ge, x, bound, fsize, TrapCode::IntegerOverflow);
+            self.add_trap(pc, TrapCode::IntegerOverflow);
+            self.masm.float_to_int(dst, x, fsize, to.size(), signed);
+        }
+        self.free_reg(x);
+        self.free_reg(bound);
+        self.push(Val::Reg(to, dst));
+        Ok(())
     }
 
     /// `select` and typed `select`.

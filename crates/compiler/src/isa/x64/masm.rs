@@ -674,6 +674,336 @@ impl MacroAssembler for X64Masm {
         }
     }
 
+    fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize) {
+        let s64 = size == OperandSize::S64;
+        if op == FloatBinOp::Copysign {
+            // On the bits: magnitude of lhs, sign of rhs.
+            let (l, r, d) = (lhs.hw, rhs.hw, dst.hw);
+            if s64 {
+                x64!(self.ops
+                    ; movq rax, Rx(l)
+                    ; btr rax, 63
+                    ; movq rcx, Rx(r)
+                    ; shr rcx, 63
+                    ; shl rcx, 63
+                    ; or rax, rcx
+                    ; movq Rx(d), rax
+                );
+            } else {
+                x64!(self.ops
+                    ; movd eax, Rx(l)
+                    ; and eax, 0x7fff_ffff
+                    ; movd ecx, Rx(r)
+                    ; and ecx, 0x8000_0000u32 as i32
+                    ; or eax, ecx
+                    ; movd Rx(d), eax
+                );
+            }
+            return;
+        }
+        // Bring the operands into the shape `dst op= src`.
+        let mut src = rhs.hw;
+        let d = dst.hw;
+        if d != lhs.hw {
+            if d == rhs.hw {
+                x64!(self.ops; movaps Rx(XMM_SCRATCH), Rx(rhs.hw));
+                src = XMM_SCRATCH;
+            }
+            x64!(self.ops; movaps Rx(d), Rx(lhs.hw));
+        }
+        macro_rules! arith {
+            ($ss:ident, $sd:ident) => {
+                if s64 {
+                    x64!(self.ops; $sd Rx(d), Rx(src))
+                } else {
+                    x64!(self.ops; $ss Rx(d), Rx(src))
+                }
+            };
+        }
+        match op {
+            FloatBinOp::Add => arith!(addss, addsd),
+            FloatBinOp::Sub => arith!(subss, subsd),
+            FloatBinOp::Mul => arith!(mulss, mulsd),
+            FloatBinOp::Div => arith!(divss, divsd),
+            FloatBinOp::Min | FloatBinOp::Max => {
+                // minss/maxss return the second operand for NaN and for equal zeros, so
+                // handle both cases by hand: NaN propagates via addition, and on equality
+                // or/and of the bits gives -0 for min and +0 for max.
+                let (nan, eq, done) = (
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                );
+                if s64 {
+                    x64!(self.ops; ucomisd Rx(d), Rx(src));
+                } else {
+                    x64!(self.ops; ucomiss Rx(d), Rx(src));
+                }
+                x64!(self.ops
+                    ; jp =>nan
+                    ; je =>eq
+                );
+                match (op, s64) {
+                    (FloatBinOp::Min, false) => x64!(self.ops; minss Rx(d), Rx(src)),
+                    (FloatBinOp::Min, true) => x64!(self.ops; minsd Rx(d), Rx(src)),
+                    (_, false) => x64!(self.ops; maxss Rx(d), Rx(src)),
+                    (_, true) => x64!(self.ops; maxsd Rx(d), Rx(src)),
+                }
+                x64!(self.ops; jmp =>done; =>eq);
+                if op == FloatBinOp::Min {
+                    x64!(self.ops; orps Rx(d), Rx(src));
+                } else {
+                    x64!(self.ops; andps Rx(d), Rx(src));
+                }
+                x64!(self.ops; jmp =>done; =>nan);
+                arith!(addss, addsd);
+                x64!(self.ops; =>done);
+            }
+            FloatBinOp::Copysign => {}
+        }
+    }
+
+    fn float_unop(&mut self, op: FloatUnOp, dst: Reg, src: Reg, size: OperandSize) {
+        let (d, s) = (dst.hw, src.hw);
+        let s64 = size == OperandSize::S64;
+        match op {
+            FloatUnOp::Abs | FloatUnOp::Neg => {
+                if s64 {
+                    x64!(self.ops; movq rax, Rx(s));
+                    if op == FloatUnOp::Abs {
+                        x64!(self.ops; btr rax, 63);
+                    } else {
+                        x64!(self.ops; btc rax, 63);
+                    }
+                    x64!(self.ops; movq Rx(d), rax);
+                } else {
+                    x64!(self.ops; movd eax, Rx(s));
+                    if op == FloatUnOp::Abs {
+                        x64!(self.ops; and eax, 0x7fff_ffff);
+                    } else {
+                        x64!(self.ops; xor eax, 0x8000_0000u32 as i32);
+                    }
+                    x64!(self.ops; movd Rx(d), eax);
+                }
+            }
+            FloatUnOp::Sqrt => {
+                if s64 {
+                    x64!(self.ops; sqrtsd Rx(d), Rx(s));
+                } else {
+                    x64!(self.ops; sqrtss Rx(d), Rx(s));
+                }
+            }
+            FloatUnOp::Ceil | FloatUnOp::Floor | FloatUnOp::Trunc | FloatUnOp::Nearest => {
+                // SSE4.1 rounding modes (checked at engine creation).
+                let mode: i8 = match op {
+                    FloatUnOp::Nearest => 0,
+                    FloatUnOp::Floor => 1,
+                    FloatUnOp::Ceil => 2,
+                    _ => 3,
+                };
+                if s64 {
+                    x64!(self.ops; roundsd Rx(d), Rx(s), mode);
+                } else {
+                    x64!(self.ops; roundss Rx(d), Rx(s), mode);
+                }
+            }
+        }
+    }
+
+    fn float_cmp_set(&mut self, cc: FloatCmp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize) {
+        let d = dst.hw;
+        let (a, b) = match cc {
+            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
+            _ => (lhs.hw, rhs.hw),
+        };
+        if size == OperandSize::S64 {
+            x64!(self.ops; ucomisd Rx(a), Rx(b));
+        } else {
+            x64!(self.ops; ucomiss Rx(a), Rx(b));
+        }
+        match cc {
+            FloatCmp::Eq => x64!(self.ops; sete Rb(d); setnp r11b; and Rb(d), r11b),
+            FloatCmp::Ne => x64!(self.ops; setne Rb(d); setp r11b; or Rb(d), r11b),
+            FloatCmp::Gt | FloatCmp::Lt => x64!(self.ops; seta Rb(d)),
+            FloatCmp::Ge | FloatCmp::Le => x64!(self.ops; setae Rb(d)),
+        }
+        x64!(self.ops; movzx Rd(d), Rb(d));
+    }
+
+    fn float_cmp_branch(&mut self, cc: FloatCmp, lhs: Reg, rhs: Reg, size: OperandSize, target: Label) {
+        let (a, b) = match cc {
+            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
+            _ => (lhs.hw, rhs.hw),
+        };
+        if size == OperandSize::S64 {
+            x64!(self.ops; ucomisd Rx(a), Rx(b));
+        } else {
+            x64!(self.ops; ucomiss Rx(a), Rx(b));
+        }
+        match cc {
+            FloatCmp::Eq => {
+                let skip = self.ops.new_dynamic_label();
+                x64!(self.ops; jp =>skip; je =>target; =>skip);
+            }
+            FloatCmp::Ne => x64!(self.ops; jp =>target; jne =>target),
+            FloatCmp::Gt | FloatCmp::Lt => x64!(self.ops; ja =>target),
+            FloatCmp::Ge | FloatCmp::Le => x64!(self.ops; jae =>target),
+        }
+    }
+
+    fn float_trap_if(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        code: TrapCode,
+    ) -> u32 {
+        let (site, stub) = self.new_trap_stub(code);
+        let pc = self.offset();
+        x64!(self.ops; =>site);
+        self.float_cmp_branch(cc, lhs, rhs, size, stub);
+        pc
+    }
+
+    fn int_to_float(
+        &mut self,
+        dst: Reg,
+        src: Reg,
+        int_size: OperandSize,
+        signed: bool,
+        float_size: OperandSize,
+    ) {
+        let (d, s) = (dst.hw, src.hw);
+        let f64_ = float_size == OperandSize::S64;
+        x64!(self.ops; xorps Rx(d), Rx(d));
+        match (int_size, signed) {
+            (OperandSize::S32, true) => {
+                if f64_ {
+                    x64!(self.ops; cvtsi2sd Rx(d), Rd(s));
+                } else {
+                    x64!(self.ops; cvtsi2ss Rx(d), Rd(s));
+                }
+            }
+            // Zero-extended in its register: a non-negative i64.
+            (OperandSize::S32, false) | (OperandSize::S64, true) => {
+                if int_size == OperandSize::S32 {
+                    x64!(self.ops; mov Rd(s), Rd(s));
+                }
+                if f64_ {
+                    x64!(self.ops; cvtsi2sd Rx(d), Rq(s));
+                } else {
+                    x64!(self.ops; cvtsi2ss Rx(d), Rq(s));
+                }
+            }
+            (OperandSize::S64, false) => {
+                // Values with the top bit set: halve (keeping the low bit for rounding),
+                // convert, double.
+                let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+                x64!(self.ops
+                    ; test Rq(s), Rq(s)
+                    ; js =>big
+                );
+                if f64_ {
+                    x64!(self.ops; cvtsi2sd Rx(d), Rq(s));
+                } else {
+                    x64!(self.ops; cvtsi2ss Rx(d), Rq(s));
+                }
+                x64!(self.ops
+                    ; jmp =>done
+                    ;=>big
+                    ; mov rax, Rq(s)
+                    ; shr rax, 1
+                    ; mov rcx, Rq(s)
+                    ; and ecx, 1
+                    ; or rax, rcx
+                );
+                if f64_ {
+                    x64!(self.ops; cvtsi2sd Rx(d), rax; addsd Rx(d), Rx(d));
+                } else {
+                    x64!(self.ops; cvtsi2ss Rx(d), rax; addss Rx(d), Rx(d));
+                }
+                x64!(self.ops; =>done);
+            }
+        }
+    }
+
+    fn float_to_float(&mut self, dst: Reg, src: Reg, dst_size: OperandSize) {
+        let (d, s) = (dst.hw, src.hw);
+        if dst_size == OperandSize::S64 {
+            x64!(self.ops; cvtss2sd Rx(d), Rx(s));
+        } else {
+            x64!(self.ops; cvtsd2ss Rx(d), Rx(s));
+        }
+    }
+
+    fn float_to_int(
+        &mut self,
+        dst: Reg,
+        src: Reg,
+        float_size: OperandSize,
+        int_size: OperandSize,
+        signed: bool,
+    ) {
+        let (d, s) = (dst.hw, src.hw);
+        let f64_ = float_size == OperandSize::S64;
+        macro_rules! cvt {
+            (q, $x:expr) => {
+                if f64_ {
+                    x64!(self.ops; cvttsd2si Rq(d), Rx($x))
+                } else {
+                    x64!(self.ops; cvttss2si Rq(d), Rx($x))
+                }
+            };
+        }
+        match (int_size, signed) {
+            (OperandSize::S32, true) => {
+                if f64_ {
+                    x64!(self.ops; cvttsd2si Rd(d), Rx(s));
+                } else {
+                    x64!(self.ops; cvttss2si Rd(d), Rx(s));
+                }
+            }
+            (OperandSize::S32, false) => {
+                cvt!(q, s);
+                x64!(self.ops; mov Rd(d), Rd(d));
+            }
+            (OperandSize::S64, true) => cvt!(q, s),
+            (OperandSize::S64, false) => {
+                // At or above 2^63: subtract 2^63 first, then set the top bit.
+                let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+                let two63: i64 = if f64_ {
+                    0x43e0_0000_0000_0000
+                } else {
+                    0x5f00_0000
+                };
+                self.mov(Reg::float(XMM_SCRATCH), RegImm::Imm(two63), float_size);
+                if f64_ {
+                    x64!(self.ops; ucomisd Rx(s), Rx(XMM_SCRATCH));
+                } else {
+                    x64!(self.ops; ucomiss Rx(s), Rx(XMM_SCRATCH));
+                }
+                x64!(self.ops; jae =>big);
+                cvt!(q, s);
+                x64!(self.ops
+                    ; jmp =>done
+                    ;=>big
+                    ; movaps xmm0, Rx(s)
+                );
+                if f64_ {
+                    x64!(self.ops; subsd xmm0, Rx(XMM_SCRATCH));
+                } else {
+                    x64!(self.ops; subss xmm0, Rx(XMM_SCRATCH));
+                }
+                cvt!(q, XMM0);
+                x64!(self.ops
+                    ; btc Rq(d), 63
+                    ;=>done
+                );
+            }
+        }
+    }
+
     fn trap_if(
         &mut self,
         cc: IntCmp,
