@@ -383,7 +383,14 @@ pub trait MacroAssembler {
     /// `dst` (int) `= (lhs cc rhs) ? 1 : 0` on floats of `size`.
     fn float_cmp_set(&mut self, cc: FloatCmp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);
     /// Branch to `target` if `lhs cc rhs` on floats of `size`.
-    fn float_cmp_branch(&mut self, cc: FloatCmp, lhs: Reg, rhs: Reg, size: OperandSize, target: Label);
+    fn float_cmp_branch(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        target: Label,
+    );
     /// Trap with `code` if `lhs cc rhs` on floats; returns the pc of the branch.
     fn float_trap_if(
         &mut self,
@@ -415,8 +422,14 @@ pub trait MacroAssembler {
     );
 
     /// Trap with `code` if `lhs cc rhs`; returns the pc of the branch.
-    fn trap_if(&mut self, cc: IntCmp, lhs: Reg, rhs: RegImm, size: OperandSize, code: TrapCode)
-        -> u32;
+    fn trap_if(
+        &mut self,
+        cc: IntCmp,
+        lhs: Reg,
+        rhs: RegImm,
+        size: OperandSize,
+        code: TrapCode,
+    ) -> u32;
     /// Unconditional trap; returns its pc.
     fn trap(&mut self, code: TrapCode) -> u32;
 

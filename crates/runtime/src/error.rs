@@ -52,7 +52,11 @@ impl From<wjit_compiler::CompileError> for Error {
 
 impl From<wasmparser::BinaryReaderError> for Error {
     fn from(e: wasmparser::BinaryReaderError) -> Error {
-        Error::Compile(format!("{} (at byte offset {:#x})", e.message(), e.offset()))
+        Error::Compile(format!(
+            "{} (at byte offset {:#x})",
+            e.message(),
+            e.offset()
+        ))
     }
 }
 

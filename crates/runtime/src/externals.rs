@@ -89,9 +89,9 @@ impl Memory {
     /// Grows by `delta` pages; returns the old size in pages.
     pub fn grow(&self, delta: u64) -> Result<u64, Error> {
         let mut mem = self.inner.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let old = mem.grow(delta).ok_or_else(|| {
-            Error::Host(format!("memory cannot grow by {delta} pages"))
-        })?;
+        let old = mem
+            .grow(delta)
+            .ok_or_else(|| Error::Host(format!("memory cannot grow by {delta} pages")))?;
         // SAFETY: we hold the lock that serialises writers of the definition.
         unsafe { (*self.inner.def.get()).length = mem.size_bytes() as u64 };
         Ok(old)
@@ -100,7 +100,9 @@ impl Memory {
     fn check(&self, offset: usize, len: usize) -> Result<(), Error> {
         match offset.checked_add(len) {
             Some(end) if end <= self.data_size() => Ok(()),
-            _ => Err(Error::Trap(crate::Trap::new(crate::TrapCode::MemoryOutOfBounds))),
+            _ => Err(Error::Trap(crate::Trap::new(
+                crate::TrapCode::MemoryOutOfBounds,
+            ))),
         }
     }
 
@@ -118,7 +120,9 @@ impl Memory {
     pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), Error> {
         self.check(offset, data.len())?;
         // SAFETY: the range is inside the accessible part of the memory.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr().add(offset), data.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr().add(offset), data.len())
+        };
         Ok(())
     }
 }
@@ -179,7 +183,8 @@ impl Global {
     pub fn get(&self) -> Val {
         // SAFETY: the cell lives as long as `self`.
         let bits = unsafe { (*self.cell()).bits };
-        vm::raw_to_val(bits, self.inner.ty.content).unwrap_or(Val::default_for(self.inner.ty.content))
+        vm::raw_to_val(bits, self.inner.ty.content)
+            .unwrap_or(Val::default_for(self.inner.ty.content))
     }
 
     /// Sets the value of a mutable global.
@@ -260,6 +265,7 @@ impl Table {
         })
     }
 
+    #[allow(clippy::mut_from_ref)]
     fn state(&self) -> &mut TableState {
         // SAFETY: table state is only touched by the thread running this table's instance
         // (instances are not shared between threads while running).
@@ -285,7 +291,10 @@ impl Table {
 
     /// Whether element `index` is non-null (`None` if out of bounds).
     pub fn is_set(&self, index: u32) -> Option<bool> {
-        self.state().elements.get(index as usize).map(|p| !p.is_null())
+        self.state()
+            .elements
+            .get(index as usize)
+            .map(|p| !p.is_null())
     }
 
     /// Stores a function reference at `index`, keeping its owner alive through `owner`.
@@ -299,7 +308,9 @@ impl Table {
         let slot = st
             .elements
             .get_mut(index as usize)
-            .ok_or(Error::Trap(crate::Trap::new(crate::TrapCode::TableOutOfBounds)))?;
+            .ok_or(Error::Trap(crate::Trap::new(
+                crate::TrapCode::TableOutOfBounds,
+            )))?;
         *slot = funcref;
         if let Some(o) = owner {
             if !st.keep_alive.iter().any(|k| Arc::ptr_eq(k, &o)) {

@@ -223,7 +223,10 @@ impl Instance {
                     if &f.ty() != want {
                         return Err(link_error(
                             imp,
-                            format!("incompatible import type: expected {want}, found {}", f.ty()),
+                            format!(
+                                "incompatible import type: expected {want}, found {}",
+                                f.ty()
+                            ),
                         ));
                     }
                     funcs.push(f.clone());
@@ -258,7 +261,10 @@ impl Instance {
                 (want, have) => {
                     return Err(link_error(
                         imp,
-                        format!("incompatible import type: expected {want}, found {}", have.ty()),
+                        format!(
+                            "incompatible import type: expected {want}, found {}",
+                            have.ty()
+                        ),
                     ))
                 }
             }
@@ -292,7 +298,7 @@ impl Instance {
         }
         vmctx.set(
             offsets.builtin_memory_grow(),
-            vm::builtin_memory_grow as usize as u64,
+            vm::builtin_memory_grow as *const () as usize as u64,
         );
         vmctx.set(offsets.trap_landing(), stubs.trap_landing as u64);
         vmctx.set(VMCTX_INSTANCE as i32, Arc::as_ptr(&inner) as u64);
@@ -440,4 +446,3 @@ impl Instance {
         }
     }
 }
-

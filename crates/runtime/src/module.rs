@@ -95,7 +95,8 @@ pub(crate) struct ModuleInner {
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
     pub start: Option<u32>,
-    pub code: ModuleCode,
+    /// Keeps the executable code (and its trap registrations) alive.
+    pub _code: ModuleCode,
     /// Entry address of each defined function.
     pub func_addrs: Vec<usize>,
 }
@@ -341,9 +342,10 @@ impl Module {
                     for e in reader.clone() {
                         let e = e?;
                         let items = match e.items {
-                            ElementItems::Functions(r) => {
-                                r.into_iter().map(|f| f.map(Some)).collect::<Result<Vec<_>, _>>()?
-                            }
+                            ElementItems::Functions(r) => r
+                                .into_iter()
+                                .map(|f| f.map(Some))
+                                .collect::<Result<Vec<_>, _>>()?,
                             ElementItems::Expressions(_, r) => {
                                 let mut v = Vec::new();
                                 for expr in r {
@@ -404,7 +406,13 @@ impl Module {
                 defined_index += 1;
                 let mut func_validator = to_validate.into_validator(std::mem::take(&mut allocs));
                 let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
-                let f = wjit_compiler::compile_function(masm, &info, index, &body, &mut func_validator)?;
+                let f = wjit_compiler::compile_function(
+                    masm,
+                    &info,
+                    index,
+                    &body,
+                    &mut func_validator,
+                )?;
                 allocs = func_validator.into_allocations();
                 compiled.push((index, f));
             }
@@ -428,7 +436,7 @@ impl Module {
                 elems,
                 data,
                 start,
-                code,
+                _code: code,
                 func_addrs,
             }),
         })

@@ -100,8 +100,18 @@ impl FuncType {
 
 impl fmt::Display for FuncType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
-        write!(f, "(func (param {}) (result {}))", list(&self.params), list(&self.results))
+        let list = |v: &[ValType]| {
+            v.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        write!(
+            f,
+            "(func (param {}) (result {}))",
+            list(&self.params),
+            list(&self.results)
+        )
     }
 }
 
@@ -157,7 +167,9 @@ impl fmt::Display for ExternType {
                 if g.mutable { "mut " } else { "" },
                 g.content
             ),
-            ExternType::Table(t) => write!(f, "(table {} {:?} {})", t.minimum, t.maximum, t.element),
+            ExternType::Table(t) => {
+                write!(f, "(table {} {:?} {})", t.minimum, t.maximum, t.element)
+            }
             ExternType::Memory(m) => write!(f, "(memory {} {:?})", m.minimum, m.maximum),
         }
     }

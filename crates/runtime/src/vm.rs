@@ -5,11 +5,11 @@ use crate::func::Caller;
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::types::{ExternRef, FuncType, Val, ValType};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use crate::{Error, Trap, TrapCode};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// A callable function as generated code sees it (layout in `wjit_compiler::vmctx::funcref`).
@@ -61,7 +61,7 @@ static STUBS: OnceLock<Result<HostStubs, String>> = OnceLock::new();
 /// The host stubs, assembled and the signal handler installed on first use.
 pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
     let stubs = STUBS.get_or_init(|| {
-        let s = wjit_compiler::isa::host::generate_stubs(raise_trap as usize)
+        let s = wjit_compiler::isa::host::generate_stubs(raise_trap as *const () as usize)
             .map_err(|e| e.to_string())?;
         let code = CodeMemory::new(&s.code).map_err(|e| e.to_string())?;
         let base = code.as_ptr() as usize;
@@ -194,7 +194,11 @@ pub(crate) fn raw_to_val(raw: u64, ty: ValType) -> Result<Val, Error> {
         // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which
         // are never freed.
         ValType::ExternRef => Val::ExternRef(Some(unsafe { (*(raw as *const ExternRef)).clone() })),
-        other => return Err(Error::Unsupported(format!("{other} values crossing the host boundary"))),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "{other} values crossing the host boundary"
+            )))
+        }
     })
 }
 
@@ -233,7 +237,7 @@ impl HostFuncCtx {
         let stubs = stubs()?;
         let mut ctx = Box::new(HostFuncCtx {
             stack_limit: 0,
-            call: host_call_shim as usize,
+            call: host_call_shim as *const () as usize,
             ty,
             func,
             funcref: VMFuncRef::default(),
@@ -249,7 +253,11 @@ impl HostFuncCtx {
 }
 
 /// Called by the host-call stub. Returns 0, or a trap code after storing the error.
-extern "C" fn host_call_shim(ctx: *const HostFuncCtx, caller_vmctx: usize, values: *mut u64) -> u32 {
+extern "C" fn host_call_shim(
+    ctx: *const HostFuncCtx,
+    caller_vmctx: usize,
+    values: *mut u64,
+) -> u32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the stub passes the context it was called with, which the `VMFuncRef`
         // owner keeps alive, and `values` points at the caller's outgoing area holding
@@ -352,7 +360,7 @@ fn locate(pc: usize) -> Option<(u32, u32)> {
 
 /// A module's placed code: executable memory plus its registrations.
 pub(crate) struct ModuleCode {
-    pub code: CodeMemory,
+    _code: CodeMemory,
     _registration: CodeRegistration,
     info: Arc<CodeInfo>,
 }
@@ -405,7 +413,7 @@ impl ModuleCode {
         let addrs = offsets.iter().map(|o| start + o).collect();
         Ok((
             ModuleCode {
-                code,
+                _code: code,
                 _registration: registration,
                 info,
             },

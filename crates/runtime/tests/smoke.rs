@@ -41,13 +41,25 @@ fn traps_are_errors() {
     let div = inst.get_typed_func::<(i32, i32), i32>("div").unwrap();
     assert_eq!(div.call((7, 2)).unwrap(), 3);
     let code = |e: Error| e.as_trap().map(|t| t.code());
-    assert_eq!(code(div.call((1, 0)).unwrap_err()), Some(TrapCode::IntegerDivisionByZero));
-    assert_eq!(code(div.call((i32::MIN, -1)).unwrap_err()), Some(TrapCode::IntegerOverflow));
+    assert_eq!(
+        code(div.call((1, 0)).unwrap_err()),
+        Some(TrapCode::IntegerDivisionByZero)
+    );
+    assert_eq!(
+        code(div.call((i32::MIN, -1)).unwrap_err()),
+        Some(TrapCode::IntegerOverflow)
+    );
     let load = inst.get_typed_func::<i32, i32>("load").unwrap();
     assert_eq!(load.call(0).unwrap(), 0);
-    assert_eq!(code(load.call(65536).unwrap_err()), Some(TrapCode::MemoryOutOfBounds));
+    assert_eq!(
+        code(load.call(65536).unwrap_err()),
+        Some(TrapCode::MemoryOutOfBounds)
+    );
     let rec = inst.get_typed_func::<(), ()>("recurse").unwrap();
-    assert_eq!(code(rec.call(()).unwrap_err()), Some(TrapCode::StackOverflow));
+    assert_eq!(
+        code(rec.call(()).unwrap_err()),
+        Some(TrapCode::StackOverflow)
+    );
     let unr = inst.get_typed_func::<(), ()>("unreachable").unwrap();
     assert_eq!(code(unr.call(()).unwrap_err()), Some(TrapCode::Unreachable));
     // Still usable after traps.

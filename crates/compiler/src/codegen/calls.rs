@@ -102,7 +102,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;
         let table_ptr = self.info.offsets.table_ptr(table_index);
-        self.masm.load(table, Address::Vmctx(table_ptr), OperandSize::S64);
+        self.masm
+            .load(table, Address::Vmctx(table_ptr), OperandSize::S64);
         self.masm.load(
             entry,
             Address::Base(table, table_def::LENGTH),
@@ -116,8 +117,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             TrapCode::UndefinedElement,
         );
         self.add_trap(pc, TrapCode::UndefinedElement);
-        self.masm
-            .load(table, Address::Base(table, table_def::BASE), OperandSize::S64);
+        self.masm.load(
+            table,
+            Address::Base(table, table_def::BASE),
+            OperandSize::S64,
+        );
         // entry = elements[index]
         self.masm.shift(
             crate::masm::ShiftOp::Shl,

@@ -187,8 +187,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let else_label = self.masm.new_label();
         let end = self.masm.new_label();
-        self.masm
-            .cmp_branch(crate::masm::IntCmp::Eq, cond, RegImm::Imm(0), OperandSize::S32, else_label);
+        self.masm.cmp_branch(
+            crate::masm::IntCmp::Eq,
+            cond,
+            RegImm::Imm(0),
+            OperandSize::S32,
+            else_label,
+        );
         self.free_reg(cond);
         self.control.push(Frame {
             kind: FrameKind::If,
@@ -214,7 +219,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if frame.dead {
             return Ok(());
         }
-        let end = frame.label.ok_or_else(|| CompileError::Internal("if without end".into()))?;
+        let end = frame
+            .label
+            .ok_or_else(|| CompileError::Internal("if without end".into()))?;
         let mut targeted = frame.targeted;
         if self.reachable {
             self.store_branch_values(frame.base, frame.results.len())?;
@@ -387,23 +394,37 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let label = frame
                 .label
                 .ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
-            self.masm
-                .cmp_branch(crate::masm::IntCmp::Ne, cond, RegImm::Imm(0), OperandSize::S32, label);
+            self.masm.cmp_branch(
+                crate::masm::IntCmp::Ne,
+                cond,
+                RegImm::Imm(0),
+                OperandSize::S32,
+                label,
+            );
             self.free_reg(cond);
             self.control[idx].targeted = true;
             return Ok(());
         }
         self.own_slots_for_top(n);
         let skip = self.masm.new_label();
-        self.masm
-            .cmp_branch(crate::masm::IntCmp::Eq, cond, RegImm::Imm(0), OperandSize::S32, skip);
+        self.masm.cmp_branch(
+            crate::masm::IntCmp::Eq,
+            cond,
+            RegImm::Imm(0),
+            OperandSize::S32,
+            skip,
+        );
         self.free_reg(cond);
         self.emit_branch_to(idx)?;
         self.masm.bind(skip)?;
         Ok(())
     }
 
-    pub(super) fn visit_br_table(&mut self, depths: &[u32], default: u32) -> Result<(), CompileError> {
+    pub(super) fn visit_br_table(
+        &mut self,
+        depths: &[u32],
+        default: u32,
+    ) -> Result<(), CompileError> {
         let (_, index) = self.pop_to_reg()?;
         let default_idx = self.frame_at_depth(default)?;
         let n = self.control[default_idx].branch_kinds().len();

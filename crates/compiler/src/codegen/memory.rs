@@ -62,14 +62,23 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(true)
     }
 
-    fn heap_address(&self, memarg: &MemArg, index: crate::masm::Reg) -> Result<HeapAddress, CompileError> {
+    fn heap_address(
+        &self,
+        memarg: &MemArg,
+        index: crate::masm::Reg,
+    ) -> Result<HeapAddress, CompileError> {
         memory_index(memarg)?;
         let offset = u32::try_from(memarg.offset)
             .map_err(|_| CompileError::Unsupported("memory64 offsets".into()))?;
         Ok(HeapAddress { index, offset })
     }
 
-    fn load(&mut self, memarg: MemArg, kind: LoadKind, result: ValKind) -> Result<(), CompileError> {
+    fn load(
+        &mut self,
+        memarg: MemArg,
+        kind: LoadKind,
+        result: ValKind,
+    ) -> Result<(), CompileError> {
         let (_, index) = self.pop_to_reg()?;
         let addr = self.heap_address(&memarg, index)?;
         let dst = if result.class() == RegClass::Int {
@@ -88,7 +97,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     fn store(&mut self, memarg: MemArg, kind: StoreKind) -> Result<(), CompileError> {
         let v = self.pop()?;
-        let value = self.to_reg_imm(v)?;
+        let value = self.reg_or_imm(v)?;
         let (_, index) = self.pop_to_reg()?;
         let addr = self.heap_address(&memarg, index)?;
         let pc = self.masm.store_heap(value, addr, kind);
@@ -123,7 +132,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return Err(CompileError::Unsupported("multiple memories".into()));
         }
         let v = self.pop()?;
-        let delta = self.to_reg_imm(v)?;
+        let delta = self.reg_or_imm(v)?;
         self.spill_regs();
         let f = self.info.offsets.builtin_memory_grow();
         self.masm.call_builtin(f, &[delta, RegImm::Imm(0)]);
@@ -161,7 +170,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn visit_global_set(&mut self, index: u32) -> Result<(), CompileError> {
         let v = self.pop()?;
         let kind = v.kind();
-        let value = self.to_reg_imm(v)?;
+        let value = self.reg_or_imm(v)?;
         let ptr = self.alloc(RegClass::Int)?;
         let off = self.info.offsets.global_ptr(index);
         self.masm.load(ptr, Address::Vmctx(off), OperandSize::S64);

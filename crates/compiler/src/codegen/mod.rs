@@ -47,7 +47,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         let offset = locals_reader.original_position();
         let (count, ty) = locals_reader.read().map_err(invalid)?;
         validator
-            .define_locals(offset as u64, count, ty)
+            .define_locals(offset, count, ty)
             .map_err(invalid)?;
         let kind = ValKind::of(ty)?;
         locals.extend(std::iter::repeat_n(kind, count as usize));
@@ -80,11 +80,13 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
 
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
-        validator.op(offset as u64, &op).map_err(invalid)?;
+        validator.op(offset, &op).map_err(invalid)?;
         // WebAssembly 2.0 encodes the memory index of memory.size/grow as one zero byte
         // (wasmparser accepts any LEB128 encoding, as multi-memory does).
-        if matches!(op, Operator::MemorySize { .. } | Operator::MemoryGrow { .. })
-            && reader.original_position() != offset + 2
+        if matches!(
+            op,
+            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
+        ) && reader.original_position() != offset + 2
         {
             return Err(CompileError::Invalid {
                 func_index,
@@ -124,13 +126,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn emit_prologue(&mut self, num_frame_locals: u32) -> Result<(), CompileError> {
-        let pc = self
-            .masm
-            .prologue(-8, self.info.offsets.stack_limit())?;
+        let pc = self.masm.prologue(-8, self.info.offsets.stack_limit())?;
         self.add_trap(pc, TrapCode::StackOverflow);
         if num_frame_locals > 0 {
-            self.masm
-                .zero_frame(self.slots_start, 8 * num_frame_locals);
+            self.masm.zero_frame(self.slots_start, 8 * num_frame_locals);
         }
         let end = self.masm.new_label();
         let results = self.results.clone();

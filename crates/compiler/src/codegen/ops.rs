@@ -219,8 +219,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if matches!(a, Val::Const(..)) && op != AluOp::Sub {
             std::mem::swap(&mut a, &mut b);
         }
-        let rhs = self.to_reg_imm(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.reg_or_imm(b)?;
+        let lhs = self.in_reg(a)?;
         self.masm.alu(op, lhs, lhs, rhs, kind.size());
         self.release_operand(rhs);
         self.push(Val::Reg(kind, lhs));
@@ -234,8 +234,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Const(kind, fold_shift(op, kind, x, y)));
             return Ok(());
         }
-        let rhs = self.to_reg_imm(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.reg_or_imm(b)?;
+        let lhs = self.in_reg(a)?;
         self.masm.shift(op, lhs, lhs, rhs, kind.size());
         self.release_operand(rhs);
         self.push(Val::Reg(kind, lhs));
@@ -254,8 +254,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             std::mem::swap(&mut a, &mut b);
             cc = swapped(cc);
         }
-        let rhs = self.to_reg_imm(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.reg_or_imm(b)?;
+        let lhs = self.in_reg(a)?;
         self.masm.cmp_set(cc, lhs, lhs, rhs, kind.size());
         self.release_operand(rhs);
         self.push(Val::Reg(ValKind::I32, lhs));
@@ -268,7 +268,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Const(kind, fold_unary(op, kind, x)));
             return Ok(());
         }
-        let r = self.to_reg(a)?;
+        let r = self.in_reg(a)?;
         self.masm.int_unary(op, r, r, kind.size());
         self.push(Val::Reg(kind, r));
         Ok(())
@@ -280,7 +280,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Const(result, fold_extend(ext, x)));
             return Ok(());
         }
-        let r = self.to_reg(a)?;
+        let r = self.in_reg(a)?;
         self.masm.extend(ext, r, r);
         self.push(Val::Reg(result, r));
         Ok(())
@@ -334,8 +334,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.set_unreachable();
             return Ok(());
         }
-        let rhs = self.to_reg(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.in_reg(b)?;
+        let lhs = self.in_reg(a)?;
         if const_rhs.is_none() {
             let pc = self.masm.trap_if(
                 IntCmp::Eq,
@@ -465,8 +465,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn fbin(&mut self, kind: ValKind, op: FloatBinOp) -> R {
         let b = self.pop()?;
         let a = self.pop()?;
-        let rhs = self.to_reg(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.in_reg(b)?;
+        let lhs = self.in_reg(a)?;
         self.masm.float_binop(op, lhs, lhs, rhs, kind.size());
         self.free_reg(rhs);
         self.push(Val::Reg(kind, lhs));
@@ -483,8 +483,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn fcmp(&mut self, kind: ValKind, cc: FloatCmp) -> R {
         let b = self.pop()?;
         let a = self.pop()?;
-        let rhs = self.to_reg(b)?;
-        let lhs = self.to_reg(a)?;
+        let rhs = self.in_reg(b)?;
+        let lhs = self.in_reg(a)?;
         let dst = self.alloc(RegClass::Int)?;
         self.masm.float_cmp_set(cc, dst, lhs, rhs, kind.size());
         self.free_reg(lhs);
@@ -538,7 +538,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             (_, true) => (i64::MIN, i64::MAX),
             (_, false) => (0, -1),
         };
-        let below = if lo_inclusive { FloatCmp::Lt } else { FloatCmp::Le };
+        let below = if lo_inclusive {
+            FloatCmp::Lt
+        } else {
+            FloatCmp::Le
+        };
         if saturating {
             let done = self.masm.new_label();
             let (nan, low, high) = (
@@ -550,7 +554,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.masm.mov(bound, RegImm::Imm(bits(lo)), fsize);
             self.masm.float_cmp_branch(below, x, bound, fsize, low);
             self.masm.mov(bound, RegImm::Imm(bits(hi)), fsize);
-            self.masm.float_cmp_branch(FloatCmp::Ge, x, bound, fsize, high);
+            self.masm
+                .float_cmp_branch(FloatCmp::Ge, x, bound, fsize, high);
             self.masm.float_to_int(dst, x, fsize, to.size(), signed);
             self.masm.jump(done);
             self.masm.bind(nan)?;
@@ -577,9 +582,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 .float_trap_if(below, x, bound, fsize, TrapCode::IntegerOverflow);
             self.add_trap(pc, TrapCode::IntegerOverflow);
             self.masm.mov(bound, RegImm::Imm(bits(hi)), fsize);
-            let pc = self
-                .masm
-                .float_trap_if(FloatCmp::Ge, x, bound, fsize, TrapCode::IntegerOverflow);
+            let pc =
+                self.masm
+                    .float_trap_if(FloatCmp::Ge, x, bound, fsize, TrapCode::IntegerOverflow);
             self.add_trap(pc, TrapCode::IntegerOverflow);
             self.masm.float_to_int(dst, x, fsize, to.size(), signed);
         }
@@ -601,9 +606,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return Ok(());
         }
         let kind = a.kind();
-        let cond = self.to_reg(c)?;
-        let if_false = self.to_reg(b)?;
-        let dst = self.to_reg(a)?;
+        let cond = self.in_reg(c)?;
+        let if_false = self.in_reg(b)?;
+        let dst = self.in_reg(a)?;
         self.masm.select(dst, cond, if_false, kind.size());
         self.free_reg(cond);
         self.free_reg(if_false);

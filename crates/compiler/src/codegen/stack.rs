@@ -141,14 +141,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .ok_or_else(|| CompileError::Internal("value stack underflow".into()))
     }
 
-    pub(super) fn peek(&self, depth: usize) -> Result<Val, CompileError> {
-        let len = self.stack.len();
-        if depth >= len {
-            return Err(CompileError::Internal("value stack underflow".into()));
-        }
-        Ok(self.stack[len - 1 - depth])
-    }
-
     /// Allocates a register of `class`, spilling the deepest register entry if none is free.
     pub(super) fn alloc(&mut self, class: RegClass) -> Result<Reg, CompileError> {
         for &r in self.masm.allocatable(class) {
@@ -238,7 +230,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Puts `v` (already popped) in a register it owns.
-    pub(super) fn to_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
+    pub(super) fn in_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
         let kind = v.kind();
         Ok(match v {
             Val::Reg(_, r) => r,
@@ -265,14 +257,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Pops the top value into a register it owns.
     pub(super) fn pop_to_reg(&mut self) -> Result<(ValKind, Reg), CompileError> {
         let v = self.pop()?;
-        Ok((v.kind(), self.to_reg(v)?))
+        Ok((v.kind(), self.in_reg(v)?))
     }
 
     /// `v` as an immediate if it is a constant, otherwise in a register.
-    pub(super) fn to_reg_imm(&mut self, v: Val) -> Result<RegImm, CompileError> {
+    pub(super) fn reg_or_imm(&mut self, v: Val) -> Result<RegImm, CompileError> {
         Ok(match v {
             Val::Const(_, bits) => RegImm::Imm(bits),
-            other => RegImm::Reg(self.to_reg(other)?),
+            other => RegImm::Reg(self.in_reg(other)?),
         })
     }
 

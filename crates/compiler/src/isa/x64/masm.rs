@@ -92,17 +92,6 @@ impl X64Masm {
         }
     }
 
-    /// Puts `v` in a register: `r` itself or the scratch `tmp` loaded with the immediate.
-    fn imm_to_reg(&mut self, v: RegImm, tmp: u8, size: OperandSize) -> u8 {
-        match v {
-            RegImm::Reg(r) => r.hw,
-            RegImm::Imm(i) => {
-                self.mov_int_imm(tmp, i, size);
-                tmp
-            }
-        }
-    }
-
     fn mov_int_imm(&mut self, d: u8, v: i64, size: OperandSize) {
         match size {
             OperandSize::S32 => {
@@ -830,7 +819,14 @@ impl MacroAssembler for X64Masm {
         x64!(self.ops; movzx Rd(d), Rb(d));
     }
 
-    fn float_cmp_branch(&mut self, cc: FloatCmp, lhs: Reg, rhs: Reg, size: OperandSize, target: Label) {
+    fn float_cmp_branch(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        target: Label,
+    ) {
         let (a, b) = match cc {
             FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
             _ => (lhs.hw, rhs.hw),

@@ -6,7 +6,11 @@
 //! sees a fixed-register constraint. Allocatable: `rbx rsi rdi r8 r9 r10 r12 r13` and
 //! `xmm1`-`xmm14`; `xmm0` returns floats and `xmm15` is the float scratch.
 
+// dynasm's register expressions expand to `.into()` calls on values that already have the
+// right type.
+#[allow(clippy::useless_conversion)]
 mod masm;
+#[allow(clippy::useless_conversion)]
 pub mod stubs;
 
 pub use masm::X64Masm;
