@@ -68,7 +68,11 @@ struct RunArgs {
     invoke: Option<String>,
 
     /// Arguments for the function, one per parameter
-    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
+    #[arg(
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
     args: Vec<String>,
 }
 
@@ -339,8 +343,8 @@ fn format_val(v: &Val) -> String {
     match v {
         Val::I32(x) => x.to_string(),
         Val::I64(x) => x.to_string(),
-        Val::F32(bits) => f32::from_bits(*bits).to_string(),
-        Val::F64(bits) => f64::from_bits(*bits).to_string(),
+        Val::F32(bits) => format!("{:?}", f32::from_bits(*bits)),
+        Val::F64(bits) => format!("{:?}", f64::from_bits(*bits)),
         Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
