@@ -361,14 +361,8 @@ impl ExecError {
 }
 
 fn describe_error(e: &Error) -> String {
-    match e {
-        Error::Compile(_) => format!("compile error: {e}"),
-        Error::Link(_) => format!("link error: {e}"),
-        Error::Trap(t) => format!("trap: {t}"),
-        Error::Host(_) => format!("host error: {e}"),
-        Error::Io(_) => format!("io error: {e}"),
-        _ => e.to_string(),
-    }
+    // wjit's Display already names the kind ("compile error: ...", "wasm trap: ...").
+    e.to_string()
 }
 
 type Outcome = Result<(), String>;
@@ -544,11 +538,9 @@ impl State {
 
     fn instance(&self, name: Option<&str>) -> Result<Instance, String> {
         match name {
-            Some(n) => self
-                .named
-                .get(n)
-                .cloned()
-                .ok_or_else(|| format!("no instance named ${n} (did its module fail?)")),
+            Some(n) => self.named.get(n).cloned().ok_or_else(|| {
+                format!("no instance named ${n} (its module failed or is not defined)")
+            }),
             None => self
                 .current
                 .clone()

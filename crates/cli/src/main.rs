@@ -32,15 +32,15 @@ enum Command {
     #[command(
         long_about = "Instantiates FILE (binary .wasm or text .wat) and calls one exported function with\n\
                       ARGS, printing each result on its own line. The module must not have imports.\n\
-                      Integers are printed as signed decimals, floats in Rust's `{}` format.",
+                      Integers are printed as signed decimals, floats in Rust's `{:?}` format (2.0, NaN, inf).",
         after_help = "Examples:\n  \
                       wjit run examples/fib.wat --invoke fib 30\n  \
                       wjit run prog.wasm                 # calls the exported `_start`\n  \
-                      wjit run m.wat --invoke f -- -1 0x10 2.5 nan -inf\n\n\
+                      wjit run m.wat --invoke f -1 0x10 2.5 nan -inf\n\n\
                       Arguments are parsed by the function's parameter types: i32/i64 as decimal or\n\
                       0x hex (out-of-range unsigned values wrap, e.g. 4294967295 is -1 as i32);\n\
-                      f32/f64 as decimal, `nan`, `inf` or `-inf`. Use `--` before arguments that\n\
-                      start with `-` and are not numbers.\n\n\
+                      f32/f64 as decimal, `nan`, `inf` or `-inf`. Everything after the first\n\
+                      argument is an argument, so put --invoke before them.\n\n\
                       Exit status: 0 on success, 1 on a wasm trap, 2 on usage, file, compile or link errors."
     )]
     Run(RunArgs),

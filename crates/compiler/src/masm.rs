@@ -438,8 +438,9 @@ pub trait MacroAssembler {
     /// clobbered). Returns the pc of the return address.
     fn call(&mut self, target: CallTarget) -> u32;
     /// Calls the runtime builtin whose pointer is at vmctx offset `fn_offset` with the system
-    /// calling convention: the vmctx is passed as the first argument, then `args`. The result
-    /// is in `return_reg(Int)`. Clobbers every allocatable register.
+    /// calling convention: the vmctx is passed as the first argument, then `args` (at most
+    /// four, each passed as a 64-bit integer). The result is in `return_reg(Int)`. Clobbers
+    /// every allocatable register.
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]);
 
     /// Emits the out-of-line trap stubs, patches the frame size (`frame_size` bytes below the

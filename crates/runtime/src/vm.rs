@@ -150,7 +150,7 @@ pub(crate) fn call_raw(
     unsafe { *(funcref.vmctx as *mut u64) = limit as u64 };
     let prev_resume = RESUME_SP.with(|r| r.get());
     let resume_cell = RESUME_SP.with(|r| r.as_ptr());
-    type Enter = unsafe extern "sysv64" fn(usize, usize, *mut u64, usize, *mut usize) -> u32;
+    type Enter = unsafe extern "C" fn(usize, usize, *mut u64, usize, *mut usize) -> u32;
     // SAFETY: `stubs.enter` is the entry routine with exactly this signature; the code and
     // context it is given stay alive for the call; `values` has `words + 2` entries.
     let status = unsafe {

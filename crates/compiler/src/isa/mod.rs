@@ -1,9 +1,27 @@
 //! Instruction-set backends. Each implements [`crate::masm::MacroAssembler`] and the
 //! host-side stubs (entry, host-call and trap-landing routines) for its architecture.
 //! Nothing outside this folder names a machine register.
+//!
+//! Both backends are compiled on every host (they only produce bytes), so encoding tests of
+//! either run anywhere; [`host`] picks the one for the machine we run on.
 
-#[cfg(target_arch = "x86_64")]
+pub mod aarch64;
 pub mod x64;
+
+/// The engine-wide routines between host and wasm code, as assembled by a backend's
+/// `stubs::generate_stubs(raise_trap)`: one code blob and the offset of each entry point.
+/// Their contracts are documented in `x64/stubs.rs` and hold for every backend.
+#[derive(Debug, Clone)]
+pub struct Stubs {
+    /// Position-independent code except for the embedded `raise_trap` address.
+    pub code: Vec<u8>,
+    /// Offset of `enter`.
+    pub enter: usize,
+    /// Offset of `host_call`.
+    pub host_call: usize,
+    /// Offset of `trap_landing`.
+    pub trap_landing: usize,
+}
 
 /// The backend for the machine this crate was compiled for.
 #[cfg(target_arch = "x86_64")]
@@ -12,5 +30,12 @@ pub mod host {
     pub use super::x64::X64Masm as Masm;
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-compile_error!("wjit currently supports x86_64 only (aarch64 is in progress)");
+/// The backend for the machine this crate was compiled for.
+#[cfg(target_arch = "aarch64")]
+pub mod host {
+    pub use super::aarch64::stubs::{generate_stubs, Stubs};
+    pub use super::aarch64::Aarch64Masm as Masm;
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("wjit supports x86_64 and aarch64 hosts only");

@@ -1055,15 +1055,22 @@ impl MacroAssembler for X64Masm {
     }
 
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]) {
-        // System V: rdi = vmctx, then rsi, rdx. Stage through scratch registers first because
-        // the sources may live in rsi/rdi.
-        let staged = [RAX, R11];
+        // System V: rdi = vmctx, then rsi, rdx, rcx, r8. Sources may live in rsi/rdi/r8, so
+        // first read every argument into registers that are never sources (the scratch
+        // registers), then move them into place.
+        debug_assert!(args.len() <= 4);
+        let staged = [RAX, R11, RCX, RDX];
         for (arg, &tmp) in args.iter().zip(staged.iter()) {
             self.mov(Reg::int(tmp), *arg, OperandSize::S64);
         }
-        let dests = [6u8, 2u8]; // rsi, rdx
-        for (i, &d) in dests.iter().enumerate().take(args.len().min(2)) {
-            x64!(self.ops; mov Rq(d), Rq(staged[i]));
+        if args.len() > 3 {
+            x64!(self.ops; mov r8, rdx);
+        }
+        if !args.is_empty() {
+            x64!(self.ops; mov rsi, rax);
+        }
+        if args.len() > 1 {
+            x64!(self.ops; mov rdx, r11);
         }
         x64!(self.ops
             ; mov rdi, vmctx

@@ -17,21 +17,9 @@
 use super::x64;
 use crate::vmctx::{host_ctx, VMOffsets};
 use crate::CompileError;
+pub use crate::isa::Stubs;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
-
-/// The assembled routines: one code blob and the offsets of each entry point.
-#[derive(Debug, Clone)]
-pub struct Stubs {
-    /// Position-independent code except for the embedded `raise_trap` address.
-    pub code: Vec<u8>,
-    /// Offset of `enter`.
-    pub enter: usize,
-    /// Offset of `host_call`.
-    pub host_call: usize,
-    /// Offset of `trap_landing`.
-    pub trap_landing: usize,
-}
 
 /// Assembles the routines; `raise_trap` is the address of the runtime's
 /// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`.
