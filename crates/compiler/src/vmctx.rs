@@ -7,10 +7,13 @@
 //! 0   stack_limit        u64   lowest allowed stack pointer (header shared with host-func contexts)
 //! 8   memory0_base       u64   base of memory 0 (never moves: the whole 32-bit range is reserved)
 //! 16  memory0_definition ptr   -> VMMemoryDefinition { base: u64, length_bytes: u64 }
-//! 24  builtin_memory_grow ptr  extern "C" fn(vmctx, delta_pages: u32, memory: u32) -> u32
+//! 24  reserved
 //! 32  trap_landing        ptr  machine code entered with (trap code, pc, frame pointer)
-//! 40  reserved
-//! 48  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
+//! 40  instance            ptr  back pointer to the runtime's instance (runtime use only)
+//! 48  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
+//! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
+//! ..  func_ptrs           [*const VMFuncRef; num_funcs]  canonical funcref of each function
+//!                         (its own entry above, or the exporter's for an import): `ref.func`
 //! ..  globals             [*mut VMGlobal; num_globals]  (16-byte cells, value at offset 0)
 //! ..  tables              [*mut VMTableDefinition; num_tables] { base: *mut *const VMFuncRef, length: u64 }
 //! ..  memories            [*mut VMMemoryDefinition; num_memories]
@@ -53,6 +56,39 @@ pub mod host_ctx {
     pub const CALL: i32 = 8;
 }
 
+/// Runtime functions generated code calls (System V / AAPCS: `vmctx` first, then up to four
+/// 64-bit arguments, one 64-bit result). Those marked "0 or trap" return 0 on success and
+/// non-zero when the operation is out of bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Builtin {
+    /// `(delta_pages, memory) -> old pages or u32::MAX`
+    MemoryGrow,
+    /// `(dst, value, len) -> 0 or trap`
+    MemoryFill,
+    /// `(dst, src, len) -> 0 or trap`
+    MemoryCopy,
+    /// `(segment, dst, src, len) -> 0 or trap`
+    MemoryInit,
+    /// `(segment) -> 0`
+    DataDrop,
+    /// `(table, init_ref, delta) -> old size or u32::MAX`
+    TableGrow,
+    /// `(table, dst, ref, len) -> 0 or trap`
+    TableFill,
+    /// `(dst_table << 32 | src_table, dst, src, len) -> 0 or trap`
+    TableCopy,
+    /// `(table << 32 | segment, dst, src, len) -> 0 or trap`
+    TableInit,
+    /// `(segment) -> 0`
+    ElemDrop,
+}
+
+impl Builtin {
+    /// Number of builtins.
+    pub const COUNT: usize = 10;
+}
+
 /// Field offsets of one module's vmctx.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VMOffsets {
@@ -90,7 +126,11 @@ impl VMOffsets {
     }
     /// The `memory.grow` builtin.
     pub const fn builtin_memory_grow(&self) -> i32 {
-        24
+        self.builtin(Builtin::MemoryGrow)
+    }
+    /// Pointer to the runtime function `b`.
+    pub const fn builtin(&self, b: Builtin) -> i32 {
+        48 + 8 * b as i32
     }
     /// The trap landing routine.
     pub const fn trap_landing(&self) -> i32 {
@@ -98,11 +138,15 @@ impl VMOffsets {
     }
     /// `VMFuncRef` of function `index`.
     pub fn funcref(&self, index: u32) -> i32 {
-        48 + funcref::SIZE * index as i32
+        48 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
+    }
+    /// Canonical `VMFuncRef` pointer of function `index` (the value of `ref.func index`).
+    pub fn func_ptr(&self, index: u32) -> i32 {
+        self.funcref(self.num_funcs) + 8 * index as i32
     }
     /// Pointer to global `index`'s cell.
     pub fn global_ptr(&self, index: u32) -> i32 {
-        self.funcref(self.num_funcs) + 8 * index as i32
+        self.func_ptr(self.num_funcs) + 8 * index as i32
     }
     /// Pointer to table `index`'s definition.
     pub fn table_ptr(&self, index: u32) -> i32 {

@@ -1,7 +1,6 @@
 //! Memories, globals and tables: the non-function things a module imports and exports.
 
 use crate::engine::Engine;
-use crate::func::Func;
 use crate::sys::linear_memory::LinearMemory;
 use crate::types::{GlobalType, MemoryType, TableType, Val, ValType};
 use crate::vm::{self, VMFuncRef, VMGlobal, VMMemoryDefinition, VMTableDefinition};
@@ -210,6 +209,21 @@ impl Global {
     }
 }
 
+/// Growth beyond this many elements fails (`table.grow` returns -1) instead of allocating
+/// without bound.
+const MAX_TABLE_ELEMENTS: u32 = 10_000_000;
+
+/// What keeps the function behind a reference value alive.
+fn owner_of(v: &Val) -> Option<Arc<dyn Any + Send + Sync>> {
+    match v {
+        Val::FuncRef(Some(f)) => Some(match f.owner() {
+            crate::func::FuncOwner::Instance(i) => i.clone(),
+            crate::func::FuncOwner::Host(h) => h.clone(),
+        }),
+        _ => None,
+    }
+}
+
 pub(crate) struct TableInner {
     ty: TableType,
     state: UnsafeCell<TableState>,
@@ -240,26 +254,32 @@ impl std::fmt::Debug for Table {
 }
 
 impl Table {
-    /// A new table of type `ty` with every element set to `init` (which must be null for now).
+    /// A new table of type `ty` with every element set to `init`.
     pub fn new(_engine: &Engine, ty: TableType, init: Val) -> Result<Table, Error> {
-        if ty.element != ValType::FuncRef {
-            return Err(Error::Unsupported("externref tables".into()));
+        if !matches!(ty.element, ValType::FuncRef | ValType::ExternRef) {
+            return Err(Error::Link(format!("tables cannot hold {}", ty.element)));
         }
-        if !matches!(init, Val::FuncRef(None)) {
-            return Err(Error::Unsupported("non-null table initial values".into()));
+        if init.ty() != ty.element {
+            return Err(Error::Link(format!(
+                "table of {} initialised with a {}",
+                ty.element,
+                init.ty()
+            )));
         }
-        let elements = vec![std::ptr::null(); ty.minimum as usize];
+        let raw = vm::val_to_raw(&init)? as usize as *const VMFuncRef;
+        let elements = vec![raw; ty.minimum as usize];
         let def = Box::new(VMTableDefinition {
             base: elements.as_ptr() as usize,
             length: elements.len() as u64,
         });
+        let keep_alive = owner_of(&init).into_iter().collect();
         Ok(Table {
             inner: Arc::new(TableInner {
                 ty,
                 state: UnsafeCell::new(TableState {
                     def,
                     elements,
-                    keep_alive: Vec::new(),
+                    keep_alive,
                 }),
             }),
         })
@@ -289,12 +309,60 @@ impl Table {
         self.state().elements.len() as u32
     }
 
-    /// Whether element `index` is non-null (`None` if out of bounds).
-    pub fn is_set(&self, index: u32) -> Option<bool> {
+    /// Element `index` (`None` if out of bounds).
+    pub fn get(&self, index: u32) -> Option<Val> {
+        let raw = self.get_raw(index)?;
+        vm::raw_to_val(raw as u64, self.inner.ty.element).ok()
+    }
+
+    /// Sets element `index` to `value` (a reference of the table's element type).
+    pub fn set(&self, index: u32, value: Val) -> Result<(), Error> {
+        if value.ty() != self.inner.ty.element {
+            return Err(Error::Host(format!(
+                "table of {} cannot hold a {}",
+                self.inner.ty.element,
+                value.ty()
+            )));
+        }
+        let raw = vm::val_to_raw(&value)? as usize as *const VMFuncRef;
+        self.set_raw(index, raw, owner_of(&value))
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the old size.
+    pub fn grow(&self, delta: u32, init: Val) -> Result<u32, Error> {
+        if init.ty() != self.inner.ty.element {
+            return Err(Error::Host(
+                "table grown with a value of the wrong type".into(),
+            ));
+        }
+        let raw = vm::val_to_raw(&init)? as usize;
+        if let Some(o) = owner_of(&init) {
+            self.state().keep_alive.push(o);
+        }
+        self.grow_raw(delta, raw)
+            .ok_or_else(|| Error::Host(format!("table cannot grow by {delta} elements")))
+    }
+
+    /// The raw bits of element `index`.
+    pub(crate) fn get_raw(&self, index: u32) -> Option<usize> {
         self.state()
             .elements
             .get(index as usize)
-            .map(|p| !p.is_null())
+            .map(|p| *p as usize)
+    }
+
+    /// Grows by `delta` elements of raw value `init`; `None` if that exceeds the maximum.
+    pub(crate) fn grow_raw(&self, delta: u32, init: usize) -> Option<u32> {
+        let st = self.state();
+        let old = st.elements.len() as u32;
+        let new = old.checked_add(delta)?;
+        if new > self.inner.ty.maximum.unwrap_or(u32::MAX) || new > MAX_TABLE_ELEMENTS {
+            return None;
+        }
+        st.elements.resize(new as usize, init as *const VMFuncRef);
+        st.def.base = st.elements.as_ptr() as usize;
+        st.def.length = new as u64;
+        Some(old)
     }
 
     /// Stores a function reference at `index`, keeping its owner alive through `owner`.
@@ -318,19 +386,5 @@ impl Table {
             }
         }
         Ok(())
-    }
-
-    /// Sets element `index` to `f` (or null).
-    pub fn set(&self, index: u32, f: Option<&Func>) -> Result<(), Error> {
-        match f {
-            None => self.set_raw(index, std::ptr::null(), None),
-            Some(f) => {
-                let owner: Arc<dyn Any + Send + Sync> = match f.owner() {
-                    crate::func::FuncOwner::Instance(i) => i.clone(),
-                    crate::func::FuncOwner::Host(h) => h.clone(),
-                };
-                self.set_raw(index, f.funcref_ptr(), Some(owner))
-            }
-        }
     }
 }

@@ -45,6 +45,9 @@ impl std::fmt::Debug for Func {
 
 impl Func {
     pub(crate) fn from_instance(inst: &Arc<InstanceInner>, index: u32) -> Func {
+        if let Some(imported) = inst.imported_funcs.get(index as usize) {
+            return imported.clone();
+        }
         Func {
             funcref: inst.funcref_ptr(index),
             ty: inst.module.func_type(index).clone(),
@@ -60,8 +63,10 @@ impl Func {
         f: impl Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Result<Func, Error> {
         let id = engine.signature_id(&ty);
-        let ctx = HostFuncCtx::new(ty.clone(), id, Box::new(f))?;
+        let max_wasm_stack = engine.inner.config.max_wasm_stack;
+        let ctx = HostFuncCtx::new(ty.clone(), id, Box::new(f), max_wasm_stack)?;
         let owner = Arc::new(HostFuncBox(ctx));
+        owner.0.owner.set(Arc::as_ptr(&owner) as usize);
         Ok(Func {
             funcref: &owner.0.funcref,
             ty,
@@ -77,6 +82,35 @@ impl Func {
     ) -> Result<Func, Error> {
         let (ty, f) = f.into_host_fn();
         Func::new(engine, ty, f)
+    }
+
+    /// The function behind a canonical `VMFuncRef` pointer (a non-null funcref value).
+    ///
+    /// # Safety
+    /// `ptr` must be a canonical funcref of a live instance or host function.
+    pub(crate) unsafe fn from_raw(ptr: usize) -> Option<Func> {
+        // SAFETY: per the contract.
+        let fr = unsafe { *(ptr as *const VMFuncRef) };
+        if fr.code == vm::stubs().ok()?.host_call {
+            // SAFETY: host funcrefs point into their `HostFuncCtx`, whose `owner` is the live
+            // `Arc<HostFuncBox>` holding it.
+            let owner = unsafe {
+                let ctx = &*(fr.vmctx as *const HostFuncCtx);
+                let p = ctx.owner.get() as *const HostFuncBox;
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            };
+            return Some(Func {
+                funcref: ptr as *const VMFuncRef,
+                ty: owner.0.ty.clone(),
+                max_wasm_stack: owner.0.max_wasm_stack,
+                owner: FuncOwner::Host(owner),
+            });
+        }
+        // SAFETY: per the contract, `fr.vmctx` is a live instance's context.
+        let inst = unsafe { InstanceInner::arc_from_vmctx(fr.vmctx) }?;
+        let index = inst.func_index_of(ptr)?;
+        Some(Func::from_instance(&inst, index))
     }
 
     pub(crate) fn funcref_ptr(&self) -> *const VMFuncRef {

@@ -6,7 +6,7 @@ use crate::module::{ConstInit, ExportIndex, Module};
 use crate::types::{ExternType, Val};
 use crate::vm::{self, VMFuncRef, VMCTX_INSTANCE};
 use crate::{Error, Trap, TrapCode, TypedFunc};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use wjit_compiler::vmctx::VMOffsets;
 
 /// An import or export: a function, global, table or memory.
@@ -100,7 +100,11 @@ pub(crate) struct InstanceInner {
     pub globals: Vec<Global>,
     pub tables: Vec<Table>,
     /// Imported functions, kept alive for the funcrefs copied into the vmctx.
-    _imported_funcs: Vec<Func>,
+    pub imported_funcs: Vec<Func>,
+    /// Which element segments have been dropped (`elem.drop`, or applied at instantiation).
+    pub dropped_elems: Mutex<Vec<bool>>,
+    /// Which data segments have been dropped.
+    pub dropped_data: Mutex<Vec<bool>>,
 }
 
 // SAFETY: all shared state is behind Arcs of Send + Sync handles; the vmctx is written only
@@ -144,18 +148,39 @@ impl InstanceInner {
         &self.module.info.offsets
     }
 
+    /// This instance's `VMFuncRef` entry of function `index` (for an import: a copy).
     pub(crate) fn funcref_ptr(&self, index: u32) -> *const VMFuncRef {
         (self.vmctx.addr() + self.offsets().funcref(index) as usize) as *const VMFuncRef
     }
 
-    fn eval(&self, init: ConstInit) -> Result<u64, Error> {
+    /// The canonical `VMFuncRef` of function `index`: the one a funcref value points to
+    /// (for an import, the exporter's).
+    pub(crate) fn canonical_funcref(&self, index: u32) -> *const VMFuncRef {
+        match self.imported_funcs.get(index as usize) {
+            Some(f) => f.funcref_ptr(),
+            None => self.funcref_ptr(index),
+        }
+    }
+
+    /// The function index whose own `VMFuncRef` entry is at `ptr`, if it is in this vmctx.
+    pub(crate) fn func_index_of(&self, ptr: usize) -> Option<u32> {
+        let first = self.vmctx.addr() + self.offsets().funcref(0) as usize;
+        let size = wjit_compiler::vmctx::funcref::SIZE as usize;
+        let n = self.offsets().num_funcs as usize;
+        if ptr < first || ptr >= first + n * size || (ptr - first) % size != 0 {
+            return None;
+        }
+        Some(((ptr - first) / size) as u32)
+    }
+
+    pub(crate) fn eval(&self, init: ConstInit) -> Result<u64, Error> {
         Ok(match init {
             ConstInit::I32(v) => v as u32 as u64,
             ConstInit::I64(v) => v as u64,
             ConstInit::F32(v) => v as u64,
             ConstInit::F64(v) => v,
             ConstInit::RefNull => 0,
-            ConstInit::RefFunc(f) => self.funcref_ptr(f) as u64,
+            ConstInit::RefFunc(f) => self.canonical_funcref(f) as u64,
             ConstInit::GlobalGet(g) => {
                 let global = self
                     .globals
@@ -274,7 +299,7 @@ impl Instance {
             memories.push(Memory::new(engine, ty)?);
         }
         for &ty in &m.table_types[tables.len()..] {
-            tables.push(Table::new(engine, ty, Val::FuncRef(None))?);
+            tables.push(Table::new(engine, ty, Val::default_for(ty.element))?);
         }
         for &ty in &m.global_types[globals.len()..] {
             globals.push(Global::new(engine, ty, Val::default_for(ty.content))?);
@@ -288,7 +313,9 @@ impl Instance {
             memories,
             globals,
             tables,
-            _imported_funcs: funcs.clone(),
+            imported_funcs: funcs.clone(),
+            dropped_elems: Mutex::new(vec![false; m.elems.len()]),
+            dropped_data: Mutex::new(vec![false; m.data.len()]),
         });
         let vmctx = &inner.vmctx;
         let stubs = vm::stubs()?;
@@ -296,10 +323,9 @@ impl Instance {
             vmctx.set(offsets.memory0_base(), mem.data_ptr() as u64);
             vmctx.set(offsets.memory0_definition(), mem.definition() as u64);
         }
-        vmctx.set(
-            offsets.builtin_memory_grow(),
-            vm::builtin_memory_grow as *const () as usize as u64,
-        );
+        for (builtin, f) in crate::builtins::builtins() {
+            vmctx.set(offsets.builtin(builtin), f as u64);
+        }
         vmctx.set(offsets.trap_landing(), stubs.trap_landing as u64);
         vmctx.set(VMCTX_INSTANCE as i32, Arc::as_ptr(&inner) as u64);
         for i in 0..offsets.num_funcs {
@@ -317,6 +343,10 @@ impl Instance {
             vmctx.set(base, fr.code as u64);
             vmctx.set(base + 8, fr.vmctx as u64);
             vmctx.set(base + 16, fr.type_id);
+            vmctx.set(
+                offsets.func_ptr(i),
+                inner.canonical_funcref(i) as usize as u64,
+            );
         }
         for (i, g) in inner.globals.iter().enumerate() {
             vmctx.set(offsets.global_ptr(i as u32), g.cell() as u64);
@@ -342,36 +372,54 @@ impl Instance {
 
         // Active element segments, then active data segments; a segment out of bounds
         // traps and leaves the earlier ones applied.
-        for seg in &m.elems {
+        for (i, seg) in m.elems.iter().enumerate() {
+            if seg.declared {
+                inner
+                    .dropped_elems
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())[i] = true;
+            }
+            let Some((table_index, offset)) = seg.active else {
+                continue;
+            };
             let table = inner
                 .tables
-                .get(seg.table as usize)
-                .ok_or_else(|| Error::Compile(format!("unknown table {}", seg.table)))?;
-            let offset = inner.eval(seg.offset)? as u32 as u64;
+                .get(table_index as usize)
+                .ok_or_else(|| Error::Compile(format!("unknown table {table_index}")))?;
+            let offset = inner.eval(offset)? as u32 as u64;
             if offset + seg.items.len() as u64 > table.size() as u64 {
                 return Err(Trap::new(TrapCode::TableOutOfBounds).into());
             }
             let owner: Option<Arc<dyn std::any::Any + Send + Sync>> =
-                if (seg.table as usize) < num_imported_tables {
+                if (table_index as usize) < num_imported_tables {
                     Some(inner.clone())
                 } else {
                     None
                 };
             for (j, item) in seg.items.iter().enumerate() {
-                let ptr = match item {
-                    Some(f) => inner.funcref_ptr(*f),
-                    None => std::ptr::null(),
-                };
-                table.set_raw(offset as u32 + j as u32, ptr, owner.clone())?;
+                let raw = inner.eval(*item)?;
+                table.set_raw(
+                    offset as u32 + j as u32,
+                    raw as *const VMFuncRef,
+                    owner.clone(),
+                )?;
             }
+            inner
+                .dropped_elems
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())[i] = true;
         }
-        for seg in &m.data {
+        for (i, seg) in m.data.iter().enumerate() {
+            let Some(offset) = seg.offset else {
+                continue;
+            };
             let mem = inner
                 .memories
                 .first()
                 .ok_or_else(|| Error::Compile("data segment without a memory".into()))?;
-            let offset = inner.eval(seg.offset)? as u32 as usize;
+            let offset = inner.eval(offset)? as u32 as usize;
             mem.write(offset, &seg.bytes)?;
+            inner.dropped_data.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
         }
         let instance = Instance { inner };
         if let Some(start) = m.start {

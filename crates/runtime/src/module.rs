@@ -65,19 +65,23 @@ pub(crate) enum ExportIndex {
     Global(u32),
 }
 
-/// An active element segment.
+/// An element segment: references to put in a table at instantiation (active) or with
+/// `table.init` (passive).
 #[derive(Debug, Clone)]
 pub(crate) struct ElemSegment {
-    pub table: u32,
-    pub offset: ConstInit,
-    /// Function indices (None for a null entry).
-    pub items: Vec<Option<u32>>,
+    /// `Some((table, offset))` for an active segment.
+    pub active: Option<(u32, ConstInit)>,
+    /// Declarative segments are dropped from the start.
+    pub declared: bool,
+    /// The references (`RefFunc`, `RefNull` or `GlobalGet`).
+    pub items: Vec<ConstInit>,
 }
 
-/// An active data segment.
+/// A data segment: bytes to put in memory at instantiation (active) or with `memory.init`.
 #[derive(Debug, Clone)]
 pub(crate) struct DataSegment {
-    pub offset: ConstInit,
+    /// The offset, for an active segment.
+    pub offset: Option<ConstInit>,
     pub bytes: Vec<u8>,
 }
 
@@ -344,56 +348,51 @@ impl Module {
                         let items = match e.items {
                             ElementItems::Functions(r) => r
                                 .into_iter()
-                                .map(|f| f.map(Some))
+                                .map(|f| f.map(ConstInit::RefFunc))
                                 .collect::<Result<Vec<_>, _>>()?,
                             ElementItems::Expressions(_, r) => {
                                 let mut v = Vec::new();
                                 for expr in r {
-                                    v.push(match ConstInit::parse(&expr?)? {
-                                        ConstInit::RefFunc(f) => Some(f),
-                                        ConstInit::RefNull => None,
-                                        _ => {
-                                            return Err(Error::Unsupported(
-                                                "element expression".into(),
-                                            ))
-                                        }
-                                    });
+                                    v.push(ConstInit::parse(&expr?)?);
                                 }
                                 v
                             }
                         };
-                        match e.kind {
+                        let (active, declared) = match e.kind {
                             ElementKind::Active {
                                 table_index,
                                 offset_expr,
-                            } => elems.push(ElemSegment {
-                                table: table_index.unwrap_or(0),
-                                offset: ConstInit::parse(&offset_expr)?,
-                                items,
-                            }),
-                            // Only `table.init` reads passive segments, and the compiler rejects it
-                            // as unsupported for now.
-                            ElementKind::Declared | ElementKind::Passive => {}
-                        }
+                            } => (
+                                Some((table_index.unwrap_or(0), ConstInit::parse(&offset_expr)?)),
+                                false,
+                            ),
+                            ElementKind::Declared => (None, true),
+                            ElementKind::Passive => (None, false),
+                        };
+                        elems.push(ElemSegment {
+                            active,
+                            declared,
+                            items,
+                        });
                     }
                 }
                 Payload::DataSection(reader) => {
                     for d in reader.clone() {
                         let d = d?;
-                        match d.kind {
+                        let offset = match d.kind {
                             DataKind::Active {
                                 memory_index: 0,
                                 offset_expr,
-                            } => data.push(DataSegment {
-                                offset: ConstInit::parse(&offset_expr)?,
-                                bytes: d.data.to_vec(),
-                            }),
+                            } => Some(ConstInit::parse(&offset_expr)?),
                             DataKind::Active { .. } => {
                                 return Err(Error::Unsupported("multiple memories".into()))
                             }
-                            // Only `memory.init` reads passive segments (rejected as unsupported).
-                            DataKind::Passive => {}
-                        }
+                            DataKind::Passive => None,
+                        };
+                        data.push(DataSegment {
+                            offset,
+                            bytes: d.data.to_vec(),
+                        });
                     }
                 }
                 Payload::CodeSectionStart { .. } => {

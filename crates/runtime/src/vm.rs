@@ -1,7 +1,7 @@
 //! The machine-level runtime: data structures shared with generated code, the host stubs,
 //! entering wasm, and turning traps into errors.
 
-use crate::func::Caller;
+use crate::func::{Caller, Func};
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::types::{ExternRef, FuncType, Val, ValType};
@@ -190,6 +190,11 @@ pub(crate) fn raw_to_val(raw: u64, ty: ValType) -> Result<Val, Error> {
         ValType::F32 => Val::F32(raw as u32),
         ValType::F64 => Val::F64(raw),
         ValType::FuncRef if raw == 0 => Val::FuncRef(None),
+        // SAFETY: non-null funcref bits are canonical `VMFuncRef` pointers of live functions.
+        ValType::FuncRef => Val::FuncRef(Some(
+            unsafe { Func::from_raw(raw as usize) }
+                .ok_or_else(|| Error::Host("dangling function reference".into()))?,
+        )),
         ValType::ExternRef if raw == 0 => Val::ExternRef(None),
         // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which
         // are never freed.
@@ -225,6 +230,10 @@ pub(crate) struct HostFuncCtx {
     pub ty: FuncType,
     pub func: HostFn,
     pub funcref: VMFuncRef,
+    /// The `HostFuncBox` owning this context (set once it is in its `Arc`).
+    pub owner: Cell<usize>,
+    /// Stack limit for calls from the host (the engine's setting).
+    pub max_wasm_stack: usize,
 }
 
 /// The Rust side of a host function.
@@ -233,7 +242,12 @@ pub(crate) type HostFn =
 
 impl HostFuncCtx {
     /// A boxed context (its address is stable, as the funcref points into it).
-    pub fn new(ty: FuncType, type_id: u32, func: HostFn) -> Result<Box<HostFuncCtx>, Error> {
+    pub fn new(
+        ty: FuncType,
+        type_id: u32,
+        func: HostFn,
+        max_wasm_stack: usize,
+    ) -> Result<Box<HostFuncCtx>, Error> {
         let stubs = stubs()?;
         let mut ctx = Box::new(HostFuncCtx {
             stack_limit: 0,
@@ -241,6 +255,8 @@ impl HostFuncCtx {
             ty,
             func,
             funcref: VMFuncRef::default(),
+            owner: Cell::new(0),
+            max_wasm_stack,
         });
         let self_ptr = &*ctx as *const HostFuncCtx as usize;
         ctx.funcref = VMFuncRef {
@@ -299,21 +315,6 @@ extern "C" fn host_call_shim(
     };
     PENDING_HOST_ERROR.with(|p| *p.borrow_mut() = Some(err));
     TrapCode::HostError as u32
-}
-
-/// The `memory.grow` builtin: grows memory 0 of the instance owning `vmctx`.
-pub(crate) extern "C" fn builtin_memory_grow(vmctx: *mut u8, delta: u32, _memory: u32) -> u32 {
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: generated code passes its own vmctx, whose back pointer is set at
-        // instantiation and valid while the instance runs.
-        let inst = unsafe { crate::instance::InstanceInner::from_vmctx(vmctx as usize) }?;
-        let mem = inst.memories.first()?;
-        mem.grow(delta as u64).ok().map(|old| old as u32)
-    }));
-    match r {
-        Ok(Some(old)) => old,
-        _ => u32::MAX,
-    }
 }
 
 /// Signal-handler lookup table of one module's code: which pcs may fault and how.

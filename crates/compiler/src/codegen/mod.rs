@@ -9,6 +9,7 @@ mod control;
 mod memory;
 mod ops;
 mod stack;
+mod tables;
 
 use crate::masm::{MacroAssembler, RegClass};
 use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
@@ -224,7 +225,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::MemorySize { mem } => self.visit_memory_size(mem)?,
             O::MemoryGrow { mem } => self.visit_memory_grow(mem)?,
             other => {
-                if !self.emit_numeric(&other)? && !self.emit_memory_access(&other)? {
+                if !self.emit_numeric(&other)?
+                    && !self.emit_memory_access(&other)?
+                    && !self.emit_table_op(&other)?
+                {
                     return Err(CompileError::Unsupported(format!(
                         "operator {}",
                         operator_name(&other)

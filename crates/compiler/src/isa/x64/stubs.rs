@@ -15,9 +15,9 @@
 //!   the stack pointer saved by the innermost `enter`, and leaves `enter` with 1.
 
 use super::x64;
+pub use crate::isa::Stubs;
 use crate::vmctx::{host_ctx, VMOffsets};
 use crate::CompileError;
-pub use crate::isa::Stubs;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
 
