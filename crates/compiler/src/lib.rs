@@ -33,6 +33,9 @@ pub struct CompiledFunction {
     pub code: Vec<u8>,
     /// Sorted by `pc`: instructions that may trap, and which trap they raise.
     pub traps: Vec<TrapSite>,
+    /// Sorted: (offset of the return address, wasm offset) of every call, so a backtrace
+    /// can name the calling operator of each frame.
+    pub call_sites: Vec<(u32, u32)>,
 }
 
 /// One instruction that can raise a trap.

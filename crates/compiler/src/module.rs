@@ -24,6 +24,10 @@ pub struct ModuleInfo {
     pub memories: Vec<MemoryType>,
     /// Layout of the instance context for this module.
     pub offsets: VMOffsets,
+    /// Emit epoch checks at function entries and loop headers.
+    pub epoch_interruption: bool,
+    /// Emit fuel accounting at function entries and loop headers.
+    pub consume_fuel: bool,
 }
 
 impl ModuleInfo {

@@ -25,11 +25,15 @@ pub enum TrapCode {
     StackOverflow = 10,
     /// A host function returned an error or panicked (the runtime keeps the details).
     HostError = 11,
+    /// The engine's epoch passed the instance's deadline (`Engine::increment_epoch`).
+    Interrupt = 12,
+    /// The instance ran out of fuel.
+    OutOfFuel = 13,
 }
 
 impl TrapCode {
     /// All codes, in numeric order.
-    pub const ALL: [TrapCode; 11] = [
+    pub const ALL: [TrapCode; 13] = [
         TrapCode::Unreachable,
         TrapCode::MemoryOutOfBounds,
         TrapCode::TableOutOfBounds,
@@ -41,6 +45,8 @@ impl TrapCode {
         TrapCode::BadConversionToInteger,
         TrapCode::StackOverflow,
         TrapCode::HostError,
+        TrapCode::Interrupt,
+        TrapCode::OutOfFuel,
     ];
 
     /// The code for a numeric value passed by generated code.
@@ -62,6 +68,8 @@ impl TrapCode {
             TrapCode::BadConversionToInteger => "invalid conversion to integer",
             TrapCode::StackOverflow => "call stack exhausted",
             TrapCode::HostError => "host function error",
+            TrapCode::Interrupt => "interrupt",
+            TrapCode::OutOfFuel => "all fuel consumed",
         }
     }
 }

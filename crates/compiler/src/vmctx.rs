@@ -7,10 +7,12 @@
 //! 0   stack_limit        u64   lowest allowed stack pointer (header shared with host-func contexts)
 //! 8   memory0_base       u64   base of memory 0 (never moves: the whole 32-bit range is reserved)
 //! 16  memory0_definition ptr   -> VMMemoryDefinition { base: u64, length_bytes: u64 }
-//! 24  reserved
+//! 24  epoch_ptr           ptr  -> the engine's epoch counter (u64)
 //! 32  trap_landing        ptr  machine code entered with (trap code, pc, frame pointer)
 //! 40  instance            ptr  back pointer to the runtime's instance (runtime use only)
-//! 48  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
+//! 48  epoch_deadline      u64  trap with `Interrupt` once the epoch reaches it
+//! 56  fuel                i64  remaining fuel; trap with `OutOfFuel` when it drops below 0
+//! 64  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
 //! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
 //! ..  func_ptrs           [*const VMFuncRef; num_funcs]  canonical funcref of each function
 //!                         (its own entry above, or the exporter's for an import): `ref.func`
@@ -128,9 +130,25 @@ impl VMOffsets {
     pub const fn builtin_memory_grow(&self) -> i32 {
         self.builtin(Builtin::MemoryGrow)
     }
+    /// Pointer to the engine's epoch counter.
+    pub const fn epoch_ptr(&self) -> i32 {
+        24
+    }
+    /// Back pointer to the runtime's instance.
+    pub const fn instance(&self) -> i32 {
+        40
+    }
+    /// Epoch at which running code traps with `Interrupt`.
+    pub const fn epoch_deadline(&self) -> i32 {
+        48
+    }
+    /// Remaining fuel (signed).
+    pub const fn fuel(&self) -> i32 {
+        56
+    }
     /// Pointer to the runtime function `b`.
     pub const fn builtin(&self, b: Builtin) -> i32 {
-        48 + 8 * b as i32
+        64 + 8 * b as i32
     }
     /// The trap landing routine.
     pub const fn trap_landing(&self) -> i32 {
@@ -138,7 +156,7 @@ impl VMOffsets {
     }
     /// `VMFuncRef` of function `index`.
     pub fn funcref(&self, index: u32) -> i32 {
-        48 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
+        64 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
     }
     /// Canonical `VMFuncRef` pointer of function `index` (the value of `ref.func index`).
     pub fn func_ptr(&self, index: u32) -> i32 {

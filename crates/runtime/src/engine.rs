@@ -4,6 +4,7 @@ use crate::types::FuncType;
 use crate::vm;
 use crate::Error;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Settings for an [`Engine`].
@@ -11,6 +12,9 @@ use std::sync::{Arc, Mutex};
 pub struct Config {
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_memory_pages: u64,
+    pub(crate) epoch_interruption: bool,
+    pub(crate) consume_fuel: bool,
+    pub(crate) initial_fuel: u64,
 }
 
 impl Default for Config {
@@ -18,6 +22,9 @@ impl Default for Config {
         Config {
             max_wasm_stack: 1 << 20,
             max_memory_pages: 1 << 16,
+            epoch_interruption: false,
+            consume_fuel: false,
+            initial_fuel: i64::MAX as u64,
         }
     }
 }
@@ -33,6 +40,25 @@ impl Config {
         self.max_wasm_stack = bytes;
         self
     }
+    /// Compile epoch checks into function entries and loop headers, so that
+    /// [`Engine::increment_epoch`] can stop code whose deadline passed (see
+    /// [`crate::Instance::set_epoch_deadline`]). Off by default.
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.epoch_interruption = enable;
+        self
+    }
+    /// Compile fuel accounting into function entries and loop headers: each function call
+    /// and each loop iteration consumes one unit, and running out traps with
+    /// [`crate::TrapCode::OutOfFuel`]. Off by default.
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.consume_fuel = enable;
+        self
+    }
+    /// The fuel each new instance starts with (default: practically unlimited).
+    pub fn initial_fuel(&mut self, fuel: u64) -> &mut Self {
+        self.initial_fuel = fuel.min(i64::MAX as u64);
+        self
+    }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).
     pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
         self.max_memory_pages = pages.min(1 << 16);
@@ -42,6 +68,8 @@ impl Config {
 
 pub(crate) struct EngineInner {
     pub config: Config,
+    /// The epoch counter generated code compares against instance deadlines.
+    pub epoch: Box<AtomicU64>,
     /// Canonical signature ids: equal ids mean equal function types. 0 is never used.
     signatures: Mutex<HashMap<FuncType, u32>>,
 }
@@ -82,9 +110,22 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
+                epoch: Box::new(AtomicU64::new(0)),
                 signatures: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Advances the epoch by one; wasm code whose deadline is reached traps with
+    /// [`crate::TrapCode::Interrupt`] at its next function entry or loop header. Callable
+    /// from any thread.
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current epoch.
+    pub fn current_epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::SeqCst)
     }
 
     /// The canonical id of a signature (registering it on first use).

@@ -60,28 +60,47 @@ impl From<wasmparser::BinaryReaderError> for Error {
     }
 }
 
+/// One wasm frame of a trap's backtrace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub(crate) func_index: u32,
+    pub(crate) func_name: Option<String>,
+    pub(crate) wasm_offset: Option<u32>,
+}
+
+impl FrameInfo {
+    /// Index of the function in its module's function index space.
+    pub fn func_index(&self) -> u32 {
+        self.func_index
+    }
+    /// The function's name from the module's name section, if any.
+    pub fn func_name(&self) -> Option<&str> {
+        self.func_name.as_deref()
+    }
+    /// Byte offset in the module binary of the operator executing in this frame (the
+    /// trapping one for the innermost frame, the call for the others).
+    pub fn wasm_offset(&self) -> Option<u32> {
+        self.wasm_offset
+    }
+}
+
 /// A WebAssembly trap: execution stopped because of `code`.
 #[derive(Debug, Clone)]
 pub struct Trap {
     code: TrapCode,
-    /// Index of the wasm function that trapped, when known.
-    func_index: Option<u32>,
-    /// Byte offset of the trapping operator in the module, when known.
-    wasm_offset: Option<u32>,
+    frames: Vec<FrameInfo>,
 }
 
 impl Trap {
     pub(crate) fn new(code: TrapCode) -> Trap {
         Trap {
             code,
-            func_index: None,
-            wasm_offset: None,
+            frames: Vec::new(),
         }
     }
 
-    pub(crate) fn with_location(mut self, func_index: u32, wasm_offset: u32) -> Trap {
-        self.func_index = Some(func_index);
-        self.wasm_offset = Some(wasm_offset);
+    pub(crate) fn with_frames(mut self, frames: Vec<FrameInfo>) -> Trap {
+        self.frames = frames;
         self
     }
 
@@ -90,22 +109,39 @@ impl Trap {
         self.code
     }
 
+    /// The wasm call stack at the trap, innermost frame first (empty for traps raised
+    /// outside wasm code, e.g. by instantiation).
+    pub fn frames(&self) -> &[FrameInfo] {
+        &self.frames
+    }
+
     /// Index of the wasm function that trapped, when known.
     pub fn func_index(&self) -> Option<u32> {
-        self.func_index
+        self.frames.first().map(|f| f.func_index)
     }
 
     /// Byte offset of the trapping instruction in the module binary, when known.
     pub fn wasm_offset(&self) -> Option<u32> {
-        self.wasm_offset
+        self.frames.first().and_then(|f| f.wasm_offset)
     }
 }
 
 impl std::fmt::Display for Trap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "wasm trap: {}", self.code)?;
-        if let (Some(func), Some(off)) = (self.func_index, self.wasm_offset) {
-            write!(f, "\n  at wasm function {func} (offset {off:#x})")?;
+        if !self.frames.is_empty() {
+            write!(f, "\nwasm backtrace:")?;
+            for (i, frame) in self.frames.iter().enumerate() {
+                write!(f, "\n  {i:>3}: ")?;
+                match frame.wasm_offset {
+                    Some(off) => write!(f, "{off:#8x} - ")?,
+                    None => write!(f, "{:>8} - ", "?")?,
+                }
+                match &frame.func_name {
+                    Some(name) => write!(f, "{name}")?,
+                    None => write!(f, "<wasm function {}>", frame.func_index)?,
+                }
+            }
         }
         Ok(())
     }

@@ -73,6 +73,14 @@ impl Vmctx {
     fn addr(&self) -> usize {
         self.ptr as usize
     }
+    /// Reads the word at byte offset `offset` as a signed value.
+    fn get(&self, offset: i32) -> i64 {
+        let i = offset as usize / 8;
+        assert!(i < self.words);
+        // SAFETY: in bounds of our allocation.
+        unsafe { std::ptr::read_volatile(self.ptr.add(i)) as i64 }
+    }
+
     /// Writes the word at byte offset `offset`.
     fn set(&self, offset: i32, value: u64) {
         let i = offset as usize / 8;
@@ -327,6 +335,10 @@ impl Instance {
             vmctx.set(offsets.builtin(builtin), f as u64);
         }
         vmctx.set(offsets.trap_landing(), stubs.trap_landing as u64);
+        let epoch: &std::sync::atomic::AtomicU64 = &engine.inner.epoch;
+        vmctx.set(offsets.epoch_ptr(), epoch as *const _ as usize as u64);
+        vmctx.set(offsets.epoch_deadline(), u64::MAX);
+        vmctx.set(offsets.fuel(), engine.inner.config.initial_fuel);
         vmctx.set(VMCTX_INSTANCE as i32, Arc::as_ptr(&inner) as u64);
         for i in 0..offsets.num_funcs {
             let base = offsets.funcref(i);
@@ -426,6 +438,32 @@ impl Instance {
             Func::from_instance(&instance.inner, start).call(&[], &mut [])?;
         }
         Ok(instance)
+    }
+
+    /// Makes running code trap with [`TrapCode::Interrupt`] once the engine's epoch has
+    /// advanced `ticks` times from now (needs [`crate::Config::epoch_interruption`]).
+    pub fn set_epoch_deadline(&self, ticks: u64) {
+        let deadline = self
+            .inner
+            .module
+            .engine
+            .current_epoch()
+            .saturating_add(ticks);
+        self.inner
+            .vmctx
+            .set(self.inner.offsets().epoch_deadline(), deadline);
+    }
+
+    /// Fuel left (meaningful with [`crate::Config::consume_fuel`]).
+    pub fn fuel(&self) -> u64 {
+        self.inner.vmctx.get(self.inner.offsets().fuel()).max(0) as u64
+    }
+
+    /// Sets the fuel left.
+    pub fn set_fuel(&self, fuel: u64) {
+        self.inner
+            .vmctx
+            .set(self.inner.offsets().fuel(), fuel.min(i64::MAX as u64));
     }
 
     /// An export by name.

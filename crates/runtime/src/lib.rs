@@ -16,7 +16,7 @@ mod types;
 mod vm;
 
 pub use engine::{Config, Engine};
-pub use error::{Error, Trap, TrapCode};
+pub use error::{Error, FrameInfo, Trap, TrapCode};
 pub use externals::{Global, Memory, Table};
 pub use func::{
     Caller, Func, HostResult, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmTy, WithCaller,

@@ -236,6 +236,9 @@ impl Module {
         let mut compiled = Vec::new();
         let mut defined_index = 0u32;
         let mut allocs = FuncValidatorAllocations::default();
+        let mut names: Vec<Option<String>> = Vec::new();
+        info.epoch_interruption = engine.inner.config.epoch_interruption;
+        info.consume_fuel = engine.inner.config.consume_fuel;
 
         for payload in Parser::new(0).parse_all(binary) {
             let payload = payload?;
@@ -395,6 +398,23 @@ impl Module {
                         });
                     }
                 }
+                Payload::CustomSection(c) if c.name() == "name" => {
+                    // Names only label backtraces: a malformed name section is ignored.
+                    let reader = wasmparser::NameSectionReader::new(c.data_reader());
+                    for name in reader.into_iter().flatten() {
+                        if let wasmparser::Name::Function(map) = name {
+                            for n in map.into_iter().flatten() {
+                                let i = n.index as usize;
+                                if i < 1_000_000 {
+                                    if names.len() <= i {
+                                        names.resize(i + 1, None);
+                                    }
+                                    names[i] = Some(n.name.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
                 Payload::CodeSectionStart { .. } => {
                     info.compute_offsets();
                 }
@@ -420,7 +440,7 @@ impl Module {
             return Err(Error::Unsupported("multiple memories".into()));
         }
         info.compute_offsets();
-        let (code, func_addrs) = ModuleCode::new(&compiled)?;
+        let (code, func_addrs) = ModuleCode::new(&compiled, Arc::new(names))?;
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),

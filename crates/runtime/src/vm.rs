@@ -5,7 +5,7 @@ use crate::func::{Caller, Func};
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::types::{ExternRef, FuncType, Val, ValType};
-use crate::{Error, Trap, TrapCode};
+use crate::{Error, FrameInfo, Trap, TrapCode};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -86,6 +86,8 @@ thread_local! {
     static STACK_LIMIT: Cell<usize> = const { Cell::new(0) };
     /// The last trap raised on this thread: (code, pc).
     static LAST_TRAP: Cell<(u32, usize)> = const { Cell::new((0, 0)) };
+    /// Frames of the last trap: the trapping pc, then return addresses into wasm code.
+    static TRAP_PCS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     /// The error of a host function that failed, waiting to be returned by `call`.
     static PENDING_HOST_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
     /// Lowest usable address of this thread's stack.
@@ -94,10 +96,33 @@ thread_local! {
 
 /// Called by the trap landing (on the wasm stack, with nothing to unwind): records the trap
 /// and returns where to resume. Must not panic or allocate.
-pub(crate) extern "C" fn raise_trap(code: u32, pc: usize, _fp: usize) -> usize {
+pub(crate) extern "C" fn raise_trap(code: u32, pc: usize, fp: usize) -> usize {
     LAST_TRAP.with(|t| t.set((code, pc)));
+    // Walk the frame-pointer chain while the return addresses are in wasm code. Every
+    // backend keeps `[fp]` = caller's frame pointer and `[fp + 8]` = return address.
+    TRAP_PCS.with(|pcs| {
+        if let Ok(mut pcs) = pcs.try_borrow_mut() {
+            pcs.clear();
+            pcs.push(pc);
+            let mut fp = fp;
+            while fp != 0 && fp % 8 == 0 && pcs.len() < MAX_BACKTRACE {
+                // SAFETY: `fp` is a frame pointer of a wasm frame (or of a host stub called
+                // from wasm), whose first two words are the saved frame pointer and the
+                // return address.
+                let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+                if !is_wasm_pc(ret) {
+                    break;
+                }
+                pcs.push(ret);
+                fp = next;
+            }
+        }
+    });
     RESUME_SP.with(|r| r.get())
 }
+
+/// Frames recorded per trap at most (deep recursion traps keep the innermost ones).
+const MAX_BACKTRACE: usize = 1000;
 
 /// Lowest address of the current thread's stack (plus nothing: the caller adds a margin).
 fn thread_stack_low() -> usize {
@@ -175,11 +200,9 @@ pub(crate) fn call_raw(
             return Err(e);
         }
     }
-    let mut trap = Trap::new(code);
-    if let Some((func, offset)) = locate(pc) {
-        trap = trap.with_location(func, offset);
-    }
-    Err(Error::Trap(trap))
+    let _ = pc;
+    let pcs = TRAP_PCS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    Err(Error::Trap(Trap::new(code).with_frames(symbolize(&pcs))))
 }
 
 /// Converts the raw 8-byte representation of a value of type `ty`.
@@ -332,31 +355,60 @@ impl TrapLookup for CodeTraps {
     }
 }
 
-/// Where a module's functions and trap sites are, for trap reports.
+/// Where a module's functions, trap sites and call sites are, for backtraces.
 pub(crate) struct CodeInfo {
     start: usize,
     end: usize,
     /// (start offset, end offset, function index), sorted.
     functions: Vec<(u32, u32, u32)>,
-    /// (pc offset, wasm offset), sorted by pc.
+    /// (pc offset, wasm offset) of trap sites, sorted by pc.
     sites: Vec<(u32, u32)>,
+    /// (return address offset, wasm offset) of calls, sorted.
+    calls: Vec<(u32, u32)>,
+    /// Function names from the name section, by function index.
+    names: Arc<Vec<Option<String>>>,
 }
 
 static CODE_INFO: RwLock<Vec<Arc<CodeInfo>>> = RwLock::new(Vec::new());
 
-fn locate(pc: usize) -> Option<(u32, u32)> {
-    let all = CODE_INFO.read().ok()?;
-    let info = all.iter().find(|i| i.start <= pc && pc < i.end)?;
-    let off = (pc - info.start) as u32;
-    let f = info
-        .functions
-        .iter()
-        .find(|(s, e, _)| *s <= off && off < *e)?;
-    let wasm = match info.sites.binary_search_by_key(&off, |s| s.0) {
-        Ok(i) => info.sites[i].1,
-        Err(_) => 0,
+fn is_wasm_pc(pc: usize) -> bool {
+    match CODE_INFO.try_read() {
+        Ok(all) => all.iter().any(|i| i.start <= pc && pc < i.end),
+        Err(_) => false,
+    }
+}
+
+/// Turns the recorded pcs of a trap into frames (pcs outside wasm code are left out).
+fn symbolize(pcs: &[usize]) -> Vec<FrameInfo> {
+    let Ok(all) = CODE_INFO.read() else {
+        return Vec::new();
     };
-    Some((f.2, wasm))
+    let mut frames = Vec::new();
+    for (i, &pc) in pcs.iter().enumerate() {
+        let Some(info) = all.iter().find(|c| c.start <= pc && pc < c.end) else {
+            continue;
+        };
+        let off = (pc - info.start) as u32;
+        let Some(&(_, _, func)) = info
+            .functions
+            .iter()
+            .find(|(s, e, _)| *s <= off && off < *e)
+        else {
+            continue;
+        };
+        // The innermost pc is a trap site; the others are return addresses of calls.
+        let table = if i == 0 { &info.sites } else { &info.calls };
+        let wasm_offset = table
+            .binary_search_by_key(&off, |s| s.0)
+            .ok()
+            .map(|k| table[k].1);
+        frames.push(FrameInfo {
+            func_index: func,
+            func_name: info.names.get(func as usize).cloned().flatten(),
+            wasm_offset,
+        });
+    }
+    frames
 }
 
 /// A module's placed code: executable memory plus its registrations.
@@ -370,11 +422,13 @@ impl ModuleCode {
     /// Places compiled functions (`(function index, code, traps)`) in executable memory.
     pub fn new(
         functions: &[(u32, wjit_compiler::CompiledFunction)],
+        names: Arc<Vec<Option<String>>>,
     ) -> Result<(ModuleCode, Vec<usize>), Error> {
         let mut blob = Vec::new();
         let mut offsets = Vec::with_capacity(functions.len());
         let mut faults = Vec::new();
         let mut sites = Vec::new();
+        let mut calls = Vec::new();
         let mut ranges = Vec::new();
         for (index, f) in functions {
             while blob.len() % 16 != 0 {
@@ -384,6 +438,9 @@ impl ModuleCode {
             offsets.push(blob.len());
             blob.extend_from_slice(&f.code);
             ranges.push((start, blob.len() as u32, *index));
+            for &(ret, wasm) in &f.call_sites {
+                calls.push((start + ret, wasm));
+            }
             for t in &f.traps {
                 let pc = start + t.pc;
                 sites.push((pc, t.wasm_offset));
@@ -400,6 +457,7 @@ impl ModuleCode {
         let end = start + blob.len();
         faults.sort_unstable();
         sites.sort_unstable();
+        calls.sort_unstable();
         let registration =
             signals::register_code(start, end, Arc::new(CodeTraps { start, faults }));
         let info = Arc::new(CodeInfo {
@@ -407,6 +465,8 @@ impl ModuleCode {
             end,
             functions: ranges,
             sites,
+            calls,
+            names,
         });
         if let Ok(mut all) = CODE_INFO.write() {
             all.push(info.clone());

@@ -74,12 +74,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if self.info.is_imported_function(func_index) {
             let f = self.alloc(RegClass::Int)?;
             self.masm.lea(f, Address::Vmctx(entry));
-            self.masm.call(CallTarget::FuncRef { funcref: f });
+            let ret = self.masm.call(CallTarget::FuncRef { funcref: f });
+            self.call_sites.push((ret, self.wasm_offset));
             self.free_reg(f);
         } else {
-            self.masm.call(CallTarget::SameInstance {
+            let ret = self.masm.call(CallTarget::SameInstance {
                 code_offset: entry + funcref::CODE,
             });
+            self.call_sites.push((ret, self.wasm_offset));
         }
         self.push_call_results(&results)
     }
@@ -160,7 +162,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             TrapCode::BadSignature,
         );
         self.add_trap(pc, TrapCode::BadSignature);
-        self.masm.call(CallTarget::FuncRef { funcref: entry });
+        let ret = self.masm.call(CallTarget::FuncRef { funcref: entry });
+        self.call_sites.push((ret, self.wasm_offset));
         self.free_reg(index);
         self.free_reg(table);
         self.free_reg(entry);

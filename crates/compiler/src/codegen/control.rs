@@ -155,6 +155,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let label = self.masm.new_label();
         self.masm.bind(label)?;
+        self.emit_limit_checks()?;
         self.control.push(Frame {
             kind: FrameKind::Loop,
             dead: false,

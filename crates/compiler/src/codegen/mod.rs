@@ -6,6 +6,7 @@
 
 mod calls;
 mod control;
+mod limits;
 mod memory;
 mod ops;
 mod stack;
@@ -75,6 +76,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         control: Vec::new(),
         reachable: true,
         traps: Vec::new(),
+        call_sites: Vec::new(),
         wasm_offset: 0,
     };
     c.emit_prologue(num_frame_locals)?;
@@ -121,6 +123,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     /// Whether the code being emitted can execute.
     reachable: bool,
     traps: Vec<TrapSite>,
+    /// (return address offset, wasm offset) of every call.
+    call_sites: Vec<(u32, u32)>,
     /// Offset of the operator being compiled, for trap sites.
     wasm_offset: u32,
 }
@@ -132,6 +136,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if num_frame_locals > 0 {
             self.masm.zero_frame(self.slots_start, 8 * num_frame_locals);
         }
+        self.emit_limit_checks()?;
         let end = self.masm.new_label();
         let results = self.results.clone();
         self.control.push(Frame::function(end, results));
@@ -149,9 +154,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame_size = u32::try_from(frame_size)
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
         let mut traps = self.traps;
+        let mut call_sites = self.call_sites;
         let code = self.masm.finish(frame_size)?;
         traps.sort_by_key(|t| t.pc);
-        Ok(CompiledFunction { code, traps })
+        call_sites.sort_unstable();
+        Ok(CompiledFunction {
+            code,
+            traps,
+            call_sites,
+        })
     }
 
     pub(super) fn add_trap(&mut self, pc: u32, code: TrapCode) {
