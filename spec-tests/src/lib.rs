@@ -329,6 +329,9 @@ fn catch<R>(f: impl FnOnce() -> R + panic::UnwindSafe) -> Result<R, String> {
 
 struct State {
     engine: Engine,
+    /// Compiles every body up front, so invalid bodies are rejected by `Module::new`
+    /// (`engine` compiles lazily, on first call, like an embedder's default engine).
+    eager_engine: Engine,
     linker: Linker,
     current: Option<Instance>,
     named: HashMap<String, Instance>,
@@ -370,10 +373,12 @@ type Outcome = Result<(), String>;
 impl State {
     fn new() -> Result<State, Error> {
         let engine = Engine::new(&Config::new())?;
+        let eager_engine = Engine::new(Config::new().lazy_compilation(false))?;
         let mut linker = Linker::new(&engine);
         define_spectest(&engine, &mut linker)?;
         Ok(State {
             engine,
+            eager_engine,
             linker,
             current: None,
             named: HashMap::new(),
@@ -608,7 +613,7 @@ impl State {
             Ok(b) => b,
             Err(_) => return Ok(()),
         };
-        match Module::new(&self.engine, &bytes) {
+        match Module::new(&self.eager_engine, &bytes) {
             Ok(_) => Err(format!(
                 "expected {what} module (\"{message}\"), but it compiled"
             )),

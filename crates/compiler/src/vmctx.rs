@@ -12,7 +12,8 @@
 //! 40  instance            ptr  back pointer to the runtime's instance (runtime use only)
 //! 48  epoch_deadline      u64  trap with `Interrupt` once the epoch reaches it
 //! 56  fuel                i64  remaining fuel; trap with `OutOfFuel` when it drops below 0
-//! 64  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
+//! 64  lazy_stub           ptr  where a not-yet-compiled function's trampoline jumps
+//! 72  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
 //! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
 //! ..  func_ptrs           [*const VMFuncRef; num_funcs]  canonical funcref of each function
 //!                         (its own entry above, or the exporter's for an import): `ref.func`
@@ -84,11 +85,14 @@ pub enum Builtin {
     TableInit,
     /// `(segment) -> 0`
     ElemDrop,
+    /// `(function index) -> code address, or 0 after recording an error`: compiles a
+    /// function on its first call (called by the lazy stub, not by function bodies).
+    LazyCompile,
 }
 
 impl Builtin {
     /// Number of builtins.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 }
 
 /// Field offsets of one module's vmctx.
@@ -146,9 +150,13 @@ impl VMOffsets {
     pub const fn fuel(&self) -> i32 {
         56
     }
+    /// The lazy-compilation stub (machine code, entered from function trampolines).
+    pub const fn lazy_stub(&self) -> i32 {
+        64
+    }
     /// Pointer to the runtime function `b`.
     pub const fn builtin(&self, b: Builtin) -> i32 {
-        64 + 8 * b as i32
+        72 + 8 * b as i32
     }
     /// The trap landing routine.
     pub const fn trap_landing(&self) -> i32 {
@@ -156,7 +164,7 @@ impl VMOffsets {
     }
     /// `VMFuncRef` of function `index`.
     pub fn funcref(&self, index: u32) -> i32 {
-        64 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
+        72 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
     }
     /// Canonical `VMFuncRef` pointer of function `index` (the value of `ref.func index`).
     pub fn func_ptr(&self, index: u32) -> i32 {

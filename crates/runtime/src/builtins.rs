@@ -220,6 +220,22 @@ extern "C" fn elem_drop(vmctx: usize, segment: u64) -> u64 {
     })
 }
 
+extern "C" fn lazy_compile(vmctx: usize, index: u64) -> u64 {
+    with_instance(vmctx, 0, |inst| {
+        let index = index as u32;
+        match inst.module.compile_lazily(index) {
+            Ok(code) => {
+                inst.patch_code(index, code);
+                code as u64
+            }
+            Err(e) => {
+                crate::vm::set_pending_error(e);
+                0
+            }
+        }
+    })
+}
+
 /// Every builtin with its entry address, for filling a vmctx.
 pub(crate) fn builtins() -> [(Builtin, usize); Builtin::COUNT] {
     [
@@ -233,5 +249,6 @@ pub(crate) fn builtins() -> [(Builtin, usize); Builtin::COUNT] {
         (Builtin::TableCopy, table_copy as *const () as usize),
         (Builtin::TableInit, table_init as *const () as usize),
         (Builtin::ElemDrop, elem_drop as *const () as usize),
+        (Builtin::LazyCompile, lazy_compile as *const () as usize),
     ]
 }

@@ -15,6 +15,7 @@ pub struct Config {
     pub(crate) epoch_interruption: bool,
     pub(crate) consume_fuel: bool,
     pub(crate) initial_fuel: u64,
+    pub(crate) lazy_compilation: bool,
 }
 
 impl Default for Config {
@@ -25,6 +26,7 @@ impl Default for Config {
             epoch_interruption: false,
             consume_fuel: false,
             initial_fuel: i64::MAX as u64,
+            lazy_compilation: wjit_compiler::isa::host::LAZY_COMPILATION,
         }
     }
 }
@@ -57,6 +59,14 @@ impl Config {
     /// The fuel each new instance starts with (default: practically unlimited).
     pub fn initial_fuel(&mut self, fuel: u64) -> &mut Self {
         self.initial_fuel = fuel.min(i64::MAX as u64);
+        self
+    }
+    /// Compile each function on its first call (the default) instead of in
+    /// [`crate::Module::new`]. Lazily compiled modules are validated except for function
+    /// bodies; an invalid body is reported by the call that reaches it. Eager mode
+    /// compiles and fully validates everything up front.
+    pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
+        self.lazy_compilation = enable && wjit_compiler::isa::host::LAZY_COMPILATION;
         self
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

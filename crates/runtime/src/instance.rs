@@ -170,6 +170,15 @@ impl InstanceInner {
         }
     }
 
+    /// Points this instance's funcref of defined function `index` at `code` (after lazy
+    /// compilation). Other threads may be reading the entry: the store is atomic.
+    pub(crate) fn patch_code(&self, index: u32, code: usize) {
+        let at = self.vmctx.addr() + self.offsets().funcref(index) as usize;
+        // SAFETY: `at` is the aligned code word of a funcref inside our live vmctx.
+        let word = unsafe { &*(at as *const std::sync::atomic::AtomicUsize) };
+        word.store(code, std::sync::atomic::Ordering::Release);
+    }
+
     /// The function index whose own `VMFuncRef` entry is at `ptr`, if it is in this vmctx.
     pub(crate) fn func_index_of(&self, ptr: usize) -> Option<u32> {
         let first = self.vmctx.addr() + self.offsets().funcref(0) as usize;
@@ -335,6 +344,7 @@ impl Instance {
             vmctx.set(offsets.builtin(builtin), f as u64);
         }
         vmctx.set(offsets.trap_landing(), stubs.trap_landing as u64);
+        vmctx.set(offsets.lazy_stub(), stubs.lazy as u64);
         let epoch: &std::sync::atomic::AtomicU64 = &engine.inner.epoch;
         vmctx.set(offsets.epoch_ptr(), epoch as *const _ as usize as u64);
         vmctx.set(offsets.epoch_deadline(), u64::MAX);
@@ -347,7 +357,7 @@ impl Instance {
             } else {
                 let type_index = m.info.functions[i as usize];
                 VMFuncRef {
-                    code: m.func_addrs[i as usize - funcs.len()],
+                    code: m.entry(i),
                     vmctx: vmctx.addr(),
                     type_id: m.info.type_ids[type_index as usize] as u64,
                 }

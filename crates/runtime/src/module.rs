@@ -4,10 +4,11 @@ use crate::engine::Engine;
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
 use crate::vm::ModuleCode;
 use crate::Error;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{
-    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncValidatorAllocations,
-    Operator, Parser, Payload, TypeRef, Validator, WasmFeatures,
+    BinaryReader, ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncToValidate,
+    FuncValidatorAllocations, FunctionBody, Operator, Parser, Payload, TypeRef, Validator,
+    ValidatorResources, WasmFeatures,
 };
 use wjit_compiler::ModuleInfo;
 
@@ -99,10 +100,59 @@ pub(crate) struct ModuleInner {
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
     pub start: Option<u32>,
-    /// Keeps the executable code (and its trap registrations) alive.
+    /// Code of the functions compiled by `Module::new` (eager mode) or the lazy trampolines.
     pub _code: ModuleCode,
-    /// Entry address of each defined function.
-    pub func_addrs: Vec<usize>,
+    /// The defined functions, by `index - num_imported_functions`.
+    pub funcs: Vec<DefinedFunc>,
+    /// Code of functions compiled on first call.
+    pub lazy_code: Mutex<Vec<ModuleCode>>,
+    /// The module binary, kept to compile bodies lazily.
+    pub binary: Arc<[u8]>,
+    pub names: Arc<Vec<Option<String>>>,
+}
+
+/// Why a function body could not be compiled, kept to report it at every call.
+#[derive(Debug, Clone)]
+pub(crate) struct CompileFailure {
+    unsupported: bool,
+    message: String,
+}
+
+impl CompileFailure {
+    fn new(e: Error) -> CompileFailure {
+        match e {
+            Error::Unsupported(m) => CompileFailure {
+                unsupported: true,
+                message: m,
+            },
+            other => CompileFailure {
+                unsupported: false,
+                message: match other {
+                    Error::Compile(m) => m,
+                    o => o.to_string(),
+                },
+            },
+        }
+    }
+    fn to_error(&self) -> Error {
+        if self.unsupported {
+            Error::Unsupported(self.message.clone())
+        } else {
+            Error::Compile(self.message.clone())
+        }
+    }
+}
+
+/// A function defined by the module.
+pub(crate) struct DefinedFunc {
+    /// The validator for the body, until the body is compiled.
+    to_validate: Mutex<Option<FuncToValidate<ValidatorResources>>>,
+    /// Where the body is in the binary.
+    body: std::ops::Range<usize>,
+    /// The trampoline that compiles the function on first call (0 in eager mode).
+    trampoline: usize,
+    /// The compiled entry address, once compiled.
+    compiled: OnceLock<Result<usize, CompileFailure>>,
 }
 
 /// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
@@ -237,6 +287,9 @@ impl Module {
         let mut defined_index = 0u32;
         let mut allocs = FuncValidatorAllocations::default();
         let mut names: Vec<Option<String>> = Vec::new();
+        let lazy = engine.inner.config.lazy_compilation;
+        let mut pending = Vec::new();
+        let mut pending_ranges = Vec::new();
         info.epoch_interruption = engine.inner.config.epoch_interruption;
         info.consume_fuel = engine.inner.config.consume_fuel;
 
@@ -423,24 +476,59 @@ impl Module {
             if let wasmparser::ValidPayload::Func(to_validate, body) = valid {
                 let index = info.num_imported_functions + defined_index;
                 defined_index += 1;
-                let mut func_validator = to_validate.into_validator(std::mem::take(&mut allocs));
-                let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
-                let f = wjit_compiler::compile_function(
-                    masm,
-                    &info,
-                    index,
-                    &body,
-                    &mut func_validator,
-                )?;
-                allocs = func_validator.into_allocations();
-                compiled.push((index, f));
+                let range = body.range();
+                let range = range.start as usize..range.end as usize;
+                if lazy {
+                    pending.push((to_validate, range));
+                } else {
+                    let mut func_validator =
+                        to_validate.into_validator(std::mem::take(&mut allocs));
+                    let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+                    let f = wjit_compiler::compile_function(
+                        masm,
+                        &info,
+                        index,
+                        &body,
+                        &mut func_validator,
+                    )?;
+                    allocs = func_validator.into_allocations();
+                    compiled.push((index, f));
+                    pending_ranges.push(range);
+                }
             }
         }
         if info.memories.len() > 1 {
             return Err(Error::Unsupported("multiple memories".into()));
         }
         info.compute_offsets();
-        let (code, func_addrs) = ModuleCode::new(&compiled, Arc::new(names))?;
+        let names = Arc::new(names);
+        let first = info.num_imported_functions;
+        let mut funcs = Vec::new();
+        let code = if lazy {
+            let count = pending.len() as u32;
+            let tramp = wjit_compiler::isa::host::lazy_trampolines(first, count)?;
+            let (code, addrs) = ModuleCode::trampolines(&tramp)?;
+            for (to_validate, body) in pending {
+                funcs.push(DefinedFunc {
+                    to_validate: Mutex::new(Some(to_validate)),
+                    body,
+                    trampoline: addrs + funcs.len() * wjit_compiler::isa::host::TRAMPOLINE_SIZE,
+                    compiled: OnceLock::new(),
+                });
+            }
+            code
+        } else {
+            let (code, addrs) = ModuleCode::new(&compiled, names.clone())?;
+            for (addr, body) in addrs.into_iter().zip(pending_ranges) {
+                funcs.push(DefinedFunc {
+                    to_validate: Mutex::new(None),
+                    body,
+                    trampoline: 0,
+                    compiled: OnceLock::from(Ok(addr)),
+                });
+            }
+            code
+        };
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
@@ -456,9 +544,26 @@ impl Module {
                 data,
                 start,
                 _code: code,
-                func_addrs,
+                funcs,
+                lazy_code: Mutex::new(Vec::new()),
+                binary: if lazy {
+                    Arc::from(binary)
+                } else {
+                    Arc::from(&[][..])
+                },
+                names,
             }),
         })
+    }
+
+    /// How many of the module's functions have been compiled so far (all of them in eager
+    /// mode).
+    pub fn compiled_functions(&self) -> usize {
+        self.inner
+            .funcs
+            .iter()
+            .filter(|f| matches!(f.compiled.get(), Some(Ok(_))))
+            .count()
     }
 
     /// The engine this module was compiled for.
@@ -485,6 +590,53 @@ impl Module {
 }
 
 impl ModuleInner {
+    /// The current entry address of defined function `index`: its code, or its trampoline.
+    pub(crate) fn entry(&self, index: u32) -> usize {
+        let f = &self.funcs[(index - self.info.num_imported_functions) as usize];
+        match f.compiled.get() {
+            Some(Ok(addr)) => *addr,
+            _ => f.trampoline,
+        }
+    }
+
+    /// Compiles defined function `index` if nobody has yet (threads racing here wait for
+    /// the first one) and returns its entry address.
+    pub(crate) fn compile_lazily(&self, index: u32) -> Result<usize, Error> {
+        let defined = index
+            .checked_sub(self.info.num_imported_functions)
+            .and_then(|i| self.funcs.get(i as usize))
+            .ok_or_else(|| Error::Compile(format!("no defined function {index}")))?;
+        let result = defined.compiled.get_or_init(|| {
+            self.compile_body(index, defined)
+                .map_err(CompileFailure::new)
+        });
+        result.clone().map_err(|f| f.to_error())
+    }
+
+    fn compile_body(&self, index: u32, defined: &DefinedFunc) -> Result<usize, Error> {
+        let to_validate = defined
+            .to_validate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| Error::Compile(format!("function {index} has no body to compile")))?;
+        let bytes = self
+            .binary
+            .get(defined.body.clone())
+            .ok_or_else(|| Error::Compile("function body out of range".into()))?;
+        let body = FunctionBody::new(BinaryReader::new(bytes, defined.body.start as u64));
+        let mut validator = to_validate.into_validator(Default::default());
+        let masm = wjit_compiler::isa::host::Masm::new(&self.info.offsets);
+        let f = wjit_compiler::compile_function(masm, &self.info, index, &body, &mut validator)?;
+        let (code, addrs) = ModuleCode::new(&[(index, f)], self.names.clone())?;
+        let addr = addrs[0];
+        self.lazy_code
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(code);
+        Ok(addr)
+    }
+
     pub(crate) fn func_type(&self, index: u32) -> &FuncType {
         &self.types[self.info.functions[index as usize] as usize]
     }

@@ -51,6 +51,9 @@ pub(crate) const VMCTX_INSTANCE: usize = 40;
 /// The process-wide host routines (see `wjit_compiler::isa::host::generate_stubs`).
 pub(crate) struct HostStubs {
     _code: CodeMemory,
+    _lazy_code: Option<CodeMemory>,
+    /// The lazy-compilation stub (0 where the backend has none).
+    pub lazy: usize,
     enter: usize,
     pub host_call: usize,
     pub trap_landing: usize,
@@ -65,7 +68,15 @@ pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
             .map_err(|e| e.to_string())?;
         let code = CodeMemory::new(&s.code).map_err(|e| e.to_string())?;
         let base = code.as_ptr() as usize;
+        let lazy_code = if wjit_compiler::isa::host::LAZY_COMPILATION {
+            let bytes = wjit_compiler::isa::host::lazy_stub().map_err(|e| e.to_string())?;
+            Some(CodeMemory::new(&bytes).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
         let stubs = HostStubs {
+            lazy: lazy_code.as_ref().map_or(0, |c| c.as_ptr() as usize),
+            _lazy_code: lazy_code,
             enter: base + s.enter,
             host_call: base + s.host_call,
             trap_landing: base + s.trap_landing,
@@ -411,6 +422,11 @@ fn symbolize(pcs: &[usize]) -> Vec<FrameInfo> {
     frames
 }
 
+/// Records `e` as the error the current call returns (after a `HostError` trap).
+pub(crate) fn set_pending_error(e: Error) {
+    PENDING_HOST_ERROR.with(|p| *p.borrow_mut() = Some(e));
+}
+
 /// A module's placed code: executable memory plus its registrations.
 pub(crate) struct ModuleCode {
     _code: CodeMemory,
@@ -479,6 +495,40 @@ impl ModuleCode {
                 info,
             },
             addrs,
+        ))
+    }
+}
+
+impl ModuleCode {
+    /// Places lazy trampolines (they never fault and are not wasm frames); returns the code
+    /// and its start address.
+    pub fn trampolines(code: &[u8]) -> Result<(ModuleCode, usize), Error> {
+        let bytes = if code.is_empty() { &[0xCC][..] } else { code };
+        let mem = CodeMemory::new(bytes)?;
+        let start = mem.as_ptr() as usize;
+        let registration = signals::register_code(
+            start,
+            start + bytes.len(),
+            Arc::new(CodeTraps {
+                start,
+                faults: Vec::new(),
+            }),
+        );
+        let info = Arc::new(CodeInfo {
+            start,
+            end: start,
+            functions: Vec::new(),
+            sites: Vec::new(),
+            calls: Vec::new(),
+            names: Arc::new(Vec::new()),
+        });
+        Ok((
+            ModuleCode {
+                _code: mem,
+                _registration: registration,
+                info,
+            },
+            start,
         ))
     }
 }

@@ -72,8 +72,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.spill_regs();
         let entry = self.info.offsets.funcref(func_index);
         if self.info.is_imported_function(func_index) {
+            // Through the exporter's own funcref, which lazy compilation keeps up to date.
             let f = self.alloc(RegClass::Int)?;
-            self.masm.lea(f, Address::Vmctx(entry));
+            let canonical = self.info.offsets.func_ptr(func_index);
+            self.masm
+                .load(f, Address::Vmctx(canonical), OperandSize::S64);
             let ret = self.masm.call(CallTarget::FuncRef { funcref: f });
             self.call_sites.push((ret, self.wasm_offset));
             self.free_reg(f);

@@ -26,8 +26,11 @@ pub struct Stubs {
 /// The backend for the machine this crate was compiled for.
 #[cfg(target_arch = "x86_64")]
 pub mod host {
+    pub use super::x64::lazy::{lazy_stub, lazy_trampolines, TRAMPOLINE_SIZE};
     pub use super::x64::stubs::{generate_stubs, Stubs};
     pub use super::x64::X64Masm as Masm;
+    /// Whether this backend supports lazy compilation.
+    pub const LAZY_COMPILATION: bool = true;
 }
 
 /// The backend for the machine this crate was compiled for.
@@ -35,6 +38,22 @@ pub mod host {
 pub mod host {
     pub use super::aarch64::stubs::{generate_stubs, Stubs};
     pub use super::aarch64::Aarch64Masm as Masm;
+    /// Whether this backend supports lazy compilation (not yet: modules compile eagerly).
+    pub const LAZY_COMPILATION: bool = false;
+    /// Bytes per trampoline.
+    pub const TRAMPOLINE_SIZE: usize = 16;
+    /// Not available on this backend yet.
+    pub fn lazy_trampolines(_first: u32, _count: u32) -> Result<Vec<u8>, crate::CompileError> {
+        Err(crate::CompileError::Unsupported(
+            "lazy compilation on aarch64".into(),
+        ))
+    }
+    /// Not available on this backend yet.
+    pub fn lazy_stub() -> Result<Vec<u8>, crate::CompileError> {
+        Err(crate::CompileError::Unsupported(
+            "lazy compilation on aarch64".into(),
+        ))
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

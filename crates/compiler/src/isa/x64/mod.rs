@@ -9,6 +9,8 @@
 // dynasm's register expressions expand to `.into()` calls on values that already have the
 // right type.
 #[allow(clippy::useless_conversion)]
+pub mod lazy;
+#[allow(clippy::useless_conversion)]
 mod masm;
 #[allow(clippy::useless_conversion)]
 pub mod stubs;
