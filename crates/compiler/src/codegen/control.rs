@@ -173,7 +173,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     pub(super) fn visit_if(&mut self, bt: BlockType) -> Result<(), CompileError> {
         let (params, results) = self.block_signature(bt)?;
-        let (_, cond) = self.pop_to_reg()?;
+        let cond = self.pop_condition()?;
         self.spill_for_join();
         let hidden = params.len();
         let first = self.stack.len() - hidden;
@@ -188,14 +188,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let else_label = self.masm.new_label();
         let end = self.masm.new_label();
-        self.masm.cmp_branch(
-            crate::masm::IntCmp::Eq,
-            cond,
-            RegImm::Imm(0),
-            OperandSize::S32,
-            else_label,
-        );
-        self.free_reg(cond);
+        self.branch_on(cond, false, else_label);
         self.control.push(Frame {
             kind: FrameKind::If,
             dead: false,
@@ -387,7 +380,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     pub(super) fn visit_br_if(&mut self, depth: u32) -> Result<(), CompileError> {
         let idx = self.frame_at_depth(depth)?;
-        let (_, cond) = self.pop_to_reg()?;
+        let cond = self.pop_condition()?;
         let frame = &self.control[idx];
         let n = frame.branch_kinds().len();
         let direct = frame.kind != FrameKind::Function && !self.branch_needs_moves(frame.base, n);
@@ -395,27 +388,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let label = frame
                 .label
                 .ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
-            self.masm.cmp_branch(
-                crate::masm::IntCmp::Ne,
-                cond,
-                RegImm::Imm(0),
-                OperandSize::S32,
-                label,
-            );
-            self.free_reg(cond);
+            self.branch_on(cond, true, label);
             self.control[idx].targeted = true;
             return Ok(());
         }
         self.own_slots_for_top(n);
         let skip = self.masm.new_label();
-        self.masm.cmp_branch(
-            crate::masm::IntCmp::Eq,
-            cond,
-            RegImm::Imm(0),
-            OperandSize::S32,
-            skip,
-        );
-        self.free_reg(cond);
+        self.branch_on(cond, false, skip);
         self.emit_branch_to(idx)?;
         self.masm.bind(skip)?;
         Ok(())

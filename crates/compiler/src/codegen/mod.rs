@@ -5,6 +5,7 @@
 //! [`FuncCompiler::emit`]) before reading the next one. There is no IR and no second walk.
 
 mod calls;
+mod condition;
 mod control;
 mod limits;
 mod memory;
@@ -78,6 +79,8 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         traps: Vec::new(),
         call_sites: Vec::new(),
         wasm_offset: 0,
+        next_is_branch: false,
+        fused: None,
     };
     c.emit_prologue(num_frame_locals)?;
 
@@ -98,6 +101,11 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
             });
         }
         c.wasm_offset = offset as u32;
+        c.next_is_branch = is_comparison(&op)
+            && matches!(
+                reader.clone().read(),
+                Ok(Operator::BrIf { .. } | Operator::If { .. })
+            );
         c.emit(op)?;
     }
     reader.finish().map_err(invalid)?;
@@ -127,6 +135,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     call_sites: Vec<(u32, u32)>,
     /// Offset of the operator being compiled, for trap sites.
     wasm_offset: u32,
+    /// The operator after the current one is `br_if` or `if` (set for comparisons only).
+    next_is_branch: bool,
+    /// A comparison left for that branch (see `condition.rs`).
+    fused: Option<condition::FusedCmp>,
 }
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
@@ -271,6 +283,36 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         Ok(())
     }
+}
+
+/// Integer comparisons (including `eqz`), the operators compare-and-branch fusion applies to.
+fn is_comparison(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+    )
 }
 
 /// A short name for an operator in `unsupported` errors (`I32Add` -> `i32.add`-ish).

@@ -256,6 +256,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let rhs = self.reg_or_imm(b)?;
         let lhs = self.in_reg(a)?;
+        if self.next_is_branch {
+            // The next operator is br_if/if: it branches on the comparison directly.
+            self.fused = Some(super::condition::FusedCmp {
+                cc,
+                lhs,
+                rhs,
+                size: kind.size(),
+            });
+            self.push(Val::Reg(ValKind::I32, lhs));
+            return Ok(());
+        }
         self.masm.cmp_set(cc, lhs, lhs, rhs, kind.size());
         self.release_operand(rhs);
         self.push(Val::Reg(ValKind::I32, lhs));

@@ -1,0 +1,75 @@
+//! Compare-and-branch fusion.
+//!
+//! When an integer comparison (or `i32.eqz`) is immediately followed by `br_if` or `if`, the
+//! comparison is not materialised as 0/1: its operands stay in registers and the branch
+//! becomes one `cmp` + conditional jump. The driver peeks at the next operator to decide;
+//! the stack holds a placeholder for the condition, which only the branch consumes.
+
+use super::stack::Val;
+use super::FuncCompiler;
+use crate::masm::{IntCmp, Label, MacroAssembler, OperandSize, Reg, RegImm};
+use crate::CompileError;
+
+/// A comparison waiting for the branch that consumes it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FusedCmp {
+    pub cc: IntCmp,
+    pub lhs: Reg,
+    pub rhs: RegImm,
+    pub size: OperandSize,
+}
+
+/// A branch condition: a register holding an i32 (non-zero = true) or a fused comparison.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Condition {
+    Value(Reg),
+    Compare(FusedCmp),
+}
+
+/// The comparison that is true exactly when `cc` is false.
+pub(super) fn inverse(cc: IntCmp) -> IntCmp {
+    match cc {
+        IntCmp::Eq => IntCmp::Ne,
+        IntCmp::Ne => IntCmp::Eq,
+        IntCmp::LtS => IntCmp::GeS,
+        IntCmp::GeS => IntCmp::LtS,
+        IntCmp::LtU => IntCmp::GeU,
+        IntCmp::GeU => IntCmp::LtU,
+        IntCmp::GtS => IntCmp::LeS,
+        IntCmp::LeS => IntCmp::GtS,
+        IntCmp::GtU => IntCmp::LeU,
+        IntCmp::LeU => IntCmp::GtU,
+    }
+}
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    /// Pops the condition of a `br_if`/`if`.
+    pub(super) fn pop_condition(&mut self) -> Result<Condition, CompileError> {
+        let v = self.pop()?;
+        if let Some(f) = self.fused.take() {
+            if v == Val::Reg(super::stack::ValKind::I32, f.lhs) {
+                return Ok(Condition::Compare(f));
+            }
+            return Err(CompileError::Internal("fused comparison lost".into()));
+        }
+        Ok(Condition::Value(self.in_reg(v)?))
+    }
+
+    /// Branches to `target` when `cond` is `when`, then frees its registers.
+    pub(super) fn branch_on(&mut self, cond: Condition, when: bool, target: Label) {
+        match cond {
+            Condition::Value(r) => {
+                let cc = if when { IntCmp::Ne } else { IntCmp::Eq };
+                self.masm
+                    .cmp_branch(cc, r, RegImm::Imm(0), OperandSize::S32, target);
+                self.free_reg(r);
+            }
+            Condition::Compare(f) => {
+                let cc = if when { f.cc } else { inverse(f.cc) };
+                self.masm.cmp_branch(cc, f.lhs, f.rhs, f.size, target);
+                self.free_reg(f.lhs);
+                self.release_operand(f.rhs);
+            }
+        }
+    }
+}
