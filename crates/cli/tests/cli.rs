@@ -3,11 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs the `wjit` binary; under an emulator without binfmt_misc, `WJIT_TEST_CHILD_RUNNER`
+/// names the runner to start it with (e.g. `qemu-aarch64`).
 fn wjit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wjit"))
-        .args(args)
-        .output()
-        .expect("failed to start wjit")
+    let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    let mut command = match runner.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_wjit")),
+    };
+    command.args(args).output().expect("failed to start wjit")
 }
 
 fn stdout(o: &Output) -> String {

@@ -25,3 +25,19 @@ pub use instance::{Extern, Instance};
 pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module};
 pub use types::{ExternRef, ExternType, FuncType, GlobalType, MemoryType, TableType, Val, ValType};
+
+/// Counters for tests that check resources are released; not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    use std::sync::atomic::Ordering;
+
+    /// Linear memories currently mapped in this process.
+    pub fn live_memories() -> usize {
+        crate::sys::LIVE_MEMORIES.load(Ordering::Relaxed)
+    }
+
+    /// Executable code regions currently mapped in this process.
+    pub fn live_code_regions() -> usize {
+        crate::sys::LIVE_CODE.load(Ordering::Relaxed)
+    }
+}

@@ -70,6 +70,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (params, results) = self.signature(type_index)?;
         self.pass_arguments(params.len(), results.len());
         self.spill_regs();
+        self.save_homes();
         let entry = self.info.offsets.funcref(func_index);
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
@@ -86,6 +87,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             });
             self.call_sites.push((ret, self.wasm_offset));
         }
+        self.restore_homes();
         self.push_call_results(&results)
     }
 
@@ -103,6 +105,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (_, index) = self.pop_to_reg()?;
         self.pass_arguments(params.len(), results.len());
         self.spill_regs();
+        self.save_homes();
 
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;
@@ -170,6 +173,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(index);
         self.free_reg(table);
         self.free_reg(entry);
+        self.restore_homes();
         self.push_call_results(&results)
     }
 }

@@ -453,10 +453,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             match v {
                 Val::Const(_, bits) => self.masm.mov(ret, RegImm::Imm(bits), kind.size()),
                 Val::Reg(_, r) => self.masm.mov(ret, RegImm::Reg(r), kind.size()),
-                Val::Local(_, l) => {
-                    let a = self.local_addr(l);
-                    self.masm.load(ret, a, kind.size());
-                }
+                Val::Local(_, l) => match self.local_reg(l) {
+                    Some(home) => self.masm.mov(ret, RegImm::Reg(home), kind.size()),
+                    None => {
+                        let a = self.local_addr(l);
+                        self.masm.load(ret, a, kind.size());
+                    }
+                },
                 Val::Slot(_, s) => {
                     let a = self.slot_addr(s);
                     self.masm.load(ret, a, kind.size());

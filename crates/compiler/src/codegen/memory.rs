@@ -134,9 +134,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let v = self.pop()?;
         let delta = self.reg_or_imm(v)?;
         self.spill_regs();
+        self.save_homes();
         let f = self.info.offsets.builtin_memory_grow();
         self.masm.call_builtin(f, &[delta, RegImm::Imm(0)]);
         self.release_operand(delta);
+        self.restore_homes();
         let r = self.alloc(RegClass::Int)?;
         let ret = self.masm.return_reg(RegClass::Int);
         self.masm.mov(r, RegImm::Reg(ret), OperandSize::S32);

@@ -81,6 +81,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         wasm_offset: 0,
         next_is_branch: false,
         fused: None,
+        homes: Vec::new(),
     };
     c.emit_prologue(num_frame_locals)?;
 
@@ -139,6 +140,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     next_is_branch: bool,
     /// A comparison left for that branch (see `condition.rs`).
     fused: Option<condition::FusedCmp>,
+    /// Register home of each local that has one (the first locals of each class).
+    homes: Vec<Option<crate::masm::Reg>>,
 }
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
@@ -147,6 +150,28 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.add_trap(pc, TrapCode::StackOverflow);
         if num_frame_locals > 0 {
             self.masm.zero_frame(self.slots_start, 8 * num_frame_locals);
+        }
+        // The first locals of each class live in registers for the whole function.
+        let (mut ints, mut floats) = (
+            self.masm.local_registers(RegClass::Int).iter(),
+            self.masm.local_registers(RegClass::Float).iter(),
+        );
+        for i in 0..self.locals.len() {
+            let kind = self.locals[i];
+            let home = match kind.class() {
+                RegClass::Int => ints.next(),
+                RegClass::Float => floats.next(),
+            }
+            .copied();
+            if let Some(r) = home {
+                if (i as u32) < self.num_params {
+                    let addr = self.local_addr(i as u32);
+                    self.masm.load(r, addr, kind.size());
+                } else {
+                    self.masm.mov(r, crate::masm::RegImm::Imm(0), kind.size());
+                }
+            }
+            self.homes.push(home);
         }
         self.emit_limit_checks()?;
         let end = self.masm.new_label();
@@ -273,8 +298,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let v = self.pop()?;
         self.materialize_local_refs(index);
         if v != Val::Local(v.kind(), index) {
-            let dst = self.local_addr(index);
-            self.store_val(v, dst);
+            self.write_local(index, v);
         }
         if tee {
             self.push(v);

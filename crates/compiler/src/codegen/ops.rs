@@ -304,8 +304,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             Val::Const(_, bits) => self.push(Val::Const(result, bits)),
             Val::Local(_, l) => {
                 let r = self.alloc(result.class())?;
-                let src = self.local_addr(l);
-                self.masm.load(r, src, result.size());
+                match self.local_reg(l) {
+                    Some(home) => self.masm.mov(r, RegImm::Reg(home), result.size()),
+                    None => {
+                        let src = self.local_addr(l);
+                        self.masm.load(r, src, result.size());
+                    }
+                }
                 self.push(Val::Reg(result, r));
             }
             Val::Slot(_, s) => {

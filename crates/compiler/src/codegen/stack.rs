@@ -130,6 +130,58 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
+    /// The register home of local `index`, if it has one.
+    pub(super) fn local_reg(&self, index: u32) -> Option<Reg> {
+        self.homes.get(index as usize).copied().flatten()
+    }
+
+    /// Copies every register-homed local to its memory home (before a call).
+    pub(super) fn save_homes(&mut self) {
+        for i in 0..self.homes.len() as u32 {
+            if let Some(r) = self.local_reg(i) {
+                let kind = self.locals[i as usize];
+                let addr = self.local_addr(i);
+                self.masm.store(RegImm::Reg(r), addr, kind.size());
+            }
+        }
+    }
+
+    /// Reloads every register-homed local from its memory home (after a call).
+    pub(super) fn restore_homes(&mut self) {
+        for i in 0..self.homes.len() as u32 {
+            if let Some(r) = self.local_reg(i) {
+                let kind = self.locals[i as usize];
+                let addr = self.local_addr(i);
+                self.masm.load(r, addr, kind.size());
+            }
+        }
+    }
+
+    /// Writes the value `v` into local `index`'s home.
+    pub(super) fn write_local(&mut self, index: u32, v: Val) {
+        let Some(home) = self.local_reg(index) else {
+            let dst = self.local_addr(index);
+            self.store_val(v, dst);
+            return;
+        };
+        let size = v.kind().size();
+        match v {
+            Val::Const(_, bits) => self.masm.mov(home, RegImm::Imm(bits), size),
+            Val::Reg(_, r) => self.masm.mov(home, RegImm::Reg(r), size),
+            Val::Local(_, l) => match self.local_reg(l) {
+                Some(src) => self.masm.mov(home, RegImm::Reg(src), size),
+                None => {
+                    let src = self.local_addr(l);
+                    self.masm.load(home, src, size);
+                }
+            },
+            Val::Slot(_, s) => {
+                let src = self.slot_addr(s);
+                self.masm.load(home, src, size);
+            }
+        }
+    }
+
     pub(super) fn push(&mut self, v: Val) {
         self.stack.push(v);
         self.max_depth = self.max_depth.max(self.stack.len() as u32);
@@ -178,10 +230,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         match v {
             Val::Const(_, bits) => self.masm.store(RegImm::Imm(bits), dst, size),
             Val::Reg(_, r) => self.masm.store(RegImm::Reg(r), dst, size),
-            Val::Local(_, l) => {
-                let src = self.local_addr(l);
-                self.masm.copy(dst, src, OperandSize::S64);
-            }
+            Val::Local(_, l) => match self.local_reg(l) {
+                Some(home) => self.masm.store(RegImm::Reg(home), dst, size),
+                None => {
+                    let src = self.local_addr(l);
+                    self.masm.copy(dst, src, OperandSize::S64);
+                }
+            },
             Val::Slot(_, s) => {
                 let src = self.slot_addr(s);
                 self.masm.copy(dst, src, OperandSize::S64);
@@ -241,8 +296,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             }
             Val::Local(_, l) => {
                 let r = self.alloc(kind.class())?;
-                let src = self.local_addr(l);
-                self.masm.load(r, src, kind.size());
+                match self.local_reg(l) {
+                    Some(home) => self.masm.mov(r, RegImm::Reg(home), kind.size()),
+                    None => {
+                        let src = self.local_addr(l);
+                        self.masm.load(r, src, kind.size());
+                    }
+                }
                 r
             }
             Val::Slot(_, s) => {
@@ -264,6 +324,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn reg_or_imm(&mut self, v: Val) -> Result<RegImm, CompileError> {
         Ok(match v {
             Val::Const(_, bits) => RegImm::Imm(bits),
+            // A register home can be read in place (releasing it later is a no-op).
+            Val::Local(_, l) if self.local_reg(l).is_some() => {
+                RegImm::Reg(self.local_reg(l).unwrap_or(Reg::int(0)))
+            }
             other => RegImm::Reg(self.in_reg(other)?),
         })
     }

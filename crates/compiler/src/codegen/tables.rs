@@ -205,11 +205,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             args.push(a);
         }
         self.spill_regs();
+        self.save_homes();
         let off = self.info.offsets.builtin(builtin);
         self.masm.call_builtin(off, &args);
         for a in args {
             self.release_operand(a);
         }
+        self.restore_homes();
         let ret = self.masm.return_reg(RegClass::Int);
         if let Some(code) = trap {
             let pc = self

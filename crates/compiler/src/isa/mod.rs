@@ -36,24 +36,11 @@ pub mod host {
 /// The backend for the machine this crate was compiled for.
 #[cfg(target_arch = "aarch64")]
 pub mod host {
+    pub use super::aarch64::lazy::{lazy_stub, lazy_trampolines, TRAMPOLINE_SIZE};
     pub use super::aarch64::stubs::{generate_stubs, Stubs};
     pub use super::aarch64::Aarch64Masm as Masm;
-    /// Whether this backend supports lazy compilation (not yet: modules compile eagerly).
-    pub const LAZY_COMPILATION: bool = false;
-    /// Bytes per trampoline.
-    pub const TRAMPOLINE_SIZE: usize = 16;
-    /// Not available on this backend yet.
-    pub fn lazy_trampolines(_first: u32, _count: u32) -> Result<Vec<u8>, crate::CompileError> {
-        Err(crate::CompileError::Unsupported(
-            "lazy compilation on aarch64".into(),
-        ))
-    }
-    /// Not available on this backend yet.
-    pub fn lazy_stub() -> Result<Vec<u8>, crate::CompileError> {
-        Err(crate::CompileError::Unsupported(
-            "lazy compilation on aarch64".into(),
-        ))
-    }
+    /// Whether this backend supports lazy compilation.
+    pub const LAZY_COMPILATION: bool = true;
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

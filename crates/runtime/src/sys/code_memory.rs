@@ -26,6 +26,7 @@ impl CodeMemory {
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), mmap.as_ptr(), code.len()) };
         mmap.make_executable(0, map_len)?;
         flush_icache(mmap.as_ptr(), code.len());
+        super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(CodeMemory {
             mmap,
             len: code.len(),
@@ -93,6 +94,12 @@ fn flush_icache(start: *const u8, len: usize) {
     }
     // SAFETY: barriers have no memory-safety preconditions.
     unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        super::LIVE_CODE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

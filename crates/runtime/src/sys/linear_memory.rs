@@ -60,6 +60,7 @@ impl LinearMemory {
         }
         let mut mmap = Mmap::reserve(RESERVATION)?;
         mmap.make_accessible(0, pages_to_bytes(min_pages))?;
+        super::LIVE_MEMORIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(LinearMemory {
             mmap,
             pages: min_pages,
@@ -103,6 +104,12 @@ impl LinearMemory {
             .ok()?;
         self.pages = new;
         Some(old)
+    }
+}
+
+impl Drop for LinearMemory {
+    fn drop(&mut self) {
+        super::LIVE_MEMORIES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

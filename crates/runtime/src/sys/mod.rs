@@ -20,3 +20,8 @@ pub mod code_memory;
 pub mod linear_memory;
 pub mod mmap;
 pub mod signals;
+
+/// Linear memories currently mapped (for leak tests).
+pub static LIVE_MEMORIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Code regions currently mapped (for leak tests).
+pub static LIVE_CODE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

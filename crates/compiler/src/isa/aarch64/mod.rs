@@ -1,1 +1,37 @@
-//! aarch64 backend (AAPCS64 hosts). Being written: see issue 3.
+//! AArch64 backend (AAPCS64 hosts).
+//!
+//! Register roles: `x28` vmctx, `x27` base of memory 0 (both pinned), `x29` frame pointer,
+//! `x30` link register. Allocatable: `x9`-`x14`, `x19`-`x21` and `v16`-`v23`; homes of the
+//! first locals: `x22`-`x26` and `v24`-`v29`; results return in `x0` / `v0`. `x16`, `x17` and `v30` are scratch registers owned by this backend
+//! (immediates and displacements that do not fit an encoding, memory-to-memory copies);
+//! `x15` carries the caller's vmctx into a call through a `VMFuncRef` (read by the host-call
+//! stub). `x0`-`x8` and `v0`-`v7` are free for call sequences (builtin arguments).
+//!
+//! Every instruction with an immediate or an addressing mode is encoded by [`enc`] after
+//! legalisation, so no input reaches a dynasm encoding panic; dynasm assembles the
+//! label-relative branches (and the fixed sequences of the stubs).
+
+mod enc;
+#[allow(clippy::useless_conversion)]
+pub mod lazy;
+// dynasm's register expressions expand to `.into()` calls on values that already have the
+// right type.
+#[allow(clippy::useless_conversion)]
+mod masm;
+#[allow(clippy::useless_conversion)]
+pub mod stubs;
+#[cfg(test)]
+mod tests;
+
+pub use masm::Aarch64Masm;
+
+/// Emits AArch64 code into `$ops`.
+macro_rules! a64 {
+    ($ops:expr; $($t:tt)*) => {
+        dynasm::dynasm!($ops
+            ; .arch aarch64
+            ; $($t)*
+        )
+    };
+}
+pub(crate) use a64;

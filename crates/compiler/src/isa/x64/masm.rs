@@ -18,18 +18,22 @@ const R15: u8 = 15;
 const XMM0: u8 = 0;
 const XMM_SCRATCH: u8 = 15;
 
-static INT_REGS: [Reg; 8] = [
-    Reg::int(3),  // rbx
+static INT_REGS: [Reg; 5] = [
     Reg::int(6),  // rsi
     Reg::int(7),  // rdi
     Reg::int(8),  // r8
     Reg::int(9),  // r9
     Reg::int(10), // r10
+];
+
+/// Homes of the first integer locals.
+static INT_LOCAL_REGS: [Reg; 3] = [
+    Reg::int(3),  // rbx
     Reg::int(12), // r12
     Reg::int(13), // r13
 ];
 
-static FLOAT_REGS: [Reg; 14] = [
+static FLOAT_REGS: [Reg; 9] = [
     Reg::float(1),
     Reg::float(2),
     Reg::float(3),
@@ -39,6 +43,10 @@ static FLOAT_REGS: [Reg; 14] = [
     Reg::float(7),
     Reg::float(8),
     Reg::float(9),
+];
+
+/// Homes of the first float locals.
+static FLOAT_LOCAL_REGS: [Reg; 5] = [
     Reg::float(10),
     Reg::float(11),
     Reg::float(12),
@@ -191,6 +199,13 @@ impl MacroAssembler for X64Masm {
         match class {
             RegClass::Int => &INT_REGS,
             RegClass::Float => &FLOAT_REGS,
+        }
+    }
+
+    fn local_registers(&self, class: RegClass) -> &'static [Reg] {
+        match class {
+            RegClass::Int => &INT_LOCAL_REGS,
+            RegClass::Float => &FLOAT_LOCAL_REGS,
         }
     }
 

@@ -1,0 +1,548 @@
+//! Raw A64 encodings of the instructions that carry immediates or addressing modes, and the
+//! legality tests for those immediates.
+//!
+//! dynasm checks dynamic immediates at run time and panics when one does not fit; every
+//! instruction whose immediate comes from wasm input is therefore encoded here, after the
+//! caller has decided (with the `*_imm` tests below) which form is legal. Label-relative
+//! branches and register-only instructions go through dynasm.
+
+/// Register number 31: `sp` or `xzr`/`wzr` depending on the operand position.
+pub const ZR: u8 = 31;
+/// Register number 31 in a base/SP position.
+pub const SP: u8 = 31;
+
+/// A64 condition codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Cond {
+    Eq = 0,
+    Ne = 1,
+    Hs = 2,
+    Lo = 3,
+    Mi = 4,
+    Pl = 5,
+    Hi = 8,
+    Ls = 9,
+    Ge = 10,
+    Lt = 11,
+    Gt = 12,
+    Le = 13,
+}
+
+impl Cond {
+    /// The complementary condition (true exactly when `self` is false).
+    pub fn invert(self) -> Cond {
+        match self {
+            Cond::Eq => Cond::Ne,
+            Cond::Ne => Cond::Eq,
+            Cond::Hs => Cond::Lo,
+            Cond::Lo => Cond::Hs,
+            Cond::Mi => Cond::Pl,
+            Cond::Pl => Cond::Mi,
+            Cond::Hi => Cond::Ls,
+            Cond::Ls => Cond::Hi,
+            Cond::Ge => Cond::Lt,
+            Cond::Lt => Cond::Ge,
+            Cond::Gt => Cond::Le,
+            Cond::Le => Cond::Gt,
+        }
+    }
+}
+
+fn r(x: u8) -> u32 {
+    u32::from(x & 31)
+}
+
+fn sf(is64: bool) -> u32 {
+    u32::from(is64) << 31
+}
+
+/// The `imm12` / `lsl #12` split of an add/sub immediate, if `v` has one.
+pub fn add_imm(v: u64) -> Option<(u32, bool)> {
+    if v < 4096 {
+        Some((v as u32, false))
+    } else if v & 0xfff == 0 && v < (4096 << 12) {
+        Some(((v >> 12) as u32, true))
+    } else {
+        None
+    }
+}
+
+/// `N:immr:imms` (13 bits) of a logical immediate of the given width, if `v` has one
+/// (all-zero and all-ones values never do).
+pub fn logical_imm(v: u64, is64: bool) -> Option<u32> {
+    if is64 {
+        dynasmrt::aarch64::encode_logical_immediate_64bit(v).map(u32::from)
+    } else {
+        dynasmrt::aarch64::encode_logical_immediate_32bit(v as u32).map(u32::from)
+    }
+}
+
+/// `ADD/ADDS/SUB/SUBS (immediate)`; `rn` (and `rd` unless `set_flags`) 31 means `sp`.
+pub fn add_sub_imm(
+    is64: bool,
+    sub: bool,
+    set_flags: bool,
+    rd: u8,
+    rn: u8,
+    imm12: u32,
+    lsl12: bool,
+) -> u32 {
+    sf(is64)
+        | u32::from(sub) << 30
+        | u32::from(set_flags) << 29
+        | 0b100010 << 23
+        | u32::from(lsl12) << 22
+        | (imm12 & 0xfff) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// Register extension/shift option of the extended-register forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Extend {
+    /// Zero-extend the low 32 bits.
+    Uxtw = 0b010,
+    /// The whole 64-bit register (`lsl`).
+    Uxtx = 0b011,
+}
+
+/// `ADD/SUB (extended register)`: `rd = rn +/- extend(rm) << shift`; `rd`/`rn` 31 mean
+/// `sp` (unless `set_flags`, where `rd` 31 is `xzr`).
+#[allow(clippy::too_many_arguments)] // one parameter per instruction field
+pub fn add_sub_ext(
+    is64: bool,
+    sub: bool,
+    set_flags: bool,
+    rd: u8,
+    rn: u8,
+    rm: u8,
+    ext: Extend,
+    shift: u32,
+) -> u32 {
+    sf(is64)
+        | u32::from(sub) << 30
+        | u32::from(set_flags) << 29
+        | 0b01011 << 24
+        | 1 << 21
+        | r(rm) << 16
+        | (ext as u32) << 13
+        | (shift & 7) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `ADD/SUB (shifted register)` with no shift; 31 is the zero register everywhere.
+pub fn add_sub_reg(is64: bool, sub: bool, set_flags: bool, rd: u8, rn: u8, rm: u8) -> u32 {
+    sf(is64)
+        | u32::from(sub) << 30
+        | u32::from(set_flags) << 29
+        | 0b01011 << 24
+        | r(rm) << 16
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// Logical operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LogicOp {
+    And = 0b00,
+    Orr = 0b01,
+    Eor = 0b10,
+}
+
+/// `AND/ORR/EOR (immediate)` with `nimms` from [`logical_imm`]; `rd` 31 is `sp`, `rn` 31 `zr`.
+pub fn logical_imm_op(is64: bool, op: LogicOp, rd: u8, rn: u8, nimms: u32) -> u32 {
+    let n = (nimms >> 12) & 1;
+    let immr = (nimms >> 6) & 0x3f;
+    let imms = nimms & 0x3f;
+    sf(is64)
+        | (op as u32) << 29
+        | 0b100100 << 23
+        | n << 22
+        | immr << 16
+        | imms << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `AND/ORR/EOR (shifted register)`, optionally with the second operand inverted
+/// (`BIC/ORN/EON`); 31 is the zero register.
+pub fn logical_reg(is64: bool, op: LogicOp, invert: bool, rd: u8, rn: u8, rm: u8) -> u32 {
+    sf(is64)
+        | (op as u32) << 29
+        | 0b01010 << 24
+        | u32::from(invert) << 21
+        | r(rm) << 16
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// Move-wide opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MovWide {
+    /// `MOVN`: `rd = !(imm16 << 16*hw)`.
+    N = 0b00,
+    /// `MOVZ`: `rd = imm16 << 16*hw`.
+    Z = 0b10,
+    /// `MOVK`: replace one halfword.
+    K = 0b11,
+}
+
+/// `MOVN/MOVZ/MOVK`.
+pub fn mov_wide(is64: bool, op: MovWide, rd: u8, imm16: u16, hw: u32) -> u32 {
+    sf(is64) | (op as u32) << 29 | 0b100101 << 23 | (hw & 3) << 21 | u32::from(imm16) << 5 | r(rd)
+}
+
+/// The instructions that put the constant `v` (of 32 or 64 bits) into `rd`.
+pub fn mov_imm_seq(rd: u8, v: u64, is64: bool) -> Vec<u32> {
+    let halves = if is64 { 4 } else { 2 };
+    let v = if is64 { v } else { v & 0xffff_ffff };
+    let mask = if is64 { u64::MAX } else { 0xffff_ffff };
+    let chunk = |x: u64, i: u32| ((x >> (16 * i)) & 0xffff) as u16;
+    let zeros = (0..halves).filter(|&i| chunk(v, i) == 0).count();
+    let ones = (0..halves).filter(|&i| chunk(v, i) == 0xffff).count();
+    // A single MOVZ/MOVN covers values with at most one non-trivial halfword.
+    if zeros >= halves as usize - 1 || ones >= halves as usize - 1 || v == 0 {
+        // fall through to the general sequence below, which emits exactly one instruction
+    } else if let Some(nimms) = logical_imm(v, is64) {
+        return vec![logical_imm_op(is64, LogicOp::Orr, rd, ZR, nimms)];
+    }
+    let mut out = Vec::new();
+    if ones > zeros {
+        // MOVN of the inverted first non-0xffff halfword, then MOVK the others.
+        let inv = !v & mask;
+        let first = (0..halves).find(|&i| chunk(v, i) != 0xffff).unwrap_or(0);
+        out.push(mov_wide(is64, MovWide::N, rd, chunk(inv, first), first));
+        for i in (first + 1)..halves {
+            if chunk(v, i) != 0xffff {
+                out.push(mov_wide(is64, MovWide::K, rd, chunk(v, i), i));
+            }
+        }
+    } else {
+        let first = (0..halves).find(|&i| chunk(v, i) != 0).unwrap_or(0);
+        out.push(mov_wide(is64, MovWide::Z, rd, chunk(v, first), first));
+        for i in (first + 1)..halves {
+            if chunk(v, i) != 0 {
+                out.push(mov_wide(is64, MovWide::K, rd, chunk(v, i), i));
+            }
+        }
+    }
+    out
+}
+
+/// A load or store: `(size, V, opc)` of the A64 load/store encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LdSt {
+    size: u32,
+    v: u32,
+    opc: u32,
+}
+
+impl LdSt {
+    /// `STRB`
+    pub const STRB: LdSt = LdSt::new(0, 0, 0);
+    /// `LDRB` (zero-extends)
+    pub const LDRB: LdSt = LdSt::new(0, 0, 1);
+    /// `LDRSB` to 64 bits
+    pub const LDRSB_X: LdSt = LdSt::new(0, 0, 2);
+    /// `LDRSB` to 32 bits
+    pub const LDRSB_W: LdSt = LdSt::new(0, 0, 3);
+    /// `STRH`
+    pub const STRH: LdSt = LdSt::new(1, 0, 0);
+    /// `LDRH` (zero-extends)
+    pub const LDRH: LdSt = LdSt::new(1, 0, 1);
+    /// `LDRSH` to 64 bits
+    pub const LDRSH_X: LdSt = LdSt::new(1, 0, 2);
+    /// `LDRSH` to 32 bits
+    pub const LDRSH_W: LdSt = LdSt::new(1, 0, 3);
+    /// `STR Wt`
+    pub const STR_W: LdSt = LdSt::new(2, 0, 0);
+    /// `LDR Wt` (zero-extends)
+    pub const LDR_W: LdSt = LdSt::new(2, 0, 1);
+    /// `LDRSW`
+    pub const LDRSW: LdSt = LdSt::new(2, 0, 2);
+    /// `STR Xt`
+    pub const STR_X: LdSt = LdSt::new(3, 0, 0);
+    /// `LDR Xt`
+    pub const LDR_X: LdSt = LdSt::new(3, 0, 1);
+    /// `STR St`
+    pub const STR_S: LdSt = LdSt::new(2, 1, 0);
+    /// `LDR St`
+    pub const LDR_S: LdSt = LdSt::new(2, 1, 1);
+    /// `STR Dt`
+    pub const STR_D: LdSt = LdSt::new(3, 1, 0);
+    /// `LDR Dt`
+    pub const LDR_D: LdSt = LdSt::new(3, 1, 1);
+
+    const fn new(size: u32, v: u32, opc: u32) -> LdSt {
+        LdSt { size, v, opc }
+    }
+
+    /// Access size in bytes (the scale of the unsigned-offset form).
+    pub fn bytes(self) -> u32 {
+        1 << self.size
+    }
+
+    fn base(self) -> u32 {
+        self.size << 30 | 0b111 << 27 | self.v << 26 | self.opc << 22
+    }
+
+    /// The scaled 12-bit unsigned offset for `disp`, if this form can express it.
+    pub fn uimm(self, disp: i64) -> Option<u32> {
+        let b = i64::from(self.bytes());
+        (disp >= 0 && disp % b == 0 && disp / b < 4096).then(|| (disp / b) as u32)
+    }
+
+    /// Whether the unscaled signed 9-bit form (`LDUR`/`STUR`) can express `disp`.
+    pub fn simm9(disp: i64) -> bool {
+        (-256..=255).contains(&disp)
+    }
+
+    /// `[rn, #uimm * bytes]` (`rn` 31 is `sp`).
+    pub fn scaled(self, rt: u8, rn: u8, uimm: u32) -> u32 {
+        self.base() | 1 << 24 | (uimm & 0xfff) << 10 | r(rn) << 5 | r(rt)
+    }
+
+    /// `[rn, #simm9]` (`LDUR`/`STUR` family; `rn` 31 is `sp`).
+    pub fn unscaled(self, rt: u8, rn: u8, simm9: i32) -> u32 {
+        self.base() | ((simm9 as u32) & 0x1ff) << 12 | r(rn) << 5 | r(rt)
+    }
+
+    /// `[rn, rm{, ext}]`, optionally scaled by the access size (`rn` 31 is `sp`).
+    pub fn indexed(self, rt: u8, rn: u8, rm: u8, ext: Extend, scaled: bool) -> u32 {
+        self.base()
+            | 1 << 21
+            | r(rm) << 16
+            | (ext as u32) << 13
+            | u32::from(scaled) << 12
+            | 0b10 << 10
+            | r(rn) << 5
+            | r(rt)
+    }
+}
+
+/// `STP/LDP Xt1, Xt2, [rn, #imm]` (signed offset, `imm` a multiple of 8 in -512..=504).
+pub fn ldp_stp_x(load: bool, rt1: u8, rt2: u8, rn: u8, imm: i32) -> u32 {
+    0xA900_0000
+        | u32::from(load) << 22
+        | (((imm / 8) as u32) & 0x7f) << 15
+        | r(rt2) << 10
+        | r(rn) << 5
+        | r(rt1)
+}
+
+/// Bitfield moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Bfm {
+    /// Signed (`asr`, `sxt*`).
+    S = 0b00,
+    /// Unsigned (`lsl`, `lsr`, `uxt*`).
+    U = 0b10,
+}
+
+/// `SBFM/UBFM rd, rn, #immr, #imms`.
+pub fn bfm(is64: bool, op: Bfm, rd: u8, rn: u8, immr: u32, imms: u32) -> u32 {
+    sf(is64)
+        | (op as u32) << 29
+        | 0b100110 << 23
+        | u32::from(is64) << 22
+        | (immr & 0x3f) << 16
+        | (imms & 0x3f) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `EXTR rd, rn, rm, #lsb` (`ror rd, rn, #lsb` when `rn == rm`).
+pub fn extr(is64: bool, rd: u8, rn: u8, rm: u8, lsb: u32) -> u32 {
+    sf(is64)
+        | 0b00100111 << 23
+        | u32::from(is64) << 22
+        | r(rm) << 16
+        | (lsb & 0x3f) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `CSEL` (`inc`: `CSINC`).
+pub fn csel(is64: bool, inc: bool, rd: u8, rn: u8, rm: u8, cond: Cond) -> u32 {
+    sf(is64)
+        | 0b11010100 << 21
+        | r(rm) << 16
+        | (cond as u32) << 12
+        | u32::from(inc) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `CSET Wd, cond` (`CSINC Wd, wzr, wzr, !cond`).
+pub fn cset(rd: u8, cond: Cond) -> u32 {
+    csel(false, true, rd, ZR, ZR, cond.invert())
+}
+
+/// `FCSEL` of singles or doubles.
+pub fn fcsel(is64: bool, rd: u8, rn: u8, rm: u8, cond: Cond) -> u32 {
+    0x1E20_0000
+        | u32::from(is64) << 22
+        | r(rm) << 16
+        | (cond as u32) << 12
+        | 0b11 << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `B.cond` over the next instruction (`pc + 8`).
+pub fn bcond_skip(cond: Cond) -> u32 {
+    0x5400_0000 | 2 << 5 | cond as u32
+}
+
+/// `CBZ/CBNZ rt, pc + 8`.
+pub fn cbz_skip(is64: bool, nonzero: bool, rt: u8) -> u32 {
+    sf(is64) | 0b011010 << 25 | u32::from(nonzero) << 24 | 2 << 5 | r(rt)
+}
+
+/// `ADR rd, pc + delta` (|delta| < 1 MiB).
+pub fn adr(rd: u8, delta: i32) -> u32 {
+    let imm = (delta as u32) & 0x1f_ffff;
+    (imm & 3) << 29 | 0b10000 << 24 | (imm >> 2) << 5 | r(rd)
+}
+
+/// `CNT Vd.8B, Vn.8B`.
+pub fn cnt8b(rd: u8, rn: u8) -> u32 {
+    0x0E20_5800 | r(rn) << 5 | r(rd)
+}
+
+/// `ADDV Bd, Vn.8B`.
+pub fn addv8b(rd: u8, rn: u8) -> u32 {
+    0x0E31_B800 | r(rn) << 5 | r(rd)
+}
+
+/// Data-processing (2 source) opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Dp2 {
+    Udiv = 0b000010,
+    Sdiv = 0b000011,
+    Lslv = 0b001000,
+    Lsrv = 0b001001,
+    Asrv = 0b001010,
+    Rorv = 0b001011,
+}
+
+/// `UDIV/SDIV/LSLV/LSRV/ASRV/RORV rd, rn, rm`.
+pub fn dp2(is64: bool, op: Dp2, rd: u8, rn: u8, rm: u8) -> u32 {
+    sf(is64) | 0b0011010110 << 21 | r(rm) << 16 | (op as u32) << 10 | r(rn) << 5 | r(rd)
+}
+
+/// `MADD rd, rn, rm, ra` (`sub`: `MSUB`, `rd = ra - rn * rm`).
+pub fn madd(is64: bool, sub: bool, rd: u8, rn: u8, rm: u8, ra: u8) -> u32 {
+    sf(is64)
+        | 0b0011011000 << 21
+        | r(rm) << 16
+        | u32::from(sub) << 15
+        | r(ra) << 10
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// Data-processing (1 source) opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Dp1 {
+    Rbit = 0b000000,
+    Clz = 0b000100,
+}
+
+/// `RBIT/CLZ rd, rn`.
+pub fn dp1(is64: bool, op: Dp1, rd: u8, rn: u8) -> u32 {
+    sf(is64) | 0b1011010110 << 21 | (op as u32) << 10 | r(rn) << 5 | r(rd)
+}
+
+/// Float two-operand opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Fp2 {
+    Fmul = 0b0000,
+    Fdiv = 0b0001,
+    Fadd = 0b0010,
+    Fsub = 0b0011,
+    Fmax = 0b0100,
+    Fmin = 0b0101,
+}
+
+/// `FMUL/FDIV/FADD/FSUB/FMAX/FMIN` on singles (`dbl` false) or doubles.
+pub fn fp2(dbl: bool, op: Fp2, rd: u8, rn: u8, rm: u8) -> u32 {
+    0x1E20_0800 | u32::from(dbl) << 22 | r(rm) << 16 | (op as u32) << 12 | r(rn) << 5 | r(rd)
+}
+
+/// Float one-operand opcodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Fp1 {
+    Fmov = 0b000000,
+    Fabs = 0b000001,
+    Fneg = 0b000010,
+    Fsqrt = 0b000011,
+    /// Convert to single.
+    FcvtToS = 0b000100,
+    /// Convert to double.
+    FcvtToD = 0b000101,
+    Frintn = 0b001000,
+    Frintp = 0b001001,
+    Frintm = 0b001010,
+    Frintz = 0b001011,
+}
+
+/// One-operand float instruction whose *source* is a single (`dbl` false) or double.
+pub fn fp1(dbl: bool, op: Fp1, rd: u8, rn: u8) -> u32 {
+    0x1E20_4000 | u32::from(dbl) << 22 | (op as u32) << 15 | r(rn) << 5 | r(rd)
+}
+
+/// `FCMP rn, rm`.
+pub fn fcmp(dbl: bool, rn: u8, rm: u8) -> u32 {
+    0x1E20_2000 | u32::from(dbl) << 22 | r(rm) << 16 | r(rn) << 5
+}
+
+/// Conversions between general and float registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cvt {
+    /// Signed int to float.
+    Scvtf,
+    /// Unsigned int to float.
+    Ucvtf,
+    /// Float to signed int, toward zero.
+    Fcvtzs,
+    /// Float to unsigned int, toward zero.
+    Fcvtzu,
+    /// Raw bits, float to general.
+    FmovToGp,
+    /// Raw bits, general to float.
+    FmovFromGp,
+}
+
+/// Int/float conversion or move; `int64` selects W/X, `dbl` S/D.
+pub fn cvt(int64: bool, dbl: bool, op: Cvt, rd: u8, rn: u8) -> u32 {
+    let (rmode, opcode) = match op {
+        Cvt::Scvtf => (0b00, 0b010),
+        Cvt::Ucvtf => (0b00, 0b011),
+        Cvt::Fcvtzs => (0b11, 0b000),
+        Cvt::Fcvtzu => (0b11, 0b001),
+        Cvt::FmovToGp => (0b00, 0b110),
+        Cvt::FmovFromGp => (0b00, 0b111),
+    };
+    sf(int64) | 0x1E20_0000 | u32::from(dbl) << 22 | rmode << 19 | opcode << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `BR rn`.
+pub fn br(rn: u8) -> u32 {
+    0xD61F_0000 | r(rn) << 5
+}
+
+/// `BLR rn`.
+pub fn blr(rn: u8) -> u32 {
+    0xD63F_0000 | r(rn) << 5
+}

@@ -1,0 +1,700 @@
+//! Encoding tests of the AArch64 backend. They only produce and disassemble bytes, so they
+//! run on any host; a failing test prints readable instructions.
+
+use super::enc;
+use super::Aarch64Masm;
+use crate::masm::*;
+use crate::vmctx::VMOffsets;
+use crate::TrapCode;
+use yaxpeax_arch::{Decoder, U8Reader};
+use yaxpeax_arm::armv8::a64::InstDecoder;
+
+/// Disassembles `code` one instruction per line (`.word` for undecodable words).
+pub(super) fn disasm(code: &[u8]) -> Vec<String> {
+    let decoder = InstDecoder::default();
+    code.chunks(4)
+        .map(|w| {
+            let mut reader = U8Reader::new(w);
+            match decoder.decode(&mut reader) {
+                Ok(i) => i.to_string(),
+                Err(_) => {
+                    let mut b = [0u8; 4];
+                    b[..w.len()].copy_from_slice(w);
+                    format!(".word {:#010x}", u32::from_le_bytes(b))
+                }
+            }
+        })
+        .collect()
+}
+
+/// The disassembly of what `f` emits (no prologue, so no trap stubs unless `f` adds some).
+fn body(f: impl FnOnce(&mut Aarch64Masm)) -> Vec<String> {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    f(&mut m);
+    disasm(&m.finish(0).expect("assembles"))
+}
+
+#[track_caller]
+fn check(f: impl FnOnce(&mut Aarch64Masm), expected: &[&str]) {
+    let got = body(f);
+    assert_eq!(
+        got,
+        expected,
+        "\n got: {}\nwant: {}",
+        got.join("; "),
+        expected.join("; ")
+    );
+}
+
+const X: Reg = Reg::int(9);
+const Y: Reg = Reg::int(10);
+const D: Reg = Reg::float(16);
+use OperandSize::{S32, S64};
+
+const VALUES: [i64; 12] = [
+    0,
+    1,
+    4095,
+    4096,
+    -1,
+    -4096,
+    i32::MIN as i64,
+    i32::MAX as i64,
+    u32::MAX as i64,
+    i64::MIN,
+    i64::MAX,
+    0x1234_5678_9abc_def0,
+];
+
+fn parse_imm(s: &str) -> u64 {
+    let s = s.trim().trim_start_matches('#');
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("imm {s}"))
+}
+
+/// Runs `mov`/`movk` lines (as yaxpeax prints them) for register `reg`.
+fn simulate_mov(lines: &[String], reg: &str) -> u64 {
+    let mut v = 0u64;
+    for l in lines {
+        let (op, rest) = l.split_once(' ').unwrap();
+        let mut parts = rest.split(", ");
+        assert_eq!(parts.next(), Some(reg), "{l}");
+        let imm = parse_imm(parts.next().unwrap());
+        match op {
+            "mov" => v = imm,
+            "movk" => {
+                let shift = parts
+                    .next()
+                    .map_or(0, |s| s.trim_start_matches("lsl #").parse().unwrap());
+                v = (v & !(0xffff << shift)) | (imm << shift);
+            }
+            _ => panic!("unexpected {l}"),
+        }
+    }
+    if reg.starts_with('w') {
+        v & 0xffff_ffff
+    } else {
+        v
+    }
+}
+
+#[test]
+fn mov_immediates_materialise_exactly() {
+    for &v in &VALUES {
+        for (size, reg) in [(S32, "w9"), (S64, "x9")] {
+            let lines = body(|m| m.mov(X, RegImm::Imm(v), size));
+            let want = match size {
+                S32 => v as u32 as u64,
+                S64 => v as u64,
+            };
+            assert_eq!(simulate_mov(&lines, reg), want, "{v:#x}: {lines:?}");
+            let max = if size == S32 { 2 } else { 4 };
+            assert!(lines.len() <= max, "{v:#x}: {lines:?}");
+        }
+    }
+    // Single instructions where one exists.
+    check(
+        |m| m.mov(X, RegImm::Imm(-1), S64),
+        &["mov x9, #0xffffffffffffffff"],
+    );
+    check(|m| m.mov(X, RegImm::Imm(-1), S32), &["mov w9, #0xffffffff"]);
+    check(
+        |m| m.mov(X, RegImm::Imm(i64::MIN), S64),
+        &["mov x9, #0x8000000000000000"],
+    );
+    check(
+        |m| m.mov(X, RegImm::Imm(-4096), S64),
+        &["mov x9, #0xfffffffffffff000"],
+    );
+    // A bitmask immediate (orr) for a repeating pattern.
+    check(
+        |m| m.mov(X, RegImm::Imm(0x5555_5555_5555_5555), S64),
+        &["mov x9, #0x5555555555555555"],
+    );
+}
+
+#[test]
+fn float_immediates() {
+    check(|m| m.mov(D, RegImm::Imm(0), S64), &["fmov d16, xzr"]);
+    check(
+        |m| m.mov(D, RegImm::Imm(0x3ff0_0000_0000_0000), S64),
+        &["mov x16, #0x3ff0000000000000", "fmov d16, x16"],
+    );
+    check(
+        |m| m.mov(D, RegImm::Imm(0x3f80_0000), S32),
+        &["mov w16, #0x3f800000", "fmov s16, w16"],
+    );
+}
+
+#[test]
+fn add_sub_immediates() {
+    let cases: &[(AluOp, i64, OperandSize, &[&str])] = &[
+        (AluOp::Add, 0, S32, &["add w9, w10, #0x0"]),
+        (AluOp::Add, 4095, S64, &["add x9, x10, #0xfff"]),
+        (AluOp::Add, 4096, S64, &["add x9, x10, #0x1, lsl #12"]),
+        (AluOp::Add, -1, S32, &["sub w9, w10, #0x1"]),
+        (AluOp::Sub, -1, S64, &["add x9, x10, #0x1"]),
+        (AluOp::Sub, 0xfff000, S64, &["sub x9, x10, #0xfff, lsl #12"]),
+        (
+            AluOp::Add,
+            i32::MIN as i64,
+            S32,
+            &["mov w16, #0x80000000", "add w9, w10, w16"],
+        ),
+        (
+            AluOp::Add,
+            u32::MAX as i64,
+            S64,
+            &["mov x16, #0xffffffff", "add x9, x10, x16"],
+        ),
+        (AluOp::Add, u32::MAX as i64, S32, &["sub w9, w10, #0x1"]),
+        (
+            AluOp::Sub,
+            i64::MIN,
+            S64,
+            &["mov x16, #0x8000000000000000", "sub x9, x10, x16"],
+        ),
+        (
+            AluOp::Add,
+            0x1001,
+            S64,
+            &["mov x16, #0x1001", "add x9, x10, x16"],
+        ),
+        (AluOp::Mul, 3, S32, &["mov w16, #0x3", "mul w9, w10, w16"]),
+    ];
+    for &(op, v, size, want) in cases {
+        check(|m| m.alu(op, X, Y, RegImm::Imm(v), size), want);
+    }
+}
+
+#[test]
+fn logical_immediates() {
+    let cases: &[(AluOp, i64, OperandSize, &[&str])] = &[
+        (AluOp::And, 0, S64, &["mov x9, #0x0"]),
+        (AluOp::And, -1, S64, &["mov x9, x10"]),
+        (AluOp::And, -1, S32, &["mov w9, w10"]),
+        (AluOp::Or, -1, S32, &["mov w9, #0xffffffff"]),
+        (AluOp::Xor, -1, S64, &["mvn x9, x10"]),
+        (AluOp::Or, 0, S64, &["mov x9, x10"]),
+        (AluOp::And, 4095, S32, &["and w9, w10, #0xfff"]),
+        (
+            AluOp::And,
+            i32::MIN as i64,
+            S32,
+            &["and w9, w10, #0x80000000"],
+        ),
+        (
+            AluOp::Xor,
+            i64::MIN,
+            S64,
+            &["eor x9, x10, #0x8000000000000000"],
+        ),
+        (
+            AluOp::Or,
+            u32::MAX as i64,
+            S64,
+            &["orr x9, x10, #0xffffffff"],
+        ),
+        (
+            AluOp::And,
+            0x1234_5678,
+            S32,
+            &[
+                "mov w16, #0x5678",
+                "movk w16, #0x1234, lsl #16",
+                "and w9, w10, w16",
+            ],
+        ),
+    ];
+    for &(op, v, size, want) in cases {
+        check(|m| m.alu(op, X, Y, RegImm::Imm(v), size), want);
+    }
+    // Every encodable bitmask decodes back to itself.
+    for v in [
+        0x00ff_00ff_00ff_00ffu64,
+        0x0f0f_0f0f_0f0f_0f0f,
+        0x7fff_ffff_ffff_fffe,
+        0x3c,
+    ] {
+        let lines = body(|m| m.alu(AluOp::And, X, Y, RegImm::Imm(v as i64), S64));
+        assert_eq!(lines, [format!("and x9, x10, #{v:#x}")]);
+    }
+}
+
+#[test]
+fn compare_immediates() {
+    let cases: &[(i64, OperandSize, &[&str])] = &[
+        (0, S32, &["cmp w10, #0x0", "cset w9, lt"]),
+        (4095, S32, &["cmp w10, #0xfff", "cset w9, lt"]),
+        (4096, S64, &["cmp x10, #0x1, lsl #12", "cset w9, lt"]),
+        (-1, S32, &["cmn w10, #0x1", "cset w9, lt"]),
+        (-4096, S64, &["cmn x10, #0x1, lsl #12", "cset w9, lt"]),
+        (
+            i32::MIN as i64,
+            S32,
+            &["mov w16, #0x80000000", "cmp w10, w16", "cset w9, lt"],
+        ),
+        (u32::MAX as i64, S32, &["cmn w10, #0x1", "cset w9, lt"]),
+        (
+            u32::MAX as i64,
+            S64,
+            &["mov x16, #0xffffffff", "cmp x10, x16", "cset w9, lt"],
+        ),
+        (
+            i64::MIN,
+            S64,
+            &[
+                "mov x16, #0x8000000000000000",
+                "cmp x10, x16",
+                "cset w9, lt",
+            ],
+        ),
+    ];
+    for &(v, size, want) in cases {
+        check(|m| m.cmp_set(IntCmp::LtS, X, Y, RegImm::Imm(v), size), want);
+    }
+}
+
+#[test]
+fn load_store_offsets() {
+    check(
+        |m| m.load(X, Address::Frame(-12), S64),
+        &["ldur x9, [x29, #-0xc]"],
+    );
+    check(
+        |m| m.load(X, Address::Frame(13), S64),
+        &["ldur x9, [x29, #0xd]"],
+    );
+    check(
+        |m| m.load(X, Address::Frame(16), S64),
+        &["ldr x9, [x29, #0x10]"],
+    );
+    check(
+        |m| m.load(X, Address::Frame(-256), S32),
+        &["ldur w9, [x29, #-0x100]"],
+    );
+    check(
+        |m| m.load(X, Address::Frame(-264), S64),
+        &["mov x16, #0xfffffffffffffef8", "ldr x9, [x29, x16]"],
+    );
+    check(
+        |m| m.load(X, Address::Vmctx(32760), S64),
+        &["ldr x9, [x28, #0x7ff8]"],
+    );
+    check(
+        |m| m.load(X, Address::Vmctx(32768), S64),
+        &["mov x16, #0x8000", "ldr x9, [x28, x16]"],
+    );
+    check(
+        |m| m.load(X, Address::Vmctx(16382), S32),
+        &["mov x16, #0x3ffe", "ldr w9, [x28, x16]"],
+    );
+    check(
+        |m| m.load(D, Address::Outgoing(8), S64),
+        &["ldr d16, [sp, #0x8]"],
+    );
+    check(
+        |m| m.load(D, Address::Outgoing(4), S32),
+        &["ldr s16, [sp, #0x4]"],
+    );
+    check(
+        |m| m.load(X, Address::Base(Y, i32::MIN), S64),
+        &["mov x16, #0xffffffff80000000", "ldr x9, [x10, x16]"],
+    );
+    check(
+        |m| m.store(RegImm::Imm(-1), Address::Frame(-8), S64),
+        &["mov x17, #0xffffffffffffffff", "stur x17, [x29, #-0x8]"],
+    );
+    check(
+        |m| m.store(RegImm::Imm(0), Address::Frame(-12), S32),
+        &["stur wzr, [x29, #-0xc]"],
+    );
+    check(
+        |m| m.store(RegImm::Reg(D), Address::Outgoing(4096 * 8), S64),
+        &["mov x16, #0x8000", "str d16, [sp, x16]"],
+    );
+    check(
+        |m| m.copy(Address::Outgoing(0), Address::Frame(-300), S64),
+        &[
+            "mov x16, #0xfffffffffffffed4",
+            "ldr x17, [x29, x16]",
+            "str x17, [sp]",
+        ],
+    );
+    check(|m| m.lea(X, Address::Outgoing(-12)), &["sub x9, sp, #0xc"]);
+    check(
+        |m| m.lea(X, Address::Frame(i32::MIN)),
+        &["mov x16, #0xffffffff80000000", "add x9, x29, x16"],
+    );
+}
+
+#[test]
+fn heap_accesses_fault_at_the_returned_pc() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let a = m.load_heap(
+        X,
+        HeapAddress {
+            index: Y,
+            offset: 0,
+        },
+        LoadKind::I64,
+    );
+    let b = m.load_heap(
+        X,
+        HeapAddress {
+            index: Y,
+            offset: 16,
+        },
+        LoadKind::I32S8,
+    );
+    let c = m.store_heap(
+        RegImm::Imm(-2),
+        HeapAddress {
+            index: Y,
+            offset: u32::MAX,
+        },
+        StoreKind::I64,
+    );
+    let d = m.store_heap(
+        RegImm::Imm(0),
+        HeapAddress {
+            index: Y,
+            offset: 4096,
+        },
+        StoreKind::F32,
+    );
+    let lines = disasm(&m.finish(0).unwrap());
+    let at = |pc: u32| lines[pc as usize / 4].as_str();
+    assert_eq!(at(a), "ldr x9, [x27, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(b), "ldrsb w9, [x16, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(c), "str x17, [x16, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(d), "str wzr, [x16, w10, uxtw]", "{lines:#?}");
+    assert_eq!(lines[1], "add x16, x27, #0x10");
+    assert!(
+        lines.contains(&"mov x16, #0xffffffff".to_string()),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn trap_sites_use_long_branches_and_stubs_point_back() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let pc = m.trap_if(
+        IntCmp::Eq,
+        X,
+        RegImm::Imm(0),
+        S32,
+        TrapCode::IntegerDivisionByZero,
+    );
+    let pc2 = m.trap_if(IntCmp::LtU, X, RegImm::Imm(7), S64, TrapCode::Unreachable);
+    let lines = disasm(&m.finish(0).unwrap());
+    assert_eq!(pc, 0);
+    assert_eq!(lines[0], "cbnz w9, $+0x8", "{lines:#?}");
+    assert!(lines[1].starts_with("b $+"), "{lines:#?}");
+    assert_eq!(lines[2], "cmp x9, #0x7");
+    assert_eq!(pc2, 12);
+    assert_eq!(lines[3], "b.hs $+0x8");
+    // Stubs: mov w0, code; adr x1, site; b common; then the common tail.
+    assert_eq!(lines[5], "mov w0, #0x8");
+    assert_eq!(lines[6], "adr x1, $-0x18", "{lines:#?}");
+    assert_eq!(lines[8], "mov w0, #0x1");
+    assert_eq!(lines[9], "adr x1, $-0x18", "{lines:#?}");
+    assert_eq!(
+        &lines[11..],
+        ["mov x2, x29", "ldr x16, [x28, #0x20]", "br x16"]
+    );
+}
+
+#[test]
+fn prologue_patches_large_frames() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    m.prologue(-8, 0).unwrap();
+    m.zero_frame(-8 - 8 * 40, 8 * 40);
+    m.epilogue();
+    let lines = disasm(&m.finish(0x12_3450).unwrap());
+    assert_eq!(
+        &lines[..11],
+        [
+            "stp x29, x30, [sp, #-0x10]!",
+            "mov x29, sp",
+            "mov x16, #0x3450",
+            "movk x16, #0x12, lsl #16",
+            "sub sp, sp, x16",
+            "ldr x16, [x28]",
+            "cmp sp, x16",
+            "b.hs $+0x8",
+            "b $+0x28",
+            "stur x28, [x29, #-0x8]",
+            "sub x16, x29, #0x148",
+        ],
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| !l.starts_with(".word")), "{lines:#?}");
+}
+
+#[test]
+fn stubs_assemble() {
+    let s = super::stubs::generate_stubs(0x0000_7f12_3456_789a).unwrap();
+    let lines = disasm(&s.code);
+    assert!(lines.iter().all(|l| !l.starts_with(".word")), "{lines:#?}");
+    assert!(s.enter < s.trap_landing && s.trap_landing < s.host_call);
+    assert_eq!(lines[s.host_call / 4], "stp x29, x30, [sp, #-0x10]!");
+}
+
+#[test]
+fn every_primitive_decodes() {
+    let lines = body(|m| {
+        let l = m.new_label();
+        m.bind(l).unwrap();
+        for size in [S32, S64] {
+            for op in [
+                ShiftOp::Shl,
+                ShiftOp::ShrS,
+                ShiftOp::ShrU,
+                ShiftOp::Rotl,
+                ShiftOp::Rotr,
+            ] {
+                m.shift(op, X, Y, RegImm::Reg(X), size);
+                m.shift(op, X, Y, RegImm::Imm(33), size);
+            }
+            for k in [DivKind::DivS, DivKind::DivU, DivKind::RemS, DivKind::RemU] {
+                m.div(k, X, Y, X, size);
+            }
+            for op in [IntUnary::Clz, IntUnary::Ctz, IntUnary::Popcnt] {
+                m.int_unary(op, X, Y, size);
+            }
+            for op in [
+                FloatBinOp::Add,
+                FloatBinOp::Sub,
+                FloatBinOp::Mul,
+                FloatBinOp::Div,
+                FloatBinOp::Min,
+                FloatBinOp::Max,
+                FloatBinOp::Copysign,
+            ] {
+                m.float_binop(op, D, D, Reg::float(17), size);
+            }
+            for op in [
+                FloatUnOp::Abs,
+                FloatUnOp::Neg,
+                FloatUnOp::Sqrt,
+                FloatUnOp::Ceil,
+                FloatUnOp::Floor,
+                FloatUnOp::Trunc,
+                FloatUnOp::Nearest,
+            ] {
+                m.float_unop(op, D, D, size);
+            }
+            m.float_cmp_set(FloatCmp::Le, X, D, D, size);
+            m.float_cmp_branch(FloatCmp::Lt, D, D, size, l);
+            m.select(X, Y, X, size);
+            m.select(D, Y, D, size);
+            m.cmp_branch(IntCmp::GeU, X, RegImm::Imm(5), size, l);
+            m.cmp_branch(IntCmp::Ne, X, RegImm::Imm(0), size, l);
+            for signed in [false, true] {
+                for isz in [S32, S64] {
+                    m.int_to_float(D, X, isz, signed, size);
+                    m.float_to_int(X, D, size, isz, signed);
+                }
+            }
+            m.float_to_float(D, D, size);
+            m.mov(X, RegImm::Reg(D), size);
+            m.mov(D, RegImm::Reg(X), size);
+        }
+        for k in [
+            Extend::I32From8S,
+            Extend::I32From16S,
+            Extend::I64From8S,
+            Extend::I64From16S,
+            Extend::I64From32S,
+            Extend::I64From32U,
+            Extend::I32Wrap,
+        ] {
+            m.extend(k, X, Y);
+        }
+        let t = m.new_label();
+        m.jump_table(X, &[l, t, l], t);
+        m.bind(t).unwrap();
+        m.call(CallTarget::SameInstance { code_offset: 72 });
+        m.call(CallTarget::FuncRef { funcref: Y });
+        m.call_builtin(
+            80,
+            &[
+                RegImm::Reg(X),
+                RegImm::Imm(-1),
+                RegImm::Reg(Y),
+                RegImm::Imm(0),
+            ],
+        );
+        m.trap(TrapCode::Unreachable);
+    });
+    assert!(lines.iter().all(|l| !l.starts_with(".word")), "{lines:#?}");
+    let text = lines.join("\n");
+    for want in [
+        "lsl w9, w10, #0x1",
+        "asr x9, x10, #0x21",
+        "ror w9, w10, #0x1f",
+        "neg w16, w9",
+        "msub x9, x16, x9, x10",
+        "rbit w16, w10",
+        "cnt v30.8b, v30.8b",
+        "addv b30, v30.8b",
+        "fmin d16, d16, d17",
+        "frintn s16, s16",
+        "fcsel d16, d16, d16, ne",
+        "fcvtzu w9, d16",
+        "ucvtf s16, x9",
+        "sxtb x9, w10",
+        "sxtw x9, w10",
+        "mov w9, w10",
+        "adr x16, $+0xc",
+        // yaxpeax prints the uxtw extend of this 64-bit add as `lsl` (objdump: `uxtw #2`).
+        "add x16, x16, w9, lsl #2",
+        "br x16",
+        "blr x16",
+        "mov x15, x28",
+        "mov x3, x10",
+        "mov x4, #0x0",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+}
+
+#[test]
+fn logical_immediate_encoder_matches_masks() {
+    assert_eq!(
+        enc::logical_imm(0x7fff_ffff_ffff_ffff, true),
+        Some(super::masm::MAG_MASK_64)
+    );
+    assert_eq!(
+        enc::logical_imm(1 << 63, true),
+        Some(super::masm::SIGN_MASK_64)
+    );
+    assert_eq!(
+        enc::logical_imm(0x7fff_ffff, false),
+        Some(super::masm::MAG_MASK_32)
+    );
+    assert_eq!(
+        enc::logical_imm(0x8000_0000, false),
+        Some(super::masm::SIGN_MASK_32)
+    );
+    assert_eq!(enc::logical_imm(0, true), None);
+    assert_eq!(enc::logical_imm(u64::MAX, true), None);
+}
+
+/// A module with one function `(param i32 i32) (result i32)` whose body is `divs` copies of
+/// `local.set 0 (i32.div_s (local.get 0) (local.get 1))` inside a loop that repeats while
+/// local 0 is non-zero, all inside a block left early when local 1 is zero: a forward
+/// `br_if` and a backward one span the whole body, and every `div_s` has trap branches to
+/// stubs at the end of the function.
+pub(crate) fn big_div_module(divs: u32) -> Vec<u8> {
+    fn leb(mut v: u32, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let mut code = vec![0u8]; // no locals besides the parameters
+    code.extend([0x02, 0x40, 0x20, 0x01, 0x45, 0x0d, 0x00, 0x03, 0x40]);
+    for _ in 0..divs {
+        code.extend([0x20, 0x00, 0x20, 0x01, 0x6d, 0x21, 0x00]);
+    }
+    code.extend([0x20, 0x00, 0x0d, 0x00, 0x0b, 0x0b, 0x20, 0x00, 0x0b]);
+    let mut body = Vec::new();
+    leb(code.len() as u32, &mut body);
+    body.extend(code);
+    let mut code_section = vec![1u8];
+    code_section.extend(body);
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    m.extend([0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]); // type
+    m.extend([0x03, 0x02, 0x01, 0x00]); // function
+    m.extend([0x07, 0x05, 0x01, 0x01, b'f', 0x00, 0x00]); // export "f"
+    m.push(0x0a);
+    leb(code_section.len() as u32, &mut m);
+    m.extend(code_section);
+    m
+}
+
+#[test]
+fn functions_larger_than_the_conditional_branch_range_assemble() {
+    use wasmparser::{Parser, Payload, ValidPayload, Validator};
+    let wasm = big_div_module(40_000);
+    let mut validator = Validator::new();
+    let mut info = crate::ModuleInfo::default();
+    let mut compiled = None;
+    for payload in Parser::new(0).parse_all(&wasm) {
+        let payload = payload.unwrap();
+        if let Payload::TypeSection(ref r) = payload {
+            for t in r.clone().into_iter_err_on_gc_types() {
+                info.types.push(t.unwrap());
+                info.type_ids.push(info.type_ids.len() as u32 + 1);
+            }
+        }
+        if let Payload::FunctionSection(ref r) = payload {
+            for t in r.clone() {
+                info.functions.push(t.unwrap());
+            }
+            info.compute_offsets();
+        }
+        if let ValidPayload::Func(to_validate, body) = validator.payload(&payload).unwrap() {
+            let mut fv = to_validate.into_validator(Default::default());
+            let masm = Aarch64Masm::new(&info.offsets);
+            compiled = Some(crate::compile_function(masm, &info, 0, &body, &mut fv));
+        }
+    }
+    let f = compiled
+        .expect("one function")
+        .expect("a large function assembles");
+    assert!(f.code.len() > 2 << 20, "only {} bytes", f.code.len());
+    // Every trap site is a real branch, and decodes.
+    let lines = disasm(&f.code);
+    assert!(lines.iter().all(|l| !l.starts_with(".word")));
+    for t in &f.traps {
+        let l = &lines[t.pc as usize / 4];
+        assert!(l.starts_with("b") || l.starts_with("cb"), "{l}");
+    }
+}
+
+#[test]
+fn lazy_trampolines_and_stub() {
+    let t = super::lazy::lazy_trampolines(0x1_0005, 2).unwrap();
+    assert_eq!(t.len(), 2 * super::lazy::TRAMPOLINE_SIZE);
+    let lines = disasm(&t);
+    assert_eq!(
+        lines[..4],
+        [
+            "mov w17, #0x5",
+            "movk w17, #0x1, lsl #16",
+            "ldr x16, [x28, #0x40]",
+            "br x16"
+        ]
+    );
+    assert_eq!(lines[4], "mov w17, #0x6");
+    let s = disasm(&super::lazy::lazy_stub().unwrap());
+    assert!(s.iter().all(|l| !l.starts_with(".word")), "{s:#?}");
+    assert!(s.contains(&"br x0".to_string()), "{s:#?}");
+}
