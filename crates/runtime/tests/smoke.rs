@@ -94,3 +94,59 @@ fn host_functions_and_panics() {
     }
     assert_eq!(f.call(1).unwrap(), 3);
 }
+
+#[test]
+fn multi_value_calls_and_host_results() {
+    let engine = Engine::default();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("env", "split", |x: i64| -> (i32, i32) {
+            ((x >> 32) as i32, x as i32)
+        })
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "split" (func $split (param i64) (result i32 i32)))
+            (func (export "mix") (param i32 i64) (result f32 f64 i32)
+              local.get 0 f32.convert_i32_s
+              local.get 1 f64.convert_i64_s
+              local.get 1 call $split i32.add))"#,
+    )
+    .unwrap();
+    let inst = linker.instantiate(&module).unwrap();
+    let mix = inst
+        .get_typed_func::<(i32, i64), (f32, f64, i32)>("mix")
+        .unwrap();
+    assert_eq!(
+        mix.call((3, (5 << 32) | 7)).unwrap(),
+        (3.0, 21474836487.0, 12)
+    );
+}
+
+#[test]
+fn externrefs_round_trip_through_wasm() {
+    use wjit::{ExternRef, Val};
+    let inst = instantiate(
+        r#"(module
+            (table $t 2 externref)
+            (func (export "keep") (param externref) (table.set $t (i32.const 1) (local.get 0)))
+            (func (export "get") (result externref) (table.get $t (i32.const 1)))
+            (func (export "is_null") (param externref) (result i32) local.get 0 ref.is_null))"#,
+    );
+    let value = ExternRef::new(String::from("host data"));
+    let keep = inst.get_func("keep").unwrap();
+    keep.call(&[Val::ExternRef(Some(value))], &mut []).unwrap();
+    let mut out = [Val::ExternRef(None)];
+    inst.get_func("get").unwrap().call(&[], &mut out).unwrap();
+    match &out[0] {
+        Val::ExternRef(Some(r)) => {
+            assert_eq!(r.data().downcast_ref::<String>().unwrap(), "host data")
+        }
+        other => panic!("expected the externref back, got {other:?}"),
+    }
+    let is_null = inst.get_func("is_null").unwrap();
+    let mut r = [Val::I32(0)];
+    is_null.call(&[Val::ExternRef(None)], &mut r).unwrap();
+    assert_eq!(r[0].i32(), Some(1));
+}

@@ -13,7 +13,11 @@ use crate::vmctx::{funcref, table_def};
 use crate::{CompileError, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
-    fn signature(&self, type_index: u32) -> Result<(Vec<ValKind>, Vec<ValKind>), CompileError> {
+    /// Parameter and result kinds of type `type_index`.
+    pub(super) fn signature(
+        &self,
+        type_index: u32,
+    ) -> Result<(Vec<ValKind>, Vec<ValKind>), CompileError> {
         let ty = self
             .info
             .types

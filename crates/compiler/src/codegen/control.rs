@@ -92,22 +92,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(match bt {
             BlockType::Empty => (vec![], vec![]),
             BlockType::Type(t) => (vec![], vec![ValKind::of(t)?]),
-            BlockType::FuncType(idx) => {
-                let ty = self
-                    .info
-                    .types
-                    .get(idx as usize)
-                    .ok_or_else(|| CompileError::Internal(format!("no type {idx}")))?;
-                let mut p = Vec::new();
-                for &t in ty.params() {
-                    p.push(ValKind::of(t)?);
-                }
-                let mut r = Vec::new();
-                for &t in ty.results() {
-                    r.push(ValKind::of(t)?);
-                }
-                (p, r)
-            }
+            BlockType::FuncType(idx) => self.signature(idx)?,
         })
     }
 
