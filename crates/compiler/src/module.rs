@@ -28,6 +28,9 @@ pub struct ModuleInfo {
     pub epoch_interruption: bool,
     /// Emit fuel accounting at function entries and loop headers.
     pub consume_fuel: bool,
+    /// The CPU has float rounding instructions (x64: SSE4.1). Without them ceil, floor,
+    /// trunc and nearest call the `FloatRound` builtin.
+    pub native_float_rounding: bool,
 }
 
 impl ModuleInfo {

@@ -88,11 +88,14 @@ pub enum Builtin {
     /// `(function index) -> code address, or 0 after recording an error`: compiles a
     /// function on its first call (called by the lazy stub, not by function bodies).
     LazyCompile,
+    /// `(float bits, op) -> float bits`: ceil/floor/trunc/nearest for CPUs without a
+    /// rounding instruction. `op` = mode (0 ceil, 1 floor, 2 trunc, 3 nearest) + 4 for f64.
+    FloatRound,
 }
 
 impl Builtin {
     /// Number of builtins.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 }
 
 /// Field offsets of one module's vmctx.

@@ -236,6 +236,31 @@ extern "C" fn lazy_compile(vmctx: usize, index: u64) -> u64 {
     })
 }
 
+extern "C" fn float_round(_vmctx: usize, bits: u64, op: u64) -> u64 {
+    fn round64(x: f64, mode: u64) -> f64 {
+        match mode {
+            0 => x.ceil(),
+            1 => x.floor(),
+            2 => x.trunc(),
+            _ => x.round_ties_even(),
+        }
+    }
+    fn round32(x: f32, mode: u64) -> f32 {
+        match mode {
+            0 => x.ceil(),
+            1 => x.floor(),
+            2 => x.trunc(),
+            _ => x.round_ties_even(),
+        }
+    }
+    // Rust's rounding functions keep NaN payloads quiet as wasm allows.
+    if op & 4 != 0 {
+        round64(f64::from_bits(bits), op & 3).to_bits()
+    } else {
+        round32(f32::from_bits(bits as u32), op & 3).to_bits() as u64
+    }
+}
+
 /// Every builtin with its entry address, for filling a vmctx.
 pub(crate) fn builtins() -> [(Builtin, usize); Builtin::COUNT] {
     [
@@ -250,5 +275,6 @@ pub(crate) fn builtins() -> [(Builtin, usize); Builtin::COUNT] {
         (Builtin::TableInit, table_init as *const () as usize),
         (Builtin::ElemDrop, elem_drop as *const () as usize),
         (Builtin::LazyCompile, lazy_compile as *const () as usize),
+        (Builtin::FloatRound, float_round as *const () as usize),
     ]
 }

@@ -16,6 +16,7 @@ pub struct Config {
     pub(crate) consume_fuel: bool,
     pub(crate) initial_fuel: u64,
     pub(crate) lazy_compilation: bool,
+    pub(crate) software_float_rounding: bool,
 }
 
 impl Default for Config {
@@ -27,6 +28,7 @@ impl Default for Config {
             consume_fuel: false,
             initial_fuel: i64::MAX as u64,
             lazy_compilation: wjit_compiler::isa::host::LAZY_COMPILATION,
+            software_float_rounding: false,
         }
     }
 }
@@ -67,6 +69,13 @@ impl Config {
     /// compiles and fully validates everything up front.
     pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
         self.lazy_compilation = enable && wjit_compiler::isa::host::LAZY_COMPILATION;
+        self
+    }
+    /// Round floats (ceil/floor/trunc/nearest) with a runtime function even where the CPU
+    /// has rounding instructions: the path CPUs without SSE4.1 take, exposed for testing.
+    #[doc(hidden)]
+    pub fn software_float_rounding(&mut self, enable: bool) -> &mut Self {
+        self.software_float_rounding = enable;
         self
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).
@@ -112,10 +121,7 @@ impl Engine {
         if !std::is_x86_feature_detected!("popcnt") {
             return Err(Error::Unsupported("x86-64 CPUs without POPCNT".into()));
         }
-        #[cfg(target_arch = "x86_64")]
-        if !std::is_x86_feature_detected!("sse4.1") {
-            return Err(Error::Unsupported("x86-64 CPUs without SSE4.1".into()));
-        }
+
         vm::stubs()?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -136,6 +142,15 @@ impl Engine {
     /// The current epoch.
     pub fn current_epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Whether generated code may use the CPU's float rounding instructions.
+    pub(crate) fn native_float_rounding(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        let native = std::is_x86_feature_detected!("sse4.1");
+        #[cfg(not(target_arch = "x86_64"))]
+        let native = true;
+        native && !self.inner.config.software_float_rounding
     }
 
     /// The canonical id of a signature (registering it on first use).

@@ -292,6 +292,7 @@ impl Module {
         let mut pending_ranges = Vec::new();
         info.epoch_interruption = engine.inner.config.epoch_interruption;
         info.consume_fuel = engine.inner.config.consume_fuel;
+        info.native_float_rounding = engine.native_float_rounding();
 
         for payload in Parser::new(0).parse_all(binary) {
             let payload = payload?;

@@ -490,6 +490,36 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     fn fun(&mut self, kind: ValKind, op: FloatUnOp) -> R {
+        let mode = match op {
+            FloatUnOp::Ceil => Some(0),
+            FloatUnOp::Floor => Some(1),
+            FloatUnOp::Trunc => Some(2),
+            FloatUnOp::Nearest => Some(3),
+            _ => None,
+        };
+        if let (Some(mode), false) = (mode, self.info.native_float_rounding) {
+            // No rounding instruction: pass the bits to the runtime.
+            let (_, r) = self.pop_to_reg()?;
+            let bits = self.alloc(RegClass::Int)?;
+            self.masm.mov(bits, RegImm::Reg(r), kind.size());
+            self.free_reg(r);
+            self.push(Val::Reg(kind.bits_kind(), bits));
+            let op = mode + if kind == ValKind::F64 { 4 } else { 0 };
+            self.call_builtin_with(
+                crate::vmctx::Builtin::FloatRound,
+                &[],
+                1,
+                &[op],
+                None,
+                Some(kind.bits_kind()),
+            )?;
+            let (_, bits) = self.pop_to_reg()?;
+            let r = self.alloc(RegClass::Float)?;
+            self.masm.mov(r, RegImm::Reg(bits), kind.size());
+            self.free_reg(bits);
+            self.push(Val::Reg(kind, r));
+            return Ok(());
+        }
         let (_, r) = self.pop_to_reg()?;
         self.masm.float_unop(op, r, r, kind.size());
         self.push(Val::Reg(kind, r));

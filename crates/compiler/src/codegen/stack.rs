@@ -36,6 +36,14 @@ impl ValKind {
             ValType::V128 => return Err(CompileError::Unsupported("simd (v128 values)".into())),
         })
     }
+    /// The integer kind with the same bits (for moving floats through integer registers).
+    pub fn bits_kind(self) -> ValKind {
+        match self {
+            ValKind::F32 => ValKind::I32,
+            ValKind::F64 => ValKind::I64,
+            other => other,
+        }
+    }
     /// Register class holding this kind.
     pub fn class(self) -> RegClass {
         match self {

@@ -194,6 +194,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         trap: Option<TrapCode>,
         result: Option<ValKind>,
     ) -> R {
+        self.call_builtin_with(builtin, imms, n, &[], trap, result)
+    }
+
+    /// Calls `builtin` with the immediates `imms`, the top `n` stack values (in stack order)
+    /// and then the immediates `after`.
+    pub(super) fn call_builtin_with(
+        &mut self,
+        builtin: Builtin,
+        imms: &[i64],
+        n: usize,
+        after: &[i64],
+        trap: Option<TrapCode>,
+        result: Option<ValKind>,
+    ) -> R {
         let mut vals = Vec::with_capacity(n);
         for _ in 0..n {
             vals.push(self.pop()?);
@@ -204,6 +218,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let a = self.reg_or_imm(v)?;
             args.push(a);
         }
+        args.extend(after.iter().map(|&i| RegImm::Imm(i)));
         self.spill_regs();
         self.save_homes();
         let off = self.info.offsets.builtin(builtin);
@@ -221,7 +236,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         if let Some(kind) = result {
             let r = self.alloc(RegClass::Int)?;
-            self.masm.mov(r, RegImm::Reg(ret), OperandSize::S32);
+            self.masm.mov(r, RegImm::Reg(ret), kind.size());
             self.push(Val::Reg(kind, r));
         }
         Ok(())
