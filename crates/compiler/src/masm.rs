@@ -398,6 +398,16 @@ pub trait MacroAssembler {
         size: OperandSize,
         target: Label,
     );
+    /// Branch to `target` if `lhs cc rhs` is false on floats of `size` (so for every `cc`
+    /// but `Ne`, also when an operand is NaN).
+    fn float_cmp_branch_not(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        target: Label,
+    );
     /// Trap with `code` if `lhs cc rhs` on floats; returns the pc of the branch.
     fn float_trap_if(
         &mut self,

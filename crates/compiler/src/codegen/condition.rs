@@ -1,22 +1,39 @@
 //! Compare-and-branch fusion.
 //!
-//! When an integer comparison (or `i32.eqz`) is immediately followed by `br_if` or `if`, the
-//! comparison is not materialised as 0/1: its operands stay in registers and the branch
-//! becomes one `cmp` + conditional jump. The driver peeks at the next operator to decide;
+//! When a comparison (integer, `eqz` or float) is immediately followed by `br_if` or `if`,
+//! the comparison is not materialised as 0/1: its operands stay in registers and the branch
+//! becomes one compare + conditional jump. The driver peeks at the next operator to decide;
 //! the stack holds a placeholder for the condition, which only the branch consumes.
 
 use super::stack::Val;
 use super::FuncCompiler;
-use crate::masm::{IntCmp, Label, MacroAssembler, OperandSize, Reg, RegImm};
+use crate::masm::{FloatCmp, IntCmp, Label, MacroAssembler, OperandSize, Reg, RegImm};
 use crate::CompileError;
 
 /// A comparison waiting for the branch that consumes it.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct FusedCmp {
-    pub cc: IntCmp,
-    pub lhs: Reg,
-    pub rhs: RegImm,
-    pub size: OperandSize,
+pub(super) enum FusedCmp {
+    Int {
+        cc: IntCmp,
+        lhs: Reg,
+        rhs: RegImm,
+        size: OperandSize,
+    },
+    Float {
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+    },
+}
+
+impl FusedCmp {
+    /// The register the placeholder stack entry names.
+    fn placeholder(&self) -> Reg {
+        match *self {
+            FusedCmp::Int { lhs, .. } | FusedCmp::Float { lhs, .. } => lhs,
+        }
+    }
 }
 
 /// A branch condition: a register holding an i32 (non-zero = true) or a fused comparison.
@@ -47,7 +64,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn pop_condition(&mut self) -> Result<Condition, CompileError> {
         let v = self.pop()?;
         if let Some(f) = self.fused.take() {
-            if v == Val::Reg(super::stack::ValKind::I32, f.lhs) {
+            if v == Val::Reg(super::stack::ValKind::I32, f.placeholder()) {
                 return Ok(Condition::Compare(f));
             }
             return Err(CompileError::Internal("fused comparison lost".into()));
@@ -64,11 +81,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     .cmp_branch(cc, r, RegImm::Imm(0), OperandSize::S32, target);
                 self.free_reg(r);
             }
-            Condition::Compare(f) => {
-                let cc = if when { f.cc } else { inverse(f.cc) };
-                self.masm.cmp_branch(cc, f.lhs, f.rhs, f.size, target);
-                self.free_reg(f.lhs);
-                self.release_operand(f.rhs);
+            Condition::Compare(FusedCmp::Int { cc, lhs, rhs, size }) => {
+                let cc = if when { cc } else { inverse(cc) };
+                self.masm.cmp_branch(cc, lhs, rhs, size, target);
+                self.free_reg(lhs);
+                self.release_operand(rhs);
+            }
+            Condition::Compare(FusedCmp::Float { cc, lhs, rhs, size }) => {
+                if when {
+                    self.masm.float_cmp_branch(cc, lhs, rhs, size, target);
+                } else {
+                    self.masm.float_cmp_branch_not(cc, lhs, rhs, size, target);
+                }
+                self.free_reg(lhs);
+                self.free_reg(rhs);
             }
         }
     }

@@ -336,6 +336,18 @@ fn is_comparison(op: &Operator<'_>) -> bool {
             | O::I64LeU
             | O::I64GeS
             | O::I64GeU
+            | O::F32Eq
+            | O::F32Ne
+            | O::F32Lt
+            | O::F32Gt
+            | O::F32Le
+            | O::F32Ge
+            | O::F64Eq
+            | O::F64Ne
+            | O::F64Lt
+            | O::F64Gt
+            | O::F64Le
+            | O::F64Ge
     )
 }
 

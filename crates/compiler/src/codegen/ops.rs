@@ -258,7 +258,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let lhs = self.in_reg(a)?;
         if self.next_is_branch {
             // The next operator is br_if/if: it branches on the comparison directly.
-            self.fused = Some(super::condition::FusedCmp {
+            self.fused = Some(super::condition::FusedCmp::Int {
                 cc,
                 lhs,
                 rhs,
@@ -531,6 +531,18 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let a = self.pop()?;
         let rhs = self.in_reg(b)?;
         let lhs = self.in_reg(a)?;
+        if self.next_is_branch {
+            // The next operator is br_if/if: it branches on the comparison directly (the
+            // stack entry is only a placeholder that the branch pops).
+            self.fused = Some(super::condition::FusedCmp::Float {
+                cc,
+                lhs,
+                rhs,
+                size: kind.size(),
+            });
+            self.push(Val::Reg(ValKind::I32, lhs));
+            return Ok(());
+        }
         let dst = self.alloc(RegClass::Int)?;
         self.masm.float_cmp_set(cc, dst, lhs, rhs, kind.size());
         self.free_reg(lhs);

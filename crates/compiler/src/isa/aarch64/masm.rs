@@ -62,8 +62,17 @@ static FLOAT_REGS: [Reg; 8] = [
     Reg::float(23),
 ];
 
-/// Homes of the first float locals.
-static FLOAT_LOCAL_REGS: [Reg; 6] = [
+/// Homes of the first float locals (v8-v15 are callee-saved in AAPCS64, so host calls
+/// keep them too; the entry stub saves them for its caller).
+static FLOAT_LOCAL_REGS: [Reg; 14] = [
+    Reg::float(8),
+    Reg::float(9),
+    Reg::float(10),
+    Reg::float(11),
+    Reg::float(12),
+    Reg::float(13),
+    Reg::float(14),
+    Reg::float(15),
     Reg::float(24),
     Reg::float(25),
     Reg::float(26),
@@ -876,6 +885,19 @@ impl MacroAssembler for Aarch64Masm {
     ) {
         self.emit(enc::fcmp(is64(size), lhs.hw, rhs.hw));
         self.branch_if(Test::Flags(float_cond(cc)), target);
+    }
+
+    fn float_cmp_branch_not(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        target: Label,
+    ) {
+        // Inverting an aarch64 condition is its exact logical negation, NaN cases included.
+        self.emit(enc::fcmp(is64(size), lhs.hw, rhs.hw));
+        self.branch_if(Test::Flags(float_cond(cc).invert()), target);
     }
 
     fn float_trap_if(

@@ -33,20 +33,20 @@ static INT_LOCAL_REGS: [Reg; 3] = [
     Reg::int(13), // r13
 ];
 
-static FLOAT_REGS: [Reg; 9] = [
+static FLOAT_REGS: [Reg; 5] = [
     Reg::float(1),
     Reg::float(2),
     Reg::float(3),
     Reg::float(4),
     Reg::float(5),
+];
+
+/// Homes of the first float locals.
+static FLOAT_LOCAL_REGS: [Reg; 9] = [
     Reg::float(6),
     Reg::float(7),
     Reg::float(8),
     Reg::float(9),
-];
-
-/// Homes of the first float locals.
-static FLOAT_LOCAL_REGS: [Reg; 5] = [
     Reg::float(10),
     Reg::float(11),
     Reg::float(12),
@@ -859,6 +859,35 @@ impl MacroAssembler for X64Masm {
             FloatCmp::Ne => x64!(self.ops; jp =>target; jne =>target),
             FloatCmp::Gt | FloatCmp::Lt => x64!(self.ops; ja =>target),
             FloatCmp::Ge | FloatCmp::Le => x64!(self.ops; jae =>target),
+        }
+    }
+
+    fn float_cmp_branch_not(
+        &mut self,
+        cc: FloatCmp,
+        lhs: Reg,
+        rhs: Reg,
+        size: OperandSize,
+        target: Label,
+    ) {
+        let (a, b) = match cc {
+            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
+            _ => (lhs.hw, rhs.hw),
+        };
+        if size == OperandSize::S64 {
+            x64!(self.ops; ucomisd Rx(a), Rx(b));
+        } else {
+            x64!(self.ops; ucomiss Rx(a), Rx(b));
+        }
+        // An unordered result sets ZF, PF and CF, so `jbe`/`jb` also take the NaN case.
+        match cc {
+            FloatCmp::Eq => x64!(self.ops; jp =>target; jne =>target),
+            FloatCmp::Ne => {
+                let skip = self.ops.new_dynamic_label();
+                x64!(self.ops; jp =>skip; je =>target; =>skip);
+            }
+            FloatCmp::Gt | FloatCmp::Lt => x64!(self.ops; jbe =>target),
+            FloatCmp::Ge | FloatCmp::Le => x64!(self.ops; jb =>target),
         }
     }
 
