@@ -208,12 +208,26 @@ impl<P, R> Clone for TypedFunc<P, R> {
 }
 
 impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
-    /// Calls the function.
+    /// Calls the function. The types were checked when the view was made, so the call
+    /// converts nothing and allocates nothing for up to 16 parameters and results.
     pub fn call(&self, params: P) -> Result<R, Error> {
-        let params = params.into_vals();
-        let mut results: Vec<Val> = R::types().into_iter().map(Val::default_for).collect();
-        self.func.call(&params, &mut results)?;
-        R::from_vals(&results)
+        let words = P::COUNT.max(R::COUNT);
+        let mut inline = [0u64; 18];
+        let mut heap = Vec::new();
+        let values: &mut [u64] = if words + 2 <= inline.len() {
+            &mut inline[..words + 2]
+        } else {
+            heap.resize(words + 2, 0);
+            &mut heap
+        };
+        params.write_raw(values);
+        vm::call_raw(
+            &self.func.funcref(),
+            values,
+            words,
+            self.func.max_wasm_stack,
+        )?;
+        Ok(R::read_raw(values, words))
     }
 
     /// The untyped function.
@@ -258,11 +272,23 @@ pub trait WasmTy: Sized {
     fn into_val(self) -> Val;
     /// From a [`Val`] of the right type.
     fn from_val(v: &Val) -> Option<Self>;
+    /// The raw 8-byte representation generated code uses.
+    fn to_raw(self) -> u64;
+    /// From the raw representation.
+    fn from_raw(raw: u64) -> Self;
 }
 
 macro_rules! wasm_ty {
-    ($t:ty, $vt:ident, $variant:ident, |$x:ident| $into:expr, |$y:ident| $from:expr) => {
+    ($t:ty, $vt:ident, $variant:ident, |$x:ident| $into:expr, |$y:ident| $from:expr,
+     raw |$r:ident| $to_raw:expr, $from_raw:expr) => {
         impl WasmTy for $t {
+            fn to_raw(self) -> u64 {
+                let $r = self;
+                $to_raw
+            }
+            fn from_raw($r: u64) -> Self {
+                $from_raw
+            }
             fn ty() -> ValType {
                 ValType::$vt
             }
@@ -279,25 +305,67 @@ macro_rules! wasm_ty {
         }
     };
 }
-wasm_ty!(i32, I32, I32, |x| x, |y| *y);
-wasm_ty!(i64, I64, I64, |x| x, |y| *y);
-wasm_ty!(u32, I32, I32, |x| x as i32, |y| *y as u32);
-wasm_ty!(u64, I64, I64, |x| x as i64, |y| *y as u64);
-wasm_ty!(f32, F32, F32, |x| x.to_bits(), |y| f32::from_bits(*y));
-wasm_ty!(f64, F64, F64, |x| x.to_bits(), |y| f64::from_bits(*y));
+wasm_ty!(
+    i32,
+    I32,
+    I32,
+    |x| x,
+    |y| *y,
+    raw | r | r as u32 as u64,
+    r as u32 as i32
+);
+wasm_ty!(i64, I64, I64, |x| x, |y| *y, raw | r | r as u64, r as i64);
+wasm_ty!(
+    u32,
+    I32,
+    I32,
+    |x| x as i32,
+    |y| *y as u32,
+    raw | r | r as u64,
+    r as u32
+);
+wasm_ty!(u64, I64, I64, |x| x as i64, |y| *y as u64, raw | r | r, r);
+wasm_ty!(
+    f32,
+    F32,
+    F32,
+    |x| x.to_bits(),
+    |y| f32::from_bits(*y),
+    raw | r | r.to_bits() as u64,
+    f32::from_bits(r as u32)
+);
+wasm_ty!(
+    f64,
+    F64,
+    F64,
+    |x| x.to_bits(),
+    |y| f64::from_bits(*y),
+    raw | r | r.to_bits(),
+    f64::from_bits(r)
+);
 
 /// Parameter lists of typed functions: `()`, a [`WasmTy`], or a tuple of them.
 pub trait WasmParams {
+    /// Number of parameters.
+    const COUNT: usize;
     /// The parameter types.
     fn types() -> Vec<ValType>;
     /// As values.
     fn into_vals(self) -> Vec<Val>;
+    /// Writes the raw parameters to `out[..COUNT]`.
+    fn write_raw(self, out: &mut [u64]);
 }
 
 /// Result lists of typed functions: `()`, a [`WasmTy`], or a tuple of them.
 pub trait WasmResults: Sized {
+    /// Number of results.
+    const COUNT: usize;
     /// The result types.
     fn types() -> Vec<ValType>;
+    /// Reads the results of a call through the entry stub from its value area (`words` is
+    /// the size of the argument/result area; a single result is in the return-register
+    /// slots after it).
+    fn read_raw(values: &[u64], words: usize) -> Self;
     /// From values of the right types.
     fn from_vals(v: &[Val]) -> Result<Self, Error>;
     /// Into values.
@@ -309,17 +377,33 @@ fn type_error() -> Error {
 }
 
 impl<T: WasmTy> WasmParams for T {
+    const COUNT: usize = 1;
     fn types() -> Vec<ValType> {
         vec![T::ty()]
     }
     fn into_vals(self) -> Vec<Val> {
         vec![self.into_val()]
     }
+    fn write_raw(self, out: &mut [u64]) {
+        out[0] = self.to_raw();
+    }
+}
+
+/// Where a single result of type `ty` is in an entry-stub value area of `words` words.
+fn single_result_slot(ty: ValType, words: usize) -> usize {
+    match ty {
+        ValType::F32 | ValType::F64 => words + 1,
+        _ => words,
+    }
 }
 
 impl<T: WasmTy> WasmResults for T {
+    const COUNT: usize = 1;
     fn types() -> Vec<ValType> {
         vec![T::ty()]
+    }
+    fn read_raw(values: &[u64], words: usize) -> Self {
+        T::from_raw(values[single_result_slot(T::ty(), words)])
     }
     fn from_vals(v: &[Val]) -> Result<Self, Error> {
         v.first().and_then(T::from_val).ok_or_else(type_error)
@@ -332,8 +416,13 @@ impl<T: WasmTy> WasmResults for T {
 macro_rules! tuples {
     ($(($($t:ident $i:tt),*))*) => {$(
         impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
+            const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
             fn types() -> Vec<ValType> {
                 vec![$($t::ty()),*]
+            }
+            #[allow(unused_variables)]
+            fn write_raw(self, out: &mut [u64]) {
+                $(out[$i] = self.$i.to_raw();)*
             }
             #[allow(clippy::unused_unit)]
             fn into_vals(self) -> Vec<Val> {
@@ -341,8 +430,17 @@ macro_rules! tuples {
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
+            const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
             fn types() -> Vec<ValType> {
                 vec![$($t::ty()),*]
+            }
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn read_raw(values: &[u64], words: usize) -> Self {
+                if <Self as WasmResults>::COUNT == 1 {
+                    // One result comes back in a return register, as for a plain `T`.
+                    return ($($t::from_raw(values[single_result_slot($t::ty(), words)]),)*);
+                }
+                ($($t::from_raw(values[$i]),)*)
             }
             #[allow(unused_variables)]
             fn from_vals(v: &[Val]) -> Result<Self, Error> {
