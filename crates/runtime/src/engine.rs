@@ -108,6 +108,11 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Default for Engine {
+    /// An engine with the default configuration.
+    ///
+    /// # Panics
+    /// If the process cannot map the engine's executable stubs (out of memory); use
+    /// [`Engine::new`] to handle that as an error.
     fn default() -> Engine {
         Engine::new(&Config::default()).expect("the default engine configuration is valid")
     }

@@ -330,12 +330,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// `v` as an immediate if it is a constant, otherwise in a register.
     pub(super) fn reg_or_imm(&mut self, v: Val) -> Result<RegImm, CompileError> {
+        if let Val::Local(_, l) = v {
+            // A register home can be read in place (releasing it later is a no-op).
+            if let Some(home) = self.local_reg(l) {
+                return Ok(RegImm::Reg(home));
+            }
+        }
         Ok(match v {
             Val::Const(_, bits) => RegImm::Imm(bits),
-            // A register home can be read in place (releasing it later is a no-op).
-            Val::Local(_, l) if self.local_reg(l).is_some() => {
-                RegImm::Reg(self.local_reg(l).unwrap_or(Reg::int(0)))
-            }
             other => RegImm::Reg(self.in_reg(other)?),
         })
     }
