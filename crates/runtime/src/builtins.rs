@@ -7,6 +7,7 @@
 use crate::instance::InstanceInner;
 use crate::vm::VMFuncRef;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 use wjit_compiler::vmctx::Builtin;
 
 const OUT_OF_BOUNDS: u64 = 1;
@@ -22,6 +23,23 @@ fn with_instance(vmctx: usize, fail: u64, f: impl FnOnce(&InstanceInner) -> u64)
         }
     }))
     .unwrap_or(fail)
+}
+
+/// Whether segment `seg` was dropped (an unknown segment counts as dropped: it is empty).
+fn is_dropped(flags: &Mutex<Vec<bool>>, seg: usize) -> bool {
+    flags
+        .lock()
+        .map(|d| d.get(seg).copied().unwrap_or(true))
+        .unwrap_or(true)
+}
+
+/// Marks segment `seg` dropped (`data.drop` / `elem.drop`).
+fn mark_dropped(flags: &Mutex<Vec<bool>>, seg: usize) {
+    if let Ok(mut d) = flags.lock() {
+        if let Some(flag) = d.get_mut(seg) {
+            *flag = true;
+        }
+    }
 }
 
 fn in_bounds(start: u64, len: u64, size: u64) -> bool {
@@ -78,11 +96,7 @@ extern "C" fn memory_init(vmctx: usize, segment: u64, dst: u64, src: u64, len: u
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
         let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
         let seg = segment as u32 as usize;
-        let dropped = inst
-            .dropped_data
-            .lock()
-            .map(|d| d.get(seg).copied().unwrap_or(true))
-            .unwrap_or(true);
+        let dropped = is_dropped(&inst.dropped_data, seg);
         let bytes: &[u8] = match inst.module.data.get(seg) {
             Some(s) if !dropped => &s.bytes,
             _ => &[],
@@ -109,11 +123,7 @@ extern "C" fn memory_init(vmctx: usize, segment: u64, dst: u64, src: u64, len: u
 
 extern "C" fn data_drop(vmctx: usize, segment: u64) -> u64 {
     with_instance(vmctx, 0, |inst| {
-        if let Ok(mut d) = inst.dropped_data.lock() {
-            if let Some(flag) = d.get_mut(segment as u32 as usize) {
-                *flag = true;
-            }
-        }
+        mark_dropped(&inst.dropped_data, segment as u32 as usize);
         0
     })
 }
@@ -180,11 +190,7 @@ extern "C" fn table_init(vmctx: usize, table_segment: u64, dst: u64, src: u64, l
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
         let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
         let seg = table_segment as u32 as usize;
-        let dropped = inst
-            .dropped_elems
-            .lock()
-            .map(|d| d.get(seg).copied().unwrap_or(true))
-            .unwrap_or(true);
+        let dropped = is_dropped(&inst.dropped_elems, seg);
         let items: &[crate::module::ConstInit] = match inst.module.elems.get(seg) {
             Some(s) if !dropped => &s.items,
             _ => &[],
@@ -211,11 +217,7 @@ extern "C" fn table_init(vmctx: usize, table_segment: u64, dst: u64, src: u64, l
 
 extern "C" fn elem_drop(vmctx: usize, segment: u64) -> u64 {
     with_instance(vmctx, 0, |inst| {
-        if let Ok(mut d) = inst.dropped_elems.lock() {
-            if let Some(flag) = d.get_mut(segment as u32 as usize) {
-                *flag = true;
-            }
-        }
+        mark_dropped(&inst.dropped_elems, segment as u32 as usize);
         0
     })
 }

@@ -178,6 +178,20 @@ impl X64Masm {
         }
     }
 
+    /// `ucomiss/ucomisd` with the operands ordered so that every `cc` is tested by
+    /// `ja`/`jae`-style (above) conditions, which are false on an unordered result.
+    fn float_compare(&mut self, cc: FloatCmp, lhs: Reg, rhs: Reg, size: OperandSize) {
+        let (a, b) = match cc {
+            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
+            _ => (lhs.hw, rhs.hw),
+        };
+        if size == OperandSize::S64 {
+            x64!(self.ops; ucomisd Rx(a), Rx(b));
+        } else {
+            x64!(self.ops; ucomiss Rx(a), Rx(b));
+        }
+    }
+
     /// Computes the heap operand: returns (base, index) registers and displacement such that
     /// the address is `base + index + disp`.
     fn heap_operand(&mut self, addr: HeapAddress) -> (u8, u8, i32) {
@@ -816,15 +830,7 @@ impl MacroAssembler for X64Masm {
 
     fn float_cmp_set(&mut self, cc: FloatCmp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize) {
         let d = dst.hw;
-        let (a, b) = match cc {
-            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
-            _ => (lhs.hw, rhs.hw),
-        };
-        if size == OperandSize::S64 {
-            x64!(self.ops; ucomisd Rx(a), Rx(b));
-        } else {
-            x64!(self.ops; ucomiss Rx(a), Rx(b));
-        }
+        self.float_compare(cc, lhs, rhs, size);
         match cc {
             FloatCmp::Eq => x64!(self.ops; sete Rb(d); setnp r11b; and Rb(d), r11b),
             FloatCmp::Ne => x64!(self.ops; setne Rb(d); setp r11b; or Rb(d), r11b),
@@ -842,15 +848,7 @@ impl MacroAssembler for X64Masm {
         size: OperandSize,
         target: Label,
     ) {
-        let (a, b) = match cc {
-            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
-            _ => (lhs.hw, rhs.hw),
-        };
-        if size == OperandSize::S64 {
-            x64!(self.ops; ucomisd Rx(a), Rx(b));
-        } else {
-            x64!(self.ops; ucomiss Rx(a), Rx(b));
-        }
+        self.float_compare(cc, lhs, rhs, size);
         match cc {
             FloatCmp::Eq => {
                 let skip = self.ops.new_dynamic_label();
@@ -870,15 +868,7 @@ impl MacroAssembler for X64Masm {
         size: OperandSize,
         target: Label,
     ) {
-        let (a, b) = match cc {
-            FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
-            _ => (lhs.hw, rhs.hw),
-        };
-        if size == OperandSize::S64 {
-            x64!(self.ops; ucomisd Rx(a), Rx(b));
-        } else {
-            x64!(self.ops; ucomiss Rx(a), Rx(b));
-        }
+        self.float_compare(cc, lhs, rhs, size);
         // An unordered result sets ZF, PF and CF, so `jbe`/`jb` also take the NaN case.
         match cc {
             FloatCmp::Eq => x64!(self.ops; jp =>target; jne =>target),
