@@ -10,8 +10,9 @@
 //! 24  epoch_ptr           ptr  -> the engine's epoch counter (u64)
 //! 32  trap_landing        ptr  machine code entered with (trap code, pc, frame pointer)
 //! 40  instance            ptr  back pointer to the runtime's instance (runtime use only)
-//! 48  epoch_deadline      u64  trap with `Interrupt` once the epoch reaches it
-//! 56  fuel                i64  remaining fuel; trap with `OutOfFuel` when it drops below 0
+//! 48  store_context      ptr   -> the store's VMStoreContext (see [`store_ctx`]): fuel and
+//!                               epoch deadline, shared by all instances of a store
+//! 56  (reserved)         u64   unused
 //! 64  lazy_stub           ptr  where a not-yet-compiled function's trampoline jumps
 //! 72  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
 //! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
@@ -33,6 +34,21 @@ pub mod funcref {
     pub const TYPE_ID: i32 = 16;
     /// Size of a `VMFuncRef`.
     pub const SIZE: i32 = 24;
+}
+
+/// Offsets inside the runtime-owned `VMStoreContext` that vmctx offset
+/// [`VMOffsets::store_context`] points to. One per store, shared by all its instances, so
+/// fuel and the epoch deadline are per store.
+pub mod store_ctx {
+    /// `i64`: remaining fuel. Generated code subtracts one unit per function entry and per
+    /// loop iteration and traps with `OutOfFuel` when the result drops below 0.
+    pub const FUEL: i32 = 0;
+    /// `u64`: epoch deadline. When the engine's epoch is at or past it, generated code calls
+    /// the [`super::Builtin::EpochDeadline`] builtin, which decides whether to trap with
+    /// `Interrupt` or to continue (after moving the deadline).
+    pub const EPOCH_DEADLINE: i32 = 8;
+    /// Size of the fields generated code uses.
+    pub const SIZE: i32 = 16;
 }
 
 /// Offsets inside a `VMMemoryDefinition`.
@@ -91,11 +107,16 @@ pub enum Builtin {
     /// `(float bits, op) -> float bits`: ceil/floor/trunc/nearest for CPUs without a
     /// rounding instruction. `op` = mode (0 ceil, 1 floor, 2 trunc, 3 nearest) + 4 for f64.
     FloatRound,
+    /// `() -> 0 or trap` (only the vmctx argument): called when the engine's epoch has reached the store's epoch
+    /// deadline (`store_ctx::EPOCH_DEADLINE`). Returns 0 when execution may continue (the
+    /// runtime has moved the deadline, e.g. after running an epoch callback), non-zero when
+    /// the code must trap with `Interrupt`.
+    EpochDeadline,
 }
 
 impl Builtin {
     /// Number of builtins.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 }
 
 /// Field offsets of one module's vmctx.
@@ -145,13 +166,10 @@ impl VMOffsets {
     pub const fn instance(&self) -> i32 {
         40
     }
-    /// Epoch at which running code traps with `Interrupt`.
-    pub const fn epoch_deadline(&self) -> i32 {
+    /// Pointer to the store's `VMStoreContext` (fuel and epoch deadline, laid out as in
+    /// [`store_ctx`]).
+    pub const fn store_context(&self) -> i32 {
         48
-    }
-    /// Remaining fuel (signed).
-    pub const fn fuel(&self) -> i32 {
-        56
     }
     /// The lazy-compilation stub (machine code, entered from function trampolines).
     pub const fn lazy_stub(&self) -> i32 {

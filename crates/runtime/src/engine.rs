@@ -1,11 +1,12 @@
-//! `Config` and `Engine`: compilation settings and the state shared by all modules.
+//! `Config` and `Engine`: compilation settings and the state shared by every module and
+//! store of an engine (the epoch counter, the signature registry).
 
 use crate::types::FuncType;
-use crate::vm;
+use crate::vm::stubs::{stubs, HostStubs};
 use crate::Error;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 /// Settings for an [`Engine`].
 #[derive(Debug, Clone)]
@@ -14,7 +15,7 @@ pub struct Config {
     pub(crate) max_memory_pages: u64,
     pub(crate) epoch_interruption: bool,
     pub(crate) consume_fuel: bool,
-    pub(crate) initial_fuel: u64,
+    pub(crate) parallel_compilation: bool,
     pub(crate) lazy_compilation: bool,
     pub(crate) software_float_rounding: bool,
 }
@@ -26,7 +27,7 @@ impl Default for Config {
             max_memory_pages: 1 << 16,
             epoch_interruption: false,
             consume_fuel: false,
-            initial_fuel: i64::MAX as u64,
+            parallel_compilation: true,
             lazy_compilation: wjit_compiler::isa::host::LAZY_COMPILATION,
             software_float_rounding: false,
         }
@@ -45,28 +46,28 @@ impl Config {
         self
     }
     /// Compile epoch checks into function entries and loop headers, so that
-    /// [`Engine::increment_epoch`] can stop code whose deadline passed (see
-    /// [`crate::Instance::set_epoch_deadline`]). Off by default.
+    /// [`Engine::increment_epoch`] can stop code whose store's deadline passed (see
+    /// [`crate::Store::set_epoch_deadline`]). Off by default.
     pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
         self.epoch_interruption = enable;
         self
     }
     /// Compile fuel accounting into function entries and loop headers: each function call
-    /// and each loop iteration consumes one unit, and running out traps with
+    /// and each loop iteration consumes one unit of the store's fuel (see
+    /// [`crate::Store::set_fuel`]; stores start with none), and running out traps with
     /// [`crate::TrapCode::OutOfFuel`]. Off by default.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.consume_fuel = enable;
         self
     }
-    /// The fuel each new instance starts with (default: practically unlimited).
-    pub fn initial_fuel(&mut self, fuel: u64) -> &mut Self {
-        self.initial_fuel = fuel.min(i64::MAX as u64);
+    /// Use several threads in [`crate::Module::new`] for big modules (on by default).
+    pub fn parallel_compilation(&mut self, enable: bool) -> &mut Self {
+        self.parallel_compilation = enable;
         self
     }
     /// Compile each function on its first call (the default) instead of in
-    /// [`crate::Module::new`]. Lazily compiled modules are validated except for function
-    /// bodies; an invalid body is reported by the call that reaches it. Eager mode
-    /// compiles and fully validates everything up front.
+    /// [`crate::Module::new`]. Either way [`crate::Module::new`] validates every function
+    /// body and reports operators wjit cannot compile, so a module that loads runs.
     pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
         self.lazy_compilation = enable && wjit_compiler::isa::host::LAZY_COMPILATION;
         self
@@ -87,10 +88,19 @@ impl Config {
 
 pub(crate) struct EngineInner {
     pub config: Config,
-    /// The epoch counter generated code compares against instance deadlines.
+    /// The host routines (assembled once per process).
+    pub stubs: &'static HostStubs,
+    /// The epoch counter generated code compares against store deadlines.
     pub epoch: Box<AtomicU64>,
     /// Canonical signature ids: equal ids mean equal function types. 0 is never used.
-    signatures: Mutex<HashMap<FuncType, u32>>,
+    signatures: RwLock<Signatures>,
+}
+
+#[derive(Default)]
+struct Signatures {
+    ids: HashMap<FuncType, u32>,
+    /// The type of each id, at index `id - 1`.
+    types: Vec<FuncType>,
 }
 
 /// The compilation environment shared by modules and instances. Cheap to clone.
@@ -127,19 +137,20 @@ impl Engine {
             return Err(Error::Unsupported("x86-64 CPUs without POPCNT".into()));
         }
 
-        vm::stubs()?;
+        let stubs = stubs()?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
+                stubs,
                 epoch: Box::new(AtomicU64::new(0)),
-                signatures: Mutex::new(HashMap::new()),
+                signatures: RwLock::new(Signatures::default()),
             }),
         })
     }
 
-    /// Advances the epoch by one; wasm code whose deadline is reached traps with
-    /// [`crate::TrapCode::Interrupt`] at its next function entry or loop header. Callable
-    /// from any thread.
+    /// Advances the epoch by one; wasm code whose store's deadline is reached traps with
+    /// [`crate::TrapCode::Interrupt`] (or runs the store's epoch callback) at its next
+    /// function entry or loop header. Callable from any thread.
     pub fn increment_epoch(&self) {
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
     }
@@ -160,13 +171,34 @@ impl Engine {
 
     /// The canonical id of a signature (registering it on first use).
     pub(crate) fn signature_id(&self, ty: &FuncType) -> u32 {
+        if let Some(&id) = self.signatures().ids.get(ty) {
+            return id;
+        }
         let mut sigs = self
             .inner
             .signatures
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner());
-        let next = sigs.len() as u32 + 1;
-        *sigs.entry(ty.clone()).or_insert(next)
+        if let Some(&id) = sigs.ids.get(ty) {
+            return id;
+        }
+        sigs.types.push(ty.clone());
+        let id = sigs.types.len() as u32;
+        sigs.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The type registered as `id`.
+    pub(crate) fn signature(&self, id: u32) -> Option<FuncType> {
+        let index = (id as usize).checked_sub(1)?;
+        self.signatures().types.get(index).cloned()
+    }
+
+    fn signatures(&self) -> std::sync::RwLockReadGuard<'_, Signatures> {
+        self.inner
+            .signatures
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn same(&self, other: &Engine) -> bool {

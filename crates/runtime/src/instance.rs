@@ -1,231 +1,22 @@
-//! `Instance`: a module with its own memories, tables, globals and vmctx.
+//! [`Instance`]: instantiating a module in a store (import checks, the instance's own
+//! memories, tables and globals, segments, the start function) and reading its exports.
 
-use crate::externals::{Global, Memory, Table};
-use crate::func::{Func, WasmParams, WasmResults};
-use crate::module::{ConstInit, ExportIndex, Module};
-use crate::types::{ExternType, Val};
-use crate::vm::{self, VMFuncRef, VMCTX_INSTANCE};
-use crate::{Error, Trap, TrapCode, TypedFunc};
-use std::sync::{Arc, Mutex};
-use wjit_compiler::vmctx::VMOffsets;
+use crate::handles::{Extern, Func, Instance};
+use crate::limits::ResourceLimiter;
+use crate::module::{ConstInit, Import, Module};
+use crate::store::{AsContext, AsContextMut, InstanceData, StoreInner, StoreOpaque};
+use crate::typed::{TypedFunc, WasmParams, WasmResults};
+use crate::types::ExternType;
+use crate::vm::builtins::builtins;
+use crate::vm::instance::{VMInstance, VMInstanceParts};
+use crate::vm::memory::VMMemory;
+use crate::vm::table::VMTable;
+use crate::vm::vmctx::{Owned, VMFuncRef, VMGlobal, VMGlobalEntry};
+use crate::handles::{Global, Memory, Table};
+use crate::{Error, Trap, TrapCode};
+use std::sync::Arc;
 
-/// An import or export: a function, global, table or memory.
-#[derive(Debug, Clone)]
-pub enum Extern {
-    /// A function.
-    Func(Func),
-    /// A global.
-    Global(Global),
-    /// A table.
-    Table(Table),
-    /// A memory.
-    Memory(Memory),
-}
-
-impl From<Func> for Extern {
-    fn from(f: Func) -> Extern {
-        Extern::Func(f)
-    }
-}
-impl From<Global> for Extern {
-    fn from(g: Global) -> Extern {
-        Extern::Global(g)
-    }
-}
-impl From<Table> for Extern {
-    fn from(t: Table) -> Extern {
-        Extern::Table(t)
-    }
-}
-impl From<Memory> for Extern {
-    fn from(m: Memory) -> Extern {
-        Extern::Memory(m)
-    }
-}
-
-impl Extern {
-    /// The type of the item.
-    pub fn ty(&self) -> ExternType {
-        match self {
-            Extern::Func(f) => ExternType::Func(f.ty()),
-            Extern::Global(g) => ExternType::Global(g.ty()),
-            Extern::Table(t) => ExternType::Table(t.ty()),
-            Extern::Memory(m) => ExternType::Memory(m.ty()),
-        }
-    }
-}
-
-/// The vmctx allocation: 8-byte words at a stable address.
-struct Vmctx {
-    ptr: *mut u64,
-    words: usize,
-}
-
-impl Vmctx {
-    fn new(bytes: usize) -> Vmctx {
-        let words = bytes.div_ceil(8).max(8);
-        let v = vec![0u64; words].into_boxed_slice();
-        Vmctx {
-            ptr: Box::into_raw(v) as *mut u64,
-            words,
-        }
-    }
-    fn addr(&self) -> usize {
-        self.ptr as usize
-    }
-    /// Reads the word at byte offset `offset` as a signed value.
-    fn get(&self, offset: i32) -> i64 {
-        let i = offset as usize / 8;
-        assert!(i < self.words);
-        // SAFETY: in bounds of our allocation.
-        unsafe { std::ptr::read_volatile(self.ptr.add(i)) as i64 }
-    }
-
-    /// Writes the word at byte offset `offset`.
-    fn set(&self, offset: i32, value: u64) {
-        let i = offset as usize / 8;
-        assert!(i < self.words);
-        // SAFETY: in bounds of our allocation; generated code only runs after setup.
-        unsafe { *self.ptr.add(i) = value };
-    }
-}
-
-impl Drop for Vmctx {
-    fn drop(&mut self) {
-        // SAFETY: `ptr` came from `Box::into_raw` of a slice of `words` words.
-        unsafe {
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.ptr, self.words,
-            )))
-        };
-    }
-}
-
-pub(crate) struct InstanceInner {
-    pub module: Arc<crate::module::ModuleInner>,
-    vmctx: Vmctx,
-    pub memories: Vec<Memory>,
-    pub globals: Vec<Global>,
-    pub tables: Vec<Table>,
-    /// Imported functions, kept alive for the funcrefs copied into the vmctx.
-    pub imported_funcs: Vec<Func>,
-    /// Which element segments have been dropped (`elem.drop`, or applied at instantiation).
-    pub dropped_elems: Mutex<Vec<bool>>,
-    /// Which data segments have been dropped.
-    pub dropped_data: Mutex<Vec<bool>>,
-}
-
-// SAFETY: all shared state is behind Arcs of Send + Sync handles; the vmctx is written only
-// during instantiation and by generated code of the thread running the instance.
-unsafe impl Send for InstanceInner {}
-// SAFETY: as above.
-unsafe impl Sync for InstanceInner {}
-
-impl InstanceInner {
-    /// The instance owning `vmctx`.
-    ///
-    /// # Safety
-    /// `vmctx` must be 0 or the context of a live instance.
-    pub(crate) unsafe fn from_vmctx<'a>(vmctx: usize) -> Option<&'a InstanceInner> {
-        if vmctx == 0 {
-            return None;
-        }
-        // SAFETY: per the contract, the back pointer was written at instantiation.
-        let p = unsafe { *((vmctx + VMCTX_INSTANCE) as *const usize) } as *const InstanceInner;
-        // SAFETY: the instance outlives its running code.
-        unsafe { p.as_ref() }
-    }
-
-    /// A new strong reference to the instance owning `vmctx`.
-    ///
-    /// # Safety
-    /// As for [`InstanceInner::from_vmctx`].
-    pub(crate) unsafe fn arc_from_vmctx(vmctx: usize) -> Option<Arc<InstanceInner>> {
-        // SAFETY: per the contract.
-        let inner = unsafe { Self::from_vmctx(vmctx) }?;
-        let p = inner as *const InstanceInner;
-        // SAFETY: `p` is the pointer of a live `Arc<InstanceInner>` (stored at instantiation
-        // from `Arc::as_ptr`), so taking one more strong count is sound.
-        unsafe {
-            Arc::increment_strong_count(p);
-            Some(Arc::from_raw(p))
-        }
-    }
-
-    fn offsets(&self) -> &VMOffsets {
-        &self.module.info.offsets
-    }
-
-    /// This instance's `VMFuncRef` entry of function `index` (for an import: a copy).
-    pub(crate) fn funcref_ptr(&self, index: u32) -> *const VMFuncRef {
-        (self.vmctx.addr() + self.offsets().funcref(index) as usize) as *const VMFuncRef
-    }
-
-    /// The canonical `VMFuncRef` of function `index`: the one a funcref value points to
-    /// (for an import, the exporter's).
-    pub(crate) fn canonical_funcref(&self, index: u32) -> *const VMFuncRef {
-        match self.imported_funcs.get(index as usize) {
-            Some(f) => f.funcref_ptr(),
-            None => self.funcref_ptr(index),
-        }
-    }
-
-    /// Points this instance's funcref of defined function `index` at `code` (after lazy
-    /// compilation). Other threads may be reading the entry: the store is atomic.
-    pub(crate) fn patch_code(&self, index: u32, code: usize) {
-        let at = self.vmctx.addr() + self.offsets().funcref(index) as usize;
-        // SAFETY: `at` is the aligned code word of a funcref inside our live vmctx.
-        let word = unsafe { &*(at as *const std::sync::atomic::AtomicUsize) };
-        word.store(code, std::sync::atomic::Ordering::Release);
-    }
-
-    /// The function index whose own `VMFuncRef` entry is at `ptr`, if it is in this vmctx.
-    pub(crate) fn func_index_of(&self, ptr: usize) -> Option<u32> {
-        let first = self.vmctx.addr() + self.offsets().funcref(0) as usize;
-        let size = wjit_compiler::vmctx::funcref::SIZE as usize;
-        let n = self.offsets().num_funcs as usize;
-        if ptr < first || ptr >= first + n * size || (ptr - first) % size != 0 {
-            return None;
-        }
-        Some(((ptr - first) / size) as u32)
-    }
-
-    pub(crate) fn eval(&self, init: ConstInit) -> Result<u64, Error> {
-        Ok(match init {
-            ConstInit::I32(v) => v as u32 as u64,
-            ConstInit::I64(v) => v as u64,
-            ConstInit::F32(v) => v as u64,
-            ConstInit::F64(v) => v,
-            ConstInit::RefNull => 0,
-            ConstInit::RefFunc(f) => self.canonical_funcref(f) as u64,
-            ConstInit::GlobalGet(g) => {
-                let global = self
-                    .globals
-                    .get(g as usize)
-                    .ok_or_else(|| Error::Compile(format!("unknown global {g}")))?;
-                // SAFETY: the cell lives as long as the global.
-                unsafe { (*global.cell()).bits }
-            }
-        })
-    }
-}
-
-/// An instantiated module. Cheap to clone (a handle).
-///
-/// An instance may be moved between threads but should run on one thread at a time: its
-/// memories, tables and globals are plain wasm state.
-#[derive(Clone)]
-pub struct Instance {
-    pub(crate) inner: Arc<InstanceInner>,
-}
-
-impl std::fmt::Debug for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance").finish_non_exhaustive()
-    }
-}
-
-fn link_error(i: &crate::module::Import, why: impl std::fmt::Display) -> Error {
+fn link_error(i: &Import, why: impl std::fmt::Display) -> Error {
     Error::Link(format!("import `{}::{}`: {why}", i.module, i.name))
 }
 
@@ -237,308 +28,382 @@ fn limits_match(actual_min: u64, actual_max: Option<u64>, min: u64, max: Option<
         }
 }
 
-impl Instance {
-    pub(crate) fn from_inner(inner: Arc<InstanceInner>) -> Instance {
-        Instance { inner }
-    }
+/// The store indices (and funcrefs) of the resolved imports.
+#[derive(Default)]
+struct ResolvedImports {
+    funcs: Vec<*const VMFuncRef>,
+    memories: Vec<u32>,
+    tables: Vec<u32>,
+    globals: Vec<u32>,
+}
 
-    /// Instantiates `module` with `imports` given in the module's import order: checks their
-    /// types, creates memories, tables and globals, applies active segments and runs the
-    /// start function.
-    pub fn new(module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
-        let m = &module.inner;
-        let engine = &m.engine;
-        if imports.len() != m.imports.len() {
-            return Err(Error::Link(format!(
-                "the module has {} imports but {} were provided",
-                m.imports.len(),
-                imports.len()
-            )));
+/// Checks each import against the module's expectation.
+fn resolve_imports(
+    store: &StoreOpaque,
+    module: &Module,
+    imports: &[Extern],
+) -> Result<ResolvedImports, Error> {
+    let m = &module.inner;
+    if imports.len() != m.imports.len() {
+        return Err(Error::Link(format!(
+            "the module has {} imports but {} were provided",
+            m.imports.len(),
+            imports.len()
+        )));
+    }
+    let mut r = ResolvedImports::default();
+    for (imp, ext) in m.imports.iter().zip(imports) {
+        if ext.store() != store.id {
+            return Err(link_error(imp, "the item belongs to another store"));
         }
-        let mut funcs = Vec::new();
-        let mut memories = Vec::new();
-        let mut globals = Vec::new();
-        let mut tables = Vec::new();
-        for (imp, ext) in m.imports.iter().zip(imports) {
-            match (&imp.ty, ext) {
-                (ExternType::Func(want), Extern::Func(f)) => {
-                    if &f.ty() != want {
-                        return Err(link_error(
-                            imp,
-                            format!(
-                                "incompatible import type: expected {want}, found {}",
-                                f.ty()
-                            ),
-                        ));
-                    }
-                    funcs.push(f.clone());
-                }
-                (ExternType::Global(want), Extern::Global(g)) => {
-                    if g.ty() != *want {
-                        return Err(link_error(imp, "incompatible import type (global)"));
-                    }
-                    globals.push(g.clone());
-                }
-                (ExternType::Memory(want), Extern::Memory(mem)) => {
-                    let have = mem.ty();
-                    if !limits_match(have.minimum, have.maximum, want.minimum, want.maximum) {
-                        return Err(link_error(imp, "incompatible import type (memory limits)"));
-                    }
-                    memories.push(mem.clone());
-                }
-                (ExternType::Table(want), Extern::Table(t)) => {
-                    let have = t.ty();
-                    if have.element != want.element
-                        || !limits_match(
-                            have.minimum as u64,
-                            have.maximum.map(u64::from),
-                            want.minimum as u64,
-                            want.maximum.map(u64::from),
-                        )
-                    {
-                        return Err(link_error(imp, "incompatible import type (table)"));
-                    }
-                    tables.push(t.clone());
-                }
-                (want, have) => {
+        match (&imp.ty, ext) {
+            (ExternType::Func(want), Extern::Func(f)) => {
+                let have = f.ty_in(&store.engine);
+                if &have != want {
                     return Err(link_error(
                         imp,
-                        format!(
-                            "incompatible import type: expected {want}, found {}",
-                            have.ty()
-                        ),
-                    ))
+                        format!("incompatible import type: expected {want}, found {have}"),
+                    ));
                 }
+                r.funcs.push(f.funcref as *const VMFuncRef);
             }
-        }
-        let num_imported_tables = tables.len();
-        for &ty in &m.memory_types[memories.len()..] {
-            memories.push(Memory::new(engine, ty)?);
-        }
-        for &ty in &m.table_types[tables.len()..] {
-            tables.push(Table::new(engine, ty, Val::default_for(ty.element))?);
-        }
-        for &ty in &m.global_types[globals.len()..] {
-            globals.push(Global::new(engine, ty, Val::default_for(ty.content))?);
-        }
-
-        let offsets = m.info.offsets;
-        let vmctx = Vmctx::new(offsets.size());
-        let inner = Arc::new(InstanceInner {
-            module: m.clone(),
-            vmctx,
-            memories,
-            globals,
-            tables,
-            imported_funcs: funcs.clone(),
-            dropped_elems: Mutex::new(vec![false; m.elems.len()]),
-            dropped_data: Mutex::new(vec![false; m.data.len()]),
-        });
-        let vmctx = &inner.vmctx;
-        let stubs = vm::stubs()?;
-        if let Some(mem) = inner.memories.first() {
-            vmctx.set(offsets.memory0_base(), mem.data_ptr() as u64);
-            vmctx.set(offsets.memory0_definition(), mem.definition() as u64);
-        }
-        for (builtin, f) in crate::builtins::builtins() {
-            vmctx.set(offsets.builtin(builtin), f as u64);
-        }
-        vmctx.set(offsets.trap_landing(), stubs.trap_landing as u64);
-        vmctx.set(offsets.lazy_stub(), stubs.lazy as u64);
-        let epoch: &std::sync::atomic::AtomicU64 = &engine.inner.epoch;
-        vmctx.set(offsets.epoch_ptr(), epoch as *const _ as usize as u64);
-        vmctx.set(offsets.epoch_deadline(), u64::MAX);
-        vmctx.set(offsets.fuel(), engine.inner.config.initial_fuel);
-        vmctx.set(VMCTX_INSTANCE as i32, Arc::as_ptr(&inner) as u64);
-        for i in 0..offsets.num_funcs {
-            let base = offsets.funcref(i);
-            let fr = if (i as usize) < funcs.len() {
-                funcs[i as usize].funcref()
-            } else {
-                let type_index = m.info.functions[i as usize];
-                VMFuncRef {
-                    code: m.entry(i),
-                    vmctx: vmctx.addr(),
-                    type_id: m.info.type_ids[type_index as usize] as u64,
+            (ExternType::Global(want), Extern::Global(g)) => {
+                if store.globals[g.index as usize].get().ty != *want {
+                    return Err(link_error(imp, "incompatible import type (global)"));
                 }
-            };
-            vmctx.set(base, fr.code as u64);
-            vmctx.set(base + 8, fr.vmctx as u64);
-            vmctx.set(base + 16, fr.type_id);
-            vmctx.set(
-                offsets.func_ptr(i),
-                inner.canonical_funcref(i) as usize as u64,
-            );
-        }
-        for (i, g) in inner.globals.iter().enumerate() {
-            vmctx.set(offsets.global_ptr(i as u32), g.cell() as u64);
-        }
-        for (i, t) in inner.tables.iter().enumerate() {
-            vmctx.set(offsets.table_ptr(i as u32), t.definition() as u64);
-        }
-        for (i, mem) in inner.memories.iter().enumerate() {
-            vmctx.set(offsets.memory_ptr(i as u32), mem.definition() as u64);
-        }
-
-        // Defined globals, in order (initialisers may read imported globals).
-        let num_imported_globals = m
-            .imports
-            .iter()
-            .filter(|i| matches!(i.ty, ExternType::Global(_)))
-            .count();
-        for i in num_imported_globals..inner.globals.len() {
-            let bits = inner.eval(m.global_inits[i])?;
-            // SAFETY: the cell lives as long as the global.
-            unsafe { (*inner.globals[i].cell()).bits = bits };
-        }
-
-        // Active element segments, then active data segments; a segment out of bounds
-        // traps and leaves the earlier ones applied.
-        for (i, seg) in m.elems.iter().enumerate() {
-            if seg.declared {
-                inner
-                    .dropped_elems
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())[i] = true;
+                r.globals.push(g.index);
             }
-            let Some((table_index, offset)) = seg.active else {
-                continue;
-            };
-            let table = inner
-                .tables
-                .get(table_index as usize)
-                .ok_or_else(|| Error::Compile(format!("unknown table {table_index}")))?;
-            let offset = inner.eval(offset)? as u32 as u64;
-            if offset + seg.items.len() as u64 > table.size() as u64 {
-                return Err(Trap::new(TrapCode::TableOutOfBounds).into());
+            (ExternType::Memory(want), Extern::Memory(mem)) => {
+                let have = store.memories[mem.index as usize].get().ty();
+                if !limits_match(have.minimum, have.maximum, want.minimum, want.maximum) {
+                    return Err(link_error(imp, "incompatible import type (memory limits)"));
+                }
+                r.memories.push(mem.index);
             }
-            let owner: Option<Arc<dyn std::any::Any + Send + Sync>> =
-                if (table_index as usize) < num_imported_tables {
-                    Some(inner.clone())
-                } else {
-                    None
+            (ExternType::Table(want), Extern::Table(t)) => {
+                let have = store.tables[t.index as usize].get().ty();
+                if have.element != want.element
+                    || !limits_match(
+                        have.minimum as u64,
+                        have.maximum.map(u64::from),
+                        want.minimum as u64,
+                        want.maximum.map(u64::from),
+                    )
+                {
+                    return Err(link_error(imp, "incompatible import type (table)"));
+                }
+                r.tables.push(t.index);
+            }
+            (want, have) => {
+                let have = match have {
+                    Extern::Func(_) => "a function",
+                    Extern::Global(_) => "a global",
+                    Extern::Table(_) => "a table",
+                    Extern::Memory(_) => "a memory",
                 };
-            for (j, item) in seg.items.iter().enumerate() {
-                let raw = inner.eval(*item)?;
-                table.set_raw(
-                    offset as u32 + j as u32,
-                    raw as *const VMFuncRef,
-                    owner.clone(),
-                )?;
+                return Err(link_error(
+                    imp,
+                    format!("incompatible import type: expected {want}, found {have}"),
+                ));
             }
-            inner
-                .dropped_elems
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())[i] = true;
         }
-        for (i, seg) in m.data.iter().enumerate() {
-            let Some(offset) = seg.offset else {
-                continue;
-            };
-            let mem = inner
+    }
+    Ok(r)
+}
+
+/// A shorter borrow of an optional limiter (for use in a loop).
+fn reborrow<'a>(
+    limiter: &'a mut Option<&mut dyn ResourceLimiter>,
+) -> Option<&'a mut dyn ResourceLimiter> {
+    match limiter {
+        Some(l) => Some(&mut **l),
+        None => None,
+    }
+}
+
+/// Creates the module's own memories, tables and globals in the store (asking the
+/// limiter), appending their store indices to `r`.
+fn create_definitions<T: 'static>(
+    store: &mut StoreInner<T>,
+    module: &Module,
+    r: &mut ResolvedImports,
+) -> Result<(), Error> {
+    let m = &module.inner;
+    let (mut limiter, opaque) = store.limiter_and_opaque();
+    if let Some(l) = &limiter {
+        let new_memories = m.memory_types.len() - r.memories.len();
+        let new_tables = m.table_types.len() - r.tables.len();
+        if opaque.instances.len() >= l.instances() {
+            return Err(Error::msg("the store's instance limit was reached"));
+        }
+        if opaque.memories.len() + new_memories > l.memories() {
+            return Err(Error::msg("the store's memory limit was reached"));
+        }
+        if opaque.tables.len() + new_tables > l.tables() {
+            return Err(Error::msg("the store's table limit was reached"));
+        }
+    }
+    let limit_pages = opaque.engine.inner.config.max_memory_pages;
+    for &ty in &m.memory_types[r.memories.len()..] {
+        let mem = VMMemory::new(ty, limit_pages, reborrow(&mut limiter))?;
+        opaque.memories.push(Owned::new(mem));
+        r.memories.push(opaque.memories.len() as u32 - 1);
+    }
+    for &ty in &m.table_types[r.tables.len()..] {
+        let table = VMTable::new(ty, 0, reborrow(&mut limiter))?;
+        opaque.tables.push(Owned::new(table));
+        r.tables.push(opaque.tables.len() as u32 - 1);
+    }
+    for &ty in &m.global_types[r.globals.len()..] {
+        opaque.globals.push(Owned::new(VMGlobalEntry {
+            cell: VMGlobal::default(),
+            ty,
+        }));
+        r.globals.push(opaque.globals.len() as u32 - 1);
+    }
+    Ok(())
+}
+
+/// The raw value of a constant expression in instance `vm`.
+fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: ConstInit) -> u64 {
+    match init {
+        ConstInit::I32(v) => v as u32 as u64,
+        ConstInit::I64(v) => v as u64,
+        ConstInit::F32(v) => v as u64,
+        ConstInit::F64(v) => v,
+        ConstInit::RefNull => 0,
+        ConstInit::RefFunc(f) => vm.canonical_funcref(f) as u64,
+        // The validator only allows earlier (imported or defined) globals here.
+        ConstInit::GlobalGet(g) => globals
+            .get(g as usize)
+            .map_or(0, |&i| store.globals[i as usize].get().cell.bits),
+    }
+}
+
+/// Initialises globals and applies the segments: element segments first, then data; a
+/// segment out of bounds traps and leaves the earlier ones applied.
+fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
+    let data = &store.instances[index as usize];
+    let module = data.module.clone();
+    let m = &module.inner;
+    let globals = data.globals.clone();
+    let tables = data.tables.clone();
+    let memories = data.memories.clone();
+    let num_imported_globals = m
+        .imports
+        .iter()
+        .filter(|i| matches!(i.ty, ExternType::Global(_)))
+        .count();
+    for i in num_imported_globals..globals.len() {
+        let bits = eval(store, store.instances[index as usize].vm.get(), &globals, m.global_inits[i]);
+        store.globals[globals[i] as usize].get_mut().cell.bits = bits;
+    }
+
+    let mut passive_elems = Vec::with_capacity(m.elems.len());
+    for seg in &m.elems {
+        let vm = store.instances[index as usize].vm.get();
+        let items: Box<[usize]> = seg
+            .items
+            .iter()
+            .map(|&item| eval(store, vm, &globals, item) as usize)
+            .collect();
+        match seg.active {
+            None if !seg.declared => passive_elems.push(Some(items)),
+            None => passive_elems.push(None),
+            Some((table_index, offset)) => {
+                passive_elems.push(None);
+                let offset = eval(store, vm, &globals, offset) as u32 as usize;
+                let table = tables
+                    .get(table_index as usize)
+                    .ok_or_else(|| Error::Compile(format!("unknown table {table_index}")))?;
+                let elements = store.tables[*table as usize].get_mut().elements_mut();
+                let dst = offset
+                    .checked_add(items.len())
+                    .and_then(|end| elements.get_mut(offset..end))
+                    .ok_or(Trap::new(TrapCode::TableOutOfBounds))?;
+                dst.copy_from_slice(&items);
+            }
+        }
+    }
+    store.instances[index as usize].vm.get_mut().passive_elems = passive_elems;
+
+    let mut passive_data = Vec::with_capacity(m.data.len());
+    for seg in &m.data {
+        let Some(offset) = seg.offset else {
+            passive_data.push(Some(seg.bytes.clone()));
+            continue;
+        };
+        passive_data.push(None);
+        let offset = eval(store, store.instances[index as usize].vm.get(), &globals, offset) as u32
+            as usize;
+        let mem = memories
+            .first()
+            .ok_or_else(|| Error::Compile("data segment without a memory".into()))?;
+        let bytes = store.memories[*mem as usize].get_mut().data_mut();
+        let dst = offset
+            .checked_add(seg.bytes.len())
+            .and_then(|end| bytes.get_mut(offset..end))
+            .ok_or(Trap::new(TrapCode::MemoryOutOfBounds))?;
+        dst.copy_from_slice(&seg.bytes);
+    }
+    store.instances[index as usize].vm.get_mut().passive_data = passive_data;
+    Ok(())
+}
+
+impl Instance {
+    /// Instantiates `module` in `store` with `imports` given in the module's import order:
+    /// checks their types, creates the instance's memories, tables and globals, applies
+    /// active segments and runs the start function.
+    ///
+    /// If a segment or the start function traps, the error is returned, but what was
+    /// already written to imported tables and memories stays, as the spec requires.
+    pub fn new(
+        mut store: impl AsContextMut,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance, Error> {
+        let store = store.as_context_mut().0;
+        Instance::new_in(store, module, imports)
+    }
+
+    pub(crate) fn new_in<T: 'static>(
+        store: &mut StoreInner<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance, Error> {
+        if !module.engine().same(&store.opaque.engine) {
+            return Err(Error::Link(
+                "the module was compiled with a different engine than the store's".into(),
+            ));
+        }
+        let mut r = resolve_imports(&store.opaque, module, imports)?;
+        create_definitions(store, module, &mut r)?;
+        let opaque = &mut store.opaque;
+        let m = &module.inner;
+        let index = opaque.instances.len() as u32;
+        let num_imported = m.info.num_imported_functions;
+        let defined_funcs = (num_imported..m.info.offsets.num_funcs)
+            .map(|i| {
+                let type_index = m.info.functions[i as usize];
+                (m.entry(i), m.info.type_ids[type_index as usize])
+            })
+            .collect();
+        let parts = VMInstanceParts {
+            offsets: m.info.offsets,
+            module: module.inner.clone() as Arc<dyn crate::vm::instance::ModuleRuntime>,
+            store_context: opaque.vm_context_ptr(),
+            epoch: &*opaque.engine.inner.epoch,
+            memories: r
                 .memories
-                .first()
-                .ok_or_else(|| Error::Compile("data segment without a memory".into()))?;
-            let offset = inner.eval(offset)? as u32 as usize;
-            mem.write(offset, &seg.bytes)?;
-            inner.dropped_data.lock().unwrap_or_else(|p| p.into_inner())[i] = true;
-        }
-        let instance = Instance { inner };
+                .iter()
+                .map(|&i| opaque.memories[i as usize].as_ptr())
+                .collect(),
+            tables: r
+                .tables
+                .iter()
+                .map(|&i| opaque.tables[i as usize].as_ptr())
+                .collect(),
+            globals: r
+                .globals
+                .iter()
+                .map(|&i| opaque.globals[i as usize].as_ptr() as *mut VMGlobal)
+                .collect(),
+            imported_funcs: r.funcs,
+            defined_funcs,
+            builtins: builtins(),
+            store_index: index,
+        };
+        let mut vm = Owned::new(VMInstance::new(parts)?);
+        vm.get_mut().link_back();
+        opaque.instances.push(InstanceData {
+            module: module.clone(),
+            vm,
+            memories: r.memories,
+            tables: r.tables,
+            globals: r.globals,
+        });
+        initialize(opaque, index)?;
+        let instance = Instance {
+            store: opaque.id,
+            index,
+        };
         if let Some(start) = m.start {
-            Func::from_instance(&instance.inner, start).call(&[], &mut [])?;
+            let funcref = opaque.instances[index as usize]
+                .vm
+                .get()
+                .canonical_funcref(start) as usize;
+            let mut values = [0u64; 2];
+            store.invoke(funcref, &mut values, 0)?;
         }
         Ok(instance)
     }
 
-    /// Makes running code trap with [`TrapCode::Interrupt`] once the engine's epoch has
-    /// advanced `ticks` times from now (needs [`crate::Config::epoch_interruption`]).
-    pub fn set_epoch_deadline(&self, ticks: u64) {
-        let deadline = self
-            .inner
-            .module
-            .engine
-            .current_epoch()
-            .saturating_add(ticks);
-        self.inner
-            .vmctx
-            .set(self.inner.offsets().epoch_deadline(), deadline);
-    }
-
-    /// Fuel left (meaningful with [`crate::Config::consume_fuel`]).
-    pub fn fuel(&self) -> u64 {
-        self.inner.vmctx.get(self.inner.offsets().fuel()).max(0) as u64
-    }
-
-    /// Sets the fuel left.
-    pub fn set_fuel(&self, fuel: u64) {
-        self.inner
-            .vmctx
-            .set(self.inner.offsets().fuel(), fuel.min(i64::MAX as u64));
-    }
-
     /// An export by name.
-    pub fn get_export(&self, name: &str) -> Option<Extern> {
-        let (_, idx) = self.inner.module.exports.iter().find(|(n, _)| n == name)?;
-        Some(self.export(*idx))
+    pub fn get_export(&self, store: impl AsContext, name: &str) -> Option<Extern> {
+        let store = store.as_context();
+        store.0.opaque.assert_owns(self.store);
+        store.0.opaque.export_by_name(self.index, name)
     }
 
-    fn export(&self, idx: ExportIndex) -> Extern {
-        match idx {
-            ExportIndex::Func(i) => Extern::Func(Func::from_instance(&self.inner, i)),
-            ExportIndex::Global(i) => Extern::Global(self.inner.globals[i as usize].clone()),
-            ExportIndex::Table(i) => Extern::Table(self.inner.tables[i as usize].clone()),
-            ExportIndex::Memory(i) => Extern::Memory(self.inner.memories[i as usize].clone()),
-        }
-    }
-
-    /// All exports, in module order.
-    pub fn exports(&self) -> impl Iterator<Item = (&str, Extern)> {
-        self.inner
-            .module
+    /// All exports, in module order, with their names.
+    pub fn exports(&self, store: impl AsContext) -> Vec<(String, Extern)> {
+        let store = store.as_context();
+        let opaque = &store.0.opaque;
+        let data = opaque.instance(*self);
+        data.module
+            .inner
             .exports
             .iter()
-            .map(|(n, idx)| (n.as_str(), self.export(*idx)))
+            .map(|(name, index)| (name.clone(), opaque.export(self.index, *index)))
+            .collect()
     }
 
     /// An exported function.
-    pub fn get_func(&self, name: &str) -> Option<Func> {
-        match self.get_export(name)? {
-            Extern::Func(f) => Some(f),
-            _ => None,
-        }
+    pub fn get_func(&self, store: impl AsContext, name: &str) -> Option<Func> {
+        self.get_export(store, name)?.into_func()
     }
 
     /// An exported function with a static signature.
     pub fn get_typed_func<P: WasmParams, R: WasmResults>(
         &self,
+        store: impl AsContext,
         name: &str,
     ) -> Result<TypedFunc<P, R>, Error> {
-        self.get_func(name)
+        let store = store.as_context();
+        store.0.opaque.check_owns(self.store)?;
+        self.get_func(&store, name)
             .ok_or_else(|| Error::Link(format!("no exported function named `{name}`")))?
-            .typed()
+            .typed(&store)
     }
 
     /// An exported memory.
-    pub fn get_memory(&self, name: &str) -> Option<Memory> {
-        match self.get_export(name)? {
-            Extern::Memory(m) => Some(m),
-            _ => None,
-        }
+    pub fn get_memory(&self, store: impl AsContext, name: &str) -> Option<Memory> {
+        self.get_export(store, name)?.into_memory()
     }
 
     /// An exported global.
-    pub fn get_global(&self, name: &str) -> Option<Global> {
-        match self.get_export(name)? {
-            Extern::Global(g) => Some(g),
-            _ => None,
-        }
+    pub fn get_global(&self, store: impl AsContext, name: &str) -> Option<Global> {
+        self.get_export(store, name)?.into_global()
     }
 
     /// An exported table.
-    pub fn get_table(&self, name: &str) -> Option<Table> {
-        match self.get_export(name)? {
-            Extern::Table(t) => Some(t),
-            _ => None,
+    pub fn get_table(&self, store: impl AsContext, name: &str) -> Option<Table> {
+        self.get_export(store, name)?.into_table()
+    }
+}
+
+impl Extern {
+    /// The type of the item.
+    ///
+    /// # Panics
+    /// If `store` is not the item's store.
+    pub fn ty(&self, store: impl AsContext) -> ExternType {
+        let store = store.as_context();
+        match self {
+            Extern::Func(f) => ExternType::Func(f.ty(&store)),
+            Extern::Global(g) => ExternType::Global(g.ty(&store)),
+            Extern::Table(t) => ExternType::Table(t.ty(&store)),
+            Extern::Memory(m) => ExternType::Memory(m.ty(&store)),
         }
     }
 }

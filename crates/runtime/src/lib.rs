@@ -1,30 +1,51 @@
 #![doc = include_str!("../../../README.md")]
 #![warn(missing_docs)]
 
-mod builtins;
-mod engine;
+// Floors, bottom up; a file imports only from its own floor or the ones below.
+//
+// 0. OS: `sys/` (virtual memory, code memory, signals).
+// 1. Vocabulary: `error`, `types`, `limits`.
+// 2. Machine-facing: `vm/` (vmctx layouts, stubs, entry, traps, code registry, builtins,
+//    memories, tables, instances and host functions as generated code sees them).
+// 3. Public API: `engine`, `store`, `handles`, `values`, `module/`, `caller`, `typed`,
+//    `func`, `memory`, `table`, `global`, `instance`.
+// 4. `linker`.
+
 mod error;
-mod externals;
-mod func;
-mod instance;
-mod linker;
-mod module;
+mod limits;
 // The OS layer keeps a few helpers only its own tests and later work use.
 #[allow(dead_code)]
 pub(crate) mod sys;
 mod types;
 mod vm;
 
+mod caller;
+mod engine;
+mod func;
+mod global;
+mod handles;
+mod instance;
+mod memory;
+mod module;
+mod store;
+mod table;
+mod typed;
+mod values;
+
+mod linker;
+
+pub use caller::Caller;
 pub use engine::{Config, Engine};
-pub use error::{Error, FrameInfo, Trap, TrapCode};
-pub use externals::{Global, Memory, Table};
-pub use func::{
-    Caller, Func, HostResult, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmTy, WithCaller,
-};
-pub use instance::{Extern, Instance};
+pub use error::{Error, FrameInfo, HostError, I32Exit, Trap, TrapCode};
+pub use func::{HostResult, IntoFunc, WithCaller};
+pub use handles::{Extern, Func, Global, Instance, Memory, Table};
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module};
-pub use types::{ExternRef, ExternType, FuncType, GlobalType, MemoryType, TableType, Val, ValType};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
+pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
+pub use types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
+pub use values::{ExternRef, Val};
 
 /// Counters for tests that check resources are released; not part of the stable API.
 #[doc(hidden)]

@@ -1,7 +1,7 @@
-//! Wasm types and values as seen by embedders.
+//! Wasm types as seen by embedders: value, function, global, table, memory and extern types.
+//!
+//! Part of the base floor: imports only the error module.
 
-use crate::func::Func;
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -172,117 +172,5 @@ impl fmt::Display for ExternType {
             }
             ExternType::Memory(m) => write!(f, "(memory {} {:?})", m.minimum, m.maximum),
         }
-    }
-}
-
-/// An opaque host value passed to wasm as an `externref`.
-#[derive(Clone)]
-pub struct ExternRef(pub(crate) Arc<dyn Any + Send + Sync>);
-
-impl ExternRef {
-    /// Wraps host data.
-    pub fn new<T: Any + Send + Sync>(data: T) -> ExternRef {
-        ExternRef(Arc::new(data))
-    }
-    /// The wrapped data.
-    pub fn data(&self) -> &(dyn Any + Send + Sync) {
-        &*self.0
-    }
-}
-
-impl fmt::Debug for ExternRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExternRef({:p})", Arc::as_ptr(&self.0))
-    }
-}
-
-/// A wasm value.
-#[derive(Debug, Clone)]
-pub enum Val {
-    /// i32
-    I32(i32),
-    /// i64
-    I64(i64),
-    /// f32, as raw bits (NaN payloads are preserved).
-    F32(u32),
-    /// f64, as raw bits.
-    F64(u64),
-    /// funcref (None is null).
-    FuncRef(Option<Func>),
-    /// externref (None is null).
-    ExternRef(Option<ExternRef>),
-}
-
-impl Val {
-    /// The value's type.
-    pub fn ty(&self) -> ValType {
-        match self {
-            Val::I32(_) => ValType::I32,
-            Val::I64(_) => ValType::I64,
-            Val::F32(_) => ValType::F32,
-            Val::F64(_) => ValType::F64,
-            Val::FuncRef(_) => ValType::FuncRef,
-            Val::ExternRef(_) => ValType::ExternRef,
-        }
-    }
-    /// The zero value (or null) of `ty`.
-    pub fn default_for(ty: ValType) -> Val {
-        match ty {
-            ValType::I32 | ValType::V128 => Val::I32(0),
-            ValType::I64 => Val::I64(0),
-            ValType::F32 => Val::F32(0),
-            ValType::F64 => Val::F64(0),
-            ValType::FuncRef => Val::FuncRef(None),
-            ValType::ExternRef => Val::ExternRef(None),
-        }
-    }
-    /// The i32, if this is one.
-    pub fn i32(&self) -> Option<i32> {
-        match self {
-            Val::I32(v) => Some(*v),
-            _ => None,
-        }
-    }
-    /// The i64, if this is one.
-    pub fn i64(&self) -> Option<i64> {
-        match self {
-            Val::I64(v) => Some(*v),
-            _ => None,
-        }
-    }
-    /// The f32, if this is one.
-    pub fn f32(&self) -> Option<f32> {
-        match self {
-            Val::F32(v) => Some(f32::from_bits(*v)),
-            _ => None,
-        }
-    }
-    /// The f64, if this is one.
-    pub fn f64(&self) -> Option<f64> {
-        match self {
-            Val::F64(v) => Some(f64::from_bits(*v)),
-            _ => None,
-        }
-    }
-}
-
-impl From<i32> for Val {
-    fn from(v: i32) -> Val {
-        Val::I32(v)
-    }
-}
-impl From<i64> for Val {
-    fn from(v: i64) -> Val {
-        Val::I64(v)
-    }
-}
-impl From<f32> for Val {
-    fn from(v: f32) -> Val {
-        Val::F32(v.to_bits())
-    }
-}
-impl From<f64> for Val {
-    fn from(v: f64) -> Val {
-        Val::F64(v.to_bits())
     }
 }

@@ -1,7 +1,7 @@
 //! A function whose code is larger than the +-1 MiB reach of aarch64 conditional branches
 //! (and of `adr`): forward and backward branches and trap stubs must still work.
 
-use wjit::{Engine, Error, Instance, Module, TrapCode};
+use wjit::{Engine, Error, Instance, Module, Store, TrapCode};
 
 /// One function `f(x, y)`: returns `x` at once when `y == 0`, else repeats
 /// `divs` times `x = x / y` (`i32.div_s`) in a loop until `x == 0`, and returns `x`.
@@ -43,15 +43,16 @@ fn big_div_module(divs: u32) -> Vec<u8> {
 fn functions_beyond_the_conditional_branch_range_run() {
     let engine = Engine::default();
     let module = Module::new(&engine, big_div_module(40_000)).expect("module compiles");
-    let inst = Instance::new(&module, &[]).expect("instantiates");
-    let f = inst.get_typed_func::<(i32, i32), i32>("f").unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let f = inst.get_typed_func::<(i32, i32), i32>(&store, "f").unwrap();
     // The forward branch over the whole loop.
-    assert_eq!(f.call((100, 0)).unwrap(), 100);
+    assert_eq!(f.call(&mut store, (100, 0)).unwrap(), 100);
     // Straight through every division, then the loop exit.
-    assert_eq!(f.call((1000, 2)).unwrap(), 0);
-    assert_eq!(f.call((-7, 3)).unwrap(), 0);
+    assert_eq!(f.call(&mut store, (1000, 2)).unwrap(), 0);
+    assert_eq!(f.call(&mut store, (-7, 3)).unwrap(), 0);
     // A trap stub far from its site (the first division overflows).
-    match f.call((i32::MIN, -1)) {
+    match f.call(&mut store, (i32::MIN, -1)) {
         Err(Error::Trap(t)) => assert_eq!(t.code(), TrapCode::IntegerOverflow),
         other => panic!("expected an overflow trap, got {other:?}"),
     }

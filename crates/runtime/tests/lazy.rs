@@ -1,7 +1,7 @@
 //! Lazy compilation, sharing modules between threads, and freeing what instances use.
 
 use std::sync::{Arc, Barrier};
-use wjit::{Config, Engine, Error, Instance, Module};
+use wjit::{Config, Engine, Error, Instance, Module, Store};
 
 /// A module with `n` functions `f{i}(x) = x * (i + 1) + i`, each exported, plus `sum`, which
 /// calls every function through a table.
@@ -38,36 +38,37 @@ fn expected_sum(n: u32, x: i32) -> i32 {
 }
 
 #[test]
-fn invalid_bodies_are_reported_at_the_first_call() {
+fn invalid_bodies_are_rejected_by_module_new_even_if_never_called() {
     let wat = r#"(module
         (func (export "good") (result i32) i32.const 1)
         (func (export "bad") (result i32) i64.const 1))"#;
-    let lazy = Engine::default();
-    let module = Module::new(&lazy, wat).expect("lazy mode validates bodies on first call");
-    let inst = Instance::new(&module, &[]).unwrap();
-    let good = inst.get_typed_func::<(), i32>("good").unwrap();
-    assert_eq!(good.call(()).unwrap(), 1);
-    let bad = inst.get_typed_func::<(), i32>("bad").unwrap();
-    for _ in 0..2 {
-        match bad.call(()) {
-            Err(Error::Compile(msg)) => assert!(msg.contains("type mismatch"), "{msg}"),
-            other => panic!("expected a compile error, got {other:?}"),
+    for lazy in [true, false] {
+        let engine = Engine::new(Config::new().lazy_compilation(lazy)).unwrap();
+        match Module::new(&engine, wat) {
+            Err(Error::Compile(msg)) => {
+                assert!(msg.contains("type mismatch"), "lazy={lazy}: {msg}");
+                assert!(msg.contains("function 1"), "lazy={lazy}: {msg}");
+                assert!(msg.contains("byte offset"), "lazy={lazy}: {msg}");
+            }
+            other => panic!("lazy={lazy}: expected a compile error, got {other:?}"),
         }
     }
-    let eager = Engine::new(Config::new().lazy_compilation(false)).unwrap();
-    assert!(matches!(Module::new(&eager, wat), Err(Error::Compile(_))));
 }
 
 #[test]
-fn engine_and_module_are_send_and_sync() {
+fn engine_module_and_handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
+    fn send<T: Send>() {}
     check::<Engine>();
     check::<Module>();
     check::<Instance>();
+    check::<wjit::Func>();
+    check::<wjit::TypedFunc<i32, i32>>();
+    send::<Store<()>>();
 }
 
 #[test]
-fn eight_threads_share_lazily_compiled_functions() {
+fn eight_threads_each_with_a_store_share_one_lazily_compiled_module() {
     let n = 300;
     let engine = Engine::default();
     let module = Module::new(&engine, many_functions(n)).unwrap();
@@ -76,22 +77,27 @@ fn eight_threads_share_lazily_compiled_functions() {
         .map(|t| {
             let module = module.clone();
             let barrier = barrier.clone();
+            let engine = engine.clone();
             std::thread::spawn(move || {
-                let inst = Instance::new(&module, &[]).unwrap();
                 barrier.wait();
-                // Every thread calls every function, in a different order, several times.
+                // Every thread instantiates at the same time, then calls every function,
+                // in a different order, several times.
+                let mut store = Store::new(&engine, ());
+                let inst = Instance::new(&mut store, &module, &[]).unwrap();
                 for round in 0..3 {
                     for k in 0..n {
                         let i = (k * 7 + t * 37 + round) % n;
-                        let f = inst.get_typed_func::<i32, i32>(&format!("f{i}")).unwrap();
+                        let f = inst
+                            .get_typed_func::<i32, i32>(&store, &format!("f{i}"))
+                            .unwrap();
                         assert_eq!(
-                            f.call(t as i32).unwrap(),
+                            f.call(&mut store, t as i32).unwrap(),
                             t as i32 * (i as i32 + 1) + i as i32
                         );
                     }
-                    let sum = inst.get_typed_func::<i32, i32>("sum").unwrap();
+                    let sum = inst.get_typed_func::<i32, i32>(&store, "sum").unwrap();
                     assert_eq!(
-                        sum.call(round as i32).unwrap(),
+                        sum.call(&mut store, round as i32).unwrap(),
                         expected_sum(n, round as i32)
                     );
                 }

@@ -2,7 +2,7 @@
 //! own, so no other test's mappings disturb the measurement.
 
 use wjit::testing::{live_code_regions, live_memories};
-use wjit::{Engine, Instance, Module};
+use wjit::{Engine, Instance, Module, Store};
 
 /// Bytes of virtual memory the process maps (Linux).
 fn mapped_bytes() -> u64 {
@@ -19,9 +19,10 @@ fn dropped_instances_free_their_memory_and_code() {
           local.get 0 local.get 0 i32.store local.get 0 i32.load))"#;
     let warm = || {
         let module = Module::new(&engine, wat).unwrap();
-        let inst = Instance::new(&module, &[]).unwrap();
-        let touch = inst.get_typed_func::<i32, i32>("touch").unwrap();
-        assert_eq!(touch.call(100).unwrap(), 100);
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let touch = inst.get_typed_func::<i32, i32>(&store, "touch").unwrap();
+        assert_eq!(touch.call(&mut store, 100).unwrap(), 100);
     };
     for _ in 0..50 {
         warm();

@@ -1,7 +1,7 @@
 //! Float rounding agrees between the CPU instructions and the runtime fallback used on CPUs
 //! without them.
 
-use wjit::{Config, Engine, Instance, Module};
+use wjit::{Config, Engine, Instance, Module, Store};
 
 const WAT: &str = r#"(module
   (func (export "f64") (param f64 i32) (result f64)
@@ -17,9 +17,11 @@ const WAT: &str = r#"(module
       (return (f32.trunc (local.get 0))))
     (f32.nearest (local.get 0))))"#;
 
-fn instance(software: bool) -> Instance {
+fn instance(software: bool) -> (Store<()>, Instance) {
     let engine = Engine::new(Config::new().software_float_rounding(software)).unwrap();
-    Instance::new(&Module::new(&engine, WAT).unwrap(), &[]).unwrap()
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &Module::new(&engine, WAT).unwrap(), &[]).unwrap();
+    (store, instance)
 }
 
 #[test]
@@ -41,18 +43,18 @@ fn fallback_matches_instructions() {
         f64::NEG_INFINITY,
         f64::NAN,
     ];
-    let (native, software) = (instance(false), instance(true));
+    let (mut native, mut software) = (instance(false), instance(true));
     for mode in 0..4 {
         for &v in &values {
-            let run = |i: &Instance| {
-                let f64_ = i.get_typed_func::<(f64, i32), f64>("f64").unwrap();
-                let f32_ = i.get_typed_func::<(f32, i32), f32>("f32").unwrap();
+            let run = |(store, i): &mut (Store<()>, Instance)| {
+                let f64_ = i.get_typed_func::<(f64, i32), f64>(&*store, "f64").unwrap();
+                let f32_ = i.get_typed_func::<(f32, i32), f32>(&*store, "f32").unwrap();
                 (
-                    f64_.call((v, mode)).unwrap(),
-                    f32_.call((v as f32, mode)).unwrap(),
+                    f64_.call(&mut *store, (v, mode)).unwrap(),
+                    f32_.call(&mut *store, (v as f32, mode)).unwrap(),
                 )
             };
-            let (a, b) = (run(&native), run(&software));
+            let (a, b) = (run(&mut native), run(&mut software));
             assert!(
                 a.0.to_bits() == b.0.to_bits() || (a.0.is_nan() && b.0.is_nan()),
                 "f64 mode {mode} of {v}: {a:?} vs {b:?}"

@@ -1,16 +1,18 @@
 //! End-to-end checks of the embedding API on small modules.
 
-use wjit::{Engine, Error, Instance, Linker, Module, TrapCode};
+use wjit::{Engine, Error, Instance, Linker, Module, Store, TrapCode};
 
-fn instantiate(wat: &str) -> Instance {
+fn instantiate(wat: &str) -> (Store<()>, Instance) {
     let engine = Engine::default();
     let module = Module::new(&engine, wat).expect("module compiles");
-    Instance::new(&module, &[]).expect("instantiates")
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    (store, instance)
 }
 
 #[test]
 fn add_and_fib() {
-    let inst = instantiate(
+    let (mut store, inst) = instantiate(
         r#"(module
             (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
             (func $fib (export "fib") (param i32) (result i32)
@@ -22,15 +24,15 @@ fn add_and_fib() {
                 i32.add
               end))"#,
     );
-    let add = inst.get_typed_func::<(i32, i32), i32>("add").unwrap();
-    assert_eq!(add.call((2, 40)).unwrap(), 42);
-    let fib = inst.get_typed_func::<i32, i32>("fib").unwrap();
-    assert_eq!(fib.call(20).unwrap(), 6765);
+    let add = inst.get_typed_func::<(i32, i32), i32>(&store, "add").unwrap();
+    assert_eq!(add.call(&mut store, (2, 40)).unwrap(), 42);
+    let fib = inst.get_typed_func::<i32, i32>(&store, "fib").unwrap();
+    assert_eq!(fib.call(&mut store, 20).unwrap(), 6765);
 }
 
 #[test]
 fn traps_are_errors() {
-    let inst = instantiate(
+    let (mut store, inst) = instantiate(
         r#"(module
             (memory 1)
             (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
@@ -38,32 +40,32 @@ fn traps_are_errors() {
             (func $r (export "recurse") call $r)
             (func (export "unreachable") unreachable))"#,
     );
-    let div = inst.get_typed_func::<(i32, i32), i32>("div").unwrap();
-    assert_eq!(div.call((7, 2)).unwrap(), 3);
+    let div = inst.get_typed_func::<(i32, i32), i32>(&store, "div").unwrap();
+    assert_eq!(div.call(&mut store, (7, 2)).unwrap(), 3);
     let code = |e: Error| e.as_trap().map(|t| t.code());
     assert_eq!(
-        code(div.call((1, 0)).unwrap_err()),
+        code(div.call(&mut store, (1, 0)).unwrap_err()),
         Some(TrapCode::IntegerDivisionByZero)
     );
     assert_eq!(
-        code(div.call((i32::MIN, -1)).unwrap_err()),
+        code(div.call(&mut store, (i32::MIN, -1)).unwrap_err()),
         Some(TrapCode::IntegerOverflow)
     );
-    let load = inst.get_typed_func::<i32, i32>("load").unwrap();
-    assert_eq!(load.call(0).unwrap(), 0);
+    let load = inst.get_typed_func::<i32, i32>(&store, "load").unwrap();
+    assert_eq!(load.call(&mut store, 0).unwrap(), 0);
     assert_eq!(
-        code(load.call(65536).unwrap_err()),
+        code(load.call(&mut store, 65536).unwrap_err()),
         Some(TrapCode::MemoryOutOfBounds)
     );
-    let rec = inst.get_typed_func::<(), ()>("recurse").unwrap();
+    let rec = inst.get_typed_func::<(), ()>(&store, "recurse").unwrap();
     assert_eq!(
-        code(rec.call(()).unwrap_err()),
+        code(rec.call(&mut store, ()).unwrap_err()),
         Some(TrapCode::StackOverflow)
     );
-    let unr = inst.get_typed_func::<(), ()>("unreachable").unwrap();
-    assert_eq!(code(unr.call(()).unwrap_err()), Some(TrapCode::Unreachable));
+    let unr = inst.get_typed_func::<(), ()>(&store, "unreachable").unwrap();
+    assert_eq!(code(unr.call(&mut store, ()).unwrap_err()), Some(TrapCode::Unreachable));
     // Still usable after traps.
-    assert_eq!(div.call((9, 3)).unwrap(), 3);
+    assert_eq!(div.call(&mut store, (9, 3)).unwrap(), 3);
 }
 
 #[test]
@@ -84,15 +86,21 @@ fn host_functions_and_panics() {
             (func (export "g") (param i32) (result i32) local.get 0 call $b))"#,
     )
     .unwrap();
-    let inst = linker.instantiate(&module).unwrap();
-    let f = inst.get_typed_func::<i32, i32>("f").unwrap();
-    assert_eq!(f.call(20).unwrap(), 41);
-    let g = inst.get_typed_func::<i32, i32>("g").unwrap();
-    match g.call(1) {
-        Err(Error::Host(msg)) => assert!(msg.contains("boom"), "{msg}"),
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let f = inst.get_typed_func::<i32, i32>(&store, "f").unwrap();
+    assert_eq!(f.call(&mut store, 20).unwrap(), 41);
+    let g = inst.get_typed_func::<i32, i32>(&store, "g").unwrap();
+    match g.call(&mut store, 1) {
+        Err(e @ Error::Host(_)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("boom"), "{msg}");
+            // The wasm frame that called the host function is in the backtrace.
+            assert_eq!(e.wasm_backtrace().len(), 1, "{msg}");
+        }
         other => panic!("expected a host error, got {other:?}"),
     }
-    assert_eq!(f.call(1).unwrap(), 3);
+    assert_eq!(f.call(&mut store, 1).unwrap(), 3);
 }
 
 #[test]
@@ -114,12 +122,13 @@ fn multi_value_calls_and_host_results() {
               local.get 1 call $split i32.add))"#,
     )
     .unwrap();
-    let inst = linker.instantiate(&module).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
     let mix = inst
-        .get_typed_func::<(i32, i64), (f32, f64, i32)>("mix")
+        .get_typed_func::<(i32, i64), (f32, f64, i32)>(&store, "mix")
         .unwrap();
     assert_eq!(
-        mix.call((3, (5 << 32) | 7)).unwrap(),
+        mix.call(&mut store, (3, (5 << 32) | 7)).unwrap(),
         (3.0, 21474836487.0, 12)
     );
 }
@@ -127,7 +136,7 @@ fn multi_value_calls_and_host_results() {
 #[test]
 fn externrefs_round_trip_through_wasm() {
     use wjit::{ExternRef, Val};
-    let inst = instantiate(
+    let (mut store, inst) = instantiate(
         r#"(module
             (table $t 2 externref)
             (func (export "keep") (param externref) (table.set $t (i32.const 1) (local.get 0)))
@@ -135,18 +144,22 @@ fn externrefs_round_trip_through_wasm() {
             (func (export "is_null") (param externref) (result i32) local.get 0 ref.is_null))"#,
     );
     let value = ExternRef::new(String::from("host data"));
-    let keep = inst.get_func("keep").unwrap();
-    keep.call(&[Val::ExternRef(Some(value))], &mut []).unwrap();
+    let keep = inst.get_func(&store, "keep").unwrap();
+    keep.call(&mut store, &[Val::ExternRef(Some(value))], &mut [])
+        .unwrap();
     let mut out = [Val::ExternRef(None)];
-    inst.get_func("get").unwrap().call(&[], &mut out).unwrap();
+    let get = inst.get_func(&store, "get").unwrap();
+    get.call(&mut store, &[], &mut out).unwrap();
     match &out[0] {
         Val::ExternRef(Some(r)) => {
             assert_eq!(r.data().downcast_ref::<String>().unwrap(), "host data")
         }
         other => panic!("expected the externref back, got {other:?}"),
     }
-    let is_null = inst.get_func("is_null").unwrap();
+    let is_null = inst.get_func(&store, "is_null").unwrap();
     let mut r = [Val::I32(0)];
-    is_null.call(&[Val::ExternRef(None)], &mut r).unwrap();
+    is_null
+        .call(&mut store, &[Val::ExternRef(None)], &mut r)
+        .unwrap();
     assert_eq!(r[0].i32(), Some(1));
 }

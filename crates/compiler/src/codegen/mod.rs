@@ -3,6 +3,7 @@
 //! [`compile_function`] decodes each operator once (`OperatorsReader::read_with_offset`),
 //! validates it (`FuncValidator::op`) and emits code for it (the `match` in
 //! [`FuncCompiler::emit`]) before reading the next one. There is no IR and no second walk.
+//! [`validate_function`] is the same walk without the code, for validating a module up front.
 
 mod calls;
 mod condition;
@@ -12,18 +13,22 @@ mod memory;
 mod ops;
 mod stack;
 mod tables;
+mod validate;
 
 use crate::masm::{MacroAssembler, RegClass};
 use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
 use control::Frame;
 use stack::{RegSet, Val, ValKind};
+pub use validate::validate_function;
 use wasmparser::{FuncValidator, FunctionBody, Operator, OperatorsReader, WasmModuleResources};
 
 /// Compiles function `func_index` (a defined function) of the module described by `info`.
 ///
 /// `validator` must be the wasmparser validator for this very body; every operator is
 /// validated before code is emitted for it, so an invalid body is reported as
-/// [`CompileError::Invalid`] and never produces code.
+/// [`CompileError::Invalid`] and never produces code. A valid body this compiler cannot
+/// compile gives [`CompileError::Unsupported`] naming the function index and byte offset
+/// (exactly where and why [`validate_function`] would report it).
 pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     masm: M,
     info: &ModuleInfo,
@@ -35,6 +40,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     let ty = info
         .func_type(func_index)
         .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
+    validate::check_signature(ty).map_err(|r| r.at(func_index, body.range().start))?;
     let mut locals = Vec::new();
     for &p in ty.params() {
         locals.push(ValKind::of(p)?);
@@ -52,6 +58,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         validator
             .define_locals(offset, count, ty)
             .map_err(invalid)?;
+        validate::check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
         let kind = ValKind::of(ty)?;
         locals.extend(std::iter::repeat_n(kind, count as usize));
     }
@@ -88,29 +95,19 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset, &op).map_err(invalid)?;
-        // WebAssembly 2.0 encodes the memory index of memory.size/grow as one zero byte
-        // (wasmparser accepts any LEB128 encoding, as multi-memory does).
-        if matches!(
-            op,
-            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
-        ) && reader.original_position() != offset + 2
-        {
-            return Err(CompileError::Invalid {
-                func_index,
-                offset: offset as usize,
-                message: "zero byte expected".into(),
-            });
-        }
+        validate::check_encoding(&op, offset, &reader, func_index)?;
+        validate::check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
         c.wasm_offset = offset as u32;
         c.next_is_branch = is_comparison(&op)
             && matches!(
                 reader.clone().read(),
                 Ok(Operator::BrIf { .. } | Operator::If { .. })
             );
-        c.emit(op)?;
+        c.emit(op).map_err(|e| e.located(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
-    c.finish()
+    let end = reader.original_position();
+    c.finish().map_err(|e| e.located(func_index, end))
 }
 
 /// State of one function being compiled.
@@ -279,7 +276,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 {
                     return Err(CompileError::Unsupported(format!(
                         "operator {}",
-                        operator_name(&other)
+                        validate::operator_name(&other)
                     )));
                 }
             }
@@ -349,22 +346,4 @@ fn is_comparison(op: &Operator<'_>) -> bool {
             | O::F64Le
             | O::F64Ge
     )
-}
-
-/// A short name for an operator in `unsupported` errors (`I32Add` -> `i32.add`-ish).
-fn operator_name(op: &Operator<'_>) -> String {
-    let dbg = format!("{op:?}");
-    let name = dbg.split([' ', '{', '(']).next().unwrap_or("?");
-    let mut out = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }

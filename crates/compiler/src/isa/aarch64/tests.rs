@@ -698,3 +698,71 @@ fn lazy_trampolines_and_stub() {
     assert!(s.iter().all(|l| !l.starts_with(".word")), "{s:#?}");
     assert!(s.contains(&"br x0".to_string()), "{s:#?}");
 }
+
+#[test]
+fn epoch_slow_path_saves_homes_around_the_builtin_call() {
+    use wasmparser::{Parser, Payload, ValidPayload, Validator};
+    let wasm = wat::parse_str(
+        r#"(module (func (param i32 i64) (result i32)
+             (loop local.get 0 br_if 0) local.get 0))"#,
+    )
+    .unwrap();
+    let mut validator = Validator::new();
+    let mut info = crate::ModuleInfo {
+        epoch_interruption: true,
+        ..Default::default()
+    };
+    let mut compiled = None;
+    for payload in Parser::new(0).parse_all(&wasm) {
+        let payload = payload.unwrap();
+        if let Payload::TypeSection(ref r) = payload {
+            for t in r.clone().into_iter_err_on_gc_types() {
+                info.types.push(t.unwrap());
+                info.type_ids.push(info.type_ids.len() as u32 + 1);
+            }
+        }
+        if let Payload::FunctionSection(ref r) = payload {
+            for t in r.clone() {
+                info.functions.push(t.unwrap());
+            }
+            info.compute_offsets();
+        }
+        if let ValidPayload::Func(to_validate, body) = validator.payload(&payload).unwrap() {
+            let mut fv = to_validate.into_validator(Default::default());
+            let masm = Aarch64Masm::new(&info.offsets);
+            compiled = Some(crate::compile_function(masm, &info, 0, &body, &mut fv));
+        }
+    }
+    let f = compiled.expect("one function").expect("compiles");
+    let lines = disasm(&f.code);
+    let text = lines.join("\n");
+    let builtin = info.offsets.builtin(crate::vmctx::Builtin::EpochDeadline);
+    // Two checks (entry and loop header), each: deadline through the store context, the
+    // builtin call with the homes saved before and reloaded after, a trap on non-zero.
+    let ctx = format!("[x28, #{:#x}]", info.offsets.store_context());
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(&ctx)).count(),
+        2,
+        "{text}"
+    );
+    let call = format!("ldr x16, [x28, #{builtin:#x}]");
+    let calls: Vec<usize> = (0..lines.len()).filter(|&i| lines[i] == call).collect();
+    assert_eq!(calls.len(), 2, "{text}");
+    for &i in &calls {
+        assert_eq!(lines[i - 1], "mov x0, x28", "{text}");
+        assert!(lines[i - 2].starts_with("str x23"), "{text}");
+        assert!(lines[i + 1].starts_with("blr x16"), "{text}");
+        assert!(lines[i + 2].starts_with("ldr w22"), "{text}");
+        assert!(
+            lines[i + 4].starts_with("cbnz x0") || lines[i + 4].starts_with("cbz x0"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        f.traps
+            .iter()
+            .filter(|t| t.code == TrapCode::Interrupt)
+            .count(),
+        2
+    );
+}

@@ -1,0 +1,322 @@
+//! Validation without code generation, and the one list of what the compiler cannot compile.
+//!
+//! [`validate_function`] walks a body the way [`super::compile_function`] does (same
+//! wasmparser calls, same extra encoding check) but emits nothing, so a runtime can validate
+//! every function of a module up front and compile later (lazily, or on another thread).
+//! Both walks ask [`check_operator`] about every operator, so whatever `validate_function`
+//! accepts, `compile_function` compiles (barring resource limits such as code size).
+//!
+//! What is supported: the operators of the MVP, sign-extension, non-trapping float-to-int,
+//! bulk-memory and reference-types proposals, on one memory with 32-bit offsets, and values
+//! of every type but `v128`.
+
+use crate::{CompileError, ModuleInfo};
+use std::fmt;
+use wasmparser::{
+    BlockType, FuncType, FuncValidator, FunctionBody, MemArg, MemArgTarget, Operator,
+    OperatorsReader, ValType, WasmModuleResources,
+};
+
+/// Validates function `func_index` (a defined function) of the module described by `info`
+/// without compiling it.
+///
+/// Runs the complete wasmparser validation of `body` with `validator` (which must be the
+/// validator for this very body), exactly as [`super::compile_function`] does, and reports
+/// an invalid body as [`CompileError::Invalid`]. A valid body that `compile_function`
+/// cannot compile (`v128` values, SIMD or other unimplemented operators, several memories)
+/// is reported as [`CompileError::Unsupported`], naming the function index and the byte
+/// offset of the first such construct, e.g.
+/// `function 3 at byte offset 0x1a2: simd operator v128.const`.
+///
+/// Allocates nothing per operator (only wasmparser's validator allocations, which the caller
+/// can recycle through `FuncValidatorAllocations`).
+pub fn validate_function<T: WasmModuleResources>(
+    info: &ModuleInfo,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    validator: &mut FuncValidator<T>,
+) -> Result<(), CompileError> {
+    let invalid = |e| CompileError::invalid(func_index, e);
+    let start = body.range().start;
+    let ty = info
+        .func_type(func_index)
+        .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
+    check_signature(ty).map_err(|r| r.at(func_index, start))?;
+
+    let mut locals_reader = body.get_locals_reader().map_err(invalid)?;
+    for _ in 0..locals_reader.get_count() {
+        let offset = locals_reader.original_position();
+        let (count, ty) = locals_reader.read().map_err(invalid)?;
+        validator
+            .define_locals(offset, count, ty)
+            .map_err(invalid)?;
+        check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
+    }
+    let mut reader = OperatorsReader::new(locals_reader.get_binary_reader());
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset().map_err(invalid)?;
+        validator.op(offset, &op).map_err(invalid)?;
+        check_encoding(&op, offset, &reader, func_index)?;
+        check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
+    }
+    reader.finish().map_err(invalid)?;
+    Ok(())
+}
+
+/// Why a valid construct cannot be compiled. Cheap to create; the message is built only
+/// when it becomes an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsupported {
+    /// An operator of a proposal the compiler does not implement.
+    Operator(&'static str),
+    /// A `v128` value (the string says where).
+    V128(&'static str),
+    /// A memory index other than 0.
+    MultiMemory,
+    /// A 64-bit memory, or a memory offset beyond 32 bits.
+    Memory64,
+    /// A memory instruction on a GC array.
+    GcArray,
+}
+
+impl Unsupported {
+    /// The error for this construct in function `func_index` at byte `offset`.
+    pub(crate) fn at(self, func_index: u32, offset: u64) -> CompileError {
+        CompileError::unsupported(func_index, offset, self)
+    }
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Unsupported::Operator(visit) => {
+                let (proposal, name) = (proposal_of_visit(visit), text_name(visit));
+                write!(f, "{proposal} operator {name}")
+            }
+            Unsupported::V128(what) => write!(f, "simd ({what})"),
+            Unsupported::MultiMemory => f.write_str("multiple memories"),
+            Unsupported::Memory64 => f.write_str("64-bit memories"),
+            Unsupported::GcArray => f.write_str("memory instructions on gc arrays"),
+        }
+    }
+}
+
+/// A `v128` parameter or result makes the whole function unsupported.
+pub(crate) fn check_signature(ty: &FuncType) -> Result<(), Unsupported> {
+    if has_v128(ty) {
+        return Err(Unsupported::V128("v128 parameter or result"));
+    }
+    Ok(())
+}
+
+/// `ty` unless it is `v128`.
+pub(crate) fn check_value_type(ty: ValType, what: &'static str) -> Result<(), Unsupported> {
+    match ty {
+        ValType::V128 => Err(Unsupported::V128(what)),
+        _ => Ok(()),
+    }
+}
+
+fn has_v128(ty: &FuncType) -> bool {
+    ty.params()
+        .iter()
+        .chain(ty.results())
+        .any(|&t| t == ValType::V128)
+}
+
+/// The binary-format rule wasmparser leaves to us: WebAssembly 2.0 encodes the memory index
+/// of `memory.size`/`memory.grow` as one zero byte (wasmparser accepts any LEB128 encoding,
+/// as multi-memory does). `reader` is positioned just after `op`.
+pub(crate) fn check_encoding(
+    op: &Operator<'_>,
+    offset: u64,
+    reader: &OperatorsReader<'_>,
+    func_index: u32,
+) -> Result<(), CompileError> {
+    if matches!(
+        op,
+        Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
+    ) && reader.original_position() != offset + 2
+    {
+        return Err(CompileError::Invalid {
+            func_index,
+            offset: offset as usize,
+            message: "zero byte expected".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the compiler implements every operator of this proposal (the names are those of
+/// wasmparser's `for_each_operator!`).
+macro_rules! proposal_supported {
+    (mvp) => {
+        true
+    };
+    (sign_extension) => {
+        true
+    };
+    (saturating_float_to_int) => {
+        true
+    };
+    (bulk_memory) => {
+        true
+    };
+    (reference_types) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+
+macro_rules! define_operator_tables {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*) )*) => {
+        /// Whether `op` belongs to a supported proposal, and its `visit_*` name
+        /// (`visit_v128_const`).
+        fn operator_support(op: &Operator<'_>) -> (bool, &'static str) {
+            match op {
+                $( Operator::$op { .. } => (proposal_supported!($proposal), stringify!($visit)), )*
+                _ => (false, "visit_unknown_operator"),
+            }
+        }
+
+        /// The proposal of the operator whose `visit_*` name is `visit` (error paths only).
+        fn proposal_of_visit(visit: &str) -> &'static str {
+            $( if visit == stringify!($visit) {
+                return proposal_text(stringify!($proposal));
+            } )*
+            "unknown"
+        }
+    };
+}
+wasmparser::for_each_operator!(define_operator_tables);
+
+/// How a proposal is named in messages.
+fn proposal_text(proposal: &'static str) -> &'static str {
+    match proposal {
+        "relaxed_simd" => "relaxed simd",
+        "saturating_float_to_int" => "non-trapping float-to-int",
+        "tail_call" => "tail call",
+        "function_references" => "typed function references",
+        "legacy_exceptions" => "legacy exceptions",
+        "shared_everything_threads" => "shared-everything threads",
+        "stack_switching" => "stack switching",
+        "wide_arithmetic" => "wide arithmetic",
+        "memory_control" => "memory control",
+        "custom_descriptors" => "custom descriptors",
+        "acquire_release_atomics" => "acquire-release atomics",
+        other => other,
+    }
+}
+
+/// The text-format name of an operator from its `visit_*` name: `visit_v128_const` ->
+/// `v128.const`, `visit_br_if` -> `br_if` (the first `_` after a type or namespace
+/// prefix becomes a dot).
+pub(crate) fn text_name(visit: &str) -> String {
+    const NAMESPACES: [&str; 24] = [
+        "i32", "i64", "f32", "f64", "v128", "i8x16", "i16x8", "i32x4", "i64x2", "f32x4", "f64x2",
+        "memory", "table", "local", "global", "ref", "elem", "data", "struct", "array", "any",
+        "extern", "i31", "atomic",
+    ];
+    let name = visit.strip_prefix("visit_").unwrap_or(visit);
+    match name.split_once('_') {
+        Some((prefix, rest)) if NAMESPACES.contains(&prefix) => format!("{prefix}.{rest}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The text-format name of `op` (error paths only).
+pub(crate) fn operator_name(op: &Operator<'_>) -> String {
+    text_name(operator_support(op).1)
+}
+
+/// What of `op` the compiler cannot compile, if anything. Called for every operator by
+/// both [`validate_function`] and [`super::compile_function`] (after validation, so the
+/// indices it looks up exist).
+pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
+    use Operator as O;
+    let (supported, visit) = operator_support(op);
+    if !supported {
+        return Err(Unsupported::Operator(visit));
+    }
+    let v128 = Unsupported::V128;
+    match *op {
+        O::Block { blockty } | O::Loop { blockty } | O::If { blockty } => match blockty {
+            BlockType::Empty => Ok(()),
+            BlockType::Type(t) => check_value_type(t, "v128 block type"),
+            BlockType::FuncType(idx) => match info.types.get(idx as usize) {
+                Some(ty) if has_v128(ty) => Err(v128("v128 block type")),
+                _ => Ok(()),
+            },
+        },
+        O::TypedSelect { ty } => check_value_type(ty, "v128 select"),
+        O::TypedSelectMulti { .. } => Err(Unsupported::Operator(visit)),
+        O::Call { function_index } => match info.func_type(function_index) {
+            Some(ty) if has_v128(ty) => Err(v128("call of a function with v128 values")),
+            _ => Ok(()),
+        },
+        O::CallIndirect { type_index, .. } => match info.types.get(type_index as usize) {
+            Some(ty) if has_v128(ty) => Err(v128("call_indirect with v128 values")),
+            _ => Ok(()),
+        },
+        O::GlobalGet { global_index } | O::GlobalSet { global_index } => {
+            match info.globals.get(global_index as usize) {
+                Some(g) => check_value_type(g.content_type, "v128 global"),
+                None => Ok(()),
+            }
+        }
+        O::MemorySize { mem }
+        | O::MemoryGrow { mem }
+        | O::MemoryFill { mem }
+        | O::MemoryInit { mem, .. } => check_memory(info, mem),
+        O::MemoryCopy { dst_mem, src_mem } => check_memory(info, dst_mem.max(src_mem)),
+        O::I32Load { memarg }
+        | O::I64Load { memarg }
+        | O::F32Load { memarg }
+        | O::F64Load { memarg }
+        | O::I32Load8S { memarg }
+        | O::I32Load8U { memarg }
+        | O::I32Load16S { memarg }
+        | O::I32Load16U { memarg }
+        | O::I64Load8S { memarg }
+        | O::I64Load8U { memarg }
+        | O::I64Load16S { memarg }
+        | O::I64Load16U { memarg }
+        | O::I64Load32S { memarg }
+        | O::I64Load32U { memarg }
+        | O::I32Store { memarg }
+        | O::I64Store { memarg }
+        | O::F32Store { memarg }
+        | O::F64Store { memarg }
+        | O::I32Store8 { memarg }
+        | O::I32Store16 { memarg }
+        | O::I64Store8 { memarg }
+        | O::I64Store16 { memarg }
+        | O::I64Store32 { memarg } => check_memarg(info, &memarg),
+        _ => Ok(()),
+    }
+}
+
+/// Memory `mem` is memory 0, a 32-bit memory.
+fn check_memory(info: &ModuleInfo, mem: u32) -> Result<(), Unsupported> {
+    if mem != 0 {
+        return Err(Unsupported::MultiMemory);
+    }
+    if info.memories.first().is_some_and(|m| m.memory64) {
+        return Err(Unsupported::Memory64);
+    }
+    Ok(())
+}
+
+/// The access is to memory 0, a 32-bit memory, with a 32-bit offset.
+fn check_memarg(info: &ModuleInfo, memarg: &MemArg) -> Result<(), Unsupported> {
+    match memarg.target {
+        MemArgTarget::Memory(mem) => check_memory(info, mem)?,
+        MemArgTarget::Array(_) => return Err(Unsupported::GcArray),
+    }
+    if u32::try_from(memarg.offset).is_err() {
+        return Err(Unsupported::Memory64);
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! `validate_function` against `compile_function`: same verdict on every body, errors that
+//! say where, and the epoch/fuel checks compiled by both backends.
+
+use wasmparser::{
+    FuncToValidate, FunctionBody, Operator, OperatorsReader, Parser, Payload, TypeRef,
+    ValidPayload, Validator, ValidatorResources, WasmFeatures,
+};
+use wjit_compiler::isa::{aarch64::Aarch64Masm, x64::X64Masm};
+use wjit_compiler::masm::MacroAssembler;
+use wjit_compiler::{compile_function, validate_function, CompileError, ModuleInfo};
+
+/// A parsed module: what the compiler needs, and each defined function's body and
+/// validation job.
+struct Parsed<'a> {
+    info: ModuleInfo,
+    funcs: Vec<(u32, FunctionBody<'a>, FuncToValidate<ValidatorResources>)>,
+}
+
+fn parse(binary: &[u8], features: WasmFeatures) -> Parsed<'_> {
+    let mut validator = Validator::new_with_features(features);
+    let mut info = ModuleInfo::default();
+    let mut funcs = Vec::new();
+    for payload in Parser::new(0).parse_all(binary) {
+        let payload = payload.unwrap();
+        let valid = validator
+            .payload(&payload)
+            .expect("module-level validation");
+        match payload {
+            Payload::TypeSection(r) => {
+                for rec in r {
+                    for sub in rec.unwrap().into_types() {
+                        info.types.push(sub.unwrap_func().clone());
+                        info.type_ids.push(info.types.len() as u32);
+                    }
+                }
+            }
+            Payload::ImportSection(r) => {
+                for imp in r.into_imports() {
+                    match imp.unwrap().ty {
+                        TypeRef::Func(t) => {
+                            info.functions.push(t);
+                            info.num_imported_functions += 1;
+                        }
+                        TypeRef::Global(g) => info.globals.push(g),
+                        TypeRef::Table(t) => info.tables.push(t),
+                        TypeRef::Memory(m) => info.memories.push(m),
+                        _ => unreachable!(),
+                    }
+                }
+            }
+            Payload::FunctionSection(r) => info.functions.extend(r.into_iter().map(|t| t.unwrap())),
+            Payload::TableSection(r) => info.tables.extend(r.into_iter().map(|t| t.unwrap().ty)),
+            Payload::MemorySection(r) => info.memories.extend(r.into_iter().map(|m| m.unwrap())),
+            Payload::GlobalSection(r) => info.globals.extend(r.into_iter().map(|g| g.unwrap().ty)),
+            Payload::CodeSectionEntry(_) => {
+                let ValidPayload::Func(job, body) = valid else {
+                    unreachable!()
+                };
+                funcs.push((job.index, body, job));
+            }
+            _ => {}
+        }
+    }
+    info.compute_offsets();
+    Parsed { info, funcs }
+}
+
+fn job(j: &FuncToValidate<ValidatorResources>) -> FuncToValidate<ValidatorResources> {
+    FuncToValidate {
+        resources: j.resources.clone(),
+        index: j.index,
+        ty: j.ty,
+        features: j.features,
+    }
+}
+
+/// The verdicts of `validate_function` and of `compile_function` on both backends.
+struct Verdicts {
+    validate: Result<(), CompileError>,
+    x64: Result<(), CompileError>,
+    aarch64: Result<(), CompileError>,
+}
+
+fn compile_with<M: MacroAssembler>(
+    masm: M,
+    p: &Parsed<'_>,
+    i: usize,
+    info: &ModuleInfo,
+) -> Result<(), CompileError> {
+    let (index, body, j) = &p.funcs[i];
+    let mut v = job(j).into_validator(Default::default());
+    compile_function(masm, info, *index, body, &mut v).map(|_| ())
+}
+
+fn verdicts(p: &Parsed<'_>, i: usize) -> Verdicts {
+    let (index, body, j) = &p.funcs[i];
+    let mut v = job(j).into_validator(Default::default());
+    let validate = validate_function(&p.info, *index, body, &mut v);
+    // Compile with the limit checks on, so the epoch slow path and fuel checks are emitted.
+    let mut info = p.info.clone();
+    info.epoch_interruption = true;
+    info.consume_fuel = true;
+    Verdicts {
+        validate,
+        x64: compile_with(X64Masm::new(&info.offsets), p, i, &info),
+        aarch64: compile_with(Aarch64Masm::new(&info.offsets), p, i, &info),
+    }
+}
+
+/// Checks that every defined function gets the same verdict from all three, and returns
+/// the verdicts of `validate_function`.
+#[track_caller]
+fn agree(wat: &str, features: WasmFeatures) -> Vec<Result<(), CompileError>> {
+    let binary = wat::parse_str(wat).unwrap();
+    let p = parse(&binary, features);
+    (0..p.funcs.len())
+        .map(|i| {
+            let v = verdicts(&p, i);
+            assert_eq!(v.validate, v.x64, "validate vs x64 compile in {wat}");
+            assert_eq!(
+                v.validate, v.aarch64,
+                "validate vs aarch64 compile in {wat}"
+            );
+            v.validate
+        })
+        .collect()
+}
+
+/// Byte offset of the first operator of defined function `i` matching `pred`.
+fn offset_of(binary: &[u8], i: usize, pred: impl Fn(&Operator<'_>) -> bool) -> u64 {
+    let p = parse(binary, WasmFeatures::all());
+    let locals = p.funcs[i].1.get_locals_reader().unwrap();
+    let mut reader = OperatorsReader::new(locals.get_binary_reader());
+    loop {
+        let (op, offset) = reader.read_with_offset().unwrap();
+        if pred(&op) {
+            return offset;
+        }
+    }
+}
+
+const SUPPORTED: &str = r#"(module
+  (type $t (func (param i32) (result i32)))
+  (import "env" "f" (func $imp (param i64) (result f64)))
+  (import "env" "g" (global $g (mut i64)))
+  (memory 1)
+  (table $tab 4 funcref)
+  (table $ext 2 externref)
+  (global $h (mut f32) (f32.const 1))
+  (data $d "hello")
+  (elem $e func $id)
+  (func $id (type $t) local.get 0)
+  (func (param i32 i64 f32 f64) (result i64 i32)
+    (local i32 i64 f32 f64 funcref externref)
+    (block (result i32 i64)
+      local.get 0
+      local.get 1
+      (loop $l (param i32 i64) (result i32 i64)
+        local.get 0
+        i32.const 1
+        i32.sub
+        local.tee 0
+        br_if 1
+        br $l))
+    drop
+    (i64.extend_i32_s (i32.extend8_s))
+    (i32.trunc_sat_f64_s (local.get 3))
+    (call_indirect (type $t) (i32.const 0))
+    (select (result i32) (i32.const 1) (i32.const 2))
+    i32.const 0
+    br_table 0 0 0
+  )
+  (func (result i32)
+    (memory.fill (i32.const 0) (i32.const 1) (i32.const 2))
+    (memory.copy (i32.const 0) (i32.const 1) (i32.const 2))
+    (memory.init $d (i32.const 0) (i32.const 0) (i32.const 1))
+    data.drop $d
+    (table.init $tab $e (i32.const 0) (i32.const 0) (i32.const 1))
+    elem.drop $e
+    (table.set $ext (i32.const 0) (ref.null extern))
+    (drop (table.grow $tab (ref.func $id) (i32.const 1)))
+    (drop (ref.is_null (table.get $tab (i32.const 0))))
+    (i64.store offset=4294967295 (i32.const 0) (global.get $g))
+    (global.set $h (f32.load (i32.const 8)))
+    (drop (call $imp (i64.load8_s (i32.const 3))))
+    (drop (memory.grow (i32.const 1)))
+    memory.size)
+)"#;
+
+#[test]
+fn supported_bodies_validate_and_compile() {
+    for v in agree(SUPPORTED, WasmFeatures::WASM2) {
+        v.unwrap();
+    }
+}
+
+#[test]
+fn invalid_body_is_reported_with_its_offset() {
+    let wat = r#"(module (func) (func (result i32) i64.const 1 i32.const 2 i32.add))"#;
+    let binary = wat::parse_str(wat).unwrap();
+    let at = offset_of(&binary, 1, |op| matches!(op, Operator::I32Add));
+    let v = agree(wat, WasmFeatures::WASM2);
+    assert_eq!(v[0], Ok(()));
+    match &v[1] {
+        Err(CompileError::Invalid {
+            func_index: 1,
+            offset,
+            message,
+        }) => {
+            assert_eq!(*offset as u64, at, "{message}");
+            assert!(message.contains("type mismatch"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn unsupported(err: &Result<(), CompileError>) -> &str {
+    match err {
+        Err(CompileError::Unsupported(m)) => m,
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn simd_operator_is_unsupported_with_function_index_and_offset() {
+    let wat = r#"(module
+      (import "env" "f" (func))
+      (func (result i32) i32.const 1)
+      (func (result i32) (v128.const i64x2 1 2) (i32x4.extract_lane 0)))"#;
+    let binary = wat::parse_str(wat).unwrap();
+    let at = offset_of(&binary, 1, |op| matches!(op, Operator::V128Const { .. }));
+    let v = agree(wat, WasmFeatures::WASM2);
+    assert_eq!(v[0], Ok(()));
+    assert_eq!(
+        unsupported(&v[1]),
+        format!("function 2 at byte offset {at:#x}: simd operator v128.const")
+    );
+    assert_eq!(
+        CompileError::Unsupported(unsupported(&v[1]).into()).to_string(),
+        format!("unsupported: function 2 at byte offset {at:#x}: simd operator v128.const")
+    );
+}
+
+#[test]
+fn every_way_to_reach_v128_is_unsupported() {
+    let cases = [
+        ("(func (param v128))", "v128 parameter or result"),
+        ("(func (local i32 v128))", "v128 local"),
+        ("(func unreachable (block (result v128) unreachable) drop)", "v128 block type"),
+        ("(type $v (func (result v128))) (func (block (type $v) unreachable) drop)", "v128 block type"),
+        ("(func unreachable select (result v128) drop)", "v128 select"),
+        ("(import \"e\" \"f\" (func $f (result v128))) (func call $f drop)", "call of a function with v128"),
+        ("(type $v (func (param v128))) (table 1 funcref) (func unreachable (call_indirect (type $v) (i32.const 0)))", "call_indirect with v128"),
+        ("(global $g (mut v128) (v128.const i64x2 0 0)) (func global.get $g drop)", "v128 global"),
+        ("(func unreachable i8x16.add drop)", "simd operator i8x16.add"),
+        ("(memory 1) (func (drop (v128.load (i32.const 0))))", "simd operator v128.load"),
+    ];
+    for (funcs, expected) in cases {
+        let wat = format!("(module {funcs})");
+        let v = agree(&wat, WasmFeatures::WASM2);
+        let msg = v
+            .iter()
+            .find(|r| r.is_err())
+            .map(unsupported)
+            .unwrap_or("accepted");
+        assert!(msg.contains(expected), "{wat}: {msg}");
+        assert!(msg.starts_with("function "), "{wat}: {msg}");
+    }
+}
+
+#[test]
+fn features_beyond_the_compiler_are_unsupported() {
+    let cases = [
+        (
+            "(memory 1) (memory $m 1) (func (drop (i32.load $m (i32.const 0))))",
+            "multiple memories",
+        ),
+        (
+            "(memory 1) (memory $m 1) (func (drop (memory.size $m)))",
+            "multiple memories",
+        ),
+        (
+            "(memory i64 1) (func (drop (i32.load (i64.const 0))))",
+            "64-bit memories",
+        ),
+        ("(func $f return_call $f)", "tail call operator return_call"),
+        (
+            "(memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0))))",
+            "threads operator i32.atomic",
+        ),
+    ];
+    for (funcs, expected) in cases {
+        let wat = format!("(module {funcs})");
+        let v = agree(&wat, WasmFeatures::WASM3);
+        let msg = v
+            .iter()
+            .find(|r| r.is_err())
+            .map(unsupported)
+            .unwrap_or("accepted");
+        assert!(msg.contains(expected), "{wat}: {msg}");
+    }
+}

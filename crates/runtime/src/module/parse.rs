@@ -1,0 +1,392 @@
+//! Module loading, step 1: parsing every section, validating all but the function
+//! bodies, and collecting the bodies for validation (`validate.rs`) and compilation
+//! (`schedule.rs`).
+
+use crate::engine::Engine;
+use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
+use crate::Error;
+use std::sync::Arc;
+use wasmparser::{
+    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncToValidate, Operator,
+    Parser, Payload, TypeRef, Validator, ValidatorResources, WasmFeatures,
+};
+use wjit_compiler::ModuleInfo;
+
+/// A constant expression (global initialisers, segment offsets).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ConstInit {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    RefNull,
+    RefFunc(u32),
+    GlobalGet(u32),
+}
+
+impl ConstInit {
+    fn parse(expr: &ConstExpr<'_>) -> Result<ConstInit, Error> {
+        let mut reader = expr.get_operators_reader();
+        let op = reader.read()?;
+        let init = match op {
+            Operator::I32Const { value } => ConstInit::I32(value),
+            Operator::I64Const { value } => ConstInit::I64(value),
+            Operator::F32Const { value } => ConstInit::F32(value.bits()),
+            Operator::F64Const { value } => ConstInit::F64(value.bits()),
+            Operator::RefNull { .. } => ConstInit::RefNull,
+            Operator::RefFunc { function_index } => ConstInit::RefFunc(function_index),
+            Operator::GlobalGet { global_index } => ConstInit::GlobalGet(global_index),
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "constant expression operator {other:?}"
+                )))
+            }
+        };
+        match reader.read()? {
+            Operator::End => Ok(init),
+            _ => Err(Error::Unsupported("extended constant expressions".into())),
+        }
+    }
+}
+
+/// An import of the module.
+#[derive(Debug, Clone)]
+pub(crate) struct Import {
+    pub module: String,
+    pub name: String,
+    pub ty: ExternType,
+}
+
+/// What an export refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportIndex {
+    Func(u32),
+    Table(u32),
+    Memory(u32),
+    Global(u32),
+}
+
+/// An element segment: references to put in a table at instantiation (active) or with
+/// `table.init` (passive).
+#[derive(Debug, Clone)]
+pub(crate) struct ElemSegment {
+    /// `Some((table, offset))` for an active segment.
+    pub active: Option<(u32, ConstInit)>,
+    /// Declarative segments are dropped from the start.
+    pub declared: bool,
+    /// The references (`RefFunc`, `RefNull` or `GlobalGet`).
+    pub items: Vec<ConstInit>,
+}
+
+/// A data segment: bytes to put in memory at instantiation (active) or with `memory.init`.
+#[derive(Debug, Clone)]
+pub(crate) struct DataSegment {
+    /// The offset, for an active segment.
+    pub offset: Option<ConstInit>,
+    pub bytes: Arc<[u8]>,
+}
+
+/// A function body waiting to be validated and compiled.
+pub(crate) struct FunctionToCompile {
+    /// The validator for the body.
+    pub to_validate: FuncToValidate<ValidatorResources>,
+    /// Where the body is in the binary.
+    pub body: std::ops::Range<usize>,
+}
+
+/// Everything `parse` found.
+pub(crate) struct ParsedModule {
+    pub info: ModuleInfo,
+    /// Our view of every type index.
+    pub types: Vec<FuncType>,
+    pub imports: Vec<Import>,
+    pub exports: Vec<(String, ExportIndex)>,
+    pub global_types: Vec<GlobalType>,
+    pub global_inits: Vec<ConstInit>,
+    pub table_types: Vec<TableType>,
+    pub memory_types: Vec<MemoryType>,
+    pub elems: Vec<ElemSegment>,
+    pub data: Vec<DataSegment>,
+    pub start: Option<u32>,
+    pub names: Vec<Option<String>>,
+    pub bodies: Vec<FunctionToCompile>,
+}
+
+fn table_type(t: &wasmparser::TableType) -> Result<TableType, Error> {
+    if t.table64 {
+        return Err(Error::Unsupported("64-bit tables".into()));
+    }
+    Ok(TableType {
+        element: ValType::from_wasm(wasmparser::ValType::Ref(t.element_type))?,
+        minimum: t.initial as u32,
+        maximum: t.maximum.map(|m| m as u32),
+    })
+}
+
+fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, Error> {
+    if m.memory64 {
+        return Err(Error::Unsupported("64-bit memories".into()));
+    }
+    if m.shared {
+        return Err(Error::Unsupported("shared memories".into()));
+    }
+    Ok(MemoryType {
+        minimum: m.initial,
+        maximum: m.maximum,
+    })
+}
+
+fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
+    Ok(GlobalType {
+        content: ValType::from_wasm(g.content_type)?,
+        mutable: g.mutable,
+    })
+}
+
+/// Parses and validates every section of `binary` except the function bodies, which it
+/// collects for validation and compilation.
+pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
+    let mut validator = Validator::new_with_features(WasmFeatures::WASM2);
+    let mut info = ModuleInfo::default();
+    let mut types = Vec::new();
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut global_types = Vec::new();
+    let mut global_inits = Vec::new();
+    let mut table_types = Vec::new();
+    let mut memory_types = Vec::new();
+    let mut elems = Vec::new();
+    let mut data = Vec::new();
+    let mut start = None;
+    let mut names: Vec<Option<String>> = Vec::new();
+    let mut bodies = Vec::new();
+    info.epoch_interruption = engine.inner.config.epoch_interruption;
+    info.consume_fuel = engine.inner.config.consume_fuel;
+    info.native_float_rounding = engine.native_float_rounding();
+
+    for payload in Parser::new(0).parse_all(binary) {
+        let payload = payload?;
+        let valid = validator.payload(&payload)?;
+        match &payload {
+            Payload::TypeSection(reader) => {
+                for rec in reader.clone() {
+                    for sub in rec?.into_types() {
+                        match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                let ty = FuncType::from_wasm(f)?;
+                                info.type_ids.push(engine.signature_id(&ty));
+                                info.types.push(f.clone());
+                                types.push(ty);
+                            }
+                            _ => return Err(Error::Unsupported("gc types".into())),
+                        }
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for imp in reader.clone().into_imports() {
+                    let imp = imp?;
+                    let ty = match imp.ty {
+                        TypeRef::Func(t) => {
+                            info.functions.push(t);
+                            info.num_imported_functions += 1;
+                            ExternType::Func(types[t as usize].clone())
+                        }
+                        TypeRef::Table(t) => {
+                            info.tables.push(t);
+                            let tt = table_type(&t)?;
+                            table_types.push(tt);
+                            ExternType::Table(tt)
+                        }
+                        TypeRef::Memory(m) => {
+                            info.memories.push(m);
+                            let mt = memory_type(&m)?;
+                            memory_types.push(mt);
+                            ExternType::Memory(mt)
+                        }
+                        TypeRef::Global(g) => {
+                            info.globals.push(g);
+                            let gt = global_type(&g)?;
+                            global_types.push(gt);
+                            global_inits.push(ConstInit::RefNull);
+                            ExternType::Global(gt)
+                        }
+                        _ => return Err(Error::Unsupported("tag imports".into())),
+                    };
+                    imports.push(Import {
+                        module: imp.module.to_string(),
+                        name: imp.name.to_string(),
+                        ty,
+                    });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for t in reader.clone() {
+                    info.functions.push(t?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for t in reader.clone() {
+                    let t = t?;
+                    if !matches!(t.init, wasmparser::TableInit::RefNull) {
+                        return Err(Error::Unsupported("table initialiser expressions".into()));
+                    }
+                    info.tables.push(t.ty);
+                    table_types.push(table_type(&t.ty)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                check_memory_limits_encoding(binary, reader.range())?;
+                for m in reader.clone() {
+                    let m = m?;
+                    info.memories.push(m);
+                    memory_types.push(memory_type(&m)?);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for g in reader.clone() {
+                    let g = g?;
+                    info.globals.push(g.ty);
+                    global_types.push(global_type(&g.ty)?);
+                    global_inits.push(ConstInit::parse(&g.init_expr)?);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for e in reader.clone() {
+                    let e = e?;
+                    let idx = match e.kind {
+                        ExternalKind::Func | ExternalKind::FuncExact => {
+                            ExportIndex::Func(e.index)
+                        }
+                        ExternalKind::Table => ExportIndex::Table(e.index),
+                        ExternalKind::Memory => ExportIndex::Memory(e.index),
+                        ExternalKind::Global => ExportIndex::Global(e.index),
+                        ExternalKind::Tag => {
+                            return Err(Error::Unsupported("tag exports".into()))
+                        }
+                    };
+                    exports.push((e.name.to_string(), idx));
+                }
+            }
+            Payload::StartSection { func, .. } => start = Some(*func),
+            Payload::ElementSection(reader) => {
+                for e in reader.clone() {
+                    let e = e?;
+                    let items = match e.items {
+                        ElementItems::Functions(r) => r
+                            .into_iter()
+                            .map(|f| f.map(ConstInit::RefFunc))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        ElementItems::Expressions(_, r) => {
+                            let mut v = Vec::new();
+                            for expr in r {
+                                v.push(ConstInit::parse(&expr?)?);
+                            }
+                            v
+                        }
+                    };
+                    let (active, declared) = match e.kind {
+                        ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => (
+                            Some((table_index.unwrap_or(0), ConstInit::parse(&offset_expr)?)),
+                            false,
+                        ),
+                        ElementKind::Declared => (None, true),
+                        ElementKind::Passive => (None, false),
+                    };
+                    elems.push(ElemSegment {
+                        active,
+                        declared,
+                        items,
+                    });
+                }
+            }
+            Payload::DataSection(reader) => {
+                for d in reader.clone() {
+                    let d = d?;
+                    let offset = match d.kind {
+                        DataKind::Active {
+                            memory_index: 0,
+                            offset_expr,
+                        } => Some(ConstInit::parse(&offset_expr)?),
+                        DataKind::Active { .. } => {
+                            return Err(Error::Unsupported("multiple memories".into()))
+                        }
+                        DataKind::Passive => None,
+                    };
+                    data.push(DataSegment {
+                        offset,
+                        bytes: Arc::from(d.data),
+                    });
+                }
+            }
+            Payload::CustomSection(c) if c.name() == "name" => {
+                // Names only label backtraces: a malformed name section is ignored.
+                let reader = wasmparser::NameSectionReader::new(c.data_reader());
+                for name in reader.into_iter().flatten() {
+                    if let wasmparser::Name::Function(map) = name {
+                        for n in map.into_iter().flatten() {
+                            let i = n.index as usize;
+                            if i < 1_000_000 {
+                                if names.len() <= i {
+                                    names.resize(i + 1, None);
+                                }
+                                names[i] = Some(n.name.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let wasmparser::ValidPayload::Func(to_validate, body) = valid {
+            let range = body.range();
+            bodies.push(FunctionToCompile {
+                to_validate,
+                body: range.start as usize..range.end as usize,
+            });
+        }
+    }
+    if info.memories.len() > 1 {
+        return Err(Error::Unsupported("multiple memories".into()));
+    }
+    info.compute_offsets();
+    Ok(ParsedModule {
+        info,
+        types,
+        imports,
+        exports,
+        global_types,
+        global_inits,
+        table_types,
+        memory_types,
+        elems,
+        data,
+        start,
+        names,
+        bodies,
+    })
+}
+
+/// WebAssembly 2.0 encodes memory limits as `u32` LEB128 (at most 5 bytes); wasmparser reads
+/// them as `u64` for memory64, so an overlong encoding must be rejected here.
+fn check_memory_limits_encoding(binary: &[u8], range: std::ops::Range<u64>) -> Result<(), Error> {
+    let bytes = binary
+        .get(range.start as usize..range.end as usize)
+        .ok_or_else(|| Error::Compile("memory section out of range".into()))?;
+    let mut br = wasmparser::BinaryReader::new(bytes, range.start);
+    let count = br.read_var_u32()?;
+    for _ in 0..count {
+        let flags = br.read_u8()?;
+        if flags & 0x04 != 0 {
+            return Ok(());
+        }
+        br.read_var_u32()?;
+        if flags & 0x01 != 0 {
+            br.read_var_u32()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Module loading, step 3: code scheduling. Eager mode compiles every body in
+//! `Module::new` (on all cores for big modules); lazy mode places one small trampoline per
+//! function, and the first call of a function compiles it (`compile_lazily`).
+
+use super::parse::FunctionToCompile;
+use super::validate::{for_each_body, job};
+use crate::vm::code::ModuleCode;
+use crate::Error;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmparser::{BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, ValidatorResources};
+use wjit_compiler::ModuleInfo;
+
+/// Why a function body could not be compiled, kept to report it at every call.
+#[derive(Debug, Clone)]
+struct CompileFailure {
+    unsupported: bool,
+    message: String,
+}
+
+impl CompileFailure {
+    fn new(e: Error) -> CompileFailure {
+        match e {
+            Error::Unsupported(m) => CompileFailure {
+                unsupported: true,
+                message: m,
+            },
+            Error::Compile(m) => CompileFailure {
+                unsupported: false,
+                message: m,
+            },
+            other => CompileFailure {
+                unsupported: false,
+                message: other.to_string(),
+            },
+        }
+    }
+    fn to_error(&self) -> Error {
+        if self.unsupported {
+            Error::Unsupported(self.message.clone())
+        } else {
+            Error::Compile(self.message.clone())
+        }
+    }
+}
+
+/// A function defined by the module.
+struct DefinedFunc {
+    /// The validator job for the body, until the body is compiled lazily.
+    to_validate: Mutex<Option<FuncToValidate<ValidatorResources>>>,
+    /// Where the body is in the binary.
+    body: std::ops::Range<usize>,
+    /// The trampoline that compiles the function on first call (0 in eager mode).
+    trampoline: usize,
+    /// The compiled entry address, once compiled.
+    compiled: OnceLock<Result<usize, CompileFailure>>,
+}
+
+/// The code of a module's functions: placed eagerly, or trampolines plus what was compiled
+/// on first calls.
+pub(crate) struct ModuleFunctions {
+    funcs: Vec<DefinedFunc>,
+    /// Code of the functions compiled by `Module::new` (eager mode) or the trampolines.
+    _code: ModuleCode,
+    /// Code of functions compiled on first call.
+    lazy_code: Mutex<Vec<ModuleCode>>,
+    /// The module binary, kept to compile bodies lazily (empty in eager mode).
+    binary: Arc<[u8]>,
+    names: Arc<Vec<Option<String>>>,
+}
+
+impl ModuleFunctions {
+    /// Compiles every body now (they are validated as they are compiled).
+    pub fn eager(
+        info: &ModuleInfo,
+        binary: &[u8],
+        bodies: Vec<FunctionToCompile>,
+        names: Arc<Vec<Option<String>>>,
+        parallel: bool,
+    ) -> Result<ModuleFunctions, Error> {
+        let compiled = for_each_body(&bodies, parallel, |chunk| {
+            let mut allocs = FuncValidatorAllocations::default();
+            let mut out = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                let index = f.to_validate.index;
+                let body = FunctionBody::new(BinaryReader::new(&binary[f.body.clone()], f.body.start as u64));
+                let mut validator = job(f).into_validator(allocs);
+                let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+                let code =
+                    wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
+                allocs = validator.into_allocations();
+                out.push((index, code));
+            }
+            Ok(out)
+        })?;
+        let (code, addrs) = ModuleCode::new(&compiled, names.clone())?;
+        let funcs = addrs
+            .into_iter()
+            .zip(bodies)
+            .map(|(addr, f)| DefinedFunc {
+                to_validate: Mutex::new(None),
+                body: f.body,
+                trampoline: 0,
+                compiled: OnceLock::from(Ok(addr)),
+            })
+            .collect();
+        Ok(ModuleFunctions {
+            funcs,
+            _code: code,
+            lazy_code: Mutex::new(Vec::new()),
+            binary: Arc::from(&[][..]),
+            names,
+        })
+    }
+
+    /// Places a trampoline per function; each compiles its function on first call.
+    pub fn lazy(
+        info: &ModuleInfo,
+        binary: &[u8],
+        bodies: Vec<FunctionToCompile>,
+        names: Arc<Vec<Option<String>>>,
+    ) -> Result<ModuleFunctions, Error> {
+        let first = info.num_imported_functions;
+        let tramp = wjit_compiler::isa::host::lazy_trampolines(first, bodies.len() as u32)?;
+        let (code, start) = ModuleCode::trampolines(&tramp)?;
+        let funcs = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| DefinedFunc {
+                to_validate: Mutex::new(Some(f.to_validate)),
+                body: f.body,
+                trampoline: start + i * wjit_compiler::isa::host::TRAMPOLINE_SIZE,
+                compiled: OnceLock::new(),
+            })
+            .collect();
+        Ok(ModuleFunctions {
+            funcs,
+            _code: code,
+            lazy_code: Mutex::new(Vec::new()),
+            binary: Arc::from(binary),
+            names,
+        })
+    }
+
+    /// How many functions have been compiled so far.
+    pub fn compiled_count(&self) -> usize {
+        self.funcs
+            .iter()
+            .filter(|f| matches!(f.compiled.get(), Some(Ok(_))))
+            .count()
+    }
+
+    /// The current entry address of defined function `defined` (index among the defined
+    /// functions): its code, or its trampoline.
+    pub fn entry(&self, defined: u32) -> usize {
+        let f = &self.funcs[defined as usize];
+        match f.compiled.get() {
+            Some(Ok(addr)) => *addr,
+            _ => f.trampoline,
+        }
+    }
+
+    /// Compiles function `index` (defined index `defined`) if nobody has yet (threads
+    /// racing here wait for the first one) and returns its entry address.
+    pub fn compile_lazily(&self, info: &ModuleInfo, index: u32) -> Result<usize, Error> {
+        let defined = index
+            .checked_sub(info.num_imported_functions)
+            .and_then(|i| self.funcs.get(i as usize))
+            .ok_or_else(|| Error::Compile(format!("no defined function {index}")))?;
+        let result = defined.compiled.get_or_init(|| {
+            self.compile_body(info, index, defined)
+                .map_err(CompileFailure::new)
+        });
+        result.clone().map_err(|f| f.to_error())
+    }
+
+    fn compile_body(&self, info: &ModuleInfo, index: u32, defined: &DefinedFunc) -> Result<usize, Error> {
+        let to_validate = defined
+            .to_validate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| Error::Compile(format!("function {index} has no body to compile")))?;
+        let bytes = self
+            .binary
+            .get(defined.body.clone())
+            .ok_or_else(|| Error::Compile("function body out of range".into()))?;
+        let body = FunctionBody::new(BinaryReader::new(bytes, defined.body.start as u64));
+        let mut validator = to_validate.into_validator(Default::default());
+        let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+        let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
+        let (code, addrs) = ModuleCode::new(&[(index, f)], self.names.clone())?;
+        self.lazy_code
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(code);
+        Ok(addrs[0])
+    }
+}

@@ -1,0 +1,96 @@
+//! [`Table`]: creating, reading, writing and growing tables through their store.
+
+use crate::handles::Table;
+use crate::store::{AsContext, AsContextMut};
+use crate::types::{TableType, ValType};
+use crate::values::{raw_to_val, val_to_raw, Val};
+use crate::vm::table::VMTable;
+use crate::vm::vmctx::Owned;
+use crate::{Error, Trap, TrapCode};
+
+impl Table {
+    /// A new table of type `ty` in `store` with every element set to `init`.
+    pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
+        let store = store.as_context_mut().0;
+        if !matches!(ty.element, ValType::FuncRef | ValType::ExternRef) {
+            return Err(Error::Link(format!("tables cannot hold {}", ty.element)));
+        }
+        if init.ty() != ty.element {
+            return Err(Error::Link(format!(
+                "table of {} initialised with a {}",
+                ty.element,
+                init.ty()
+            )));
+        }
+        let (limiter, opaque) = store.limiter_and_opaque();
+        let raw = val_to_raw(opaque.id, &init)? as usize;
+        if let Some(l) = &limiter {
+            if opaque.tables.len() >= l.tables() {
+                return Err(Error::msg("the store's table limit was reached"));
+            }
+        }
+        let table = VMTable::new(ty, raw, limiter)?;
+        opaque.tables.push(Owned::new(table));
+        Ok(Table {
+            store: opaque.id,
+            index: opaque.tables.len() as u32 - 1,
+        })
+    }
+
+    /// The table's type (with its current size as the minimum).
+    pub fn ty(&self, store: impl AsContext) -> TableType {
+        let store = store.as_context();
+        store.0.opaque.assert_owns(self.store);
+        store.0.opaque.tables[self.index as usize].get().ty()
+    }
+
+    /// Current number of elements.
+    pub fn size(&self, store: impl AsContext) -> u32 {
+        self.ty(store).minimum
+    }
+
+    /// Element `index` (`None` if out of bounds).
+    pub fn get(&self, store: impl AsContext, index: u32) -> Option<Val> {
+        let store = store.as_context();
+        store.0.opaque.assert_owns(self.store);
+        let table = store.0.opaque.tables[self.index as usize].get();
+        let raw = table.get(index)?;
+        raw_to_val(self.store, raw as u64, table.ty().element).ok()
+    }
+
+    /// Sets element `index` to `value` (a reference of the table's element type).
+    pub fn set(&self, mut store: impl AsContextMut, index: u32, value: Val) -> Result<(), Error> {
+        let store = store.as_context_mut().0;
+        store.opaque.check_owns(self.store)?;
+        let table = store.opaque.tables[self.index as usize].get_mut();
+        let element = table.ty().element;
+        if value.ty() != element {
+            return Err(Error::msg(format!(
+                "table of {element} cannot hold a {}",
+                value.ty()
+            )));
+        }
+        let raw = val_to_raw(self.store, &value)? as usize;
+        if table.set(index, raw) {
+            Ok(())
+        } else {
+            Err(Trap::new(TrapCode::TableOutOfBounds).into())
+        }
+    }
+
+    /// Grows by `delta` elements set to `init` (asking the store's limiter); returns the
+    /// old size.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32, Error> {
+        let store = store.as_context_mut().0;
+        store.opaque.check_owns(self.store)?;
+        let (limiter, opaque) = store.limiter_and_opaque();
+        let table = opaque.tables[self.index as usize].get_mut();
+        if init.ty() != table.ty().element {
+            return Err(Error::msg("table grown with a value of the wrong type"));
+        }
+        let raw = val_to_raw(self.store, &init)? as usize;
+        table
+            .grow(delta, raw, limiter)?
+            .ok_or_else(|| Error::msg(format!("table cannot grow by {delta} elements")))
+    }
+}

@@ -1,0 +1,42 @@
+//! The type-erased view of a store that builtins and host calls use while wasm runs.
+//!
+//! The public `Store<T>` implements [`VMStore`]; generated code reaches it through
+//! `vmctx.store_context -> VMStoreContext::store`, which every entry from the host sets
+//! from its exclusive borrow of the store.
+
+use super::memory::VMMemory;
+use super::table::VMTable;
+use crate::limits::ResourceLimiter;
+use crate::Error;
+
+/// What the machine-facing floor needs from a store.
+pub(crate) trait VMStore {
+    /// The store's resource limiter, if it has one.
+    fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter>;
+
+    /// Called when running code reaches the epoch deadline: returns the new deadline
+    /// (an absolute epoch) to continue, or the error to trap with.
+    fn epoch_deadline_reached(&mut self) -> Result<u64, Error>;
+
+    /// Grows `memory` (owned by this store) by `delta` pages after asking the limiter;
+    /// returns the old size in pages, or `None` if the growth is refused.
+    ///
+    /// # Safety
+    /// `memory` must be a live memory of this store.
+    unsafe fn grow_memory(&mut self, memory: *mut VMMemory, delta: u64) -> Option<u64> {
+        // SAFETY: per the contract.
+        let memory = unsafe { &mut *memory };
+        memory.grow(delta, self.limiter()).ok().flatten()
+    }
+
+    /// Grows `table` (owned by this store) by `delta` elements of raw value `init` after
+    /// asking the limiter; returns the old size, or `None` if the growth is refused.
+    ///
+    /// # Safety
+    /// `table` must be a live table of this store.
+    unsafe fn grow_table(&mut self, table: *mut VMTable, delta: u32, init: usize) -> Option<u32> {
+        // SAFETY: per the contract.
+        let table = unsafe { &mut *table };
+        table.grow(delta, init, self.limiter()).ok().flatten()
+    }
+}

@@ -1,0 +1,53 @@
+//! The process-wide host routines (see `wjit_compiler::isa::host::generate_stubs`), assembled
+//! once, and the signal handler installed with them.
+
+use super::traps::raise_trap;
+use crate::sys::code_memory::CodeMemory;
+use crate::sys::signals;
+use crate::Error;
+use std::sync::OnceLock;
+
+/// Addresses of the host routines.
+pub(crate) struct HostStubs {
+    _code: CodeMemory,
+    _lazy_code: Option<CodeMemory>,
+    /// The lazy-compilation stub (0 where the backend has none).
+    pub lazy: usize,
+    /// `enter(vmctx, code, values, words, resume_sp_cell) -> u32`.
+    pub enter: usize,
+    /// The code pointer of every host function's funcref.
+    pub host_call: usize,
+    /// Where trap stubs and the signal handler send a trapping thread.
+    pub trap_landing: usize,
+}
+
+static STUBS: OnceLock<Result<HostStubs, String>> = OnceLock::new();
+
+/// The host stubs, assembled and the signal handler installed on first use.
+pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
+    let stubs = STUBS.get_or_init(|| {
+        let s = wjit_compiler::isa::host::generate_stubs(raise_trap as *const () as usize)
+            .map_err(|e| e.to_string())?;
+        let code = CodeMemory::new(&s.code).map_err(|e| e.to_string())?;
+        let base = code.as_ptr() as usize;
+        let lazy_code = if wjit_compiler::isa::host::LAZY_COMPILATION {
+            let bytes = wjit_compiler::isa::host::lazy_stub().map_err(|e| e.to_string())?;
+            Some(CodeMemory::new(&bytes).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let stubs = HostStubs {
+            lazy: lazy_code.as_ref().map_or(0, |c| c.as_ptr() as usize),
+            _lazy_code: lazy_code,
+            enter: base + s.enter,
+            host_call: base + s.host_call,
+            trap_landing: base + s.trap_landing,
+            _code: code,
+        };
+        signals::init_trap_handler(stubs.trap_landing);
+        Ok(stubs)
+    });
+    stubs
+        .as_ref()
+        .map_err(|e| Error::Unsupported(format!("host stubs: {e}")))
+}
