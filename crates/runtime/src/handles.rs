@@ -5,8 +5,13 @@
 //! A handle is only meaningful with the store that made it. Every operation takes the store
 //! and checks its id: operations that return `Result` give [`crate::Error::Link`] for a
 //! handle of another store, the others panic (as wasmtime does).
+//!
+//! Handles are `Send + Sync` because they are plain ids: they give access to nothing
+//! without the store, and the store decides who may use it.
 
-use crate::store::StoreId;
+/// Identifies a store; handles carry it so that using one with another store is caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId(pub(crate) u64);
 
 /// A function (wasm or host) of a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

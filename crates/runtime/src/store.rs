@@ -12,7 +12,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, TrapCode};
-use crate::handles::{Extern, Func, Global, Instance, Memory, Table};
+use crate::handles::{Extern, Func, Global, Instance, Memory, StoreId, Table};
 use crate::limits::ResourceLimiter;
 use crate::module::{ExportIndex, Module};
 use crate::vm::host_func::HostFuncCtx;
@@ -20,13 +20,10 @@ use crate::vm::instance::VMInstance;
 use crate::vm::memory::VMMemory;
 use crate::vm::store::VMStore;
 use crate::vm::table::VMTable;
-use crate::vm::vmctx::{Owned, VMGlobalEntry, VMStoreContext};
+use crate::vm::store::VMStoreContext;
+use crate::vm::vmctx::{Owned, VMGlobalEntry};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Identifies a store; handles carry it so that using one with another store is caught.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct StoreId(u64);
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -1,8 +1,7 @@
 //! Wasm values as embedders see them ([`Val`], [`ExternRef`]) and their raw 8-byte form
 //! generated code uses.
 
-use crate::handles::Func;
-use crate::store::StoreId;
+use crate::handles::{Func, StoreId};
 use crate::types::ValType;
 use crate::Error;
 use std::any::Any;

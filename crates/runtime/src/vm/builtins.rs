@@ -8,7 +8,7 @@
 use super::instance::VMInstance;
 use super::store::VMStore;
 use super::traps::set_pending_error;
-use super::vmctx::VMStoreContext;
+use super::store::VMStoreContext;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use wjit_compiler::vmctx::{Builtin, VMOffsets};
 
@@ -64,7 +64,7 @@ extern "C" fn memory_grow(vmctx: usize, delta: u64, memory: u64) -> u64 {
 }
 
 /// The accessible bytes of memory 0 of `inst`.
-fn memory0(inst: &VMInstance) -> Option<&mut [u8]> {
+fn memory0(inst: &mut VMInstance) -> Option<&mut [u8]> {
     // SAFETY: the memory is a live allocation of the store, which is borrowed by the running
     // wasm code only; the slice is used before anything else can reach the memory.
     inst.memory(0).map(|m| unsafe { (*m).data_mut() })

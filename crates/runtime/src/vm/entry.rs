@@ -4,7 +4,8 @@
 use super::store::VMStore;
 use super::stubs::stubs;
 use super::traps::{clear_pending_error, take_trap_error, RESUME_SP};
-use super::vmctx::{VMFuncRef, VMStoreContext};
+use super::store::VMStoreContext;
+use super::vmctx::VMFuncRef;
 use crate::Error;
 use std::cell::Cell;
 use std::ptr::NonNull;

@@ -1,6 +1,7 @@
 //! The context behind a host function's funcref: what the host-call stub is entered with.
 
-use super::vmctx::{VMFuncRef, VMStoreContext};
+use super::store::VMStoreContext;
+use super::vmctx::VMFuncRef;
 use crate::types::FuncType;
 use std::any::Any;
 

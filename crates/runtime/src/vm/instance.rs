@@ -4,7 +4,8 @@
 use super::memory::VMMemory;
 use super::stubs::stubs;
 use super::table::VMTable;
-use super::vmctx::{VMFuncRef, VMGlobal, VMStoreContext, VmctxAlloc, VMCTX_INSTANCE};
+use super::store::VMStoreContext;
+use super::vmctx::{VMFuncRef, VMGlobal, VmctxAlloc, VMCTX_INSTANCE};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

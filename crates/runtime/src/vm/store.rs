@@ -8,6 +8,20 @@ use super::memory::VMMemory;
 use super::table::VMTable;
 use crate::limits::ResourceLimiter;
 use crate::Error;
+use std::ptr::NonNull;
+
+/// The per-store state generated code reaches through `vmctx.store_context` (layout in
+/// `wjit_compiler::vmctx::store_ctx`), plus the store pointer the runtime uses in builtins
+/// and host calls.
+#[repr(C)]
+pub(crate) struct VMStoreContext {
+    /// Remaining fuel; generated code traps with `OutOfFuel` when it drops below 0.
+    pub fuel: i64,
+    /// Epoch at which running code calls the `EpochDeadline` builtin.
+    pub epoch_deadline: u64,
+    /// The store running wasm, set by every entry from the host (see `entry::call_raw`).
+    pub store: Option<NonNull<dyn VMStore>>,
+}
 
 /// What the machine-facing floor needs from a store.
 pub(crate) trait VMStore {

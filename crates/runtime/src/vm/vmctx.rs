@@ -36,19 +36,6 @@ pub(crate) struct VMGlobal {
     pub high: u64,
 }
 
-/// The per-store state generated code reaches through `vmctx.store_context` (layout in
-/// `wjit_compiler::vmctx::store_ctx`), plus the store pointer the runtime uses in builtins
-/// and host calls.
-#[repr(C)]
-pub(crate) struct VMStoreContext {
-    /// Remaining fuel; generated code traps with `OutOfFuel` when it drops below 0.
-    pub fuel: i64,
-    /// Epoch at which running code calls the `EpochDeadline` builtin.
-    pub epoch_deadline: u64,
-    /// The store running wasm, set by every entry from the host (see `entry::call_raw`).
-    pub store: Option<NonNull<dyn super::store::VMStore>>,
-}
-
 /// Offset in the vmctx of the back pointer to the owning `VMInstance` (the reserved header
 /// word).
 pub(crate) const VMCTX_INSTANCE: usize = 40;
