@@ -53,7 +53,8 @@ impl<T: 'static> HostFunc<T> {
                 .zip(values.iter())
                 .map(|(&t, &raw)| raw_to_val(store, raw, t))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut results: Vec<Val> = sig.results().iter().map(|&t| Val::default_for(t)).collect();
+            let mut results: Vec<Val> =
+                sig.results().iter().map(|&t| Val::default_for(t)).collect();
             f(caller, &params, &mut results)?;
             for (i, (v, &t)) in results.iter().zip(sig.results()).enumerate() {
                 if v.ty() != t {
@@ -218,7 +219,11 @@ impl Func {
         }
         store.invoke(self.funcref, &mut values, words)?;
         if rty.len() == 1 {
-            results[0] = raw_to_val(self.store, values[single_result_slot(rty[0], words)], rty[0])?;
+            results[0] = raw_to_val(
+                self.store,
+                values[single_result_slot(rty[0], words)],
+                rty[0],
+            )?;
         } else {
             for (i, &t) in rty.iter().enumerate() {
                 results[i] = raw_to_val(self.store, values[i], t)?;

@@ -2,6 +2,7 @@
 //! memories, tables and globals, segments, the start function) and reading its exports.
 
 use crate::handles::{Extern, Func, Instance};
+use crate::handles::{Global, Memory, Table};
 use crate::limits::ResourceLimiter;
 use crate::module::{ConstInit, Import, Module};
 use crate::store::{AsContext, AsContextMut, InstanceData, StoreInner, StoreOpaque};
@@ -12,7 +13,6 @@ use crate::vm::instance::{VMInstance, VMInstanceParts};
 use crate::vm::memory::VMMemory;
 use crate::vm::table::VMTable;
 use crate::vm::vmctx::{Owned, VMFuncRef, VMGlobal, VMGlobalEntry};
-use crate::handles::{Global, Memory, Table};
 use crate::{Error, Trap, TrapCode};
 use std::sync::Arc;
 
@@ -195,7 +195,12 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
         .filter(|i| matches!(i.ty, ExternType::Global(_)))
         .count();
     for i in num_imported_globals..globals.len() {
-        let bits = eval(store, store.instances[index as usize].vm.get(), &globals, m.global_inits[i]);
+        let bits = eval(
+            store,
+            store.instances[index as usize].vm.get(),
+            &globals,
+            m.global_inits[i],
+        );
         store.globals[globals[i] as usize].get_mut().cell.bits = bits;
     }
 
@@ -234,8 +239,12 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             continue;
         };
         passive_data.push(None);
-        let offset = eval(store, store.instances[index as usize].vm.get(), &globals, offset) as u32
-            as usize;
+        let offset = eval(
+            store,
+            store.instances[index as usize].vm.get(),
+            &globals,
+            offset,
+        ) as u32 as usize;
         let mem = memories
             .first()
             .ok_or_else(|| Error::Compile("data segment without a memory".into()))?;

@@ -61,7 +61,9 @@ impl Memory {
     ) -> &'a mut [u8] {
         let store = store.into().0;
         store.opaque.assert_owns(self.store);
-        store.opaque.memories[self.index as usize].get_mut().data_mut()
+        store.opaque.memories[self.index as usize]
+            .get_mut()
+            .data_mut()
     }
 
     /// Base address of the memory (it never moves while the store lives). Accessing it is

@@ -106,9 +106,23 @@ macro_rules! wasm_ty {
         }
     };
 }
-wasm_ty!(i32, I32, |x| x, |y| *y, raw | r | r as u32 as u64, r as u32 as i32);
+wasm_ty!(
+    i32,
+    I32,
+    |x| x,
+    |y| *y,
+    raw | r | r as u32 as u64,
+    r as u32 as i32
+);
 wasm_ty!(i64, I64, |x| x, |y| *y, raw | r | r as u64, r as i64);
-wasm_ty!(u32, I32, |x| x as i32, |y| *y as u32, raw | r | r as u64, r as u32);
+wasm_ty!(
+    u32,
+    I32,
+    |x| x as i32,
+    |y| *y as u32,
+    raw | r | r as u64,
+    r as u32
+);
 wasm_ty!(u64, I64, |x| x as i64, |y| *y as u64, raw | r | r, r);
 wasm_ty!(
     f32,

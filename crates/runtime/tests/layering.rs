@@ -47,7 +47,9 @@ fn edges(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>>
                 from = start;
                 let path: String = src[start..]
                     .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == ':')
+                    .take_while(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == ':'
+                    })
                     .collect();
                 let full = if kind == "super::" {
                     // `super` of module `a::b` is `a`; of a top-level module, the crate root.
@@ -86,11 +88,19 @@ fn runtime_floors_point_down_and_files_form_no_cycle() {
     for (from, targets) in &graph {
         for to in targets {
             if floor(to) > floor(from) {
-                upward.push(format!("{from} (floor {}) -> {to} (floor {})", floor(from), floor(to)));
+                upward.push(format!(
+                    "{from} (floor {}) -> {to} (floor {})",
+                    floor(from),
+                    floor(to)
+                ));
             }
         }
     }
-    assert!(upward.is_empty(), "imports pointing up a floor:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports pointing up a floor:\n{}",
+        upward.join("\n")
+    );
 
     // Depth-first search for a cycle.
     fn visit<'a>(
@@ -105,7 +115,8 @@ fn runtime_floors_point_down_and_files_form_no_cycle() {
             match state.get(next.as_str()) {
                 Some(1) => {
                     let at = stack.iter().position(|n| *n == next).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[at..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[at..].iter().map(|s| s.to_string()).collect();
                     cycle.push(next.clone());
                     return Some(cycle);
                 }
@@ -130,7 +141,14 @@ fn runtime_floors_point_down_and_files_form_no_cycle() {
         }
     }
     // The check saw the files it is about.
-    for expected in ["vm::entry", "vm::builtins", "store", "module::parse", "linker", "sys::signals"] {
+    for expected in [
+        "vm::entry",
+        "vm::builtins",
+        "store",
+        "module::parse",
+        "linker",
+        "sys::signals",
+    ] {
         assert!(graph.contains_key(expected), "{expected} not found");
     }
 }

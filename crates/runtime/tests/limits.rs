@@ -175,7 +175,10 @@ fn memory_growth_stops_at_the_engine_limit() {
     let grow = inst.get_typed_func::<i32, i32>(&store, "grow").unwrap();
     assert_eq!(grow.call(&mut store, 3).unwrap(), 1);
     assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
-    assert_eq!(inst.get_memory(&store, "memory").map(|m| m.size(&store)), None);
+    assert_eq!(
+        inst.get_memory(&store, "memory").map(|m| m.size(&store)),
+        None
+    );
 }
 
 #[test]

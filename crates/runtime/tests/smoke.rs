@@ -24,7 +24,9 @@ fn add_and_fib() {
                 i32.add
               end))"#,
     );
-    let add = inst.get_typed_func::<(i32, i32), i32>(&store, "add").unwrap();
+    let add = inst
+        .get_typed_func::<(i32, i32), i32>(&store, "add")
+        .unwrap();
     assert_eq!(add.call(&mut store, (2, 40)).unwrap(), 42);
     let fib = inst.get_typed_func::<i32, i32>(&store, "fib").unwrap();
     assert_eq!(fib.call(&mut store, 20).unwrap(), 6765);
@@ -40,7 +42,9 @@ fn traps_are_errors() {
             (func $r (export "recurse") call $r)
             (func (export "unreachable") unreachable))"#,
     );
-    let div = inst.get_typed_func::<(i32, i32), i32>(&store, "div").unwrap();
+    let div = inst
+        .get_typed_func::<(i32, i32), i32>(&store, "div")
+        .unwrap();
     assert_eq!(div.call(&mut store, (7, 2)).unwrap(), 3);
     let code = |e: Error| e.as_trap().map(|t| t.code());
     assert_eq!(
@@ -62,8 +66,13 @@ fn traps_are_errors() {
         code(rec.call(&mut store, ()).unwrap_err()),
         Some(TrapCode::StackOverflow)
     );
-    let unr = inst.get_typed_func::<(), ()>(&store, "unreachable").unwrap();
-    assert_eq!(code(unr.call(&mut store, ()).unwrap_err()), Some(TrapCode::Unreachable));
+    let unr = inst
+        .get_typed_func::<(), ()>(&store, "unreachable")
+        .unwrap();
+    assert_eq!(
+        code(unr.call(&mut store, ()).unwrap_err()),
+        Some(TrapCode::Unreachable)
+    );
     // Still usable after traps.
     assert_eq!(div.call(&mut store, (9, 3)).unwrap(), 3);
 }

@@ -22,10 +22,14 @@ fn host_function_sees_store_data() {
     .unwrap();
     let mut linker = Linker::<u32>::new(&engine);
     linker
-        .func_wrap("host", "bump", |mut caller: Caller<'_, u32>, x: i32| -> i32 {
-            *caller.data_mut() += 1;
-            x + *caller.data() as i32
-        })
+        .func_wrap(
+            "host",
+            "bump",
+            |mut caller: Caller<'_, u32>, x: i32| -> i32 {
+                *caller.data_mut() += 1;
+                x + *caller.data() as i32
+            },
+        )
         .unwrap();
     // Two stores from one linker: each host call sees its own store's data.
     let mut a = Store::new(&engine, 0u32);
@@ -228,7 +232,14 @@ fn resource_limiter_refuses_growth_and_instances() {
     Instance::new(&mut store, &module, &[]).unwrap();
     let err = Instance::new(&mut store, &module, &[]).unwrap_err();
     assert!(err.to_string().contains("instance limit"), "{err}");
-    let err = Memory::new(&mut store, MemoryType { minimum: 4, maximum: None }).unwrap_err();
+    let err = Memory::new(
+        &mut store,
+        MemoryType {
+            minimum: 4,
+            maximum: None,
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("limiter"), "{err}");
 }
 
@@ -331,7 +342,13 @@ fn host_functions_reenter_their_store_and_take_sixteen_parameters() {
              o: f32,
              p: f64|
              -> i64 {
-                (a + c + e + g + i + k) as i64 + b + d + f + h + j + l
+                (a + c + e + g + i + k) as i64
+                    + b
+                    + d
+                    + f
+                    + h
+                    + j
+                    + l
                     + (m as f64 + n + o as f64 + p) as i64
             },
         )
@@ -349,8 +366,12 @@ fn host_functions_reenter_their_store_and_take_sixteen_parameters() {
                     .unwrap()
                     .typed::<i32, i32>(&caller)?;
                 let r = fact.call(&mut caller, n)?;
-                let memory = caller.get_export("memory").and_then(Extern::into_memory).unwrap();
-                memory.data_mut(&mut caller)[n as usize * 4..][..4].copy_from_slice(&r.to_le_bytes());
+                let memory = caller
+                    .get_export("memory")
+                    .and_then(Extern::into_memory)
+                    .unwrap();
+                memory.data_mut(&mut caller)[n as usize * 4..][..4]
+                    .copy_from_slice(&r.to_le_bytes());
                 Ok(r)
             },
         )
@@ -376,7 +397,14 @@ fn handles_of_another_store_are_refused() {
     .unwrap();
     let mut a = Store::new(&engine, ());
     let mut b = Store::new(&engine, ());
-    let mem_a = Memory::new(&mut a, MemoryType { minimum: 1, maximum: None }).unwrap();
+    let mem_a = Memory::new(
+        &mut a,
+        MemoryType {
+            minimum: 1,
+            maximum: None,
+        },
+    )
+    .unwrap();
     let err = Instance::new(&mut b, &module, &[mem_a.into()]).unwrap_err();
     assert!(matches!(err, Error::Link(_)), "{err}");
     let inst = Instance::new(&mut a, &module, &[mem_a.into()]).unwrap();
@@ -385,7 +413,11 @@ fn handles_of_another_store_are_refused() {
     assert!(mem_a.grow(&mut b, 1).is_err());
     let table = Table::new(
         &mut a,
-        TableType { element: ValType::FuncRef, minimum: 1, maximum: None },
+        TableType {
+            element: ValType::FuncRef,
+            minimum: 1,
+            maximum: None,
+        },
         Val::FuncRef(None),
     )
     .unwrap();
@@ -396,9 +428,15 @@ fn handles_of_another_store_are_refused() {
     linker.define(&a, "m", "mem", mem_a).unwrap();
     let err = linker.define(&a, "m", "mem", mem_a).unwrap_err();
     assert!(err.to_string().contains("already defined"), "{err}");
-    linker.allow_shadowing(true).define(&a, "m", "mem", mem_a).unwrap();
+    linker
+        .allow_shadowing(true)
+        .define(&a, "m", "mem", mem_a)
+        .unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mem_a.size(&b)));
-    assert!(result.is_err(), "a handle of another store panics in infallible accessors");
+    assert!(
+        result.is_err(),
+        "a handle of another store panics in infallible accessors"
+    );
 }
 
 #[test]

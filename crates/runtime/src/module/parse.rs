@@ -7,8 +7,8 @@ use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValT
 use crate::Error;
 use std::sync::Arc;
 use wasmparser::{
-    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncToValidate, Operator,
-    Parser, Payload, TypeRef, Validator, ValidatorResources, WasmFeatures,
+    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FuncToValidate, Operator, Parser,
+    Payload, TypeRef, Validator, ValidatorResources, WasmFeatures,
 };
 use wjit_compiler::ModuleInfo;
 
@@ -95,6 +95,7 @@ pub(crate) struct FunctionToCompile {
 }
 
 /// Everything `parse` found.
+#[derive(Default)]
 pub(crate) struct ParsedModule {
     pub info: ModuleInfo,
     /// Our view of every type index.
@@ -147,227 +148,234 @@ fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
 /// collects for validation and compilation.
 pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
     let mut validator = Validator::new_with_features(WasmFeatures::WASM2);
-    let mut info = ModuleInfo::default();
-    let mut types = Vec::new();
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut global_types = Vec::new();
-    let mut global_inits = Vec::new();
-    let mut table_types = Vec::new();
-    let mut memory_types = Vec::new();
-    let mut elems = Vec::new();
-    let mut data = Vec::new();
-    let mut start = None;
-    let mut names: Vec<Option<String>> = Vec::new();
-    let mut bodies = Vec::new();
-    info.epoch_interruption = engine.inner.config.epoch_interruption;
-    info.consume_fuel = engine.inner.config.consume_fuel;
-    info.native_float_rounding = engine.native_float_rounding();
-
+    let mut m = ParsedModule::default();
     for payload in Parser::new(0).parse_all(binary) {
         let payload = payload?;
         let valid = validator.payload(&payload)?;
         match &payload {
-            Payload::TypeSection(reader) => {
-                for rec in reader.clone() {
-                    for sub in rec?.into_types() {
-                        match &sub.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => {
-                                let ty = FuncType::from_wasm(f)?;
-                                info.type_ids.push(engine.signature_id(&ty));
-                                info.types.push(f.clone());
-                                types.push(ty);
-                            }
-                            _ => return Err(Error::Unsupported("gc types".into())),
-                        }
-                    }
-                }
-            }
-            Payload::ImportSection(reader) => {
-                for imp in reader.clone().into_imports() {
-                    let imp = imp?;
-                    let ty = match imp.ty {
-                        TypeRef::Func(t) => {
-                            info.functions.push(t);
-                            info.num_imported_functions += 1;
-                            ExternType::Func(types[t as usize].clone())
-                        }
-                        TypeRef::Table(t) => {
-                            info.tables.push(t);
-                            let tt = table_type(&t)?;
-                            table_types.push(tt);
-                            ExternType::Table(tt)
-                        }
-                        TypeRef::Memory(m) => {
-                            info.memories.push(m);
-                            let mt = memory_type(&m)?;
-                            memory_types.push(mt);
-                            ExternType::Memory(mt)
-                        }
-                        TypeRef::Global(g) => {
-                            info.globals.push(g);
-                            let gt = global_type(&g)?;
-                            global_types.push(gt);
-                            global_inits.push(ConstInit::RefNull);
-                            ExternType::Global(gt)
-                        }
-                        _ => return Err(Error::Unsupported("tag imports".into())),
-                    };
-                    imports.push(Import {
-                        module: imp.module.to_string(),
-                        name: imp.name.to_string(),
-                        ty,
-                    });
-                }
-            }
+            Payload::TypeSection(reader) => m.type_section(engine, reader.clone())?,
+            Payload::ImportSection(reader) => m.import_section(reader.clone())?,
             Payload::FunctionSection(reader) => {
                 for t in reader.clone() {
-                    info.functions.push(t?);
+                    m.info.functions.push(t?);
                 }
             }
-            Payload::TableSection(reader) => {
-                for t in reader.clone() {
-                    let t = t?;
-                    if !matches!(t.init, wasmparser::TableInit::RefNull) {
-                        return Err(Error::Unsupported("table initialiser expressions".into()));
-                    }
-                    info.tables.push(t.ty);
-                    table_types.push(table_type(&t.ty)?);
-                }
-            }
+            Payload::TableSection(reader) => m.table_section(reader.clone())?,
             Payload::MemorySection(reader) => {
                 check_memory_limits_encoding(binary, reader.range())?;
-                for m in reader.clone() {
-                    let m = m?;
-                    info.memories.push(m);
-                    memory_types.push(memory_type(&m)?);
-                }
+                m.memory_section(reader.clone())?
             }
-            Payload::GlobalSection(reader) => {
-                for g in reader.clone() {
-                    let g = g?;
-                    info.globals.push(g.ty);
-                    global_types.push(global_type(&g.ty)?);
-                    global_inits.push(ConstInit::parse(&g.init_expr)?);
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for e in reader.clone() {
-                    let e = e?;
-                    let idx = match e.kind {
-                        ExternalKind::Func | ExternalKind::FuncExact => {
-                            ExportIndex::Func(e.index)
-                        }
-                        ExternalKind::Table => ExportIndex::Table(e.index),
-                        ExternalKind::Memory => ExportIndex::Memory(e.index),
-                        ExternalKind::Global => ExportIndex::Global(e.index),
-                        ExternalKind::Tag => {
-                            return Err(Error::Unsupported("tag exports".into()))
-                        }
-                    };
-                    exports.push((e.name.to_string(), idx));
-                }
-            }
-            Payload::StartSection { func, .. } => start = Some(*func),
-            Payload::ElementSection(reader) => {
-                for e in reader.clone() {
-                    let e = e?;
-                    let items = match e.items {
-                        ElementItems::Functions(r) => r
-                            .into_iter()
-                            .map(|f| f.map(ConstInit::RefFunc))
-                            .collect::<Result<Vec<_>, _>>()?,
-                        ElementItems::Expressions(_, r) => {
-                            let mut v = Vec::new();
-                            for expr in r {
-                                v.push(ConstInit::parse(&expr?)?);
-                            }
-                            v
-                        }
-                    };
-                    let (active, declared) = match e.kind {
-                        ElementKind::Active {
-                            table_index,
-                            offset_expr,
-                        } => (
-                            Some((table_index.unwrap_or(0), ConstInit::parse(&offset_expr)?)),
-                            false,
-                        ),
-                        ElementKind::Declared => (None, true),
-                        ElementKind::Passive => (None, false),
-                    };
-                    elems.push(ElemSegment {
-                        active,
-                        declared,
-                        items,
-                    });
-                }
-            }
-            Payload::DataSection(reader) => {
-                for d in reader.clone() {
-                    let d = d?;
-                    let offset = match d.kind {
-                        DataKind::Active {
-                            memory_index: 0,
-                            offset_expr,
-                        } => Some(ConstInit::parse(&offset_expr)?),
-                        DataKind::Active { .. } => {
-                            return Err(Error::Unsupported("multiple memories".into()))
-                        }
-                        DataKind::Passive => None,
-                    };
-                    data.push(DataSegment {
-                        offset,
-                        bytes: Arc::from(d.data),
-                    });
-                }
-            }
-            Payload::CustomSection(c) if c.name() == "name" => {
-                // Names only label backtraces: a malformed name section is ignored.
-                let reader = wasmparser::NameSectionReader::new(c.data_reader());
-                for name in reader.into_iter().flatten() {
-                    if let wasmparser::Name::Function(map) = name {
-                        for n in map.into_iter().flatten() {
-                            let i = n.index as usize;
-                            if i < 1_000_000 {
-                                if names.len() <= i {
-                                    names.resize(i + 1, None);
-                                }
-                                names[i] = Some(n.name.to_string());
-                            }
-                        }
-                    }
-                }
-            }
+            Payload::GlobalSection(reader) => m.global_section(reader.clone())?,
+            Payload::ExportSection(reader) => m.export_section(reader.clone())?,
+            Payload::StartSection { func, .. } => m.start = Some(*func),
+            Payload::ElementSection(reader) => m.element_section(reader.clone())?,
+            Payload::DataSection(reader) => m.data_section(reader.clone())?,
+            Payload::CustomSection(c) if c.name() == "name" => m.name_section(c),
             _ => {}
         }
         if let wasmparser::ValidPayload::Func(to_validate, body) = valid {
             let range = body.range();
-            bodies.push(FunctionToCompile {
+            m.bodies.push(FunctionToCompile {
                 to_validate,
                 body: range.start as usize..range.end as usize,
             });
         }
     }
-    if info.memories.len() > 1 {
+    if m.info.memories.len() > 1 {
         return Err(Error::Unsupported("multiple memories".into()));
     }
-    info.compute_offsets();
-    Ok(ParsedModule {
-        info,
-        types,
-        imports,
-        exports,
-        global_types,
-        global_inits,
-        table_types,
-        memory_types,
-        elems,
-        data,
-        start,
-        names,
-        bodies,
-    })
+    m.info.compute_offsets();
+    Ok(m)
+}
+
+impl ParsedModule {
+    fn type_section(
+        &mut self,
+        engine: &Engine,
+        reader: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<(), Error> {
+        for rec in reader {
+            for sub in rec?.into_types() {
+                match &sub.composite_type.inner {
+                    wasmparser::CompositeInnerType::Func(f) => {
+                        let ty = FuncType::from_wasm(f)?;
+                        self.info.type_ids.push(engine.signature_id(&ty));
+                        self.info.types.push(f.clone());
+                        self.types.push(ty);
+                    }
+                    _ => return Err(Error::Unsupported("gc types".into())),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn import_section(&mut self, reader: wasmparser::ImportSectionReader<'_>) -> Result<(), Error> {
+        for imp in reader.into_imports() {
+            let imp = imp?;
+            let ty = match imp.ty {
+                TypeRef::Func(t) => {
+                    self.info.functions.push(t);
+                    self.info.num_imported_functions += 1;
+                    let ty = self
+                        .types
+                        .get(t as usize)
+                        .ok_or_else(|| Error::Compile(format!("import of unknown type {t}")))?;
+                    ExternType::Func(ty.clone())
+                }
+                TypeRef::Table(t) => {
+                    self.info.tables.push(t);
+                    let tt = table_type(&t)?;
+                    self.table_types.push(tt);
+                    ExternType::Table(tt)
+                }
+                TypeRef::Memory(m) => {
+                    self.info.memories.push(m);
+                    let mt = memory_type(&m)?;
+                    self.memory_types.push(mt);
+                    ExternType::Memory(mt)
+                }
+                TypeRef::Global(g) => {
+                    self.info.globals.push(g);
+                    let gt = global_type(&g)?;
+                    self.global_types.push(gt);
+                    self.global_inits.push(ConstInit::RefNull);
+                    ExternType::Global(gt)
+                }
+                _ => return Err(Error::Unsupported("tag imports".into())),
+            };
+            self.imports.push(Import {
+                module: imp.module.to_string(),
+                name: imp.name.to_string(),
+                ty,
+            });
+        }
+        Ok(())
+    }
+
+    fn table_section(&mut self, reader: wasmparser::TableSectionReader<'_>) -> Result<(), Error> {
+        for t in reader {
+            let t = t?;
+            if !matches!(t.init, wasmparser::TableInit::RefNull) {
+                return Err(Error::Unsupported("table initialiser expressions".into()));
+            }
+            self.info.tables.push(t.ty);
+            self.table_types.push(table_type(&t.ty)?);
+        }
+        Ok(())
+    }
+
+    fn memory_section(&mut self, reader: wasmparser::MemorySectionReader<'_>) -> Result<(), Error> {
+        for m in reader {
+            let m = m?;
+            self.info.memories.push(m);
+            self.memory_types.push(memory_type(&m)?);
+        }
+        Ok(())
+    }
+
+    fn global_section(&mut self, reader: wasmparser::GlobalSectionReader<'_>) -> Result<(), Error> {
+        for g in reader {
+            let g = g?;
+            self.info.globals.push(g.ty);
+            self.global_types.push(global_type(&g.ty)?);
+            self.global_inits.push(ConstInit::parse(&g.init_expr)?);
+        }
+        Ok(())
+    }
+
+    fn export_section(&mut self, reader: wasmparser::ExportSectionReader<'_>) -> Result<(), Error> {
+        for e in reader {
+            let e = e?;
+            let idx = match e.kind {
+                ExternalKind::Func | ExternalKind::FuncExact => ExportIndex::Func(e.index),
+                ExternalKind::Table => ExportIndex::Table(e.index),
+                ExternalKind::Memory => ExportIndex::Memory(e.index),
+                ExternalKind::Global => ExportIndex::Global(e.index),
+                ExternalKind::Tag => return Err(Error::Unsupported("tag exports".into())),
+            };
+            self.exports.push((e.name.to_string(), idx));
+        }
+        Ok(())
+    }
+
+    fn element_section(
+        &mut self,
+        reader: wasmparser::ElementSectionReader<'_>,
+    ) -> Result<(), Error> {
+        for e in reader {
+            let e = e?;
+            let items = match e.items {
+                ElementItems::Functions(r) => r
+                    .into_iter()
+                    .map(|f| f.map(ConstInit::RefFunc))
+                    .collect::<Result<Vec<_>, _>>()?,
+                ElementItems::Expressions(_, r) => {
+                    let mut v = Vec::new();
+                    for expr in r {
+                        v.push(ConstInit::parse(&expr?)?);
+                    }
+                    v
+                }
+            };
+            let (active, declared) = match e.kind {
+                ElementKind::Active {
+                    table_index,
+                    offset_expr,
+                } => (
+                    Some((table_index.unwrap_or(0), ConstInit::parse(&offset_expr)?)),
+                    false,
+                ),
+                ElementKind::Declared => (None, true),
+                ElementKind::Passive => (None, false),
+            };
+            self.elems.push(ElemSegment {
+                active,
+                declared,
+                items,
+            });
+        }
+        Ok(())
+    }
+
+    fn data_section(&mut self, reader: wasmparser::DataSectionReader<'_>) -> Result<(), Error> {
+        for d in reader {
+            let d = d?;
+            let offset = match d.kind {
+                DataKind::Active {
+                    memory_index: 0,
+                    offset_expr,
+                } => Some(ConstInit::parse(&offset_expr)?),
+                DataKind::Active { .. } => {
+                    return Err(Error::Unsupported("multiple memories".into()))
+                }
+                DataKind::Passive => None,
+            };
+            self.data.push(DataSegment {
+                offset,
+                bytes: Arc::from(d.data),
+            });
+        }
+        Ok(())
+    }
+
+    /// Function names, which only label backtraces: a malformed name section is ignored.
+    fn name_section(&mut self, section: &wasmparser::CustomSectionReader<'_>) {
+        let reader = wasmparser::NameSectionReader::new(section.data_reader());
+        for name in reader.into_iter().flatten() {
+            if let wasmparser::Name::Function(map) = name {
+                for n in map.into_iter().flatten() {
+                    let i = n.index as usize;
+                    if i < 1_000_000 {
+                        if self.names.len() <= i {
+                            self.names.resize(i + 1, None);
+                        }
+                        self.names[i] = Some(n.name.to_string());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// WebAssembly 2.0 encodes memory limits as `u32` LEB128 (at most 5 bytes); wasmparser reads

@@ -7,7 +7,9 @@ use super::validate::{for_each_body, job};
 use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
-use wasmparser::{BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, ValidatorResources};
+use wasmparser::{
+    BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, ValidatorResources,
+};
 use wjit_compiler::ModuleInfo;
 
 /// Why a function body could not be compiled, kept to report it at every call.
@@ -82,7 +84,10 @@ impl ModuleFunctions {
             let mut out = Vec::with_capacity(chunk.len());
             for f in chunk {
                 let index = f.to_validate.index;
-                let body = FunctionBody::new(BinaryReader::new(&binary[f.body.clone()], f.body.start as u64));
+                let body = FunctionBody::new(BinaryReader::new(
+                    &binary[f.body.clone()],
+                    f.body.start as u64,
+                ));
                 let mut validator = job(f).into_validator(allocs);
                 let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
                 let code =
@@ -173,7 +178,12 @@ impl ModuleFunctions {
         result.clone().map_err(|f| f.to_error())
     }
 
-    fn compile_body(&self, info: &ModuleInfo, index: u32, defined: &DefinedFunc) -> Result<usize, Error> {
+    fn compile_body(
+        &self,
+        info: &ModuleInfo,
+        index: u32,
+        defined: &DefinedFunc,
+    ) -> Result<usize, Error> {
         let to_validate = defined
             .to_validate
             .lock()

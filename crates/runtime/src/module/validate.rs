@@ -48,10 +48,7 @@ pub(crate) fn for_each_body<R: Send>(
     }
     let chunks = balanced_chunks(items, threads * 2, |f| f.body.len());
     let results: Vec<Result<Vec<R>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| s.spawn(|| work(chunk)))
-            .collect();
+        let handles: Vec<_> = chunks.iter().map(|chunk| s.spawn(|| work(chunk))).collect();
         handles
             .into_iter()
             .map(|h| {

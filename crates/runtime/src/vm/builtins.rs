@@ -7,8 +7,8 @@
 
 use super::instance::VMInstance;
 use super::store::VMStore;
-use super::traps::set_pending_error;
 use super::store::VMStoreContext;
+use super::traps::set_pending_error;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use wjit_compiler::vmctx::{Builtin, VMOffsets};
 
@@ -56,7 +56,9 @@ extern "C" fn memory_grow(vmctx: usize, delta: u64, memory: u64) -> u64 {
         // store's.
         unsafe {
             match store_of(vmctx) {
-                Some(store) => store.grow_memory(mem, delta as u32 as u64).unwrap_or(FAILED),
+                Some(store) => store
+                    .grow_memory(mem, delta as u32 as u64)
+                    .unwrap_or(FAILED),
                 None => FAILED,
             }
         }
@@ -199,8 +201,7 @@ extern "C" fn table_init(vmctx: usize, table_segment: u64, dst: u64, src: u64, l
         };
         // SAFETY: a live table of the store, which only the running code uses.
         let elements = unsafe { (*t).elements_mut() };
-        if !in_bounds(src, len, items.len() as u64) || !in_bounds(dst, len, elements.len() as u64)
-        {
+        if !in_bounds(src, len, items.len() as u64) || !in_bounds(dst, len, elements.len() as u64) {
             return OUT_OF_BOUNDS;
         }
         elements[dst as usize..(dst + len) as usize]

@@ -2,9 +2,9 @@
 //! builtins and host calls use, and the call through the entry stub.
 
 use super::store::VMStore;
+use super::store::VMStoreContext;
 use super::stubs::stubs;
 use super::traps::{clear_pending_error, take_trap_error, RESUME_SP};
-use super::store::VMStoreContext;
 use super::vmctx::VMFuncRef;
 use crate::Error;
 use std::cell::Cell;

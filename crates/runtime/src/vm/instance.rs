@@ -2,9 +2,9 @@
 //! globals it uses (owned by its store), and the state of its passive segments.
 
 use super::memory::VMMemory;
+use super::store::VMStoreContext;
 use super::stubs::stubs;
 use super::table::VMTable;
-use super::store::VMStoreContext;
 use super::vmctx::{VMFuncRef, VMGlobal, VmctxAlloc, VMCTX_INSTANCE};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
