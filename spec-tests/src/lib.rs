@@ -4,6 +4,10 @@
 //! harness (`cargo test -p spec-tests`) and the `wjit wast` CLI subcommand both call
 //! [`run_wast_file`]. It uses only the public `wjit` embedding API.
 //!
+//! One script runs in one `Store<()>` that owns every instance of the script, and one
+//! `Linker<()>` (with shadowing allowed, so a later `register` replaces earlier names) that
+//! holds the `spectest` module and the registered instances.
+//!
 //! Every directive counts as passed or failed; a file passes only if all of its directives pass.
 //! `Error::Unsupported` from wjit is always a failure (also for `assert_invalid` and
 //! `assert_malformed`), so unimplemented features show up as failing files.
@@ -23,8 +27,8 @@ use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 use wjit::{
-    Config, Engine, Error, ExternRef, Global, GlobalType, Instance, Linker, Memory, MemoryType,
-    Module, Table, TableType, TrapCode, Val, ValType,
+    Config, Engine, Error, ExternRef, Func, Global, GlobalType, Instance, Linker, Memory,
+    MemoryType, Module, Store, Table, TableType, TrapCode, Val, ValType,
 };
 
 /// One failed directive.
@@ -328,11 +332,13 @@ fn catch<R>(f: impl FnOnce() -> R + panic::UnwindSafe) -> Result<R, String> {
 // Script state and directives.
 
 struct State {
-    engine: Engine,
+    /// Owns every instance, memory, table and global of the script.
+    store: Store<()>,
     /// Compiles every body up front, so invalid bodies are rejected by `Module::new`
-    /// (`engine` compiles lazily, on first call, like an embedder's default engine).
+    /// (the store's engine compiles lazily, on first call, like an embedder's default engine).
     eager_engine: Engine,
-    linker: Linker,
+    /// `spectest` and the registered instances; shadowing allowed (`register` replaces).
+    linker: Linker<()>,
     current: Option<Instance>,
     named: HashMap<String, Instance>,
     definitions: HashMap<String, Module>,
@@ -374,10 +380,12 @@ impl State {
     fn new() -> Result<State, Error> {
         let engine = Engine::new(&Config::new())?;
         let eager_engine = Engine::new(Config::new().lazy_compilation(false))?;
+        let mut store = Store::new(&engine, ());
         let mut linker = Linker::new(&engine);
-        define_spectest(&engine, &mut linker)?;
+        linker.allow_shadowing(true);
+        define_spectest(&mut store, &mut linker)?;
         Ok(State {
-            engine,
+            store,
             eager_engine,
             linker,
             current: None,
@@ -402,7 +410,7 @@ impl State {
                 let instance = self.instantiate(&bytes).map_err(ExecError::describe)?;
                 self.failed_module_line = None;
                 if let Some(n) = name {
-                    self.named.insert(n, instance.clone());
+                    self.named.insert(n, instance);
                 }
                 self.current = Some(instance);
                 Ok(())
@@ -436,11 +444,11 @@ impl State {
                 };
                 let inst = self
                     .linker
-                    .instantiate(&compiled)
+                    .instantiate(&mut self.store, &compiled)
                     .map_err(|e| describe_error(&e))?;
                 self.failed_module_line = None;
                 if let Some(id) = instance {
-                    self.named.insert(id.name().to_string(), inst.clone());
+                    self.named.insert(id.name().to_string(), inst);
                 }
                 self.current = Some(inst);
                 Ok(())
@@ -448,7 +456,7 @@ impl State {
             WastDirective::Register { name, module, .. } => {
                 let inst = self.instance(module.map(|id| id.name()))?;
                 self.linker
-                    .instance(name, &inst)
+                    .instance(&self.store, name, inst)
                     .map_err(|e| describe_error(&e))?;
                 Ok(())
             }
@@ -510,7 +518,7 @@ impl State {
                     .encode()
                     .map_err(|e| format!("failed to encode module: {}", e.message()))?;
                 let compiled = self.compile(&bytes).map_err(ExecError::describe)?;
-                match self.linker.instantiate(&compiled) {
+                match self.linker.instantiate(&mut self.store, &compiled) {
                     Ok(_) => Err(format!(
                         "expected link error \"{message}\", module instantiated"
                     )),
@@ -533,34 +541,31 @@ impl State {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Module, ExecError> {
-        Ok(Module::new(&self.engine, bytes)?)
+        Ok(Module::new(self.store.engine(), bytes)?)
     }
 
-    fn instantiate(&self, bytes: &[u8]) -> Result<Instance, ExecError> {
+    fn instantiate(&mut self, bytes: &[u8]) -> Result<Instance, ExecError> {
         let module = self.compile(bytes)?;
-        Ok(self.linker.instantiate(&module)?)
+        Ok(self.linker.instantiate(&mut self.store, &module)?)
     }
 
     fn instance(&self, name: Option<&str>) -> Result<Instance, String> {
         match name {
-            Some(n) => self.named.get(n).cloned().ok_or_else(|| {
+            Some(n) => self.named.get(n).copied().ok_or_else(|| {
                 format!("no instance named ${n} (its module failed or is not defined)")
             }),
-            None => self
-                .current
-                .clone()
-                .ok_or_else(|| match self.failed_module_line {
-                    Some(line) => format!("no current instance: the module at line {line} failed"),
-                    None => "no current instance".to_string(),
-                }),
+            None => self.current.ok_or_else(|| match self.failed_module_line {
+                Some(line) => format!("no current instance: the module at line {line} failed"),
+                None => "no current instance".to_string(),
+            }),
         }
     }
 
-    fn invoke(&self, invoke: &WastInvoke<'_>) -> Result<Vec<Val>, ExecError> {
+    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Result<Vec<Val>, ExecError> {
         let instance = self
             .instance(invoke.module.map(|id| id.name()))
             .map_err(ExecError::Harness)?;
-        let func = instance.get_func(invoke.name).ok_or_else(|| {
+        let func = instance.get_func(&self.store, invoke.name).ok_or_else(|| {
             ExecError::Harness(format!("no exported function \"{}\"", invoke.name))
         })?;
         let args = invoke
@@ -568,7 +573,7 @@ impl State {
             .iter()
             .map(arg_val)
             .collect::<Result<Vec<_>, _>>()?;
-        let ty = func.ty();
+        let ty = func.ty(&self.store);
         if args.len() != ty.params().len() {
             return Err(ExecError::Harness(format!(
                 "\"{}\" takes {} arguments, script passes {}",
@@ -583,21 +588,21 @@ impl State {
             )));
         }
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-        func.call(&args, &mut results)?;
+        func.call(&mut self.store, &args, &mut results)?;
         Ok(results)
     }
 
-    fn execute(&self, exec: WastExecute<'_>) -> Result<Vec<Val>, ExecError> {
+    fn execute(&mut self, exec: WastExecute<'_>) -> Result<Vec<Val>, ExecError> {
         match exec {
             WastExecute::Invoke(invoke) => self.invoke(&invoke),
             WastExecute::Get { module, global, .. } => {
                 let instance = self
                     .instance(module.map(|id| id.name()))
                     .map_err(ExecError::Harness)?;
-                let g = instance.get_global(global).ok_or_else(|| {
+                let g = instance.get_global(&self.store, global).ok_or_else(|| {
                     ExecError::Harness(format!("no exported global \"{global}\""))
                 })?;
-                Ok(vec![g.get()])
+                Ok(vec![g.get(&self.store)])
             }
             WastExecute::Wat(mut wat) => {
                 let bytes = encode_wat(&mut wat).map_err(ExecError::Harness)?;
@@ -637,14 +642,28 @@ fn encode_wat(wat: &mut Wat<'_>) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("failed to encode module: {}", e.message()))
 }
 
-fn define_spectest(engine: &Engine, linker: &mut Linker) -> Result<(), Error> {
-    linker.func_wrap("spectest", "print", || {})?;
-    linker.func_wrap("spectest", "print_i32", |_: i32| {})?;
-    linker.func_wrap("spectest", "print_i64", |_: i64| {})?;
-    linker.func_wrap("spectest", "print_f32", |_: f32| {})?;
-    linker.func_wrap("spectest", "print_f64", |_: f64| {})?;
-    linker.func_wrap("spectest", "print_i32_f32", |_: i32, _: f32| {})?;
-    linker.func_wrap("spectest", "print_f64_f64", |_: f64, _: f64| {})?;
+fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> Result<(), Error> {
+    // The print functions are items of the store (not `Linker::func_wrap` definitions, which
+    // bind a new function at every instantiation), so every module of the script imports the
+    // same function instances, as the spec's `spectest` module provides them.
+    let prints = [
+        ("print", Func::wrap(&mut *store, || {})),
+        ("print_i32", Func::wrap(&mut *store, |_: i32| {})),
+        ("print_i64", Func::wrap(&mut *store, |_: i64| {})),
+        ("print_f32", Func::wrap(&mut *store, |_: f32| {})),
+        ("print_f64", Func::wrap(&mut *store, |_: f64| {})),
+        (
+            "print_i32_f32",
+            Func::wrap(&mut *store, |_: i32, _: f32| {}),
+        ),
+        (
+            "print_f64_f64",
+            Func::wrap(&mut *store, |_: f64, _: f64| {}),
+        ),
+    ];
+    for (name, func) in prints {
+        linker.define(&*store, "spectest", name, func)?;
+    }
     let globals = [
         ("global_i32", ValType::I32, Val::I32(666)),
         ("global_i64", ValType::I64, Val::I64(666)),
@@ -653,30 +672,30 @@ fn define_spectest(engine: &Engine, linker: &mut Linker) -> Result<(), Error> {
     ];
     for (name, content, init) in globals {
         let g = Global::new(
-            engine,
+            &mut *store,
             GlobalType {
                 content,
                 mutable: false,
             },
             init,
         )?;
-        linker.define("spectest", name, g)?;
+        linker.define(&*store, "spectest", name, g)?;
     }
     let table_ty = TableType {
         element: ValType::FuncRef,
         minimum: 10,
         maximum: Some(20),
     };
-    let table = Table::new(engine, table_ty, Val::FuncRef(None))?;
-    linker.define("spectest", "table", table)?;
+    let table = Table::new(&mut *store, table_ty, Val::FuncRef(None))?;
+    linker.define(&*store, "spectest", "table", table)?;
     let memory = Memory::new(
-        engine,
+        &mut *store,
         MemoryType {
             minimum: 1,
             maximum: Some(2),
         },
     )?;
-    linker.define("spectest", "memory", memory)?;
+    linker.define(&*store, "spectest", "memory", memory)?;
     Ok(())
 }
 
@@ -966,6 +985,68 @@ mod tests {
             .collect();
         assert_eq!(names, [("foo", "not yet"), ("bar", ""), ("baz", "x")]);
         assert_eq!(list[0].line, 3);
+    }
+
+    fn run(text: &str) -> Report {
+        run_wast_text(Path::new("test.wast"), text)
+    }
+
+    #[test]
+    fn one_store_per_script() {
+        // Registered instances share state with the script's other instances; a later
+        // `register` of the same name replaces the earlier one; spectest items are shared.
+        let report = run(r#"
+            (module $a
+              (global (export "g") (mut i32) (i32.const 1))
+              (func (export "set") (param i32) (global.set 0 (local.get 0))))
+            (register "m" $a)
+            (module $b
+              (import "m" "g" (global $g (mut i32)))
+              (import "spectest" "print_i32" (func $p (param i32)))
+              (import "spectest" "memory" (memory 1))
+              (func (export "get") (result i32) (call $p (global.get $g)) (global.get $g))
+              (func (export "store") (param i32) (i32.store (i32.const 0) (local.get 0))))
+            (invoke $a "set" (i32.const 42))
+            (assert_return (invoke $b "get") (i32.const 42))
+            (invoke $b "store" (i32.const 7))
+            (module $c
+              (import "spectest" "memory" (memory 1))
+              (func (export "load") (result i32) (i32.load (i32.const 0))))
+            (assert_return (invoke "load") (i32.const 7))
+            (module $d (global (export "g") (mut i32) (i32.const 5)))
+            (register "m" $d)
+            (module (import "m" "g" (global (mut i32)))
+              (func (export "get") (result i32) (global.get 0)))
+            (assert_return (invoke "get") (i32.const 5))
+            (assert_return (get $a "g") (i32.const 42))
+            (assert_unlinkable (module (import "m" "nope" (func))) "unknown import")
+            (assert_trap (module (func unreachable) (start 0)) "unreachable")
+        "#);
+        assert!(report.ok(), "{}", report.failure_summary(20));
+        assert_eq!(report.passed, 15);
+    }
+
+    #[test]
+    fn failures_are_counted() {
+        let report = run(r#"
+            (module (func (export "f") (result i32) (i32.const 1)))
+            (assert_return (invoke "f") (i32.const 2))
+            (assert_trap (invoke "f") "unreachable")
+            (module (import "spectest" "nope" (func)))
+            (assert_return (invoke "f") (i32.const 1))
+        "#);
+        assert_eq!(
+            (report.passed, report.failed),
+            (1, 4),
+            "{:?}",
+            report.failures
+        );
+        let kinds: Vec<_> = report.failures.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            ["assert_return", "assert_trap", "module", "assert_return"]
+        );
+        assert!(report.failures[3].message.contains("no current instance"));
     }
 
     #[test]
