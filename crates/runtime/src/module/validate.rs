@@ -4,8 +4,14 @@
 
 use super::parse::FunctionToCompile;
 use crate::Error;
-use wasmparser::{BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody};
+use wasmparser::{
+    BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, WasmFeatures,
+};
 use wjit_compiler::ModuleInfo;
+
+/// Proposals the validator accepts in wasm 2.0 that the compiler does not implement yet;
+/// `wjit_compiler::validate_function` reports them as unsupported.
+const UNCOMPILABLE: WasmFeatures = WasmFeatures::SIMD.union(WasmFeatures::RELAXED_SIMD);
 
 /// Below this many bytes of function bodies, one thread does all the work.
 const PARALLEL_THRESHOLD: usize = 256 * 1024;
@@ -87,9 +93,26 @@ pub(crate) fn validate_bodies(
             let index = f.to_validate.index;
             let bytes = &binary[f.body.clone()];
             let body = FunctionBody::new(BinaryReader::new(bytes, f.body.start as u64));
-            let mut validator = job(f).into_validator(allocs);
-            wjit_compiler::validate_function(info, index, &body, &mut validator)?;
-            allocs = validator.into_allocations();
+            // Fast path: wasmparser's own validation loop (no `Operator` values), with the
+            // proposals wjit cannot compile yet switched off. (It accepts an overlong zero
+            // byte after `memory.size`/`memory.grow`, which the compiler rejects when the
+            // body is compiled; eager mode rejects it here.)
+            let mut fast = job(f);
+            fast.features.remove(UNCOMPILABLE);
+            let mut validator = fast.into_validator(allocs);
+            if validator.validate(&body).is_ok() {
+                allocs = validator.into_allocations();
+                continue;
+            }
+            // Slow path for the failing body: the compiler's validation says precisely why
+            // (invalid, or unsupported by wjit).
+            let mut precise = job(f).into_validator(Default::default());
+            wjit_compiler::validate_function(info, index, &body, &mut precise)?;
+            return Err(Error::Compile(format!(
+                "function {index} at byte offset {:#x}: rejected by validation with \
+                 unsupported proposals disabled, accepted with them",
+                f.body.start
+            )));
         }
         Ok(Vec::<()>::new())
     })?;
