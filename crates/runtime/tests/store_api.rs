@@ -42,6 +42,23 @@ fn host_function_sees_store_data() {
     assert_eq!(run_b.call(&mut b, 10).unwrap(), 111 + 112);
     assert_eq!((*a.data(), *b.data()), (2, 102));
     assert_eq!(b.into_data(), 102);
+
+    // Host functions called straight from the host, typed and dynamic.
+    let triple = Func::wrap(&mut a, |mut caller: Caller<'_, u32>, x: i32| -> (i32, f64) {
+        *caller.data_mut() += 1;
+        (x * 3, x as f64 / 2.0)
+    });
+    let typed = triple.typed::<i32, (i32, f64)>(&a).unwrap();
+    assert_eq!(typed.call(&mut a, 5).unwrap(), (15, 2.5));
+    let ty = wjit::FuncType::new([ValType::I32], [ValType::F32]);
+    let half = Func::new(&mut a, ty, |_caller, args, results| {
+        results[0] = Val::from(args[0].i32().unwrap_or(0) as f32 / 2.0);
+        Ok(())
+    });
+    let mut out = [Val::I32(0)];
+    half.call(&mut a, &[Val::I32(7)], &mut out).unwrap();
+    assert_eq!(out[0].f32(), Some(3.5));
+    assert_eq!(*a.data(), 3);
 }
 
 #[test]
