@@ -6,7 +6,7 @@ mod common;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
-use wjit::{Config, Engine, Instance, Module};
+use wjit::{Config, Engine, Instance, Module, Store};
 
 /// About 1/20 of the work of `n`: most kernels are linear in `n`; fib is exponential
 /// (fib(n-6) is ~1/18 of fib(n)) and mandelbrot quadratic.
@@ -30,9 +30,11 @@ fn kernels(c: &mut Criterion) {
             continue;
         };
         let n = small_n(&k.name, n);
+        // One store per kernel: each kernel's memory is freed before the next is set up.
+        let mut store = Store::new(&engine, ());
         let run = Module::new(&engine, &k.wasm)
-            .and_then(|m| Instance::new(&m, &[]))
-            .and_then(|i| i.get_typed_func::<i32, i32>("run"));
+            .and_then(|m| Instance::new(&mut store, &m, &[]))
+            .and_then(|i| i.get_typed_func::<i32, i32>(&store, "run"));
         let run = match run {
             Ok(r) => r,
             Err(e) => {
@@ -41,7 +43,7 @@ fn kernels(c: &mut Criterion) {
             }
         };
         group.bench_with_input(BenchmarkId::new(&k.name, n), &n, |b, &n| {
-            b.iter(|| run.call(black_box(n)).expect("run"))
+            b.iter(|| run.call(&mut store, black_box(n)).expect("run"))
         });
     }
     group.finish();

@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
-use wjit::{Config, Engine, Instance, Module};
+use wjit::{Config, Engine, Instance, Module, Store};
 
 /// `n` functions with straight-line integer bodies of about `ops` operators each, plus an
 /// exported `main` that calls function 0, and an exported `loop_calls` that calls
@@ -47,9 +47,12 @@ fn lazy(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let module = Module::new(engine, &wasm).expect("compile");
-                let inst = Instance::new(&module, &[]).expect("instantiate");
-                let main = inst.get_typed_func::<i32, i32>("main").expect("main");
-                black_box(main.call(1).expect("call"))
+                let mut store = Store::new(engine, ());
+                let inst = Instance::new(&mut store, &module, &[]).expect("instantiate");
+                let main = inst
+                    .get_typed_func::<i32, i32>(&store, "main")
+                    .expect("main");
+                black_box(main.call(&mut store, 1).expect("call"))
             })
         });
     }
@@ -58,12 +61,15 @@ fn lazy(c: &mut Criterion) {
     let mut group = c.benchmark_group("warm_calls_x1000");
     for (name, engine) in [("lazy", &lazy), ("eager", &eager)] {
         let module = Module::new(engine, &wasm).expect("compile");
-        let inst = Instance::new(&module, &[]).expect("instantiate");
+        let mut store = Store::new(engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).expect("instantiate");
         let f = inst
-            .get_typed_func::<i32, i32>("loop_calls")
+            .get_typed_func::<i32, i32>(&store, "loop_calls")
             .expect("loop_calls");
-        f.call(10).expect("warm up");
-        group.bench_function(name, |b| b.iter(|| f.call(black_box(1000)).expect("call")));
+        f.call(&mut store, 10).expect("warm up");
+        group.bench_function(name, |b| {
+            b.iter(|| f.call(&mut store, black_box(1000)).expect("call"))
+        });
     }
     group.finish();
 }

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p wjit-benches --example kernel_times [KERNEL...]`
 
-use wjit::{Engine, Instance, Module};
+use wjit::{Engine, Instance, Module, Store};
 
 fn cpu_ms() -> f64 {
     let mut ts = Timespec::default();
@@ -49,13 +49,14 @@ fn main() {
         let n: i32 = n.parse().expect("n");
         let wasm = std::fs::read(format!("{dir}/wasm/{name}.wasm")).expect("kernel");
         let module = Module::new(&engine, &wasm).expect("compile");
-        let inst = Instance::new(&module, &[]).expect("instantiate");
-        let run = inst.get_typed_func::<i32, i32>("run").expect("run");
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).expect("instantiate");
+        let run = inst.get_typed_func::<i32, i32>(&store, "run").expect("run");
         let mut times = Vec::new();
         let mut checksum = 0;
         for _ in 0..5 {
             let t = cpu_ms();
-            checksum = run.call(n).expect("run");
+            checksum = run.call(&mut store, n).expect("run");
             times.push(cpu_ms() - t);
         }
         times.sort_by(|a, b| a.total_cmp(b));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use wjit::{Config, Engine, Error, ExternType, Instance, Module, Val, ValType};
+use wjit::{Config, Engine, Error, ExternType, Instance, Module, Store, Val, ValType};
 
 #[derive(Parser)]
 #[command(
@@ -180,7 +180,10 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         )));
     }
 
-    let instance = Instance::new(&module, &[]).map_err(|e| match e {
+    // `wjit run` gives the program no host data, no fuel limit and no epoch deadline
+    // (fuel and epoch interruption are off in the default `Config`).
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).map_err(|e| match e {
         Error::Trap(t) => Failure::runtime(t.to_string()),
         other => Failure::usage(format!("{}: {other}", path.display())),
     })?;
@@ -191,7 +194,7 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         .map(|e| e.name().to_string())
         .collect();
     let name = args.invoke.as_deref().unwrap_or("_start");
-    let func = match instance.get_func(name) {
+    let func = match instance.get_func(&store, name) {
         Some(f) => f,
         None => {
             let mut msg = if args.invoke.is_none() {
@@ -216,7 +219,7 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         }
     };
 
-    let ty = func.ty();
+    let ty = func.ty(&store);
     let params = ty.params();
     if args.args.len() != params.len() {
         return Err(Failure::usage(format!(
@@ -247,11 +250,12 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         )));
     }
     let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-    func.call(&vals, &mut results).map_err(|e| match e {
-        Error::Trap(t) => Failure::runtime(t.to_string()),
-        Error::Host(_) => Failure::runtime(e.to_string()),
-        other => Failure::usage(other.to_string()),
-    })?;
+    func.call(&mut store, &vals, &mut results)
+        .map_err(|e| match e {
+            Error::Trap(t) => Failure::runtime(t.to_string()),
+            Error::Host(_) => Failure::runtime(e.to_string()),
+            other => Failure::usage(other.to_string()),
+        })?;
     for r in &results {
         println!("{}", format_val(r));
     }

@@ -35,7 +35,7 @@ fn fib_wat() -> String {
 }
 
 /// Writes `contents` to a fresh file in the test scratch directory.
-fn scratch(name: &str, contents: &str) -> PathBuf {
+fn scratch(name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wjit-cli-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
@@ -176,6 +176,29 @@ fn compile_error_exits_2() {
     let o = wjit(&["run", wat.to_str().unwrap()]);
     assert_clean_error(&o, 2);
     assert_eq!(stderr(&o).lines().count(), 1, "stderr: {}", stderr(&o));
+}
+
+/// Every function body is validated up front, also in lazy mode: an invalid body that is
+/// never called still fails the run, and the message names the file and the function.
+#[test]
+fn invalid_uncalled_function_is_rejected() {
+    let text = r#"(module (func (export "main")) (func (result i32) i64.const 0))"#;
+    let wasm = scratch(
+        "uncalled_invalid.wasm",
+        wat::parse_str(text).expect("well-formed text"),
+    );
+    let wat = scratch("uncalled_invalid.wat", text);
+    for path in [&wasm, &wat] {
+        let o = wjit(&["run", path.to_str().unwrap(), "--invoke", "main"]);
+        assert_clean_error(&o, 2);
+        let err = stderr(&o);
+        let file_name = path.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(file_name), "stderr: {err}");
+        assert!(err.contains("function 1"), "stderr: {err}");
+        assert!(err.contains("type mismatch"), "stderr: {err}");
+        assert_eq!(err.lines().count(), 1, "stderr: {err}");
+        assert!(stdout(&o).is_empty(), "stdout: {}", stdout(&o));
+    }
 }
 
 #[test]
