@@ -173,11 +173,15 @@ impl Func {
     }
 
     pub(crate) fn ty_in(&self, engine: &crate::Engine) -> FuncType {
-        // SAFETY: the funcref belongs to the store the caller checked and borrows.
-        let type_id = unsafe { (*(self.funcref as *const VMFuncRef)).type_id };
         engine
-            .signature(type_id as u32)
+            .signature(self.type_id())
             .unwrap_or_else(|| FuncType::new([], []))
+    }
+
+    /// The engine signature id of the function.
+    fn type_id(&self) -> u32 {
+        // SAFETY: the funcref belongs to the store the caller checked and borrows.
+        unsafe { (*(self.funcref as *const VMFuncRef)).type_id as u32 }
     }
 
     /// Calls the function. `params` must match the parameter types and `results` must have
@@ -190,7 +194,7 @@ impl Func {
     ) -> Result<(), Error> {
         let store = store.as_context_mut().0;
         store.opaque.check_owns(self.store)?;
-        let ty = self.ty_in(&store.opaque.engine);
+        let ty = store.opaque.signature(self.type_id());
         let (pty, rty) = (ty.params(), ty.results());
         if params.len() != pty.len() {
             return Err(Error::msg(format!(

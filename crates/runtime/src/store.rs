@@ -110,6 +110,9 @@ pub(crate) struct StoreOpaque {
     pub tables: Vec<Owned<VMTable>>,
     pub globals: Vec<Owned<VMGlobalEntry>>,
     pub host_funcs: Vec<Owned<HostFuncCtx>>,
+    /// Function types by engine signature id, filled on first use (so dynamic calls need
+    /// no lock on the engine's registry).
+    signatures: Vec<Option<crate::types::FuncType>>,
 }
 
 /// An instance as its store keeps it.
@@ -141,6 +144,7 @@ impl<T: 'static> Store<T> {
                     tables: Vec::new(),
                     globals: Vec::new(),
                     host_funcs: Vec::new(),
+                    signatures: Vec::new(),
                 },
                 data,
                 limiter: None,
@@ -266,6 +270,7 @@ impl StoreOpaque {
     }
 
     /// An error unless `id` is this store's.
+    #[inline]
     pub fn check_owns(&self, id: StoreId) -> Result<(), Error> {
         if self.id == id {
             Ok(())
@@ -310,6 +315,23 @@ impl StoreOpaque {
         let data = &self.instances[instance as usize];
         let index = data.module.inner.export_index(name)?;
         Some(self.export(instance, index))
+    }
+
+    /// The function type registered in the engine as `id` (cached in the store).
+    pub fn signature(&mut self, id: u32) -> crate::types::FuncType {
+        let i = id as usize;
+        if let Some(Some(ty)) = self.signatures.get(i) {
+            return ty.clone();
+        }
+        let ty = self
+            .engine
+            .signature(id)
+            .unwrap_or_else(|| crate::types::FuncType::new([], []));
+        if self.signatures.len() <= i {
+            self.signatures.resize(i + 1, None);
+        }
+        self.signatures[i] = Some(ty.clone());
+        ty
     }
 
     /// The store context pointer generated code of this store uses.
@@ -509,13 +531,15 @@ impl<'a, 'b: 'a, T: 'static> From<&'a mut StoreContextMut<'b, T>> for StoreConte
 impl<T: 'static> StoreInner<T> {
     /// Calls the function whose funcref is at `funcref` (a funcref of this store) through
     /// the entry stub; `values` as for `vm::entry::call_raw`.
+    #[inline]
     pub(crate) fn invoke(
         &mut self,
         funcref: usize,
         values: &mut [u64],
         words: usize,
     ) -> Result<(), Error> {
-        let max_wasm_stack = self.opaque.engine.inner.config.max_wasm_stack;
+        let engine = &self.opaque.engine.inner;
+        let (enter, max_wasm_stack) = (engine.stubs.enter, engine.config.max_wasm_stack);
         let ctx = self.opaque.vm_context_ptr();
         let store = self.vm_store_ptr();
         // SAFETY: the funcref belongs to this store (callers check the handle's store id)
@@ -523,6 +547,7 @@ impl<T: 'static> StoreInner<T> {
         // until the call returns.
         unsafe {
             crate::vm::entry::call_raw(
+                enter,
                 store,
                 ctx,
                 funcref as *const crate::vm::vmctx::VMFuncRef,

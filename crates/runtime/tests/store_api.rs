@@ -44,10 +44,13 @@ fn host_function_sees_store_data() {
     assert_eq!(b.into_data(), 102);
 
     // Host functions called straight from the host, typed and dynamic.
-    let triple = Func::wrap(&mut a, |mut caller: Caller<'_, u32>, x: i32| -> (i32, f64) {
-        *caller.data_mut() += 1;
-        (x * 3, x as f64 / 2.0)
-    });
+    let triple = Func::wrap(
+        &mut a,
+        |mut caller: Caller<'_, u32>, x: i32| -> (i32, f64) {
+            *caller.data_mut() += 1;
+            (x * 3, x as f64 / 2.0)
+        },
+    );
     let typed = triple.typed::<i32, (i32, f64)>(&a).unwrap();
     assert_eq!(typed.call(&mut a, 5).unwrap(), (15, 2.5));
     let ty = wjit::FuncType::new([ValType::I32], [ValType::F32]);

@@ -8,9 +8,25 @@ use super::code::{is_wasm_pc, symbolize};
 use crate::error::{Error, Trap, TrapCode};
 use std::cell::{Cell, RefCell};
 
-thread_local! {
+/// The per-thread state of the wasm activations running on a thread, read once per entry.
+pub(super) struct Activations {
     /// Stack pointer the trap landing resumes at (saved by the innermost `enter`).
-    pub(super) static RESUME_SP: Cell<usize> = const { Cell::new(0) };
+    pub resume_sp: Cell<usize>,
+    /// Stack limit of the outermost wasm activation on this thread (0 outside wasm).
+    pub stack_limit: Cell<usize>,
+    /// Lowest usable address of this thread's stack (0 until first needed).
+    pub stack_low: Cell<usize>,
+}
+
+thread_local! {
+    /// This thread's activations.
+    pub(super) static ACTIVATIONS: Activations = const {
+        Activations {
+            resume_sp: Cell::new(0),
+            stack_limit: Cell::new(0),
+            stack_low: Cell::new(0),
+        }
+    };
     /// The last trap raised on this thread: (code, pc).
     static LAST_TRAP: Cell<(u32, usize)> = const { Cell::new((0, 0)) };
     /// Frames of the last trap: the trapping pc, then return addresses into wasm code.
@@ -46,17 +62,14 @@ pub(crate) extern "C" fn raise_trap(code: u32, pc: usize, fp: usize) -> usize {
             }
         }
     });
-    RESUME_SP.with(|r| r.get())
+    ACTIVATIONS.with(|a| a.resume_sp.get())
 }
 
-/// Records `e` as the error the current wasm call returns once it has trapped.
+/// Records `e` as the error the current wasm call returns once it has trapped. Callers
+/// (the host-call shim and the builtins) trap right after recording it, so the innermost
+/// entry always takes it back; nothing is left behind for a later call.
 pub(crate) fn set_pending_error(e: Error) {
     PENDING_ERROR.with(|p| *p.borrow_mut() = Some(e));
-}
-
-/// Forgets a pending error (before entering wasm, so a stale one is never returned).
-pub(crate) fn clear_pending_error() {
-    PENDING_ERROR.with(|p| p.borrow_mut().take());
 }
 
 /// The error for the trap just taken on this thread: the pending host error if one was
@@ -66,8 +79,13 @@ pub(crate) fn take_trap_error() -> Error {
     let code = TrapCode::from_u8(code as u8).unwrap_or(TrapCode::Unreachable);
     let pcs = TRAP_PCS.with(|p| std::mem::take(&mut *p.borrow_mut()));
     let frames = symbolize(&pcs);
-    match PENDING_ERROR.with(|p| p.borrow_mut().take()) {
-        Some(e) => e.with_frames(frames),
-        None => Error::Trap(Trap::new(code).with_frames(frames)),
+    // Only the trap codes that follow a recorded error (a failed host call or lazy
+    // compilation, an epoch callback's error) may carry one.
+    let pending = PENDING_ERROR.with(|p| p.borrow_mut().take());
+    match pending {
+        Some(e) if matches!(code, TrapCode::HostError | TrapCode::Interrupt) => {
+            e.with_frames(frames)
+        }
+        _ => Error::Trap(Trap::new(code).with_frames(frames)),
     }
 }
