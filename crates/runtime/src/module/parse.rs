@@ -144,12 +144,33 @@ fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
     })
 }
 
+/// The proposals wjit accepts. Every reader and the validator use exactly these, because
+/// the binary reader's interpretation of some encodings depends on them (with memory64 a
+/// memarg offset may take 10 bytes, with multi-memory bit 6 of its flags adds a memory
+/// index): a module is read as wasm 2.0, not as the union of all proposals.
+pub(crate) const FEATURES: WasmFeatures = WasmFeatures::WASM2;
+
+/// A reader of the function body at `range` of `binary`, with wjit's features.
+pub(crate) fn body_reader(
+    binary: &[u8],
+    range: std::ops::Range<usize>,
+) -> wasmparser::FunctionBody<'_> {
+    let start = range.start as u64;
+    wasmparser::FunctionBody::new(wasmparser::BinaryReader::new_features(
+        &binary[range],
+        start,
+        FEATURES,
+    ))
+}
+
 /// Parses and validates every section of `binary` except the function bodies, which it
 /// collects for validation and compilation.
 pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
-    let mut validator = Validator::new_with_features(WasmFeatures::WASM2);
+    let mut validator = Validator::new_with_features(FEATURES);
     let mut m = ParsedModule::default();
-    for payload in Parser::new(0).parse_all(binary) {
+    let mut parser = Parser::new(0);
+    parser.set_features(FEATURES);
+    for payload in parser.parse_all(binary) {
         let payload = payload?;
         let valid = validator.payload(&payload)?;
         match &payload {

@@ -2,14 +2,12 @@
 //! `Module::new` (on all cores for big modules); lazy mode places one small trampoline per
 //! function, and the first call of a function compiles it (`compile_lazily`).
 
-use super::parse::FunctionToCompile;
+use super::parse::{body_reader, FunctionToCompile};
 use super::validate::{for_each_body, job};
 use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
-use wasmparser::{
-    BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, ValidatorResources,
-};
+use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::ModuleInfo;
 
 /// Why a function body could not be compiled, kept to report it at every call.
@@ -84,10 +82,7 @@ impl ModuleFunctions {
             let mut out = Vec::with_capacity(chunk.len());
             for f in chunk {
                 let index = f.to_validate.index;
-                let body = FunctionBody::new(BinaryReader::new(
-                    &binary[f.body.clone()],
-                    f.body.start as u64,
-                ));
+                let body = body_reader(binary, f.body.clone());
                 let mut validator = job(f).into_validator(allocs);
                 let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
                 let code =
@@ -190,11 +185,10 @@ impl ModuleFunctions {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or_else(|| Error::Compile(format!("function {index} has no body to compile")))?;
-        let bytes = self
-            .binary
-            .get(defined.body.clone())
-            .ok_or_else(|| Error::Compile("function body out of range".into()))?;
-        let body = FunctionBody::new(BinaryReader::new(bytes, defined.body.start as u64));
+        if self.binary.get(defined.body.clone()).is_none() {
+            return Err(Error::Compile("function body out of range".into()));
+        }
+        let body = body_reader(&self.binary, defined.body.clone());
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;

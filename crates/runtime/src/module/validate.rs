@@ -2,11 +2,9 @@
 //! (also in lazy mode), and reporting the operators wjit cannot compile yet. Bodies are
 //! independent, so big modules are split over all cores.
 
-use super::parse::FunctionToCompile;
+use super::parse::{body_reader, FunctionToCompile};
 use crate::Error;
-use wasmparser::{
-    BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, WasmFeatures,
-};
+use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
 
 /// Proposals the validator accepts in wasm 2.0 that the compiler does not implement yet;
@@ -91,12 +89,9 @@ pub(crate) fn validate_bodies(
         let mut allocs = FuncValidatorAllocations::default();
         for f in chunk {
             let index = f.to_validate.index;
-            let bytes = &binary[f.body.clone()];
-            let body = FunctionBody::new(BinaryReader::new(bytes, f.body.start as u64));
+            let body = body_reader(binary, f.body.clone());
             // Fast path: wasmparser's own validation loop (no `Operator` values), with the
-            // proposals wjit cannot compile yet switched off. (It accepts an overlong zero
-            // byte after `memory.size`/`memory.grow`, which the compiler rejects when the
-            // body is compiled; eager mode rejects it here.)
+            // proposals wjit cannot compile yet switched off.
             let mut fast = job(f);
             fast.features.remove(UNCOMPILABLE);
             let mut validator = fast.into_validator(allocs);
