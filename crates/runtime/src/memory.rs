@@ -66,6 +66,19 @@ impl Memory {
             .data_mut()
     }
 
+    /// The memory's bytes and the store's host data at once (as host functions such as a
+    /// WASI implementation need both).
+    pub fn data_and_store_mut<'a, T: 'static>(
+        &self,
+        store: impl Into<StoreContextMut<'a, T>>,
+    ) -> (&'a mut [u8], &'a mut T) {
+        let store = store.into().0;
+        store.opaque.assert_owns(self.store);
+        let (opaque, data) = store.opaque_and_data_mut();
+        let memory = opaque.memories[self.index as usize].get_mut().data_mut();
+        (memory, data)
+    }
+
     /// Base address of the memory (it never moves while the store lives). Accessing it is
     /// up to the caller: prefer [`Memory::data`] and [`Memory::data_mut`].
     pub fn data_ptr(&self, store: impl AsContext) -> *mut u8 {

@@ -349,6 +349,11 @@ impl<T: 'static> StoreInner<T> {
         &mut self.data
     }
 
+    /// The store's state and the host data, borrowed apart.
+    pub(crate) fn opaque_and_data_mut(&mut self) -> (&mut StoreOpaque, &mut T) {
+        (&mut self.opaque, &mut self.data)
+    }
+
     /// The limiter and the rest of the store, borrowed apart.
     pub(crate) fn limiter_and_opaque(
         &mut self,

@@ -390,8 +390,9 @@ fn host_functions_reenter_their_store_and_take_sixteen_parameters() {
                     .get_export("memory")
                     .and_then(Extern::into_memory)
                     .unwrap();
-                memory.data_mut(&mut caller)[n as usize * 4..][..4]
-                    .copy_from_slice(&r.to_le_bytes());
+                let (bytes, log) = memory.data_and_store_mut(&mut caller);
+                bytes[n as usize * 4..][..4].copy_from_slice(&r.to_le_bytes());
+                assert_eq!(log.first(), Some(&5));
                 Ok(r)
             },
         )
