@@ -1,14 +1,22 @@
 //! `wjit`: command-line front end of the wjit WebAssembly JIT.
 //!
-//! Exit codes: 0 success; 1 a wasm trap (or a failed `wast` run, or an internal error);
-//! 2 usage, file, compile or link errors (clap's own usage errors also exit 2).
+//! Exit codes of `wjit run`: the program's own status (0 when `_start` returns, the code of
+//! WASI `proc_exit`); 134 on a wasm trap (128 + SIGABRT, as `wasmtime run` on Unix); 1 when a
+//! host function fails (e.g. a WASI call with a pointer out of bounds) or on an internal error;
+//! 2 on usage, file, compile or link errors (clap's own usage errors also exit 2).
+//! `wjit wast` exits 0 or 1.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use wjit::{Config, Engine, Error, ExternType, Instance, Module, Store, Val, ValType};
+use wjit::{Config, Engine, Error, ExternType, FrameInfo, Linker, Module, Store, Val, ValType};
+use wjit_wasi::{DirPerms, WasiCtx, WasiCtxBuilder};
+
+/// Exit status of a wasm trap: 128 + SIGABRT, what `wasmtime run` uses on Unix.
+const TRAP_EXIT: u8 = 134;
 
 #[derive(Parser)]
 #[command(
@@ -16,10 +24,11 @@ use wjit::{Config, Engine, Error, ExternType, Instance, Module, Store, Val, ValT
     version,
     about = "wjit: a single-pass baseline JIT for WebAssembly",
     long_about = "wjit compiles WebAssembly modules straight to native code in one pass and runs them.\n\
-                  This tool runs one exported function of a module, or runs WebAssembly spec test\n\
-                  scripts (.wast).",
-    after_help = "Exit status: 0 on success, 1 on a wasm trap or failed .wast directives,\n\
-                  2 on usage, file, compile or link errors."
+                  This tool runs WASI programs or one exported function of a module, or runs\n\
+                  WebAssembly spec test scripts (.wast).",
+    after_help = "Exit status of `run`: the program's exit code, 134 on a wasm trap, 1 when a host\n\
+                  function fails, 2 on usage, file, compile or link errors.\n\
+                  Exit status of `wast`: 0 if every directive passed, 1 otherwise."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,20 +37,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Instantiate a module and call one of its exported functions
+    /// Run a WASI program, or call one exported function of a module
     #[command(
-        long_about = "Instantiates FILE (binary .wasm or text .wat) and calls one exported function with\n\
-                      ARGS, printing each result on its own line. The module must not have imports.\n\
-                      Integers are printed as signed decimals, floats in Rust's `{:?}` format (2.0, NaN, inf).",
+        long_about = "Runs FILE (binary .wasm or text .wat) with WASI preview1 (the imports\n\
+                      `wasi_snapshot_preview1` and `wasi_unstable`): instantiates it and calls its\n\
+                      `_start` export with ARGS as the program's arguments (argv[0] is FILE's base\n\
+                      name, as in `wasmtime run`). The program inherits stdin, stdout and stderr, but\n\
+                      no environment variables and no files unless given with --env and --dir.\n\n\
+                      With --invoke NAME, calls that export instead (after `_initialize`, if the\n\
+                      module exports one) with ARGS as its wasm arguments, and prints each result on\n\
+                      its own line: integers as signed decimals, floats in Rust's `{:?}` format\n\
+                      (2.0, NaN, inf). `_start` results, if any, are printed the same way.",
         after_help = "Examples:\n  \
+                      wjit run prog.wasm input.txt               # calls `_start`; argv = [prog.wasm, input.txt]\n  \
+                      wjit run --dir data::/data --env LANG=C prog.wasm /data/input.txt\n  \
+                      wjit run --timeout 10s --fuel 100000000 untrusted.wasm\n  \
                       wjit run examples/fib.wat --invoke fib 30\n  \
-                      wjit run prog.wasm                 # calls the exported `_start`\n  \
                       wjit run m.wat --invoke f -1 0x10 2.5 nan -inf\n\n\
-                      Arguments are parsed by the function's parameter types: i32/i64 as decimal or\n\
-                      0x hex (out-of-range unsigned values wrap, e.g. 4294967295 is -1 as i32);\n\
-                      f32/f64 as decimal, `nan`, `inf` or `-inf`. Everything after the first\n\
-                      argument is an argument, so put --invoke before them.\n\n\
-                      Exit status: 0 on success, 1 on a wasm trap, 2 on usage, file, compile or link errors."
+                      --invoke arguments are parsed by the function's parameter types: i32/i64 as\n\
+                      decimal or 0x hex (out-of-range unsigned values wrap, e.g. 4294967295 is -1 as\n\
+                      i32); f32/f64 as decimal, `nan`, `inf` or `-inf`. Options go before FILE:\n\
+                      everything after FILE is an argument (--invoke may also follow FILE directly).\n\n\
+                      Exit status: the program's exit code (0 when `_start` returns, the code given to\n\
+                      WASI proc_exit); 134 on a wasm trap (including running out of fuel or time), as\n\
+                      wasmtime does on Unix; 1 when a host function fails (e.g. a WASI call given a\n\
+                      pointer out of bounds); 2 on usage, file, compile or link errors, e.g. a module\n\
+                      that imports something `wjit run` does not provide."
     )]
     Run(RunArgs),
     /// Run WebAssembly spec test scripts (.wast) and report failed directives
@@ -59,15 +80,44 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
+    /// Call this exported function instead of `_start`; ARGS are then its wasm arguments
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+
+    /// Give the program the host directory HOST as GUEST (default: the same path), read-write;
+    /// e.g. `--dir .`, `--dir data::/data`, `--dir /tmp/x::/`. Repeatable
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+
+    /// Set an environment variable of the program; NAME alone passes this process's value
+    /// (if it has one). Repeatable
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    envs: Vec<String>,
+
+    /// Stop the program with a trap after about N units of fuel (roughly one per wasm
+    /// instruction)
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+
+    /// Stop the program with a trap after this much wall-clock time: 500ms, 10s, 2m or a
+    /// number of seconds (an epoch timer thread interrupts the wasm code)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Instantiate FILE first (with WASI) and make its exports importable from module NAME.
+    /// Repeatable; later preloads may import earlier ones
+    #[arg(long = "preload", value_name = "NAME=FILE")]
+    preloads: Vec<String>,
+
+    /// Compile every function before running (default: compile each function on its first call)
+    #[arg(long)]
+    eager: bool,
+
     /// The module to run: binary WebAssembly (.wasm) or text format (.wat)
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Exported function to call [default: `_start`]
-    #[arg(long, value_name = "NAME")]
-    invoke: Option<String>,
-
-    /// Arguments for the function, one per parameter
+    /// The program's arguments (after argv[0]), or with --invoke the function's arguments
     #[arg(
         value_name = "ARGS",
         allow_hyphen_values = true,
@@ -97,11 +147,15 @@ impl Failure {
             code: 2,
         }
     }
-    /// Failures while running wasm (traps, host errors): exit 1.
-    fn runtime(message: impl Into<String>) -> Failure {
+    /// Failures while running wasm: exit 134 for traps, 1 for failed host calls.
+    fn runtime(error: &Error) -> Failure {
         Failure {
-            message: message.into(),
-            code: 1,
+            message: runtime_message(error),
+            code: if error.as_trap().is_some() {
+                TRAP_EXIT
+            } else {
+                1
+            },
         }
     }
 }
@@ -162,31 +216,61 @@ fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// Host data of `wjit run`: the program's WASI context.
+struct Host {
+    wasi: WasiCtx,
+}
+
 fn run(args: &RunArgs) -> Result<u8, Failure> {
     let path = &args.file;
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-    let engine = Engine::new(&Config::new()).map_err(|e| Failure::usage(e.to_string()))?;
-    let module = Module::new(&engine, &bytes)
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let mut config = Config::new();
+    config
+        .lazy_compilation(!args.eager)
+        .consume_fuel(args.fuel.is_some())
+        .epoch_interruption(args.timeout.is_some());
+    let engine = Engine::new(&config).map_err(|e| Failure::usage(e.to_string()))?;
+    let module = load_module(&engine, path)?;
 
-    if let Some(import) = module.imports().next() {
-        return Err(Failure::usage(format!(
-            "{} imports {} `{}`.`{}`; `wjit run` does not provide imports",
-            path.display(),
-            extern_kind(&import.ty()),
-            import.module(),
-            import.name()
-        )));
+    let wasi = wasi_context(args, path)?;
+    let mut store = Store::new(&engine, Host { wasi });
+    if let Some(fuel) = args.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let mut linker = Linker::<Host>::new(&engine);
+    wjit_wasi::add_to_linker(&mut linker, |host: &mut Host| &mut host.wasi)
+        .map_err(|e| Failure::usage(format!("cannot define WASI: {e}")))?;
+
+    if let Some(timeout) = args.timeout {
+        // The deadline is one tick away; the timer thread makes that tick.
+        store.set_epoch_deadline(1);
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            engine.increment_epoch();
+        });
     }
 
-    // `wjit run` gives the program no host data, no fuel limit and no epoch deadline
-    // (fuel and epoch interruption are off in the default `Config`).
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).map_err(|e| match e {
-        Error::Trap(t) => Failure::runtime(t.to_string()),
-        other => Failure::usage(format!("{}: {other}", path.display())),
-    })?;
+    for preload in &args.preloads {
+        let (name, file) = preload
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--preload `{preload}`: expected NAME=FILE")))?;
+        let file = Path::new(file);
+        let pre = load_module(&engine, file)?;
+        check_imports(&linker, &mut store, &pre, file)?;
+        let instance = linker
+            .instantiate(&mut store, &pre)
+            .map_err(|e| instantiate_failure(e, file))?;
+        linker
+            .instance(&mut store, name, instance)
+            .map_err(|e| Failure::usage(format!("--preload {name}: {e}")))?;
+    }
+
+    check_imports(&linker, &mut store, &module, path)?;
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .map_err(|e| instantiate_failure(e, path))?;
 
     let exported_funcs: Vec<String> = module
         .exports()
@@ -221,7 +305,13 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
 
     let ty = func.ty(&store);
     let params = ty.params();
-    if args.args.len() != params.len() {
+    // Without --invoke, ARGS belong to the program; `_start` itself takes none.
+    let wasm_args: &[String] = if args.invoke.is_some() {
+        &args.args
+    } else {
+        &[]
+    };
+    if wasm_args.len() != params.len() {
         return Err(Failure::usage(format!(
             "`{name}` takes {} argument{} ({}), but {} {} given",
             params.len(),
@@ -231,13 +321,13 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
                 .map(|t| t.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            args.args.len(),
-            if args.args.len() == 1 { "was" } else { "were" },
+            wasm_args.len(),
+            if wasm_args.len() == 1 { "was" } else { "were" },
         )));
     }
     let vals = params
         .iter()
-        .zip(&args.args)
+        .zip(wasm_args)
         .enumerate()
         .map(|(i, (ty, text))| {
             parse_arg(*ty, text)
@@ -249,17 +339,188 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
             "`{name}` returns a {t}, which `wjit run` cannot print"
         )));
     }
+
+    // A reactor (a library-style WASI module) initializes itself before any other export.
+    if args.invoke.is_some() && name != "_initialize" {
+        if let Some(init) = instance.get_func(&store, "_initialize") {
+            if let Err(e) = init.call(&mut store, &[], &mut []) {
+                return finish(e);
+            }
+        }
+    }
+
     let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-    func.call(&mut store, &vals, &mut results)
-        .map_err(|e| match e {
-            Error::Trap(t) => Failure::runtime(t.to_string()),
-            Error::Host(_) => Failure::runtime(e.to_string()),
-            other => Failure::usage(other.to_string()),
-        })?;
+    if let Err(e) = func.call(&mut store, &vals, &mut results) {
+        return finish(e);
+    }
     for r in &results {
         println!("{}", format_val(r));
     }
     Ok(0)
+}
+
+/// Reads and compiles a module; errors name the file.
+fn load_module(engine: &Engine, path: &Path) -> Result<Module, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    Module::new(engine, &bytes).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+/// The WASI context of the program: inherited stdio, argv, `--env` and `--dir`.
+fn wasi_context(args: &RunArgs, path: &Path) -> Result<WasiCtx, Failure> {
+    let mut builder = WasiCtxBuilder::new();
+    builder.inherit_stdio();
+    // argv[0] is the module's base name, as in `wasmtime run`, so no host path leaks in.
+    let argv0 = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    builder.arg(&argv0);
+    if args.invoke.is_none() {
+        builder.args(&args.args);
+    }
+    for env in &args.envs {
+        match env.split_once('=') {
+            Some((name, value)) => {
+                builder.env(name, value);
+            }
+            None => {
+                if let Ok(value) = std::env::var(env) {
+                    builder.env(env, &value);
+                }
+            }
+        }
+    }
+    for dir in &args.dirs {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        builder
+            .preopened_dir(host, guest, DirPerms::ReadWrite)
+            .map_err(|e| Failure::usage(format!("--dir {dir}: {e}")))?;
+    }
+    builder.build().map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// Fails with one line naming the first import that neither WASI nor a `--preload` provides.
+fn check_imports(
+    linker: &Linker<Host>,
+    store: &mut Store<Host>,
+    module: &Module,
+    path: &Path,
+) -> Result<(), Failure> {
+    for import in module.imports() {
+        if linker
+            .get(&mut *store, import.module(), import.name())
+            .is_some()
+        {
+            continue;
+        }
+        let why = if wjit_wasi::is_wasi_module(import.module()) {
+            "which is not a WASI preview1 function that wjit provides".to_string()
+        } else {
+            "which `wjit run` does not provide (it provides WASI preview1 \
+             `wasi_snapshot_preview1` and `wasi_unstable`, and the modules given with --preload)"
+                .to_string()
+        };
+        return Err(Failure::usage(format!(
+            "{} imports {} `{}`.`{}`, {why}",
+            path.display(),
+            extern_kind(&import.ty()),
+            import.module(),
+            import.name()
+        )));
+    }
+    Ok(())
+}
+
+fn instantiate_failure(e: Error, path: &Path) -> Failure {
+    match e {
+        Error::Trap(_) | Error::Host(_) => Failure::runtime(&e),
+        other => Failure::usage(format!("{}: {other}", path.display())),
+    }
+}
+
+/// How a run that did not return ends: the program's exit code, or a failure.
+fn finish(e: Error) -> Result<u8, Failure> {
+    if let Some(code) = e.i32_exit_status() {
+        // As a Unix exit status keeps only the low 8 bits.
+        return Ok(code as u8);
+    }
+    match e {
+        Error::Trap(_) | Error::Host(_) => Err(Failure::runtime(&e)),
+        other => Err(Failure::usage(other.to_string())),
+    }
+}
+
+/// Backtraces longer than this are folded.
+const BACKTRACE_FOLD: usize = 40;
+/// Innermost and outermost frames kept of a folded backtrace.
+const BACKTRACE_HEAD: usize = 20;
+const BACKTRACE_TAIL: usize = 10;
+
+/// The message of a trap or failed host call, with its wasm backtrace; a long (typically
+/// recursive) backtrace keeps its innermost and outermost frames and says how many it omits.
+fn runtime_message(e: &Error) -> String {
+    let text = e.to_string();
+    let mut out = match text.split_once("\nwasm backtrace:") {
+        Some((head, _)) => head.to_string(),
+        None => text,
+    };
+    let frames = e.wasm_backtrace();
+    if frames.is_empty() {
+        return out;
+    }
+    out.push_str("\nwasm backtrace:");
+    let write_frame = |out: &mut String, i: usize, f: &FrameInfo| {
+        let _ = write!(out, "\n  {i:>3}: ");
+        let _ = match f.wasm_offset() {
+            Some(off) => write!(out, "{off:#8x} - "),
+            None => write!(out, "{:>8} - ", "?"),
+        };
+        let _ = match f.func_name() {
+            Some(name) => write!(out, "{name}"),
+            None => write!(out, "<wasm function {}>", f.func_index()),
+        };
+    };
+    if frames.len() <= BACKTRACE_FOLD {
+        for (i, f) in frames.iter().enumerate() {
+            write_frame(&mut out, i, f);
+        }
+    } else {
+        for (i, f) in frames.iter().enumerate().take(BACKTRACE_HEAD) {
+            write_frame(&mut out, i, f);
+        }
+        let omitted = frames.len() - BACKTRACE_HEAD - BACKTRACE_TAIL;
+        let _ = write!(out, "\n       ... {omitted} frames omitted");
+        let tail_start = frames.len() - BACKTRACE_TAIL;
+        for (i, f) in frames.iter().enumerate().skip(tail_start) {
+            write_frame(&mut out, i, f);
+        }
+    }
+    out
+}
+
+/// Parses `--timeout`: `500ms`, `10s`, `2m`, `1h` or plain (fractional) seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }
 
 fn extern_kind(ty: &ExternType) -> &'static str {
