@@ -260,4 +260,29 @@ mod tests {
         let c = compare(&trace(&[trap]), &trace(&[nan1]));
         assert_eq!(c.divergence.unwrap().0, "trap");
     }
+
+    /// The two findings fixed before the tester existed: a 6-byte LEB memarg offset and a
+    /// memarg with the multi-memory flag bit are malformed without memory64/multi-memory.
+    #[test]
+    fn known_findings_are_rejections_on_both_sides() {
+        let module = |body: &[u8]| {
+            let mut m = b"\0asm\x01\0\0\0\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00".to_vec();
+            m.extend_from_slice(b"\x05\x03\x01\x00\x01");
+            m.extend_from_slice(&[0x0a, body.len() as u8 + 2, 1, body.len() as u8]);
+            m.extend_from_slice(body);
+            m
+        };
+        let s = gen::settings(0, Mode::Mutate);
+        let check = |body: &[u8]| check_module(&module(body), &s, 0, gen::Rng::new(0));
+        let valid = check(&[0x00, 0x41, 0x00, 0x28, 0x02, 0x00, 0x0b]);
+        assert!(!valid.rejected && valid.divergence.is_none(), "{valid:?}");
+        let leb6 = [
+            0x00, 0x41, 0x00, 0x28, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x0b,
+        ];
+        let flag6 = [0x00, 0x41, 0x00, 0x28, 0x42, 0x00, 0x00, 0x0b];
+        for body in [&leb6[..], &flag6[..]] {
+            let r = check(body);
+            assert!(r.rejected && r.divergence.is_none(), "{r:?}");
+        }
+    }
 }
