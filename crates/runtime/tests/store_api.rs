@@ -462,10 +462,20 @@ fn handles_of_another_store_are_refused() {
 
 #[test]
 fn unsupported_operators_are_reported_by_module_new() {
-    let wat = r#"(module
+    let simd_op = r#"(module
         (func (export "ok") (result i32) i32.const 1)
         (func (result i32) v128.const i64x2 0 0 i32x4.extract_lane 0))"#;
-    for lazy in [true, false] {
+    // Found by difftest: lazy mode used to accept a v128 parameter in a body without SIMD
+    // operators, which eager mode rejects.
+    let v128_param = r#"(module
+        (func (export "f") (result i32) (i32.const 1))
+        (func (export "d") (param v128) (drop (local.get 0))))"#;
+    for (wat, lazy) in [
+        (simd_op, true),
+        (simd_op, false),
+        (v128_param, true),
+        (v128_param, false),
+    ] {
         let engine = Engine::new(Config::new().lazy_compilation(lazy)).unwrap();
         match Module::new(&engine, wat) {
             Err(Error::Unsupported(msg)) => {
