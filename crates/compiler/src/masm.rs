@@ -318,13 +318,10 @@ pub trait MacroAssembler {
     /// Allocatable registers of `class`, in allocation preference order. None of them is
     /// pinned, used as scratch by the implementation, or preserved across calls.
     fn allocatable(&self, class: RegClass) -> &'static [Reg];
-    /// Registers that hold locals for a whole function ("homes"), in assignment order.
-    /// Disjoint from [`MacroAssembler::allocatable`] and the implementation's scratch
-    /// registers; clobbered by calls (the core saves and reloads them around every call).
-    fn local_registers(&self, class: RegClass) -> &'static [Reg] {
-        let _ = class;
-        &[]
-    }
+    /// A register of `class` the core may use to break cycles of parallel moves: not
+    /// allocatable, and not touched by [`MacroAssembler::mov`], [`MacroAssembler::load`],
+    /// [`MacroAssembler::store`] or [`MacroAssembler::copy`] (so it survives them).
+    fn move_scratch(&self, class: RegClass) -> Reg;
     /// Register holding a function's single result of `class` at return.
     fn return_reg(&self, class: RegClass) -> Reg;
     /// Current code offset.

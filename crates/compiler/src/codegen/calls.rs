@@ -3,7 +3,8 @@
 //! Arguments go to the outgoing area at the bottom of the caller's frame (one 8-byte word
 //! each); the callee reads them in place as its parameters. A single result comes back in
 //! the return register of its class; several results come back in the same area. Every
-//! allocatable register is caller-saved. All calls go through the `VMFuncRef`s in the vmctx,
+//! allocatable register is caller-saved: locals go home before a call and come back into
+//! registers lazily, at their next `local.get`. All calls go through the `VMFuncRef`s in the vmctx,
 //! the one place lazy compilation will patch.
 
 use super::stack::{Val, ValKind};
@@ -73,8 +74,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
         let (params, results) = self.signature(type_index)?;
         self.pass_arguments(params.len(), results.len());
-        self.spill_regs();
-        self.save_homes();
+        self.spill_all_for_call();
         let entry = self.info.offsets.funcref(func_index);
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
@@ -91,7 +91,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             });
             self.call_sites.push((ret, self.wasm_offset));
         }
-        self.restore_homes();
         self.push_call_results(&results)
     }
 
@@ -106,10 +105,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .type_ids
             .get(type_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
-        let (_, index) = self.pop_to_reg()?;
+        let (_, index) = self.pop_read()?;
         self.pass_arguments(params.len(), results.len());
-        self.spill_regs();
-        self.save_homes();
+        self.spill_all_for_call();
 
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;
@@ -177,7 +175,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(index);
         self.free_reg(table);
         self.free_reg(entry);
-        self.restore_homes();
         self.push_call_results(&results)
     }
 }

@@ -12,7 +12,7 @@ use crate::CompileError;
 
 /// A comparison waiting for the branch that consumes it.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum FusedCmp {
+pub(crate) enum FusedCmp {
     Int {
         cc: IntCmp,
         lhs: Reg,
@@ -38,7 +38,7 @@ impl FusedCmp {
 
 /// A branch condition: a register holding an i32 (non-zero = true) or a fused comparison.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Condition {
+pub(crate) enum Condition {
     Value(Reg),
     Compare(FusedCmp),
 }
@@ -69,7 +69,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             }
             return Err(CompileError::Internal("fused comparison lost".into()));
         }
-        Ok(Condition::Value(self.in_reg(v)?))
+        Ok(Condition::Value(self.read_reg(v)?))
     }
 
     /// Branches to `target` when `cond` is `when`, then frees its registers.

@@ -1,14 +1,18 @@
 //! Control frames, merges and branches.
 //!
-//! Merge policy (simple and correct first): at every block, loop and `if` entry the stack is
-//! brought into the join state (no registers, no lazy locals; constants and slots stay), and
-//! the values carried by a branch (a block's results, a loop's parameters) travel in the
-//! canonical slots of their stack positions. A block whose end is never targeted by a branch
-//! keeps its fall-through values wherever they are.
+//! Each frame a branch can target has a merge state (`merge.rs`): the first edge defines
+//! it (a loop defines it at its header), later edges move into it, and the code after a
+//! block end starts from it. A block whose end is never targeted by a branch keeps its
+//! fall-through state as it is. An `if` remembers where the locals were when it branched,
+//! so its `else` arm starts from there.
 //!
 //! An `if` with parameters keeps hidden copies of them below its frame so that the `else`
 //! arm can start from the same values after the `then` arm reused their slots.
 
+use super::condition::Condition;
+use super::locals::LocalsSnapshot;
+use super::merge::MergeState;
+use super::moves::Loc;
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
 use crate::masm::{Address, Label, MacroAssembler, OperandSize, RegImm};
@@ -35,7 +39,7 @@ pub(super) struct Frame {
     /// The `else` arm of an `if`.
     else_label: Option<Label>,
     /// Stack height where the frame's parameters (and later results) start.
-    base: usize,
+    pub(super) base: usize,
     /// Number of hidden parameter copies just below `base` (only for `if`).
     hidden: usize,
     params: Vec<ValKind>,
@@ -44,6 +48,11 @@ pub(super) struct Frame {
     targeted: bool,
     /// Whether the code at the frame entry was reachable (for the `else` arm).
     entry_reachable: bool,
+    /// Where the edges into `label` leave the locals and carried values (set by the first
+    /// edge; by the header for loops).
+    pub(super) merge: Option<MergeState>,
+    /// The locals' state where an `if` branched to its `else` arm.
+    else_locals: LocalsSnapshot,
 }
 
 impl Frame {
@@ -59,6 +68,8 @@ impl Frame {
             results,
             targeted: false,
             entry_reachable: true,
+            merge: None,
+            else_locals: Vec::new(),
         }
     }
 
@@ -74,7 +85,14 @@ impl Frame {
             results: Vec::new(),
             targeted: false,
             entry_reachable: false,
+            merge: None,
+            else_locals: Vec::new(),
         }
+    }
+
+    /// Number of values a branch to this frame carries.
+    pub(super) fn branch_arity(&self) -> usize {
+        self.branch_kinds().len()
     }
 
     /// Kinds of the values a branch to this frame carries.
@@ -111,38 +129,16 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.reachable = false;
     }
 
-    pub(super) fn visit_block(&mut self, bt: BlockType) -> Result<(), CompileError> {
-        let (params, results) = self.block_signature(bt)?;
-        self.spill_for_join();
-        let label = self.masm.new_label();
-        self.control.push(Frame {
-            kind: FrameKind::Block,
-            dead: false,
-            label: Some(label),
-            else_label: None,
-            base: self.stack.len() - params.len(),
-            hidden: 0,
-            params,
-            results,
-            targeted: false,
-            entry_reachable: true,
-        });
-        Ok(())
-    }
-
-    pub(super) fn visit_loop(&mut self, bt: BlockType) -> Result<(), CompileError> {
-        let (params, results) = self.block_signature(bt)?;
-        self.spill_for_join();
-        let base = self.stack.len() - params.len();
-        // Back edges write the parameters to their canonical slots.
-        for pos in base..self.stack.len() {
-            self.spill_entry(pos);
-        }
-        let label = self.masm.new_label();
-        self.masm.bind(label)?;
-        self.emit_limit_checks()?;
-        self.control.push(Frame {
-            kind: FrameKind::Loop,
+    fn new_frame(
+        &self,
+        kind: FrameKind,
+        label: Label,
+        base: usize,
+        params: Vec<ValKind>,
+        results: Vec<ValKind>,
+    ) -> Frame {
+        Frame {
+            kind,
             dead: false,
             label: Some(label),
             else_label: None,
@@ -152,7 +148,38 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             results,
             targeted: false,
             entry_reachable: true,
-        });
+            merge: None,
+            else_locals: Vec::new(),
+        }
+    }
+
+    pub(super) fn visit_block(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let (params, results) = self.block_signature(bt)?;
+        self.spill_for_join();
+        let label = self.masm.new_label();
+        let base = self.stack.len() - params.len();
+        let frame = self.new_frame(FrameKind::Block, label, base, params, results);
+        self.control.push(frame);
+        Ok(())
+    }
+
+    pub(super) fn visit_loop(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let (params, results) = self.block_signature(bt)?;
+        self.spill_for_join();
+        let base = self.stack.len() - params.len();
+        // The header fixes the loop's state: locals stay in the registers they are in.
+        // Back edges reach the header too, so after it the state is exactly the merge
+        // state (registers dirty), not the entry edge's.
+        let state = self.derive_merge(base, params.len());
+        let moves = self.moves_into(&state);
+        self.emit_moves(moves);
+        self.enter_merge(&state, base);
+        let label = self.masm.new_label();
+        self.masm.bind(label)?;
+        let mut frame = self.new_frame(FrameKind::Loop, label, base, params, results);
+        frame.merge = Some(state);
+        self.control.push(frame);
+        self.emit_limit_checks()?;
         Ok(())
     }
 
@@ -174,26 +201,19 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let else_label = self.masm.new_label();
         let end = self.masm.new_label();
         self.branch_on(cond, false, else_label);
-        self.control.push(Frame {
-            kind: FrameKind::If,
-            dead: false,
-            label: Some(end),
-            else_label: Some(else_label),
-            base: first + hidden,
-            hidden,
-            params,
-            results,
-            targeted: false,
-            entry_reachable: true,
-        });
+        let mut frame = self.new_frame(FrameKind::If, end, first + hidden, params, results);
+        frame.else_label = Some(else_label);
+        frame.hidden = hidden;
+        frame.else_locals = self.snapshot_locals();
+        self.control.push(frame);
         Ok(())
     }
 
     pub(super) fn visit_else(&mut self) -> Result<(), CompileError> {
+        let idx = self.control.len() - 1;
         let frame = self
             .control
             .last()
-            .cloned()
             .ok_or_else(|| CompileError::Internal("else without if".into()))?;
         if frame.dead {
             return Ok(());
@@ -201,30 +221,34 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let end = frame
             .label
             .ok_or_else(|| CompileError::Internal("if without end".into()))?;
-        let mut targeted = frame.targeted;
+        let (base, hidden, else_label) = (frame.base, frame.hidden, frame.else_label);
+        let params = frame.params.clone();
+        let else_locals = std::mem::take(&mut self.control[idx].else_locals);
+        let entry_reachable = self.control[idx].entry_reachable;
         if self.reachable {
-            self.store_branch_values(frame.base, frame.results.len())?;
+            self.move_into_frame(idx)?;
             self.masm.jump(end);
-            targeted = true;
+            self.control[idx].targeted = true;
         }
-        self.truncate_stack(frame.base);
-        if let Some(l) = frame.else_label {
+        self.truncate_stack(base);
+        if let Some(l) = else_label {
             self.masm.bind(l)?;
         }
-        for (i, &k) in frame.params.iter().enumerate() {
-            self.push(Val::Slot(k, (frame.base - frame.hidden + i) as u32));
+        // The else arm starts where the `if` branched.
+        self.restore_locals(&else_locals);
+        for (i, &k) in params.iter().enumerate() {
+            self.push(Val::Slot(k, (base - hidden + i) as u32));
         }
-        self.reachable = frame.entry_reachable;
-        if let Some(f) = self.control.last_mut() {
-            f.kind = FrameKind::Else;
-            f.targeted = targeted;
-            f.else_label = None;
-        }
+        self.recount_uses();
+        self.reachable = entry_reachable;
+        let f = &mut self.control[idx];
+        f.kind = FrameKind::Else;
+        f.else_label = None;
         Ok(())
     }
 
     pub(super) fn visit_end(&mut self) -> Result<(), CompileError> {
-        let Some(frame) = self.control.last().cloned() else {
+        let Some(frame) = self.control.last() else {
             return Err(CompileError::Internal("end without frame".into()));
         };
         if frame.dead {
@@ -234,6 +258,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if frame.kind == FrameKind::If {
             // No else arm: the parameters fall through as the results.
             self.visit_else()?;
+        }
+        let idx = self.control.len() - 1;
+        let frame = &self.control[idx];
+        let joins = matches!(
+            frame.kind,
+            FrameKind::Block | FrameKind::If | FrameKind::Else
+        ) && frame.targeted;
+        if joins && self.reachable {
+            self.move_into_frame(idx)?;
         }
         let frame = self
             .control
@@ -258,21 +291,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     }
                     return Ok(());
                 }
-                if self.reachable {
-                    self.store_branch_values(frame.base, frame.results.len())?;
-                }
                 if let Some(l) = frame.label {
                     self.masm.bind(l)?;
                 }
-                self.truncate_stack(frame.base);
-                for (i, &k) in frame.results.iter().enumerate() {
-                    self.push(Val::Slot(k, (frame.base + i) as u32));
-                }
+                let state = frame
+                    .merge
+                    .as_ref()
+                    .ok_or_else(|| CompileError::Internal("join without merge state".into()))?;
+                self.enter_merge(state, frame.base);
                 self.reachable = true;
                 if frame.hidden > 0 {
                     self.drop_hidden(&frame)?;
                 }
             }
+        }
+        if self.reachable {
+            self.check_uses();
         }
         Ok(())
     }
@@ -302,31 +336,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
-    /// Writes the top `n` values to the canonical slots `base..base + n` (without changing
-    /// the compile-time stack, so it can run on one side of a conditional branch).
-    fn store_branch_values(&mut self, base: usize, n: usize) -> Result<(), CompileError> {
-        let first = self.stack.len() - n;
-        for i in 0..n {
-            let v = self.stack[first + i];
-            let dst = base + i;
-            if v == Val::Slot(v.kind(), dst as u32) {
-                continue;
-            }
-            let addr = self.slot_addr(dst as u32);
-            self.store_val(v, addr);
-        }
-        Ok(())
-    }
-
-    /// Whether a branch carrying the top `n` values to `base` needs any code.
-    fn branch_needs_moves(&self, base: usize, n: usize) -> bool {
-        let first = self.stack.len() - n;
-        (0..n).any(|i| {
-            let v = self.stack[first + i];
-            v != Val::Slot(v.kind(), (base + i) as u32)
-        })
-    }
-
     /// Gives values that refer to another position's slot (an `if`'s hidden parameters)
     /// their own slot, so branch moves cannot overwrite a slot before reading it.
     fn own_slots_for_top(&mut self, n: usize) {
@@ -344,11 +353,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if frame.kind == FrameKind::Function {
             return self.emit_return();
         }
-        let (base, n) = (frame.base, frame.branch_kinds().len());
         let label = frame
             .label
             .ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
-        self.store_branch_values(base, n)?;
+        self.move_into_frame(idx)?;
         self.masm.jump(label);
         self.control[idx].targeted = true;
         Ok(())
@@ -356,7 +364,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     pub(super) fn visit_br(&mut self, depth: u32) -> Result<(), CompileError> {
         let idx = self.frame_at_depth(depth)?;
-        let n = self.control[idx].branch_kinds().len();
+        let n = self.control[idx].branch_arity();
         self.own_slots_for_top(n);
         self.emit_branch_to(idx)?;
         self.set_unreachable();
@@ -366,18 +374,38 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn visit_br_if(&mut self, depth: u32) -> Result<(), CompileError> {
         let idx = self.frame_at_depth(depth)?;
         let cond = self.pop_condition()?;
-        let frame = &self.control[idx];
-        let n = frame.branch_kinds().len();
-        let direct = frame.kind != FrameKind::Function && !self.branch_needs_moves(frame.base, n);
-        if direct {
-            let label = frame
-                .label
-                .ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
-            self.branch_on(cond, true, label);
-            self.control[idx].targeted = true;
-            return Ok(());
-        }
+        let (n, base, kind, label) = {
+            let f = &self.control[idx];
+            (f.branch_arity(), f.base, f.kind, f.label)
+        };
         self.own_slots_for_top(n);
+        if kind != FrameKind::Function {
+            let label =
+                label.ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
+            if self.control[idx].merge.is_none() {
+                let state = self.derive_merge(base, n);
+                self.control[idx].merge = Some(state);
+            }
+            let target = self.control[idx].merge.take().unwrap_or_default();
+            let moves = self.moves_into(&target);
+            let clobbers_condition = moves.iter().any(|m| match m.dst {
+                Loc::Reg(r) => condition_uses(&cond, r),
+                Loc::Mem(_) => false,
+            });
+            let no_moves = moves.is_empty();
+            let conform = !no_moves && self.values_in_place(base, n) && !clobbers_condition;
+            if conform {
+                // Both paths take the target's state, so the branch is one conditional jump.
+                self.emit_moves(moves);
+                self.conform_to(&target);
+            }
+            self.control[idx].merge = Some(target);
+            if conform || no_moves {
+                self.branch_on(cond, true, label);
+                self.control[idx].targeted = true;
+                return Ok(());
+            }
+        }
         let skip = self.masm.new_label();
         self.branch_on(cond, false, skip);
         self.emit_branch_to(idx)?;
@@ -392,7 +420,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     ) -> Result<(), CompileError> {
         let (_, index) = self.pop_to_reg()?;
         let default_idx = self.frame_at_depth(default)?;
-        let n = self.control[default_idx].branch_kinds().len();
+        let n = self.control[default_idx].branch_arity();
         self.own_slots_for_top(n);
         // One out-of-line block per distinct target: moves, then the jump.
         let mut stubs: Vec<(usize, Label)> = Vec::new();
@@ -438,41 +466,30 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             match v {
                 Val::Const(_, bits) => self.masm.mov(ret, RegImm::Imm(bits), kind.size()),
                 Val::Reg(_, r) => self.masm.mov(ret, RegImm::Reg(r), kind.size()),
-                Val::Local(_, l) => match self.local_reg(l) {
-                    Some(home) => self.masm.mov(ret, RegImm::Reg(home), kind.size()),
-                    None => {
-                        let a = self.local_addr(l);
-                        self.masm.load(ret, a, kind.size());
-                    }
-                },
                 Val::Slot(_, s) => {
                     let a = self.slot_addr(s);
                     self.masm.load(ret, a, kind.size());
                 }
             }
         } else if n > 1 {
-            // Results overwrite the parameter area: stage them in their own slots first so
-            // no result reads a parameter that an earlier result already replaced.
+            // Results go to the parameter area; no stack value lives there (locals are never
+            // stack entries), so they can be written in order.
             for i in 0..n {
                 let v = self.stack[first + i];
-                if matches!(v, Val::Local(..) | Val::Slot(..)) {
-                    let own = self.slot_addr((first + i) as u32);
-                    if v != Val::Slot(v.kind(), (first + i) as u32) {
-                        self.store_val(v, own);
-                    }
-                }
-            }
-            for i in 0..n {
-                let v = self.stack[first + i];
-                let dst = Address::Frame(16 + 8 * i as i32);
-                let staged = match v {
-                    Val::Local(k, _) | Val::Slot(k, _) => Val::Slot(k, (first + i) as u32),
-                    other => other,
-                };
-                self.store_val(staged, dst);
+                self.store_val(v, Address::Frame(16 + 8 * i as i32));
             }
         }
         self.masm.epilogue();
         Ok(())
+    }
+}
+
+/// Whether the branch condition `cond` reads register `r`.
+fn condition_uses(cond: &Condition, r: crate::masm::Reg) -> bool {
+    use super::condition::FusedCmp;
+    match *cond {
+        Condition::Value(c) => c == r,
+        Condition::Compare(FusedCmp::Int { lhs, rhs, .. }) => lhs == r || rhs == RegImm::Reg(r),
+        Condition::Compare(FusedCmp::Float { lhs, rhs, .. }) => lhs == r || rhs == r,
     }
 }

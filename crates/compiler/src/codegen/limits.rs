@@ -10,9 +10,8 @@ use crate::vmctx::{store_ctx, Builtin};
 use crate::{CompileError, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
-    /// Emits the enabled checks. Called where the stack is empty or in its join state (no
-    /// value in an allocatable register), so the epoch slow path's builtin call only has to
-    /// save the local homes; needs two free integer registers.
+    /// Emits the enabled checks (at function entry and loop headers). The cache state is
+    /// the same after them on every path; they need two integer registers.
     pub(super) fn emit_limit_checks(&mut self) -> Result<(), CompileError> {
         if self.info.epoch_interruption {
             self.emit_epoch_check()?;
@@ -26,9 +25,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// `if *epoch_ptr >= store.epoch_deadline { if EpochDeadline() != 0 { trap Interrupt } }`
     fn emit_epoch_check(&mut self) -> Result<(), CompileError> {
         let offsets = self.info.offsets;
-        // Nothing may stay in an allocatable register across the slow path's call; both
-        // paths must leave the cache in the same state, so spill before branching.
-        self.spill_regs();
         let epoch = self.alloc(RegClass::Int)?;
         let deadline = self.alloc(RegClass::Int)?;
         self.masm
@@ -56,11 +52,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(epoch);
         self.free_reg(deadline);
 
-        // Slow path: the deadline is reached; the runtime decides (callback or trap).
-        self.save_homes();
+        // Slow path: the deadline is reached; the runtime decides (callback or trap). The
+        // registers the cache uses are saved around the call, so both paths leave it as is.
+        let saved = self.save_live_regs();
         self.masm
             .call_builtin(offsets.builtin(Builtin::EpochDeadline), &[]);
-        self.restore_homes();
+        self.restore_live_regs(&saved);
         let ret = self.masm.return_reg(RegClass::Int);
         let pc = self.masm.trap_if(
             IntCmp::Ne,

@@ -79,17 +79,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         kind: LoadKind,
         result: ValKind,
     ) -> Result<(), CompileError> {
-        let (_, index) = self.pop_to_reg()?;
+        let (_, index) = self.pop_read()?;
         let addr = self.heap_address(&memarg, index)?;
-        let dst = if result.class() == RegClass::Int {
-            index
-        } else {
-            self.alloc(result.class())?
-        };
+        let dst = self.result_reg(result.class(), &[index])?;
         let pc = self.masm.load_heap(dst, addr, kind);
-        if dst != index {
-            self.free_reg(index);
-        }
+        self.free_reg(index);
         self.add_trap(pc, TrapCode::MemoryOutOfBounds);
         self.push(Val::Reg(result, dst));
         Ok(())
@@ -98,7 +92,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn store(&mut self, memarg: MemArg, kind: StoreKind) -> Result<(), CompileError> {
         let v = self.pop()?;
         let value = self.reg_or_imm(v)?;
-        let (_, index) = self.pop_to_reg()?;
+        let (_, index) = self.pop_read()?;
         let addr = self.heap_address(&memarg, index)?;
         let pc = self.masm.store_heap(value, addr, kind);
         self.add_trap(pc, TrapCode::MemoryOutOfBounds);
@@ -133,12 +127,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let v = self.pop()?;
         let delta = self.reg_or_imm(v)?;
-        self.spill_regs();
-        self.save_homes();
+        self.spill_all_for_call();
         let f = self.info.offsets.builtin_memory_grow();
         self.masm.call_builtin(f, &[delta, RegImm::Imm(0)]);
         self.release_operand(delta);
-        self.restore_homes();
         let r = self.alloc(RegClass::Int)?;
         let ret = self.masm.return_reg(RegClass::Int);
         self.masm.mov(r, RegImm::Reg(ret), OperandSize::S32);

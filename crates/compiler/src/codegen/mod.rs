@@ -9,7 +9,10 @@ mod calls;
 mod condition;
 mod control;
 mod limits;
+mod locals;
 mod memory;
+mod merge;
+mod moves;
 mod ops;
 mod stack;
 mod tables;
@@ -18,7 +21,8 @@ mod validate;
 use crate::masm::{MacroAssembler, RegClass};
 use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
 use control::Frame;
-use stack::{RegSet, Val, ValKind};
+use locals::LocalLoc;
+use stack::{RegUses, Val, ValKind};
 pub use validate::validate_function;
 use wasmparser::{FuncValidator, FunctionBody, Operator, OperatorsReader, WasmModuleResources};
 
@@ -66,12 +70,16 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
 
     let num_frame_locals = locals.len() as u32 - num_params;
     let mut c = FuncCompiler {
-        free: RegSet::from_regs(
+        regs: RegUses::new(
             masm.allocatable(RegClass::Int)
                 .iter()
                 .chain(masm.allocatable(RegClass::Float))
                 .copied(),
         ),
+        local_locs: vec![LocalLoc::Home; locals.len()],
+        cached: Vec::new(),
+        cached_at: vec![u32::MAX; locals.len()],
+        written: vec![false; locals.len()],
         masm,
         info,
         locals,
@@ -87,22 +95,32 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         call_sites: Vec::new(),
         wasm_offset: 0,
         next_is_branch: false,
+        next_op: NextOp::Other,
         fused: None,
-        homes: Vec::new(),
     };
     c.emit_prologue(num_frame_locals)?;
 
-    while !reader.eof() {
-        let (op, offset) = reader.read_with_offset().map_err(invalid)?;
+    // One operator of lookahead (decoded once): comparisons fuse with a following branch,
+    // and an operation whose result goes straight into a local may write that local's
+    // register in place.
+    let mut next = (!reader.eof()).then(|| reader.read_with_offset());
+    while let Some(item) = next.take() {
+        let (op, offset) = item.map_err(invalid)?;
+        let end = reader.original_position();
+        next = (!reader.eof()).then(|| reader.read_with_offset());
         validator.op(offset, &op).map_err(invalid)?;
-        validate::check_encoding(&op, offset, &reader, func_index)?;
+        validate::check_encoding(&op, offset, end, func_index)?;
         validate::check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
         c.wasm_offset = offset as u32;
-        c.next_is_branch = is_comparison(&op)
-            && matches!(
-                reader.clone().read(),
-                Ok(Operator::BrIf { .. } | Operator::If { .. })
-            );
+        c.next_op = match next {
+            Some(Ok((Operator::BrIf { .. } | Operator::If { .. }, _))) => NextOp::Branch,
+            Some(Ok((
+                Operator::LocalSet { local_index } | Operator::LocalTee { local_index },
+                _,
+            ))) => NextOp::SetLocal(local_index),
+            _ => NextOp::Other,
+        };
+        c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
         c.emit(op).map_err(|e| e.located(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
@@ -124,7 +142,16 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     max_depth: u32,
     /// Largest outgoing argument/result area needed by a call, in 8-byte words.
     outgoing_words: u32,
-    free: RegSet,
+    /// Use counts of the allocatable registers.
+    regs: RegUses,
+    /// Where each local is (see `locals.rs`).
+    local_locs: Vec<LocalLoc>,
+    /// The locals that are not at home, in no particular order.
+    cached: Vec<u32>,
+    /// Position of each local in `cached` (`u32::MAX` if absent).
+    cached_at: Vec<u32>,
+    /// Whether the body has written each local so far (`local.set`/`tee`).
+    written: Vec<bool>,
     control: Vec<Frame>,
     /// Whether the code being emitted can execute.
     reachable: bool,
@@ -135,40 +162,38 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     wasm_offset: u32,
     /// The operator after the current one is `br_if` or `if` (set for comparisons only).
     next_is_branch: bool,
+    /// What the operator after the current one is, as far as code generation cares.
+    next_op: NextOp,
     /// A comparison left for that branch (see `condition.rs`).
     fused: Option<condition::FusedCmp>,
-    /// Register home of each local that has one (the first locals of each class).
-    homes: Vec<Option<crate::masm::Reg>>,
 }
+
+/// The operator after the one being compiled, where it changes the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextOp {
+    /// `br_if` or `if`.
+    Branch,
+    /// `local.set` or `local.tee` of this local.
+    SetLocal(u32),
+    /// Anything else.
+    Other,
+}
+
+/// Functions with at most this many declared locals start with them as the constant zero
+/// (no frame zeroing; a local reaches memory only if it has to); more are zeroed in the
+/// frame by the prologue, so merges never have to materialise thousands of constants.
+const MAX_CONSTANT_LOCALS: u32 = 32;
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn emit_prologue(&mut self, num_frame_locals: u32) -> Result<(), CompileError> {
         let pc = self.masm.prologue(-8, self.info.offsets.stack_limit())?;
         self.add_trap(pc, TrapCode::StackOverflow);
-        if num_frame_locals > 0 {
+        if num_frame_locals > MAX_CONSTANT_LOCALS {
             self.masm.zero_frame(self.slots_start, 8 * num_frame_locals);
-        }
-        // The first locals of each class live in registers for the whole function.
-        let (mut ints, mut floats) = (
-            self.masm.local_registers(RegClass::Int).iter(),
-            self.masm.local_registers(RegClass::Float).iter(),
-        );
-        for i in 0..self.locals.len() {
-            let kind = self.locals[i];
-            let home = match kind.class() {
-                RegClass::Int => ints.next(),
-                RegClass::Float => floats.next(),
+        } else {
+            for l in self.num_params..self.locals.len() as u32 {
+                self.set_local_loc(l, LocalLoc::Const(0));
             }
-            .copied();
-            if let Some(r) = home {
-                if (i as u32) < self.num_params {
-                    let addr = self.local_addr(i as u32);
-                    self.masm.load(r, addr, kind.size());
-                } else {
-                    self.masm.mov(r, crate::masm::RegImm::Imm(0), kind.size());
-                }
-            }
-            self.homes.push(home);
         }
         self.emit_limit_checks()?;
         let end = self.masm.new_label();
@@ -254,10 +279,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.release(v);
             }
             O::Select | O::TypedSelect { .. } => self.visit_select()?,
-            O::LocalGet { local_index } => {
-                let kind = self.local_kind(local_index)?;
-                self.push(Val::Local(kind, local_index));
-            }
+            O::LocalGet { local_index } => self.visit_local_get(local_index)?,
             O::LocalSet { local_index } => self.visit_local_set(local_index, false)?,
             O::LocalTee { local_index } => self.visit_local_set(local_index, true)?,
             O::GlobalGet { global_index } => self.visit_global_get(global_index)?,
@@ -289,20 +311,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .get(index as usize)
             .copied()
             .ok_or_else(|| CompileError::Internal(format!("local {index} out of range")))
-    }
-
-    fn visit_local_set(&mut self, index: u32, tee: bool) -> Result<(), CompileError> {
-        let v = self.pop()?;
-        self.materialize_local_refs(index);
-        if v != Val::Local(v.kind(), index) {
-            self.write_local(index, v);
-        }
-        if tee {
-            self.push(v);
-        } else {
-            self.release(v);
-        }
-        Ok(())
     }
 }
 

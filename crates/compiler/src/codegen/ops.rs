@@ -220,10 +220,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             std::mem::swap(&mut a, &mut b);
         }
         let rhs = self.reg_or_imm(b)?;
-        let lhs = self.in_reg(a)?;
-        self.masm.alu(op, lhs, lhs, rhs, kind.size());
+        let lhs = self.read_reg(a)?;
+        let dst = match rhs {
+            RegImm::Reg(r) if op != AluOp::Sub => self.result_reg(RegClass::Int, &[lhs, r])?,
+            _ => self.result_reg(RegClass::Int, &[lhs])?,
+        };
+        self.masm.alu(op, dst, lhs, rhs, kind.size());
+        self.free_reg(lhs);
         self.release_operand(rhs);
-        self.push(Val::Reg(kind, lhs));
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
@@ -235,10 +240,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return Ok(());
         }
         let rhs = self.reg_or_imm(b)?;
-        let lhs = self.in_reg(a)?;
-        self.masm.shift(op, lhs, lhs, rhs, kind.size());
+        let lhs = self.read_reg(a)?;
+        let dst = self.result_reg(RegClass::Int, &[lhs])?;
+        self.masm.shift(op, dst, lhs, rhs, kind.size());
+        self.free_reg(lhs);
         self.release_operand(rhs);
-        self.push(Val::Reg(kind, lhs));
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
@@ -255,7 +262,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             cc = swapped(cc);
         }
         let rhs = self.reg_or_imm(b)?;
-        let lhs = self.in_reg(a)?;
+        let lhs = self.read_reg(a)?;
         if self.next_is_branch {
             // The next operator is br_if/if: it branches on the comparison directly.
             self.fused = Some(super::condition::FusedCmp::Int {
@@ -267,9 +274,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Reg(ValKind::I32, lhs));
             return Ok(());
         }
-        self.masm.cmp_set(cc, lhs, lhs, rhs, kind.size());
+        let dst = self.result_reg(RegClass::Int, &[lhs])?;
+        self.masm.cmp_set(cc, dst, lhs, rhs, kind.size());
+        self.free_reg(lhs);
         self.release_operand(rhs);
-        self.push(Val::Reg(ValKind::I32, lhs));
+        self.push(Val::Reg(ValKind::I32, dst));
         Ok(())
     }
 
@@ -279,9 +288,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Const(kind, fold_unary(op, kind, x)));
             return Ok(());
         }
-        let r = self.in_reg(a)?;
-        self.masm.int_unary(op, r, r, kind.size());
-        self.push(Val::Reg(kind, r));
+        let r = self.read_reg(a)?;
+        let dst = self.result_reg(RegClass::Int, &[r])?;
+        self.masm.int_unary(op, dst, r, kind.size());
+        self.free_reg(r);
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
@@ -291,41 +302,36 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Const(result, fold_extend(ext, x)));
             return Ok(());
         }
-        let r = self.in_reg(a)?;
-        self.masm.extend(ext, r, r);
-        self.push(Val::Reg(result, r));
+        let r = self.read_reg(a)?;
+        let dst = self.result_reg(RegClass::Int, &[r])?;
+        self.masm.extend(ext, dst, r);
+        self.free_reg(r);
+        self.push(Val::Reg(result, dst));
         Ok(())
     }
 
     /// Bit-preserving move between the int and float classes.
     fn reinterpret(&mut self, result: ValKind) -> R {
         let a = self.pop()?;
-        match a {
-            Val::Const(_, bits) => self.push(Val::Const(result, bits)),
-            Val::Local(_, l) => {
-                let r = self.alloc(result.class())?;
-                match self.local_reg(l) {
-                    Some(home) => self.masm.mov(r, RegImm::Reg(home), result.size()),
-                    None => {
-                        let src = self.local_addr(l);
-                        self.masm.load(r, src, result.size());
-                    }
-                }
-                self.push(Val::Reg(result, r));
-            }
+        if let Val::Const(_, bits) = a {
+            self.push(Val::Const(result, bits));
+            return Ok(());
+        }
+        let src = match a {
+            // Straight from memory into the other class.
             Val::Slot(_, s) => {
                 let r = self.alloc(result.class())?;
-                let src = self.slot_addr(s);
-                self.masm.load(r, src, result.size());
+                let addr = self.slot_addr(s);
+                self.masm.load(r, addr, result.size());
                 self.push(Val::Reg(result, r));
+                return Ok(());
             }
-            Val::Reg(_, src) => {
-                let r = self.alloc(result.class())?;
-                self.masm.mov(r, RegImm::Reg(src), result.size());
-                self.free_reg(src);
-                self.push(Val::Reg(result, r));
-            }
-        }
+            other => self.read_reg(other)?,
+        };
+        let r = self.alloc(result.class())?;
+        self.masm.mov(r, RegImm::Reg(src), result.size());
+        self.free_reg(src);
+        self.push(Val::Reg(result, r));
         Ok(())
     }
 
@@ -350,8 +356,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.set_unreachable();
             return Ok(());
         }
-        let rhs = self.in_reg(b)?;
-        let lhs = self.in_reg(a)?;
+        let rhs = self.read_reg(b)?;
+        let lhs = self.read_reg(a)?;
+        let dst = self.result_reg(RegClass::Int, &[lhs])?;
         if const_rhs.is_none() {
             let pc = self.masm.trap_if(
                 IntCmp::Eq,
@@ -378,7 +385,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 );
                 self.add_trap(pc, TrapCode::IntegerOverflow);
                 self.masm.bind(ok)?;
-                self.masm.div(op, lhs, lhs, rhs, size);
+                self.masm.div(op, dst, lhs, rhs, size);
             }
             DivKind::RemS if may_be_minus_one => {
                 // x rem -1 is 0 (and MIN rem -1 would fault in hardware).
@@ -386,16 +393,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 let done = self.masm.new_label();
                 self.masm
                     .cmp_branch(IntCmp::Ne, rhs, RegImm::Imm(-1), size, normal);
-                self.masm.mov(lhs, RegImm::Imm(0), size);
+                self.masm.mov(dst, RegImm::Imm(0), size);
                 self.masm.jump(done);
                 self.masm.bind(normal)?;
-                self.masm.div(op, lhs, lhs, rhs, size);
+                self.masm.div(op, dst, lhs, rhs, size);
                 self.masm.bind(done)?;
             }
-            _ => self.masm.div(op, lhs, lhs, rhs, size),
+            _ => self.masm.div(op, dst, lhs, rhs, size),
         }
+        self.free_reg(lhs);
         self.free_reg(rhs);
-        self.push(Val::Reg(kind, lhs));
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
@@ -481,11 +489,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn fbin(&mut self, kind: ValKind, op: FloatBinOp) -> R {
         let b = self.pop()?;
         let a = self.pop()?;
-        let rhs = self.in_reg(b)?;
-        let lhs = self.in_reg(a)?;
-        self.masm.float_binop(op, lhs, lhs, rhs, kind.size());
+        let rhs = self.read_reg(b)?;
+        let lhs = self.read_reg(a)?;
+        let dst = if matches!(op, FloatBinOp::Add | FloatBinOp::Mul) {
+            self.result_reg(RegClass::Float, &[lhs, rhs])?
+        } else {
+            self.result_reg(RegClass::Float, &[lhs])?
+        };
+        self.masm.float_binop(op, dst, lhs, rhs, kind.size());
+        self.free_reg(lhs);
         self.free_reg(rhs);
-        self.push(Val::Reg(kind, lhs));
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
@@ -520,17 +534,19 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.push(Val::Reg(kind, r));
             return Ok(());
         }
-        let (_, r) = self.pop_to_reg()?;
-        self.masm.float_unop(op, r, r, kind.size());
-        self.push(Val::Reg(kind, r));
+        let (_, r) = self.pop_read()?;
+        let dst = self.result_reg(RegClass::Float, &[r])?;
+        self.masm.float_unop(op, dst, r, kind.size());
+        self.free_reg(r);
+        self.push(Val::Reg(kind, dst));
         Ok(())
     }
 
     fn fcmp(&mut self, kind: ValKind, cc: FloatCmp) -> R {
         let b = self.pop()?;
         let a = self.pop()?;
-        let rhs = self.in_reg(b)?;
-        let lhs = self.in_reg(a)?;
+        let rhs = self.read_reg(b)?;
+        let lhs = self.read_reg(a)?;
         if self.next_is_branch {
             // The next operator is br_if/if: it branches on the comparison directly (the
             // stack entry is only a placeholder that the branch pops).
@@ -552,7 +568,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     fn int_to_float(&mut self, from: ValKind, signed: bool, to: ValKind) -> R {
-        let (_, src) = self.pop_to_reg()?;
+        let (_, src) = self.pop_read()?;
         let dst = self.alloc(RegClass::Float)?;
         self.masm
             .int_to_float(dst, src, from.size(), signed, to.size());
@@ -562,9 +578,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     fn float_to_float(&mut self, to: ValKind) -> R {
-        let (_, r) = self.pop_to_reg()?;
-        self.masm.float_to_float(r, r, to.size());
-        self.push(Val::Reg(to, r));
+        let (_, r) = self.pop_read()?;
+        let dst = self.result_reg(RegClass::Float, &[r])?;
+        self.masm.float_to_float(dst, r, to.size());
+        self.free_reg(r);
+        self.push(Val::Reg(to, dst));
         Ok(())
     }
 
@@ -572,7 +590,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// overflow) or saturating (`NaN` -> 0, out of range -> the nearest bound).
     fn trunc(&mut self, from: ValKind, to: ValKind, signed: bool, saturating: bool) -> R {
         let fsize = from.size();
-        let (_, x) = self.pop_to_reg()?;
+        let (_, x) = self.pop_read()?;
         let dst = self.alloc(RegClass::Int)?;
         let bound = self.alloc(RegClass::Float)?;
         // The valid range is lo < x < hi (or lo <= x when `lo_inclusive`).
@@ -664,8 +682,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return Ok(());
         }
         let kind = a.kind();
-        let cond = self.in_reg(c)?;
-        let if_false = self.in_reg(b)?;
+        let cond = self.read_reg(c)?;
+        let if_false = self.read_reg(b)?;
         let dst = self.in_reg(a)?;
         self.masm.select(dst, cond, if_false, kind.size());
         self.free_reg(cond);

@@ -1,8 +1,16 @@
 //! The value stack as a register cache, and the register allocator behind it.
 //!
-//! Every wasm operand is one [`Val`]: a constant (no code yet), a register, a lazy reference
-//! to a local, or a spill slot. Each stack position `i` owns a fixed frame slot, so spilling
-//! is one store and the stack pointer never moves inside a body.
+//! Every wasm operand is one [`Val`]: a constant (no code yet), a register, or a spill
+//! slot. Each stack position `i` owns a fixed frame slot, so spilling is one store and the
+//! stack pointer never moves inside a body. Locals are entries of the same cache (see
+//! `locals.rs`): a local lives in its frame home, in a register, or is a known constant.
+//!
+//! Registers are reference-counted ([`RegUses`]): one register may hold a local and any
+//! number of stack entries at once (`local.get` shares instead of copying), plus the
+//! operands the compiler has popped and not yet released ("in hand"). A register is free
+//! when its count is zero; code that is about to overwrite a register first makes sure it
+//! is the only user ([`FuncCompiler::in_reg`]), so a value is copied only when one of its
+//! users is about to change.
 
 use super::FuncCompiler;
 use crate::masm::{Address, MacroAssembler, OperandSize, Reg, RegClass, RegImm};
@@ -65,10 +73,8 @@ impl ValKind {
 pub enum Val {
     /// A constant (raw bits, sign-extended for i32); folded into immediates when consumed.
     Const(ValKind, i64),
-    /// In a register owned by this entry.
+    /// In a register (possibly shared with a local or other entries; see [`RegUses`]).
     Reg(ValKind, Reg),
-    /// A lazy `local.get`: the value is still in the local's home.
-    Local(ValKind, u32),
     /// In the frame slot of stack position `.1` (its own position, or the hidden copy of an
     /// `if`'s parameter below the frame).
     Slot(ValKind, u32),
@@ -78,48 +84,81 @@ impl Val {
     /// The kind of the value.
     pub fn kind(self) -> ValKind {
         match self {
-            Val::Const(k, _) | Val::Reg(k, _) | Val::Local(k, _) | Val::Slot(k, _) => k,
+            Val::Const(k, _) | Val::Reg(k, _) | Val::Slot(k, _) => k,
         }
     }
 }
 
-/// Free-register bitsets, one per class, indexed by hardware number.
-#[derive(Debug, Clone, Default)]
-pub struct RegSet {
-    int: u64,
-    float: u64,
+fn class_index(class: RegClass) -> usize {
+    match class {
+        RegClass::Int => 0,
+        RegClass::Float => 1,
+    }
 }
 
-impl RegSet {
-    /// A set containing `regs`.
-    pub fn from_regs(regs: impl IntoIterator<Item = Reg>) -> RegSet {
-        let mut s = RegSet::default();
-        for r in regs {
-            s.insert(r);
+/// Use counts and recency of the allocatable registers, indexed by class and number.
+#[derive(Debug, Clone)]
+pub struct RegUses {
+    uses: [[u16; 32]; 2],
+    last_use: [[u32; 32]; 2],
+    allocatable: [u32; 2],
+    clock: u32,
+}
+
+impl RegUses {
+    /// Bookkeeping for the registers `allocatable` (all free).
+    pub fn new(allocatable: impl IntoIterator<Item = Reg>) -> RegUses {
+        let mut mask = [0u32; 2];
+        for r in allocatable {
+            mask[class_index(r.class)] |= 1 << r.hw;
         }
-        s
-    }
-    fn bits(&mut self, class: RegClass) -> &mut u64 {
-        match class {
-            RegClass::Int => &mut self.int,
-            RegClass::Float => &mut self.float,
+        RegUses {
+            uses: [[0; 32]; 2],
+            last_use: [[0; 32]; 2],
+            allocatable: mask,
+            clock: 0,
         }
     }
-    /// Adds `r`.
-    pub fn insert(&mut self, r: Reg) {
-        *self.bits(r.class) |= 1 << r.hw;
+    /// Whether the allocator owns `r` (others are never counted).
+    pub fn is_allocatable(&self, r: Reg) -> bool {
+        self.allocatable[class_index(r.class)] & (1 << r.hw) != 0
     }
-    /// Removes `r`.
-    pub fn remove(&mut self, r: Reg) {
-        *self.bits(r.class) &= !(1 << r.hw);
+    /// Number of users of `r`.
+    pub fn count(&self, r: Reg) -> u16 {
+        self.uses[class_index(r.class)][r.hw as usize]
     }
-    /// Whether `r` is in the set.
-    pub fn contains(&self, r: Reg) -> bool {
-        let bits = match r.class {
-            RegClass::Int => self.int,
-            RegClass::Float => self.float,
-        };
-        bits & (1 << r.hw) != 0
+    /// Adds a user of `r` and marks it recently used.
+    pub fn inc(&mut self, r: Reg) {
+        if self.is_allocatable(r) {
+            self.add_user(r);
+            self.touch(r);
+        }
+    }
+    /// Adds a user of `r` without changing its recency (bookkeeping at merges).
+    pub fn add_user(&mut self, r: Reg) {
+        if self.is_allocatable(r) {
+            self.uses[class_index(r.class)][r.hw as usize] += 1;
+        }
+    }
+    /// Removes a user of `r`.
+    pub fn dec(&mut self, r: Reg) {
+        if self.is_allocatable(r) {
+            let n = &mut self.uses[class_index(r.class)][r.hw as usize];
+            debug_assert!(*n > 0, "register {r:?} released more often than used");
+            *n = n.saturating_sub(1);
+        }
+    }
+    /// Marks `r` as just used (eviction takes the least recently used register).
+    pub fn touch(&mut self, r: Reg) {
+        self.clock += 1;
+        self.last_use[class_index(r.class)][r.hw as usize] = self.clock;
+    }
+    fn last_use(&self, r: Reg) -> u32 {
+        self.last_use[class_index(r.class)][r.hw as usize]
+    }
+    /// Forgets every user (the counts are then rebuilt from a cache state).
+    pub fn clear(&mut self) {
+        self.uses = [[0; 32]; 2];
     }
 }
 
@@ -138,91 +177,94 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    /// The register home of local `index`, if it has one.
-    pub(super) fn local_reg(&self, index: u32) -> Option<Reg> {
-        self.homes.get(index as usize).copied().flatten()
-    }
-
-    /// Copies every register-homed local to its memory home (before a call).
-    pub(super) fn save_homes(&mut self) {
-        for i in 0..self.homes.len() as u32 {
-            if let Some(r) = self.local_reg(i) {
-                let kind = self.locals[i as usize];
-                let addr = self.local_addr(i);
-                self.masm.store(RegImm::Reg(r), addr, kind.size());
-            }
-        }
-    }
-
-    /// Reloads every register-homed local from its memory home (after a call).
-    pub(super) fn restore_homes(&mut self) {
-        for i in 0..self.homes.len() as u32 {
-            if let Some(r) = self.local_reg(i) {
-                let kind = self.locals[i as usize];
-                let addr = self.local_addr(i);
-                self.masm.load(r, addr, kind.size());
-            }
-        }
-    }
-
-    /// Writes the value `v` into local `index`'s home.
-    pub(super) fn write_local(&mut self, index: u32, v: Val) {
-        let Some(home) = self.local_reg(index) else {
-            let dst = self.local_addr(index);
-            self.store_val(v, dst);
-            return;
-        };
-        let size = v.kind().size();
-        match v {
-            Val::Const(_, bits) => self.masm.mov(home, RegImm::Imm(bits), size),
-            Val::Reg(_, r) => self.masm.mov(home, RegImm::Reg(r), size),
-            Val::Local(_, l) => match self.local_reg(l) {
-                Some(src) => self.masm.mov(home, RegImm::Reg(src), size),
-                None => {
-                    let src = self.local_addr(l);
-                    self.masm.load(home, src, size);
-                }
-            },
-            Val::Slot(_, s) => {
-                let src = self.slot_addr(s);
-                self.masm.load(home, src, size);
-            }
-        }
-    }
-
     pub(super) fn push(&mut self, v: Val) {
         self.stack.push(v);
         self.max_depth = self.max_depth.max(self.stack.len() as u32);
     }
 
+    /// Pops the top entry; a register it names stays counted until it is released.
     pub(super) fn pop(&mut self) -> Result<Val, CompileError> {
         self.stack
             .pop()
             .ok_or_else(|| CompileError::Internal("value stack underflow".into()))
     }
 
-    /// Allocates a register of `class`, spilling the deepest register entry if none is free.
+    /// Allocates a free register of `class` (one user: the caller), evicting the least
+    /// recently used register whose users are all in the cache if none is free.
     pub(super) fn alloc(&mut self, class: RegClass) -> Result<Reg, CompileError> {
+        let mut found = None;
         for &r in self.masm.allocatable(class) {
-            if self.free.contains(r) {
-                self.free.remove(r);
-                return Ok(r);
+            if self.regs.count(r) == 0 {
+                found = Some(r);
+                break;
             }
         }
-        let victim = self
-            .stack
-            .iter()
-            .position(|v| matches!(v, Val::Reg(_, r) if r.class == class))
-            .ok_or_else(|| CompileError::Internal("out of registers".into()))?;
-        self.spill_entry(victim);
-        self.alloc(class)
+        let r = match found {
+            Some(r) => r,
+            None => {
+                let victim = self.eviction_victim(class)?;
+                self.spill_reg(victim);
+                victim
+            }
+        };
+        self.regs.inc(r);
+        Ok(r)
     }
 
-    /// Returns `r` to the free set (a no-op for registers the allocator does not own).
-    pub(super) fn free_reg(&mut self, r: Reg) {
-        if self.masm.allocatable(r.class).contains(&r) {
-            self.free.insert(r);
+    /// Number of cache entries (stack entries and locals) that name `r`.
+    fn cache_users(&self, r: Reg) -> u16 {
+        let on_stack = self
+            .stack
+            .iter()
+            .filter(|v| matches!(v, Val::Reg(_, x) if *x == r))
+            .count();
+        let in_locals = self
+            .cached
+            .iter()
+            .filter(|&&l| matches!(self.local_locs[l as usize], super::locals::LocalLoc::Reg(x, _) if x == r))
+            .count();
+        (on_stack + in_locals) as u16
+    }
+
+    /// The least recently used register of `class` that nothing in hand uses.
+    fn eviction_victim(&self, class: RegClass) -> Result<Reg, CompileError> {
+        let mut best: Option<Reg> = None;
+        for &r in self.masm.allocatable(class) {
+            let n = self.regs.count(r);
+            if n == 0 || self.cache_users(r) != n {
+                continue;
+            }
+            if best.is_none_or(|b| self.regs.last_use(r) < self.regs.last_use(b)) {
+                best = Some(r);
+            }
         }
+        best.ok_or_else(|| CompileError::Internal("out of registers".into()))
+    }
+
+    /// Moves every cache user of `r` out of it: stack entries to their slots, locals to
+    /// their homes (stored only if the home is out of date).
+    pub(super) fn spill_reg(&mut self, r: Reg) {
+        for pos in 0..self.stack.len() {
+            if matches!(self.stack[pos], Val::Reg(_, x) if x == r) {
+                self.spill_entry(pos);
+            }
+        }
+        let mut i = 0;
+        while i < self.cached.len() {
+            let l = self.cached[i];
+            if let super::locals::LocalLoc::Reg(x, _) = self.local_locs[l as usize] {
+                if x == r {
+                    self.flush_local(l);
+                    continue; // `cached[i]` was replaced by the last entry.
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Removes a user of `r` (registers the allocator does not own are ignored).
+    pub(super) fn free_reg(&mut self, r: Reg) {
+        self.regs.dec(r);
     }
 
     /// Frees the register of `v`, if it has one.
@@ -238,13 +280,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         match v {
             Val::Const(_, bits) => self.masm.store(RegImm::Imm(bits), dst, size),
             Val::Reg(_, r) => self.masm.store(RegImm::Reg(r), dst, size),
-            Val::Local(_, l) => match self.local_reg(l) {
-                Some(home) => self.masm.store(RegImm::Reg(home), dst, size),
-                None => {
-                    let src = self.local_addr(l);
-                    self.masm.copy(dst, src, OperandSize::S64);
-                }
-            },
             Val::Slot(_, s) => {
                 let src = self.slot_addr(s);
                 self.masm.copy(dst, src, OperandSize::S64);
@@ -264,7 +299,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.stack[pos] = Val::Slot(v.kind(), pos as u32);
     }
 
-    /// Spills every register entry (before calls, which clobber all allocatable registers).
+    /// Spills every stack entry held in a register (locals keep theirs).
     pub(super) fn spill_regs(&mut self) {
         for pos in 0..self.stack.len() {
             if matches!(self.stack[pos], Val::Reg(..)) {
@@ -273,44 +308,83 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    /// Brings the stack into the state shared by all edges of a control-flow join: nothing
-    /// in registers and no lazy local references. Constants and slots stay as they are.
+    /// Brings the operand stack into the state shared by all edges of a control-flow
+    /// join: no entry in a register (constants and slots stay as they are). Entries below
+    /// a block's base then never change inside it, so merges only move locals and the
+    /// values a branch carries.
     pub(super) fn spill_for_join(&mut self) {
-        for pos in 0..self.stack.len() {
-            if matches!(self.stack[pos], Val::Reg(..) | Val::Local(..)) {
-                self.spill_entry(pos);
+        self.spill_regs();
+    }
+
+    /// Empties every register before a call, which clobbers them all: stack entries go to
+    /// their slots, locals to their homes (reloaded lazily by their next `local.get`).
+    pub(super) fn spill_all_for_call(&mut self) {
+        self.spill_regs();
+        self.flush_register_locals();
+    }
+
+    /// Saves every register the cache uses (before a call on a slow path that must leave
+    /// the cache as it was). Returns what [`FuncCompiler::restore_live_regs`] reloads.
+    pub(super) fn save_live_regs(&mut self) -> Vec<(Reg, Address, OperandSize)> {
+        let mut saved: Vec<(Reg, Address, OperandSize)> = Vec::new();
+        for i in 0..self.cached.len() {
+            let l = self.cached[i];
+            if let super::locals::LocalLoc::Reg(r, dirty) = self.local_locs[l as usize] {
+                if saved.iter().any(|s| s.0 == r) {
+                    continue;
+                }
+                let (addr, size) = (self.local_addr(l), self.locals[l as usize].size());
+                if dirty {
+                    self.masm.store(RegImm::Reg(r), addr, size);
+                }
+                saved.push((r, addr, size));
             }
+        }
+        for pos in 0..self.stack.len() {
+            if let Val::Reg(k, r) = self.stack[pos] {
+                if saved.iter().any(|s| s.0 == r) {
+                    continue;
+                }
+                let addr = self.slot_addr(pos as u32);
+                self.masm.store(RegImm::Reg(r), addr, k.size());
+                saved.push((r, addr, k.size()));
+            }
+        }
+        saved
+    }
+
+    /// Reloads the registers saved by [`FuncCompiler::save_live_regs`].
+    pub(super) fn restore_live_regs(&mut self, saved: &[(Reg, Address, OperandSize)]) {
+        for &(r, addr, size) in saved {
+            self.masm.load(r, addr, size);
         }
     }
 
-    /// Materialises every pending `Local(index)` reference (before `local.set/tee index`).
-    pub(super) fn materialize_local_refs(&mut self, index: u32) {
-        for pos in 0..self.stack.len() {
-            if matches!(self.stack[pos], Val::Local(_, l) if l == index) {
-                self.spill_entry(pos);
-            }
-        }
-    }
-
-    /// Puts `v` (already popped) in a register it owns.
+    /// Puts `v` (already popped) in a register that has no other user, so the caller may
+    /// overwrite it. A shared register is copied first.
     pub(super) fn in_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
+        let kind = v.kind();
+        Ok(match v {
+            Val::Reg(_, r) if self.regs.count(r) <= 1 || !self.regs.is_allocatable(r) => r,
+            Val::Reg(_, shared) => {
+                let r = self.alloc(kind.class())?;
+                self.masm.mov(r, RegImm::Reg(shared), kind.size());
+                self.free_reg(shared);
+                r
+            }
+            other => self.read_reg(other)?,
+        })
+    }
+
+    /// Puts `v` (already popped) in a register for reading only: a register it is in is
+    /// used as it is, even when a local or other entries share it.
+    pub(super) fn read_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
         let kind = v.kind();
         Ok(match v {
             Val::Reg(_, r) => r,
             Val::Const(_, bits) => {
                 let r = self.alloc(kind.class())?;
                 self.masm.mov(r, RegImm::Imm(bits), kind.size());
-                r
-            }
-            Val::Local(_, l) => {
-                let r = self.alloc(kind.class())?;
-                match self.local_reg(l) {
-                    Some(home) => self.masm.mov(r, RegImm::Reg(home), kind.size()),
-                    None => {
-                        let src = self.local_addr(l);
-                        self.masm.load(r, src, kind.size());
-                    }
-                }
                 r
             }
             Val::Slot(_, s) => {
@@ -322,23 +396,23 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         })
     }
 
-    /// Pops the top value into a register it owns.
+    /// Pops the top value into a register it owns alone.
     pub(super) fn pop_to_reg(&mut self) -> Result<(ValKind, Reg), CompileError> {
         let v = self.pop()?;
         Ok((v.kind(), self.in_reg(v)?))
     }
 
-    /// `v` as an immediate if it is a constant, otherwise in a register.
+    /// Pops the top value into a register for reading only.
+    pub(super) fn pop_read(&mut self) -> Result<(ValKind, Reg), CompileError> {
+        let v = self.pop()?;
+        Ok((v.kind(), self.read_reg(v)?))
+    }
+
+    /// `v` as an immediate if it is a constant, otherwise in a register (read only).
     pub(super) fn reg_or_imm(&mut self, v: Val) -> Result<RegImm, CompileError> {
-        if let Val::Local(_, l) = v {
-            // A register home can be read in place (releasing it later is a no-op).
-            if let Some(home) = self.local_reg(l) {
-                return Ok(RegImm::Reg(home));
-            }
-        }
         Ok(match v {
             Val::Const(_, bits) => RegImm::Imm(bits),
-            other => RegImm::Reg(self.in_reg(other)?),
+            other => RegImm::Reg(self.read_reg(other)?),
         })
     }
 
@@ -349,11 +423,71 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
+    /// A register of `class` for the result of an operation on the operands in hand
+    /// `candidates`: the first candidate that nothing else uses (it may be overwritten), or
+    /// a new one. The result counts as a user of its own, so the caller still releases
+    /// every candidate.
+    pub(super) fn result_reg(
+        &mut self,
+        class: RegClass,
+        candidates: &[Reg],
+    ) -> Result<Reg, CompileError> {
+        if let Some(&first) = candidates.first() {
+            if first.class == class && self.result_goes_to_local_in(first) {
+                self.regs.inc(first);
+                return Ok(first);
+            }
+        }
+        for &c in candidates {
+            if c.class == class && self.regs.is_allocatable(c) && self.regs.count(c) == 1 {
+                // Counted twice when the same register is two candidates: not reusable.
+                if candidates.iter().filter(|&&x| x == c).count() == 1 {
+                    self.regs.inc(c);
+                    return Ok(c);
+                }
+            }
+        }
+        self.alloc(class)
+    }
+
     /// Drops entries above height `height`, freeing their registers.
     pub(super) fn truncate_stack(&mut self, height: usize) {
         while self.stack.len() > height {
             if let Some(v) = self.stack.pop() {
                 self.release(v);
+            }
+        }
+    }
+
+    /// Recounts every register's users from the cache (after the cache state was replaced
+    /// wholesale at a merge). Nothing may be in hand.
+    pub(super) fn recount_uses(&mut self) {
+        self.regs.clear();
+        for i in 0..self.stack.len() {
+            if let Val::Reg(_, r) = self.stack[i] {
+                self.regs.add_user(r);
+            }
+        }
+        for i in 0..self.cached.len() {
+            let l = self.cached[i];
+            if let super::locals::LocalLoc::Reg(r, _) = self.local_locs[l as usize] {
+                self.regs.add_user(r);
+            }
+        }
+    }
+
+    /// Debug check: the use counts match the cache (nothing in hand between operators).
+    pub(super) fn check_uses(&self) {
+        if cfg!(debug_assertions) {
+            for class in [RegClass::Int, RegClass::Float] {
+                for &r in self.masm.allocatable(class) {
+                    debug_assert_eq!(
+                        self.regs.count(r),
+                        self.cache_users(r),
+                        "use count of {r:?} at wasm offset {:#x}",
+                        self.wasm_offset
+                    );
+                }
             }
         }
     }

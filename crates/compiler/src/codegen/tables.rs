@@ -219,14 +219,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             args.push(a);
         }
         args.extend(after.iter().map(|&i| RegImm::Imm(i)));
-        self.spill_regs();
-        self.save_homes();
+        self.spill_all_for_call();
         let off = self.info.offsets.builtin(builtin);
         self.masm.call_builtin(off, &args);
         for a in args {
             self.release_operand(a);
         }
-        self.restore_homes();
         let ret = self.masm.return_reg(RegClass::Int);
         if let Some(code) = trap {
             let pc = self

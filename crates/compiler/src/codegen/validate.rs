@@ -56,7 +56,7 @@ pub fn validate_function<T: WasmModuleResources>(
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset, &op).map_err(invalid)?;
-        check_encoding(&op, offset, &reader, func_index)?;
+        check_encoding(&op, offset, reader.original_position(), func_index)?;
         check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
@@ -130,13 +130,13 @@ fn has_v128(ty: &FuncType) -> bool {
 pub(crate) fn check_encoding(
     op: &Operator<'_>,
     offset: u64,
-    reader: &OperatorsReader<'_>,
+    end: u64,
     func_index: u32,
 ) -> Result<(), CompileError> {
     if matches!(
         op,
         Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
-    ) && reader.original_position() != offset + 2
+    ) && end != offset + 2
     {
         return Err(CompileError::Invalid {
             func_index,

@@ -81,8 +81,10 @@ pub(crate) fn symbolize(pcs: &[usize]) -> Vec<FrameInfo> {
 
 /// A module's placed code: executable memory plus its registrations.
 pub(crate) struct ModuleCode {
-    _code: CodeMemory,
+    // Fields drop in order: the registration must go before the memory is unmapped, or
+    // another thread may map and register the same addresses in between.
     _registration: CodeRegistration,
+    _code: CodeMemory,
     info: Arc<CodeInfo>,
 }
 
@@ -142,8 +144,8 @@ impl ModuleCode {
         let addrs = offsets.iter().map(|o| start + o).collect();
         Ok((
             ModuleCode {
-                _code: code,
                 _registration: registration,
+                _code: code,
                 info,
             },
             addrs,
@@ -176,8 +178,8 @@ impl ModuleCode {
         });
         Ok((
             ModuleCode {
-                _code: mem,
                 _registration: registration,
+                _code: mem,
                 info,
             },
             start,

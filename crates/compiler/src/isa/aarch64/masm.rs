@@ -30,7 +30,8 @@ const X17: u8 = 17;
 /// Float scratch register.
 const V30: u8 = 30;
 
-static INT_REGS: [Reg; 9] = [
+/// Allocatable integer registers.
+static INT_REGS: [Reg; 14] = [
     Reg::int(9),
     Reg::int(10),
     Reg::int(11),
@@ -40,10 +41,6 @@ static INT_REGS: [Reg; 9] = [
     Reg::int(19),
     Reg::int(20),
     Reg::int(21),
-];
-
-/// Homes of the first integer locals.
-static INT_LOCAL_REGS: [Reg; 5] = [
     Reg::int(22),
     Reg::int(23),
     Reg::int(24),
@@ -51,7 +48,9 @@ static INT_LOCAL_REGS: [Reg; 5] = [
     Reg::int(26),
 ];
 
-static FLOAT_REGS: [Reg; 8] = [
+/// Allocatable float registers (v8-v15 are callee-saved in AAPCS64, so host calls keep
+/// them too; the entry stub saves them for its caller).
+static FLOAT_REGS: [Reg; 22] = [
     Reg::float(16),
     Reg::float(17),
     Reg::float(18),
@@ -60,11 +59,6 @@ static FLOAT_REGS: [Reg; 8] = [
     Reg::float(21),
     Reg::float(22),
     Reg::float(23),
-];
-
-/// Homes of the first float locals (v8-v15 are callee-saved in AAPCS64, so host calls
-/// keep them too; the entry stub saves them for its caller).
-static FLOAT_LOCAL_REGS: [Reg; 14] = [
     Reg::float(8),
     Reg::float(9),
     Reg::float(10),
@@ -80,6 +74,10 @@ static FLOAT_LOCAL_REGS: [Reg; 14] = [
     Reg::float(28),
     Reg::float(29),
 ];
+
+/// Registers for breaking cycles of parallel moves (free between call sequences).
+const MOVE_SCRATCH_INT: u8 = 8;
+const MOVE_SCRATCH_FLOAT: u8 = 7;
 
 /// Logical-immediate encodings (`N:immr:imms`) of the float sign and magnitude masks.
 pub(super) const MAG_MASK_64: u32 = 0x103E;
@@ -394,10 +392,10 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
-    fn local_registers(&self, class: RegClass) -> &'static [Reg] {
+    fn move_scratch(&self, class: RegClass) -> Reg {
         match class {
-            RegClass::Int => &INT_LOCAL_REGS,
-            RegClass::Float => &FLOAT_LOCAL_REGS,
+            RegClass::Int => Reg::int(MOVE_SCRATCH_INT),
+            RegClass::Float => Reg::float(MOVE_SCRATCH_FLOAT),
         }
     }
 

@@ -700,10 +700,11 @@ fn lazy_trampolines_and_stub() {
 }
 
 #[test]
-fn epoch_slow_path_saves_homes_around_the_builtin_call() {
+fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
     use wasmparser::{Parser, Payload, ValidPayload, Validator};
     let wasm = wat::parse_str(
         r#"(module (func (param i32 i64) (result i32)
+             (local.set 0 (i32.add (local.get 0) (i32.const 1)))
              (loop local.get 0 br_if 0) local.get 0))"#,
     )
     .unwrap();
@@ -738,7 +739,8 @@ fn epoch_slow_path_saves_homes_around_the_builtin_call() {
     let text = lines.join("\n");
     let builtin = info.offsets.builtin(crate::vmctx::Builtin::EpochDeadline);
     // Two checks (entry and loop header), each: deadline through the store context, the
-    // builtin call with the homes saved before and reloaded after, a trap on non-zero.
+    // builtin call, a trap on non-zero. At the loop header local 0 lives in a register
+    // (dirty): it is stored before the call and reloaded after; at entry nothing is live.
     let ctx = format!("[x28, #{:#x}]", info.offsets.store_context());
     assert_eq!(
         lines.iter().filter(|l| l.contains(&ctx)).count(),
@@ -748,13 +750,15 @@ fn epoch_slow_path_saves_homes_around_the_builtin_call() {
     let call = format!("ldr x16, [x28, #{builtin:#x}]");
     let calls: Vec<usize> = (0..lines.len()).filter(|&i| lines[i] == call).collect();
     assert_eq!(calls.len(), 2, "{text}");
-    for &i in &calls {
+    for (n, &i) in calls.iter().enumerate() {
         assert_eq!(lines[i - 1], "mov x0, x28", "{text}");
-        assert!(lines[i - 2].starts_with("str x23"), "{text}");
         assert!(lines[i + 1].starts_with("blr x16"), "{text}");
-        assert!(lines[i + 2].starts_with("ldr w22"), "{text}");
+        let saved = n == 1;
+        assert_eq!(lines[i - 2].starts_with("str w"), saved, "{text}");
+        assert_eq!(lines[i + 2].starts_with("ldr w"), saved, "{text}");
+        let check = if saved { i + 3 } else { i + 2 };
         assert!(
-            lines[i + 4].starts_with("cbnz x0") || lines[i + 4].starts_with("cbz x0"),
+            lines[check].starts_with("cbnz x0") || lines[check].starts_with("cbz x0"),
             "{text}"
         );
     }

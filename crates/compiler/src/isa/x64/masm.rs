@@ -18,31 +18,25 @@ const R15: u8 = 15;
 const XMM0: u8 = 0;
 const XMM_SCRATCH: u8 = 15;
 
-static INT_REGS: [Reg; 5] = [
+/// Allocatable integer registers: the ones without a REX prefix first.
+static INT_REGS: [Reg; 8] = [
     Reg::int(6),  // rsi
     Reg::int(7),  // rdi
+    Reg::int(3),  // rbx
     Reg::int(8),  // r8
     Reg::int(9),  // r9
     Reg::int(10), // r10
-];
-
-/// Homes of the first integer locals.
-static INT_LOCAL_REGS: [Reg; 3] = [
-    Reg::int(3),  // rbx
     Reg::int(12), // r12
     Reg::int(13), // r13
 ];
 
-static FLOAT_REGS: [Reg; 5] = [
+/// Allocatable float registers: xmm1-xmm14.
+static FLOAT_REGS: [Reg; 14] = [
     Reg::float(1),
     Reg::float(2),
     Reg::float(3),
     Reg::float(4),
     Reg::float(5),
-];
-
-/// Homes of the first float locals.
-static FLOAT_LOCAL_REGS: [Reg; 9] = [
     Reg::float(6),
     Reg::float(7),
     Reg::float(8),
@@ -216,10 +210,11 @@ impl MacroAssembler for X64Masm {
         }
     }
 
-    fn local_registers(&self, class: RegClass) -> &'static [Reg] {
+    fn move_scratch(&self, class: RegClass) -> Reg {
+        // The return registers: nothing lives in them between operators.
         match class {
-            RegClass::Int => &INT_LOCAL_REGS,
-            RegClass::Float => &FLOAT_LOCAL_REGS,
+            RegClass::Int => Reg::int(RAX),
+            RegClass::Float => Reg::float(XMM0),
         }
     }
 

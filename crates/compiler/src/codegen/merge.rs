@@ -1,0 +1,292 @@
+//! Merge states: where every edge into a block end or a loop header leaves the locals and
+//! the values it carries.
+//!
+//! The first edge that reaches a target defines its state from its own (registers kept
+//! where they can be, so locals stay in registers across the join); a loop fixes its state
+//! at the header, so the locals of a hot loop live in registers across iterations. Every
+//! later edge emits one parallel move (`moves.rs`) into that state. Entries of the operand
+//! stack below the target's base are never in registers at a join (`spill_for_join`), so
+//! they need no moves.
+
+use super::locals::LocalLoc;
+use super::moves::{self, Loc, Move, Src};
+use super::stack::Val;
+use super::FuncCompiler;
+use crate::masm::{MacroAssembler, Reg, RegClass, RegImm};
+use crate::CompileError;
+
+/// The state all edges into one target agree on.
+#[derive(Debug, Clone, Default)]
+pub(super) struct MergeState {
+    /// Locals held in a register (dirty); every other local is at home.
+    pub locals: Vec<(u32, Reg)>,
+    /// The carried values, at stack positions `base..base + n`: registers or their own
+    /// slots.
+    pub values: Vec<Val>,
+}
+
+/// A set of registers, per class.
+#[derive(Default)]
+struct Taken([u32; 2]);
+
+impl Taken {
+    fn bit(r: Reg) -> (usize, u32) {
+        let c = match r.class {
+            RegClass::Int => 0,
+            RegClass::Float => 1,
+        };
+        (c, 1 << r.hw)
+    }
+    /// Adds `r`; false if it was already there.
+    fn take(&mut self, r: Reg) -> bool {
+        let (c, b) = Taken::bit(r);
+        let fresh = self.0[c] & b == 0;
+        self.0[c] |= b;
+        fresh
+    }
+    fn contains(&self, r: Reg) -> bool {
+        let (c, b) = Taken::bit(r);
+        self.0[c] & b != 0
+    }
+}
+
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    /// A free register of `class` not in `taken`, for a constant entering a merge state.
+    fn spare_reg(&self, class: RegClass, taken: &Taken) -> Option<Reg> {
+        self.masm
+            .allocatable(class)
+            .iter()
+            .copied()
+            .find(|&r| self.regs.count(r) == 0 && !taken.contains(r))
+    }
+
+    /// The merge state closest to the current one for a target whose `n` carried values
+    /// sit at `base`: registers kept (each at most once), constants given a free register
+    /// where one is left, everything else at home / in its slot.
+    pub(super) fn derive_merge(&self, base: usize, n: usize) -> MergeState {
+        let mut taken = Taken::default();
+        let mut locals = Vec::new();
+        for &l in &self.cached {
+            match self.local_locs[l as usize] {
+                LocalLoc::Reg(r, _) if taken.take(r) => locals.push((l, r)),
+                // Only constants the code wrote (a loop counter set before its loop), not
+                // the initial zeros of locals that may never be used.
+                LocalLoc::Const(_) if self.written[l as usize] => {
+                    let class = self.locals[l as usize].class();
+                    if let Some(r) = self.spare_reg(class, &taken) {
+                        taken.take(r);
+                        locals.push((l, r));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let first = self.stack.len() - n;
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            let v = self.stack[first + i];
+            let k = v.kind();
+            let own_slot = Val::Slot(k, (base + i) as u32);
+            values.push(match v {
+                Val::Reg(_, r) if taken.take(r) => v,
+                Val::Const(..) => match self.spare_reg(k.class(), &taken) {
+                    Some(r) => {
+                        taken.take(r);
+                        Val::Reg(k, r)
+                    }
+                    None => own_slot,
+                },
+                _ => own_slot,
+            });
+        }
+        MergeState { locals, values }
+    }
+
+    /// The parallel moves that take the current state (its top `n` values carried to
+    /// `base`) into `target`.
+    pub(super) fn moves_into(&self, target: &MergeState) -> Vec<Move> {
+        let mut out = Vec::new();
+        let target_reg = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
+        for &l in &self.cached {
+            let kind = self.locals[l as usize];
+            let home = Loc::Mem(self.local_addr(l));
+            let (src, clean) = match self.local_locs[l as usize] {
+                LocalLoc::Home => continue,
+                LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), !dirty),
+                LocalLoc::Const(bits) => (Src::Imm(bits), false),
+            };
+            let dst = match target_reg(l) {
+                Some(r) => Loc::Reg(r),
+                None if clean => continue,
+                None => home,
+            };
+            out.push(Move {
+                src,
+                dst,
+                class: kind.class(),
+                size: kind.size(),
+            });
+        }
+        for &(l, r) in &target.locals {
+            if self.local_locs[l as usize] == LocalLoc::Home {
+                let kind = self.locals[l as usize];
+                out.push(Move {
+                    src: Src::Loc(Loc::Mem(self.local_addr(l))),
+                    dst: Loc::Reg(r),
+                    class: kind.class(),
+                    size: kind.size(),
+                });
+            }
+        }
+        let first = self.stack.len() - target.values.len();
+        for (i, &t) in target.values.iter().enumerate() {
+            let v = self.stack[first + i];
+            let kind = v.kind();
+            let src = match v {
+                Val::Const(_, bits) => Src::Imm(bits),
+                Val::Reg(_, r) => Src::Loc(Loc::Reg(r)),
+                Val::Slot(_, s) => Src::Loc(Loc::Mem(self.slot_addr(s))),
+            };
+            let dst = match t {
+                Val::Reg(_, r) => Loc::Reg(r),
+                Val::Slot(_, s) => Loc::Mem(self.slot_addr(s)),
+                Val::Const(..) => continue, // never in a merge state
+            };
+            out.push(Move {
+                src,
+                dst,
+                class: kind.class(),
+                // Slot-to-slot copies move whole words.
+                size: if matches!(dst, Loc::Mem(_)) && matches!(src, Src::Loc(Loc::Mem(_))) {
+                    crate::masm::OperandSize::S64
+                } else {
+                    kind.size()
+                },
+            });
+        }
+        out.retain(|m| m.src != Src::Loc(m.dst));
+        out
+    }
+
+    /// Emits `moves` in an order that respects their parallel semantics.
+    pub(super) fn emit_moves(&mut self, mut moves: Vec<Move>) {
+        let int_scratch = self.masm.move_scratch(RegClass::Int);
+        let float_scratch = self.masm.move_scratch(RegClass::Float);
+        let scratch = |c: RegClass| match c {
+            RegClass::Int => int_scratch,
+            RegClass::Float => float_scratch,
+        };
+        let mut steps = Vec::with_capacity(moves.len());
+        moves::resolve(&mut moves, scratch, |m| steps.push(m));
+        for m in steps {
+            match (m.src, m.dst) {
+                (Src::Imm(bits), Loc::Reg(d)) => self.masm.mov(d, RegImm::Imm(bits), m.size),
+                (Src::Imm(bits), Loc::Mem(a)) => self.masm.store(RegImm::Imm(bits), a, m.size),
+                (Src::Loc(Loc::Reg(s)), Loc::Reg(d)) => self.masm.mov(d, RegImm::Reg(s), m.size),
+                (Src::Loc(Loc::Reg(s)), Loc::Mem(a)) => self.masm.store(RegImm::Reg(s), a, m.size),
+                (Src::Loc(Loc::Mem(a)), Loc::Reg(d)) => self.masm.load(d, a, m.size),
+                (Src::Loc(Loc::Mem(a)), Loc::Mem(b)) => self.masm.copy(b, a, m.size),
+            }
+        }
+    }
+
+    /// Whether the top `n` values already sit at `base..base + n`, so the current state can
+    /// be made equal to a merge state in place.
+    pub(super) fn values_in_place(&self, base: usize, n: usize) -> bool {
+        self.stack.len() - n == base
+    }
+
+    /// After the moves into `target` were emitted, makes the current state agree with it
+    /// (the carried values must be in place, see [`FuncCompiler::values_in_place`]), so a
+    /// branch to the target needs no moves. A local the target keeps at home stays in its
+    /// register (now clean: the moves stored it) unless the target gives that register to
+    /// another entry.
+    pub(super) fn conform_to(&mut self, target: &MergeState) {
+        let mut claimed = Taken::default();
+        for &(_, r) in &target.locals {
+            claimed.take(r);
+        }
+        for v in &target.values {
+            if let Val::Reg(_, r) = *v {
+                claimed.take(r);
+            }
+        }
+        let mut i = 0;
+        while i < self.cached.len() {
+            let l = self.cached[i];
+            match self.local_locs[l as usize] {
+                LocalLoc::Reg(r, _) if target.locals.contains(&(l, r)) => i += 1,
+                // At home in the target (the moves stored it if needed): keep the register.
+                LocalLoc::Reg(r, _)
+                    if !claimed.contains(r) && !target.locals.iter().any(|e| e.0 == l) =>
+                {
+                    self.set_local_loc(l, LocalLoc::Reg(r, false));
+                    i += 1;
+                }
+                loc => {
+                    if let LocalLoc::Reg(r, _) = loc {
+                        self.free_reg(r);
+                    }
+                    // The moves stored it if its home was out of date.
+                    self.set_local_loc(l, LocalLoc::Home);
+                }
+            }
+        }
+        // Locals the target holds elsewhere were sent home above; they are in the
+        // target's register now.
+        for &(l, r) in &target.locals {
+            if self.local_locs[l as usize] == LocalLoc::Home {
+                self.regs.add_user(r);
+                self.set_local_loc(l, LocalLoc::Reg(r, true));
+            }
+        }
+        let first = self.stack.len() - target.values.len();
+        for (i, &t) in target.values.iter().enumerate() {
+            let old = self.stack[first + i];
+            if old != t {
+                self.release(old);
+                if let Val::Reg(_, r) = t {
+                    self.regs.add_user(r);
+                }
+                self.stack[first + i] = t;
+            }
+        }
+    }
+
+    /// Replaces the current state by `target` at a join whose values start at `base`
+    /// (nothing may be in hand).
+    pub(super) fn enter_merge(&mut self, target: &MergeState, base: usize) {
+        let locals: Vec<(u32, LocalLoc)> = target
+            .locals
+            .iter()
+            .map(|&(l, r)| (l, LocalLoc::Reg(r, true)))
+            .collect();
+        self.restore_locals(&locals);
+        self.stack.truncate(base);
+        for &v in &target.values {
+            self.push(v);
+        }
+        self.recount_uses();
+    }
+
+    /// Moves the current state into the merge state of frame `idx` (deriving it from the
+    /// current state if this is the first edge). Does not change the current state.
+    pub(super) fn move_into_frame(&mut self, idx: usize) -> Result<(), CompileError> {
+        let (base, n) = {
+            let f = &self.control[idx];
+            (f.base, f.branch_arity())
+        };
+        if self.control[idx].merge.is_none() {
+            let state = self.derive_merge(base, n);
+            self.control[idx].merge = Some(state);
+        }
+        let target = self.control[idx]
+            .merge
+            .take()
+            .ok_or_else(|| CompileError::Internal("missing merge state".into()))?;
+        let moves = self.moves_into(&target);
+        self.emit_moves(moves);
+        self.control[idx].merge = Some(target);
+        Ok(())
+    }
+}
