@@ -67,8 +67,30 @@ pub struct X64Masm {
     stack_limit: i32,
 }
 
+use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Rm, Shift, Sse, Width};
+
 fn fits_i32(v: i64) -> bool {
     v == v as i32 as i64
+}
+
+fn is64(size: OperandSize) -> bool {
+    size == OperandSize::S64
+}
+
+/// The x86 condition code of an integer comparison.
+fn cond(cc: IntCmp) -> Cc {
+    match cc {
+        IntCmp::Eq => Cc::E,
+        IntCmp::Ne => Cc::Ne,
+        IntCmp::LtS => Cc::L,
+        IntCmp::LtU => Cc::B,
+        IntCmp::GtS => Cc::G,
+        IntCmp::GtU => Cc::A,
+        IntCmp::LeS => Cc::Le,
+        IntCmp::LeU => Cc::Be,
+        IntCmp::GeS => Cc::Ge,
+        IntCmp::GeU => Cc::Ae,
+    }
 }
 
 impl X64Masm {
@@ -85,35 +107,24 @@ impl X64Masm {
         }
     }
 
-    fn base_disp(&self, addr: Address) -> (u8, i32) {
+    fn mem(&self, addr: Address) -> Mem {
         match addr {
-            Address::Frame(d) => (RBP, d),
-            Address::Outgoing(d) => (RSP, d),
-            Address::Vmctx(d) => (R15, d),
-            Address::Base(r, d) => (r.hw, d),
+            Address::Frame(d) => Mem::base(RBP, d),
+            Address::Outgoing(d) => Mem::base(RSP, d),
+            Address::Vmctx(d) => Mem::base(R15, d),
+            Address::Base(r, d) => Mem::base(r.hw, d),
         }
     }
 
     fn mov_int_imm(&mut self, d: u8, v: i64, size: OperandSize) {
-        match size {
-            OperandSize::S32 => {
-                if v as i32 == 0 {
-                    x64!(self.ops; xor Rd(d), Rd(d));
-                } else {
-                    x64!(self.ops; mov Rd(d), v as i32);
-                }
-            }
-            OperandSize::S64 => {
-                if v == 0 {
-                    x64!(self.ops; xor Rd(d), Rd(d));
-                } else if v >= 0 && v <= u32::MAX as i64 {
-                    x64!(self.ops; mov Rd(d), v as u32 as i32);
-                } else if fits_i32(v) {
-                    x64!(self.ops; mov Rq(d), v as i32);
-                } else {
-                    x64!(self.ops; mov Rq(d), QWORD v);
-                }
-            }
+        let zero = match size {
+            OperandSize::S32 => v as i32 == 0,
+            OperandSize::S64 => v == 0,
+        };
+        if zero {
+            enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
+        } else {
+            enc::mov_imm(&mut self.ops, is64(size), d, v);
         }
     }
 
@@ -126,20 +137,22 @@ impl X64Masm {
 
     /// `cmp lhs, rhs` at `size`.
     fn cmp(&mut self, lhs: Reg, rhs: RegImm, size: OperandSize) {
-        let l = lhs.hw;
-        match (rhs, size) {
-            (RegImm::Reg(r), OperandSize::S32) => x64!(self.ops; cmp Rd(l), Rd(r.hw)),
-            (RegImm::Reg(r), OperandSize::S64) => x64!(self.ops; cmp Rq(l), Rq(r.hw)),
-            (RegImm::Imm(i), OperandSize::S32) => x64!(self.ops; cmp Rd(l), i as i32),
-            (RegImm::Imm(i), OperandSize::S64) => {
-                if fits_i32(i) {
-                    x64!(self.ops; cmp Rq(l), i as i32);
-                } else {
-                    self.mov_int_imm(R11, i, size);
-                    x64!(self.ops; cmp Rq(l), Rq(R11));
-                }
+        let (l, w) = (lhs.hw, is64(size));
+        match rhs {
+            RegImm::Reg(r) => enc::alu_rr(&mut self.ops, Alu::Cmp, w, l, r.hw),
+            RegImm::Imm(i) if !w || fits_i32(i) => {
+                enc::alu_ri(&mut self.ops, Alu::Cmp, w, l, i as i32)
+            }
+            RegImm::Imm(i) => {
+                self.mov_int_imm(R11, i, size);
+                enc::alu_rr(&mut self.ops, Alu::Cmp, w, l, R11);
             }
         }
+    }
+
+    /// `test r, r` at `size`.
+    fn test(&mut self, r: u8, size: OperandSize) {
+        enc::test_rr(&mut self.ops, is64(size), r, r);
     }
 
     fn jcc(&mut self, cc: IntCmp, target: Label) {
@@ -157,19 +170,9 @@ impl X64Masm {
         }
     }
 
-    fn setcc(&mut self, cc: IntCmp, d: u8) {
-        match cc {
-            IntCmp::Eq => x64!(self.ops; sete Rb(d)),
-            IntCmp::Ne => x64!(self.ops; setne Rb(d)),
-            IntCmp::LtS => x64!(self.ops; setl Rb(d)),
-            IntCmp::LtU => x64!(self.ops; setb Rb(d)),
-            IntCmp::GtS => x64!(self.ops; setg Rb(d)),
-            IntCmp::GtU => x64!(self.ops; seta Rb(d)),
-            IntCmp::LeS => x64!(self.ops; setle Rb(d)),
-            IntCmp::LeU => x64!(self.ops; setbe Rb(d)),
-            IntCmp::GeS => x64!(self.ops; setge Rb(d)),
-            IntCmp::GeU => x64!(self.ops; setae Rb(d)),
-        }
+    /// An SSE instruction `d, s` on two xmm registers.
+    fn sse(&mut self, op: Sse, d: u8, s: u8) {
+        enc::sse(&mut self.ops, op, d, Rm::Reg(s));
     }
 
     /// `ucomiss/ucomisd` with the operands ordered so that every `cc` is tested by
@@ -179,25 +182,23 @@ impl X64Masm {
             FloatCmp::Lt | FloatCmp::Le => (rhs.hw, lhs.hw),
             _ => (lhs.hw, rhs.hw),
         };
-        if size == OperandSize::S64 {
-            x64!(self.ops; ucomisd Rx(a), Rx(b));
+        let op = if is64(size) {
+            Sse::UCOMISD
         } else {
-            x64!(self.ops; ucomiss Rx(a), Rx(b));
-        }
+            Sse::UCOMISS
+        };
+        self.sse(op, a, b);
     }
 
-    /// Computes the heap operand: returns (base, index) registers and displacement such that
-    /// the address is `base + index + disp`.
-    fn heap_operand(&mut self, addr: HeapAddress) -> (u8, u8, i32) {
+    /// Computes the heap operand `[membase + index + disp]`.
+    fn heap_operand(&mut self, addr: HeapAddress) -> Mem {
         if addr.offset <= i32::MAX as u32 {
-            (R14, addr.index.hw, addr.offset as i32)
+            Mem::indexed(R14, addr.index.hw, addr.offset as i32)
         } else {
             // mov r11d, imm32 zero-extends, so r11 = offset as u64.
-            x64!(self.ops
-                ; mov Rd(R11), addr.offset as i32
-                ; add Rq(R11), Rq(addr.index.hw)
-            );
-            (R14, R11, 0)
+            enc::mov_imm(&mut self.ops, false, R11, addr.offset as i64);
+            enc::alu_rr(&mut self.ops, Alu::Add, true, R11, addr.index.hw);
+            Mem::indexed(R14, R11, 0)
         }
     }
 }
@@ -258,12 +259,12 @@ impl MacroAssembler for X64Masm {
         let pc = self.offset();
         let (site, stub) = self.new_trap_stub(TrapCode::StackOverflow);
         let limit = self.stack_limit;
+        enc::alu_load(&mut self.ops, Alu::Cmp, true, RSP, Mem::base(R15, limit));
         x64!(self.ops
-            ; cmp rsp, [vmctx + limit]
             ;=>site
             ; jb =>stub
-            ; mov [rbp + vmctx_slot], vmctx
         );
+        enc::mov_store(&mut self.ops, Width::Q, Mem::base(RBP, vmctx_slot), R15);
         Ok(pc)
     }
 
@@ -271,13 +272,13 @@ impl MacroAssembler for X64Masm {
         let words = len / 8;
         if words <= 8 {
             for i in 0..words as i32 {
-                x64!(self.ops; mov QWORD [rbp + start + 8 * i], 0);
+                enc::mov_store_imm(&mut self.ops, Width::Q, Mem::base(RBP, start + 8 * i), 0);
             }
         } else {
             // Only used in the prologue, where no allocatable register is live.
+            x64!(self.ops; xor eax, eax);
+            enc::lea(&mut self.ops, 7, Mem::base(RBP, start)); // rdi
             x64!(self.ops
-                ; xor eax, eax
-                ; lea rdi, [rbp + start]
                 ; mov ecx, words as i32
                 ; rep stosq
             );
@@ -294,88 +295,65 @@ impl MacroAssembler for X64Masm {
 
     fn mov(&mut self, dst: Reg, src: RegImm, size: OperandSize) {
         let d = dst.hw;
+        let w = is64(size);
         match (dst.class, src) {
             (RegClass::Int, RegImm::Reg(s)) => {
                 if s.class == RegClass::Float {
-                    match size {
-                        OperandSize::S32 => x64!(self.ops; movd Rd(d), Rx(s.hw)),
-                        OperandSize::S64 => x64!(self.ops; movq Rq(d), Rx(s.hw)),
-                    }
-                } else if s.hw != d || size == OperandSize::S32 {
-                    match size {
-                        OperandSize::S32 => x64!(self.ops; mov Rd(d), Rd(s.hw)),
-                        OperandSize::S64 => x64!(self.ops; mov Rq(d), Rq(s.hw)),
-                    }
+                    enc::movd_from_xmm(&mut self.ops, w, d, s.hw);
+                } else if s.hw != d || !w {
+                    enc::mov_rr(&mut self.ops, w, d, s.hw);
                 }
             }
             (RegClass::Int, RegImm::Imm(i)) => self.mov_int_imm(d, i, size),
             (RegClass::Float, RegImm::Reg(s)) => {
                 if s.class == RegClass::Int {
-                    match size {
-                        OperandSize::S32 => x64!(self.ops; movd Rx(d), Rd(s.hw)),
-                        OperandSize::S64 => x64!(self.ops; movq Rx(d), Rq(s.hw)),
-                    }
+                    enc::movd_to_xmm(&mut self.ops, w, d, s.hw);
                 } else if s.hw != d {
-                    x64!(self.ops; movaps Rx(d), Rx(s.hw));
+                    self.sse(Sse::MOVAPS, d, s.hw);
                 }
             }
             (RegClass::Float, RegImm::Imm(bits)) => {
                 if bits == 0 {
-                    x64!(self.ops; xorps Rx(d), Rx(d));
+                    self.sse(Sse::XORPS, d, d);
                 } else {
                     self.mov_int_imm(R11, bits, size);
-                    match size {
-                        OperandSize::S32 => x64!(self.ops; movd Rx(d), Rd(R11)),
-                        OperandSize::S64 => x64!(self.ops; movq Rx(d), Rq(R11)),
-                    }
+                    enc::movd_to_xmm(&mut self.ops, w, d, R11);
                 }
             }
         }
     }
 
     fn load(&mut self, dst: Reg, src: Address, size: OperandSize) {
-        let (b, disp) = self.base_disp(src);
+        let m = self.mem(src);
         let d = dst.hw;
         match (dst.class, size) {
-            (RegClass::Int, OperandSize::S32) => x64!(self.ops; mov Rd(d), DWORD [Rq(b) + disp]),
-            (RegClass::Int, OperandSize::S64) => x64!(self.ops; mov Rq(d), QWORD [Rq(b) + disp]),
-            (RegClass::Float, OperandSize::S32) => {
-                x64!(self.ops; movss Rx(d), DWORD [Rq(b) + disp])
-            }
-            (RegClass::Float, OperandSize::S64) => {
-                x64!(self.ops; movsd Rx(d), QWORD [Rq(b) + disp])
-            }
+            (RegClass::Int, _) => enc::mov_load(&mut self.ops, is64(size), d, m),
+            (RegClass::Float, OperandSize::S32) => enc::sse(&mut self.ops, Sse::MOVSS, d, m.into()),
+            (RegClass::Float, OperandSize::S64) => enc::sse(&mut self.ops, Sse::MOVSD, d, m.into()),
         }
     }
 
     fn store(&mut self, src: RegImm, dst: Address, size: OperandSize) {
-        let (b, disp) = self.base_disp(dst);
+        let m = self.mem(dst);
+        let width = if is64(size) { Width::Q } else { Width::D };
         match src {
             RegImm::Reg(s) => match (s.class, size) {
-                (RegClass::Int, OperandSize::S32) => {
-                    x64!(self.ops; mov DWORD [Rq(b) + disp], Rd(s.hw))
-                }
-                (RegClass::Int, OperandSize::S64) => {
-                    x64!(self.ops; mov QWORD [Rq(b) + disp], Rq(s.hw))
-                }
+                (RegClass::Int, _) => enc::mov_store(&mut self.ops, width, m, s.hw),
                 (RegClass::Float, OperandSize::S32) => {
-                    x64!(self.ops; movss DWORD [Rq(b) + disp], Rx(s.hw))
+                    enc::sse_store(&mut self.ops, Sse::MOVSS, m, s.hw)
                 }
                 (RegClass::Float, OperandSize::S64) => {
-                    x64!(self.ops; movsd QWORD [Rq(b) + disp], Rx(s.hw))
+                    enc::sse_store(&mut self.ops, Sse::MOVSD, m, s.hw)
                 }
             },
-            RegImm::Imm(i) => match size {
-                OperandSize::S32 => x64!(self.ops; mov DWORD [Rq(b) + disp], i as i32),
-                OperandSize::S64 => {
-                    if fits_i32(i) {
-                        x64!(self.ops; mov QWORD [Rq(b) + disp], i as i32);
-                    } else {
-                        self.mov_int_imm(R11, i, size);
-                        x64!(self.ops; mov QWORD [Rq(b) + disp], Rq(R11));
-                    }
+            RegImm::Imm(i) => {
+                if !is64(size) || fits_i32(i) {
+                    enc::mov_store_imm(&mut self.ops, width, m, i as i32);
+                } else {
+                    self.mov_int_imm(R11, i, size);
+                    enc::mov_store(&mut self.ops, width, m, R11);
                 }
-            },
+            }
         }
     }
 
@@ -383,110 +361,84 @@ impl MacroAssembler for X64Masm {
         if dst == src {
             return;
         }
-        let (sb, sd) = self.base_disp(src);
-        let (db, dd) = self.base_disp(dst);
-        match size {
-            OperandSize::S32 => x64!(self.ops
-                ; mov Rd(R11), DWORD [Rq(sb) + sd]
-                ; mov DWORD [Rq(db) + dd], Rd(R11)
-            ),
-            OperandSize::S64 => x64!(self.ops
-                ; mov Rq(R11), QWORD [Rq(sb) + sd]
-                ; mov QWORD [Rq(db) + dd], Rq(R11)
-            ),
-        }
+        let (s, d) = (self.mem(src), self.mem(dst));
+        let w = is64(size);
+        enc::mov_load(&mut self.ops, w, R11, s);
+        enc::mov_store(&mut self.ops, if w { Width::Q } else { Width::D }, d, R11);
     }
 
     fn lea(&mut self, dst: Reg, src: Address) {
-        let (b, disp) = self.base_disp(src);
-        x64!(self.ops; lea Rq(dst.hw), [Rq(b) + disp]);
+        let m = self.mem(src);
+        enc::lea(&mut self.ops, dst.hw, m);
     }
 
     fn load_heap(&mut self, dst: Reg, src: HeapAddress, kind: LoadKind) -> u32 {
-        let (b, i, disp) = self.heap_operand(src);
+        let m = self.heap_operand(src);
         let d = dst.hw;
         let pc = self.offset();
+        let ext = |e: Ext, ops: &mut VecAssembler<X64Relocation>| enc::extend(ops, e, d, m.into());
         match kind {
-            LoadKind::I32 | LoadKind::I64U32 => {
-                x64!(self.ops; mov Rd(d), DWORD [Rq(b) + Rq(i) + disp])
-            }
-            LoadKind::I64 => x64!(self.ops; mov Rq(d), QWORD [Rq(b) + Rq(i) + disp]),
-            LoadKind::F32 => x64!(self.ops; movss Rx(d), DWORD [Rq(b) + Rq(i) + disp]),
-            LoadKind::F64 => x64!(self.ops; movsd Rx(d), QWORD [Rq(b) + Rq(i) + disp]),
-            LoadKind::I32S8 => x64!(self.ops; movsx Rd(d), BYTE [Rq(b) + Rq(i) + disp]),
-            LoadKind::I32U8 | LoadKind::I64U8 => {
-                x64!(self.ops; movzx Rd(d), BYTE [Rq(b) + Rq(i) + disp])
-            }
-            LoadKind::I32S16 => x64!(self.ops; movsx Rd(d), WORD [Rq(b) + Rq(i) + disp]),
-            LoadKind::I32U16 | LoadKind::I64U16 => {
-                x64!(self.ops; movzx Rd(d), WORD [Rq(b) + Rq(i) + disp])
-            }
-            LoadKind::I64S8 => x64!(self.ops; movsx Rq(d), BYTE [Rq(b) + Rq(i) + disp]),
-            LoadKind::I64S16 => x64!(self.ops; movsx Rq(d), WORD [Rq(b) + Rq(i) + disp]),
-            LoadKind::I64S32 => x64!(self.ops; movsxd Rq(d), DWORD [Rq(b) + Rq(i) + disp]),
+            LoadKind::I32 | LoadKind::I64U32 => enc::mov_load(&mut self.ops, false, d, m),
+            LoadKind::I64 => enc::mov_load(&mut self.ops, true, d, m),
+            LoadKind::F32 => enc::sse(&mut self.ops, Sse::MOVSS, d, m.into()),
+            LoadKind::F64 => enc::sse(&mut self.ops, Sse::MOVSD, d, m.into()),
+            LoadKind::I32S8 => ext(Ext::Sx8To32, &mut self.ops),
+            LoadKind::I32U8 | LoadKind::I64U8 => ext(Ext::Zx8, &mut self.ops),
+            LoadKind::I32S16 => ext(Ext::Sx16To32, &mut self.ops),
+            LoadKind::I32U16 | LoadKind::I64U16 => ext(Ext::Zx16, &mut self.ops),
+            LoadKind::I64S8 => ext(Ext::Sx8To64, &mut self.ops),
+            LoadKind::I64S16 => ext(Ext::Sx16To64, &mut self.ops),
+            LoadKind::I64S32 => ext(Ext::Sx32To64, &mut self.ops),
         }
         pc
     }
 
     fn store_heap(&mut self, src: RegImm, dst: HeapAddress, kind: StoreKind) -> u32 {
-        let (b, i, disp) = self.heap_operand(dst);
+        let m = self.heap_operand(dst);
+        let width = match kind {
+            StoreKind::I8 => Width::B,
+            StoreKind::I16 => Width::W,
+            StoreKind::I32 | StoreKind::F32 => Width::D,
+            StoreKind::I64 | StoreKind::F64 => Width::Q,
+        };
         let pc;
         match src {
             RegImm::Reg(s) => {
                 let s = s.hw;
                 pc = self.offset();
                 match kind {
-                    StoreKind::I8 => x64!(self.ops; mov BYTE [Rq(b) + Rq(i) + disp], Rb(s)),
-                    StoreKind::I16 => x64!(self.ops; mov WORD [Rq(b) + Rq(i) + disp], Rw(s)),
-                    StoreKind::I32 => x64!(self.ops; mov DWORD [Rq(b) + Rq(i) + disp], Rd(s)),
-                    StoreKind::I64 => x64!(self.ops; mov QWORD [Rq(b) + Rq(i) + disp], Rq(s)),
-                    StoreKind::F32 => x64!(self.ops; movss DWORD [Rq(b) + Rq(i) + disp], Rx(s)),
-                    StoreKind::F64 => x64!(self.ops; movsd QWORD [Rq(b) + Rq(i) + disp], Rx(s)),
+                    StoreKind::F32 => enc::sse_store(&mut self.ops, Sse::MOVSS, m, s),
+                    StoreKind::F64 => enc::sse_store(&mut self.ops, Sse::MOVSD, m, s),
+                    _ => enc::mov_store(&mut self.ops, width, m, s),
                 }
             }
-            RegImm::Imm(v) => match kind {
-                StoreKind::I8 => {
+            RegImm::Imm(v) => {
+                if width != Width::Q || fits_i32(v) {
                     pc = self.offset();
-                    x64!(self.ops; mov BYTE [Rq(b) + Rq(i) + disp], v as i8)
-                }
-                StoreKind::I16 => {
+                    enc::mov_store_imm(&mut self.ops, width, m, v as i32);
+                } else {
+                    self.mov_int_imm(RAX, v, OperandSize::S64);
                     pc = self.offset();
-                    x64!(self.ops; mov WORD [Rq(b) + Rq(i) + disp], v as i16)
+                    enc::mov_store(&mut self.ops, Width::Q, m, RAX);
                 }
-                StoreKind::I32 | StoreKind::F32 => {
-                    pc = self.offset();
-                    x64!(self.ops; mov DWORD [Rq(b) + Rq(i) + disp], v as i32)
-                }
-                StoreKind::I64 | StoreKind::F64 => {
-                    if fits_i32(v) {
-                        pc = self.offset();
-                        x64!(self.ops; mov QWORD [Rq(b) + Rq(i) + disp], v as i32);
-                    } else {
-                        self.mov_int_imm(RAX, v, OperandSize::S64);
-                        pc = self.offset();
-                        x64!(self.ops; mov QWORD [Rq(b) + Rq(i) + disp], Rq(RAX));
-                    }
-                }
-            },
+            }
         }
         pc
     }
 
     fn alu(&mut self, op: AluOp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize) {
         let d = dst.hw;
+        let w = is64(size);
         // Multiplication by an immediate has a three-operand form.
         if let (AluOp::Mul, RegImm::Imm(i)) = (op, rhs) {
-            if size == OperandSize::S32 || fits_i32(i) {
-                match size {
-                    OperandSize::S32 => x64!(self.ops; imul Rd(d), Rd(lhs.hw), i as i32),
-                    OperandSize::S64 => x64!(self.ops; imul Rq(d), Rq(lhs.hw), i as i32),
-                }
+            if !w || fits_i32(i) {
+                enc::imul_rri(&mut self.ops, w, d, lhs.hw, i as i32);
                 return;
             }
         }
         // Legalise: the right-hand side as a register or a 32-bit immediate.
         let rhs = match rhs {
-            RegImm::Imm(i) if size == OperandSize::S64 && !fits_i32(i) => {
+            RegImm::Imm(i) if w && !fits_i32(i) => {
                 self.mov_int_imm(R11, i, size);
                 RegImm::Reg(Reg::int(R11))
             }
@@ -504,149 +456,114 @@ impl MacroAssembler for X64Masm {
         if lhs.hw != d {
             self.mov(dst, RegImm::Reg(lhs), size);
         }
-        macro_rules! emit {
-            ($mn:ident) => {
-                match (rhs, size) {
-                    (RegImm::Reg(r), OperandSize::S32) => x64!(self.ops; $mn Rd(d), Rd(r.hw)),
-                    (RegImm::Reg(r), OperandSize::S64) => x64!(self.ops; $mn Rq(d), Rq(r.hw)),
-                    (RegImm::Imm(i), OperandSize::S32) => x64!(self.ops; $mn Rd(d), i as i32),
-                    (RegImm::Imm(i), OperandSize::S64) => x64!(self.ops; $mn Rq(d), i as i32),
+        let op = match op {
+            AluOp::Add => Alu::Add,
+            AluOp::Sub => Alu::Sub,
+            AluOp::And => Alu::And,
+            AluOp::Or => Alu::Or,
+            AluOp::Xor => Alu::Xor,
+            AluOp::Mul => {
+                match rhs {
+                    RegImm::Reg(r) => enc::imul_rr(&mut self.ops, w, d, r.hw),
+                    RegImm::Imm(i) => enc::imul_rri(&mut self.ops, w, d, d, i as i32),
                 }
-            };
-        }
-        match op {
-            AluOp::Add => emit!(add),
-            AluOp::Sub => emit!(sub),
-            AluOp::And => emit!(and),
-            AluOp::Or => emit!(or),
-            AluOp::Xor => emit!(xor),
-            AluOp::Mul => match (rhs, size) {
-                (RegImm::Reg(r), OperandSize::S32) => x64!(self.ops; imul Rd(d), Rd(r.hw)),
-                (RegImm::Reg(r), OperandSize::S64) => x64!(self.ops; imul Rq(d), Rq(r.hw)),
-                (RegImm::Imm(i), OperandSize::S32) => x64!(self.ops; imul Rd(d), Rd(d), i as i32),
-                (RegImm::Imm(i), OperandSize::S64) => x64!(self.ops; imul Rq(d), Rq(d), i as i32),
-            },
+                return;
+            }
+        };
+        match rhs {
+            RegImm::Reg(r) => enc::alu_rr(&mut self.ops, op, w, d, r.hw),
+            RegImm::Imm(i) => enc::alu_ri(&mut self.ops, op, w, d, i as i32),
         }
     }
 
     fn shift(&mut self, op: ShiftOp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize) {
         let d = dst.hw;
-        let mask = match size {
-            OperandSize::S32 => 31,
-            OperandSize::S64 => 63,
-        };
+        let w = is64(size);
+        let mask = if w { 63 } else { 31 };
         if let RegImm::Reg(r) = rhs {
-            x64!(self.ops; mov ecx, Rd(r.hw));
+            enc::mov_rr(&mut self.ops, false, RCX, r.hw);
         }
         if lhs.hw != d {
             self.mov(dst, RegImm::Reg(lhs), size);
         }
-        macro_rules! emit {
-            ($mn:ident) => {
-                match (rhs, size) {
-                    (RegImm::Reg(_), OperandSize::S32) => x64!(self.ops; $mn Rd(d), cl),
-                    (RegImm::Reg(_), OperandSize::S64) => x64!(self.ops; $mn Rq(d), cl),
-                    (RegImm::Imm(i), OperandSize::S32) => {
-                        x64!(self.ops; $mn Rd(d), (i & mask) as i8)
-                    }
-                    (RegImm::Imm(i), OperandSize::S64) => {
-                        x64!(self.ops; $mn Rq(d), (i & mask) as i8)
-                    }
-                }
-            };
-        }
-        match op {
-            ShiftOp::Shl => emit!(shl),
-            ShiftOp::ShrS => emit!(sar),
-            ShiftOp::ShrU => emit!(shr),
-            ShiftOp::Rotl => emit!(rol),
-            ShiftOp::Rotr => emit!(ror),
+        let op = match op {
+            ShiftOp::Shl => Shift::Shl,
+            ShiftOp::ShrS => Shift::Sar,
+            ShiftOp::ShrU => Shift::Shr,
+            ShiftOp::Rotl => Shift::Rol,
+            ShiftOp::Rotr => Shift::Ror,
+        };
+        match rhs {
+            RegImm::Reg(_) => enc::shift_cl(&mut self.ops, op, w, d),
+            RegImm::Imm(i) => enc::shift_imm(&mut self.ops, op, w, d, (i & mask) as u8),
         }
     }
 
     fn div(&mut self, kind: DivKind, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize) {
         let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
-        match size {
-            OperandSize::S32 => {
-                x64!(self.ops; mov eax, Rd(l));
-                match kind {
-                    DivKind::DivS | DivKind::RemS => x64!(self.ops; cdq; idiv Rd(r)),
-                    DivKind::DivU | DivKind::RemU => x64!(self.ops; xor edx, edx; div Rd(r)),
-                }
-                match kind {
-                    DivKind::DivS | DivKind::DivU => x64!(self.ops; mov Rd(d), eax),
-                    DivKind::RemS | DivKind::RemU => x64!(self.ops; mov Rd(d), edx),
-                }
-            }
-            OperandSize::S64 => {
-                x64!(self.ops; mov rax, Rq(l));
-                match kind {
-                    DivKind::DivS | DivKind::RemS => x64!(self.ops; cqo; idiv Rq(r)),
-                    DivKind::DivU | DivKind::RemU => x64!(self.ops; xor edx, edx; div Rq(r)),
-                }
-                match kind {
-                    DivKind::DivS | DivKind::DivU => x64!(self.ops; mov Rq(d), rax),
-                    DivKind::RemS | DivKind::RemU => x64!(self.ops; mov Rq(d), rdx),
-                }
-            }
+        let w = is64(size);
+        enc::mov_rr(&mut self.ops, w, RAX, l);
+        let signed = matches!(kind, DivKind::DivS | DivKind::RemS);
+        if !signed {
+            x64!(self.ops; xor edx, edx);
+        } else if w {
+            x64!(self.ops; cqo);
+        } else {
+            x64!(self.ops; cdq);
         }
+        enc::div(&mut self.ops, signed, w, r);
+        let result = match kind {
+            DivKind::DivS | DivKind::DivU => RAX,
+            DivKind::RemS | DivKind::RemU => RDX,
+        };
+        enc::mov_rr(&mut self.ops, w, d, result);
     }
 
     fn int_unary(&mut self, op: IntUnary, dst: Reg, src: Reg, size: OperandSize) {
         let (d, s) = (dst.hw, src.hw);
-        match (op, size) {
+        let w = is64(size);
+        let bits = if w { 64 } else { 32 };
+        match op {
             // bsr/bsf leave the destination undefined for a zero input: patch with cmov.
-            (IntUnary::Clz, OperandSize::S32) => x64!(self.ops
-                ; bsr Rd(d), Rd(s)
-                ; mov r11d, 63
-                ; cmovz Rd(d), r11d
-                ; xor Rd(d), 31
-            ),
-            (IntUnary::Clz, OperandSize::S64) => x64!(self.ops
-                ; bsr Rq(d), Rq(s)
-                ; mov r11d, 127
-                ; cmovz Rq(d), r11
-                ; xor Rq(d), 63
-            ),
-            (IntUnary::Ctz, OperandSize::S32) => x64!(self.ops
-                ; bsf Rd(d), Rd(s)
-                ; mov r11d, 32
-                ; cmovz Rd(d), r11d
-            ),
-            (IntUnary::Ctz, OperandSize::S64) => x64!(self.ops
-                ; bsf Rq(d), Rq(s)
-                ; mov r11d, 64
-                ; cmovz Rq(d), r11
-            ),
-            (IntUnary::Popcnt, OperandSize::S32) => x64!(self.ops; popcnt Rd(d), Rd(s)),
-            (IntUnary::Popcnt, OperandSize::S64) => x64!(self.ops; popcnt Rq(d), Rq(s)),
+            IntUnary::Clz => {
+                enc::bit_op(&mut self.ops, BitOp::Bsr, w, d, s);
+                enc::mov_imm(&mut self.ops, false, R11, 2 * bits - 1);
+                enc::cmovcc(&mut self.ops, Cc::E, w, d, R11);
+                enc::alu_ri(&mut self.ops, Alu::Xor, w, d, bits as i32 - 1);
+            }
+            IntUnary::Ctz => {
+                enc::bit_op(&mut self.ops, BitOp::Bsf, w, d, s);
+                enc::mov_imm(&mut self.ops, false, R11, bits);
+                enc::cmovcc(&mut self.ops, Cc::E, w, d, R11);
+            }
+            IntUnary::Popcnt => enc::bit_op(&mut self.ops, BitOp::Popcnt, w, d, s),
         }
     }
 
     fn extend(&mut self, kind: Extend, dst: Reg, src: Reg) {
         let (d, s) = (dst.hw, src.hw);
-        match kind {
-            Extend::I32From8S => x64!(self.ops; movsx Rd(d), Rb(s)),
-            Extend::I32From16S => x64!(self.ops; movsx Rd(d), Rw(s)),
-            Extend::I64From8S => x64!(self.ops; movsx Rq(d), Rb(s)),
-            Extend::I64From16S => x64!(self.ops; movsx Rq(d), Rw(s)),
-            Extend::I64From32S => x64!(self.ops; movsxd Rq(d), Rd(s)),
-            Extend::I64From32U | Extend::I32Wrap => x64!(self.ops; mov Rd(d), Rd(s)),
-        }
+        let ext = match kind {
+            Extend::I32From8S => Ext::Sx8To32,
+            Extend::I32From16S => Ext::Sx16To32,
+            Extend::I64From8S => Ext::Sx8To64,
+            Extend::I64From16S => Ext::Sx16To64,
+            Extend::I64From32S => Ext::Sx32To64,
+            Extend::I64From32U | Extend::I32Wrap => {
+                return enc::mov_rr(&mut self.ops, false, d, s);
+            }
+        };
+        enc::extend(&mut self.ops, ext, d, Rm::Reg(s));
     }
 
     fn cmp_set(&mut self, cc: IntCmp, dst: Reg, lhs: Reg, rhs: RegImm, size: OperandSize) {
         self.cmp(lhs, rhs, size);
-        self.setcc(cc, dst.hw);
-        x64!(self.ops; movzx Rd(dst.hw), Rb(dst.hw));
+        enc::setcc(&mut self.ops, cond(cc), dst.hw);
+        enc::extend(&mut self.ops, Ext::Zx8, dst.hw, Rm::Reg(dst.hw));
     }
 
     fn cmp_branch(&mut self, cc: IntCmp, lhs: Reg, rhs: RegImm, size: OperandSize, target: Label) {
         match rhs {
-            RegImm::Imm(0) if matches!(cc, IntCmp::Eq | IntCmp::Ne) => match size {
-                OperandSize::S32 => x64!(self.ops; test Rd(lhs.hw), Rd(lhs.hw)),
-                OperandSize::S64 => x64!(self.ops; test Rq(lhs.hw), Rq(lhs.hw)),
-            },
+            RegImm::Imm(0) if matches!(cc, IntCmp::Eq | IntCmp::Ne) => self.test(lhs.hw, size),
             _ => self.cmp(lhs, rhs, size),
         }
         self.jcc(cc, target);
@@ -654,17 +571,14 @@ impl MacroAssembler for X64Masm {
 
     fn select(&mut self, dst: Reg, cond: Reg, if_false: Reg, size: OperandSize) {
         let (d, c, f) = (dst.hw, cond.hw, if_false.hw);
-        x64!(self.ops; test Rd(c), Rd(c));
-        match (dst.class, size) {
-            (RegClass::Int, OperandSize::S32) => x64!(self.ops; cmovz Rd(d), Rd(f)),
-            (RegClass::Int, OperandSize::S64) => x64!(self.ops; cmovz Rq(d), Rq(f)),
-            (RegClass::Float, _) => {
+        self.test(c, OperandSize::S32);
+        match dst.class {
+            RegClass::Int => enc::cmovcc(&mut self.ops, Cc::E, is64(size), d, f),
+            RegClass::Float => {
                 let skip = self.ops.new_dynamic_label();
-                x64!(self.ops
-                    ; jnz =>skip
-                    ; movaps Rx(d), Rx(f)
-                    ;=>skip
-                );
+                x64!(self.ops; jnz =>skip);
+                self.sse(Sse::MOVAPS, d, f);
+                x64!(self.ops; =>skip);
             }
         }
     }
@@ -672,8 +586,8 @@ impl MacroAssembler for X64Masm {
     fn jump_table(&mut self, index: Reg, targets: &[Label], default: Label) {
         let table = self.ops.new_dynamic_label();
         let i = index.hw;
+        enc::alu_ri(&mut self.ops, Alu::Cmp, false, i, targets.len() as i32);
         x64!(self.ops
-            ; cmp Rd(i), targets.len() as i32
             ; jae =>default
             ; lea r11, [=>table]
             ; lea rax, [Rq(i) + Rq(i) * 4]
@@ -688,30 +602,27 @@ impl MacroAssembler for X64Masm {
     }
 
     fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize) {
-        let s64 = size == OperandSize::S64;
+        let s64 = is64(size);
         if op == FloatBinOp::Copysign {
             // On the bits: magnitude of lhs, sign of rhs.
             let (l, r, d) = (lhs.hw, rhs.hw, dst.hw);
+            enc::movd_from_xmm(&mut self.ops, s64, RAX, l);
+            enc::movd_from_xmm(&mut self.ops, s64, RCX, r);
             if s64 {
                 x64!(self.ops
-                    ; movq rax, Rx(l)
                     ; btr rax, 63
-                    ; movq rcx, Rx(r)
                     ; shr rcx, 63
                     ; shl rcx, 63
                     ; or rax, rcx
-                    ; movq Rx(d), rax
                 );
             } else {
                 x64!(self.ops
-                    ; movd eax, Rx(l)
                     ; and eax, 0x7fff_ffff
-                    ; movd ecx, Rx(r)
                     ; and ecx, 0x8000_0000u32 as i32
                     ; or eax, ecx
-                    ; movd Rx(d), eax
                 );
             }
+            enc::movd_to_xmm(&mut self.ops, s64, d, RAX);
             return;
         }
         // Bring the operands into the shape `dst op= src`.
@@ -719,25 +630,17 @@ impl MacroAssembler for X64Masm {
         let d = dst.hw;
         if d != lhs.hw {
             if d == rhs.hw {
-                x64!(self.ops; movaps Rx(XMM_SCRATCH), Rx(rhs.hw));
+                self.sse(Sse::MOVAPS, XMM_SCRATCH, rhs.hw);
                 src = XMM_SCRATCH;
             }
-            x64!(self.ops; movaps Rx(d), Rx(lhs.hw));
+            self.sse(Sse::MOVAPS, d, lhs.hw);
         }
-        macro_rules! arith {
-            ($ss:ident, $sd:ident) => {
-                if s64 {
-                    x64!(self.ops; $sd Rx(d), Rx(src))
-                } else {
-                    x64!(self.ops; $ss Rx(d), Rx(src))
-                }
-            };
-        }
+        let pick = |ss: Sse, sd: Sse| if s64 { sd } else { ss };
         match op {
-            FloatBinOp::Add => arith!(addss, addsd),
-            FloatBinOp::Sub => arith!(subss, subsd),
-            FloatBinOp::Mul => arith!(mulss, mulsd),
-            FloatBinOp::Div => arith!(divss, divsd),
+            FloatBinOp::Add => self.sse(pick(Sse::ADDSS, Sse::ADDSD), d, src),
+            FloatBinOp::Sub => self.sse(pick(Sse::SUBSS, Sse::SUBSD), d, src),
+            FloatBinOp::Mul => self.sse(pick(Sse::MULSS, Sse::MULSD), d, src),
+            FloatBinOp::Div => self.sse(pick(Sse::DIVSS, Sse::DIVSD), d, src),
             FloatBinOp::Min | FloatBinOp::Max => {
                 // minss/maxss return the second operand for NaN and for equal zeros, so
                 // handle both cases by hand: NaN propagates via addition, and on equality
@@ -747,29 +650,24 @@ impl MacroAssembler for X64Masm {
                     self.ops.new_dynamic_label(),
                     self.ops.new_dynamic_label(),
                 );
-                if s64 {
-                    x64!(self.ops; ucomisd Rx(d), Rx(src));
-                } else {
-                    x64!(self.ops; ucomiss Rx(d), Rx(src));
-                }
+                self.sse(pick(Sse::UCOMISS, Sse::UCOMISD), d, src);
                 x64!(self.ops
                     ; jp =>nan
                     ; je =>eq
                 );
-                match (op, s64) {
-                    (FloatBinOp::Min, false) => x64!(self.ops; minss Rx(d), Rx(src)),
-                    (FloatBinOp::Min, true) => x64!(self.ops; minsd Rx(d), Rx(src)),
-                    (_, false) => x64!(self.ops; maxss Rx(d), Rx(src)),
-                    (_, true) => x64!(self.ops; maxsd Rx(d), Rx(src)),
+                if op == FloatBinOp::Min {
+                    self.sse(pick(Sse::MINSS, Sse::MINSD), d, src);
+                } else {
+                    self.sse(pick(Sse::MAXSS, Sse::MAXSD), d, src);
                 }
                 x64!(self.ops; jmp =>done; =>eq);
                 if op == FloatBinOp::Min {
-                    x64!(self.ops; orps Rx(d), Rx(src));
+                    self.sse(Sse::ORPS, d, src);
                 } else {
-                    x64!(self.ops; andps Rx(d), Rx(src));
+                    self.sse(Sse::ANDPS, d, src);
                 }
                 x64!(self.ops; jmp =>done; =>nan);
-                arith!(addss, addsd);
+                self.sse(pick(Sse::ADDSS, Sse::ADDSD), d, src);
                 x64!(self.ops; =>done);
             }
             FloatBinOp::Copysign => {}
@@ -778,47 +676,31 @@ impl MacroAssembler for X64Masm {
 
     fn float_unop(&mut self, op: FloatUnOp, dst: Reg, src: Reg, size: OperandSize) {
         let (d, s) = (dst.hw, src.hw);
-        let s64 = size == OperandSize::S64;
+        let s64 = is64(size);
         match op {
             FloatUnOp::Abs | FloatUnOp::Neg => {
-                if s64 {
-                    x64!(self.ops; movq rax, Rx(s));
-                    if op == FloatUnOp::Abs {
-                        x64!(self.ops; btr rax, 63);
-                    } else {
-                        x64!(self.ops; btc rax, 63);
-                    }
-                    x64!(self.ops; movq Rx(d), rax);
-                } else {
-                    x64!(self.ops; movd eax, Rx(s));
-                    if op == FloatUnOp::Abs {
-                        x64!(self.ops; and eax, 0x7fff_ffff);
-                    } else {
-                        x64!(self.ops; xor eax, 0x8000_0000u32 as i32);
-                    }
-                    x64!(self.ops; movd Rx(d), eax);
+                enc::movd_from_xmm(&mut self.ops, s64, RAX, s);
+                match (op == FloatUnOp::Abs, s64) {
+                    (true, true) => x64!(self.ops; btr rax, 63),
+                    (false, true) => x64!(self.ops; btc rax, 63),
+                    (true, false) => x64!(self.ops; and eax, 0x7fff_ffff),
+                    (false, false) => x64!(self.ops; xor eax, 0x8000_0000u32 as i32),
                 }
+                enc::movd_to_xmm(&mut self.ops, s64, d, RAX);
             }
             FloatUnOp::Sqrt => {
-                if s64 {
-                    x64!(self.ops; sqrtsd Rx(d), Rx(s));
-                } else {
-                    x64!(self.ops; sqrtss Rx(d), Rx(s));
-                }
+                let op = if s64 { Sse::SQRTSD } else { Sse::SQRTSS };
+                self.sse(op, d, s);
             }
             FloatUnOp::Ceil | FloatUnOp::Floor | FloatUnOp::Trunc | FloatUnOp::Nearest => {
                 // SSE4.1 rounding modes (checked at engine creation).
-                let mode: i8 = match op {
+                let mode = match op {
                     FloatUnOp::Nearest => 0,
                     FloatUnOp::Floor => 1,
                     FloatUnOp::Ceil => 2,
                     _ => 3,
                 };
-                if s64 {
-                    x64!(self.ops; roundsd Rx(d), Rx(s), mode);
-                } else {
-                    x64!(self.ops; roundss Rx(d), Rx(s), mode);
-                }
+                enc::round(&mut self.ops, s64, d, s, mode);
             }
         }
     }
@@ -827,12 +709,20 @@ impl MacroAssembler for X64Masm {
         let d = dst.hw;
         self.float_compare(cc, lhs, rhs, size);
         match cc {
-            FloatCmp::Eq => x64!(self.ops; sete Rb(d); setnp r11b; and Rb(d), r11b),
-            FloatCmp::Ne => x64!(self.ops; setne Rb(d); setp r11b; or Rb(d), r11b),
-            FloatCmp::Gt | FloatCmp::Lt => x64!(self.ops; seta Rb(d)),
-            FloatCmp::Ge | FloatCmp::Le => x64!(self.ops; setae Rb(d)),
+            FloatCmp::Eq => {
+                enc::setcc(&mut self.ops, Cc::E, d);
+                enc::setcc(&mut self.ops, Cc::Np, R11);
+                x64!(self.ops; and Rb(d), r11b);
+            }
+            FloatCmp::Ne => {
+                enc::setcc(&mut self.ops, Cc::Ne, d);
+                enc::setcc(&mut self.ops, Cc::P, R11);
+                x64!(self.ops; or Rb(d), r11b);
+            }
+            FloatCmp::Gt | FloatCmp::Lt => enc::setcc(&mut self.ops, Cc::A, d),
+            FloatCmp::Ge | FloatCmp::Le => enc::setcc(&mut self.ops, Cc::Ae, d),
         }
-        x64!(self.ops; movzx Rd(d), Rb(d));
+        enc::extend(&mut self.ops, Ext::Zx8, d, Rm::Reg(d));
     }
 
     fn float_cmp_branch(
@@ -900,66 +790,50 @@ impl MacroAssembler for X64Masm {
         float_size: OperandSize,
     ) {
         let (d, s) = (dst.hw, src.hw);
-        let f64_ = float_size == OperandSize::S64;
-        x64!(self.ops; xorps Rx(d), Rx(d));
+        let f64_ = is64(float_size);
+        self.sse(Sse::XORPS, d, d);
         match (int_size, signed) {
-            (OperandSize::S32, true) => {
-                if f64_ {
-                    x64!(self.ops; cvtsi2sd Rx(d), Rd(s));
-                } else {
-                    x64!(self.ops; cvtsi2ss Rx(d), Rd(s));
-                }
-            }
+            (OperandSize::S32, true) => enc::cvt_int_to_float(&mut self.ops, f64_, false, d, s),
             // Zero-extended in its register: a non-negative i64.
             (OperandSize::S32, false) | (OperandSize::S64, true) => {
                 if int_size == OperandSize::S32 {
-                    x64!(self.ops; mov Rd(s), Rd(s));
+                    enc::mov_rr(&mut self.ops, false, s, s);
                 }
-                if f64_ {
-                    x64!(self.ops; cvtsi2sd Rx(d), Rq(s));
-                } else {
-                    x64!(self.ops; cvtsi2ss Rx(d), Rq(s));
-                }
+                enc::cvt_int_to_float(&mut self.ops, f64_, true, d, s);
             }
             (OperandSize::S64, false) => {
                 // Values with the top bit set: halve (keeping the low bit for rounding),
                 // convert, double.
                 let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
-                x64!(self.ops
-                    ; test Rq(s), Rq(s)
-                    ; js =>big
-                );
-                if f64_ {
-                    x64!(self.ops; cvtsi2sd Rx(d), Rq(s));
-                } else {
-                    x64!(self.ops; cvtsi2ss Rx(d), Rq(s));
-                }
+                enc::test_rr(&mut self.ops, true, s, s);
+                x64!(self.ops; js =>big);
+                enc::cvt_int_to_float(&mut self.ops, f64_, true, d, s);
                 x64!(self.ops
                     ; jmp =>done
                     ;=>big
-                    ; mov rax, Rq(s)
+                );
+                enc::mov_rr(&mut self.ops, true, RAX, s);
+                enc::mov_rr(&mut self.ops, true, RCX, s);
+                x64!(self.ops
                     ; shr rax, 1
-                    ; mov rcx, Rq(s)
                     ; and ecx, 1
                     ; or rax, rcx
                 );
-                if f64_ {
-                    x64!(self.ops; cvtsi2sd Rx(d), rax; addsd Rx(d), Rx(d));
-                } else {
-                    x64!(self.ops; cvtsi2ss Rx(d), rax; addss Rx(d), Rx(d));
-                }
+                enc::cvt_int_to_float(&mut self.ops, f64_, true, d, RAX);
+                let add = if f64_ { Sse::ADDSD } else { Sse::ADDSS };
+                self.sse(add, d, d);
                 x64!(self.ops; =>done);
             }
         }
     }
 
     fn float_to_float(&mut self, dst: Reg, src: Reg, dst_size: OperandSize) {
-        let (d, s) = (dst.hw, src.hw);
-        if dst_size == OperandSize::S64 {
-            x64!(self.ops; cvtss2sd Rx(d), Rx(s));
+        let op = if is64(dst_size) {
+            Sse::CVTSS2SD
         } else {
-            x64!(self.ops; cvtsd2ss Rx(d), Rx(s));
-        }
+            Sse::CVTSD2SS
+        };
+        self.sse(op, dst.hw, src.hw);
     }
 
     fn float_to_int(
@@ -971,29 +845,14 @@ impl MacroAssembler for X64Masm {
         signed: bool,
     ) {
         let (d, s) = (dst.hw, src.hw);
-        let f64_ = float_size == OperandSize::S64;
-        macro_rules! cvt {
-            (q, $x:expr) => {
-                if f64_ {
-                    x64!(self.ops; cvttsd2si Rq(d), Rx($x))
-                } else {
-                    x64!(self.ops; cvttss2si Rq(d), Rx($x))
-                }
-            };
-        }
+        let f64_ = is64(float_size);
         match (int_size, signed) {
-            (OperandSize::S32, true) => {
-                if f64_ {
-                    x64!(self.ops; cvttsd2si Rd(d), Rx(s));
-                } else {
-                    x64!(self.ops; cvttss2si Rd(d), Rx(s));
-                }
-            }
+            (OperandSize::S32, true) => enc::cvt_float_to_int(&mut self.ops, f64_, false, d, s),
             (OperandSize::S32, false) => {
-                cvt!(q, s);
-                x64!(self.ops; mov Rd(d), Rd(d));
+                enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s);
+                enc::mov_rr(&mut self.ops, false, d, d);
             }
-            (OperandSize::S64, true) => cvt!(q, s),
+            (OperandSize::S64, true) => enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s),
             (OperandSize::S64, false) => {
                 // At or above 2^63: subtract 2^63 first, then set the top bit.
                 let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
@@ -1003,28 +862,20 @@ impl MacroAssembler for X64Masm {
                     0x5f00_0000
                 };
                 self.mov(Reg::float(XMM_SCRATCH), RegImm::Imm(two63), float_size);
-                if f64_ {
-                    x64!(self.ops; ucomisd Rx(s), Rx(XMM_SCRATCH));
-                } else {
-                    x64!(self.ops; ucomiss Rx(s), Rx(XMM_SCRATCH));
-                }
+                let ucomi = if f64_ { Sse::UCOMISD } else { Sse::UCOMISS };
+                self.sse(ucomi, s, XMM_SCRATCH);
                 x64!(self.ops; jae =>big);
-                cvt!(q, s);
+                enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s);
                 x64!(self.ops
                     ; jmp =>done
                     ;=>big
-                    ; movaps xmm0, Rx(s)
                 );
-                if f64_ {
-                    x64!(self.ops; subsd xmm0, Rx(XMM_SCRATCH));
-                } else {
-                    x64!(self.ops; subss xmm0, Rx(XMM_SCRATCH));
-                }
-                cvt!(q, XMM0);
-                x64!(self.ops
-                    ; btc Rq(d), 63
-                    ;=>done
-                );
+                self.sse(Sse::MOVAPS, XMM0, s);
+                let sub = if f64_ { Sse::SUBSD } else { Sse::SUBSS };
+                self.sse(sub, XMM0, XMM_SCRATCH);
+                enc::cvt_float_to_int(&mut self.ops, f64_, true, d, XMM0);
+                enc::btc_imm(&mut self.ops, d, 63);
+                x64!(self.ops; =>done);
             }
         }
     }
@@ -1038,10 +889,7 @@ impl MacroAssembler for X64Masm {
         code: TrapCode,
     ) -> u32 {
         match rhs {
-            RegImm::Imm(0) if matches!(cc, IntCmp::Eq | IntCmp::Ne) => match size {
-                OperandSize::S32 => x64!(self.ops; test Rd(lhs.hw), Rd(lhs.hw)),
-                OperandSize::S64 => x64!(self.ops; test Rq(lhs.hw), Rq(lhs.hw)),
-            },
+            RegImm::Imm(0) if matches!(cc, IntCmp::Eq | IntCmp::Ne) => self.test(lhs.hw, size),
             _ => self.cmp(lhs, rhs, size),
         }
         let (site, stub) = self.new_trap_stub(code);
@@ -1064,20 +912,19 @@ impl MacroAssembler for X64Masm {
     fn call(&mut self, target: CallTarget) -> u32 {
         match target {
             CallTarget::SameInstance { code_offset } => {
-                x64!(self.ops; call QWORD [vmctx + code_offset]);
+                enc::call_mem(&mut self.ops, Mem::base(R15, code_offset));
             }
             CallTarget::FuncRef { funcref: f } => {
                 let (slot, membase_off, limit) =
                     (self.vmctx_slot, self.memory0_base, self.stack_limit);
-                x64!(self.ops
-                    ; mov r11, vmctx
-                    ; mov vmctx, [Rq(f.hw) + funcref::VMCTX]
-                    ; mov rax, [r11 + limit]
-                    ; mov [vmctx + limit], rax
-                    ; call QWORD [Rq(f.hw) + funcref::CODE]
-                    ; mov vmctx, [rbp + slot]
-                    ; mov membase, [vmctx + membase_off]
-                );
+                let f = f.hw;
+                x64!(self.ops; mov r11, vmctx);
+                enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
+                enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
+                enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
+                enc::call_mem(&mut self.ops, Mem::base(f, funcref::CODE));
+                enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
+                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
             }
         }
         self.offset()
@@ -1101,10 +948,8 @@ impl MacroAssembler for X64Masm {
         if args.len() > 1 {
             x64!(self.ops; mov rdx, r11);
         }
-        x64!(self.ops
-            ; mov rdi, vmctx
-            ; call QWORD [vmctx + fn_offset]
-        );
+        x64!(self.ops; mov rdi, vmctx);
+        enc::call_mem(&mut self.ops, Mem::base(R15, fn_offset));
     }
 
     fn finish(mut self, frame_size: u32) -> Result<Vec<u8>> {
@@ -1124,10 +969,9 @@ impl MacroAssembler for X64Masm {
             x64!(self.ops
                 ;=>common
                 ; mov rdx, rbp
-                ; jmp QWORD [vmctx + landing]
             );
+            enc::jmp_mem(&mut self.ops, Mem::base(R15, landing));
         }
-        let _ = (RCX, RDX, RSP, XMM_SCRATCH);
         let patch = self.frame_size_patch;
         let mut code = self
             .ops

@@ -16,6 +16,13 @@ mod masm;
 #[allow(clippy::useless_conversion)]
 pub mod stubs;
 
+// Instructions with registers or displacements chosen at compile time are encoded by `enc`
+// in their shortest form (dynasm would always emit REX, SIB and disp32/imm32); dynasm still
+// assembles jumps, labels and fixed-register sequences.
+mod enc;
+#[cfg(test)]
+mod enc_tests;
+
 pub use masm::X64Masm;
 
 /// Emits x64 code into `$ops` with the register roles of this backend as aliases.

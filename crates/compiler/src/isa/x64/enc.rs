@@ -1,0 +1,753 @@
+//! Short x86-64 encodings for the instructions the macro assembler emits with registers and
+//! displacements known only at compile time.
+//!
+//! dynasm encodes dynamic operands (`Rd(r)`, `[Rq(b) + disp]`, run-time immediates) in their
+//! longest form: always a REX prefix, always a SIB byte, always disp32/imm32. The functions
+//! here write the minimal form instead:
+//!
+//! * a REX prefix only when an extended register (8-15), a 64-bit operand size (REX.W) or an
+//!   8-bit access to `spl`/`bpl`/`sil`/`dil` needs one; mandatory prefixes (`66`/`F2`/`F3`)
+//!   come before it;
+//! * a SIB byte only for an index register or a base of `rsp`/`r12`;
+//! * no displacement for 0 (except with a base of `rbp`/`r13`, which must have one), disp8
+//!   when it fits in an `i8`, disp32 otherwise;
+//! * the sign-extended imm8 forms (`83 /n`, `6B`, `C1`/`D1` shifts) when the immediate fits,
+//!   and the short `rax` forms of the ALU group when it does not.
+//!
+//! Every function appends one instruction to a byte sink (the dynasm assembler, or a
+//! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
+//! Jumps and anything that needs a label stay with dynasm.
+
+/// A memory operand `[base + index + disp]` (index scale 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    /// Base register.
+    pub base: u8,
+    /// Optional index register (never `rsp`, which cannot be an index).
+    pub index: Option<u8>,
+    /// Signed displacement.
+    pub disp: i32,
+}
+
+impl Mem {
+    /// `[base + disp]`.
+    pub const fn base(base: u8, disp: i32) -> Mem {
+        Mem {
+            base,
+            index: None,
+            disp,
+        }
+    }
+
+    /// `[base + index + disp]`.
+    pub const fn indexed(base: u8, index: u8, disp: i32) -> Mem {
+        Mem {
+            base,
+            index: Some(index),
+            disp,
+        }
+    }
+}
+
+/// The ModRM r/m operand: a register or memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rm {
+    /// A register (mod = 11).
+    Reg(u8),
+    /// A memory operand.
+    Mem(Mem),
+}
+
+impl From<Mem> for Rm {
+    fn from(m: Mem) -> Rm {
+        Rm::Mem(m)
+    }
+}
+
+/// Width of an integer memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// 8 bits.
+    B,
+    /// 16 bits.
+    W,
+    /// 32 bits.
+    D,
+    /// 64 bits.
+    Q,
+}
+
+/// The two-operand ALU group; the value is the `/n` digit and the opcode row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alu {
+    /// `add`.
+    Add = 0,
+    /// `or`.
+    Or = 1,
+    /// `and`.
+    And = 4,
+    /// `sub`.
+    Sub = 5,
+    /// `xor`.
+    Xor = 6,
+    /// `cmp`.
+    Cmp = 7,
+}
+
+/// The shift/rotate group; the value is the `/n` digit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shift {
+    /// `rol`.
+    Rol = 0,
+    /// `ror`.
+    Ror = 1,
+    /// `shl`.
+    Shl = 4,
+    /// `shr`.
+    Shr = 5,
+    /// `sar`.
+    Sar = 7,
+}
+
+/// Condition codes, numbered as in the `jcc`/`setcc`/`cmovcc` opcodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cc {
+    /// Below (CF).
+    B = 2,
+    /// Above or equal (!CF).
+    Ae = 3,
+    /// Equal (ZF).
+    E = 4,
+    /// Not equal (!ZF).
+    Ne = 5,
+    /// Below or equal.
+    Be = 6,
+    /// Above.
+    A = 7,
+    /// Parity (PF).
+    P = 0xA,
+    /// No parity.
+    Np = 0xB,
+    /// Less (signed).
+    L = 0xC,
+    /// Greater or equal (signed).
+    Ge = 0xD,
+    /// Less or equal (signed).
+    Le = 0xE,
+    /// Greater (signed).
+    G = 0xF,
+}
+
+/// Zero and sign extensions (`movzx`/`movsx`/`movsxd`) from a register or memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ext {
+    /// `movzx r32, r/m8`.
+    Zx8,
+    /// `movzx r32, r/m16`.
+    Zx16,
+    /// `movsx r32, r/m8`.
+    Sx8To32,
+    /// `movsx r32, r/m16`.
+    Sx16To32,
+    /// `movsx r64, r/m8`.
+    Sx8To64,
+    /// `movsx r64, r/m16`.
+    Sx16To64,
+    /// `movsxd r64, r/m32`.
+    Sx32To64,
+}
+
+/// An SSE instruction `xmm, xmm/m` given by its mandatory prefix (0 for none) and the byte
+/// after `0F`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sse {
+    prefix: u8,
+    op: u8,
+}
+
+impl Sse {
+    /// `movss`.
+    pub const MOVSS: Sse = Sse::new(0xF3, 0x10);
+    /// `movsd`.
+    pub const MOVSD: Sse = Sse::new(0xF2, 0x10);
+    /// `movaps`.
+    pub const MOVAPS: Sse = Sse::new(0, 0x28);
+    /// `xorps`.
+    pub const XORPS: Sse = Sse::new(0, 0x57);
+    /// `andps`.
+    pub const ANDPS: Sse = Sse::new(0, 0x54);
+    /// `orps`.
+    pub const ORPS: Sse = Sse::new(0, 0x56);
+    /// `ucomiss`.
+    pub const UCOMISS: Sse = Sse::new(0, 0x2E);
+    /// `ucomisd`.
+    pub const UCOMISD: Sse = Sse::new(0x66, 0x2E);
+    /// `sqrtss`.
+    pub const SQRTSS: Sse = Sse::new(0xF3, 0x51);
+    /// `sqrtsd`.
+    pub const SQRTSD: Sse = Sse::new(0xF2, 0x51);
+    /// `addss`.
+    pub const ADDSS: Sse = Sse::new(0xF3, 0x58);
+    /// `addsd`.
+    pub const ADDSD: Sse = Sse::new(0xF2, 0x58);
+    /// `mulss`.
+    pub const MULSS: Sse = Sse::new(0xF3, 0x59);
+    /// `mulsd`.
+    pub const MULSD: Sse = Sse::new(0xF2, 0x59);
+    /// `subss`.
+    pub const SUBSS: Sse = Sse::new(0xF3, 0x5C);
+    /// `subsd`.
+    pub const SUBSD: Sse = Sse::new(0xF2, 0x5C);
+    /// `minss`.
+    pub const MINSS: Sse = Sse::new(0xF3, 0x5D);
+    /// `minsd`.
+    pub const MINSD: Sse = Sse::new(0xF2, 0x5D);
+    /// `divss`.
+    pub const DIVSS: Sse = Sse::new(0xF3, 0x5E);
+    /// `divsd`.
+    pub const DIVSD: Sse = Sse::new(0xF2, 0x5E);
+    /// `maxss`.
+    pub const MAXSS: Sse = Sse::new(0xF3, 0x5F);
+    /// `maxsd`.
+    pub const MAXSD: Sse = Sse::new(0xF2, 0x5F);
+    /// `cvtss2sd`.
+    pub const CVTSS2SD: Sse = Sse::new(0xF3, 0x5A);
+    /// `cvtsd2ss`.
+    pub const CVTSD2SS: Sse = Sse::new(0xF2, 0x5A);
+}
+
+impl Sse {
+    const fn new(prefix: u8, op: u8) -> Sse {
+        Sse { prefix, op }
+    }
+}
+
+/// An immediate operand.
+#[derive(Clone, Copy)]
+enum Imm {
+    None,
+    B(i8),
+    W(i16),
+    D(i32),
+}
+
+/// Whether `v` fits in a sign-extended 8-bit immediate or displacement.
+pub fn fits_i8(v: i64) -> bool {
+    v == v as i8 as i64
+}
+
+/// One instruction being assembled (at most 15 bytes).
+struct Inst {
+    b: [u8; 16],
+    n: usize,
+}
+
+impl Inst {
+    fn new() -> Inst {
+        Inst { b: [0; 16], n: 0 }
+    }
+
+    fn byte(&mut self, x: u8) {
+        self.b[self.n] = x;
+        self.n += 1;
+    }
+
+    fn bytes(&mut self, xs: &[u8]) {
+        self.b[self.n..self.n + xs.len()].copy_from_slice(xs);
+        self.n += xs.len();
+    }
+
+    fn emit(&self, s: &mut impl Extend<u8>) {
+        s.extend(self.b[..self.n].iter().copied());
+    }
+}
+
+/// Whether register `r` used as an 8-bit operand needs a REX prefix (`spl`, `bpl`, `sil`,
+/// `dil`; without REX those encodings mean `ah`, `ch`, `dh`, `bh`).
+fn byte_rex(r: u8) -> bool {
+    (4..8).contains(&r)
+}
+
+/// The general form `[prefix] [REX] opcode ModRM [SIB] [disp] [imm]`. `reg` is the ModRM reg
+/// field (a register or an opcode extension digit); `force_rex` asks for a REX prefix even
+/// when no bit of it is set (8-bit registers 4-7).
+#[allow(clippy::too_many_arguments)]
+fn encode(
+    s: &mut impl Extend<u8>,
+    prefix: u8,
+    w: bool,
+    force_rex: bool,
+    opcode: &[u8],
+    reg: u8,
+    rm: Rm,
+    imm: Imm,
+) {
+    let mut i = Inst::new();
+    if prefix != 0 {
+        i.byte(prefix);
+    }
+    let (x, b) = match rm {
+        Rm::Reg(r) => (0, r >> 3),
+        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
+    };
+    let rex = (w as u8) << 3 | ((reg >> 3) & 1) << 2 | (x & 1) << 1 | (b & 1);
+    if rex != 0 || force_rex {
+        i.byte(0x40 | rex);
+    }
+    i.bytes(opcode);
+    let reg = (reg & 7) << 3;
+    match rm {
+        Rm::Reg(r) => i.byte(0xC0 | reg | (r & 7)),
+        Rm::Mem(m) => {
+            let base = m.base & 7;
+            // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
+            let (md, disp_len) = if m.disp == 0 && base != 5 {
+                (0x00, 0)
+            } else if fits_i8(m.disp as i64) {
+                (0x40, 1)
+            } else {
+                (0x80, 4)
+            };
+            match m.index {
+                None if base != 4 => i.byte(md | reg | base),
+                None => {
+                    // rsp/r12 as a base needs a SIB byte with "no index".
+                    i.byte(md | reg | 4);
+                    i.byte(0x24);
+                }
+                Some(index) => {
+                    debug_assert_ne!(index, 4, "rsp cannot be an index register");
+                    i.byte(md | reg | 4);
+                    i.byte(((index & 7) << 3) | base);
+                }
+            }
+            match disp_len {
+                1 => i.byte(m.disp as u8),
+                4 => i.bytes(&m.disp.to_le_bytes()),
+                _ => {}
+            }
+        }
+    }
+    match imm {
+        Imm::None => {}
+        Imm::B(v) => i.byte(v as u8),
+        Imm::W(v) => i.bytes(&v.to_le_bytes()),
+        Imm::D(v) => i.bytes(&v.to_le_bytes()),
+    }
+    i.emit(s);
+}
+
+/// `mov dst, src` (32-bit zero-extending, or 64-bit).
+pub fn mov_rr(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8) {
+    encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::None);
+}
+
+/// `mov dst, [m]` (32 or 64 bits).
+pub fn mov_load(s: &mut impl Extend<u8>, w64: bool, dst: u8, m: Mem) {
+    encode(s, 0, w64, false, &[0x8B], dst, m.into(), Imm::None);
+}
+
+/// `mov [m], src` of the given width.
+pub fn mov_store(s: &mut impl Extend<u8>, width: Width, m: Mem, src: u8) {
+    match width {
+        Width::B => encode(
+            s,
+            0,
+            false,
+            byte_rex(src),
+            &[0x88],
+            src,
+            m.into(),
+            Imm::None,
+        ),
+        Width::W => encode(s, 0x66, false, false, &[0x89], src, m.into(), Imm::None),
+        Width::D => encode(s, 0, false, false, &[0x89], src, m.into(), Imm::None),
+        Width::Q => encode(s, 0, true, false, &[0x89], src, m.into(), Imm::None),
+    }
+}
+
+/// `mov [m], imm` of the given width (the immediate is truncated to 8 or 16 bits, and
+/// sign-extended for 64 bits).
+pub fn mov_store_imm(s: &mut impl Extend<u8>, width: Width, m: Mem, imm: i32) {
+    match width {
+        Width::B => encode(s, 0, false, false, &[0xC6], 0, m.into(), Imm::B(imm as i8)),
+        Width::W => encode(
+            s,
+            0x66,
+            false,
+            false,
+            &[0xC7],
+            0,
+            m.into(),
+            Imm::W(imm as i16),
+        ),
+        Width::D => encode(s, 0, false, false, &[0xC7], 0, m.into(), Imm::D(imm)),
+        Width::Q => encode(s, 0, true, false, &[0xC7], 0, m.into(), Imm::D(imm)),
+    }
+}
+
+/// `mov dst, imm`: the shortest of `mov r32, imm32` (also for 64-bit values that are
+/// zero-extended 32-bit ones), `mov r64, simm32` and `mov r64, imm64`. A 32-bit move takes
+/// the low 32 bits of `imm`.
+pub fn mov_imm(s: &mut impl Extend<u8>, w64: bool, dst: u8, imm: i64) {
+    let mut i = Inst::new();
+    if !w64 || imm as u64 <= u32::MAX as u64 {
+        if dst >= 8 {
+            i.byte(0x41);
+        }
+        i.byte(0xB8 | (dst & 7));
+        i.bytes(&(imm as u32).to_le_bytes());
+    } else if imm == imm as i32 as i64 {
+        return encode(
+            s,
+            0,
+            true,
+            false,
+            &[0xC7],
+            0,
+            Rm::Reg(dst),
+            Imm::D(imm as i32),
+        );
+    } else {
+        i.byte(0x48 | (dst >> 3));
+        i.byte(0xB8 | (dst & 7));
+        i.bytes(&imm.to_le_bytes());
+    }
+    i.emit(s);
+}
+
+/// `op dst, src` of the ALU group (`cmp` included).
+pub fn alu_rr(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, src: u8) {
+    encode(
+        s,
+        0,
+        w64,
+        false,
+        &[(op as u8) << 3 | 1],
+        src,
+        Rm::Reg(dst),
+        Imm::None,
+    );
+}
+
+/// `op dst, [m]` of the ALU group (`cmp` included).
+pub fn alu_load(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, m: Mem) {
+    encode(
+        s,
+        0,
+        w64,
+        false,
+        &[(op as u8) << 3 | 3],
+        dst,
+        m.into(),
+        Imm::None,
+    );
+}
+
+/// `op dst, imm` of the ALU group: imm8 when it fits, else the short `eax`/`rax` form or
+/// imm32 (sign-extended for 64 bits).
+pub fn alu_ri(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, imm: i32) {
+    if fits_i8(imm as i64) {
+        encode(
+            s,
+            0,
+            w64,
+            false,
+            &[0x83],
+            op as u8,
+            Rm::Reg(dst),
+            Imm::B(imm as i8),
+        );
+    } else if dst == 0 {
+        let mut i = Inst::new();
+        if w64 {
+            i.byte(0x48);
+        }
+        i.byte((op as u8) << 3 | 5);
+        i.bytes(&imm.to_le_bytes());
+        i.emit(s);
+    } else {
+        encode(
+            s,
+            0,
+            w64,
+            false,
+            &[0x81],
+            op as u8,
+            Rm::Reg(dst),
+            Imm::D(imm),
+        );
+    }
+}
+
+/// `test a, b`.
+pub fn test_rr(s: &mut impl Extend<u8>, w64: bool, a: u8, b: u8) {
+    encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::None);
+}
+
+/// `imul dst, src`.
+pub fn imul_rr(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8) {
+    encode(
+        s,
+        0,
+        w64,
+        false,
+        &[0x0F, 0xAF],
+        dst,
+        Rm::Reg(src),
+        Imm::None,
+    );
+}
+
+/// `imul dst, src, imm` (imm8 when it fits).
+pub fn imul_rri(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8, imm: i32) {
+    if fits_i8(imm as i64) {
+        encode(
+            s,
+            0,
+            w64,
+            false,
+            &[0x6B],
+            dst,
+            Rm::Reg(src),
+            Imm::B(imm as i8),
+        );
+    } else {
+        encode(s, 0, w64, false, &[0x69], dst, Rm::Reg(src), Imm::D(imm));
+    }
+}
+
+/// `lea dst, [m]` (64-bit).
+pub fn lea(s: &mut impl Extend<u8>, dst: u8, m: Mem) {
+    encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::None);
+}
+
+/// `op dst, n` of the shift group (`D1` for a count of 1, else `C1 ib`). The count is
+/// used as given (the processor masks it).
+pub fn shift_imm(s: &mut impl Extend<u8>, op: Shift, w64: bool, dst: u8, n: u8) {
+    if n == 1 {
+        encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::None);
+    } else {
+        encode(
+            s,
+            0,
+            w64,
+            false,
+            &[0xC1],
+            op as u8,
+            Rm::Reg(dst),
+            Imm::B(n as i8),
+        );
+    }
+}
+
+/// `op dst, cl` of the shift group.
+pub fn shift_cl(s: &mut impl Extend<u8>, op: Shift, w64: bool, dst: u8) {
+    encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::None);
+}
+
+/// `setcc dst8`.
+pub fn setcc(s: &mut impl Extend<u8>, cc: Cc, dst: u8) {
+    encode(
+        s,
+        0,
+        false,
+        byte_rex(dst),
+        &[0x0F, 0x90 | cc as u8],
+        0,
+        Rm::Reg(dst),
+        Imm::None,
+    );
+}
+
+/// `cmovcc dst, src`.
+pub fn cmovcc(s: &mut impl Extend<u8>, cc: Cc, w64: bool, dst: u8, src: u8) {
+    encode(
+        s,
+        0,
+        w64,
+        false,
+        &[0x0F, 0x40 | cc as u8],
+        dst,
+        Rm::Reg(src),
+        Imm::None,
+    );
+}
+
+/// `movzx`/`movsx`/`movsxd dst, src` from a register or memory.
+pub fn extend(s: &mut impl Extend<u8>, ext: Ext, dst: u8, src: Rm) {
+    let (w, op): (bool, &[u8]) = match ext {
+        Ext::Zx8 => (false, &[0x0F, 0xB6]),
+        Ext::Zx16 => (false, &[0x0F, 0xB7]),
+        Ext::Sx8To32 => (false, &[0x0F, 0xBE]),
+        Ext::Sx16To32 => (false, &[0x0F, 0xBF]),
+        Ext::Sx8To64 => (true, &[0x0F, 0xBE]),
+        Ext::Sx16To64 => (true, &[0x0F, 0xBF]),
+        Ext::Sx32To64 => (true, &[0x63]),
+    };
+    let byte_src = matches!(ext, Ext::Zx8 | Ext::Sx8To32 | Ext::Sx8To64);
+    let force = byte_src && matches!(src, Rm::Reg(r) if byte_rex(r));
+    encode(s, 0, w, force, op, dst, src, Imm::None);
+}
+
+/// `div src` (unsigned) or `idiv src` (signed): `rdx:rax / src`.
+pub fn div(s: &mut impl Extend<u8>, signed: bool, w64: bool, src: u8) {
+    let digit = if signed { 7 } else { 6 };
+    encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::None);
+}
+
+/// Bit scans and population count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitOp {
+    /// `bsf`.
+    Bsf,
+    /// `bsr`.
+    Bsr,
+    /// `popcnt`.
+    Popcnt,
+}
+
+/// `bsf`/`bsr`/`popcnt dst, src`.
+pub fn bit_op(s: &mut impl Extend<u8>, op: BitOp, w64: bool, dst: u8, src: u8) {
+    let (prefix, opcode) = match op {
+        BitOp::Bsf => (0, 0xBC),
+        BitOp::Bsr => (0, 0xBD),
+        BitOp::Popcnt => (0xF3, 0xB8),
+    };
+    encode(
+        s,
+        prefix,
+        w64,
+        false,
+        &[0x0F, opcode],
+        dst,
+        Rm::Reg(src),
+        Imm::None,
+    );
+}
+
+/// `btc dst, bit` (64-bit).
+pub fn btc_imm(s: &mut impl Extend<u8>, dst: u8, bit: u8) {
+    encode(
+        s,
+        0,
+        true,
+        false,
+        &[0x0F, 0xBA],
+        7,
+        Rm::Reg(dst),
+        Imm::B(bit as i8),
+    );
+}
+
+/// `call qword [m]`.
+pub fn call_mem(s: &mut impl Extend<u8>, m: Mem) {
+    encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::None);
+}
+
+/// `jmp qword [m]`.
+pub fn jmp_mem(s: &mut impl Extend<u8>, m: Mem) {
+    encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::None);
+}
+
+/// `op dst, src` for an [`Sse`] instruction with a register or memory source.
+pub fn sse(s: &mut impl Extend<u8>, op: Sse, dst: u8, src: Rm) {
+    encode(
+        s,
+        op.prefix,
+        false,
+        false,
+        &[0x0F, op.op],
+        dst,
+        src,
+        Imm::None,
+    );
+}
+
+/// `movss`/`movsd [m], src` (`op` is [`Sse::MOVSS`] or [`Sse::MOVSD`]).
+pub fn sse_store(s: &mut impl Extend<u8>, op: Sse, m: Mem, src: u8) {
+    debug_assert!(op == Sse::MOVSS || op == Sse::MOVSD);
+    encode(
+        s,
+        op.prefix,
+        false,
+        false,
+        &[0x0F, 0x11],
+        src,
+        m.into(),
+        Imm::None,
+    );
+}
+
+/// `movd xmm, r32` / `movq xmm, r64`.
+pub fn movd_to_xmm(s: &mut impl Extend<u8>, w64: bool, xmm: u8, gpr: u8) {
+    encode(
+        s,
+        0x66,
+        w64,
+        false,
+        &[0x0F, 0x6E],
+        xmm,
+        Rm::Reg(gpr),
+        Imm::None,
+    );
+}
+
+/// `movd r32, xmm` / `movq r64, xmm`.
+pub fn movd_from_xmm(s: &mut impl Extend<u8>, w64: bool, gpr: u8, xmm: u8) {
+    encode(
+        s,
+        0x66,
+        w64,
+        false,
+        &[0x0F, 0x7E],
+        xmm,
+        Rm::Reg(gpr),
+        Imm::None,
+    );
+}
+
+/// `cvtsi2ss`/`cvtsi2sd xmm, r32/r64`.
+pub fn cvt_int_to_float(s: &mut impl Extend<u8>, f64_: bool, w64: bool, xmm: u8, gpr: u8) {
+    let prefix = if f64_ { 0xF2 } else { 0xF3 };
+    encode(
+        s,
+        prefix,
+        w64,
+        false,
+        &[0x0F, 0x2A],
+        xmm,
+        Rm::Reg(gpr),
+        Imm::None,
+    );
+}
+
+/// `cvttss2si`/`cvttsd2si r32/r64, xmm`.
+pub fn cvt_float_to_int(s: &mut impl Extend<u8>, f64_: bool, w64: bool, gpr: u8, xmm: u8) {
+    let prefix = if f64_ { 0xF2 } else { 0xF3 };
+    encode(
+        s,
+        prefix,
+        w64,
+        false,
+        &[0x0F, 0x2C],
+        gpr,
+        Rm::Reg(xmm),
+        Imm::None,
+    );
+}
+
+/// `roundss`/`roundsd dst, src, mode`.
+pub fn round(s: &mut impl Extend<u8>, f64_: bool, dst: u8, src: u8, mode: u8) {
+    let op = if f64_ { 0x0B } else { 0x0A };
+    encode(
+        s,
+        0x66,
+        false,
+        false,
+        &[0x0F, 0x3A, op],
+        dst,
+        Rm::Reg(src),
+        Imm::B(mode as i8),
+    );
+}

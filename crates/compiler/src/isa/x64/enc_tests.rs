@@ -1,0 +1,722 @@
+//! Tests of [`super::enc`]: every encoder, over all 16 registers and a range of memory
+//! operands and immediates, decoded with iced-x86. Each encoding must decode (as exactly one
+//! instruction that uses every byte) to the intended instruction, and have the minimal
+//! length, computed here independently of the encoder.
+
+use super::enc::*;
+use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, MemorySizeOptions, NumberBase};
+
+const R64: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
+const R32: [&str; 16] = [
+    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d",
+    "r13d", "r14d", "r15d",
+];
+const R16: [&str; 16] = [
+    "ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w",
+    "r14w", "r15w",
+];
+const R8: [&str; 16] = [
+    "al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b",
+    "r13b", "r14b", "r15b",
+];
+
+fn xmm(r: u8) -> String {
+    format!("xmm{r}")
+}
+
+fn r(w64: bool, reg: u8) -> &'static str {
+    if w64 {
+        R64[reg as usize]
+    } else {
+        R32[reg as usize]
+    }
+}
+
+/// Displacements: the disp8/disp32 boundaries and the extremes.
+const DISPS: [i32; 14] = [
+    0,
+    1,
+    -1,
+    8,
+    -40,
+    127,
+    -128,
+    128,
+    -129,
+    0x7fff,
+    -0x1_0000,
+    0x12345,
+    i32::MIN,
+    i32::MAX,
+];
+
+/// `[base + disp]` for every base and displacement, and `[base + index + disp]` for every
+/// base, every index but rsp, and the displacements at the boundaries.
+fn mems() -> Vec<Mem> {
+    let mut v = Vec::new();
+    for base in 0..16 {
+        for &d in &DISPS {
+            v.push(Mem::base(base, d));
+        }
+        for index in (0..16).filter(|&i| i != 4) {
+            for d in [0, -128, 127, 128, -129, i32::MIN, i32::MAX] {
+                v.push(Mem::indexed(base, index, d));
+            }
+        }
+    }
+    v
+}
+
+/// Fewer memory operands (for forms that multiply them by many registers or immediates):
+/// every base with the boundary displacements, and a few indexed ones.
+fn some_mems() -> Vec<Mem> {
+    let mut v = Vec::new();
+    for base in 0..16 {
+        for d in [0, -128, 127, 128, -129, i32::MIN] {
+            v.push(Mem::base(base, d));
+        }
+        for index in [0, 6, 8, 12, 13, 15] {
+            for d in [0, 127, 128] {
+                v.push(Mem::indexed(base, index, d));
+            }
+        }
+    }
+    v
+}
+
+/// Immediates around the imm8/imm32 boundaries.
+const IMMS: [i32; 12] = [
+    0,
+    1,
+    -1,
+    63,
+    127,
+    -128,
+    128,
+    -129,
+    255,
+    0x1234_5678,
+    i32::MIN,
+    i32::MAX,
+];
+
+/// iced's Intel syntax: decimal numbers, signed immediates, sizes on every memory operand.
+fn disasm(bytes: &[u8]) -> (String, usize) {
+    let mut decoder = Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE);
+    let ins = decoder.decode();
+    assert!(!ins.is_invalid(), "invalid encoding {bytes:02x?}");
+    let mut f = IntelFormatter::new();
+    let o = f.options_mut();
+    o.set_number_base(NumberBase::Decimal);
+    o.set_signed_immediate_operands(true);
+    o.set_memory_size_options(MemorySizeOptions::Always);
+    let mut text = String::new();
+    f.format(&ins, &mut text);
+    (text, ins.len())
+}
+
+/// Runs one encoder and checks its bytes against the expected text and length.
+#[track_caller]
+fn check(emit: impl FnOnce(&mut Vec<u8>), expect: &str, len: usize) {
+    let mut bytes = Vec::new();
+    emit(&mut bytes);
+    let (text, n) = disasm(&bytes);
+    assert_eq!(text, expect, "bytes {bytes:02x?}");
+    assert_eq!(n, bytes.len(), "{expect}: trailing bytes in {bytes:02x?}");
+    assert_eq!(
+        bytes.len(),
+        len,
+        "{expect}: not the minimal length: {bytes:02x?}"
+    );
+}
+
+/// iced's text of a memory operand.
+fn mem_text(size: &str, m: Mem) -> String {
+    let mut t = format!("{size} ptr [{}", R64[m.base as usize]);
+    if let Some(i) = m.index {
+        t += "+";
+        t += R64[i as usize];
+    }
+    if m.disp > 0 {
+        t += &format!("+{}", m.disp);
+    } else if m.disp < 0 {
+        t += &format!("-{}", (m.disp as i64).unsigned_abs());
+    }
+    t + "]"
+}
+
+/// Bytes of ModRM + SIB + displacement for a memory operand.
+fn mem_len(m: Mem) -> usize {
+    let sib = m.index.is_some() || m.base & 7 == 4;
+    let disp = if m.disp == 0 && m.base & 7 != 5 {
+        0
+    } else if (-128..=127).contains(&m.disp) {
+        1
+    } else {
+        4
+    };
+    1 + sib as usize + disp
+}
+
+/// 1 if a REX prefix is needed: REX.W, an extended register anywhere, or a byte register
+/// 4-7.
+fn rex_len(w64: bool, regs: &[u8], byte_regs: &[u8]) -> usize {
+    (w64 || regs.iter().any(|&r| r >= 8) || byte_regs.iter().any(|&r| (4..8).contains(&r))) as usize
+}
+
+fn mem_regs(m: Mem) -> Vec<u8> {
+    let mut v = vec![m.base];
+    v.extend(m.index);
+    v
+}
+
+fn regs() -> impl Iterator<Item = u8> {
+    0..16
+}
+
+fn pairs() -> impl Iterator<Item = (u8, u8)> {
+    regs().flat_map(|a| regs().map(move |b| (a, b)))
+}
+
+#[test]
+fn mov_reg_reg() {
+    for w64 in [false, true] {
+        for (d, s) in pairs() {
+            check(
+                |b| mov_rr(b, w64, d, s),
+                &format!("mov {},{}", r(w64, d), r(w64, s)),
+                2 + rex_len(w64, &[d, s], &[]),
+            );
+        }
+    }
+}
+
+#[test]
+fn mov_load_and_store() {
+    let mems = mems();
+    for w64 in [false, true] {
+        let (size, width) = if w64 {
+            ("qword", Width::Q)
+        } else {
+            ("dword", Width::D)
+        };
+        for d in regs() {
+            for &m in &mems {
+                let rexw = rex_len(w64, &[&[d][..], &mem_regs(m)].concat(), &[]);
+                check(
+                    |b| mov_load(b, w64, d, m),
+                    &format!("mov {},{}", r(w64, d), mem_text(size, m)),
+                    1 + rexw + mem_len(m),
+                );
+                check(
+                    |b| mov_store(b, width, m, d),
+                    &format!("mov {},{}", mem_text(size, m), r(w64, d)),
+                    1 + rexw + mem_len(m),
+                );
+            }
+        }
+    }
+    // 8- and 16-bit stores.
+    for s in regs() {
+        for &m in &some_mems() {
+            let regs = [&[s][..], &mem_regs(m)].concat();
+            check(
+                |b| mov_store(b, Width::B, m, s),
+                &format!("mov {},{}", mem_text("byte", m), R8[s as usize]),
+                1 + rex_len(false, &regs, &[s]) + mem_len(m),
+            );
+            check(
+                |b| mov_store(b, Width::W, m, s),
+                &format!("mov {},{}", mem_text("word", m), R16[s as usize]),
+                2 + rex_len(false, &regs, &[]) + mem_len(m),
+            );
+        }
+    }
+}
+
+#[test]
+fn mov_store_immediate() {
+    for &m in &some_mems() {
+        let rex = rex_len(false, &mem_regs(m), &[]);
+        for imm in IMMS {
+            check(
+                |b| mov_store_imm(b, Width::B, m, imm),
+                &format!("mov {},{}", mem_text("byte", m), imm as i8),
+                2 + rex + mem_len(m),
+            );
+            check(
+                |b| mov_store_imm(b, Width::W, m, imm),
+                &format!("mov {},{}", mem_text("word", m), imm as i16),
+                4 + rex + mem_len(m),
+            );
+            check(
+                |b| mov_store_imm(b, Width::D, m, imm),
+                &format!("mov {},{imm}", mem_text("dword", m)),
+                5 + rex + mem_len(m),
+            );
+            check(
+                |b| mov_store_imm(b, Width::Q, m, imm),
+                &format!("mov {},{imm}", mem_text("qword", m)),
+                6 + mem_len(m),
+            );
+        }
+    }
+}
+
+#[test]
+fn mov_immediate() {
+    let imms: Vec<i64> = IMMS
+        .iter()
+        .map(|&i| i as i64)
+        .chain([
+            u32::MAX as i64,
+            0x8000_0000,
+            1 << 32,
+            -(1 << 32),
+            i64::MIN,
+            i64::MAX,
+        ])
+        .collect();
+    for d in regs() {
+        let rex = (d >= 8) as usize;
+        for &imm in &imms {
+            check(
+                |b| mov_imm(b, false, d, imm),
+                &format!("mov {},{}", R32[d as usize], imm as i32),
+                5 + rex,
+            );
+            let (text, len) = if (0..=u32::MAX as i64).contains(&imm) {
+                (format!("mov {},{}", R32[d as usize], imm as i32), 5 + rex)
+            } else if imm == imm as i32 as i64 {
+                (format!("mov {},{imm}", R64[d as usize]), 7)
+            } else {
+                (format!("mov {},{imm}", R64[d as usize]), 10)
+            };
+            check(|b| mov_imm(b, true, d, imm), &text, len);
+        }
+    }
+}
+
+const ALU_OPS: [(Alu, &str); 6] = [
+    (Alu::Add, "add"),
+    (Alu::Or, "or"),
+    (Alu::And, "and"),
+    (Alu::Sub, "sub"),
+    (Alu::Xor, "xor"),
+    (Alu::Cmp, "cmp"),
+];
+
+#[test]
+fn alu() {
+    for (op, name) in ALU_OPS {
+        for w64 in [false, true] {
+            for (d, s) in pairs() {
+                check(
+                    |b| alu_rr(b, op, w64, d, s),
+                    &format!("{name} {},{}", r(w64, d), r(w64, s)),
+                    2 + rex_len(w64, &[d, s], &[]),
+                );
+            }
+            for d in regs() {
+                for &m in &some_mems() {
+                    let size = if w64 { "qword" } else { "dword" };
+                    check(
+                        |b| alu_load(b, op, w64, d, m),
+                        &format!("{name} {},{}", r(w64, d), mem_text(size, m)),
+                        1 + rex_len(w64, &[&[d][..], &mem_regs(m)].concat(), &[]) + mem_len(m),
+                    );
+                }
+                for imm in IMMS {
+                    let rex = rex_len(w64, &[d], &[]);
+                    let len = if (-128..=127).contains(&imm) {
+                        3 + rex
+                    } else if d == 0 {
+                        5 + rex
+                    } else {
+                        6 + rex
+                    };
+                    check(
+                        |b| alu_ri(b, op, w64, d, imm),
+                        &format!("{name} {},{imm}", r(w64, d)),
+                        len,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn test_imul_cmov_bits_div() {
+    const CCS: [(Cc, &str); 12] = [
+        (Cc::B, "b"),
+        (Cc::Ae, "ae"),
+        (Cc::E, "e"),
+        (Cc::Ne, "ne"),
+        (Cc::Be, "be"),
+        (Cc::A, "a"),
+        (Cc::P, "p"),
+        (Cc::Np, "np"),
+        (Cc::L, "l"),
+        (Cc::Ge, "ge"),
+        (Cc::Le, "le"),
+        (Cc::G, "g"),
+    ];
+    for w64 in [false, true] {
+        for (d, s) in pairs() {
+            let rex = rex_len(w64, &[d, s], &[]);
+            let (rd, rs) = (r(w64, d), r(w64, s));
+            check(
+                |b| test_rr(b, w64, d, s),
+                &format!("test {rd},{rs}"),
+                2 + rex,
+            );
+            check(
+                |b| imul_rr(b, w64, d, s),
+                &format!("imul {rd},{rs}"),
+                3 + rex,
+            );
+            for imm in IMMS {
+                let len = if (-128..=127).contains(&imm) { 3 } else { 6 };
+                // iced shows `imul r, r, imm` with equal registers as `imul r, imm`.
+                let text = if d == s {
+                    format!("imul {rd},{imm}")
+                } else {
+                    format!("imul {rd},{rs},{imm}")
+                };
+                check(|b| imul_rri(b, w64, d, s, imm), &text, len + rex);
+            }
+            for (cc, name) in CCS {
+                check(
+                    |b| cmovcc(b, cc, w64, d, s),
+                    &format!("cmov{name} {rd},{rs}"),
+                    3 + rex,
+                );
+            }
+            for (op, name, len) in [
+                (BitOp::Bsf, "bsf", 3),
+                (BitOp::Bsr, "bsr", 3),
+                (BitOp::Popcnt, "popcnt", 4),
+            ] {
+                check(
+                    |b| bit_op(b, op, w64, d, s),
+                    &format!("{name} {rd},{rs}"),
+                    len + rex,
+                );
+            }
+        }
+        for s in regs() {
+            let rex = rex_len(w64, &[s], &[]);
+            check(
+                |b| div(b, false, w64, s),
+                &format!("div {}", r(w64, s)),
+                2 + rex,
+            );
+            check(
+                |b| div(b, true, w64, s),
+                &format!("idiv {}", r(w64, s)),
+                2 + rex,
+            );
+        }
+    }
+    for d in regs() {
+        for (cc, name) in CCS {
+            check(
+                |b| setcc(b, cc, d),
+                &format!("set{name} {}", R8[d as usize]),
+                3 + rex_len(false, &[d], &[d]),
+            );
+        }
+        for bit in [0, 1, 31, 63] {
+            check(
+                |b| btc_imm(b, d, bit),
+                &format!("btc {},{bit}", R64[d as usize]),
+                5,
+            );
+        }
+    }
+}
+
+#[test]
+fn lea_call_jmp() {
+    for &m in &mems() {
+        let rex = rex_len(false, &mem_regs(m), &[]);
+        for d in regs() {
+            check(
+                |b| lea(b, d, m),
+                &format!(
+                    "lea {},{}",
+                    R64[d as usize],
+                    mem_text("qword", m).replace("qword ptr ", "")
+                ),
+                2 + mem_len(m),
+            );
+        }
+        check(
+            |b| call_mem(b, m),
+            &format!("call {}", mem_text("qword", m)),
+            1 + rex + mem_len(m),
+        );
+        check(
+            |b| jmp_mem(b, m),
+            &format!("jmp {}", mem_text("qword", m)),
+            1 + rex + mem_len(m),
+        );
+    }
+}
+
+#[test]
+fn shifts() {
+    for (op, name) in [
+        (Shift::Rol, "rol"),
+        (Shift::Ror, "ror"),
+        (Shift::Shl, "shl"),
+        (Shift::Shr, "shr"),
+        (Shift::Sar, "sar"),
+    ] {
+        for w64 in [false, true] {
+            for d in regs() {
+                let rex = rex_len(w64, &[d], &[]);
+                check(
+                    |b| shift_cl(b, op, w64, d),
+                    &format!("{name} {},cl", r(w64, d)),
+                    2 + rex,
+                );
+                for n in [1, 2, 7, 31, 32, 63] {
+                    check(
+                        |b| shift_imm(b, op, w64, d, n),
+                        &format!("{name} {},{n}", r(w64, d)),
+                        if n == 1 { 2 } else { 3 } + rex,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn extensions() {
+    const EXTS: [(Ext, &str, bool, &str, bool); 7] = [
+        // (kind, mnemonic, 64-bit destination, source size, byte source)
+        (Ext::Zx8, "movzx", false, "byte", true),
+        (Ext::Zx16, "movzx", false, "word", false),
+        (Ext::Sx8To32, "movsx", false, "byte", true),
+        (Ext::Sx16To32, "movsx", false, "word", false),
+        (Ext::Sx8To64, "movsx", true, "byte", true),
+        (Ext::Sx16To64, "movsx", true, "word", false),
+        (Ext::Sx32To64, "movsxd", true, "dword", false),
+    ];
+    let mems = some_mems();
+    for (ext, name, w64, size, byte_src) in EXTS {
+        let op_len = if ext == Ext::Sx32To64 { 1 } else { 2 };
+        for d in regs() {
+            for s in regs() {
+                let src = match size {
+                    "byte" => R8[s as usize],
+                    "word" => R16[s as usize],
+                    _ => R32[s as usize],
+                };
+                let byte_regs: &[u8] = if byte_src { &[s] } else { &[] };
+                check(
+                    |b| extend(b, ext, d, Rm::Reg(s)),
+                    &format!("{name} {},{src}", r(w64, d)),
+                    op_len + 1 + rex_len(w64, &[d, s], byte_regs),
+                );
+            }
+            for &m in &mems {
+                let regs = [&[d][..], &mem_regs(m)].concat();
+                check(
+                    |b| extend(b, ext, d, Rm::Mem(m)),
+                    &format!("{name} {},{}", r(w64, d), mem_text(size, m)),
+                    op_len + rex_len(w64, &regs, &[]) + mem_len(m),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sse_forms() {
+    const OPS: [(Sse, &str, &str); 24] = [
+        (Sse::MOVSS, "movss", "dword"),
+        (Sse::MOVSD, "movsd", "qword"),
+        (Sse::MOVAPS, "movaps", "xmmword"),
+        (Sse::XORPS, "xorps", "xmmword"),
+        (Sse::ANDPS, "andps", "xmmword"),
+        (Sse::ORPS, "orps", "xmmword"),
+        (Sse::UCOMISS, "ucomiss", "dword"),
+        (Sse::UCOMISD, "ucomisd", "qword"),
+        (Sse::SQRTSS, "sqrtss", "dword"),
+        (Sse::SQRTSD, "sqrtsd", "qword"),
+        (Sse::ADDSS, "addss", "dword"),
+        (Sse::ADDSD, "addsd", "qword"),
+        (Sse::MULSS, "mulss", "dword"),
+        (Sse::MULSD, "mulsd", "qword"),
+        (Sse::SUBSS, "subss", "dword"),
+        (Sse::SUBSD, "subsd", "qword"),
+        (Sse::MINSS, "minss", "dword"),
+        (Sse::MINSD, "minsd", "qword"),
+        (Sse::DIVSS, "divss", "dword"),
+        (Sse::DIVSD, "divsd", "qword"),
+        (Sse::MAXSS, "maxss", "dword"),
+        (Sse::MAXSD, "maxsd", "qword"),
+        (Sse::CVTSS2SD, "cvtss2sd", "dword"),
+        (Sse::CVTSD2SS, "cvtsd2ss", "qword"),
+    ];
+    let mems = some_mems();
+    for (op, name, size) in OPS {
+        let prefix = (op != Sse::MOVAPS && !name.ends_with("ps") && op != Sse::UCOMISS) as usize;
+        for (d, s) in pairs() {
+            check(
+                |b| sse(b, op, d, Rm::Reg(s)),
+                &format!("{name} {},{}", xmm(d), xmm(s)),
+                prefix + 3 + rex_len(false, &[d, s], &[]),
+            );
+        }
+        for d in regs() {
+            for &m in &mems {
+                let regs = [&[d][..], &mem_regs(m)].concat();
+                check(
+                    |b| sse(b, op, d, Rm::Mem(m)),
+                    &format!("{name} {},{}", xmm(d), mem_text(size, m)),
+                    prefix + 2 + rex_len(false, &regs, &[]) + mem_len(m),
+                );
+            }
+        }
+    }
+    for (op, name, size) in [
+        (Sse::MOVSS, "movss", "dword"),
+        (Sse::MOVSD, "movsd", "qword"),
+    ] {
+        for s in regs() {
+            for &m in &mems {
+                let regs = [&[s][..], &mem_regs(m)].concat();
+                check(
+                    |b| sse_store(b, op, m, s),
+                    &format!("{name} {},{}", mem_text(size, m), xmm(s)),
+                    3 + rex_len(false, &regs, &[]) + mem_len(m),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gpr_xmm_moves_and_conversions() {
+    for w64 in [false, true] {
+        let mov = if w64 { "movq" } else { "movd" };
+        for (x, g) in pairs() {
+            let rex = rex_len(w64, &[x, g], &[]);
+            let gr = r(w64, g);
+            check(
+                |b| movd_to_xmm(b, w64, x, g),
+                &format!("{mov} {},{gr}", xmm(x)),
+                4 + rex,
+            );
+            check(
+                |b| movd_from_xmm(b, w64, g, x),
+                &format!("{mov} {gr},{}", xmm(x)),
+                4 + rex,
+            );
+            for (f64_, sfx) in [(false, "ss"), (true, "sd")] {
+                check(
+                    |b| cvt_int_to_float(b, f64_, w64, x, g),
+                    &format!("cvtsi2{sfx} {},{gr}", xmm(x)),
+                    4 + rex,
+                );
+                check(
+                    |b| cvt_float_to_int(b, f64_, w64, g, x),
+                    &format!("cvtt{sfx}2si {gr},{}", xmm(x)),
+                    4 + rex,
+                );
+            }
+        }
+    }
+    for (d, s) in pairs() {
+        for mode in 0..4 {
+            for (f64_, sfx) in [(false, "ss"), (true, "sd")] {
+                check(
+                    |b| round(b, f64_, d, s, mode),
+                    &format!("round{sfx} {},{},{mode}", xmm(d), xmm(s)),
+                    6 + rex_len(false, &[d, s], &[]),
+                );
+            }
+        }
+    }
+}
+
+/// The examples from the task: frame-slot loads and small immediates are short.
+#[test]
+fn short_examples() {
+    let mut b = Vec::new();
+    mov_load(&mut b, false, 6, Mem::base(5, -0x28));
+    assert_eq!(b, [0x8B, 0x75, 0xD8]); // mov esi, [rbp-0x28]
+    b.clear();
+    alu_ri(&mut b, Alu::Add, false, 6, 1);
+    assert_eq!(b, [0x83, 0xC6, 0x01]); // add esi, 1
+    b.clear();
+    sse(&mut b, Sse::ADDSD, 9, Rm::Reg(1));
+    assert_eq!(b, [0xF2, 0x44, 0x0F, 0x58, 0xC9]); // addsd xmm9, xmm1: F2 before REX
+}
+
+/// The macro assembler uses the short forms for the operations inside loops.
+#[test]
+fn masm_emits_short_forms() {
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    let (esi, edi) = (Reg::int(6), Reg::int(7));
+    let mut m = X64Masm::new(&VMOffsets::default());
+    m.load(esi, Address::Frame(-0x28), OperandSize::S32);
+    m.alu(AluOp::Add, esi, esi, RegImm::Imm(1), OperandSize::S32);
+    m.store(RegImm::Reg(esi), Address::Vmctx(8), OperandSize::S32);
+    m.store(RegImm::Imm(-1), Address::Outgoing(0), OperandSize::S64);
+    m.load_heap(
+        esi,
+        HeapAddress {
+            index: edi,
+            offset: 4,
+        },
+        LoadKind::I32U8,
+    );
+    m.alu(AluOp::Mul, esi, edi, RegImm::Imm(10), OperandSize::S32);
+    m.shift(ShiftOp::Shl, esi, esi, RegImm::Imm(2), OperandSize::S32);
+    m.cmp_set(IntCmp::LtS, esi, esi, RegImm::Reg(edi), OperandSize::S32);
+    m.float_binop(
+        FloatBinOp::Add,
+        Reg::float(1),
+        Reg::float(1),
+        Reg::float(2),
+        OperandSize::S64,
+    );
+    let code = m.finish(0).unwrap();
+    let mut at = 0;
+    let mut texts = Vec::new();
+    while at < code.len() {
+        let (text, n) = disasm(&code[at..]);
+        texts.push(text);
+        at += n;
+    }
+    assert_eq!(
+        texts,
+        [
+            "mov esi,dword ptr [rbp-40]",
+            "add esi,1",
+            "mov dword ptr [r15+8],esi",
+            "mov qword ptr [rsp],-1",
+            "movzx esi,byte ptr [r14+rdi+4]",
+            "imul esi,edi,10",
+            "shl esi,2",
+            "cmp esi,edi",
+            "setl sil",
+            "movzx esi,sil",
+            "addsd xmm1,xmm2",
+        ]
+    );
+    // 3 + 3 + 4 + 8 + 6 + 3 + 3 + 2 + 4 + 4 + 4 bytes.
+    assert_eq!(code.len(), 44);
+}
