@@ -170,7 +170,16 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // The header fixes the loop's state: locals stay in the registers they are in.
         // Back edges reach the header too, so after it the state is exactly the merge
         // state (registers dirty), not the entry edge's.
-        let state = self.derive_merge(base, params.len());
+        let uses = self
+            .loop_locals
+            .as_ref()
+            .and_then(|loops| loops.get(self.loops_seen))
+            .cloned();
+        self.loops_seen += 1;
+        let state = match uses {
+            Some(uses) => self.derive_loop_merge(base, params.len(), uses),
+            None => self.derive_merge(base, params.len()),
+        };
         let moves = self.moves_into(&state);
         self.emit_moves(moves);
         self.enter_merge(&state, base);

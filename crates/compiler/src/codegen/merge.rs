@@ -102,6 +102,84 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         MergeState { locals, values }
     }
 
+    /// The state a loop header fixes, given the locals the loop uses with their access
+    /// counts: the most used of them get registers (those they are in, else free ones,
+    /// loaded on entry), leaving a few registers of each class for temporaries; every
+    /// other local goes home, freeing its register for the loop.
+    pub(super) fn derive_loop_merge(
+        &self,
+        base: usize,
+        n: usize,
+        mut uses: super::prescan::LoopLocals,
+    ) -> MergeState {
+        /// Registers per class left to the loop's temporaries.
+        const TEMPS: usize = 3;
+        let mut taken = Taken::default();
+        let first = self.stack.len() - n;
+        let mut values = Vec::with_capacity(n);
+        let mut value_regs = 0;
+        for i in 0..n {
+            let v = self.stack[first + i];
+            values.push(match v {
+                Val::Reg(_, r) if taken.take(r) => {
+                    value_regs += 1;
+                    v
+                }
+                _ => Val::Slot(v.kind(), (base + i) as u32),
+            });
+        }
+        uses.sort_by(|a, b| b.1.cmp(&a.1));
+        let capacity = |class: RegClass| {
+            self.masm
+                .allocatable(class)
+                .len()
+                .saturating_sub(TEMPS + value_regs)
+        };
+        let mut budget = [capacity(RegClass::Int), capacity(RegClass::Float)];
+        let slot = |class: RegClass| match class {
+            RegClass::Int => 0,
+            RegClass::Float => 1,
+        };
+        // Locals already in a register keep it, most used first.
+        let mut chosen: Vec<(u32, Option<Reg>)> = Vec::new();
+        for &(l, _) in &uses {
+            let class = self.locals[l as usize].class();
+            if budget[slot(class)] == 0 {
+                continue;
+            }
+            budget[slot(class)] -= 1;
+            match self.local_locs[l as usize] {
+                LocalLoc::Reg(r, _) if taken.take(r) => chosen.push((l, Some(r))),
+                _ => chosen.push((l, None)),
+            }
+        }
+        // The others get a register no chosen local or value keeps.
+        let mut locals = Vec::with_capacity(chosen.len());
+        for (l, reg) in chosen {
+            let reg = reg.or_else(|| {
+                let class = self.locals[l as usize].class();
+                let r = self
+                    .masm
+                    .allocatable(class)
+                    .iter()
+                    .copied()
+                    .find(|&r| !taken.contains(r) && !self.holds_other_value(r))?;
+                taken.take(r);
+                Some(r)
+            });
+            if let Some(r) = reg {
+                locals.push((l, r));
+            }
+        }
+        MergeState { locals, values }
+    }
+
+    /// Whether `r` holds a stack value (only locals' registers can be given away at a
+    /// loop header: the moves store them first if needed).
+    fn holds_other_value(&self, r: Reg) -> bool {
+        self.stack.iter().any(|v| matches!(v, Val::Reg(_, x) if *x == r))
+    }
+
     /// The parallel moves that take the current state (its top `n` values carried to
     /// `base`) into `target`.
     pub(super) fn moves_into(&self, target: &MergeState) -> Vec<Move> {

@@ -14,6 +14,7 @@ mod memory;
 mod merge;
 mod moves;
 mod ops;
+mod prescan;
 mod stack;
 mod tables;
 mod validate;
@@ -96,6 +97,8 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         wasm_offset: 0,
         next_is_branch: false,
         next_op: NextOp::Other,
+        loop_locals: None,
+        loops_seen: 0,
         fused: None,
     };
     c.emit_prologue(num_frame_locals)?;
@@ -121,6 +124,15 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
             _ => NextOp::Other,
         };
         c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
+        if matches!(op, Operator::Loop { .. }) && c.loop_locals.is_none() {
+            let upcoming = next
+                .iter()
+                .map(|r| r.as_ref().map(|(op, _)| op.clone()).map_err(|e| e.clone()));
+            let mut rest = reader.clone();
+            let rest = std::iter::from_fn(move || (!rest.eof()).then(|| rest.read()));
+            let ops = std::iter::once(Ok(op.clone())).chain(upcoming).chain(rest);
+            c.loop_locals = Some(prescan::scan_loops(ops, c.locals.len()));
+        }
         c.emit(op).map_err(|e| e.located(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
@@ -164,6 +176,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     next_is_branch: bool,
     /// What the operator after the current one is, as far as code generation cares.
     next_op: NextOp,
+    /// The locals of every loop from the first one on (`prescan.rs`), once a loop is met.
+    loop_locals: Option<Vec<prescan::LoopLocals>>,
+    /// Number of `loop` operators compiled so far (reachable or not).
+    loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).
     fused: Option<condition::FusedCmp>,
 }
@@ -239,6 +255,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if !self.reachable {
             return match op {
                 O::Block { .. } | O::Loop { .. } | O::If { .. } => {
+                    if matches!(op, O::Loop { .. }) {
+                        self.loops_seen += 1;
+                    }
                     self.control.push(Frame::dead());
                     Ok(())
                 }
