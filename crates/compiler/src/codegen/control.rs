@@ -171,9 +171,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // Back edges reach the header too, so after it the state is exactly the merge
         // state (registers dirty), not the entry edge's.
         let uses = self
-            .loop_locals
-            .as_ref()
-            .and_then(|loops| loops.get(self.loops_seen))
+            .loops_seen
+            .checked_sub(self.loop_locals_first)
+            .and_then(|i| self.loop_locals.get(i))
             .cloned();
         self.loops_seen += 1;
         let state = match uses {
@@ -431,27 +431,46 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let default_idx = self.frame_at_depth(default)?;
         let n = self.control[default_idx].branch_arity();
         self.own_slots_for_top(n);
-        // One out-of-line block per distinct target: moves, then the jump.
-        let mut stubs: Vec<(usize, Label)> = Vec::new();
-        let mut stub_for = |c: &mut Self, idx: usize| -> Label {
-            if let Some(&(_, l)) = stubs.iter().find(|(i, _)| *i == idx) {
-                return l;
+        // A target whose state needs no moves is jumped to directly; the others get one
+        // out-of-line block each (moves, then the jump).
+        let mut targets: Vec<(usize, Label, bool)> = Vec::new();
+        let mut label_for = |c: &mut Self, idx: usize| -> Result<Label, CompileError> {
+            if let Some(&(_, l, _)) = targets.iter().find(|t| t.0 == idx) {
+                return Ok(l);
             }
-            let l = c.masm.new_label();
-            stubs.push((idx, l));
-            l
+            let frame = &c.control[idx];
+            let direct = match (frame.kind, frame.label) {
+                (FrameKind::Function, _) | (_, None) => None,
+                (_, Some(label)) => {
+                    if frame.merge.is_none() {
+                        let state = c.derive_merge(frame.base, frame.branch_arity());
+                        c.control[idx].merge = Some(state);
+                    }
+                    let state = c.control[idx].merge.as_ref();
+                    state.filter(|t| c.moves_into(t).is_empty()).map(|_| label)
+                }
+            };
+            let (label, needs_stub) = match direct {
+                Some(label) => (label, false),
+                None => (c.masm.new_label(), true),
+            };
+            targets.push((idx, label, needs_stub));
+            c.control[idx].targeted = true;
+            Ok(label)
         };
         let mut labels = Vec::with_capacity(depths.len());
         for &d in depths {
             let idx = self.frame_at_depth(d)?;
-            labels.push(stub_for(self, idx));
+            labels.push(label_for(self, idx)?);
         }
-        let default_label = stub_for(self, default_idx);
+        let default_label = label_for(self, default_idx)?;
         self.masm.jump_table(index, &labels, default_label);
         self.free_reg(index);
-        for (idx, label) in stubs {
-            self.masm.bind(label)?;
-            self.emit_branch_to(idx)?;
+        for (idx, label, needs_stub) in targets {
+            if needs_stub {
+                self.masm.bind(label)?;
+                self.emit_branch_to(idx)?;
+            }
         }
         self.set_unreachable();
         Ok(())

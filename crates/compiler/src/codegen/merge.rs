@@ -177,13 +177,26 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Whether `r` holds a stack value (only locals' registers can be given away at a
     /// loop header: the moves store them first if needed).
     fn holds_other_value(&self, r: Reg) -> bool {
-        self.stack.iter().any(|v| matches!(v, Val::Reg(_, x) if *x == r))
+        self.stack
+            .iter()
+            .any(|v| matches!(v, Val::Reg(_, x) if *x == r))
     }
 
     /// The parallel moves that take the current state (its top `n` values carried to
     /// `base`) into `target`.
     pub(super) fn moves_into(&self, target: &MergeState) -> Vec<Move> {
         let mut out = Vec::new();
+        let first = self.stack.len() - target.values.len();
+        if self.stack[first..] == target.values[..]
+            && target.locals.len() == self.cached.len()
+            && target
+                .locals
+                .iter()
+                .all(|&(l, r)| matches!(self.local_locs[l as usize], LocalLoc::Reg(x, _) if x == r))
+        {
+            // The common case: the locals are where the target has them already.
+            return out;
+        }
         let target_reg = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
         for &l in &self.cached {
             let kind = self.locals[l as usize];
@@ -248,24 +261,24 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Emits `moves` in an order that respects their parallel semantics.
     pub(super) fn emit_moves(&mut self, mut moves: Vec<Move>) {
+        if moves.is_empty() {
+            return;
+        }
         let int_scratch = self.masm.move_scratch(RegClass::Int);
         let float_scratch = self.masm.move_scratch(RegClass::Float);
         let scratch = |c: RegClass| match c {
             RegClass::Int => int_scratch,
             RegClass::Float => float_scratch,
         };
-        let mut steps = Vec::with_capacity(moves.len());
-        moves::resolve(&mut moves, scratch, |m| steps.push(m));
-        for m in steps {
-            match (m.src, m.dst) {
-                (Src::Imm(bits), Loc::Reg(d)) => self.masm.mov(d, RegImm::Imm(bits), m.size),
-                (Src::Imm(bits), Loc::Mem(a)) => self.masm.store(RegImm::Imm(bits), a, m.size),
-                (Src::Loc(Loc::Reg(s)), Loc::Reg(d)) => self.masm.mov(d, RegImm::Reg(s), m.size),
-                (Src::Loc(Loc::Reg(s)), Loc::Mem(a)) => self.masm.store(RegImm::Reg(s), a, m.size),
-                (Src::Loc(Loc::Mem(a)), Loc::Reg(d)) => self.masm.load(d, a, m.size),
-                (Src::Loc(Loc::Mem(a)), Loc::Mem(b)) => self.masm.copy(b, a, m.size),
-            }
-        }
+        let masm = &mut self.masm;
+        moves::resolve(&mut moves, scratch, |m| match (m.src, m.dst) {
+            (Src::Imm(bits), Loc::Reg(d)) => masm.mov(d, RegImm::Imm(bits), m.size),
+            (Src::Imm(bits), Loc::Mem(a)) => masm.store(RegImm::Imm(bits), a, m.size),
+            (Src::Loc(Loc::Reg(s)), Loc::Reg(d)) => masm.mov(d, RegImm::Reg(s), m.size),
+            (Src::Loc(Loc::Reg(s)), Loc::Mem(a)) => masm.store(RegImm::Reg(s), a, m.size),
+            (Src::Loc(Loc::Mem(a)), Loc::Reg(d)) => masm.load(d, a, m.size),
+            (Src::Loc(Loc::Mem(a)), Loc::Mem(b)) => masm.copy(b, a, m.size),
+        });
     }
 
     /// Whether the top `n` values already sit at `base..base + n`, so the current state can

@@ -87,7 +87,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         num_params,
         slots_start: -8 - 8 * num_frame_locals as i32,
         results,
-        stack: Vec::new(),
+        stack: Vec::with_capacity(16),
         max_depth: 0,
         outgoing_words: 0,
         control: Vec::new(),
@@ -97,7 +97,10 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         wasm_offset: 0,
         next_is_branch: false,
         next_op: NextOp::Other,
-        loop_locals: None,
+        loop_locals: Vec::new(),
+        loop_locals_first: 0,
+        loops_scanned: 0,
+        prescan_marks: Vec::new(),
         loops_seen: 0,
         fused: None,
     };
@@ -124,14 +127,18 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
             _ => NextOp::Other,
         };
         c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
-        if matches!(op, Operator::Loop { .. }) && c.loop_locals.is_none() {
+        if matches!(op, Operator::Loop { .. }) && c.loops_seen >= c.loops_scanned {
             let upcoming = next
                 .iter()
                 .map(|r| r.as_ref().map(|(op, _)| op.clone()).map_err(|e| e.clone()));
             let mut rest = reader.clone();
             let rest = std::iter::from_fn(move || (!rest.eof()).then(|| rest.read()));
             let ops = std::iter::once(Ok(op.clone())).chain(upcoming).chain(rest);
-            c.loop_locals = Some(prescan::scan_loops(ops, c.locals.len()));
+            let loops =
+                prescan::scan_loops(ops, c.locals.len(), &mut c.prescan_marks, c.loops_seen);
+            c.loops_scanned = c.loops_seen + loops.len().max(1);
+            c.loop_locals = loops;
+            c.loop_locals_first = c.loops_seen;
         }
         c.emit(op).map_err(|e| e.located(func_index, offset))?;
     }
@@ -176,8 +183,14 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     next_is_branch: bool,
     /// What the operator after the current one is, as far as code generation cares.
     next_op: NextOp,
-    /// The locals of every loop from the first one on (`prescan.rs`), once a loop is met.
-    loop_locals: Option<Vec<prescan::LoopLocals>>,
+    /// The locals of the outermost loop being compiled and of the loops in it (`prescan.rs`).
+    loop_locals: Vec<prescan::LoopLocals>,
+    /// Loop number (in order of `loop` operators) of `loop_locals[0]`.
+    loop_locals_first: usize,
+    /// Loop number after the last one `loop_locals` covers.
+    loops_scanned: usize,
+    /// The prescan's per-depth bookkeeping, reused by every scan of the body.
+    prescan_marks: Vec<prescan::DepthMarks>,
     /// Number of `loop` operators compiled so far (reachable or not).
     loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).

@@ -3,10 +3,9 @@
 //! The one code-generating pass cannot know at a loop header which locals the loop will
 //! touch, so a header would keep whatever happens to be in registers (often locals of the
 //! enclosing code) and the loop would evict and reload its own locals on every iteration.
-//! When the compiler meets the first `loop` of a body it scans the rest of the body once
-//! (decoding only; V8's Liftoff does the same per loop), counting for every loop the
-//! accesses to each local inside it, nested loops included. Bodies without loops never
-//! pay for it.
+//! When the compiler meets an outermost `loop` it scans that loop's body once (decoding
+//! only; V8's Liftoff scans every loop), counting for it and every loop nested in it the
+//! accesses to each local inside. Code outside loops is never scanned twice.
 
 use wasmparser::{BinaryReaderError, Operator};
 
@@ -15,25 +14,27 @@ use wasmparser::{BinaryReaderError, Operator};
 pub(super) type LoopLocals = Vec<(u32, u32)>;
 
 /// Per open-loop nesting depth: for each local, the id (+1) of the loop at that depth that
-/// has recorded it, and where.
+/// has recorded it, and where. Kept across scans of one body (ids never repeat in it).
 #[derive(Default)]
-struct DepthMarks {
+pub(super) struct DepthMarks {
     loop_of: Vec<u32>,
     position: Vec<u32>,
 }
 
-/// Scans operators from a `loop` operator (included) to the end of the body and returns
-/// the locals of every loop met, in the order the loops start. `num_locals` bounds the
+/// Scans operators from a `loop` operator (included) to its `end` and returns the locals of
+/// that loop and of every loop nested in it, in the order the loops start. `num_locals` bounds the
 /// local indices (an out-of-range index ends the scan: validation reports it later).
+/// `first_id` must exceed every loop id of earlier scans that used `marks`.
 pub(super) fn scan_loops<'a>(
     ops: impl Iterator<Item = Result<Operator<'a>, BinaryReaderError>>,
     num_locals: usize,
+    marks: &mut Vec<DepthMarks>,
+    first_id: usize,
 ) -> Vec<LoopLocals> {
     let mut loops: Vec<LoopLocals> = Vec::new();
     // Control stack: the loop id of each open frame that is a loop.
     let mut control: Vec<Option<usize>> = Vec::new();
     let mut open_loops: Vec<usize> = Vec::new();
-    let mut marks: Vec<DepthMarks> = Vec::new();
     for op in ops {
         let Ok(op) = op else { break };
         match op {
@@ -55,9 +56,12 @@ pub(super) fn scan_loops<'a>(
             Operator::End => match control.pop() {
                 Some(Some(_)) => {
                     open_loops.pop();
+                    if control.is_empty() {
+                        break; // the end of the loop the scan began at
+                    }
                 }
-                // `None`: the end of a frame enclosing the first loop, or of the body.
-                Some(None) | None => {}
+                Some(None) => {}
+                None => break,
             },
             Operator::LocalGet { local_index }
             | Operator::LocalSet { local_index }
@@ -68,8 +72,9 @@ pub(super) fn scan_loops<'a>(
                 }
                 for (depth, &id) in open_loops.iter().enumerate() {
                     let m = &mut marks[depth];
-                    if m.loop_of[l] != id as u32 + 1 {
-                        m.loop_of[l] = id as u32 + 1;
+                    let tag = (first_id + id) as u32 + 1;
+                    if m.loop_of[l] != tag {
+                        m.loop_of[l] = tag;
                         m.position[l] = loops[id].len() as u32;
                         loops[id].push((local_index, 0));
                     }
@@ -97,10 +102,8 @@ mod tests {
                     let op = ops.read().unwrap();
                     if matches!(op, Operator::Loop { .. }) {
                         let first = std::iter::once(Ok(op));
-                        let rest = std::iter::from_fn(move || {
-                            (!ops.eof()).then(|| ops.read())
-                        });
-                        return scan_loops(first.chain(rest), num_locals);
+                        let rest = std::iter::from_fn(move || (!ops.eof()).then(|| ops.read()));
+                        return scan_loops(first.chain(rest), num_locals, &mut Vec::new(), 0);
                     }
                 }
             }
@@ -109,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn nested_loops_count_their_own_and_inner_accesses() {
+    fn nested_loops_count_their_own_and_inner_accesses_up_to_the_loop_end() {
         let loops = loops_of(
             "local.get 3 drop
              (loop (local.set 0 (local.get 1))
@@ -119,10 +122,10 @@ mod tests {
              (loop (drop (local.get 3)))",
             4,
         );
-        assert_eq!(loops.len(), 3);
+        // The scan ends with the first loop: the last loop is scanned when it is reached.
+        assert_eq!(loops.len(), 2);
         assert_eq!(loops[0], vec![(1, 1), (0, 3), (2, 3)]);
         assert_eq!(loops[1], vec![(2, 3), (0, 1)]);
-        assert_eq!(loops[2], vec![(3, 1)]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! AArch64 backend (AAPCS64 hosts).
 //!
 //! Register roles: `x28` vmctx, `x27` base of memory 0 (both pinned), `x29` frame pointer,
-//! `x30` link register. Allocatable: `x9`-`x14`, `x19`-`x21` and `v16`-`v23`; homes of the
-//! first locals: `x22`-`x26` and `v8`-`v15`, `v24`-`v29`; results return in `x0` / `v0`. `x16`, `x17` and `v30` are scratch registers owned by this backend
+//! `x30` link register. Allocatable: `x9`-`x14`, `x19`-`x26`, `v8`-`v29` (`v8`-`v15` are
+//! callee-saved in AAPCS64; the entry stub saves them for its caller); results return in
+//! `x0` / `v0`. `x8` and `v7` break cycles of the core's parallel moves. `x16`, `x17` and `v30`
+//! are scratch registers owned by this backend
 //! (immediates and displacements that do not fit an encoding, memory-to-memory copies);
 //! `x15` carries the caller's vmctx into a call through a `VMFuncRef` (read by the host-call
 //! stub). `x0`-`x8` and `v0`-`v7` are free for call sequences (builtin arguments).

@@ -2,10 +2,10 @@
 //!
 //! Register roles: `r15` vmctx, `r14` base of memory 0 (both pinned), `rbp` frame pointer.
 //! `rax`, `rcx`, `rdx` and `r11` are scratch registers owned by this backend (division,
-//! shift counts, immediates that do not fit, memory-to-memory copies), so the core never
-//! sees a fixed-register constraint. Allocatable: `rsi rdi r8 r9 r10` and `xmm1`-`xmm5`;
-//! homes of the first locals: `rbx r12 r13` and `xmm6`-`xmm14`; `xmm0` returns floats
-//! and `xmm15` is the float scratch.
+//! shift counts, immediates that do not fit, memory-to-memory copies; `rax` and `xmm0` also
+//! break cycles of the core's parallel moves), so the core never sees a fixed-register
+//! constraint. Allocatable: `rsi rdi rbx r8 r9 r10 r12 r13` and `xmm1`-`xmm14`; `xmm0` returns
+//! floats and `xmm15` is the float scratch.
 
 // dynasm's register expressions expand to `.into()` calls on values that already have the
 // right type.
