@@ -128,7 +128,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 _ => Val::Slot(v.kind(), (base + i) as u32),
             });
         }
-        uses.sort_by(|a, b| b.1.cmp(&a.1));
+        uses.sort_by_key(|u| std::cmp::Reverse(u.1));
         let capacity = |class: RegClass| {
             self.masm
                 .allocatable(class)
