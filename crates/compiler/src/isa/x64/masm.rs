@@ -625,6 +625,10 @@ impl MacroAssembler for X64Masm {
             enc::movd_to_xmm(&mut self.ops, s64, d, RAX);
             return;
         }
+        // Commutative and already in the result register: `dst op= lhs`, no copies.
+        if dst.hw == rhs.hw && dst.hw != lhs.hw && matches!(op, FloatBinOp::Add | FloatBinOp::Mul) {
+            return self.float_binop(op, dst, rhs, lhs, size);
+        }
         // Bring the operands into the shape `dst op= src`.
         let mut src = rhs.hw;
         let d = dst.hw;
