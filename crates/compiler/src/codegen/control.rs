@@ -396,7 +396,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.control[idx].merge = Some(state);
             }
             let target = self.control[idx].merge.take().unwrap_or_default();
-            let moves = self.moves_into(&target);
+            let mut moves = std::mem::take(&mut self.move_buf);
+            self.moves_into_buf(&target, &mut moves);
             let clobbers_condition = moves.iter().any(|m| match m.dst {
                 Loc::Reg(r) => condition_uses(&cond, r),
                 Loc::Mem(_) => false,
@@ -405,9 +406,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let conform = !no_moves && self.values_in_place(base, n) && !clobbers_condition;
             if conform {
                 // Both paths take the target's state, so the branch is one conditional jump.
-                self.emit_moves(moves);
+                self.emit_moves_buf(&mut moves);
                 self.conform_to(&target);
             }
+            self.move_buf = moves;
             self.control[idx].merge = Some(target);
             if conform || no_moves {
                 self.branch_on(cond, true, label);
@@ -447,7 +449,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                         c.control[idx].merge = Some(state);
                     }
                     let state = c.control[idx].merge.as_ref();
-                    state.filter(|t| c.moves_into(t).is_empty()).map(|_| label)
+                    let mut moves = std::mem::take(&mut c.move_buf);
+                    let direct = state.is_some_and(|t| {
+                        c.moves_into_buf(t, &mut moves);
+                        moves.is_empty()
+                    });
+                    c.move_buf = moves;
+                    direct.then_some(label)
                 }
             };
             let (label, needs_stub) = match direct {

@@ -186,6 +186,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// `base`) into `target`.
     pub(super) fn moves_into(&self, target: &MergeState) -> Vec<Move> {
         let mut out = Vec::new();
+        self.moves_into_buf(target, &mut out);
+        out
+    }
+
+    /// [`FuncCompiler::moves_into`] into a buffer the caller reuses (cleared first).
+    pub(super) fn moves_into_buf(&self, target: &MergeState, out: &mut Vec<Move>) {
+        out.clear();
         let first = self.stack.len() - target.values.len();
         if self.stack[first..] == target.values[..]
             && target.locals.len() == self.cached.len()
@@ -195,7 +202,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 .all(|&(l, r)| matches!(self.local_locs[l as usize], LocalLoc::Reg(x, _) if x == r))
         {
             // The common case: the locals are where the target has them already.
-            return out;
+            return;
         }
         let target_reg = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
         for &l in &self.cached {
@@ -256,11 +263,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             });
         }
         out.retain(|m| m.src != Src::Loc(m.dst));
-        out
     }
 
     /// Emits `moves` in an order that respects their parallel semantics.
     pub(super) fn emit_moves(&mut self, mut moves: Vec<Move>) {
+        self.emit_moves_buf(&mut moves);
+    }
+
+    /// [`FuncCompiler::emit_moves`] from a buffer (left empty).
+    pub(super) fn emit_moves_buf(&mut self, moves: &mut Vec<Move>) {
         if moves.is_empty() {
             return;
         }
@@ -271,7 +282,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             RegClass::Float => float_scratch,
         };
         let masm = &mut self.masm;
-        moves::resolve(&mut moves, scratch, |m| match (m.src, m.dst) {
+        moves::resolve(moves, scratch, |m| match (m.src, m.dst) {
             (Src::Imm(bits), Loc::Reg(d)) => masm.mov(d, RegImm::Imm(bits), m.size),
             (Src::Imm(bits), Loc::Mem(a)) => masm.store(RegImm::Imm(bits), a, m.size),
             (Src::Loc(Loc::Reg(s)), Loc::Reg(d)) => masm.mov(d, RegImm::Reg(s), m.size),
@@ -375,8 +386,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .merge
             .take()
             .ok_or_else(|| CompileError::Internal("missing merge state".into()))?;
-        let moves = self.moves_into(&target);
-        self.emit_moves(moves);
+        let mut moves = std::mem::take(&mut self.move_buf);
+        self.moves_into_buf(&target, &mut moves);
+        self.emit_moves_buf(&mut moves);
+        self.move_buf = moves;
         self.control[idx].merge = Some(target);
         Ok(())
     }

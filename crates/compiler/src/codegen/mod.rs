@@ -78,7 +78,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
                 .copied(),
         ),
         local_locs: vec![LocalLoc::Home; locals.len()],
-        cached: Vec::new(),
+        cached: Vec::with_capacity(16),
         cached_at: vec![u32::MAX; locals.len()],
         written: vec![false; locals.len()],
         masm,
@@ -101,6 +101,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         loop_locals_first: 0,
         loops_scanned: 0,
         prescan_marks: Vec::new(),
+        move_buf: Vec::new(),
         loops_seen: 0,
         fused: None,
     };
@@ -191,6 +192,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     loops_scanned: usize,
     /// The prescan's per-depth bookkeeping, reused by every scan of the body.
     prescan_marks: Vec<prescan::DepthMarks>,
+    /// Buffer for the moves of one merge, reused.
+    move_buf: Vec<moves::Move>,
     /// Number of `loop` operators compiled so far (reachable or not).
     loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).
