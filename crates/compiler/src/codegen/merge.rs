@@ -104,8 +104,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// The state a loop header fixes, given the locals the loop uses with their access
     /// counts: the most used of them get registers (those they are in, else free ones,
-    /// loaded on entry), leaving a few registers of each class for temporaries; every
-    /// other local goes home, freeing its register for the loop.
+    /// loaded on entry), leaving a few registers of each class for temporaries; other
+    /// locals keep their registers only while some are left, else go home.
     pub(super) fn derive_loop_merge(
         &self,
         base: usize,
@@ -169,6 +169,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             });
             if let Some(r) = reg {
                 locals.push((l, r));
+            }
+        }
+        // Registers left over: locals the loop does not use may keep theirs (no store on
+        // entry, no reload after the loop).
+        for &l in &self.cached {
+            if let LocalLoc::Reg(r, _) = self.local_locs[l as usize] {
+                let class = self.locals[l as usize].class();
+                if budget[slot(class)] > 0 && !locals.iter().any(|e| e.0 == l) && taken.take(r) {
+                    budget[slot(class)] -= 1;
+                    locals.push((l, r));
+                }
             }
         }
         MergeState { locals, values }
