@@ -272,6 +272,7 @@ fn byte_rex(r: u8) -> bool {
 /// field (a register or an opcode extension digit); `force_rex` asks for a REX prefix even
 /// when no bit of it is set (8-bit registers 4-7).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn encode(
     s: &mut impl Extend<u8>,
     prefix: u8,
