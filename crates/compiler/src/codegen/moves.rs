@@ -47,6 +47,12 @@ pub(super) fn resolve(
     mut emit: impl FnMut(Move),
 ) {
     moves.retain(|m| m.src != Src::Loc(m.dst));
+    if moves.len() == 1 {
+        // The common case: nothing to order.
+        emit(moves[0]);
+        moves.clear();
+        return;
+    }
     while !moves.is_empty() {
         let mut progress = false;
         let mut i = 0;

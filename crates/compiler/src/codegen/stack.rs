@@ -228,10 +228,26 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// The least recently used register of `class` that nothing in hand uses.
     fn eviction_victim(&self, class: RegClass) -> Result<Reg, CompileError> {
+        // Users of each register in the cache, counted in one pass.
+        let mut in_cache = [0u16; 32];
+        for v in &self.stack {
+            if let Val::Reg(_, r) = *v {
+                if r.class == class {
+                    in_cache[r.hw as usize] += 1;
+                }
+            }
+        }
+        for &l in &self.cached {
+            if let super::locals::LocalLoc::Reg(r, _) = self.local_locs[l as usize] {
+                if r.class == class {
+                    in_cache[r.hw as usize] += 1;
+                }
+            }
+        }
         let mut best: Option<Reg> = None;
         for &r in self.masm.allocatable(class) {
             let n = self.regs.count(r);
-            if n == 0 || self.cache_users(r) != n {
+            if n == 0 || in_cache[r.hw as usize] != n {
                 continue;
             }
             if best.is_none_or(|b| self.regs.last_use(r) < self.regs.last_use(b)) {
