@@ -1,9 +1,11 @@
 //! The ISA-neutral single-pass compiler: wasm semantics live here, once.
 //!
-//! [`compile_function`] decodes each operator once (`OperatorsReader::read_with_offset`),
-//! validates it (`FuncValidator::op`) and emits code for it (the `match` in
-//! [`FuncCompiler::emit`]) before reading the next one. There is no IR and no second walk.
-//! [`validate_function`] is the same walk without the code, for validating a module up front.
+//! [`compile_function`] decodes each operator (`OperatorsReader::read_with_offset`, with one
+//! operator of lookahead), validates it (`FuncValidator::op`) and emits code for it (the
+//! `match` in [`FuncCompiler::emit`]) before going on. There is no IR and no second walk; the
+//! one exception is `prescan.rs`, which decodes an outermost loop's body once more at its
+//! header to learn which locals the loop uses. [`validate_function`] is the same walk
+//! without the code, for validating a module up front.
 
 mod calls;
 mod condition;
