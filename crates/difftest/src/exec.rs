@@ -308,10 +308,12 @@ pub fn wjit_engine(s: &Settings) -> wjit::Engine {
     wjit::Engine::new(&c).expect("wjit engine")
 }
 
-/// An epoch deadline that ends runaway code when fuel is off (milliseconds).
+/// An epoch deadline that ends runaway code when fuel is off (milliseconds per call).
 /// Only a guard: calls the reference could not finish are not run without fuel, so a call
-/// that reaches it is a hang of wjit.
-const EPOCH_GUARD_TICKS: u64 = 2_000;
+/// that reaches it is a hang of wjit. Generous, because a call includes lazy compilation
+/// and, in the threads mode under qemu-user on a loaded machine, one thread may wait
+/// seconds for a core (2 s was seen to be too little there).
+const EPOCH_GUARD_TICKS: u64 = 20_000;
 
 fn wjit_trap(e: &wjit::Error) -> Outcome {
     use wjit::TrapCode as T;

@@ -102,7 +102,8 @@ fn mode_list(modes: &[Mode]) -> String {
 /// `start MODE SEED`, then `ok MODE SEED CALLS REJECTED` or `div MODE SEED CLASS REASON`.
 fn worker(a: &Args) {
     let stdout = std::io::stdout();
-    // For testing the runner: die (as a crashing JIT would) or hang at this seed.
+    // For testing the runner: die (as a crashing JIT would) or hang at this seed (or, with
+    // DIFFTEST_INJECT_EXIT_HANG, after the last one).
     let inject = |var: &str| std::env::var(var).ok().and_then(|s| s.parse::<u64>().ok());
     let (crash_at, hang_at) = (
         inject("DIFFTEST_INJECT_CRASH"),
@@ -142,6 +143,9 @@ fn worker(a: &Args) {
         }
     }
     println!("end");
+    if std::env::var_os("DIFFTEST_INJECT_EXIT_HANG").is_some() {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 #[derive(Default)]
@@ -155,6 +159,8 @@ struct Totals {
     divergences: BTreeMap<(&'static str, String), u64>,
     first_seed: Option<u64>,
     last_seed: Option<u64>,
+    /// Workers that stopped reporting outside a seed (between seeds or on their way out).
+    stalls: Vec<String>,
 }
 
 struct Shared {
@@ -163,6 +169,8 @@ struct Shared {
     deadline: Option<Instant>,
     deadline_ms: Option<u64>,
     totals: Mutex<Totals>,
+    /// Process ids of the running workers, for the watchdog.
+    workers: Mutex<Vec<u32>>,
 }
 
 fn record_divergence(sh: &Shared, mode: Mode, seed: u64, class: &str, reason: &str) {
@@ -210,11 +218,14 @@ fn spawn_worker(sh: &Shared, start: u64, end: u64) -> Child {
     if let Some(d) = sh.deadline_ms {
         cmd.arg("--deadline-ms").arg(d.to_string());
     }
-    cmd.stdin(Stdio::null())
+    let child = cmd
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn worker")
+        .expect("spawn worker");
+    sh.workers.lock().unwrap().push(child.id());
+    child
 }
 
 enum Line {
@@ -260,6 +271,7 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
         });
         drop(tx);
         let mut running: Option<(Mode, u64)> = None;
+        let mut last_done: Option<u64> = None;
         let mut finished = false;
         let mut hung = false;
         loop {
@@ -280,6 +292,7 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                         "start" => running = Some((mode, seed)),
                         "ok" => {
                             running = None;
+                            last_done = Some(seed);
                             let calls: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
                             let rejected = parts.next() == Some("1");
                             let mut t = sh.totals.lock().unwrap();
@@ -291,6 +304,7 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                         }
                         "div" => {
                             running = None;
+                            last_done = Some(seed);
                             let class = parts.next().unwrap_or("?").to_string();
                             let reason = parts.next().unwrap_or("").to_string();
                             record_divergence(sh, mode, seed, &class, &reason);
@@ -303,15 +317,16 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                 }
                 Ok(Line::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if running.is_some() {
-                        hung = true;
-                        let _ = child.kill();
-                        break;
-                    }
+                    // Silent for `timeout` seconds, in a seed or outside one: killed and
+                    // reported either way, so a stuck worker can never stall the campaign.
+                    hung = true;
+                    let _ = child.kill();
+                    break;
                 }
             }
         }
         let status = child.wait().expect("wait worker");
+        sh.workers.lock().unwrap().retain(|&p| p != child.id());
         let _ = err_thread.join();
         if finished && !hung {
             return;
@@ -339,6 +354,25 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                 // The other modes of this seed are skipped; go on with the next seed.
                 from = seed + 1;
             }
+            None if hung => {
+                let reason = if finished {
+                    format!(
+                        "a worker did not exit within {} s after its last seed",
+                        sh.args.timeout
+                    )
+                } else {
+                    format!(
+                        "a worker stalled for {} s between seeds (after seed {last_done:?})",
+                        sh.args.timeout
+                    )
+                };
+                eprintln!("STALL: {reason}");
+                sh.totals.lock().unwrap().stalls.push(reason);
+                if finished {
+                    return;
+                }
+                from = last_done.map_or(from + 1, |s| s + 1);
+            }
             None => {
                 // Died between seeds (should not happen): go on after the last one seen.
                 eprintln!("worker exited unexpectedly: {status}");
@@ -352,6 +386,23 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
             return;
         }
     }
+}
+
+/// The campaign overran its deadline by far (the per-worker timeouts should have ended
+/// it): kills the workers and fails, so a stuck campaign cannot hold up its caller.
+fn watchdog_exit(sh: &Shared, t0: Instant) -> ! {
+    let workers = sh.workers.lock().unwrap().clone();
+    eprintln!(
+        "difftest: watchdog: still running after {:.0} s; killing workers {workers:?}",
+        t0.elapsed().as_secs_f64()
+    );
+    for pid in workers {
+        // SAFETY: kill(2) has no memory effects; at worst the pid was reused.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+    std::process::exit(1);
 }
 
 fn main() {
@@ -369,6 +420,7 @@ fn main() {
         deadline,
         deadline_ms,
         totals: Mutex::new(Totals::default()),
+        workers: Mutex::new(Vec::new()),
         args,
     };
     eprintln!(
@@ -388,11 +440,18 @@ fn main() {
     let chunk = (span / (jobs as u64 * 8)).clamp(1, 500);
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        // Progress every minute, for long campaigns.
-        scope.spawn(|| {
+        // Progress every minute, for long campaigns; a watchdog past the deadline.
+        let hard_deadline = sh
+            .deadline
+            .map(|d| d + Duration::from_secs(2 * sh.args.timeout + 60));
+        let (sh, done) = (&sh, &done);
+        scope.spawn(move || {
             let mut ticks = 0u64;
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
+                if hard_deadline.is_some_and(|d| Instant::now() >= d) {
+                    watchdog_exit(sh, t0);
+                }
                 ticks += 1;
                 if ticks.is_multiple_of(120) {
                     let t = sh.totals.lock().unwrap();
@@ -408,7 +467,7 @@ fn main() {
         });
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
-                scope.spawn(|| loop {
+                scope.spawn(move || loop {
                     if sh.deadline.is_some_and(|d| Instant::now() >= d) {
                         return;
                     }
@@ -416,7 +475,7 @@ fn main() {
                     if start >= sh.args.end {
                         return;
                     }
-                    run_chunk(&sh, start, (start + chunk).min(sh.args.end));
+                    run_chunk(sh, start, (start + chunk).min(sh.args.end));
                 })
             })
             .collect();
@@ -446,6 +505,12 @@ fn main() {
         } else {
             println!("  {:8} {n} modules", m.name());
         }
+    }
+    for stall in &t.stalls {
+        println!("stalled worker: {stall}");
+    }
+    if !t.stalls.is_empty() {
+        std::process::exit(1);
     }
     if divs == 0 {
         println!("no divergences");

@@ -64,3 +64,32 @@ fn clean_campaign_exits_zero() {
     assert!(stdout.contains("30 modules"), "{stdout}");
     assert!(stdout.contains("no divergences"), "{stdout}");
 }
+
+#[test]
+fn a_worker_that_never_exits_is_killed_and_fails_the_campaign() {
+    let out = std::env::temp_dir().join(format!("difftest-stall-{}", std::process::id()));
+    let output = difftest()
+        .args([
+            "--mode",
+            "run",
+            "--seeds",
+            "0..2",
+            "--jobs",
+            "1",
+            "--timeout",
+            "3",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("DIFFTEST_INJECT_EXIT_HANG", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("run      2 modules"), "{stdout}");
+    assert!(
+        stdout.contains("stalled worker: a worker did not exit within 3 s"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
