@@ -457,6 +457,10 @@ pub trait MacroAssembler {
     /// every allocatable register.
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]);
 
+    /// Reserves code buffer space for a body of `wasm_bytes` bytes of wasm (a hint that
+    /// saves the copies of a growing buffer).
+    fn reserve_for_body(&mut self, wasm_bytes: usize);
+
     /// Emits the out-of-line trap stubs, patches the frame size (`frame_size` bytes below the
     /// frame pointer, including the saved vmctx) and returns the code.
     fn finish(self, frame_size: u32) -> Result<Vec<u8>>;

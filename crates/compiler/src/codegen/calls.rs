@@ -35,6 +35,25 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok((p, r))
     }
 
+    /// The number of parameters of type `type_index` and its result kinds, in the reused
+    /// `result_buf` (hand it back after use).
+    fn call_signature(&mut self, type_index: u32) -> Result<(usize, Vec<ValKind>), CompileError> {
+        let ty = self
+            .info
+            .types
+            .get(type_index as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no type {type_index}")))?;
+        for &t in ty.params() {
+            ValKind::of(t)?;
+        }
+        let mut results = std::mem::take(&mut self.result_buf);
+        results.clear();
+        for &t in ty.results() {
+            results.push(ValKind::of(t)?);
+        }
+        Ok((ty.params().len(), results))
+    }
+
     /// Stores the top `n` values as outgoing arguments and pops them.
     fn pass_arguments(&mut self, n: usize, results: usize) {
         let first = self.stack.len() - n;
@@ -72,8 +91,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .functions
             .get(func_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
-        let (params, results) = self.signature(type_index)?;
-        self.pass_arguments(params.len(), results.len());
+        let (num_params, results) = self.call_signature(type_index)?;
+        self.pass_arguments(num_params, results.len());
         self.spill_all_for_call();
         let entry = self.info.offsets.funcref(func_index);
         if self.info.is_imported_function(func_index) {
@@ -91,7 +110,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             });
             self.call_sites.push((ret, self.wasm_offset));
         }
-        self.push_call_results(&results)
+        let pushed = self.push_call_results(&results);
+        self.result_buf = results;
+        pushed
     }
 
     pub(super) fn visit_call_indirect(

@@ -409,13 +409,21 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.emit_moves_buf(&mut moves);
                 self.conform_to(&target);
             }
-            self.move_buf = moves;
             self.control[idx].merge = Some(target);
+            self.control[idx].targeted = true;
             if conform || no_moves {
+                self.move_buf = moves;
                 self.branch_on(cond, true, label);
-                self.control[idx].targeted = true;
-                return Ok(());
+            } else {
+                // The moves run only on the taken path: skip them when the branch is not.
+                let skip = self.masm.new_label();
+                self.branch_on(cond, false, skip);
+                self.emit_moves_buf(&mut moves);
+                self.move_buf = moves;
+                self.masm.jump(label);
+                self.masm.bind(skip)?;
             }
+            return Ok(());
         }
         let skip = self.masm.new_label();
         self.branch_on(cond, false, skip);

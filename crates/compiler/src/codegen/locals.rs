@@ -23,7 +23,7 @@ pub(super) enum LocalLoc {
 }
 
 /// No position in `cached`.
-const NOT_CACHED: u32 = u32::MAX;
+pub(super) const NOT_CACHED: u32 = u32::MAX;
 
 /// The cache state of the locals that are not at home, to restore later (an `if`'s
 /// state for its `else` arm).

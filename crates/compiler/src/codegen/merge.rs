@@ -65,7 +65,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// where one is left, everything else at home / in its slot.
     pub(super) fn derive_merge(&self, base: usize, n: usize) -> MergeState {
         let mut taken = Taken::default();
-        let mut locals = Vec::new();
+        let mut locals = Vec::with_capacity(self.cached.len());
         for &l in &self.cached {
             match self.local_locs[l as usize] {
                 LocalLoc::Reg(r, _) if taken.take(r) => locals.push((l, r)),
@@ -215,8 +215,27 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             // The common case: the locals are where the target has them already.
             return;
         }
-        let target_reg = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
-        for &l in &self.cached {
+        // The target's register of each cached local, by its position in `cached` (a
+        // search only for the rare states with more cached locals than fit).
+        const INDEXED: usize = 64;
+        let indexed = self.cached.len() <= INDEXED;
+        let mut target_at = [None::<Reg>; INDEXED];
+        if indexed {
+            for &(l, r) in &target.locals {
+                let at = self.cached_at[l as usize];
+                if at != super::locals::NOT_CACHED {
+                    target_at[at as usize] = Some(r);
+                }
+            }
+        }
+        let target_reg = |at: usize, l: u32| {
+            if indexed {
+                target_at[at]
+            } else {
+                target.locals.iter().find(|e| e.0 == l).map(|e| e.1)
+            }
+        };
+        for (at, &l) in self.cached.iter().enumerate() {
             let kind = self.locals[l as usize];
             let home = Loc::Mem(self.local_addr(l));
             let (src, clean) = match self.local_locs[l as usize] {
@@ -224,7 +243,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), !dirty),
                 LocalLoc::Const(bits) => (Src::Imm(bits), false),
             };
-            let dst = match target_reg(l) {
+            let dst = match target_reg(at, l) {
+                Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
                 Some(r) => Loc::Reg(r),
                 None if clean => continue,
                 None => home,
@@ -261,6 +281,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 Val::Slot(_, s) => Loc::Mem(self.slot_addr(s)),
                 Val::Const(..) => continue, // never in a merge state
             };
+            if src == Src::Loc(dst) {
+                continue;
+            }
             out.push(Move {
                 src,
                 dst,
@@ -273,7 +296,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 },
             });
         }
-        out.retain(|m| m.src != Src::Loc(m.dst));
     }
 
     /// Emits `moves` in an order that respects their parallel semantics.
@@ -369,12 +391,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Replaces the current state by `target` at a join whose values start at `base`
     /// (nothing may be in hand).
     pub(super) fn enter_merge(&mut self, target: &MergeState, base: usize) {
-        let locals: Vec<(u32, LocalLoc)> = target
-            .locals
-            .iter()
-            .map(|&(l, r)| (l, LocalLoc::Reg(r, true)))
-            .collect();
-        self.restore_locals(&locals);
+        while let Some(&l) = self.cached.last() {
+            self.set_local_loc(l, LocalLoc::Home);
+        }
+        for &(l, r) in &target.locals {
+            self.set_local_loc(l, LocalLoc::Reg(r, true));
+        }
         self.stack.truncate(base);
         for &v in &target.values {
             self.push(v);

@@ -72,6 +72,9 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     let mut reader = OperatorsReader::new(locals_reader.get_binary_reader());
 
     let num_frame_locals = locals.len() as u32 - num_params;
+    let mut masm = masm;
+    let range = body.range();
+    masm.reserve_for_body((range.end - range.start) as usize);
     let mut c = FuncCompiler {
         regs: RegUses::new(
             masm.allocatable(RegClass::Int)
@@ -104,6 +107,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         loops_scanned: 0,
         prescan_marks: Vec::new(),
         move_buf: Vec::new(),
+        result_buf: Vec::new(),
         loops_seen: 0,
         fused: None,
     };
@@ -116,6 +120,8 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     while let Some(item) = next.take() {
         let (op, offset) = item.map_err(invalid)?;
         let end = reader.original_position();
+        let scan_from = (matches!(op, Operator::Loop { .. }) && c.loops_seen >= c.loops_scanned)
+            .then(|| reader.get_binary_reader());
         next = (!reader.eof()).then(|| reader.read_with_offset());
         validator.op(offset, &op).map_err(invalid)?;
         validate::check_encoding(&op, offset, end, func_index)?;
@@ -130,15 +136,13 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
             _ => NextOp::Other,
         };
         c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
-        if matches!(op, Operator::Loop { .. }) && c.loops_seen >= c.loops_scanned {
-            let upcoming = next
-                .iter()
-                .map(|r| r.as_ref().map(|(op, _)| op.clone()).map_err(|e| e.clone()));
-            let mut rest = reader.clone();
-            let rest = std::iter::from_fn(move || (!rest.eof()).then(|| rest.read()));
-            let ops = std::iter::once(Ok(op.clone())).chain(upcoming).chain(rest);
-            let loops =
-                prescan::scan_loops(ops, c.locals.len(), &mut c.prescan_marks, c.loops_seen);
+        if let Some(after_loop) = scan_from {
+            let loops = prescan::scan_loops(
+                after_loop,
+                c.locals.len(),
+                &mut c.prescan_marks,
+                c.loops_seen,
+            );
             c.loops_scanned = c.loops_seen + loops.len().max(1);
             c.loop_locals = loops;
             c.loop_locals_first = c.loops_seen;
@@ -196,6 +200,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     prescan_marks: Vec<prescan::DepthMarks>,
     /// Buffer for the moves of one merge, reused.
     move_buf: Vec<moves::Move>,
+    /// Buffer for the result kinds of a call, reused.
+    result_buf: Vec<ValKind>,
     /// Number of `loop` operators compiled so far (reachable or not).
     loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).

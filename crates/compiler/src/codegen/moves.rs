@@ -47,10 +47,9 @@ pub(super) fn resolve(
     mut emit: impl FnMut(Move),
 ) {
     moves.retain(|m| m.src != Src::Loc(m.dst));
-    if moves.len() == 1 {
+    if !any_destination_is_read(moves) {
         // The common case: nothing to order.
-        emit(moves[0]);
-        moves.clear();
+        moves.drain(..).for_each(emit);
         return;
     }
     while !moves.is_empty() {
@@ -83,6 +82,38 @@ pub(super) fn resolve(
             }
         }
     }
+}
+
+/// Whether some move writes a location another move reads (then the order matters).
+/// Registers are checked with one bit set per class, so the usual case (stores and
+/// loads between distinct registers and slots) costs a pass over the moves.
+fn any_destination_is_read(moves: &[Move]) -> bool {
+    let bit = |r: Reg| -> (usize, u64) {
+        let class = match r.class {
+            RegClass::Int => 0,
+            RegClass::Float => 1,
+        };
+        (class, 1u64 << (r.hw & 63))
+    };
+    let mut read_regs = [0u64; 2];
+    let mut reads_memory = false;
+    for m in moves {
+        match m.src {
+            Src::Loc(Loc::Reg(r)) => {
+                let (c, b) = bit(r);
+                read_regs[c] |= b;
+            }
+            Src::Loc(Loc::Mem(_)) => reads_memory = true,
+            Src::Imm(_) => {}
+        }
+    }
+    moves.iter().any(|m| match m.dst {
+        Loc::Reg(r) => {
+            let (c, b) = bit(r);
+            read_regs[c] & b != 0
+        }
+        Loc::Mem(a) => reads_memory && moves.iter().any(|o| o.src == Src::Loc(Loc::Mem(a))),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! only; V8's Liftoff scans every loop), counting for it and every loop nested in it the
 //! accesses to each local inside. Code outside loops is never scanned twice.
 
-use wasmparser::{BinaryReaderError, Operator};
+use wasmparser::{BinaryReader, FrameKind, FrameStack, VisitOperator};
 
 /// The locals a loop accesses, with the number of accesses (`local.get/set/tee`) inside
 /// it, in order of first access.
@@ -21,70 +21,167 @@ pub(super) struct DepthMarks {
     position: Vec<u32>,
 }
 
-/// Scans operators from a `loop` operator (included) to its `end` and returns the locals of
-/// that loop and of every loop nested in it, in the order the loops start. `num_locals` bounds the
-/// local indices (an out-of-range index ends the scan: validation reports it later).
-/// `first_id` must exceed every loop id of earlier scans that used `marks`.
-pub(super) fn scan_loops<'a>(
-    ops: impl Iterator<Item = Result<Operator<'a>, BinaryReaderError>>,
+/// Scans the operators after a `loop` operator (`reader` starts just after it) up to its
+/// `end` and returns the locals of that loop and of every loop nested in it, in the order
+/// the loops start. `num_locals` bounds the local indices (an out-of-range index or a
+/// decoding error ends the scan: validation reports it later). `first_id` must exceed
+/// every loop id of earlier scans that used `marks`.
+///
+/// The scan drives wasmparser's decoder with a visitor that only looks at control and
+/// local operators, so no `Operator` value is built for the rest.
+pub(super) fn scan_loops(
+    mut reader: BinaryReader<'_>,
     num_locals: usize,
     marks: &mut Vec<DepthMarks>,
     first_id: usize,
 ) -> Vec<LoopLocals> {
-    let mut loops: Vec<LoopLocals> = Vec::new();
-    // Control stack: the loop id of each open frame that is a loop.
-    let mut control: Vec<Option<usize>> = Vec::new();
-    let mut open_loops: Vec<usize> = Vec::new();
-    for op in ops {
-        let Ok(op) = op else { break };
-        match op {
-            Operator::Loop { .. } => {
-                let id = loops.len();
-                loops.push(Vec::new());
-                control.push(Some(id));
-                open_loops.push(id);
-                if marks.len() < open_loops.len() {
-                    marks.push(DepthMarks {
-                        loop_of: vec![0; num_locals],
-                        position: vec![0; num_locals],
-                    });
-                }
-            }
-            Operator::Block { .. } | Operator::If { .. } | Operator::TryTable { .. } => {
-                control.push(None)
-            }
-            Operator::End => match control.pop() {
-                Some(Some(_)) => {
-                    open_loops.pop();
-                    if control.is_empty() {
-                        break; // the end of the loop the scan began at
-                    }
-                }
-                Some(None) => {}
-                None => break,
-            },
-            Operator::LocalGet { local_index }
-            | Operator::LocalSet { local_index }
-            | Operator::LocalTee { local_index } => {
-                let l = local_index as usize;
-                if l >= num_locals {
-                    break;
-                }
-                for (depth, &id) in open_loops.iter().enumerate() {
-                    let m = &mut marks[depth];
-                    let tag = (first_id + id) as u32 + 1;
-                    if m.loop_of[l] != tag {
-                        m.loop_of[l] = tag;
-                        m.position[l] = loops[id].len() as u32;
-                        loops[id].push((local_index, 0));
-                    }
-                    loops[id][m.position[l] as usize].1 += 1;
-                }
-            }
-            _ => {}
+    let mut scan = Scan {
+        loops: Vec::new(),
+        control: Vec::new(),
+        open_loops: Vec::new(),
+        marks,
+        num_locals,
+        first_id,
+        done: false,
+    };
+    scan.enter_loop();
+    while !scan.done && !reader.eof() {
+        if reader.visit_operator(&mut scan).is_err() {
+            break;
         }
     }
-    loops
+    scan.loops
+}
+
+/// The scan's state: a visitor of wasmparser's decoder.
+struct Scan<'m> {
+    loops: Vec<LoopLocals>,
+    /// The open frames: their kind (for the decoder's `else` checks) and loop id, if a loop.
+    control: Vec<(FrameKind, Option<usize>)>,
+    open_loops: Vec<usize>,
+    marks: &'m mut Vec<DepthMarks>,
+    num_locals: usize,
+    first_id: usize,
+    /// The loop the scan began at has ended (or the scan hit something it cannot count).
+    done: bool,
+}
+
+impl Scan<'_> {
+    fn enter_loop(&mut self) {
+        let id = self.loops.len();
+        self.loops.push(Vec::new());
+        self.control.push((FrameKind::Loop, Some(id)));
+        self.open_loops.push(id);
+        if self.marks.len() < self.open_loops.len() {
+            self.marks.push(DepthMarks {
+                loop_of: vec![0; self.num_locals],
+                position: vec![0; self.num_locals],
+            });
+        }
+    }
+
+    fn enter(&mut self, kind: FrameKind) {
+        self.control.push((kind, None));
+    }
+
+    fn else_(&mut self) {
+        if let Some(top) = self.control.last_mut() {
+            top.0 = FrameKind::Else;
+        }
+    }
+
+    fn end(&mut self) {
+        match self.control.pop() {
+            Some((_, Some(_))) => {
+                self.open_loops.pop();
+                // The end of the loop the scan began at.
+                self.done |= self.control.is_empty();
+            }
+            Some((_, None)) => {}
+            None => self.done = true,
+        }
+    }
+
+    fn local(&mut self, local_index: u32) {
+        let l = local_index as usize;
+        if l >= self.num_locals {
+            self.done = true;
+            return;
+        }
+        for (depth, &id) in self.open_loops.iter().enumerate() {
+            let m = &mut self.marks[depth];
+            let tag = (self.first_id + id) as u32 + 1;
+            let entries = &mut self.loops[id];
+            if m.loop_of[l] != tag {
+                m.loop_of[l] = tag;
+                m.position[l] = entries.len() as u32;
+                entries.push((local_index, 0));
+            }
+            entries[m.position[l] as usize].1 += 1;
+        }
+    }
+}
+
+impl FrameStack for Scan<'_> {
+    fn current_frame(&self) -> Option<FrameKind> {
+        // Never `None` while scanning: the decoder would take it for the body's end.
+        Some(self.control.last().map_or(FrameKind::Block, |f| f.0))
+    }
+}
+
+/// What the scan does for one operator: control structure and local accesses; nothing for
+/// the rest.
+macro_rules! scan_operator {
+    ($s:ident Loop $($_:tt)*) => {
+        $s.enter_loop()
+    };
+    ($s:ident Block $($_:tt)*) => {
+        $s.enter(FrameKind::Block)
+    };
+    ($s:ident If $($_:tt)*) => {
+        $s.enter(FrameKind::If)
+    };
+    ($s:ident TryTable $($_:tt)*) => {
+        $s.enter(FrameKind::TryTable)
+    };
+    ($s:ident Try $($_:tt)*) => {
+        $s.enter(FrameKind::LegacyTry)
+    };
+    ($s:ident Else) => {
+        $s.else_()
+    };
+    ($s:ident End) => {
+        $s.end()
+    };
+    ($s:ident LocalGet $l:ident) => {
+        $s.local($l)
+    };
+    ($s:ident LocalSet $l:ident) => {
+        $s.local($l)
+    };
+    ($s:ident LocalTee $l:ident) => {
+        $s.local($l)
+    };
+    ($s:ident $($_:tt)*) => {
+        ()
+    };
+}
+
+macro_rules! define_scan_visit {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[inline]
+            #[allow(unused_variables)]
+            fn $visit(&mut self $($(,$arg: $argty)*)?) {
+                scan_operator!(self $op $($($arg)*)?)
+            }
+        )*
+    };
+}
+
+impl<'a> VisitOperator<'a> for Scan<'_> {
+    type Output = ();
+    wasmparser::for_each_visit_operator!(define_scan_visit);
 }
 
 #[cfg(test)]
@@ -97,13 +194,12 @@ mod tests {
         for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
             if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
                 let mut ops = body.get_operators_reader().unwrap();
-                // Start at the first loop, as the compiler does.
+                // Start after the first loop, as the compiler does.
                 loop {
                     let op = ops.read().unwrap();
-                    if matches!(op, Operator::Loop { .. }) {
-                        let first = std::iter::once(Ok(op));
-                        let rest = std::iter::from_fn(move || (!ops.eof()).then(|| ops.read()));
-                        return scan_loops(first.chain(rest), num_locals, &mut Vec::new(), 0);
+                    if matches!(op, wasmparser::Operator::Loop { .. }) {
+                        let after = ops.get_binary_reader();
+                        return scan_loops(after, num_locals, &mut Vec::new(), 0);
                     }
                 }
             }

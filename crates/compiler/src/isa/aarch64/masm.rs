@@ -1013,6 +1013,11 @@ impl MacroAssembler for Aarch64Masm {
         self.blr_x16();
     }
 
+    fn reserve_for_body(&mut self, wasm_bytes: usize) {
+        // About 4 bytes of code per byte of wasm on the kernels and big modules.
+        self.ops.reserve_ops(wasm_bytes * 4 + 64);
+    }
+
     fn finish(mut self, frame_size: u32) -> Result<Vec<u8>> {
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();

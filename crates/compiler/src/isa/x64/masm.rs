@@ -956,6 +956,11 @@ impl MacroAssembler for X64Masm {
         enc::call_mem(&mut self.ops, Mem::base(R15, fn_offset));
     }
 
+    fn reserve_for_body(&mut self, wasm_bytes: usize) {
+        // About 3 bytes of code per byte of wasm on the kernels and big modules.
+        self.ops.reserve_ops(wasm_bytes * 3 + 64);
+    }
+
     fn finish(mut self, frame_size: u32) -> Result<Vec<u8>> {
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
