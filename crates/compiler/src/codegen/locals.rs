@@ -183,11 +183,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Makes `snapshot` the locals' state (without emitting code: the registers and homes
     /// must already hold what it says). Use counts are rebuilt by the caller.
     pub(super) fn restore_locals(&mut self, snapshot: &[(u32, LocalLoc)]) {
-        while let Some(&l) = self.cached.last() {
-            self.set_local_loc(l, LocalLoc::Home);
+        self.reset_locals(snapshot.iter().copied());
+    }
+
+    /// Sends every cached local home (in the bookkeeping only), then places `locals`
+    /// (none of them `Home`, each at most once).
+    pub(super) fn reset_locals(&mut self, locals: impl Iterator<Item = (u32, LocalLoc)>) {
+        for &l in &self.cached {
+            self.local_locs[l as usize] = LocalLoc::Home;
+            self.cached_at[l as usize] = NOT_CACHED;
         }
-        for &(l, loc) in snapshot {
-            self.set_local_loc(l, loc);
+        self.cached.clear();
+        for (l, loc) in locals {
+            debug_assert!(loc != LocalLoc::Home && self.cached_at[l as usize] == NOT_CACHED);
+            self.local_locs[l as usize] = loc;
+            self.cached_at[l as usize] = self.cached.len() as u32;
+            self.cached.push(l);
         }
     }
 }

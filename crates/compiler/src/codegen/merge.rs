@@ -391,12 +391,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Replaces the current state by `target` at a join whose values start at `base`
     /// (nothing may be in hand).
     pub(super) fn enter_merge(&mut self, target: &MergeState, base: usize) {
-        while let Some(&l) = self.cached.last() {
-            self.set_local_loc(l, LocalLoc::Home);
-        }
-        for &(l, r) in &target.locals {
-            self.set_local_loc(l, LocalLoc::Reg(r, true));
-        }
+        self.reset_locals(
+            target
+                .locals
+                .iter()
+                .map(|&(l, r)| (l, LocalLoc::Reg(r, true))),
+        );
         self.stack.truncate(base);
         for &v in &target.values {
             self.push(v);

@@ -100,6 +100,8 @@ fn class_index(class: RegClass) -> usize {
 #[derive(Debug, Clone)]
 pub struct RegUses {
     uses: [[u16; 32]; 2],
+    /// Per class, one bit per register with at least one user.
+    in_use: [u32; 2],
     last_use: [[u32; 32]; 2],
     allocatable: [u32; 2],
     clock: u32,
@@ -114,6 +116,7 @@ impl RegUses {
         }
         RegUses {
             uses: [[0; 32]; 2],
+            in_use: [0; 2],
             last_use: [[0; 32]; 2],
             allocatable: mask,
             clock: 0,
@@ -137,16 +140,31 @@ impl RegUses {
     /// Adds a user of `r` without changing its recency (bookkeeping at merges).
     pub fn add_user(&mut self, r: Reg) {
         if self.is_allocatable(r) {
-            self.uses[class_index(r.class)][r.hw as usize] += 1;
+            let c = class_index(r.class);
+            self.uses[c][r.hw as usize] += 1;
+            self.in_use[c] |= 1 << r.hw;
         }
     }
     /// Removes a user of `r`.
     pub fn dec(&mut self, r: Reg) {
         if self.is_allocatable(r) {
-            let n = &mut self.uses[class_index(r.class)][r.hw as usize];
+            let c = class_index(r.class);
+            let n = &mut self.uses[c][r.hw as usize];
             debug_assert!(*n > 0, "register {r:?} released more often than used");
             *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_use[c] &= !(1 << r.hw);
+            }
         }
+    }
+    /// The free allocatable register of `class` with the lowest number, if any.
+    pub fn first_free(&self, class: RegClass) -> Option<Reg> {
+        let c = class_index(class);
+        let free = self.allocatable[c] & !self.in_use[c];
+        (free != 0).then(|| Reg {
+            class,
+            hw: free.trailing_zeros() as u8,
+        })
     }
     /// Marks `r` as just used (eviction takes the least recently used register).
     pub fn touch(&mut self, r: Reg) {
@@ -159,6 +177,7 @@ impl RegUses {
     /// Forgets every user (the counts are then rebuilt from a cache state).
     pub fn clear(&mut self) {
         self.uses = [[0; 32]; 2];
+        self.in_use = [0; 2];
     }
 }
 
@@ -192,14 +211,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Allocates a free register of `class` (one user: the caller), evicting the least
     /// recently used register whose users are all in the cache if none is free.
     pub(super) fn alloc(&mut self, class: RegClass) -> Result<Reg, CompileError> {
-        let mut found = None;
-        for &r in self.masm.allocatable(class) {
-            if self.regs.count(r) == 0 {
-                found = Some(r);
-                break;
-            }
-        }
-        let r = match found {
+        let r = match self.regs.first_free(class) {
             Some(r) => r,
             None => {
                 let victim = self.eviction_victim(class)?;
