@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! difftest [--mode run|mutate|threads|all] [--seeds START..END] [--secs N] [--out DIR]
-//!          [--jobs N] [--timeout SECS]
+//!          [--jobs N] [--timeout SECS] [--worker-exe PATH]
 //! ```
 //!
 //! The parent process hands seed ranges to worker processes (this binary again, with
@@ -30,6 +30,9 @@ struct Args {
     jobs: usize,
     timeout: u64,
     worker: bool,
+    /// The binary the workers run (default: this one). Lets a native campaign drive workers
+    /// built for another architecture (under `WJIT_TEST_CHILD_RUNNER`).
+    worker_exe: Option<PathBuf>,
     /// Worker only: stop starting seeds after this unix time (ms).
     deadline_ms: Option<u64>,
 }
@@ -37,7 +40,7 @@ struct Args {
 fn usage() -> ! {
     eprintln!(
         "usage: difftest [--mode run|mutate|threads|all] [--seeds START..END] [--secs N] \
-         [--out DIR] [--jobs N] [--timeout SECS]"
+         [--out DIR] [--jobs N] [--timeout SECS] [--worker-exe PATH]"
     );
     std::process::exit(2)
 }
@@ -52,6 +55,7 @@ fn parse_args() -> Args {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         timeout: 60,
         worker: false,
+        worker_exe: None,
         deadline_ms: None,
     };
     let mut it = std::env::args().skip(1);
@@ -79,6 +83,7 @@ fn parse_args() -> Args {
             "--jobs" => a.jobs = value().parse::<usize>().unwrap_or_else(|_| usage()).max(1),
             "--timeout" => a.timeout = value().parse().unwrap_or_else(|_| usage()),
             "--worker" => a.worker = true,
+            "--worker-exe" => a.worker_exe = Some(PathBuf::from(value())),
             "--deadline-ms" => a.deadline_ms = Some(value().parse().unwrap_or_else(|_| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
@@ -197,7 +202,10 @@ fn record_divergence(sh: &Shared, mode: Mode, seed: u64, class: &str, reason: &s
 }
 
 fn spawn_worker(sh: &Shared, start: u64, end: u64) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
+    let exe = match &sh.args.worker_exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe().expect("current_exe"),
+    };
     // Under an emulator without binfmt_misc (qemu-user as cargo's runner), the worker must
     // run under it too.
     let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
@@ -218,6 +226,10 @@ fn spawn_worker(sh: &Shared, start: u64, end: u64) -> Child {
     if let Some(d) = sh.deadline_ms {
         cmd.arg("--deadline-ms").arg(d.to_string());
     }
+    // One spawn at a time: forking a multi-threaded process is where emulators (qemu-user
+    // running this campaign) are most fragile.
+    static SPAWN: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
