@@ -71,15 +71,28 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Sends every local held in a register home (constants stay constants).
     pub(super) fn flush_register_locals(&mut self) {
-        let mut i = 0;
-        while i < self.cached.len() {
+        // One pass: constants stay in `cached` (compacted in place), the rest go home.
+        let mut kept = 0;
+        for i in 0..self.cached.len() {
             let l = self.cached[i];
-            if matches!(self.local_locs[l as usize], LocalLoc::Reg(..)) {
-                self.flush_local(l); // replaces `cached[i]` with the last entry
-            } else {
-                i += 1;
+            match self.local_locs[l as usize] {
+                LocalLoc::Reg(r, dirty) => {
+                    if dirty {
+                        let size = self.locals[l as usize].size();
+                        self.masm.store(RegImm::Reg(r), self.local_addr(l), size);
+                    }
+                    self.free_reg(r);
+                    self.local_locs[l as usize] = LocalLoc::Home;
+                    self.cached_at[l as usize] = NOT_CACHED;
+                }
+                _ => {
+                    self.cached[kept] = l;
+                    self.cached_at[l as usize] = kept as u32;
+                    kept += 1;
+                }
             }
         }
+        self.cached.truncate(kept);
     }
 
     /// Forgets where local `l` is (its value is about to be replaced): releases its
