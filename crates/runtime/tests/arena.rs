@@ -63,7 +63,11 @@ fn run_all_once(lazy: bool, n: u32) {
     let mut store = Store::new(&engine, ());
     let inst = Instance::new(&mut store, &module, &[]).unwrap();
     let main = inst.get_typed_func::<(), i32>(&store, "main").unwrap();
-    assert_eq!(main.call(&mut store, ()).unwrap(), expected(n), "lazy={lazy}");
+    assert_eq!(
+        main.call(&mut store, ()).unwrap(),
+        expected(n),
+        "lazy={lazy}"
+    );
     let grown = mapping_count().saturating_sub(before);
     eprintln!("lazy={lazy}: {n} functions, mappings grew by {grown}");
     // A few chunks (two mappings each, sizes doubling) plus the linear memory and

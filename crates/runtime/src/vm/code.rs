@@ -41,8 +41,9 @@ impl<T: Copy> AppendVec<T> {
     }
 
     /// Appends `items`; readers see all of them or none.
-    fn extend(&self, items: &[T]) {
-        if items.is_empty() {
+    fn extend<I: IntoIterator<Item = T, IntoIter: ExactSizeIterator>>(&self, items: I) {
+        let items = items.into_iter();
+        if items.len() == 0 {
             return;
         }
         let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -62,7 +63,8 @@ impl<T: Copy> AppendVec<T> {
         debug_assert_eq!(current.len(), len);
         // Within capacity: no reallocation, so readers' pointer stays valid; they read only
         // the first `len` elements, which this does not touch.
-        current.extend_from_slice(items);
+        current.extend(items);
+        debug_assert_eq!(current.len(), needed);
         self.len.store(needed, Ordering::Release);
     }
 
@@ -339,17 +341,13 @@ impl ModuleCode {
         let info = &chunk.info;
         // Sites before functions: a reader that finds a function finds its sites too.
         info.faults
-            .extend(&l.faults.iter().map(|&(p, c)| (base + p, c)).collect::<Vec<_>>());
+            .extend(l.faults.iter().map(|&(p, c)| (base + p, c)));
         info.sites
-            .extend(&l.sites.iter().map(|&(p, w)| (base + p, w)).collect::<Vec<_>>());
+            .extend(l.sites.iter().map(|&(p, w)| (base + p, w)));
         info.calls
-            .extend(&l.calls.iter().map(|&(p, w)| (base + p, w)).collect::<Vec<_>>());
-        info.functions.extend(
-            &l.functions
-                .iter()
-                .map(|&(s, e, f)| (base + s, base + e, f))
-                .collect::<Vec<_>>(),
-        );
+            .extend(l.calls.iter().map(|&(p, w)| (base + p, w)));
+        info.functions
+            .extend(l.functions.iter().map(|&(s, e, f)| (base + s, base + e, f)));
         let start = info.start + at;
         Ok(l.offsets.iter().map(|o| start + o).collect())
     }
@@ -364,7 +362,7 @@ mod tests {
         let v = AppendVec::new();
         assert!(v.as_slice().is_empty());
         for i in 0..1000u32 {
-            v.extend(&[i, i + 1]);
+            v.extend([i, i + 1]);
             let s = v.as_slice();
             assert_eq!(s.len(), 2 * (i as usize + 1));
             assert_eq!(s[2 * i as usize], i);
@@ -387,7 +385,7 @@ mod tests {
                 });
             }
             for i in 0..20_000usize {
-                v.extend(&[i]);
+                v.extend([i]);
             }
             done.store(true, Ordering::Relaxed);
         });
