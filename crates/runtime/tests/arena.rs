@@ -4,6 +4,7 @@
 //! counts are not disturbed by other tests' modules.
 
 use std::sync::{Arc, Barrier};
+use wjit::testing::live_code_regions;
 use wjit::{Config, Engine, Instance, Module, Store, TrapCode};
 
 /// `n` functions `f{i}(x) = x + i`, `main` threading 0 through all of them in order, and
@@ -59,6 +60,7 @@ fn run_all_once(lazy: bool, n: u32) {
     let binary = wat::parse_str(module_text(n)).unwrap();
     let engine = Engine::new(Config::new().lazy_compilation(lazy)).unwrap();
     let before = mapping_count();
+    let regions = live_code_regions();
     let module = Module::new(&engine, &binary).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Instance::new(&mut store, &module, &[]).unwrap();
@@ -69,7 +71,17 @@ fn run_all_once(lazy: bool, n: u32) {
         "lazy={lazy}"
     );
     let grown = mapping_count().saturating_sub(before);
-    eprintln!("lazy={lazy}: {n} functions, mappings grew by {grown}");
+    // The kernel merges adjacent mappings with equal protections, so also count the code
+    // regions the runtime made (one per function before the arena); the other tests of this
+    // binary make a few at the same time.
+    let new_regions = live_code_regions().saturating_sub(regions);
+    // (Unless the dual-mapping arena is disabled: the fallback maps each placement.)
+    let fallback = std::env::var_os("WJIT_CODE_NO_MEMFD").is_some_and(|v| v == "1");
+    assert!(
+        fallback || new_regions < 100,
+        "lazy={lazy}: {n} functions made {new_regions} code regions"
+    );
+    eprintln!("lazy={lazy}: {n} functions, mappings grew by {grown}, {new_regions} code regions");
     // A few chunks (two mappings each, sizes doubling) plus the linear memory and
     // whatever the allocator maps: far fewer than one per function.
     assert!(

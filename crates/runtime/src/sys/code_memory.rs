@@ -164,8 +164,8 @@ impl CodeChunk {
     pub fn sealed(code: &[u8]) -> io::Result<CodeChunk> {
         let mem = CodeMemory::new(code)?;
         let mem = std::mem::ManuallyDrop::new(mem);
-        // SAFETY: we take over the mapping of `mem` (its Drop, which only counts, is not run,
-        // and the Mmap inside is forgotten with it so it is unmapped only by our Drop).
+        // We take over the mapping of `mem`: its Drop (which only counts) is not run and the
+        // Mmap inside is forgotten with it, so only our Drop unmaps it and uncounts it.
         let rx = NonNull::new(mem.mmap.as_ptr()).expect("mapping is not null");
         Ok(CodeChunk {
             rx,
