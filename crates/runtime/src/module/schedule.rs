@@ -59,13 +59,11 @@ struct DefinedFunc {
 /// on first calls.
 pub(crate) struct ModuleFunctions {
     funcs: Vec<DefinedFunc>,
-    /// Code of the functions compiled by `Module::new` (eager mode) or the trampolines.
-    _code: ModuleCode,
-    /// Code of functions compiled on first call.
-    lazy_code: Mutex<Vec<ModuleCode>>,
+    /// The module's code arena: the functions compiled by `Module::new` (eager mode), or
+    /// the trampolines and then every function compiled on first call.
+    code: ModuleCode,
     /// The module binary, kept to compile bodies lazily (empty in eager mode).
     binary: Arc<[u8]>,
-    names: Arc<Vec<Option<String>>>,
 }
 
 impl ModuleFunctions {
@@ -92,7 +90,8 @@ impl ModuleFunctions {
             }
             Ok(out)
         })?;
-        let (code, addrs) = ModuleCode::new(&compiled, names.clone())?;
+        let code = ModuleCode::new(names);
+        let addrs = code.place(&compiled)?;
         let funcs = addrs
             .into_iter()
             .zip(bodies)
@@ -105,10 +104,8 @@ impl ModuleFunctions {
             .collect();
         Ok(ModuleFunctions {
             funcs,
-            _code: code,
-            lazy_code: Mutex::new(Vec::new()),
+            code,
             binary: Arc::from(&[][..]),
-            names,
         })
     }
 
@@ -121,7 +118,8 @@ impl ModuleFunctions {
     ) -> Result<ModuleFunctions, Error> {
         let first = info.num_imported_functions;
         let tramp = wjit_compiler::isa::host::lazy_trampolines(first, bodies.len() as u32)?;
-        let (code, start) = ModuleCode::trampolines(&tramp)?;
+        let code = ModuleCode::new(names);
+        let start = code.place_trampolines(&tramp)?;
         let funcs = bodies
             .into_iter()
             .enumerate()
@@ -134,10 +132,8 @@ impl ModuleFunctions {
             .collect();
         Ok(ModuleFunctions {
             funcs,
-            _code: code,
-            lazy_code: Mutex::new(Vec::new()),
+            code,
             binary: Arc::from(binary),
-            names,
         })
     }
 
@@ -192,11 +188,7 @@ impl ModuleFunctions {
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
-        let (code, addrs) = ModuleCode::new(&[(index, f)], self.names.clone())?;
-        self.lazy_code
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(code);
+        let addrs = self.code.place(&[(index, f)])?;
         Ok(addrs[0])
     }
 }

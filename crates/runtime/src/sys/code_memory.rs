@@ -1,6 +1,7 @@
 //! Executable memory for generated code.
 
 use std::io;
+use std::ptr::{self, NonNull};
 
 use super::mmap::Mmap;
 
@@ -53,6 +54,175 @@ impl CodeMemory {
         // SAFETY: the first `len` bytes are mapped readable for as long as `self` lives and are
         // never written after `new`.
         unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.len) }
+    }
+}
+
+/// A chunk of a code arena that code is appended to while other code in it runs.
+///
+/// With memfd (the normal case) the chunk is one anonymous shared file mapped twice: a
+/// read+execute view that runs and a read+write view that is written. No view is ever both
+/// writable and executable; the write view lives at another address, so a stray jump can
+/// never execute it and a stray write (through the code's addresses) faults. Bytes are only
+/// ever appended past everything published, so running code is never rewritten.
+///
+/// Where memfd or a shared executable mapping is refused (seccomp, hardened kernels; or with
+/// `WJIT_CODE_NO_MEMFD=1`), [`CodeChunk::sealed`] gives the old scheme instead: a private
+/// mapping written while read+write, then switched to read+execute and never written again.
+#[derive(Debug)]
+pub struct CodeChunk {
+    /// The read+execute view.
+    rx: NonNull<u8>,
+    /// The read+write view of the same pages, `None` for a sealed chunk.
+    rw: Option<NonNull<u8>>,
+    /// Length of each view in bytes (a multiple of the page size).
+    len: usize,
+}
+
+// SAFETY: the chunk owns its mappings; the pointers are addresses. Writing requires
+// `&mut self`; reading the read+execute view needs no synchronization beyond the one that
+// published the address (see `write`).
+unsafe impl Send for CodeChunk {}
+// SAFETY: see `Send`; `&CodeChunk` only hands out addresses.
+unsafe impl Sync for CodeChunk {}
+
+/// Whether dual-mapped chunks may be tried (false once they failed, or if disabled).
+static DUAL_MAPPING: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+impl CodeChunk {
+    /// Whether [`CodeChunk::new`] is expected to work (memfd and a shared executable mapping
+    /// are allowed); false after a failure or with `WJIT_CODE_NO_MEMFD=1`.
+    pub fn dual_mapping_supported() -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        match DUAL_MAPPING.load(Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let disabled = std::env::var_os("WJIT_CODE_NO_MEMFD").is_some_and(|v| v == "1");
+                let ok = !disabled && CodeChunk::new(1).is_ok();
+                DUAL_MAPPING.store(if ok { 1 } else { 2 }, Relaxed);
+                ok
+            }
+        }
+    }
+
+    /// A dual-mapped chunk of at least `len` bytes (rounded up to whole pages), all zero.
+    pub fn new(len: usize) -> io::Result<CodeChunk> {
+        let page = super::mmap::page_size();
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "chunk too large"))?;
+        // SAFETY: the name is a NUL-terminated string; the flags are valid.
+        let fd = unsafe { libc::memfd_create(c"wjit-code".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let map = |prot| {
+            // SAFETY: maps the file we just created at an address the kernel chooses, so it
+            // cannot alias any Rust object; the arguments are valid for mmap.
+            let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) };
+            if p == libc::MAP_FAILED {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(NonNull::new(p.cast::<u8>()).expect("mmap returned null"))
+            }
+        };
+        let unmap = |p: NonNull<u8>| {
+            // SAFETY: `p` is a mapping of `len` bytes made above and not yet handed out.
+            unsafe { libc::munmap(p.as_ptr().cast(), len) };
+        };
+        // SAFETY: `fd` is the file descriptor created above.
+        let sized = unsafe { libc::ftruncate(fd, len as libc::off_t) } == 0;
+        let result = if !sized {
+            Err(io::Error::last_os_error())
+        } else {
+            match map(libc::PROT_READ | libc::PROT_WRITE) {
+                Err(e) => Err(e),
+                Ok(rw) => match map(libc::PROT_READ | libc::PROT_EXEC) {
+                    Ok(rx) => Ok(CodeChunk {
+                        rx,
+                        rw: Some(rw),
+                        len,
+                    }),
+                    Err(e) => {
+                        unmap(rw);
+                        Err(e)
+                    }
+                },
+            }
+        };
+        // SAFETY: `fd` is ours; the mappings keep the file alive without it.
+        unsafe { libc::close(fd) };
+        if result.is_ok() {
+            super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// A chunk holding exactly a copy of `code` (read+execute, never written again): the
+    /// fallback where dual mappings are unavailable.
+    pub fn sealed(code: &[u8]) -> io::Result<CodeChunk> {
+        let mem = CodeMemory::new(code)?;
+        let mem = std::mem::ManuallyDrop::new(mem);
+        // We take over the mapping of `mem`: its Drop (which only counts) is not run and the
+        // Mmap inside is forgotten with it, so only our Drop unmaps it and uncounts it.
+        let rx = NonNull::new(mem.mmap.as_ptr()).expect("mapping is not null");
+        Ok(CodeChunk {
+            rx,
+            rw: None,
+            len: mem.mmap.len(),
+        })
+    }
+
+    /// The address of the chunk's first byte in the read+execute view.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.rx.as_ptr()
+    }
+
+    /// The chunk's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the chunk has no bytes (never: chunks have at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether code can still be appended (false for a sealed chunk).
+    pub fn is_writable(&self) -> bool {
+        self.rw.is_some()
+    }
+
+    /// Copies `code` to `offset` through the write view and makes it visible to instruction
+    /// fetch (flushing the instruction cache on aarch64).
+    ///
+    /// Panics if the chunk is sealed or the range is outside it. The caller must only write
+    /// bytes that no thread executes yet (the arena appends past everything it published),
+    /// and publish the addresses with release ordering after this returns.
+    pub fn write(&mut self, offset: usize, code: &[u8]) {
+        let rw = self.rw.expect("write to a sealed code chunk");
+        let end = offset.checked_add(code.len()).expect("offset overflows");
+        assert!(end <= self.len, "write past the end of a code chunk");
+        // SAFETY: `[offset, end)` is inside the read+write view (checked), which we own; no
+        // Rust reference to it exists and `code` is ordinary memory, so they do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(code.as_ptr(), rw.as_ptr().add(offset), code.len())
+        };
+        // SAFETY: `offset < len`, inside the read+execute view.
+        flush_icache(unsafe { self.rx.as_ptr().add(offset) }, code.len());
+    }
+}
+
+impl Drop for CodeChunk {
+    fn drop(&mut self) {
+        for p in [Some(self.rx), self.rw].into_iter().flatten() {
+            // SAFETY: both views are mappings of `len` bytes that we own; nothing uses them
+            // after drop (the code registry entries for them are dropped first).
+            let rc = unsafe { libc::munmap(p.as_ptr().cast(), self.len) };
+            debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
+        }
+        super::LIVE_CODE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -3,8 +3,9 @@
 //! * [`mmap`]: RAII anonymous mappings ([`mmap::Mmap`]) with page-granular protection changes.
 //! * [`linear_memory`]: a 32-bit wasm linear memory that never moves, backed by an 8 GiB
 //!   reservation so that bounds checks can be left to guard pages.
-//! * [`code_memory`]: read+execute mappings for generated machine code (never writable and
-//!   executable at the same time).
+//! * [`code_memory`]: read+execute mappings for generated machine code, and code-arena chunks
+//!   (one memfd mapped read+write and, elsewhere, read+execute) that code is appended to: never
+//!   writable and executable at the same time.
 //! * [`signals`]: the SIGSEGV/SIGBUS/SIGILL/SIGFPE handler that turns faults at known JIT pcs into
 //!   wasm traps by redirecting the thread to a landing routine, and the registry of JIT code ranges.
 //!

@@ -1,47 +1,139 @@
-//! Placing compiled code in executable memory, and the registry of placed code: which pcs
-//! may fault and how (for the signal handler), and which function and wasm offset a pc
+//! Placing compiled code in a module's code arena, and the registry of placed code: which
+//! pcs may fault and how (for the signal handler), and which function and wasm offset a pc
 //! belongs to (for backtraces).
+//!
+//! A module's code lives in a few chunks ([`CodeChunk`]) that functions are appended to,
+//! eagerly or one at a time as they are compiled lazily; chunk sizes double, so a module
+//! has O(log size) chunks and mappings. Each chunk is registered once (with the signal
+//! handler and in [`CODE_INFO`]) and owns append-only tables of its functions, trap sites
+//! and call sites: code is appended at increasing addresses, so the tables stay sorted and
+//! a pc is looked up with two binary searches (chunk, then entry).
 
 use crate::error::{FrameInfo, TrapCode};
-use crate::sys::code_memory::CodeMemory;
+use crate::sys::code_memory::CodeChunk;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::Error;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-/// Signal-handler lookup table of one module's code: which pcs may fault and how.
-pub(crate) struct CodeTraps {
-    start: usize,
-    /// (pc offset, trap code), sorted by pc.
-    faults: Vec<(u32, u8)>,
+/// A vector that one writer at a time appends to while readers (also the signal handler)
+/// read it without locks.
+///
+/// Readers see a prefix: `len` is published (release) after the elements it covers are
+/// written and after the buffer holding them is published. A full buffer is replaced by
+/// one of twice the capacity holding a copy (amortized O(1) per element); replaced buffers
+/// are never written again and are kept until the vector is dropped, as a reader may still
+/// be reading one.
+struct AppendVec<T> {
+    len: AtomicUsize,
+    ptr: AtomicPtr<T>,
+    /// Every buffer published so far; the last is current. The mutex serializes writers.
+    buffers: Mutex<Vec<Vec<T>>>,
 }
 
-impl TrapLookup for CodeTraps {
-    fn trap_code_at(&self, pc: usize) -> Option<u8> {
-        let off = u32::try_from(pc.checked_sub(self.start)?).ok()?;
-        let i = self.faults.binary_search_by_key(&off, |f| f.0).ok()?;
-        Some(self.faults[i].1)
+impl<T: Copy> AppendVec<T> {
+    fn new() -> AppendVec<T> {
+        AppendVec {
+            len: AtomicUsize::new(0),
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            buffers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Appends `items`; readers see all of them or none.
+    fn extend<I: IntoIterator<Item = T, IntoIter: ExactSizeIterator>>(&self, items: I) {
+        let items = items.into_iter();
+        if items.len() == 0 {
+            return;
+        }
+        let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        let len = self.len.load(Ordering::Relaxed);
+        let needed = len + items.len();
+        let capacity = buffers.last().map_or(0, Vec::capacity);
+        if needed > capacity {
+            let mut bigger = Vec::with_capacity(needed.max(2 * capacity).max(16));
+            if let Some(current) = buffers.last() {
+                bigger.extend_from_slice(current);
+            }
+            // Moving a Vec does not move its heap buffer, so the pointer stays valid.
+            self.ptr.store(bigger.as_mut_ptr(), Ordering::Release);
+            buffers.push(bigger);
+        }
+        let current = buffers.last_mut().expect("a buffer was just made");
+        debug_assert_eq!(current.len(), len);
+        // Within capacity: no reallocation, so readers' pointer stays valid; they read only
+        // the first `len` elements, which this does not touch.
+        current.extend(items);
+        debug_assert_eq!(current.len(), needed);
+        self.len.store(needed, Ordering::Release);
+    }
+
+    /// The elements published so far. Async-signal-safe (two atomic loads).
+    fn as_slice(&self) -> &[T] {
+        let len = self.len.load(Ordering::Acquire);
+        if len == 0 {
+            return &[];
+        }
+        let ptr = self.ptr.load(Ordering::Acquire);
+        // SAFETY: `ptr` is the buffer published with (or after) the `len` we read, and every
+        // buffer published since holds copies of the first `len` elements; buffers are freed
+        // only when `self` is dropped, and those elements are never written again.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 }
 
-/// Where a module's functions, trap sites and call sites are, for backtraces.
-pub(crate) struct CodeInfo {
+/// What is known about the code in one chunk: its functions, trap and call sites, with
+/// offsets from the chunk start, each sorted by offset.
+pub(crate) struct ChunkInfo {
     start: usize,
     end: usize,
-    /// (start offset, end offset, function index), sorted.
-    functions: Vec<(u32, u32, u32)>,
-    /// (pc offset, wasm offset) of trap sites, sorted by pc.
-    sites: Vec<(u32, u32)>,
-    /// (return address offset, wasm offset) of calls, sorted.
-    calls: Vec<(u32, u32)>,
+    /// (pc offset, trap code) of faulting instructions the signal handler may claim.
+    faults: AppendVec<(u32, u8)>,
+    /// (start offset, end offset, function index); trampolines are not functions.
+    functions: AppendVec<(u32, u32, u32)>,
+    /// (pc offset, wasm offset) of trap sites.
+    sites: AppendVec<(u32, u32)>,
+    /// (return address offset, wasm offset) of calls.
+    calls: AppendVec<(u32, u32)>,
     /// Function names from the name section, by function index.
     names: Arc<Vec<Option<String>>>,
 }
 
-static CODE_INFO: RwLock<Vec<Arc<CodeInfo>>> = RwLock::new(Vec::new());
+impl TrapLookup for ChunkInfo {
+    fn trap_code_at(&self, pc: usize) -> Option<u8> {
+        let off = u32::try_from(pc.checked_sub(self.start)?).ok()?;
+        let faults = self.faults.as_slice();
+        let i = faults.binary_search_by_key(&off, |f| f.0).ok()?;
+        Some(faults[i].1)
+    }
+}
 
+impl ChunkInfo {
+    /// The function containing chunk offset `off`.
+    fn function_at(&self, off: u32) -> Option<u32> {
+        let functions = self.functions.as_slice();
+        let i = functions.partition_point(|f| f.0 <= off).checked_sub(1)?;
+        let (_, end, index) = functions[i];
+        (off < end).then_some(index)
+    }
+}
+
+/// Every registered chunk, sorted by start address.
+static CODE_INFO: RwLock<Vec<Arc<ChunkInfo>>> = RwLock::new(Vec::new());
+
+fn chunk_at(all: &[Arc<ChunkInfo>], pc: usize) -> Option<&ChunkInfo> {
+    let i = all.partition_point(|c| c.start <= pc).checked_sub(1)?;
+    let chunk = &all[i];
+    (pc < chunk.end).then_some(&**chunk)
+}
+
+/// Whether `pc` is in a wasm function (not a trampoline). Never blocks (a registry being
+/// updated right now counts as "no").
 pub(crate) fn is_wasm_pc(pc: usize) -> bool {
     match CODE_INFO.try_read() {
-        Ok(all) => all.iter().any(|i| i.start <= pc && pc < i.end),
+        Ok(all) => chunk_at(&all, pc)
+            .and_then(|c| c.function_at((pc - c.start) as u32))
+            .is_some(),
         Err(_) => false,
     }
 }
@@ -53,64 +145,115 @@ pub(crate) fn symbolize(pcs: &[usize]) -> Vec<FrameInfo> {
     };
     let mut frames = Vec::new();
     for (i, &pc) in pcs.iter().enumerate() {
-        let Some(info) = all.iter().find(|c| c.start <= pc && pc < c.end) else {
+        let Some(chunk) = chunk_at(&all, pc) else {
             continue;
         };
-        let off = (pc - info.start) as u32;
-        let Some(&(_, _, func)) = info
-            .functions
-            .iter()
-            .find(|(s, e, _)| *s <= off && off < *e)
-        else {
+        let off = (pc - chunk.start) as u32;
+        let Some(func) = chunk.function_at(off) else {
             continue;
         };
         // The innermost pc is a trap site; the others are return addresses of calls.
-        let table = if i == 0 { &info.sites } else { &info.calls };
+        let table = if i == 0 {
+            chunk.sites.as_slice()
+        } else {
+            chunk.calls.as_slice()
+        };
         let wasm_offset = table
             .binary_search_by_key(&off, |s| s.0)
             .ok()
             .map(|k| table[k].1);
         frames.push(FrameInfo {
             func_index: func,
-            func_name: info.names.get(func as usize).cloned().flatten(),
+            func_name: chunk.names.get(func as usize).cloned().flatten(),
             wasm_offset,
         });
     }
     frames
 }
 
-/// A module's placed code: executable memory plus its registrations.
-pub(crate) struct ModuleCode {
-    // Fields drop in order: the registration must go before the memory is unmapped, or
-    // another thread may map and register the same addresses in between.
+/// One chunk of a module's arena, registered for as long as it lives.
+struct Chunk {
+    // Fields drop in order, after `Drop::drop` removed `info` from CODE_INFO: the
+    // registration must go before the memory is unmapped, or another thread may map and
+    // register the same addresses in between.
     _registration: CodeRegistration,
-    _code: CodeMemory,
-    info: Arc<CodeInfo>,
+    info: Arc<ChunkInfo>,
+    memory: CodeChunk,
+    /// Bytes used so far (appends go at the next 16-byte boundary after them).
+    fill: usize,
 }
 
-impl ModuleCode {
-    /// Places compiled functions (`(function index, code, traps)`) in executable memory.
-    pub fn new(
-        functions: &[(u32, wjit_compiler::CompiledFunction)],
-        names: Arc<Vec<Option<String>>>,
-    ) -> Result<(ModuleCode, Vec<usize>), Error> {
-        let mut blob = Vec::new();
-        let mut offsets = Vec::with_capacity(functions.len());
-        let mut faults = Vec::new();
-        let mut sites = Vec::new();
-        let mut calls = Vec::new();
-        let mut ranges = Vec::new();
+impl Chunk {
+    fn new(memory: CodeChunk, names: &Arc<Vec<Option<String>>>) -> Chunk {
+        let start = memory.as_ptr() as usize;
+        let end = start + memory.len();
+        let info = Arc::new(ChunkInfo {
+            start,
+            end,
+            faults: AppendVec::new(),
+            functions: AppendVec::new(),
+            sites: AppendVec::new(),
+            calls: AppendVec::new(),
+            names: names.clone(),
+        });
+        let registration = signals::register_code(start, end, info.clone());
+        let mut all = CODE_INFO.write().unwrap_or_else(PoisonError::into_inner);
+        let i = all.partition_point(|c| c.start < start);
+        all.insert(i, info.clone());
+        Chunk {
+            _registration: registration,
+            info,
+            memory,
+            fill: 0,
+        }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let mut all = CODE_INFO.write().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|i| !Arc::ptr_eq(i, &self.info));
+    }
+}
+
+/// The smallest chunk, and the largest a chunk grows to unless one placement needs more.
+const MIN_CHUNK: usize = 64 << 10;
+const MAX_CHUNK: usize = 64 << 20;
+/// Alignment of every placement.
+const ALIGN: usize = 16;
+
+/// A module's code arena: chunks that compiled functions (and lazy trampolines) are
+/// appended to. Appends are serialized by a mutex; running code is never written.
+pub(crate) struct ModuleCode {
+    chunks: Mutex<Vec<Chunk>>,
+    names: Arc<Vec<Option<String>>>,
+}
+
+/// A placement laid out before it is copied: code plus tables relative to its start.
+#[derive(Default)]
+struct Layout {
+    blob: Vec<u8>,
+    offsets: Vec<usize>,
+    faults: Vec<(u32, u8)>,
+    functions: Vec<(u32, u32, u32)>,
+    sites: Vec<(u32, u32)>,
+    calls: Vec<(u32, u32)>,
+}
+
+impl Layout {
+    fn functions(functions: &[(u32, wjit_compiler::CompiledFunction)]) -> Layout {
+        let mut l = Layout::default();
+        let (mut sites, mut calls, mut faults) = (Vec::new(), Vec::new(), Vec::new());
         for (index, f) in functions {
-            while blob.len() % 16 != 0 {
-                blob.push(0xCC);
-            }
-            let start = blob.len() as u32;
-            offsets.push(blob.len());
-            blob.extend_from_slice(&f.code);
-            ranges.push((start, blob.len() as u32, *index));
-            for &(ret, wasm) in &f.call_sites {
-                calls.push((start + ret, wasm));
-            }
+            l.blob.resize(l.blob.len().next_multiple_of(ALIGN), 0);
+            let start = l.blob.len() as u32;
+            l.offsets.push(l.blob.len());
+            l.blob.extend_from_slice(&f.code);
+            l.functions.push((start, l.blob.len() as u32, *index));
+            calls.clear();
+            sites.clear();
+            faults.clear();
+            calls.extend(f.call_sites.iter().map(|&(ret, wasm)| (start + ret, wasm)));
             for t in &f.traps {
                 let pc = start + t.pc;
                 sites.push((pc, t.wasm_offset));
@@ -118,79 +261,134 @@ impl ModuleCode {
                     faults.push((pc, t.code as u8));
                 }
             }
+            // Sorted per function; functions follow each other, so the tables are sorted.
+            calls.sort_unstable();
+            sites.sort_unstable();
+            faults.sort_unstable();
+            l.calls.extend_from_slice(&calls);
+            l.sites.extend_from_slice(&sites);
+            l.faults.extend_from_slice(&faults);
         }
-        if blob.is_empty() {
-            blob.push(0xCC);
-        }
-        let code = CodeMemory::new(&blob)?;
-        let start = code.as_ptr() as usize;
-        let end = start + blob.len();
-        faults.sort_unstable();
-        sites.sort_unstable();
-        calls.sort_unstable();
-        let registration =
-            signals::register_code(start, end, Arc::new(CodeTraps { start, faults }));
-        let info = Arc::new(CodeInfo {
-            start,
-            end,
-            functions: ranges,
-            sites,
-            calls,
-            names,
-        });
-        if let Ok(mut all) = CODE_INFO.write() {
-            all.push(info.clone());
-        }
-        let addrs = offsets.iter().map(|o| start + o).collect();
-        Ok((
-            ModuleCode {
-                _registration: registration,
-                _code: code,
-                info,
-            },
-            addrs,
-        ))
+        l
     }
 }
 
 impl ModuleCode {
-    /// Places lazy trampolines (they never fault and are not wasm frames); returns the code
-    /// and its start address.
-    pub fn trampolines(code: &[u8]) -> Result<(ModuleCode, usize), Error> {
-        let bytes = if code.is_empty() { &[0xCC][..] } else { code };
-        let mem = CodeMemory::new(bytes)?;
-        let start = mem.as_ptr() as usize;
-        let registration = signals::register_code(
-            start,
-            start + bytes.len(),
-            Arc::new(CodeTraps {
-                start,
-                faults: Vec::new(),
-            }),
-        );
-        let info = Arc::new(CodeInfo {
-            start,
-            end: start,
-            functions: Vec::new(),
-            sites: Vec::new(),
-            calls: Vec::new(),
-            names: Arc::new(Vec::new()),
-        });
-        Ok((
-            ModuleCode {
-                _registration: registration,
-                _code: mem,
-                info,
-            },
-            start,
-        ))
+    /// An empty arena; chunks are mapped as code is placed.
+    pub fn new(names: Arc<Vec<Option<String>>>) -> ModuleCode {
+        ModuleCode {
+            chunks: Mutex::new(Vec::new()),
+            names,
+        }
+    }
+
+    /// Places compiled functions (`(function index, code)`) and returns their entry
+    /// addresses, in order. The code is executable, and registered for traps and
+    /// backtraces, when this returns.
+    pub fn place(
+        &self,
+        functions: &[(u32, wjit_compiler::CompiledFunction)],
+    ) -> Result<Vec<usize>, Error> {
+        self.append(Layout::functions(functions))
+    }
+
+    /// Places lazy trampolines (they never fault and are not wasm frames); returns the
+    /// start address.
+    pub fn place_trampolines(&self, code: &[u8]) -> Result<usize, Error> {
+        let layout = Layout {
+            blob: code.to_vec(),
+            offsets: vec![0],
+            ..Layout::default()
+        };
+        Ok(self.append(layout)?[0])
+    }
+
+    fn append(&self, mut l: Layout) -> Result<Vec<usize>, Error> {
+        if l.blob.is_empty() {
+            l.blob.push(0);
+        }
+        let mut chunks = self.chunks.lock().unwrap_or_else(PoisonError::into_inner);
+        let size = l.blob.len();
+        let fits = |c: &Chunk| {
+            c.memory.is_writable() && c.fill.next_multiple_of(ALIGN) + size <= c.memory.len()
+        };
+        if !chunks.last().is_some_and(fits) {
+            let memory = if CodeChunk::dual_mapping_supported() {
+                let previous = chunks.last().map_or(0, |c| c.memory.len());
+                let len = (2 * previous).clamp(MIN_CHUNK, MAX_CHUNK).max(size);
+                match CodeChunk::new(len) {
+                    Ok(chunk) => chunk,
+                    // Out of memory or mappings: as below, a chunk just for this placement.
+                    Err(_) => CodeChunk::sealed(&l.blob)?,
+                }
+            } else {
+                CodeChunk::sealed(&l.blob)?
+            };
+            u32::try_from(memory.len())
+                .map_err(|_| Error::Compile("module code larger than 4 GiB".into()))?;
+            chunks.push(Chunk::new(memory, &self.names));
+        }
+        let chunk = chunks.last_mut().expect("a chunk was just made");
+        let at = if chunk.memory.is_writable() {
+            let at = chunk.fill.next_multiple_of(ALIGN);
+            chunk.memory.write(at, &l.blob);
+            at
+        } else {
+            0 // a sealed chunk made for this placement holds exactly its code
+        };
+        chunk.fill = at + size;
+        let base = at as u32;
+        let info = &chunk.info;
+        // Sites before functions: a reader that finds a function finds its sites too.
+        info.faults
+            .extend(l.faults.iter().map(|&(p, c)| (base + p, c)));
+        info.sites
+            .extend(l.sites.iter().map(|&(p, w)| (base + p, w)));
+        info.calls
+            .extend(l.calls.iter().map(|&(p, w)| (base + p, w)));
+        info.functions
+            .extend(l.functions.iter().map(|&(s, e, f)| (base + s, base + e, f)));
+        let start = info.start + at;
+        Ok(l.offsets.iter().map(|o| start + o).collect())
     }
 }
 
-impl Drop for ModuleCode {
-    fn drop(&mut self) {
-        if let Ok(mut all) = CODE_INFO.write() {
-            all.retain(|i| !Arc::ptr_eq(i, &self.info));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_vec_publishes_prefixes() {
+        let v = AppendVec::new();
+        assert!(v.as_slice().is_empty());
+        for i in 0..1000u32 {
+            v.extend([i, i + 1]);
+            let s = v.as_slice();
+            assert_eq!(s.len(), 2 * (i as usize + 1));
+            assert_eq!(s[2 * i as usize], i);
         }
+    }
+
+    #[test]
+    fn append_vec_concurrent_readers() {
+        let v = AppendVec::new();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !done.load(Ordering::Relaxed) {
+                        let s = v.as_slice();
+                        for (i, &x) in s.iter().enumerate() {
+                            assert_eq!(x, i);
+                        }
+                    }
+                });
+            }
+            for i in 0..20_000usize {
+                v.extend([i]);
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(v.as_slice().len(), 20_000);
     }
 }
