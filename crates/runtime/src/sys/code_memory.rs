@@ -78,11 +78,13 @@ pub struct CodeChunk {
     len: usize,
 }
 
-// SAFETY: the chunk owns its mappings; the pointers are addresses. Writing requires
-// `&mut self`; reading the read+execute view needs no synchronization beyond the one that
-// published the address (see `write`).
+// SAFETY: the chunk owns its mappings and the raw pointers are only addresses of them, so
+// moving it to another thread moves that ownership; nothing is tied to the creating thread.
 unsafe impl Send for CodeChunk {}
-// SAFETY: see `Send`; `&CodeChunk` only hands out addresses.
+// SAFETY: the only method that writes memory, `write`, takes `&mut self`, so safe code can
+// never write while another thread holds `&CodeChunk` (the arena calls it under its mutex);
+// `&CodeChunk` hands out nothing but addresses and lengths, and code at an address runs only
+// after the arena published it with release ordering following the write.
 unsafe impl Sync for CodeChunk {}
 
 /// Whether dual-mapped chunks may be tried (false once they failed, or if disabled).
