@@ -19,7 +19,7 @@ mod module;
 mod trap;
 pub mod vmctx;
 
-pub use codegen::{compile_function, validate_function};
+pub use codegen::{compile_function, compile_function_in, validate_function, FuncCompilerContext};
 pub use error::CompileError;
 pub use module::ModuleInfo;
 pub use trap::TrapCode;

@@ -462,6 +462,11 @@ pub trait MacroAssembler {
     fn reserve_for_body(&mut self, wasm_bytes: usize);
 
     /// Emits the out-of-line trap stubs, patches the frame size (`frame_size` bytes below the
-    /// frame pointer, including the saved vmctx) and returns the code.
-    fn finish(self, frame_size: u32) -> Result<Vec<u8>>;
+    /// frame pointer, including the saved vmctx) and returns the code. The assembler is
+    /// then empty, ready for the next function.
+    fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>>;
+
+    /// Empties the assembler for the next function (also after a function that failed half
+    /// way), keeping what capacity it can.
+    fn reset(&mut self);
 }

@@ -170,11 +170,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // The header fixes the loop's state: locals stay in the registers they are in.
         // Back edges reach the header too, so after it the state is exactly the merge
         // state (registers dirty), not the entry edge's.
+        // Each loop's header is compiled once: its scanned locals can be taken.
         let uses = self
             .loops_seen
             .checked_sub(self.loop_locals_first)
-            .and_then(|i| self.loop_locals.get(i))
-            .cloned();
+            .and_then(|i| self.loop_locals.get_mut(i))
+            .map(std::mem::take);
         self.loops_seen += 1;
         let state = match uses {
             Some(uses) => self.derive_loop_merge(base, params.len(), uses),

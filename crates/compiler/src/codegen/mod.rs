@@ -36,6 +36,9 @@ use wasmparser::{FuncValidator, FunctionBody, Operator, OperatorsReader, WasmMod
 /// [`CompileError::Invalid`] and never produces code. A valid body this compiler cannot
 /// compile gives [`CompileError::Unsupported`] naming the function index and byte offset
 /// (exactly where and why [`validate_function`] would report it).
+///
+/// To compile many functions on one thread, [`compile_function_in`] with one
+/// [`FuncCompilerContext`] reuses the assembler's and the compiler's buffers.
 pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     masm: M,
     info: &ModuleInfo,
@@ -43,120 +46,277 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<T>,
 ) -> Result<CompiledFunction, CompileError> {
-    let invalid = |e| CompileError::invalid(func_index, e);
-    let ty = info
-        .func_type(func_index)
-        .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
-    validate::check_signature(ty).map_err(|r| r.at(func_index, body.range().start))?;
-    let mut locals = Vec::new();
-    for &p in ty.params() {
-        locals.push(ValKind::of(p)?);
-    }
-    let mut results = Vec::new();
-    for &r in ty.results() {
-        results.push(ValKind::of(r)?);
-    }
-    let num_params = locals.len() as u32;
+    let mut context = FuncCompilerContext::new(masm);
+    compile_function_in(&mut context, info, func_index, body, validator)
+}
 
-    let mut locals_reader = body.get_locals_reader().map_err(invalid)?;
-    for _ in 0..locals_reader.get_count() {
-        let offset = locals_reader.original_position();
-        let (count, ty) = locals_reader.read().map_err(invalid)?;
-        validator
-            .define_locals(offset, count, ty)
-            .map_err(invalid)?;
-        validate::check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
-        let kind = ValKind::of(ty)?;
-        locals.extend(std::iter::repeat_n(kind, count as usize));
-    }
-    let mut reader = OperatorsReader::new(locals_reader.get_binary_reader());
+/// What one thread keeps between the functions it compiles (the counterpart of wasmparser's
+/// `FuncValidatorAllocations`): the assembler and the compiler's tables, which keep their
+/// capacity, so compiling a function allocates little beyond the code it returns.
+pub struct FuncCompilerContext<M: MacroAssembler> {
+    masm: M,
+    buffers: Buffers,
+}
 
-    let num_frame_locals = locals.len() as u32 - num_params;
-    let mut masm = masm;
-    let range = body.range();
-    masm.reserve_for_body((range.end - range.start) as usize);
-    let mut c = FuncCompiler {
-        regs: RegUses::new(
-            masm.allocatable(RegClass::Int)
-                .iter()
-                .chain(masm.allocatable(RegClass::Float))
-                .copied(),
-        ),
-        local_locs: vec![LocalLoc::Home; locals.len()],
-        cached: Vec::with_capacity(16),
-        cached_at: vec![u32::MAX; locals.len()],
-        written: vec![false; locals.len()],
-        masm,
-        info,
-        locals,
-        num_params,
-        slots_start: -8 - 8 * num_frame_locals as i32,
-        results,
-        stack: Vec::with_capacity(16),
-        max_depth: 0,
-        outgoing_words: 0,
-        control: Vec::new(),
-        reachable: true,
-        traps: Vec::new(),
-        call_sites: Vec::new(),
-        wasm_offset: 0,
-        next_is_branch: false,
-        next_op: NextOp::Other,
-        loop_locals: Vec::new(),
-        loop_locals_first: 0,
-        loops_scanned: 0,
-        prescan_marks: Vec::new(),
-        move_buf: Vec::new(),
-        result_buf: Vec::new(),
-        loops_seen: 0,
-        fused: None,
-    };
-    c.emit_prologue(num_frame_locals)?;
-
-    // One operator of lookahead (decoded once): comparisons fuse with a following branch,
-    // and an operation whose result goes straight into a local may write that local's
-    // register in place.
-    let mut next = (!reader.eof()).then(|| reader.read_with_offset());
-    while let Some(item) = next.take() {
-        let (op, offset) = item.map_err(invalid)?;
-        let end = reader.original_position();
-        let scan_from = (matches!(op, Operator::Loop { .. }) && c.loops_seen >= c.loops_scanned)
-            .then(|| reader.get_binary_reader());
-        next = (!reader.eof()).then(|| reader.read_with_offset());
-        validator.op(offset, &op).map_err(invalid)?;
-        validate::check_encoding(&op, offset, end, func_index)?;
-        validate::check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
-        c.wasm_offset = offset as u32;
-        c.next_op = match next {
-            Some(Ok((Operator::BrIf { .. } | Operator::If { .. }, _))) => NextOp::Branch,
-            Some(Ok((
-                Operator::LocalSet { local_index } | Operator::LocalTee { local_index },
-                _,
-            ))) => NextOp::SetLocal(local_index),
-            _ => NextOp::Other,
-        };
-        c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
-        if let Some(after_loop) = scan_from {
-            let loops = prescan::scan_loops(
-                after_loop,
-                c.locals.len(),
-                &mut c.prescan_marks,
-                c.loops_seen,
-            );
-            c.loops_scanned = c.loops_seen + loops.len().max(1);
-            c.loop_locals = loops;
-            c.loop_locals_first = c.loops_seen;
+impl<M: MacroAssembler> FuncCompilerContext<M> {
+    /// A context that emits code with `masm`.
+    pub fn new(masm: M) -> FuncCompilerContext<M> {
+        FuncCompilerContext {
+            masm,
+            buffers: Buffers::default(),
         }
-        c.emit(op).map_err(|e| e.located(func_index, offset))?;
     }
-    reader.finish().map_err(invalid)?;
-    let end = reader.original_position();
-    c.finish().map_err(|e| e.located(func_index, end))
+}
+
+/// The compiler's reusable tables (see [`FuncCompiler`] for what each holds). Vectors are
+/// empty between functions; only their capacity carries over.
+#[derive(Default)]
+struct Buffers {
+    locals: Vec<ValKind>,
+    results: Vec<ValKind>,
+    stack: Vec<Val>,
+    local_locs: Vec<LocalLoc>,
+    cached: Vec<u32>,
+    cached_at: Vec<u32>,
+    written: Vec<bool>,
+    control: Vec<Frame>,
+    loop_locals: Vec<prescan::LoopLocals>,
+    prescan_marks: Vec<prescan::DepthMarks>,
+    /// Loop ids given out by earlier functions' scans (the marks stay valid across
+    /// functions as long as ids never repeat).
+    loop_ids_used: usize,
+    move_buf: Vec<moves::Move>,
+    result_buf: Vec<ValKind>,
+}
+
+/// [`compile_function`] with the buffers of `context`, left in it for the next function.
+pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
+    context: &mut FuncCompilerContext<M>,
+    info: &ModuleInfo,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    validator: &mut FuncValidator<T>,
+) -> Result<CompiledFunction, CompileError> {
+    context.masm.reset();
+    let buffers = std::mem::take(&mut context.buffers);
+    let (result, buffers) = compile_with(
+        &mut context.masm,
+        buffers,
+        info,
+        func_index,
+        body,
+        validator,
+    );
+    if let Some(buffers) = buffers {
+        context.buffers = buffers;
+    }
+    result
+}
+
+/// The compilation proper; hands back the buffers unless it failed half-way.
+fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
+    masm: &mut M,
+    buffers: Buffers,
+    info: &ModuleInfo,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    validator: &mut FuncValidator<T>,
+) -> (Result<CompiledFunction, CompileError>, Option<Buffers>) {
+    let mut c = match FuncCompiler::start(masm, buffers, info, func_index, body, validator) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), None),
+    };
+    let (compiled, c) = match c.compile_body(func_index, validator) {
+        Ok(()) => {
+            let end = c.reader_end;
+            (c.finish().map_err(|e| e.located(func_index, end)), c)
+        }
+        Err(e) => return (Err(e), None),
+    };
+    (compiled, Some(c.into_buffers()))
+}
+
+impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
+    /// Reads the locals and emits the prologue.
+    fn start<T: WasmModuleResources>(
+        masm: &'a mut M,
+        mut b: Buffers,
+        info: &'a ModuleInfo,
+        func_index: u32,
+        body: &FunctionBody<'a>,
+        validator: &mut FuncValidator<T>,
+    ) -> Result<FuncCompiler<'a, M>, CompileError> {
+        let invalid = |e| CompileError::invalid(func_index, e);
+        let ty = info
+            .func_type(func_index)
+            .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
+        validate::check_signature(ty).map_err(|r| r.at(func_index, body.range().start))?;
+        let mut locals = b.locals;
+        locals.clear();
+        for &p in ty.params() {
+            locals.push(ValKind::of(p)?);
+        }
+        let mut results = b.results;
+        results.clear();
+        for &r in ty.results() {
+            results.push(ValKind::of(r)?);
+        }
+        let num_params = locals.len() as u32;
+
+        let mut locals_reader = body.get_locals_reader().map_err(invalid)?;
+        for _ in 0..locals_reader.get_count() {
+            let offset = locals_reader.original_position();
+            let (count, ty) = locals_reader.read().map_err(invalid)?;
+            validator
+                .define_locals(offset, count, ty)
+                .map_err(invalid)?;
+            validate::check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
+            let kind = ValKind::of(ty)?;
+            locals.extend(std::iter::repeat_n(kind, count as usize));
+        }
+        let reader = OperatorsReader::new(locals_reader.get_binary_reader());
+
+        let num_frame_locals = locals.len() as u32 - num_params;
+        let range = body.range();
+        masm.reserve_for_body((range.end - range.start) as usize);
+        let n = locals.len();
+        b.stack.clear();
+        b.cached.clear();
+        b.control.clear();
+        b.loop_locals.clear();
+        b.move_buf.clear();
+        if b.loop_ids_used > (u32::MAX / 2) as usize {
+            // Loop tags are u32: start over before they could wrap and repeat.
+            b.prescan_marks.clear();
+            b.loop_ids_used = 0;
+        }
+        let mut c = FuncCompiler {
+            regs: RegUses::new(
+                masm.allocatable(RegClass::Int)
+                    .iter()
+                    .chain(masm.allocatable(RegClass::Float))
+                    .copied(),
+            ),
+            local_locs: refill(b.local_locs, LocalLoc::Home, n),
+            cached: b.cached,
+            cached_at: refill(b.cached_at, u32::MAX, n),
+            written: refill(b.written, false, n),
+            masm,
+            info,
+            locals,
+            num_params,
+            slots_start: -8 - 8 * num_frame_locals as i32,
+            results,
+            stack: b.stack,
+            max_depth: 0,
+            outgoing_words: 0,
+            control: b.control,
+            reachable: true,
+            traps: Vec::new(),
+            call_sites: Vec::new(),
+            wasm_offset: 0,
+            next_is_branch: false,
+            next_op: NextOp::Other,
+            loop_locals: b.loop_locals,
+            loop_locals_first: 0,
+            loops_scanned: 0,
+            prescan_marks: b.prescan_marks,
+            loop_ids_used: b.loop_ids_used,
+            move_buf: b.move_buf,
+            result_buf: b.result_buf,
+            loops_seen: 0,
+            fused: None,
+            reader: Some(reader),
+            reader_end: 0,
+        };
+        c.emit_prologue(num_frame_locals)?;
+        Ok(c)
+    }
+
+    /// Decodes, validates and compiles every operator of the body.
+    fn compile_body<T: WasmModuleResources>(
+        &mut self,
+        func_index: u32,
+        validator: &mut FuncValidator<T>,
+    ) -> Result<(), CompileError> {
+        let invalid = |e| CompileError::invalid(func_index, e);
+        let Some(mut reader) = self.reader.take() else {
+            return Err(CompileError::Internal("body compiled twice".into()));
+        };
+        let c = self;
+        // One operator of lookahead (decoded once): comparisons fuse with a following
+        // branch, and an operation whose result goes straight into a local may write that
+        // local's register in place.
+        let mut next = (!reader.eof()).then(|| reader.read_with_offset());
+        while let Some(item) = next.take() {
+            let (op, offset) = item.map_err(invalid)?;
+            let end = reader.original_position();
+            let scan_from = (matches!(op, Operator::Loop { .. })
+                && c.loops_seen >= c.loops_scanned)
+                .then(|| reader.get_binary_reader());
+            next = (!reader.eof()).then(|| reader.read_with_offset());
+            validator.op(offset, &op).map_err(invalid)?;
+            validate::check_encoding(&op, offset, end, func_index)?;
+            validate::check_operator(c.info, &op).map_err(|r| r.at(func_index, offset))?;
+            c.wasm_offset = offset as u32;
+            c.next_op = match next {
+                Some(Ok((Operator::BrIf { .. } | Operator::If { .. }, _))) => NextOp::Branch,
+                Some(Ok((
+                    Operator::LocalSet { local_index } | Operator::LocalTee { local_index },
+                    _,
+                ))) => NextOp::SetLocal(local_index),
+                _ => NextOp::Other,
+            };
+            c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
+            if let Some(after_loop) = scan_from {
+                let first_id = c.loop_ids_used + c.loops_seen;
+                let scanned = prescan::scan_loops(
+                    after_loop,
+                    c.locals.len(),
+                    &mut c.prescan_marks,
+                    first_id,
+                    &mut c.loop_locals,
+                );
+                c.loops_scanned = c.loops_seen + scanned.max(1);
+                c.loop_locals_first = c.loops_seen;
+            }
+            c.emit(op).map_err(|e| e.located(func_index, offset))?;
+        }
+        reader.finish().map_err(invalid)?;
+        c.reader_end = reader.original_position();
+        Ok(())
+    }
+
+    /// The buffers, for the next function.
+    fn into_buffers(self) -> Buffers {
+        Buffers {
+            locals: self.locals,
+            results: self.results,
+            stack: self.stack,
+            local_locs: self.local_locs,
+            cached: self.cached,
+            cached_at: self.cached_at,
+            written: self.written,
+            control: self.control,
+            loop_locals: self.loop_locals,
+            prescan_marks: self.prescan_marks,
+            loop_ids_used: self.loop_ids_used + self.loops_seen,
+            move_buf: self.move_buf,
+            result_buf: self.result_buf,
+        }
+    }
+}
+
+/// `v` emptied, then `n` copies of `fill` (in `v`'s allocation when it is big enough).
+fn refill<T: Clone>(mut v: Vec<T>, fill: T, n: usize) -> Vec<T> {
+    v.clear();
+    v.resize(n, fill);
+    v
 }
 
 /// State of one function being compiled.
 pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
-    masm: M,
+    masm: &'a mut M,
     info: &'a ModuleInfo,
     /// Kinds of all locals, parameters first.
     locals: Vec<ValKind>,
@@ -196,8 +356,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     loop_locals_first: usize,
     /// Loop number after the last one `loop_locals` covers.
     loops_scanned: usize,
-    /// The prescan's per-depth bookkeeping, reused by every scan of the body.
+    /// The prescan's per-depth bookkeeping, reused by every scan (of every body).
     prescan_marks: Vec<prescan::DepthMarks>,
+    /// Loop ids used by the scans of earlier bodies (`prescan::scan_loops`'s `first_id`).
+    loop_ids_used: usize,
     /// Buffer for the moves of one merge, reused.
     move_buf: Vec<moves::Move>,
     /// Buffer for the result kinds of a call, reused.
@@ -206,6 +368,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).
     fused: Option<condition::FusedCmp>,
+    /// The body's operators, until `compile_body` takes them.
+    reader: Option<OperatorsReader<'a>>,
+    /// Offset just past the body, once compiled.
+    reader_end: u64,
 }
 
 /// The operator after the one being compiled, where it changes the code.
@@ -242,7 +408,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
-    fn finish(self) -> Result<CompiledFunction, CompileError> {
+    fn finish(&mut self) -> Result<CompiledFunction, CompileError> {
         if !self.control.is_empty() {
             return Err(CompileError::Internal("unterminated function body".into()));
         }
@@ -252,8 +418,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame_size = (frame_words * 8).next_multiple_of(16);
         let frame_size = u32::try_from(frame_size)
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
-        let mut traps = self.traps;
-        let mut call_sites = self.call_sites;
+        let mut traps = std::mem::take(&mut self.traps);
+        let mut call_sites = std::mem::take(&mut self.call_sites);
         let code = self.masm.finish(frame_size)?;
         traps.sort_by_key(|t| t.pc);
         call_sites.sort_unstable();

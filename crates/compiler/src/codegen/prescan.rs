@@ -22,10 +22,11 @@ pub(super) struct DepthMarks {
 }
 
 /// Scans the operators after a `loop` operator (`reader` starts just after it) up to its
-/// `end` and returns the locals of that loop and of every loop nested in it, in the order
-/// the loops start. `num_locals` bounds the local indices (an out-of-range index or a
-/// decoding error ends the scan: validation reports it later). `first_id` must exceed
-/// every loop id of earlier scans that used `marks`.
+/// `end` and leaves in `out` the locals of that loop and of every loop nested in it, in the
+/// order the loops start; returns how many loops that is. `num_locals` bounds the local
+/// indices (an out-of-range index or a decoding error ends the scan: validation reports it
+/// later). `first_id` must exceed every loop id of earlier scans that used `marks`, and
+/// stay below `u32::MAX` minus the number of loops scanned.
 ///
 /// The scan drives wasmparser's decoder with a visitor that only looks at control and
 /// local operators, so no `Operator` value is built for the rest.
@@ -34,9 +35,11 @@ pub(super) fn scan_loops(
     num_locals: usize,
     marks: &mut Vec<DepthMarks>,
     first_id: usize,
-) -> Vec<LoopLocals> {
+    out: &mut Vec<LoopLocals>,
+) -> usize {
     let mut scan = Scan {
-        loops: Vec::new(),
+        loops: out,
+        used: 0,
         control: Vec::new(),
         open_loops: Vec::new(),
         marks,
@@ -50,12 +53,17 @@ pub(super) fn scan_loops(
             break;
         }
     }
-    scan.loops
+    let used = scan.used;
+    scan.loops.truncate(used);
+    used
 }
 
 /// The scan's state: a visitor of wasmparser's decoder.
 struct Scan<'m> {
-    loops: Vec<LoopLocals>,
+    /// The loops' locals; entries from `used` on are left over from earlier scans (kept
+    /// for their capacity).
+    loops: &'m mut Vec<LoopLocals>,
+    used: usize,
     /// The open frames: their kind (for the decoder's `else` checks) and loop id, if a loop.
     control: Vec<(FrameKind, Option<usize>)>,
     open_loops: Vec<usize>,
@@ -68,15 +76,23 @@ struct Scan<'m> {
 
 impl Scan<'_> {
     fn enter_loop(&mut self) {
-        let id = self.loops.len();
-        self.loops.push(Vec::new());
+        let id = self.used;
+        self.used += 1;
+        match self.loops.get_mut(id) {
+            Some(entries) => entries.clear(),
+            None => self.loops.push(Vec::new()),
+        }
         self.control.push((FrameKind::Loop, Some(id)));
         self.open_loops.push(id);
-        if self.marks.len() < self.open_loops.len() {
-            self.marks.push(DepthMarks {
-                loop_of: vec![0; self.num_locals],
-                position: vec![0; self.num_locals],
-            });
+        let depth = self.open_loops.len() - 1;
+        if self.marks.len() <= depth {
+            self.marks.push(DepthMarks::default());
+        }
+        let m = &mut self.marks[depth];
+        if m.loop_of.len() < self.num_locals {
+            // New entries hold 0, which no loop's tag equals.
+            m.loop_of.resize(self.num_locals, 0);
+            m.position.resize(self.num_locals, 0);
         }
     }
 
@@ -199,7 +215,10 @@ mod tests {
                     let op = ops.read().unwrap();
                     if matches!(op, wasmparser::Operator::Loop { .. }) {
                         let after = ops.get_binary_reader();
-                        return scan_loops(after, num_locals, &mut Vec::new(), 0);
+                        let mut loops = Vec::new();
+                        let n = scan_loops(after, num_locals, &mut Vec::new(), 0, &mut loops);
+                        assert_eq!(n, loops.len());
+                        return loops;
                     }
                 }
             }

@@ -77,14 +77,20 @@ impl ModuleFunctions {
     ) -> Result<ModuleFunctions, Error> {
         let compiled = for_each_body(&bodies, parallel, |chunk| {
             let mut allocs = FuncValidatorAllocations::default();
+            let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+            let mut context = wjit_compiler::FuncCompilerContext::new(masm);
             let mut out = Vec::with_capacity(chunk.len());
             for f in chunk {
                 let index = f.to_validate.index;
                 let body = body_reader(binary, f.body.clone());
                 let mut validator = job(f).into_validator(allocs);
-                let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
-                let code =
-                    wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
+                let code = wjit_compiler::compile_function_in(
+                    &mut context,
+                    info,
+                    index,
+                    &body,
+                    &mut validator,
+                )?;
                 allocs = validator.into_allocations();
                 out.push((index, code));
             }

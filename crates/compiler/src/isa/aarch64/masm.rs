@@ -1018,7 +1018,16 @@ impl MacroAssembler for Aarch64Masm {
         self.ops.reserve_ops(wasm_bytes * 4 + 64);
     }
 
-    fn finish(mut self, frame_size: u32) -> Result<Vec<u8>> {
+    fn reset(&mut self) {
+        // After `finish` nothing is left; after a failure, start over with new buffers.
+        if self.ops.offset().0 != 0 {
+            self.ops = VecAssembler::new(0);
+        }
+        self.stubs.clear();
+        self.frame_size_patch = None;
+    }
+
+    fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);
@@ -1055,7 +1064,8 @@ impl MacroAssembler for Aarch64Masm {
             self.emit(enc::br(X16));
         }
         let patch = self.frame_size_patch;
-        let mut code = self.ops.finalize().map_err(|e| {
+        self.frame_size_patch = None;
+        let mut code = self.ops.take().map_err(|e| {
             CompileError::Unsupported(format!("aarch64 assembly (function too large?): {e}"))
         })?;
         if let Some(at) = patch {

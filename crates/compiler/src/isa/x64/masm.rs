@@ -961,7 +961,16 @@ impl MacroAssembler for X64Masm {
         self.ops.reserve_ops(wasm_bytes * 3 + 64);
     }
 
-    fn finish(mut self, frame_size: u32) -> Result<Vec<u8>> {
+    fn reset(&mut self) {
+        // After `finish` nothing is left; after a failure, start over with new buffers.
+        if self.ops.offset().0 != 0 {
+            self.ops = VecAssembler::new(0);
+        }
+        self.stubs.clear();
+        self.frame_size_patch = None;
+    }
+
+    fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);
@@ -982,9 +991,10 @@ impl MacroAssembler for X64Masm {
             enc::jmp_mem(&mut self.ops, Mem::base(R15, landing));
         }
         let patch = self.frame_size_patch;
+        self.frame_size_patch = None;
         let mut code = self
             .ops
-            .finalize()
+            .take()
             .map_err(|e| CompileError::Internal(format!("x64 assembly: {e}")))?;
         if let Some(at) = patch {
             let size = i32::try_from(frame_size)
