@@ -178,11 +178,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// write `r` in place (`local.get x; ...; i32.add; local.set x` becomes one `add`).
     /// The local is marked dirty by that `local.set`.
     pub(super) fn result_goes_to_local_in(&self, r: Reg) -> bool {
-        let super::NextOp::SetLocal(l) = self.next_op else {
+        if self.regs.count(r) != 2 {
+            return false;
+        }
+        let super::NextOp::SetLocal(l) = self.next_op() else {
             return false;
         };
-        self.regs.count(r) == 2
-            && matches!(self.local_locs.get(l as usize), Some(LocalLoc::Reg(x, _)) if *x == r)
+        matches!(self.local_locs.get(l as usize), Some(LocalLoc::Reg(x, _)) if *x == r)
     }
 
     /// The locals that are not at home, with where they are.

@@ -20,6 +20,7 @@ mod prescan;
 mod stack;
 mod tables;
 mod validate;
+mod visit;
 
 use crate::masm::{MacroAssembler, RegClass};
 use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
@@ -174,7 +175,9 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             let kind = ValKind::of(ty)?;
             locals.extend(std::iter::repeat_n(kind, count as usize));
         }
-        let reader = OperatorsReader::new(locals_reader.get_binary_reader());
+        let operators = locals_reader.get_binary_reader();
+        let body_bytes = visit::BodyBytes::new(&operators);
+        let reader = OperatorsReader::new(operators);
 
         let num_frame_locals = locals.len() as u32 - num_params;
         let range = body.range();
@@ -216,7 +219,8 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             call_sites: Vec::new(),
             wasm_offset: 0,
             next_is_branch: false,
-            next_op: NextOp::Other,
+            body: body_bytes,
+            op_end: None,
             loop_locals: b.loop_locals,
             loop_locals_first: 0,
             loops_scanned: 0,
@@ -243,47 +247,18 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         let Some(mut reader) = self.reader.take() else {
             return Err(CompileError::Internal("body compiled twice".into()));
         };
-        let c = self;
-        // One operator of lookahead (decoded once): comparisons fuse with a following
-        // branch, and an operation whose result goes straight into a local may write that
-        // local's register in place.
-        let mut next = (!reader.eof()).then(|| reader.read_with_offset());
-        while let Some(item) = next.take() {
-            let (op, offset) = item.map_err(invalid)?;
-            let end = reader.original_position();
-            let scan_from = (matches!(op, Operator::Loop { .. })
-                && c.loops_seen >= c.loops_scanned)
-                .then(|| reader.get_binary_reader());
-            next = (!reader.eof()).then(|| reader.read_with_offset());
-            validator.op(offset, &op).map_err(invalid)?;
-            validate::check_encoding(&op, offset, end, func_index)?;
-            validate::check_operator(c.info, &op).map_err(|r| r.at(func_index, offset))?;
-            c.wasm_offset = offset as u32;
-            c.next_op = match next {
-                Some(Ok((Operator::BrIf { .. } | Operator::If { .. }, _))) => NextOp::Branch,
-                Some(Ok((
-                    Operator::LocalSet { local_index } | Operator::LocalTee { local_index },
-                    _,
-                ))) => NextOp::SetLocal(local_index),
-                _ => NextOp::Other,
+        while !reader.eof() {
+            let offset = reader.original_position();
+            let mut visitor = visit::OpVisitor {
+                c: &mut *self,
+                validator: &mut *validator,
+                func_index,
+                offset,
             };
-            c.next_is_branch = c.next_op == NextOp::Branch && is_comparison(&op);
-            if let Some(after_loop) = scan_from {
-                let first_id = c.loop_ids_used + c.loops_seen;
-                let scanned = prescan::scan_loops(
-                    after_loop,
-                    c.locals.len(),
-                    &mut c.prescan_marks,
-                    first_id,
-                    &mut c.loop_locals,
-                );
-                c.loops_scanned = c.loops_seen + scanned.max(1);
-                c.loop_locals_first = c.loops_seen;
-            }
-            c.emit(op).map_err(|e| e.located(func_index, offset))?;
+            reader.visit_operator(&mut visitor).map_err(invalid)??;
         }
         reader.finish().map_err(invalid)?;
-        c.reader_end = reader.original_position();
+        self.reader_end = reader.original_position();
         Ok(())
     }
 
@@ -348,8 +323,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     wasm_offset: u32,
     /// The operator after the current one is `br_if` or `if` (set for comparisons only).
     next_is_branch: bool,
-    /// What the operator after the current one is, as far as code generation cares.
-    next_op: NextOp,
+    /// The body's operator bytes, to look at the next operator (see `visit.rs`).
+    body: visit::BodyBytes<'a>,
+    /// Where the operator after the current one starts, when known without decoding.
+    op_end: Option<u64>,
     /// The locals of the outermost loop being compiled and of the loops in it (`prescan.rs`).
     loop_locals: Vec<prescan::LoopLocals>,
     /// Loop number (in order of `loop` operators) of `loop_locals[0]`.

@@ -49,7 +49,15 @@ pub(super) fn scan_loops(
     };
     scan.enter_loop();
     while !scan.done && !reader.eof() {
-        if reader.visit_operator(&mut scan).is_err() {
+        let at = reader.clone();
+        let skipped = match scan.fast_path(&mut reader) {
+            Some(skipped) => skipped,
+            None => {
+                reader = at;
+                reader.visit_operator(&mut scan).is_ok()
+            }
+        };
+        if !skipped {
             break;
         }
     }
@@ -108,8 +116,17 @@ impl Scan<'_> {
 
     fn end(&mut self) {
         match self.control.pop() {
-            Some((_, Some(_))) => {
+            Some((_, Some(id))) => {
                 self.open_loops.pop();
+                // The enclosing loop contains this one's accesses (in the same order of
+                // first access as if they had been counted there directly).
+                if let Some(&parent) = self.open_loops.last() {
+                    let depth = self.open_loops.len() - 1;
+                    for i in 0..self.loops[id].len() {
+                        let (l, n) = self.loops[id][i];
+                        self.count(depth, parent, l, n);
+                    }
+                }
                 // The end of the loop the scan began at.
                 self.done |= self.control.is_empty();
             }
@@ -118,23 +135,92 @@ impl Scan<'_> {
         }
     }
 
+    /// Reads the operator at `reader` directly when it is one of the common ones (a byte
+    /// test and at most a few LEB128 immediates instead of wasmparser's full decoder):
+    /// `Some(decoded)` if it was, `None` (and `reader` is left anywhere) if the decoder
+    /// must handle it.
+    fn fast_path(&mut self, reader: &mut BinaryReader<'_>) -> Option<bool> {
+        let Ok(opcode) = reader.read_u8() else {
+            return Some(false);
+        };
+        let ok = match opcode {
+            // block, loop, if: a block type
+            0x02..=0x04 => {
+                // One-byte block types only: empty, a number or basic reference type, or
+                // a small type index (the decoder handles the rest).
+                match reader.read_u8() {
+                    Ok(0x40 | 0x6F | 0x70 | 0x7B..=0x7F | 0x00..=0x3F) => {}
+                    _ => return None,
+                }
+                match opcode {
+                    0x02 => self.enter(FrameKind::Block),
+                    0x03 => self.enter_loop(),
+                    _ => self.enter(FrameKind::If),
+                }
+                true
+            }
+            0x05 => {
+                self.else_();
+                true
+            }
+            0x0B => {
+                self.end();
+                true
+            }
+            0x20..=0x22 => match reader.read_var_u32() {
+                Ok(l) => {
+                    self.local(l);
+                    true
+                }
+                Err(_) => false,
+            },
+            // No immediates: unreachable, nop, return, drop, select, and every numeric
+            // operator of the MVP and sign-extension.
+            0x00 | 0x01 | 0x0F | 0x1A | 0x1B | 0x45..=0xC4 => true,
+            // One LEB128 index: br, br_if, call, global.*, table.get/set, memory.size/grow.
+            0x0C | 0x0D | 0x10 | 0x23..=0x26 | 0x3F | 0x40 => reader.read_var_u32().is_ok(),
+            0x11 => reader.read_var_u32().is_ok() && reader.read_var_u32().is_ok(),
+            0x41 => reader.read_var_i32().is_ok(),
+            0x42 => reader.read_var_i64().is_ok(),
+            0x43 => reader.read_bytes(4).is_ok(),
+            0x44 => reader.read_bytes(8).is_ok(),
+            // Loads and stores: alignment flags, [memory index], offset.
+            0x28..=0x3E => match reader.read_var_u32() {
+                Ok(flags) => {
+                    (flags & 0x40 == 0 || reader.read_var_u32().is_ok())
+                        && reader.read_var_u64().is_ok()
+                }
+                Err(_) => false,
+            },
+            _ => return None,
+        };
+        Some(ok)
+    }
+
+    /// Counts an access to `local_index` in the innermost open loop (the loops around it
+    /// get the loop's counts when it ends).
     fn local(&mut self, local_index: u32) {
-        let l = local_index as usize;
-        if l >= self.num_locals {
+        if local_index as usize >= self.num_locals {
             self.done = true;
             return;
         }
-        for (depth, &id) in self.open_loops.iter().enumerate() {
-            let m = &mut self.marks[depth];
-            let tag = (self.first_id + id) as u32 + 1;
-            let entries = &mut self.loops[id];
-            if m.loop_of[l] != tag {
-                m.loop_of[l] = tag;
-                m.position[l] = entries.len() as u32;
-                entries.push((local_index, 0));
-            }
-            entries[m.position[l] as usize].1 += 1;
+        if let Some(&id) = self.open_loops.last() {
+            self.count(self.open_loops.len() - 1, id, local_index, 1);
         }
+    }
+
+    /// Adds `n` accesses to `local_index` to loop `id`, open at nesting depth `depth`.
+    fn count(&mut self, depth: usize, id: usize, local_index: u32, n: u32) {
+        let l = local_index as usize;
+        let m = &mut self.marks[depth];
+        let tag = (self.first_id + id) as u32 + 1;
+        let entries = &mut self.loops[id];
+        if m.loop_of[l] != tag {
+            m.loop_of[l] = tag;
+            m.position[l] = entries.len() as u32;
+            entries.push((local_index, 0));
+        }
+        entries[m.position[l] as usize].1 += n;
     }
 }
 

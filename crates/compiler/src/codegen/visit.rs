@@ -1,0 +1,252 @@
+//! The one walk over a body: wasmparser's decoder calls [`OpVisitor`] with each operator's
+//! immediates; it hands them to the validator's own visitor, then to the compiler. No
+//! `Operator` is decoded into a value and matched again by the validator, and nothing is
+//! decoded twice except where a question about the next operator needs it (see
+//! [`BodyBytes`]).
+
+use super::{is_comparison, prescan, validate, FuncCompiler, NextOp};
+use crate::masm::MacroAssembler;
+use crate::CompileError;
+use wasmparser::{
+    BinaryReader, FrameKind, FrameStack, FuncValidator, Operator, VisitOperator, VisitSimdOperator,
+    WasmModuleResources,
+};
+
+/// The bytes of a body's operators, to look at an operator other than the one being
+/// compiled: the one after it (one operator of lookahead: comparisons fuse with a
+/// following branch, and an operation whose result goes straight into a local may write
+/// that local's register in place), or the code after a `loop` for the prescan.
+#[derive(Clone, Copy)]
+pub(super) struct BodyBytes<'a> {
+    data: &'a [u8],
+    /// Module offset of `data[0]`.
+    base: u64,
+}
+
+impl<'a> BodyBytes<'a> {
+    /// The operators that `reader` has left to read.
+    pub(super) fn new(reader: &BinaryReader<'a>) -> BodyBytes<'a> {
+        let mut r = reader.clone();
+        let base = r.original_position();
+        BodyBytes {
+            data: r.read_bytes(r.bytes_remaining()).unwrap_or_default(),
+            base,
+        }
+    }
+
+    /// A reader at module offset `offset` (inside the body).
+    pub(super) fn reader_at(&self, offset: u64) -> Option<BinaryReader<'a>> {
+        let i = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        self.data.get(i..).map(|d| BinaryReader::new(d, offset))
+    }
+
+    /// The offset just after the operator at `offset`, if it decodes.
+    pub(super) fn end_of(&self, offset: u64) -> Option<u64> {
+        let mut r = self.reader_at(offset)?;
+        // The common operators with immediates are skipped directly; the rest are decoded.
+        let skipped = match r.read_u8().ok()? {
+            // `local.*`, `global.*`
+            0x20..=0x24 => r.read_var_u32().is_ok(),
+            0x41 => r.read_var_i32().is_ok(),
+            0x42 => r.read_var_i64().is_ok(),
+            // loads and stores: alignment flags, [memory index], offset
+            0x28..=0x3E => {
+                let flags = r.read_var_u32().ok()?;
+                if flags & 0x40 != 0 {
+                    r.read_var_u32().ok()?;
+                }
+                r.read_var_u64().is_ok()
+            }
+            _ => {
+                r = self.reader_at(offset)?;
+                r.visit_operator(&mut Skip).is_ok()
+            }
+        };
+        skipped.then(|| r.original_position())
+    }
+
+    /// What the operator at `offset` is, as far as code generation cares (only its first
+    /// bytes are read; an operator that does not decode counts as `Other`).
+    pub(super) fn kind_at(&self, offset: u64) -> NextOp {
+        let Some(mut r) = self.reader_at(offset) else {
+            return NextOp::Other;
+        };
+        match r.read_u8() {
+            // `if`, `br_if`
+            Ok(0x04 | 0x0D) => NextOp::Branch,
+            // `local.set`, `local.tee`
+            Ok(0x21 | 0x22) => r.read_var_u32().map_or(NextOp::Other, NextOp::SetLocal),
+            _ => NextOp::Other,
+        }
+    }
+}
+
+/// Decodes one operator without looking at it (to find where the next one starts).
+struct Skip;
+
+impl FrameStack for Skip {
+    fn current_frame(&self) -> Option<FrameKind> {
+        Some(FrameKind::Block)
+    }
+}
+
+macro_rules! define_skip {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[inline]
+            fn $visit(&mut self $($(,$arg: $argty)*)?) {
+                $($(let _ = $arg;)*)?
+            }
+        )*
+    };
+}
+
+impl<'a> VisitOperator<'a> for Skip {
+    type Output = ();
+    fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = ()>> {
+        Some(self)
+    }
+    wasmparser::for_each_visit_operator!(define_skip);
+}
+
+impl<'a> VisitSimdOperator<'a> for Skip {
+    wasmparser::for_each_visit_simd_operator!(define_skip);
+}
+
+/// Validates, then compiles, the operator the decoder hands it.
+pub(super) struct OpVisitor<'v, 'a, M: MacroAssembler, T> {
+    pub c: &'v mut FuncCompiler<'a, M>,
+    pub validator: &'v mut FuncValidator<T>,
+    pub func_index: u32,
+    /// Module offset of the operator being decoded.
+    pub offset: u64,
+}
+
+impl<M: MacroAssembler, T: WasmModuleResources> OpVisitor<'_, '_, M, T> {
+    fn invalid(&self, e: wasmparser::BinaryReaderError) -> CompileError {
+        CompileError::invalid(self.func_index, e)
+    }
+}
+
+/// Whether an operator of this proposal without immediates is one byte long (its opcode):
+/// true for the MVP and sign-extension operators; the others have a prefix byte and a
+/// LEB128 sub-opcode.
+macro_rules! one_byte_opcode {
+    (mvp) => {
+        true
+    };
+    (sign_extension) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+
+/// The end offset of an operator at `offset` when it is known without decoding again.
+macro_rules! known_end {
+    ($proposal:ident $offset:expr,) => {
+        one_byte_opcode!($proposal).then_some($offset + 1)
+    };
+    ($proposal:ident $offset:expr, $($arg:ident)+) => {
+        None
+    };
+}
+
+macro_rules! define_compile_visit {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[allow(clippy::clone_on_copy)]
+            fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
+                let offset = self.offset;
+                let valid = self.validator.visitor(offset).$visit($($($arg.clone()),*)?);
+                valid.map_err(|e| self.invalid(e))?;
+                let end = known_end!($proposal offset, $($($arg)*)?);
+                self.c.operator(Operator::$op $({ $($arg),* })?, offset, end, self.func_index)
+            }
+        )*
+    };
+}
+
+impl<'a, M: MacroAssembler, T: WasmModuleResources> VisitOperator<'a> for OpVisitor<'_, 'a, M, T> {
+    type Output = Result<(), CompileError>;
+    fn simd_visitor(
+        &mut self,
+    ) -> Option<&mut dyn VisitSimdOperator<'a, Output = Result<(), CompileError>>> {
+        Some(self)
+    }
+    wasmparser::for_each_visit_operator!(define_compile_visit);
+}
+
+/// SIMD operators are validated, then reported as unsupported.
+macro_rules! define_simd_visit {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
+                let offset = self.offset;
+                let valid = self.validator.simd_visitor(offset).$visit($($($arg),*)?);
+                valid.map_err(|e| self.invalid(e))?;
+                Err(validate::Unsupported::Operator(stringify!($visit)).at(self.func_index, offset))
+            }
+        )*
+    };
+}
+
+impl<'a, M: MacroAssembler, T: WasmModuleResources> VisitSimdOperator<'a>
+    for OpVisitor<'_, 'a, M, T>
+{
+    wasmparser::for_each_visit_simd_operator!(define_simd_visit);
+}
+
+impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
+    /// Compiles one validated operator at module offset `offset`; `end` is where the next
+    /// operator starts, if known without decoding again.
+    pub(super) fn operator(
+        &mut self,
+        op: Operator<'a>,
+        offset: u64,
+        end: Option<u64>,
+        func_index: u32,
+    ) -> Result<(), CompileError> {
+        if matches!(
+            op,
+            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
+        ) {
+            let end = self.body.end_of(offset).unwrap_or(offset);
+            validate::check_encoding(&op, offset, end, func_index)?;
+        }
+        validate::check_operator(self.info, &op).map_err(|r| r.at(func_index, offset))?;
+        self.wasm_offset = offset as u32;
+        self.op_end = end;
+        // Comparisons are one-byte operators.
+        self.next_is_branch = is_comparison(&op) && self.body.kind_at(offset + 1) == NextOp::Branch;
+        if matches!(op, Operator::Loop { .. }) && self.loops_seen >= self.loops_scanned {
+            if let Some(after_loop) = self
+                .body
+                .end_of(offset)
+                .and_then(|e| self.body.reader_at(e))
+            {
+                let first_id = self.loop_ids_used + self.loops_seen;
+                let scanned = prescan::scan_loops(
+                    after_loop,
+                    self.locals.len(),
+                    &mut self.prescan_marks,
+                    first_id,
+                    &mut self.loop_locals,
+                );
+                self.loops_scanned = self.loops_seen + scanned.max(1);
+                self.loop_locals_first = self.loops_seen;
+            }
+        }
+        self.emit(op).map_err(|e| e.located(func_index, offset))
+    }
+
+    /// What the operator after the one being compiled is, as far as code generation cares.
+    pub(super) fn next_op(&self) -> NextOp {
+        let offset = self.wasm_offset as u64;
+        match self.op_end.or_else(|| self.body.end_of(offset)) {
+            Some(end) => self.body.kind_at(end),
+            None => NextOp::Other,
+        }
+    }
+}
