@@ -170,6 +170,7 @@ macro_rules! proposal_supported {
         false
     };
 }
+pub(super) use proposal_supported;
 
 macro_rules! define_operator_tables {
     ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*) )*) => {
@@ -233,12 +234,19 @@ pub(crate) fn operator_name(op: &Operator<'_>) -> String {
 }
 
 /// What of `op` the compiler cannot compile, if anything. Called for every operator by
-/// both [`validate_function`] and [`super::compile_function`] (after validation, so the
-/// indices it looks up exist).
+/// [`validate_function`] (after validation, so the indices it looks up exist); the
+/// compiler asks the same two questions (the first at compile time of each visitor method).
 pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
+    match operator_support(op) {
+        (true, _) => check_operands(info, op),
+        (false, visit) => Err(Unsupported::Operator(visit)),
+    }
+}
+
+/// What of `op`, an operator of a supported proposal, the compiler cannot compile: its
+/// types, memories or offsets.
+pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
-    // Every operator with an arm below belongs to a supported proposal; the rest are
-    // looked up in the proposal table.
     let v128 = Unsupported::V128;
     match *op {
         O::Block { blockty } | O::Loop { blockty } | O::If { blockty } => match blockty {
@@ -293,10 +301,7 @@ pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
         | O::I64Store8 { memarg }
         | O::I64Store16 { memarg }
         | O::I64Store32 { memarg } => check_memarg(info, &memarg),
-        _ => match operator_support(op) {
-            (true, _) => Ok(()),
-            (false, visit) => Err(Unsupported::Operator(visit)),
-        },
+        _ => Ok(()),
     }
 }
 

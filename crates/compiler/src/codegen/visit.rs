@@ -161,6 +161,10 @@ macro_rules! define_compile_visit {
                 let offset = self.offset;
                 let valid = self.validator.visitor(offset).$visit($($($arg.clone()),*)?);
                 valid.map_err(|e| self.invalid(e))?;
+                if !validate::proposal_supported!($proposal) {
+                    let what = validate::Unsupported::Operator(stringify!($visit));
+                    return Err(what.at(self.func_index, offset));
+                }
                 let end = known_end!($proposal offset, $($($arg)*)?);
                 self.c.operator(Operator::$op $({ $($arg),* })?, offset, end, self.func_index)
             }
@@ -215,7 +219,8 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             let end = self.body.end_of(offset).unwrap_or(offset);
             validate::check_encoding(&op, offset, end, func_index)?;
         }
-        validate::check_operator(self.info, &op).map_err(|r| r.at(func_index, offset))?;
+        // The operator's proposal is supported (`OpVisitor` checked).
+        validate::check_operands(self.info, &op).map_err(|r| r.at(func_index, offset))?;
         self.wasm_offset = offset as u32;
         self.op_end = end;
         // Comparisons are one-byte operators.
