@@ -469,4 +469,15 @@ pub trait MacroAssembler {
     /// Empties the assembler for the next function (also after a function that failed half
     /// way), keeping what capacity it can.
     fn reset(&mut self);
+
+    /// Whether the last [`MacroAssembler::finish`] failed only because the function
+    /// outgrew the reach of the short branch forms the assembler chose; the body then
+    /// compiles after [`MacroAssembler::use_long_branches`].
+    fn needs_long_branches(&self) -> bool {
+        false
+    }
+
+    /// Makes the following functions use branch forms that reach any distance (or, with
+    /// `false`, the short forms again).
+    fn use_long_branches(&mut self, _long: bool) {}
 }

@@ -98,6 +98,26 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<T>,
 ) -> Result<CompiledFunction, CompileError> {
+    let result = compile_once(context, info, func_index, body, Some(validator));
+    if result.is_err() && context.masm.needs_long_branches() {
+        // The body is valid (the first pass validated all of it before `finish` failed):
+        // compile it again, without validating, with branches of unlimited reach.
+        context.masm.use_long_branches(true);
+        let again = compile_once::<M, T>(context, info, func_index, body, None);
+        context.masm.use_long_branches(false);
+        return again;
+    }
+    result
+}
+
+/// One compilation of the body, validated by `validator` unless it is `None`.
+fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
+    context: &mut FuncCompilerContext<M>,
+    info: &ModuleInfo,
+    func_index: u32,
+    body: &FunctionBody<'_>,
+    validator: Option<&mut FuncValidator<T>>,
+) -> Result<CompiledFunction, CompileError> {
     context.masm.reset();
     let buffers = std::mem::take(&mut context.buffers);
     let (result, buffers) = compile_with(
@@ -121,9 +141,10 @@ fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
     info: &ModuleInfo,
     func_index: u32,
     body: &FunctionBody<'_>,
-    validator: &mut FuncValidator<T>,
+    mut validator: Option<&mut FuncValidator<T>>,
 ) -> (Result<CompiledFunction, CompileError>, Option<Buffers>) {
-    let mut c = match FuncCompiler::start(masm, buffers, info, func_index, body, validator) {
+    let start = FuncCompiler::start(masm, buffers, info, func_index, body, &mut validator);
+    let mut c = match start {
         Ok(c) => c,
         Err(e) => return (Err(e), None),
     };
@@ -145,7 +166,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         info: &'a ModuleInfo,
         func_index: u32,
         body: &FunctionBody<'a>,
-        validator: &mut FuncValidator<T>,
+        validator: &mut Option<&mut FuncValidator<T>>,
     ) -> Result<FuncCompiler<'a, M>, CompileError> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let ty = info
@@ -168,9 +189,11 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         for _ in 0..locals_reader.get_count() {
             let offset = locals_reader.original_position();
             let (count, ty) = locals_reader.read().map_err(invalid)?;
-            validator
-                .define_locals(offset, count, ty)
-                .map_err(invalid)?;
+            if let Some(validator) = validator {
+                validator
+                    .define_locals(offset, count, ty)
+                    .map_err(invalid)?;
+            }
             validate::check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
             let kind = ValKind::of(ty)?;
             locals.extend(std::iter::repeat_n(kind, count as usize));
@@ -241,7 +264,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
     fn compile_body<T: WasmModuleResources>(
         &mut self,
         func_index: u32,
-        validator: &mut FuncValidator<T>,
+        mut validator: Option<&mut FuncValidator<T>>,
     ) -> Result<(), CompileError> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let Some(mut reader) = self.reader.take() else {
@@ -251,7 +274,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             let offset = reader.original_position();
             let mut visitor = visit::OpVisitor {
                 c: &mut *self,
-                validator: &mut *validator,
+                validator: validator.as_deref_mut(),
                 func_index,
                 offset,
             };

@@ -116,16 +116,11 @@ impl<'a> VisitSimdOperator<'a> for Skip {
 /// Validates, then compiles, the operator the decoder hands it.
 pub(super) struct OpVisitor<'v, 'a, M: MacroAssembler, T> {
     pub c: &'v mut FuncCompiler<'a, M>,
-    pub validator: &'v mut FuncValidator<T>,
+    /// `None` when compiling a body again that was validated before.
+    pub validator: Option<&'v mut FuncValidator<T>>,
     pub func_index: u32,
     /// Module offset of the operator being decoded.
     pub offset: u64,
-}
-
-impl<M: MacroAssembler, T: WasmModuleResources> OpVisitor<'_, '_, M, T> {
-    fn invalid(&self, e: wasmparser::BinaryReaderError) -> CompileError {
-        CompileError::invalid(self.func_index, e)
-    }
 }
 
 /// Whether an operator of this proposal without immediates is one byte long (its opcode):
@@ -159,8 +154,10 @@ macro_rules! define_compile_visit {
             #[allow(clippy::clone_on_copy)]
             fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
                 let offset = self.offset;
-                let valid = self.validator.visitor(offset).$visit($($($arg.clone()),*)?);
-                valid.map_err(|e| self.invalid(e))?;
+                if let Some(validator) = self.validator.as_deref_mut() {
+                    let valid = validator.visitor(offset).$visit($($($arg.clone()),*)?);
+                    valid.map_err(|e| CompileError::invalid(self.func_index, e))?;
+                }
                 if !validate::proposal_supported!($proposal) {
                     let what = validate::Unsupported::Operator(stringify!($visit));
                     return Err(what.at(self.func_index, offset));
@@ -188,8 +185,10 @@ macro_rules! define_simd_visit {
         $(
             fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
                 let offset = self.offset;
-                let valid = self.validator.simd_visitor(offset).$visit($($($arg),*)?);
-                valid.map_err(|e| self.invalid(e))?;
+                if let Some(validator) = self.validator.as_deref_mut() {
+                    let valid = validator.simd_visitor(offset).$visit($($($arg),*)?);
+                    valid.map_err(|e| CompileError::invalid(self.func_index, e))?;
+                }
                 Err(validate::Unsupported::Operator(stringify!($visit)).at(self.func_index, offset))
             }
         )*

@@ -4,9 +4,12 @@
 //! legalisation (so no input can reach a dynasm range panic); label-relative branches go
 //! through dynasm, whose relocations are resolved in [`MacroAssembler::finish`].
 //!
-//! Branch ranges: `b.cond`/`cbz` reach only +-1 MiB, so a conditional branch to a label
-//! that is not bound yet (or is bound too far back) is emitted as the inverted condition
-//! skipping an unconditional `b` (+-128 MiB). Trap stubs are always reached that way.
+//! Branch ranges: `b.cond`/`cbz` reach only +-1 MiB. A conditional branch to a label bound
+//! too far back is emitted as the inverted condition skipping an unconditional `b`
+//! (+-128 MiB). Forward conditional branches (to block ends and trap stubs) are single
+//! instructions while the function stays below 1 MiB of code, which `finish` checks; a
+//! bigger function is compiled again with the two-instruction form for every forward
+//! branch ([`MacroAssembler::use_long_branches`]).
 
 use super::a64;
 use super::enc::{self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, SP, ZR};
@@ -105,6 +108,10 @@ pub struct Aarch64Masm {
     trap_landing: i32,
     memory0_base: i32,
     stack_limit: i32,
+    /// Forward conditional branches take the two-instruction form that reaches +-128 MiB.
+    long_branches: bool,
+    /// The last `finish` failed because short forward branches could not reach.
+    outgrew_short_branches: bool,
 }
 
 fn is64(size: OperandSize) -> bool {
@@ -182,6 +189,8 @@ impl Aarch64Masm {
             trap_landing: offsets.trap_landing(),
             memory0_base: offsets.memory0_base(),
             stack_limit: offsets.stack_limit(),
+            long_branches: false,
+            outgrew_short_branches: false,
         }
     }
 
@@ -340,6 +349,8 @@ impl Aarch64Masm {
     fn branch_if(&mut self, test: Test, target: Label) {
         match self.bound_distance(target) {
             Some(d) if d < COND_RANGE => self.branch_direct(test, target),
+            // Forward: in reach unless the function outgrows COND_RANGE (see `finish`).
+            None if !self.long_branches => self.branch_direct(test, target),
             _ => {
                 self.skip_unless(test);
                 a64!(self.ops; b =>target);
@@ -363,8 +374,13 @@ impl Aarch64Masm {
         let (site, stub) = self.new_trap_stub(code);
         let pc = self.offset();
         self.bind_here(site);
-        self.skip_unless(test);
-        a64!(self.ops; b =>stub);
+        if self.long_branches {
+            self.skip_unless(test);
+            a64!(self.ops; b =>stub);
+        } else {
+            // Stubs follow the body: in reach unless the function outgrows COND_RANGE.
+            self.branch_direct(test, stub);
+        }
         pc
     }
 
@@ -1025,6 +1041,15 @@ impl MacroAssembler for Aarch64Masm {
         }
         self.stubs.clear();
         self.frame_size_patch = None;
+        self.outgrew_short_branches = false;
+    }
+
+    fn needs_long_branches(&self) -> bool {
+        self.outgrew_short_branches
+    }
+
+    fn use_long_branches(&mut self, long: bool) {
+        self.long_branches = long;
     }
 
     fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
@@ -1062,6 +1087,12 @@ impl MacroAssembler for Aarch64Masm {
             self.mov_int(2, FP, true);
             self.ldst(LdSt::LDR_X, X16, VMCTX, self.trap_landing.into());
             self.emit(enc::br(X16));
+        }
+        if !self.long_branches && self.here() >= COND_RANGE {
+            self.outgrew_short_branches = true;
+            return Err(CompileError::Internal(
+                "function too large for short forward branches".into(),
+            ));
         }
         let patch = self.frame_size_patch;
         self.frame_size_patch = None;

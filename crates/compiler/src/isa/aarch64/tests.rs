@@ -396,8 +396,58 @@ fn heap_accesses_fault_at_the_returned_pc() {
 }
 
 #[test]
+fn trap_sites_branch_straight_to_their_stubs() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let pc = m.trap_if(
+        IntCmp::Eq,
+        X,
+        RegImm::Imm(0),
+        S32,
+        TrapCode::IntegerDivisionByZero,
+    );
+    let pc2 = m.trap_if(IntCmp::LtU, X, RegImm::Imm(7), S64, TrapCode::Unreachable);
+    let lines = disasm(&m.finish(0).unwrap());
+    assert_eq!((pc, pc2), (0, 8));
+    assert_eq!(lines[0], "cbz w9, $+0xc", "{lines:#?}");
+    assert_eq!(lines[1], "cmp x9, #0x7");
+    assert_eq!(lines[2], "b.lo $+0x10", "{lines:#?}");
+    // Stubs: mov w0, code; adr x1, site; b common.
+    assert_eq!(lines[3], "mov w0, #0x8");
+    assert_eq!(lines[4], "adr x1, $-0x10", "{lines:#?}");
+    assert_eq!(lines[6], "mov w0, #0x1");
+    assert_eq!(lines[7], "adr x1, $-0x14", "{lines:#?}");
+    assert!(!m.needs_long_branches());
+}
+
+#[test]
+fn a_function_beyond_conditional_branch_reach_asks_for_long_branches() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let end = m.new_label();
+    m.cmp_branch(IntCmp::Eq, X, RegImm::Imm(0), S32, end);
+    for _ in 0..(1 << 18) {
+        m.mov(Y, RegImm::Reg(X), S64);
+    }
+    m.bind(end).unwrap();
+    assert!(m.finish(0).is_err());
+    assert!(m.needs_long_branches());
+    m.reset();
+    assert!(!m.needs_long_branches());
+    m.use_long_branches(true);
+    let end = m.new_label();
+    m.cmp_branch(IntCmp::Eq, X, RegImm::Imm(0), S32, end);
+    for _ in 0..(1 << 18) {
+        m.mov(Y, RegImm::Reg(X), S64);
+    }
+    m.bind(end).unwrap();
+    let lines = disasm(&m.finish(0).unwrap());
+    assert_eq!(lines[0], "cbnz w9, $+0x8", "{lines:#?}");
+    assert!(lines[1].starts_with("b $+"), "{lines:#?}");
+}
+
+#[test]
 fn trap_sites_use_long_branches_and_stubs_point_back() {
     let mut m = Aarch64Masm::new(&VMOffsets::default());
+    m.use_long_branches(true);
     let pc = m.trap_if(
         IntCmp::Eq,
         X,
@@ -441,10 +491,10 @@ fn prologue_patches_large_frames() {
             "sub sp, sp, x16",
             "ldr x16, [x28]",
             "cmp sp, x16",
-            "b.hs $+0x8",
-            "b $+0x28",
+            "b.lo $+0x28",
             "stur x28, [x29, #-0x8]",
             "sub x16, x29, #0x148",
+            "mov x17, #0x14",
         ],
         "{lines:#?}"
     );
