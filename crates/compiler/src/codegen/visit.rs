@@ -254,3 +254,57 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmparser::{Parser, Payload};
+
+    /// Every operator's end as found by `end_of` (fast paths included) is where wasmparser's
+    /// decoder ends it, and `kind_at` sees branches and local stores.
+    #[test]
+    fn end_of_and_kind_at_agree_with_the_decoder() {
+        let wat = r#"(module (memory 1) (global $g (mut i32) (i32.const 0))
+          (func (param i32 i64) (result i32) (local f32 f64)
+            (block (loop
+              (local.set 0 (i32.load offset=70000 align=1 (local.get 0)))
+              (i64.store32 offset=3 (local.get 0) (i64.const -1234567890123))
+              (global.set $g (i32.const -70000))
+              (drop (f32.const 1.5)) (drop (f64.const -2.25))
+              (local.set 3 (f64.load (i32.const 8)))
+              (br_if 1 (i32.eqz (local.tee 0 (i32.add (local.get 0) (global.get $g)))))
+              (if (i32.lt_s (local.get 0) (i32.const 5)) (then (br 1)))
+              (drop (memory.size)) (drop (memory.grow (i32.const 0)))
+              (drop (i32.trunc_sat_f32_s (local.get 2)))
+              (br_table 0 1 0 (local.get 0))))
+            (local.get 0)))"#;
+        let wasm = wat::parse_str(wat).unwrap();
+        let body = Parser::new(0)
+            .parse_all(&wasm)
+            .find_map(|p| match p.unwrap() {
+                Payload::CodeSectionEntry(b) => Some(b),
+                _ => None,
+            })
+            .unwrap();
+        let mut ops = body.get_operators_reader().unwrap();
+        let bytes = BodyBytes::new(&ops.get_binary_reader());
+        let mut seen = Vec::new();
+        while !ops.eof() {
+            let start = ops.original_position();
+            let op = ops.read().unwrap();
+            let end = ops.original_position();
+            assert_eq!(bytes.end_of(start), Some(end), "{op:?}");
+            let expected = match op {
+                Operator::BrIf { .. } | Operator::If { .. } => NextOp::Branch,
+                Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                    NextOp::SetLocal(local_index)
+                }
+                _ => NextOp::Other,
+            };
+            assert_eq!(bytes.kind_at(start), expected, "{op:?}");
+            seen.push(expected);
+        }
+        assert!(seen.contains(&NextOp::Branch) && seen.contains(&NextOp::SetLocal(0)));
+        assert_eq!(bytes.kind_at(ops.original_position()), NextOp::Other);
+    }
+}
