@@ -22,7 +22,7 @@ mod tables;
 mod validate;
 
 use crate::masm::{MacroAssembler, RegClass};
-use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
+use crate::{CompileError, CompiledFunction, ModuleInfo, Relocation, TrapCode, TrapSite};
 use control::Frame;
 use locals::LocalLoc;
 use stack::{RegUses, Val, ValKind};
@@ -99,6 +99,7 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
         reachable: true,
         traps: Vec::new(),
         call_sites: Vec::new(),
+        relocations: Vec::new(),
         wasm_offset: 0,
         next_is_branch: false,
         next_op: NextOp::Other,
@@ -184,6 +185,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     traps: Vec<TrapSite>,
     /// (return address offset, wasm offset) of every call.
     call_sites: Vec<(u32, u32)>,
+    /// Direct calls, in code order.
+    relocations: Vec<Relocation>,
     /// Offset of the operator being compiled, for trap sites.
     wasm_offset: u32,
     /// The operator after the current one is `br_if` or `if` (set for comparisons only).
@@ -254,6 +257,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
         let mut traps = self.traps;
         let mut call_sites = self.call_sites;
+        let relocations = self.relocations;
         let code = self.masm.finish(frame_size)?;
         traps.sort_by_key(|t| t.pc);
         call_sites.sort_unstable();
@@ -261,6 +265,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             code,
             traps,
             call_sites,
+            relocations,
         })
     }
 

@@ -915,8 +915,9 @@ impl MacroAssembler for X64Masm {
 
     fn call(&mut self, target: CallTarget) -> u32 {
         match target {
-            CallTarget::SameInstance { code_offset } => {
-                enc::call_mem(&mut self.ops, Mem::base(R15, code_offset));
+            CallTarget::Direct => {
+                // `call rel32`, the displacement filled in at placement.
+                self.ops.extend([0xE8, 0, 0, 0, 0]);
             }
             CallTarget::FuncRef { funcref: f } => {
                 let (slot, membase_off, limit) =
