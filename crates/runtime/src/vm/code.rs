@@ -11,6 +11,7 @@
 
 use crate::error::{FrameInfo, TrapCode};
 use crate::sys::code_memory::{CodeChunk, CodeRange};
+use crate::sys::mmap::page_size;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::Error;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -237,14 +238,18 @@ const MIN_RANGE: usize = 4 << 20;
 /// The code range to reserve for a module whose function bodies take `body_bytes` bytes of
 /// wasm and which defines `functions` functions: room for about 16 bytes of code per byte
 /// of wasm and 128 per function (the compiler averages 3 to 4, plus prologues), twice over
-/// for the room chunks leave unused, clamped to [`MIN_RANGE`, `MAX_RANGE`].
+/// for the room chunks leave unused, clamped to [`MIN_RANGE`, `MAX_RANGE`]. Without dual
+/// mappings every placement takes whole pages of its own, so then also a page per function.
 pub(crate) fn range_size(body_bytes: usize, functions: usize) -> usize {
-    body_bytes
+    let mut size = body_bytes
         .saturating_mul(16)
         .saturating_add(functions.saturating_mul(128))
-        .saturating_mul(2)
-        .saturating_add(MIN_RANGE)
-        .min(MAX_RANGE)
+        .saturating_mul(2);
+    if !CodeChunk::dual_mapping_supported() {
+        let pages = functions.saturating_add(2).saturating_mul(page_size());
+        size = size.max(pages.saturating_add(body_bytes.saturating_mul(16)));
+    }
+    size.saturating_add(MIN_RANGE).min(MAX_RANGE)
 }
 
 /// The chunks of a module's arena and the range they are mapped into.
