@@ -58,7 +58,7 @@ struct DefinedFunc {
     body: std::ops::Range<usize>,
     /// The jump slot, which leads to the lazy stub until the function is compiled (0 in
     /// eager mode).
-    trampoline: usize,
+    slot: usize,
     /// The compiled entry address, once compiled.
     compiled: OnceLock<Result<usize, CompileFailure>>,
 }
@@ -107,7 +107,7 @@ impl ModuleFunctions {
             .map(|(addr, f)| DefinedFunc {
                 to_validate: Mutex::new(None),
                 body: f.body,
-                trampoline: 0,
+                slot: 0,
                 compiled: OnceLock::from(Ok(addr)),
             })
             .collect();
@@ -134,7 +134,7 @@ impl ModuleFunctions {
             .map(|(i, f)| DefinedFunc {
                 to_validate: Mutex::new(Some(f.to_validate)),
                 body: f.body,
-                trampoline: start + i * wjit_compiler::isa::host::SLOT_SIZE,
+                slot: start + i * wjit_compiler::isa::host::SLOT_SIZE,
                 compiled: OnceLock::new(),
             })
             .collect();
@@ -159,7 +159,7 @@ impl ModuleFunctions {
         let f = &self.funcs[defined as usize];
         match f.compiled.get() {
             Some(Ok(addr)) => *addr,
-            _ => f.trampoline,
+            _ => f.slot,
         }
     }
 

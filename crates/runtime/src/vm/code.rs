@@ -93,7 +93,7 @@ pub(crate) struct ChunkInfo {
     end: usize,
     /// (pc offset, trap code) of faulting instructions the signal handler may claim.
     faults: AppendVec<(u32, u8)>,
-    /// (start offset, end offset, function index); trampolines are not functions.
+    /// (start offset, end offset, function index); jump slots are not functions.
     functions: AppendVec<(u32, u32, u32)>,
     /// (pc offset, wasm offset) of trap sites.
     sites: AppendVec<(u32, u32)>,
@@ -131,7 +131,7 @@ fn chunk_at(all: &[Arc<ChunkInfo>], pc: usize) -> Option<&ChunkInfo> {
     (pc < chunk.end).then_some(&**chunk)
 }
 
-/// Whether `pc` is in a wasm function (not a trampoline). Never blocks (a registry being
+/// Whether `pc` is in a wasm function (not a jump slot or thunk). Never blocks (a registry being
 /// updated right now counts as "no").
 pub(crate) fn is_wasm_pc(pc: usize) -> bool {
     match CODE_INFO.try_read() {
