@@ -299,8 +299,9 @@ pub enum FloatCmp {
 pub enum CallTarget {
     /// A function defined by the same module, called directly (x86-64 `call rel32`,
     /// AArch64 `bl`); the vmctx register stays as it is. The call's 4-byte target field
-    /// ends at the returned return offset and is left zero: the runtime fills it in at
-    /// placement (see [`crate::Relocation`]).
+    /// ends at the returned return offset, is 4-byte aligned and is left zero: the runtime
+    /// fills it in at placement (see [`crate::Relocation`]) and may later patch it with one
+    /// aligned 4-byte store while the code runs.
     Direct,
     /// Any `VMFuncRef` whose address is in `funcref`: switches the vmctx register to the
     /// callee's context (propagating the stack limit), passes the caller's context in the

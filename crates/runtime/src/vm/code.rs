@@ -17,7 +17,7 @@ use crate::Error;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use wjit_compiler::isa::host::{
-    jump_slots, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET, SLOT_SIZE,
+    call_word, jump_slots, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET, SLOT_SIZE,
 };
 
 /// A vector that one writer at a time appends to while readers (also the signal handler)
@@ -256,6 +256,10 @@ pub(crate) fn range_size(body_bytes: usize, functions: usize) -> usize {
 struct Arena {
     chunks: Vec<Chunk>,
     range: CodeRange,
+    /// For each function not compiled yet, the addresses of the target fields of the direct
+    /// calls (in writable chunks) that were resolved to its jump slot: patched to call the
+    /// code when it is placed.
+    waiting: std::collections::HashMap<u32, Vec<usize>>,
 }
 
 /// A module's code arena: chunks that compiled functions (and jump slots) are appended to,
@@ -331,6 +335,7 @@ impl ModuleCode {
             arena: Mutex::new(Arena {
                 chunks: Vec::new(),
                 range,
+                waiting: Default::default(),
             }),
             names,
             slots: std::sync::OnceLock::new(),
@@ -357,16 +362,17 @@ impl ModuleCode {
             layout.functions.iter().map(|&(s, _, f)| (f, s)).collect()
         };
         let slots = self.slots.get().copied();
-        self.append(layout, |blob, start| {
+        self.append(layout, |blob, start, waiting| {
             for (field, callee) in relocations {
                 let target = match local.get(&callee) {
                     Some(&s) => start + s as usize,
                     None => match (compiled(callee), slots) {
                         (Some(addr), _) => addr,
-                        (None, Some((first, base))) => callee
-                            .checked_sub(first)
-                            .map(|i| base + i as usize * SLOT_SIZE)
-                            .ok_or_else(|| no_slot(callee))?,
+                        (None, Some((first, base))) => {
+                            let i = callee.checked_sub(first).ok_or_else(|| no_slot(callee))?;
+                            waiting.push((callee, start + field as usize));
+                            base + i as usize * SLOT_SIZE
+                        }
                         (None, None) => return Err(no_slot(callee)),
                     },
                 };
@@ -389,7 +395,7 @@ impl ModuleCode {
             offsets: vec![head],
             ..Layout::default()
         };
-        let base = self.append(layout, |blob, start| {
+        let base = self.append(layout, |blob, start, _| {
             blob[..thunk.len()].copy_from_slice(&thunk);
             let slots = jump_slots(first, count, start + head, start)
                 .map_err(|e| Error::Compile(e.to_string()))?;
@@ -402,9 +408,10 @@ impl ModuleCode {
         Ok(base)
     }
 
-    /// Makes the jump slot of function `index` jump straight to `target` (its code), with
-    /// one atomic word store through the write view. A no-op for a slot in a sealed chunk
-    /// (it keeps leading to the lazy stub, which finds the code), or without slots.
+    /// Makes the jump slot of function `index`, and the direct calls placed so far that
+    /// were resolved to it, go straight to `target` (its code), each with one aligned
+    /// atomic word store through the write view. A slot or call in a sealed chunk is left
+    /// as it is (it keeps leading to the lazy stub, which finds the code).
     pub fn patch_slot(&self, index: u32, target: usize) {
         let Some((first, base)) = self.slots.get().copied() else {
             return;
@@ -413,29 +420,36 @@ impl ModuleCode {
             return;
         };
         let slot = base + i as usize * SLOT_SIZE;
-        let Some(word) = slot_jump(slot, target) else {
-            return; // out of range (cannot happen within one range): the slot stays correct
+        let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
+        let arena = &mut *guard;
+        let fields = arena.waiting.remove(&index).unwrap_or_default();
+        let mut patch = |at: usize, word: Option<u32>| {
+            // Out of range cannot happen within one range; if it did, the old jump stays
+            // correct.
+            let Some(word) = word else { return };
+            let i = arena.chunks.partition_point(|c| c.info.start <= at);
+            let Some(chunk) = i.checked_sub(1).map(|i| &mut arena.chunks[i]) else {
+                return;
+            };
+            if at + 4 <= chunk.info.end && chunk.memory.is_writable() {
+                chunk.memory.patch_word(at - chunk.info.start, word);
+            }
         };
-        let mut arena = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(chunk) = arena
-            .chunks
-            .iter_mut()
-            .find(|c| c.info.start <= slot && slot + SLOT_SIZE <= c.info.end)
-        else {
-            return;
-        };
-        if chunk.memory.is_writable() {
-            let at = slot - chunk.info.start + SLOT_PATCH_OFFSET;
-            chunk.memory.patch_word(at, word);
+        patch(slot + SLOT_PATCH_OFFSET, slot_jump(slot, target));
+        for field in fields {
+            patch(field, call_word(field, target));
         }
     }
 
-    /// Appends a layout; `fixup` completes its bytes once their address is known.
+    /// Appends a layout; `fixup` completes its bytes once their address is known, and
+    /// lists the direct calls it resolved to the slots of functions not compiled yet
+    /// (`(callee, field address)`), to patch when they are.
     fn append(
         &self,
         mut l: Layout,
-        fixup: impl FnOnce(&mut [u8], usize) -> Result<(), Error>,
+        fixup: impl FnOnce(&mut [u8], usize, &mut Vec<(u32, usize)>) -> Result<(), Error>,
     ) -> Result<Vec<usize>, Error> {
+        let mut waiting = Vec::new();
         if l.blob.is_empty() {
             l.blob.push(0);
         }
@@ -477,7 +491,9 @@ impl ModuleCode {
                         return Err(full());
                     }
                     let start = range.start() + range.len() - range.remaining();
-                    (fixup.take().expect("fixup runs once"))(&mut l.blob, start)?;
+                    // Never patched: the calls keep going through the slots.
+                    (fixup.take().expect("fixup runs once"))(&mut l.blob, start, &mut waiting)?;
+                    waiting.clear();
                     let m = range.sealed(&l.blob).map_err(|e| {
                         if e.kind() == std::io::ErrorKind::OutOfMemory {
                             full()
@@ -497,9 +513,12 @@ impl ModuleCode {
         let at = if chunk.memory.is_writable() {
             let at = chunk.fill.next_multiple_of(ALIGN);
             if let Some(f) = fixup.take() {
-                f(&mut l.blob, chunk.info.start + at)?;
+                f(&mut l.blob, chunk.info.start + at, &mut waiting)?;
             }
             chunk.memory.write(at, &l.blob);
+            for (callee, field) in waiting {
+                arena.waiting.entry(callee).or_default().push(field);
+            }
             at
         } else {
             0 // a sealed chunk made for this placement holds exactly its code

@@ -86,6 +86,11 @@ pub fn slot_jump(slot: usize, target: usize) -> Option<u32> {
     branch_offset(slot + SLOT_PATCH_OFFSET, target).map(enc::b)
 }
 
+/// The `bl` word at address `field_addr` that calls `target`, if in range.
+pub fn call_word(field_addr: usize, target: usize) -> Option<u32> {
+    branch_offset(field_addr, target).map(enc::bl)
+}
+
 /// Fills in the target of a direct call (`bl`) whose word `field` is at address
 /// `field_addr`, to call `target`.
 pub fn resolve_call(
@@ -93,9 +98,9 @@ pub fn resolve_call(
     field_addr: usize,
     target: usize,
 ) -> Result<(), CompileError> {
-    let off = branch_offset(field_addr, target)
+    let w = call_word(field_addr, target)
         .ok_or_else(|| CompileError::Unsupported("direct call target out of range of bl".into()))?;
-    field[..4].copy_from_slice(&enc::bl(off).to_le_bytes());
+    field[..4].copy_from_slice(&w.to_le_bytes());
     Ok(())
 }
 

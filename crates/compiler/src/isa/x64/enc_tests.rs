@@ -798,6 +798,19 @@ fn direct_call_relocation() {
     use crate::vmctx::VMOffsets;
 
     let mut m = X64Masm::new(&VMOffsets::default());
+    // Whatever the offset, the displacement is 4-byte aligned (a nop pads before the call).
+    for pad in 0..4 {
+        let mut m = X64Masm::new(&VMOffsets::default());
+        for _ in 0..pad {
+            m.nop_for_test();
+        }
+        let ret = m.call(CallTarget::Direct) as usize;
+        assert_eq!(ret % 4, 0, "pad {pad}");
+        let code = m.finish(0).unwrap();
+        assert_eq!(code[ret - 5..ret], [0xE8, 0, 0, 0, 0]);
+        let texts = disasm_at(&code[..ret], 0);
+        assert_eq!(texts.len(), pad + 1 + usize::from(pad != 3), "{texts:?}");
+    }
     let ret = m.call(CallTarget::Direct) as usize;
     let mut code = m.finish(0).unwrap();
     assert_eq!(code[ret - 5..ret], [0xE8, 0, 0, 0, 0]);

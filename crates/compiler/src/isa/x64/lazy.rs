@@ -70,6 +70,12 @@ pub fn slot_jump(slot: usize, target: usize) -> Option<u32> {
     rel32(slot + SLOT_PATCH_OFFSET, target).map(|d| d as u32)
 }
 
+/// The 4-byte field of a direct call (`call rel32`) at address `field_addr` that calls
+/// `target` (the displacement, stored little-endian), if in range.
+pub fn call_word(field_addr: usize, target: usize) -> Option<u32> {
+    rel32(field_addr, target).map(|d| d as u32)
+}
+
 /// Fills in the target of a direct call (`call rel32`) whose 4-byte field `field` is at
 /// address `field_addr`, to call `target`.
 pub fn resolve_call(
@@ -77,10 +83,10 @@ pub fn resolve_call(
     field_addr: usize,
     target: usize,
 ) -> Result<(), CompileError> {
-    let d = rel32(field_addr, target).ok_or_else(|| {
+    let w = call_word(field_addr, target).ok_or_else(|| {
         CompileError::Unsupported("direct call target out of range of rel32".into())
     })?;
-    field[..4].copy_from_slice(&d.to_le_bytes());
+    field[..4].copy_from_slice(&w.to_le_bytes());
     Ok(())
 }
 
