@@ -27,15 +27,29 @@ pub use trap::TrapCode;
 /// Machine code for one wasm function plus what the runtime needs to run it.
 #[derive(Debug, Clone, Default)]
 pub struct CompiledFunction {
-    /// Position-independent machine code. Calls to other functions, builtins and the trap
-    /// landing go through the vmctx (the pinned context register), so no relocation is needed
-    /// when the code is placed.
+    /// Machine code, position-independent except for the direct calls listed in
+    /// `relocations`: imported and indirect calls, builtins and the trap landing go through
+    /// the vmctx (the pinned context register).
     pub code: Vec<u8>,
     /// Sorted by `pc`: instructions that may trap, and which trap they raise.
     pub traps: Vec<TrapSite>,
     /// Sorted: (offset of the return address, wasm offset) of every call, so a backtrace
     /// can name the calling operator of each frame.
     pub call_sites: Vec<(u32, u32)>,
+    /// Sorted by `offset`: the direct calls to functions of the same module, whose targets
+    /// the runtime fills in when it places the code (with [`isa::host::resolve_call`]), to
+    /// the callee's code or to its jump slot.
+    pub relocations: Vec<Relocation>,
+}
+
+/// A direct call whose target is filled in at placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Relocation {
+    /// Offset from the start of the function's code of the call's 4-byte target field (the
+    /// `rel32` of an x86-64 `call`, the whole `bl` word on AArch64).
+    pub offset: u32,
+    /// The callee (a function defined by the module, never an import).
+    pub func_index: u32,
 }
 
 /// One instruction that can raise a trap.

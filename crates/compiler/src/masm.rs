@@ -297,12 +297,12 @@ pub enum FloatCmp {
 /// Where a call's target comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallTarget {
-    /// A function of the same instance: `call [vmctx + offset]` (the code pointer of its
-    /// `VMFuncRef`); the vmctx register stays as it is.
-    SameInstance {
-        /// vmctx offset of the code pointer.
-        code_offset: i32,
-    },
+    /// A function defined by the same module, called directly (x86-64 `call rel32`,
+    /// AArch64 `bl`); the vmctx register stays as it is. The call's 4-byte target field
+    /// ends at the returned return offset, is 4-byte aligned and is left zero: the runtime
+    /// fills it in at placement (see [`crate::Relocation`]) and may later patch it with one
+    /// aligned 4-byte store while the code runs.
+    Direct,
     /// Any `VMFuncRef` whose address is in `funcref`: switches the vmctx register to the
     /// callee's context (propagating the stack limit), passes the caller's context in the
     /// ISA's caller-context register for host functions, calls, then restores the vmctx and

@@ -13,7 +13,7 @@
 //! 48  store_context      ptr   -> the store's VMStoreContext (see [`store_ctx`]): fuel and
 //!                               epoch deadline, shared by all instances of a store
 //! 56  (reserved)         u64   unused
-//! 64  lazy_stub           ptr  where a not-yet-compiled function's trampoline jumps
+//! 64  lazy_stub           ptr  where a not-yet-compiled function's jump slot (via the lazy thunk) leads
 //! 72  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
 //! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
 //! ..  func_ptrs           [*const VMFuncRef; num_funcs]  canonical funcref of each function
@@ -171,7 +171,7 @@ impl VMOffsets {
     pub const fn store_context(&self) -> i32 {
         48
     }
-    /// The lazy-compilation stub (machine code, entered from function trampolines).
+    /// The lazy-compilation stub (machine code, entered from the lazy thunk of each module).
     pub const fn lazy_stub(&self) -> i32 {
         64
     }

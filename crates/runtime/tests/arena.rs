@@ -170,3 +170,106 @@ fn threads_racing_to_first_calls() {
         h.join().unwrap();
     }
 }
+
+/// `n` leaves `f{i}(x) = x + i`, `n` callers `c{i}(x) = f{i}(x) + f{(7i + 1) % n}(x)` (direct
+/// calls, through jump slots while the leaves are not compiled), `run(k, x)` calling
+/// `c{k}(x)` through a table, and `hot(x) = f0(x) + f1(x) + f2(x) + f3(x)`.
+fn racing_module(n: u32) -> String {
+    let mut wat = String::from("(module (type $t (func (param i32) (result i32)))\n");
+    for i in 0..n {
+        wat.push_str(&format!(
+            "(func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add)\n"
+        ));
+    }
+    for i in 0..n {
+        let j = (7 * i + 1) % n;
+        wat.push_str(&format!(
+            "(func $c{i} (param i32) (result i32) local.get 0 call $f{i} local.get 0 call $f{j} i32.add)\n"
+        ));
+    }
+    wat.push_str(&format!("(table {n} funcref) (elem (i32.const 0)"));
+    for i in 0..n {
+        wat.push_str(&format!(" $c{i}"));
+    }
+    wat.push_str(
+        ")
+        (func (export \"run\") (param i32 i32) (result i32)
+          local.get 1 local.get 0 call_indirect (type $t))
+        (func (export \"hot\") (param i32) (result i32)
+          local.get 0 call $f0 local.get 0 call $f1 i32.add
+          local.get 0 call $f2 i32.add local.get 0 call $f3 i32.add))",
+    );
+    wat
+}
+
+/// Threads race to the first calls of many functions (pairs of threads in the same order,
+/// so that both often hit the same not-yet-compiled function at once) while other threads
+/// keep running code whose jump slots were patched already; every result is checked.
+#[test]
+fn first_calls_race_while_patched_code_runs() {
+    let n: u32 = if cfg!(target_arch = "x86_64") {
+        2000
+    } else {
+        500
+    };
+    let engine = Engine::default();
+    let module = Module::new(&engine, racing_module(n)).unwrap();
+    let (racers, runners) = (6, 2);
+    let barrier = Arc::new(Barrier::new(racers + runners));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for t in 0..racers {
+        let (engine, module, barrier, done) = (
+            engine.clone(),
+            module.clone(),
+            barrier.clone(),
+            done.clone(),
+        );
+        handles.push(std::thread::spawn(move || {
+            let mut store = Store::new(&engine, ());
+            let inst = Instance::new(&mut store, &module, &[]).unwrap();
+            let run = inst
+                .get_typed_func::<(i32, i32), i32>(&store, "run")
+                .unwrap();
+            barrier.wait();
+            // A permutation of 0..n (stride coprime to n), shared by pairs of threads.
+            let stride = [1, 3, 7][t / 2] as u32;
+            for round in 0..2 {
+                for s in 0..n {
+                    let k = (s * stride + (t as u32 / 2) * 13) % n;
+                    let x = (t as i32) * 1000 + round;
+                    let j = ((7 * k + 1) % n) as i32;
+                    let want = (x + k as i32) + (x + j);
+                    assert_eq!(run.call(&mut store, (k as i32, x)).unwrap(), want);
+                }
+            }
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
+    for _ in 0..runners {
+        let (engine, module, barrier, done) = (
+            engine.clone(),
+            module.clone(),
+            barrier.clone(),
+            done.clone(),
+        );
+        handles.push(std::thread::spawn(move || {
+            let mut store = Store::new(&engine, ());
+            let inst = Instance::new(&mut store, &module, &[]).unwrap();
+            let hot = inst.get_typed_func::<i32, i32>(&store, "hot").unwrap();
+            // Compiles f0..f3 and patches their slots before the race starts.
+            assert_eq!(hot.call(&mut store, 1).unwrap(), 4 + 6);
+            barrier.wait();
+            let mut x = 0;
+            while done.load(std::sync::atomic::Ordering::SeqCst) < racers {
+                assert_eq!(hot.call(&mut store, x).unwrap(), 4 * x + 6);
+                x = x.wrapping_add(1) & 0xFFFF;
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    // Every leaf and caller, `run` and `hot`: each compiled once.
+    assert_eq!(module.compiled_functions(), 2 * n as usize + 2);
+}

@@ -4,14 +4,15 @@
 //! each); the callee reads them in place as its parameters. A single result comes back in
 //! the return register of its class; several results come back in the same area. Every
 //! allocatable register is caller-saved: locals go home before a call and come back into
-//! registers lazily, at their next `local.get`. All calls go through the `VMFuncRef`s in the vmctx,
-//! the one place lazy compilation will patch.
+//! registers lazily, at their next `local.get`. A call to a function defined by the module is
+//! direct (its target filled in at placement, see [`crate::Relocation`]); imported and
+//! indirect calls go through `VMFuncRef`s.
 
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
 use crate::masm::{Address, CallTarget, IntCmp, MacroAssembler, OperandSize, RegClass, RegImm};
 use crate::vmctx::{funcref, table_def};
-use crate::{CompileError, TrapCode};
+use crate::{CompileError, Relocation, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Parameter and result kinds of type `type_index`.
@@ -94,7 +95,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (num_params, results) = self.call_signature(type_index)?;
         self.pass_arguments(num_params, results.len());
         self.spill_all_for_call();
-        let entry = self.info.offsets.funcref(func_index);
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
             let f = self.alloc(RegClass::Int)?;
@@ -105,10 +105,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.call_sites.push((ret, self.wasm_offset));
             self.free_reg(f);
         } else {
-            let ret = self.masm.call(CallTarget::SameInstance {
-                code_offset: entry + funcref::CODE,
-            });
+            let ret = self.masm.call(CallTarget::Direct);
             self.call_sites.push((ret, self.wasm_offset));
+            self.relocations.push(Relocation {
+                offset: ret - 4,
+                func_index,
+            });
         }
         let pushed = self.push_call_results(&results);
         self.result_buf = results;

@@ -23,7 +23,7 @@ mod validate;
 mod visit;
 
 use crate::masm::{MacroAssembler, RegClass};
-use crate::{CompileError, CompiledFunction, ModuleInfo, TrapCode, TrapSite};
+use crate::{CompileError, CompiledFunction, ModuleInfo, Relocation, TrapCode, TrapSite};
 use control::Frame;
 use locals::LocalLoc;
 use stack::{RegUses, Val, ValKind};
@@ -240,6 +240,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             reachable: true,
             traps: Vec::new(),
             call_sites: Vec::new(),
+            relocations: Vec::new(),
             wasm_offset: 0,
             next_is_branch: false,
             body: body_bytes,
@@ -342,6 +343,8 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     traps: Vec<TrapSite>,
     /// (return address offset, wasm offset) of every call.
     call_sites: Vec<(u32, u32)>,
+    /// Direct calls, in code order.
+    relocations: Vec<Relocation>,
     /// Offset of the operator being compiled, for trap sites.
     wasm_offset: u32,
     /// The operator after the current one is `br_if` or `if` (set for comparisons only).
@@ -420,6 +423,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
         let mut traps = std::mem::take(&mut self.traps);
         let mut call_sites = std::mem::take(&mut self.call_sites);
+        let relocations = std::mem::take(&mut self.relocations);
         let code = self.masm.finish(frame_size)?;
         traps.sort_by_key(|t| t.pc);
         call_sites.sort_unstable();
@@ -427,6 +431,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             code,
             traps,
             call_sites,
+            relocations,
         })
     }
 

@@ -26,7 +26,10 @@ pub struct Stubs {
 /// The backend for the machine this crate was compiled for.
 #[cfg(target_arch = "x86_64")]
 pub mod host {
-    pub use super::x64::lazy::{lazy_stub, lazy_trampolines, TRAMPOLINE_SIZE};
+    pub use super::x64::lazy::{
+        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET,
+        SLOT_SIZE,
+    };
     pub use super::x64::stubs::{generate_stubs, Stubs};
     pub use super::x64::X64Masm as Masm;
     /// Whether this backend supports lazy compilation.
@@ -36,7 +39,10 @@ pub mod host {
 /// The backend for the machine this crate was compiled for.
 #[cfg(target_arch = "aarch64")]
 pub mod host {
-    pub use super::aarch64::lazy::{lazy_stub, lazy_trampolines, TRAMPOLINE_SIZE};
+    pub use super::aarch64::lazy::{
+        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET,
+        SLOT_SIZE,
+    };
     pub use super::aarch64::stubs::{generate_stubs, Stubs};
     pub use super::aarch64::Aarch64Masm as Masm;
     /// Whether this backend supports lazy compilation.

@@ -3,7 +3,7 @@
 //!
 //! Loading runs in three steps, one file each: `parse` (sections), `validate` (every
 //! function body, on all cores for big modules) and `schedule` (eager compilation or lazy
-//! trampolines).
+//! jump slots).
 
 mod parse;
 mod schedule;
@@ -191,7 +191,7 @@ impl Module {
 }
 
 impl ModuleInner {
-    /// The current entry address of defined function `index`: its code, or its trampoline.
+    /// The current entry address of defined function `index`: its code, or its jump slot.
     pub(crate) fn entry(&self, index: u32) -> usize {
         self.funcs.entry(index - self.info.num_imported_functions)
     }

@@ -1,6 +1,7 @@
 //! Module loading, step 3: code scheduling. Eager mode compiles every body in
-//! `Module::new` (on all cores for big modules); lazy mode places one small trampoline per
-//! function, and the first call of a function compiles it (`compile_lazily`).
+//! `Module::new` (on all cores for big modules) and places it with every direct call going
+//! straight to its callee; lazy mode places one jump slot per function, and the first call
+//! of a function compiles it (`compile_lazily`) and points its slot at the code.
 
 use super::parse::{body_reader, FunctionToCompile};
 use super::validate::{for_each_body, job};
@@ -9,6 +10,12 @@ use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::ModuleInfo;
+
+/// The code range to reserve for a module with these bodies.
+fn range_for(bodies: &[FunctionToCompile]) -> usize {
+    let bytes = bodies.iter().map(|b| b.body.len()).sum();
+    crate::vm::code::range_size(bytes, bodies.len())
+}
 
 /// Why a function body could not be compiled, kept to report it at every call.
 #[derive(Debug, Clone)]
@@ -49,18 +56,19 @@ struct DefinedFunc {
     to_validate: Mutex<Option<FuncToValidate<ValidatorResources>>>,
     /// Where the body is in the binary.
     body: std::ops::Range<usize>,
-    /// The trampoline that compiles the function on first call (0 in eager mode).
-    trampoline: usize,
+    /// The jump slot, which leads to the lazy stub until the function is compiled (0 in
+    /// eager mode).
+    slot: usize,
     /// The compiled entry address, once compiled.
     compiled: OnceLock<Result<usize, CompileFailure>>,
 }
 
-/// The code of a module's functions: placed eagerly, or trampolines plus what was compiled
+/// The code of a module's functions: placed eagerly, or jump slots plus what was compiled
 /// on first calls.
 pub(crate) struct ModuleFunctions {
     funcs: Vec<DefinedFunc>,
     /// The module's code arena: the functions compiled by `Module::new` (eager mode), or
-    /// the trampolines and then every function compiled on first call.
+    /// the jump slots and then every function compiled on first call.
     code: ModuleCode,
     /// The module binary, kept to compile bodies lazily (empty in eager mode).
     binary: Arc<[u8]>,
@@ -96,15 +104,16 @@ impl ModuleFunctions {
             }
             Ok(out)
         })?;
-        let code = ModuleCode::new(names);
-        let addrs = code.place(&compiled)?;
+        let code = ModuleCode::new(names, range_for(&bodies))?;
+        // Every callee is in the same placement: all direct calls go straight to the code.
+        let addrs = code.place(&compiled, &|_| None)?;
         let funcs = addrs
             .into_iter()
             .zip(bodies)
             .map(|(addr, f)| DefinedFunc {
                 to_validate: Mutex::new(None),
                 body: f.body,
-                trampoline: 0,
+                slot: 0,
                 compiled: OnceLock::from(Ok(addr)),
             })
             .collect();
@@ -115,7 +124,7 @@ impl ModuleFunctions {
         })
     }
 
-    /// Places a trampoline per function; each compiles its function on first call.
+    /// Places a jump slot per function; each compiles its function on first call.
     pub fn lazy(
         info: &ModuleInfo,
         binary: &[u8],
@@ -123,16 +132,15 @@ impl ModuleFunctions {
         names: Arc<Vec<Option<String>>>,
     ) -> Result<ModuleFunctions, Error> {
         let first = info.num_imported_functions;
-        let tramp = wjit_compiler::isa::host::lazy_trampolines(first, bodies.len() as u32)?;
-        let code = ModuleCode::new(names);
-        let start = code.place_trampolines(&tramp)?;
+        let code = ModuleCode::new(names, range_for(&bodies))?;
+        let start = code.place_slots(first, bodies.len() as u32)?;
         let funcs = bodies
             .into_iter()
             .enumerate()
             .map(|(i, f)| DefinedFunc {
                 to_validate: Mutex::new(Some(f.to_validate)),
                 body: f.body,
-                trampoline: start + i * wjit_compiler::isa::host::TRAMPOLINE_SIZE,
+                slot: start + i * wjit_compiler::isa::host::SLOT_SIZE,
                 compiled: OnceLock::new(),
             })
             .collect();
@@ -152,12 +160,12 @@ impl ModuleFunctions {
     }
 
     /// The current entry address of defined function `defined` (index among the defined
-    /// functions): its code, or its trampoline.
+    /// functions): its code, or its jump slot.
     pub fn entry(&self, defined: u32) -> usize {
         let f = &self.funcs[defined as usize];
         match f.compiled.get() {
             Some(Ok(addr)) => *addr,
-            _ => f.trampoline,
+            _ => f.slot,
         }
     }
 
@@ -194,7 +202,18 @@ impl ModuleFunctions {
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
-        let addrs = self.code.place(&[(index, f)])?;
-        Ok(addrs[0])
+        // Calls to functions compiled already go straight to them, the others to their
+        // slots (and a recursive call to this very function straight to it).
+        let first = info.num_imported_functions;
+        let compiled = |callee: u32| {
+            let f = self.funcs.get(callee.checked_sub(first)? as usize)?;
+            f.compiled.get()?.as_ref().ok().copied()
+        };
+        let addr = self.code.place(&[(index, f)], &compiled)?[0];
+        // From now on calls through the slot go straight to the code too. Threads that
+        // still see the old slot reach the lazy stub, which waits for this initialization
+        // and then finds the code.
+        self.code.patch_slot(index, addr);
+        Ok(addr)
     }
 }

@@ -57,16 +57,234 @@ impl CodeMemory {
     }
 }
 
-/// A chunk of a code arena that code is appended to while other code in it runs.
+/// One reservation of address space (inaccessible, `MAP_NORESERVE`), unmapped when the
+/// range and every chunk mapped into it are gone.
+#[derive(Debug)]
+struct Reservation {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the reservation is only an owned range of addresses; nothing in it is accessed
+// through this type, so it may move to and be shared with any thread.
+unsafe impl Send for Reservation {}
+// SAFETY: as for `Send`; `&Reservation` exposes only the address and length.
+unsafe impl Sync for Reservation {}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // SAFETY: the range was reserved by `CodeRange::reserve` and is ours; every chunk
+        // mapped into it holds an `Arc` of this reservation, so none is left.
+        let rc = unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
+    }
+}
+
+/// A contiguous range of reserved address space that a module's code chunks are mapped
+/// into, one after the other, so that every direct call and jump between them is in range
+/// of a `call rel32` (x86-64) or `bl` (AArch64).
+#[derive(Debug)]
+pub struct CodeRange {
+    reservation: std::sync::Arc<Reservation>,
+    /// Offset of the first unused byte.
+    next: usize,
+}
+
+impl CodeRange {
+    /// Reserves `len` bytes (rounded up to whole pages) of address space: it costs no
+    /// memory until chunks are mapped into it.
+    pub fn reserve(len: usize) -> io::Result<CodeRange> {
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(super::mmap::page_size())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range too large"))?;
+        // SAFETY: an anonymous mapping at an address the kernel chooses cannot alias any
+        // Rust object; the arguments are valid for mmap.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(p.cast::<u8>()).expect("mmap returned null");
+        Ok(CodeRange {
+            reservation: std::sync::Arc::new(Reservation { base, len }),
+            next: 0,
+        })
+    }
+
+    /// The first address of the range.
+    pub fn start(&self) -> usize {
+        self.reservation.base.as_ptr() as usize
+    }
+
+    /// The size of the range in bytes.
+    pub fn len(&self) -> usize {
+        self.reservation.len
+    }
+
+    /// Whether the range is empty (never: ranges have at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes not yet used by chunks.
+    pub fn remaining(&self) -> usize {
+        self.reservation.len - self.next
+    }
+
+    /// Takes the next `len` bytes (rounded up to whole pages) of the range, or fails if they
+    /// do not fit; returns their address.
+    fn take(&mut self, len: usize) -> io::Result<(NonNull<u8>, usize)> {
+        let page = super::mmap::page_size();
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(page)
+            .filter(|&l| l <= self.remaining())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "code range full"))?;
+        // SAFETY: `next + len <= reservation.len`, inside the reservation.
+        let at = unsafe { self.reservation.base.add(self.next) };
+        Ok((at, len))
+    }
+
+    /// Puts fresh inaccessible pages back at `[at, at + len)` inside the range (after a
+    /// failed or finished use of it).
+    fn clear(at: NonNull<u8>, len: usize) {
+        // SAFETY: the range is inside a reservation we own (callers hold its Arc); a fixed
+        // anonymous mapping only replaces our own pages there.
+        unsafe {
+            libc::mmap(
+                at.as_ptr().cast(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+    }
+
+    /// A dual-mapped chunk of at least `len` bytes (rounded up to whole pages), all zero,
+    /// whose read+execute view is the next part of the range.
+    pub fn chunk(&mut self, len: usize) -> io::Result<CodeChunk> {
+        let (at, len) = self.take(len)?;
+        // SAFETY: the name is a NUL-terminated string; the flags are valid.
+        let fd = unsafe { libc::memfd_create(c"wjit-code".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let map = |addr: *mut u8, prot, fixed| {
+            // SAFETY: maps the file we just created, either at an address the kernel chooses
+            // or (fixed) over unused pages of our own reservation, so it cannot alias any
+            // Rust object; the arguments are valid for mmap.
+            let p = unsafe { libc::mmap(addr.cast(), len, prot, libc::MAP_SHARED | fixed, fd, 0) };
+            if p == libc::MAP_FAILED {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(NonNull::new(p.cast::<u8>()).expect("mmap returned null"))
+            }
+        };
+        // SAFETY: `fd` is the file descriptor created above.
+        let sized = unsafe { libc::ftruncate(fd, len as libc::off_t) } == 0;
+        let result = if !sized {
+            Err(io::Error::last_os_error())
+        } else {
+            match map(ptr::null_mut(), libc::PROT_READ | libc::PROT_WRITE, 0) {
+                Err(e) => Err(e),
+                Ok(rw) => match map(
+                    at.as_ptr(),
+                    libc::PROT_READ | libc::PROT_EXEC,
+                    libc::MAP_FIXED,
+                ) {
+                    Ok(rx) => Ok(CodeChunk {
+                        rx,
+                        rw: Some(rw),
+                        len,
+                        _range: self.reservation.clone(),
+                    }),
+                    Err(e) => {
+                        // SAFETY: `rw` is a mapping of `len` bytes made above and not yet
+                        // handed out.
+                        unsafe { libc::munmap(rw.as_ptr().cast(), len) };
+                        CodeRange::clear(at, len);
+                        Err(e)
+                    }
+                },
+            }
+        };
+        // SAFETY: `fd` is ours; the mappings keep the file alive without it.
+        unsafe { libc::close(fd) };
+        if result.is_ok() {
+            self.next += len;
+            super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// A chunk holding exactly a copy of `code` (read+execute, never written again) in the
+    /// next part of the range: the fallback where dual mappings are unavailable. The pages
+    /// are private, read+write while the code is copied in, then read+execute.
+    pub fn sealed(&mut self, code: &[u8]) -> io::Result<CodeChunk> {
+        let (at, len) = self.take(code.len())?;
+        // SAFETY: a fixed private anonymous mapping over unused pages of our reservation
+        // (no Rust object lives there); the arguments are valid for mmap.
+        let p = unsafe {
+            libc::mmap(
+                at.as_ptr().cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            CodeRange::clear(at, len);
+            return Err(e);
+        }
+        // SAFETY: the pages are ours, read+write and at least `code.len()` bytes; `code` is
+        // ordinary memory elsewhere.
+        unsafe { ptr::copy_nonoverlapping(code.as_ptr(), at.as_ptr(), code.len()) };
+        // SAFETY: the same pages, ours.
+        if unsafe { libc::mprotect(at.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) }
+            != 0
+        {
+            let e = io::Error::last_os_error();
+            CodeRange::clear(at, len);
+            return Err(e);
+        }
+        flush_icache(at.as_ptr(), code.len());
+        self.next += len;
+        super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(CodeChunk {
+            rx: at,
+            rw: None,
+            len,
+            _range: self.reservation.clone(),
+        })
+    }
+}
+
+/// A chunk of a code arena that code is appended to while other code in it runs, mapped
+/// inside a [`CodeRange`].
 ///
 /// With memfd (the normal case) the chunk is one anonymous shared file mapped twice: a
 /// read+execute view that runs and a read+write view that is written. No view is ever both
 /// writable and executable; the write view lives at another address, so a stray jump can
-/// never execute it and a stray write (through the code's addresses) faults. Bytes are only
-/// ever appended past everything published, so running code is never rewritten.
+/// never execute it and a stray write (through the code's addresses) faults. Bytes are
+/// appended past everything published, and the only bytes rewritten while code may run
+/// are single aligned words patched with [`CodeChunk::patch_word`].
 ///
 /// Where memfd or a shared executable mapping is refused (seccomp, hardened kernels; or with
-/// `WJIT_CODE_NO_MEMFD=1`), [`CodeChunk::sealed`] gives the old scheme instead: a private
+/// `WJIT_CODE_NO_MEMFD=1`), [`CodeRange::sealed`] gives the old scheme instead: a private
 /// mapping written while read+write, then switched to read+execute and never written again.
 #[derive(Debug)]
 pub struct CodeChunk {
@@ -76,23 +294,25 @@ pub struct CodeChunk {
     rw: Option<NonNull<u8>>,
     /// Length of each view in bytes (a multiple of the page size).
     len: usize,
+    /// The range the read+execute view is in, kept reserved while the chunk lives.
+    _range: std::sync::Arc<Reservation>,
 }
 
 // SAFETY: the chunk owns its mappings and the raw pointers are only addresses of them, so
 // moving it to another thread moves that ownership; nothing is tied to the creating thread.
 unsafe impl Send for CodeChunk {}
-// SAFETY: the only method that writes memory, `write`, takes `&mut self`, so safe code can
-// never write while another thread holds `&CodeChunk` (the arena calls it under its mutex);
-// `&CodeChunk` hands out nothing but addresses and lengths, and code at an address runs only
-// after the arena published it with release ordering following the write.
+// SAFETY: the only methods that write memory, `write` and `patch_word`, take `&mut self`, so
+// safe code can never write while another thread holds `&CodeChunk` (the arena calls them
+// under its mutex); `&CodeChunk` hands out nothing but addresses and lengths, and code at an
+// address runs only after the arena published it with release ordering following the write.
 unsafe impl Sync for CodeChunk {}
 
 /// Whether dual-mapped chunks may be tried (false once they failed, or if disabled).
 static DUAL_MAPPING: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 impl CodeChunk {
-    /// Whether [`CodeChunk::new`] is expected to work (memfd and a shared executable mapping
-    /// are allowed); false after a failure or with `WJIT_CODE_NO_MEMFD=1`.
+    /// Whether [`CodeRange::chunk`] is expected to work (memfd and a shared executable
+    /// mapping are allowed); false after a failure or with `WJIT_CODE_NO_MEMFD=1`.
     pub fn dual_mapping_supported() -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         match DUAL_MAPPING.load(Relaxed) {
@@ -100,80 +320,11 @@ impl CodeChunk {
             2 => false,
             _ => {
                 let disabled = std::env::var_os("WJIT_CODE_NO_MEMFD").is_some_and(|v| v == "1");
-                let ok = !disabled && CodeChunk::new(1).is_ok();
+                let ok = !disabled && CodeRange::reserve(1).and_then(|mut r| r.chunk(1)).is_ok();
                 DUAL_MAPPING.store(if ok { 1 } else { 2 }, Relaxed);
                 ok
             }
         }
-    }
-
-    /// A dual-mapped chunk of at least `len` bytes (rounded up to whole pages), all zero.
-    pub fn new(len: usize) -> io::Result<CodeChunk> {
-        let page = super::mmap::page_size();
-        let len = len
-            .max(1)
-            .checked_next_multiple_of(page)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "chunk too large"))?;
-        // SAFETY: the name is a NUL-terminated string; the flags are valid.
-        let fd = unsafe { libc::memfd_create(c"wjit-code".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let map = |prot| {
-            // SAFETY: maps the file we just created at an address the kernel chooses, so it
-            // cannot alias any Rust object; the arguments are valid for mmap.
-            let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) };
-            if p == libc::MAP_FAILED {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(NonNull::new(p.cast::<u8>()).expect("mmap returned null"))
-            }
-        };
-        let unmap = |p: NonNull<u8>| {
-            // SAFETY: `p` is a mapping of `len` bytes made above and not yet handed out.
-            unsafe { libc::munmap(p.as_ptr().cast(), len) };
-        };
-        // SAFETY: `fd` is the file descriptor created above.
-        let sized = unsafe { libc::ftruncate(fd, len as libc::off_t) } == 0;
-        let result = if !sized {
-            Err(io::Error::last_os_error())
-        } else {
-            match map(libc::PROT_READ | libc::PROT_WRITE) {
-                Err(e) => Err(e),
-                Ok(rw) => match map(libc::PROT_READ | libc::PROT_EXEC) {
-                    Ok(rx) => Ok(CodeChunk {
-                        rx,
-                        rw: Some(rw),
-                        len,
-                    }),
-                    Err(e) => {
-                        unmap(rw);
-                        Err(e)
-                    }
-                },
-            }
-        };
-        // SAFETY: `fd` is ours; the mappings keep the file alive without it.
-        unsafe { libc::close(fd) };
-        if result.is_ok() {
-            super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        result
-    }
-
-    /// A chunk holding exactly a copy of `code` (read+execute, never written again): the
-    /// fallback where dual mappings are unavailable.
-    pub fn sealed(code: &[u8]) -> io::Result<CodeChunk> {
-        let mem = CodeMemory::new(code)?;
-        let mem = std::mem::ManuallyDrop::new(mem);
-        // We take over the mapping of `mem`: its Drop (which only counts) is not run and the
-        // Mmap inside is forgotten with it, so only our Drop unmaps it and uncounts it.
-        let rx = NonNull::new(mem.mmap.as_ptr()).expect("mapping is not null");
-        Ok(CodeChunk {
-            rx,
-            rw: None,
-            len: mem.mmap.len(),
-        })
     }
 
     /// The address of the chunk's first byte in the read+execute view.
@@ -191,7 +342,7 @@ impl CodeChunk {
         self.len == 0
     }
 
-    /// Whether code can still be appended (false for a sealed chunk).
+    /// Whether code can still be appended or patched (false for a sealed chunk).
     pub fn is_writable(&self) -> bool {
         self.rw.is_some()
     }
@@ -214,16 +365,46 @@ impl CodeChunk {
         // SAFETY: `offset < len`, inside the read+execute view.
         flush_icache(unsafe { self.rx.as_ptr().add(offset) }, code.len());
     }
+
+    /// Replaces the aligned 4-byte word at `offset` with `word` (stored in native byte
+    /// order, little-endian on both supported ISAs, as instructions are) in one atomic store through the write view, while other
+    /// threads may be executing it, then makes it visible to instruction fetch.
+    ///
+    /// Panics if the chunk is sealed, `offset` is not 4-byte aligned or outside the chunk.
+    /// The caller must only patch words for which both the old and the new instruction are
+    /// correct to execute at any time (a jump whose both targets do the same thing).
+    pub fn patch_word(&mut self, offset: usize, word: u32) {
+        let rw = self.rw.expect("patch of a sealed code chunk");
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "bad patch offset"
+        );
+        // SAFETY: the word is inside the read+write view (checked), 4-byte aligned, and only
+        // ever accessed atomically or by instruction fetch; an AtomicU32 has the layout of
+        // a u32.
+        let cell = unsafe {
+            &*rw.as_ptr()
+                .add(offset)
+                .cast::<std::sync::atomic::AtomicU32>()
+        };
+        cell.store(word, std::sync::atomic::Ordering::Release);
+        // SAFETY: `offset < len`, inside the read+execute view.
+        flush_icache(unsafe { self.rx.as_ptr().add(offset) }, 4);
+    }
 }
 
 impl Drop for CodeChunk {
     fn drop(&mut self) {
-        for p in [Some(self.rx), self.rw].into_iter().flatten() {
-            // SAFETY: both views are mappings of `len` bytes that we own; nothing uses them
-            // after drop (the code registry entries for them are dropped first).
-            let rc = unsafe { libc::munmap(p.as_ptr().cast(), self.len) };
+        if let Some(rw) = self.rw {
+            // SAFETY: the write view is a mapping of `len` bytes that we own; nothing uses
+            // it after drop.
+            let rc = unsafe { libc::munmap(rw.as_ptr().cast(), self.len) };
             debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
         }
+        // The read+execute view goes back to reserved (not unmapped: the addresses stay
+        // the range's until the range is gone); nothing runs there any more, as the code
+        // registry entries for the chunk are dropped first.
+        CodeRange::clear(self.rx, self.len);
         super::LIVE_CODE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

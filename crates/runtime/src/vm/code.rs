@@ -10,11 +10,15 @@
 //! a pc is looked up with two binary searches (chunk, then entry).
 
 use crate::error::{FrameInfo, TrapCode};
-use crate::sys::code_memory::CodeChunk;
+use crate::sys::code_memory::{CodeChunk, CodeRange};
+use crate::sys::mmap::page_size;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
 use crate::Error;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use wjit_compiler::isa::host::{
+    call_word, jump_slots, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET, SLOT_SIZE,
+};
 
 /// A vector that one writer at a time appends to while readers (also the signal handler)
 /// read it without locks.
@@ -89,7 +93,7 @@ pub(crate) struct ChunkInfo {
     end: usize,
     /// (pc offset, trap code) of faulting instructions the signal handler may claim.
     faults: AppendVec<(u32, u8)>,
-    /// (start offset, end offset, function index); trampolines are not functions.
+    /// (start offset, end offset, function index); jump slots are not functions.
     functions: AppendVec<(u32, u32, u32)>,
     /// (pc offset, wasm offset) of trap sites.
     sites: AppendVec<(u32, u32)>,
@@ -127,7 +131,7 @@ fn chunk_at(all: &[Arc<ChunkInfo>], pc: usize) -> Option<&ChunkInfo> {
     (pc < chunk.end).then_some(&**chunk)
 }
 
-/// Whether `pc` is in a wasm function (not a trampoline). Never blocks (a registry being
+/// Whether `pc` is in a wasm function (not a jump slot or thunk). Never blocks (a registry being
 /// updated right now counts as "no").
 pub(crate) fn is_wasm_pc(pc: usize) -> bool {
     match CODE_INFO.try_read() {
@@ -222,11 +226,52 @@ const MAX_CHUNK: usize = 64 << 20;
 /// Alignment of every placement.
 const ALIGN: usize = 16;
 
-/// A module's code arena: chunks that compiled functions (and lazy trampolines) are
-/// appended to. Appends are serialized by a mutex; running code is never written.
+/// The largest code range of a module: every call site and jump slot of a module must reach
+/// every function of it with a `bl` (±128 MiB) on AArch64, a `call rel32` (±2 GiB) on x86-64.
+#[cfg(target_arch = "aarch64")]
+const MAX_RANGE: usize = 128 << 20;
+#[cfg(not(target_arch = "aarch64"))]
+const MAX_RANGE: usize = 1 << 30;
+/// The smallest code range (address space only: it costs no memory until used).
+const MIN_RANGE: usize = 4 << 20;
+
+/// The code range to reserve for a module whose function bodies take `body_bytes` bytes of
+/// wasm and which defines `functions` functions: room for about 16 bytes of code per byte
+/// of wasm and 128 per function (the compiler averages 3 to 4, plus prologues), twice over
+/// for the room chunks leave unused, clamped to [`MIN_RANGE`, `MAX_RANGE`]. Without dual
+/// mappings every placement takes whole pages of its own, so then also a page per function.
+pub(crate) fn range_size(body_bytes: usize, functions: usize) -> usize {
+    let mut size = body_bytes
+        .saturating_mul(16)
+        .saturating_add(functions.saturating_mul(128))
+        .saturating_mul(2);
+    if !CodeChunk::dual_mapping_supported() {
+        let pages = functions.saturating_add(2).saturating_mul(page_size());
+        size = size.max(pages.saturating_add(body_bytes.saturating_mul(16)));
+    }
+    size.saturating_add(MIN_RANGE).min(MAX_RANGE)
+}
+
+/// The chunks of a module's arena and the range they are mapped into.
+struct Arena {
+    chunks: Vec<Chunk>,
+    range: CodeRange,
+    /// For each function not compiled yet, the addresses of the target fields of the direct
+    /// calls (in writable chunks) that were resolved to its jump slot: patched to call the
+    /// code when it is placed.
+    waiting: std::collections::HashMap<u32, Vec<usize>>,
+}
+
+/// A module's code arena: chunks that compiled functions (and jump slots) are appended to,
+/// all inside one reserved [`CodeRange`] so that direct calls between them are in range.
+/// Appends and slot patches are serialized by a mutex; running code is never written, but
+/// for the single-word jump slot patches.
 pub(crate) struct ModuleCode {
-    chunks: Mutex<Vec<Chunk>>,
+    arena: Mutex<Arena>,
     names: Arc<Vec<Option<String>>>,
+    /// Jump slots (lazy mode): the first defined function's index and the address of its
+    /// slot; the others follow `SLOT_SIZE` bytes apart.
+    slots: std::sync::OnceLock<(u32, usize)>,
 }
 
 /// A placement laid out before it is copied: code plus tables relative to its start.
@@ -238,6 +283,8 @@ struct Layout {
     functions: Vec<(u32, u32, u32)>,
     sites: Vec<(u32, u32)>,
     calls: Vec<(u32, u32)>,
+    /// (offset of the target field, callee index) of direct calls.
+    relocations: Vec<(u32, u32)>,
 }
 
 impl Layout {
@@ -261,6 +308,11 @@ impl Layout {
                     faults.push((pc, t.code as u8));
                 }
             }
+            l.relocations.extend(
+                f.relocations
+                    .iter()
+                    .map(|r| (start + r.offset, r.func_index)),
+            );
             // Sorted per function; functions follow each other, so the tables are sorted.
             calls.sort_unstable();
             sites.sort_unstable();
@@ -274,64 +326,199 @@ impl Layout {
 }
 
 impl ModuleCode {
-    /// An empty arena; chunks are mapped as code is placed.
-    pub fn new(names: Arc<Vec<Option<String>>>) -> ModuleCode {
-        ModuleCode {
-            chunks: Mutex::new(Vec::new()),
+    /// An empty arena with a code range of `range` bytes (see [`range_size`]); chunks are
+    /// mapped into it as code is placed.
+    pub fn new(names: Arc<Vec<Option<String>>>, range: usize) -> Result<ModuleCode, Error> {
+        let range = CodeRange::reserve(range)
+            .map_err(|e| Error::Compile(format!("cannot reserve a code range: {e}")))?;
+        Ok(ModuleCode {
+            arena: Mutex::new(Arena {
+                chunks: Vec::new(),
+                range,
+                waiting: Default::default(),
+            }),
             names,
-        }
+            slots: std::sync::OnceLock::new(),
+        })
     }
 
     /// Places compiled functions (`(function index, code)`) and returns their entry
     /// addresses, in order. The code is executable, and registered for traps and
     /// backtraces, when this returns.
+    ///
+    /// Each direct call is resolved to the callee's code if it is among `functions` or
+    /// `compiled` gives its address, and to the callee's jump slot otherwise (it must have
+    /// one: see [`ModuleCode::place_slots`]).
     pub fn place(
         &self,
         functions: &[(u32, wjit_compiler::CompiledFunction)],
+        compiled: &dyn Fn(u32) -> Option<usize>,
     ) -> Result<Vec<usize>, Error> {
-        self.append(Layout::functions(functions))
+        let mut layout = Layout::functions(functions);
+        let relocations = std::mem::take(&mut layout.relocations);
+        let local: std::collections::HashMap<u32, u32> = if relocations.is_empty() {
+            Default::default()
+        } else {
+            layout.functions.iter().map(|&(s, _, f)| (f, s)).collect()
+        };
+        let slots = self.slots.get().copied();
+        self.append(layout, |blob, start, waiting| {
+            for (field, callee) in relocations {
+                let target = match local.get(&callee) {
+                    Some(&s) => start + s as usize,
+                    None => match (compiled(callee), slots) {
+                        (Some(addr), _) => addr,
+                        (None, Some((first, base))) => {
+                            let i = callee.checked_sub(first).ok_or_else(|| no_slot(callee))?;
+                            waiting.push((callee, start + field as usize));
+                            base + i as usize * SLOT_SIZE
+                        }
+                        (None, None) => return Err(no_slot(callee)),
+                    },
+                };
+                let at = field as usize;
+                resolve_call(&mut blob[at..at + 4], start + at, target)
+                    .map_err(|e| Error::Compile(e.to_string()))?;
+            }
+            Ok(())
+        })
     }
 
-    /// Places lazy trampolines (they never fault and are not wasm frames); returns the
-    /// start address.
-    pub fn place_trampolines(&self, code: &[u8]) -> Result<usize, Error> {
+    /// Places the lazy thunk and a jump slot for each of the `count` defined functions,
+    /// the first being function `first` (see `wjit_compiler::isa::host::jump_slots`);
+    /// returns the address of the first slot.
+    pub fn place_slots(&self, first: u32, count: u32) -> Result<usize, Error> {
+        let thunk = lazy_thunk().map_err(|e| Error::Compile(e.to_string()))?;
+        let head = thunk.len().next_multiple_of(ALIGN);
         let layout = Layout {
-            blob: code.to_vec(),
-            offsets: vec![0],
+            blob: vec![0; head + count as usize * SLOT_SIZE],
+            offsets: vec![head],
             ..Layout::default()
         };
-        Ok(self.append(layout)?[0])
+        let base = self.append(layout, |blob, start, _| {
+            blob[..thunk.len()].copy_from_slice(&thunk);
+            let slots = jump_slots(first, count, start + head, start)
+                .map_err(|e| Error::Compile(e.to_string()))?;
+            blob[head..].copy_from_slice(&slots);
+            Ok(())
+        })?[0];
+        self.slots
+            .set((first, base))
+            .map_err(|_| Error::Compile("jump slots placed twice".into()))?;
+        Ok(base)
     }
 
-    fn append(&self, mut l: Layout) -> Result<Vec<usize>, Error> {
+    /// Makes the jump slot of function `index`, and the direct calls placed so far that
+    /// were resolved to it, go straight to `target` (its code), each with one aligned
+    /// atomic word store through the write view. A slot or call in a sealed chunk is left
+    /// as it is (it keeps leading to the lazy stub, which finds the code).
+    pub fn patch_slot(&self, index: u32, target: usize) {
+        let Some((first, base)) = self.slots.get().copied() else {
+            return;
+        };
+        let Some(i) = index.checked_sub(first) else {
+            return;
+        };
+        let slot = base + i as usize * SLOT_SIZE;
+        let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
+        let arena = &mut *guard;
+        let fields = arena.waiting.remove(&index).unwrap_or_default();
+        let mut patch = |at: usize, word: Option<u32>| {
+            // Out of range cannot happen within one range; if it did, the old jump stays
+            // correct.
+            let Some(word) = word else { return };
+            let i = arena.chunks.partition_point(|c| c.info.start <= at);
+            let Some(chunk) = i.checked_sub(1).map(|i| &mut arena.chunks[i]) else {
+                return;
+            };
+            if at + 4 <= chunk.info.end && chunk.memory.is_writable() {
+                chunk.memory.patch_word(at - chunk.info.start, word);
+            }
+        };
+        patch(slot + SLOT_PATCH_OFFSET, slot_jump(slot, target));
+        for field in fields {
+            patch(field, call_word(field, target));
+        }
+    }
+
+    /// Appends a layout; `fixup` completes its bytes once their address is known, and
+    /// lists the direct calls it resolved to the slots of functions not compiled yet
+    /// (`(callee, field address)`), to patch when they are.
+    fn append(
+        &self,
+        mut l: Layout,
+        fixup: impl FnOnce(&mut [u8], usize, &mut Vec<(u32, usize)>) -> Result<(), Error>,
+    ) -> Result<Vec<usize>, Error> {
+        let mut waiting = Vec::new();
         if l.blob.is_empty() {
             l.blob.push(0);
         }
-        let mut chunks = self.chunks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
+        let arena = &mut *guard;
         let size = l.blob.len();
         let fits = |c: &Chunk| {
             c.memory.is_writable() && c.fill.next_multiple_of(ALIGN) + size <= c.memory.len()
         };
-        if !chunks.last().is_some_and(fits) {
-            let memory = if CodeChunk::dual_mapping_supported() {
-                let previous = chunks.last().map_or(0, |c| c.memory.len());
-                let len = (2 * previous).clamp(MIN_CHUNK, MAX_CHUNK).max(size);
-                match CodeChunk::new(len) {
-                    Ok(chunk) => chunk,
+        let range_mib = arena.range.len() >> 20;
+        let full = || {
+            Error::Compile(format!(
+                "module code outgrew its code range of {} MiB (direct calls need all of a \
+                 module's code in one range; at most {} MiB)",
+                range_mib,
+                MAX_RANGE >> 20
+            ))
+        };
+        let mut fixup = Some(fixup);
+        if !arena.chunks.last().is_some_and(fits) {
+            let range = &mut arena.range;
+            let mut memory = None;
+            if CodeChunk::dual_mapping_supported() {
+                let previous = arena.chunks.last().map_or(0, |c| c.memory.len());
+                let len = (2 * previous)
+                    .clamp(MIN_CHUNK, MAX_CHUNK)
+                    .max(size)
+                    .min(range.remaining());
+                if len >= size {
                     // Out of memory or mappings: as below, a chunk just for this placement.
-                    Err(_) => CodeChunk::sealed(&l.blob)?,
+                    memory = range.chunk(len).ok();
                 }
-            } else {
-                CodeChunk::sealed(&l.blob)?
+            }
+            let memory = match memory {
+                Some(m) => m,
+                None => {
+                    // A sealed chunk holding exactly this placement, at the range's next page.
+                    if size > range.remaining() {
+                        return Err(full());
+                    }
+                    let start = range.start() + range.len() - range.remaining();
+                    // Never patched: the calls keep going through the slots.
+                    (fixup.take().expect("fixup runs once"))(&mut l.blob, start, &mut waiting)?;
+                    waiting.clear();
+                    let m = range.sealed(&l.blob).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::OutOfMemory {
+                            full()
+                        } else {
+                            Error::Compile(format!("cannot map code: {e}"))
+                        }
+                    })?;
+                    debug_assert_eq!(m.as_ptr() as usize, start);
+                    m
+                }
             };
             u32::try_from(memory.len())
                 .map_err(|_| Error::Compile("module code larger than 4 GiB".into()))?;
-            chunks.push(Chunk::new(memory, &self.names));
+            arena.chunks.push(Chunk::new(memory, &self.names));
         }
-        let chunk = chunks.last_mut().expect("a chunk was just made");
+        let chunk = arena.chunks.last_mut().expect("a chunk was just made");
         let at = if chunk.memory.is_writable() {
             let at = chunk.fill.next_multiple_of(ALIGN);
+            if let Some(f) = fixup.take() {
+                f(&mut l.blob, chunk.info.start + at, &mut waiting)?;
+            }
             chunk.memory.write(at, &l.blob);
+            for (callee, field) in waiting {
+                arena.waiting.entry(callee).or_default().push(field);
+            }
             at
         } else {
             0 // a sealed chunk made for this placement holds exactly its code
@@ -351,6 +538,12 @@ impl ModuleCode {
         let start = info.start + at;
         Ok(l.offsets.iter().map(|o| start + o).collect())
     }
+}
+
+fn no_slot(callee: u32) -> Error {
+    Error::Compile(format!(
+        "direct call to function {callee}, which has no code or slot"
+    ))
 }
 
 #[cfg(test)]

@@ -537,6 +537,16 @@ pub fn cvt(int64: bool, dbl: bool, op: Cvt, rd: u8, rn: u8) -> u32 {
     sf(int64) | 0x1E20_0000 | u32::from(dbl) << 22 | rmode << 19 | opcode << 16 | r(rn) << 5 | r(rd)
 }
 
+/// `B` by `offset` bytes (a multiple of 4 within ±128 MiB; wrapped to 26 bits otherwise).
+pub fn b(offset: i64) -> u32 {
+    0x1400_0000 | ((offset >> 2) as u32 & 0x03FF_FFFF)
+}
+
+/// `BL` by `offset` bytes (same range as [`b`]).
+pub fn bl(offset: i64) -> u32 {
+    0x9400_0000 | ((offset >> 2) as u32 & 0x03FF_FFFF)
+}
+
 /// `BR rn`.
 pub fn br(rn: u8) -> u32 {
     0xD61F_0000 | r(rn) << 5

@@ -995,9 +995,9 @@ impl MacroAssembler for Aarch64Masm {
 
     fn call(&mut self, target: CallTarget) -> u32 {
         match target {
-            CallTarget::SameInstance { code_offset } => {
-                self.ldst(LdSt::LDR_X, X16, VMCTX, code_offset.into());
-                self.blr_x16();
+            CallTarget::Direct => {
+                // `bl`, the offset filled in at placement.
+                self.emit(enc::bl(0));
             }
             CallTarget::FuncRef { funcref: f } => {
                 let f = f.hw;

@@ -584,7 +584,8 @@ fn every_primitive_decodes() {
         let t = m.new_label();
         m.jump_table(X, &[l, t, l], t);
         m.bind(t).unwrap();
-        m.call(CallTarget::SameInstance { code_offset: 72 });
+        let ret = m.call(CallTarget::Direct);
+        assert_eq!(m.offset(), ret);
         m.call(CallTarget::FuncRef { funcref: Y });
         m.call_builtin(
             80,
@@ -730,23 +731,63 @@ fn functions_larger_than_the_conditional_branch_range_assemble() {
 }
 
 #[test]
-fn lazy_trampolines_and_stub() {
-    let t = super::lazy::lazy_trampolines(0x1_0005, 2).unwrap();
-    assert_eq!(t.len(), 2 * super::lazy::TRAMPOLINE_SIZE);
+fn jump_slots_thunk_and_stub() {
+    use super::lazy::*;
+    let base = 0x4000_0000usize;
+    let thunk = base - 16;
+    let t = jump_slots(0x1_0005, 2, base, thunk).unwrap();
+    assert_eq!(t.len(), 2 * SLOT_SIZE);
     let lines = disasm(&t);
-    assert_eq!(
-        lines[..4],
-        [
-            "mov w17, #0x5",
-            "movk w17, #0x1, lsl #16",
-            "ldr x16, [x28, #0x40]",
-            "br x16"
-        ]
-    );
+    assert_eq!(lines[..2], ["mov w17, #0x5", "movk w17, #0x1, lsl #16"]);
+    assert_eq!(lines[3], "brk #0x0");
     assert_eq!(lines[4], "mov w17, #0x6");
-    let s = disasm(&super::lazy::lazy_stub().unwrap());
+    // Both `b`s lead to the thunk: -24 and -40 bytes from the words at +8 and +24.
+    let word = |at: usize| u32::from_le_bytes(t[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        word(SLOT_PATCH_OFFSET),
+        0x1400_0000 | (-24i32 >> 2) as u32 & 0x03FF_FFFF
+    );
+    assert_eq!(word(SLOT_SIZE + SLOT_PATCH_OFFSET), 0x17FF_FFF6);
+    assert!(lines[2].starts_with('b'), "{lines:#?}");
+    let th = disasm(&lazy_thunk().unwrap());
+    assert_eq!(th, ["ldr x16, [x28, #0x40]", "br x16"]);
+    let s = disasm(&lazy_stub().unwrap());
     assert!(s.iter().all(|l| !l.starts_with(".word")), "{s:#?}");
     assert!(s.contains(&"br x0".to_string()), "{s:#?}");
+}
+
+#[test]
+fn slot_patch_words() {
+    use super::lazy::*;
+    let slot = 0x4000_0000usize;
+    let b = slot + SLOT_PATCH_OFFSET;
+    // Forward and backward, to the ends of the ±128 MiB range.
+    assert_eq!(slot_jump(slot, b + 0x1000), Some(0x1400_0400));
+    assert_eq!(slot_jump(slot, b), Some(0x1400_0000));
+    assert_eq!(slot_jump(slot, b - 4), Some(0x17FF_FFFF));
+    assert_eq!(slot_jump(slot, b + (128 << 20) - 4), Some(0x15FF_FFFF));
+    assert_eq!(slot_jump(slot, b - (128 << 20)), Some(0x1600_0000));
+    assert_eq!(slot_jump(slot, b + (128 << 20)), None);
+    assert_eq!(slot_jump(slot, b - (128 << 20) - 4), None);
+    assert_eq!(slot_jump(slot, b + 2), None, "unaligned target");
+    // A patched word decodes as a branch.
+    let w = slot_jump(slot, b + 0x1000).unwrap();
+    assert_eq!(disasm(&w.to_le_bytes()), ["b $+0x1000"]);
+}
+
+#[test]
+fn direct_call_relocation() {
+    use super::lazy::resolve_call;
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let ret = m.call(CallTarget::Direct) as usize;
+    let mut code = m.finish(16).unwrap();
+    assert_eq!(disasm(&code[ret - 4..ret]), ["bl $+0x0"]);
+    let at = 0x4000_0000usize + ret - 4;
+    resolve_call(&mut code[ret - 4..ret], at, at - 0x100).unwrap();
+    assert_eq!(disasm(&code[ret - 4..ret]), ["bl $-0x100"]);
+    resolve_call(&mut code[ret - 4..ret], at, at + 0x7FF_FFFC).unwrap();
+    assert_eq!(code[ret - 4..ret], 0x95FF_FFFFu32.to_le_bytes());
+    assert!(resolve_call(&mut code[ret - 4..ret], at, at + (128 << 20)).is_err());
 }
 
 #[test]

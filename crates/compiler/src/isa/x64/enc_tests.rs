@@ -720,3 +720,106 @@ fn masm_emits_short_forms() {
     // 3 + 3 + 4 + 8 + 6 + 3 + 3 + 2 + 4 + 4 + 4 bytes.
     assert_eq!(code.len(), 44);
 }
+
+/// Decodes `bytes`, placed at address `ip`, into instructions (absolute branch targets).
+fn disasm_at(bytes: &[u8], ip: u64) -> Vec<String> {
+    let mut decoder = Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE);
+    let mut f = IntelFormatter::new();
+    f.options_mut().set_number_base(NumberBase::Hexadecimal);
+    let mut out = Vec::new();
+    while decoder.can_decode() {
+        let ins = decoder.decode();
+        assert!(!ins.is_invalid(), "invalid encoding in {bytes:02x?}");
+        let mut text = String::new();
+        f.format(&ins, &mut text);
+        out.push(text);
+    }
+    out
+}
+
+/// Jump slots: `mov eax, index; nop; jmp thunk`, the displacement 4-byte aligned, and what
+/// the patched word makes of them.
+#[test]
+fn jump_slots_and_patches() {
+    use super::lazy::*;
+    let base = 0x4000_0000usize;
+    let thunk = base - 16;
+    let s = jump_slots(0x1_0005, 2, base, thunk).unwrap();
+    assert_eq!(s.len(), 2 * SLOT_SIZE);
+    let lines = disasm_at(&s[..SLOT_SIZE], base as u64);
+    assert_eq!(
+        lines,
+        [
+            "mov eax,10005h",
+            "xchg ax,ax", // 66 90, the two-byte nop
+            "jmp 000000003FFFFFF0h",
+            "int3",
+            "int3",
+            "int3",
+            "int3"
+        ]
+    );
+    assert_eq!(
+        disasm_at(&s[SLOT_SIZE..2 * SLOT_SIZE], (base + SLOT_SIZE) as u64)[..3],
+        ["mov eax,10006h", "xchg ax,ax", "jmp 000000003FFFFFF0h"]
+    );
+    assert_eq!(
+        s[SLOT_PATCH_OFFSET - 1],
+        0xE9,
+        "the patched word is the jmp's rel32"
+    );
+    assert_eq!(SLOT_PATCH_OFFSET % 4, 0);
+    // Patching the word redirects the jump; the range is that of rel32.
+    let mut patched = s[..SLOT_SIZE].to_vec();
+    let w = slot_jump(base, base + 0x1234_5670).unwrap();
+    patched[SLOT_PATCH_OFFSET..SLOT_PATCH_OFFSET + 4].copy_from_slice(&w.to_le_bytes());
+    assert_eq!(disasm_at(&patched, base as u64)[2], "jmp 0000000052345670h");
+    let hi = 0x7_0000_0000usize;
+    let end = hi + SLOT_PATCH_OFFSET + 4;
+    assert_eq!(
+        slot_jump(hi, end + i32::MAX as usize),
+        Some(i32::MAX as u32)
+    );
+    assert_eq!(slot_jump(hi, end + i32::MAX as usize + 1), None);
+    assert_eq!(slot_jump(hi, end - (1usize << 31)), Some(1 << 31));
+    assert_eq!(slot_jump(hi, end - (1usize << 31) - 1), None);
+    assert_eq!(
+        disasm_at(&lazy_thunk().unwrap(), 0),
+        ["jmp qword ptr [r15+40h]"]
+    );
+}
+
+/// A direct call is `call rel32` whose displacement `resolve_call` fills in.
+#[test]
+fn direct_call_relocation() {
+    use super::lazy::resolve_call;
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    let mut m = X64Masm::new(&VMOffsets::default());
+    // Whatever the offset, the displacement is 4-byte aligned (a nop pads before the call).
+    for pad in 0..4 {
+        let mut m = X64Masm::new(&VMOffsets::default());
+        for _ in 0..pad {
+            m.nop_for_test();
+        }
+        let ret = m.call(CallTarget::Direct) as usize;
+        assert_eq!(ret % 4, 0, "pad {pad}");
+        let code = m.finish(0).unwrap();
+        assert_eq!(code[ret - 5..ret], [0xE8, 0, 0, 0, 0]);
+        let texts = disasm_at(&code[..ret], 0);
+        assert_eq!(texts.len(), pad + 1 + usize::from(pad != 3), "{texts:?}");
+    }
+    let ret = m.call(CallTarget::Direct) as usize;
+    let mut code = m.finish(0).unwrap();
+    assert_eq!(code[ret - 5..ret], [0xE8, 0, 0, 0, 0]);
+    let base = 0x4000_0000usize;
+    let field = base + ret - 4;
+    resolve_call(&mut code[ret - 4..ret], field, base - 0x100).unwrap();
+    assert_eq!(
+        disasm_at(&code[ret - 5..ret], (base + ret - 5) as u64),
+        ["call 000000003FFFFF00h"]
+    );
+    assert!(resolve_call(&mut code[ret - 4..ret], field, field + 4 + (1 << 31)).is_err());
+}

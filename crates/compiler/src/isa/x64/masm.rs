@@ -94,6 +94,12 @@ fn cond(cc: IntCmp) -> Cc {
 }
 
 impl X64Masm {
+    /// Emits a one-byte `nop` (tests that need code at a given offset).
+    #[cfg(test)]
+    pub(super) fn nop_for_test(&mut self) {
+        self.ops.push(0x90);
+    }
+
     /// A fresh assembler for a function of a module with this vmctx layout.
     pub fn new(offsets: &VMOffsets) -> X64Masm {
         X64Masm {
@@ -915,8 +921,17 @@ impl MacroAssembler for X64Masm {
 
     fn call(&mut self, target: CallTarget) -> u32 {
         match target {
-            CallTarget::SameInstance { code_offset } => {
-                enc::call_mem(&mut self.ops, Mem::base(R15, code_offset));
+            CallTarget::Direct => {
+                // `call rel32`, the displacement filled in at placement (and maybe patched
+                // later while code runs: a nop first makes it 4-byte aligned).
+                let nop: &[u8] = match self.offset() % 4 {
+                    0 => &[0x0F, 0x1F, 0x00],
+                    1 => &[0x66, 0x90],
+                    2 => &[0x90],
+                    _ => &[],
+                };
+                self.ops.extend(nop.iter().copied());
+                self.ops.extend([0xE8, 0, 0, 0, 0]);
             }
             CallTarget::FuncRef { funcref: f } => {
                 let (slot, membase_off, limit) =
