@@ -551,6 +551,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn code_beyond_the_range_is_an_error_not_a_crash() {
+        let code = ModuleCode::new(Arc::new(Vec::new()), MIN_CHUNK).unwrap();
+        let small = wjit_compiler::CompiledFunction {
+            code: vec![0xCC; 64],
+            ..Default::default()
+        };
+        assert!(code.place(&[(0, small)], &|_| None).is_ok());
+        let big = wjit_compiler::CompiledFunction {
+            code: vec![0xCC; 4 * MIN_CHUNK],
+            ..Default::default()
+        };
+        let err = code.place(&[(1, big)], &|_| None).unwrap_err();
+        assert!(err.to_string().contains("outgrew its code range"), "{err}");
+    }
+
+    #[test]
     fn append_vec_publishes_prefixes() {
         let v = AppendVec::new();
         assert!(v.as_slice().is_empty());
