@@ -57,35 +57,12 @@ impl CodeMemory {
     }
 }
 
-/// One reservation of address space (inaccessible, `MAP_NORESERVE`), unmapped when the
-/// range and every chunk mapped into it are gone.
-#[derive(Debug)]
-struct Reservation {
-    base: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the reservation is only an owned range of addresses; nothing in it is accessed
-// through this type, so it may move to and be shared with any thread.
-unsafe impl Send for Reservation {}
-// SAFETY: as for `Send`; `&Reservation` exposes only the address and length.
-unsafe impl Sync for Reservation {}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        // SAFETY: the range was reserved by `CodeRange::reserve` and is ours; every chunk
-        // mapped into it holds an `Arc` of this reservation, so none is left.
-        let rc = unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-        debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
-    }
-}
-
 /// A contiguous range of reserved address space that a module's code chunks are mapped
 /// into, one after the other, so that every direct call and jump between them is in range
 /// of a `call rel32` (x86-64) or `bl` (AArch64).
 #[derive(Debug)]
 pub struct CodeRange {
-    reservation: std::sync::Arc<Reservation>,
+    reservation: std::sync::Arc<Mmap>,
     /// Offset of the first unused byte.
     next: usize,
 }
@@ -94,40 +71,23 @@ impl CodeRange {
     /// Reserves `len` bytes (rounded up to whole pages) of address space: it costs no
     /// memory until chunks are mapped into it.
     pub fn reserve(len: usize) -> io::Result<CodeRange> {
-        let len = len
-            .max(1)
-            .checked_next_multiple_of(super::mmap::page_size())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range too large"))?;
-        // SAFETY: an anonymous mapping at an address the kernel chooses cannot alias any
-        // Rust object; the arguments are valid for mmap.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(p.cast::<u8>()).expect("mmap returned null");
+        // Unmapped when the range and every chunk mapped into it (each holds an `Arc`) are
+        // gone.
+        let reservation = Mmap::reserve(len.max(1))?;
         Ok(CodeRange {
-            reservation: std::sync::Arc::new(Reservation { base, len }),
+            reservation: std::sync::Arc::new(reservation),
             next: 0,
         })
     }
 
     /// The first address of the range.
     pub fn start(&self) -> usize {
-        self.reservation.base.as_ptr() as usize
+        self.reservation.as_ptr() as usize
     }
 
     /// The size of the range in bytes.
     pub fn len(&self) -> usize {
-        self.reservation.len
+        self.reservation.len()
     }
 
     /// Whether the range is empty (never: ranges have at least one page).
@@ -137,7 +97,7 @@ impl CodeRange {
 
     /// Bytes not yet used by chunks.
     pub fn remaining(&self) -> usize {
-        self.reservation.len - self.next
+        self.reservation.len() - self.next
     }
 
     /// Takes the next `len` bytes (rounded up to whole pages) of the range, or fails if they
@@ -150,7 +110,8 @@ impl CodeRange {
             .filter(|&l| l <= self.remaining())
             .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "code range full"))?;
         // SAFETY: `next + len <= reservation.len`, inside the reservation.
-        let at = unsafe { self.reservation.base.add(self.next) };
+        let at = unsafe { self.reservation.as_ptr().add(self.next) };
+        let at = NonNull::new(at).ok_or_else(|| io::Error::other("empty code range"))?;
         Ok((at, len))
     }
 
@@ -295,7 +256,7 @@ pub struct CodeChunk {
     /// Length of each view in bytes (a multiple of the page size).
     len: usize,
     /// The range the read+execute view is in, kept reserved while the chunk lives.
-    _range: std::sync::Arc<Reservation>,
+    _range: std::sync::Arc<Mmap>,
 }
 
 // SAFETY: the chunk owns its mappings and the raw pointers are only addresses of them, so
