@@ -131,15 +131,16 @@ fn chunk_at(all: &[Arc<ChunkInfo>], pc: usize) -> Option<&ChunkInfo> {
     (pc < chunk.end).then_some(&**chunk)
 }
 
-/// Whether `pc` is in a wasm function (not a jump slot or thunk). Never blocks (a registry being
-/// updated right now counts as "no").
+/// Whether `pc` is in a wasm function (not a jump slot or thunk). Waits while another thread
+/// registers or drops a chunk (a `try_read` that counted that as "no" cut backtraces short
+/// when modules were loaded concurrently). Called by the trap landing, which runs after the
+/// signal handler has returned, never inside it; a thread holding the write lock is in Rust
+/// code, not in wasm, so it cannot be the one trapping.
 pub(crate) fn is_wasm_pc(pc: usize) -> bool {
-    match CODE_INFO.try_read() {
-        Ok(all) => chunk_at(&all, pc)
-            .and_then(|c| c.function_at((pc - c.start) as u32))
-            .is_some(),
-        Err(_) => false,
-    }
+    let all = CODE_INFO.read().unwrap_or_else(PoisonError::into_inner);
+    chunk_at(&all, pc)
+        .and_then(|c| c.function_at((pc - c.start) as u32))
+        .is_some()
 }
 
 /// Turns the recorded pcs of a trap into frames (pcs outside wasm code are left out).
