@@ -42,8 +42,9 @@ pub(super) struct Frame {
     pub(super) base: usize,
     /// Number of hidden parameter copies just below `base` (only for `if`).
     hidden: usize,
+    /// Parameter kinds (empty for the common block types: no allocation).
     params: Vec<ValKind>,
-    results: Vec<ValKind>,
+    num_results: usize,
     /// Whether some branch jumps to `label` (for blocks and ifs: the end is a join).
     targeted: bool,
     /// Whether the code at the frame entry was reachable (for the `else` arm).
@@ -56,7 +57,7 @@ pub(super) struct Frame {
 }
 
 impl Frame {
-    pub(super) fn function(end: Label, results: Vec<ValKind>) -> Frame {
+    pub(super) fn function(end: Label, num_results: usize) -> Frame {
         Frame {
             kind: FrameKind::Function,
             dead: false,
@@ -65,7 +66,7 @@ impl Frame {
             base: 0,
             hidden: 0,
             params: Vec::new(),
-            results,
+            num_results,
             targeted: false,
             entry_reachable: true,
             merge: None,
@@ -82,7 +83,7 @@ impl Frame {
             base: 0,
             hidden: 0,
             params: Vec::new(),
-            results: Vec::new(),
+            num_results: 0,
             targeted: false,
             entry_reachable: false,
             merge: None,
@@ -92,26 +93,38 @@ impl Frame {
 
     /// Number of values a branch to this frame carries.
     pub(super) fn branch_arity(&self) -> usize {
-        self.branch_kinds().len()
-    }
-
-    /// Kinds of the values a branch to this frame carries.
-    fn branch_kinds(&self) -> &[ValKind] {
         if self.kind == FrameKind::Loop {
-            &self.params
+            self.params.len()
         } else {
-            &self.results
+            self.num_results
         }
     }
 }
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
-    fn block_signature(&self, bt: BlockType) -> Result<(Vec<ValKind>, Vec<ValKind>), CompileError> {
+    /// Parameter kinds and number of results of a block type.
+    fn block_signature(&self, bt: BlockType) -> Result<(Vec<ValKind>, usize), CompileError> {
         Ok(match bt {
-            BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![ValKind::of(t)?]),
-            BlockType::FuncType(idx) => self.signature(idx)?,
+            BlockType::Empty => (vec![], 0),
+            BlockType::Type(t) => {
+                ValKind::of(t)?;
+                (vec![], 1)
+            }
+            BlockType::FuncType(idx) => {
+                let (params, results) = self.signature(idx)?;
+                (params, results.len())
+            }
         })
+    }
+
+    /// Keeps the allocations of a frame that ended for later frames.
+    fn recycle(&mut self, frame: Frame) {
+        if let Some(merge) = frame.merge {
+            self.merge_pool.push(merge);
+        }
+        if frame.else_locals.capacity() > 0 {
+            self.snapshot_pool.push(frame.else_locals);
+        }
     }
 
     fn frame_at_depth(&self, depth: u32) -> Result<usize, CompileError> {
@@ -135,7 +148,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         label: Label,
         base: usize,
         params: Vec<ValKind>,
-        results: Vec<ValKind>,
+        num_results: usize,
     ) -> Frame {
         Frame {
             kind,
@@ -145,7 +158,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             base,
             hidden: 0,
             params,
-            results,
+            num_results,
             targeted: false,
             entry_reachable: true,
             merge: None,
@@ -171,18 +184,25 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // Back edges reach the header too, so after it the state is exactly the merge
         // state (registers dirty), not the entry edge's.
         // Each loop's header is compiled once: its scanned locals can be taken.
-        let uses = self
+        let scanned = self
             .loops_seen
             .checked_sub(self.loop_locals_first)
-            .and_then(|i| self.loop_locals.get_mut(i))
-            .map(std::mem::take);
+            .filter(|&i| i < self.loop_locals_len);
         self.loops_seen += 1;
-        let state = match uses {
-            Some(uses) => self.derive_loop_merge(base, params.len(), uses),
+        let state = match scanned {
+            Some(i) => {
+                // Taken for the call and put back (it keeps its capacity for later scans).
+                let mut uses = std::mem::take(&mut self.loop_locals[i]);
+                let state = self.derive_loop_merge(base, params.len(), &mut uses);
+                self.loop_locals[i] = uses;
+                state
+            }
             None => self.derive_merge(base, params.len()),
         };
-        let moves = self.moves_into(&state);
-        self.emit_moves(moves);
+        let mut moves = std::mem::take(&mut self.move_buf);
+        self.moves_into_buf(&state, &mut moves);
+        self.emit_moves_buf(&mut moves);
+        self.move_buf = moves;
         self.enter_merge(&state, base);
         let label = self.masm.new_label();
         self.masm.bind(label)?;
@@ -214,7 +234,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let mut frame = self.new_frame(FrameKind::If, end, first + hidden, params, results);
         frame.else_label = Some(else_label);
         frame.hidden = hidden;
-        frame.else_locals = self.snapshot_locals();
+        let mut snapshot = self.snapshot_pool.pop().unwrap_or_default();
+        self.snapshot_locals_into(&mut snapshot);
+        frame.else_locals = snapshot;
         self.control.push(frame);
         Ok(())
     }
@@ -232,8 +254,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .label
             .ok_or_else(|| CompileError::Internal("if without end".into()))?;
         let (base, hidden, else_label) = (frame.base, frame.hidden, frame.else_label);
-        let params = frame.params.clone();
-        let else_locals = std::mem::take(&mut self.control[idx].else_locals);
+        let params = std::mem::take(&mut self.control[idx].params);
+        let mut else_locals = std::mem::take(&mut self.control[idx].else_locals);
         let entry_reachable = self.control[idx].entry_reachable;
         if self.reachable {
             self.move_into_frame(idx)?;
@@ -246,9 +268,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         // The else arm starts where the `if` branched.
         self.restore_locals(&else_locals);
+        else_locals.clear();
+        self.snapshot_pool.push(else_locals);
         for (i, &k) in params.iter().enumerate() {
             self.push(Val::Slot(k, (base - hidden + i) as u32));
         }
+        self.control[idx].params = params;
         self.recount_uses();
         self.reachable = entry_reachable;
         let f = &mut self.control[idx];
@@ -299,6 +324,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     if frame.hidden > 0 && self.reachable {
                         self.drop_hidden(&frame)?;
                     }
+                    self.recycle(frame);
                     return Ok(());
                 }
                 if let Some(l) = frame.label {
@@ -315,6 +341,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 }
             }
         }
+        self.recycle(frame);
         if self.reachable {
             self.check_uses();
         }
@@ -323,7 +350,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Removes an `if`'s hidden parameter copies from under its results.
     fn drop_hidden(&mut self, frame: &Frame) -> Result<(), CompileError> {
-        let n = frame.results.len();
+        let n = frame.num_results;
         let first_hidden = frame.base - frame.hidden;
         let results: Vec<Val> = self.stack[self.stack.len() - n..].to_vec();
         // The results keep their registers: take them off without freeing.

@@ -187,12 +187,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         matches!(self.local_locs.get(l as usize), Some(LocalLoc::Reg(x, _)) if *x == r)
     }
 
-    /// The locals that are not at home, with where they are.
-    pub(super) fn snapshot_locals(&self) -> LocalsSnapshot {
-        self.cached
-            .iter()
-            .map(|&l| (l, self.local_locs[l as usize]))
-            .collect()
+    /// The locals that are not at home, with where they are, into `out` (cleared first).
+    pub(super) fn snapshot_locals_into(&self, out: &mut LocalsSnapshot) {
+        out.clear();
+        out.extend(
+            self.cached
+                .iter()
+                .map(|&l| (l, self.local_locs[l as usize])),
+        );
     }
 
     /// Makes `snapshot` the locals' state (without emitting code: the registers and homes

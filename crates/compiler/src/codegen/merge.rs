@@ -63,9 +63,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// The merge state closest to the current one for a target whose `n` carried values
     /// sit at `base`: registers kept (each at most once), constants given a free register
     /// where one is left, everything else at home / in its slot.
-    pub(super) fn derive_merge(&self, base: usize, n: usize) -> MergeState {
+    pub(super) fn derive_merge(&mut self, base: usize, n: usize) -> MergeState {
+        let MergeState {
+            mut locals,
+            mut values,
+        } = self.merge_pool.pop().unwrap_or_default();
+        locals.clear();
+        values.clear();
         let mut taken = Taken::default();
-        let mut locals = Vec::with_capacity(self.cached.len());
         for &l in &self.cached {
             match self.local_locs[l as usize] {
                 LocalLoc::Reg(r, _) if taken.take(r) => locals.push((l, r)),
@@ -82,7 +87,6 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             }
         }
         let first = self.stack.len() - n;
-        let mut values = Vec::with_capacity(n);
         for i in 0..n {
             let v = self.stack[first + i];
             let k = v.kind();
@@ -107,16 +111,21 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// loaded on entry), leaving a few registers of each class for temporaries; other
     /// locals keep their registers only while some are left, else go home.
     pub(super) fn derive_loop_merge(
-        &self,
+        &mut self,
         base: usize,
         n: usize,
-        mut uses: super::prescan::LoopLocals,
+        uses: &mut super::prescan::LoopLocals,
     ) -> MergeState {
         /// Registers per class left to the loop's temporaries.
         const TEMPS: usize = 3;
+        let MergeState {
+            mut locals,
+            mut values,
+        } = self.merge_pool.pop().unwrap_or_default();
+        locals.clear();
+        values.clear();
         let mut taken = Taken::default();
         let first = self.stack.len() - n;
-        let mut values = Vec::with_capacity(n);
         let mut value_regs = 0;
         for i in 0..n {
             let v = self.stack[first + i];
@@ -141,21 +150,25 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             RegClass::Float => 1,
         };
         // Locals already in a register keep it, most used first.
-        let mut chosen: Vec<(u32, Option<Reg>)> = Vec::new();
-        for &(l, _) in &uses {
+        let mut chosen = [(0u32, None::<Reg>); 64];
+        let mut num_chosen = 0;
+        for &(l, _) in uses.iter() {
             let class = self.locals[l as usize].class();
             if budget[slot(class)] == 0 {
                 continue;
             }
             budget[slot(class)] -= 1;
-            match self.local_locs[l as usize] {
-                LocalLoc::Reg(r, _) if taken.take(r) => chosen.push((l, Some(r))),
-                _ => chosen.push((l, None)),
+            let reg = match self.local_locs[l as usize] {
+                LocalLoc::Reg(r, _) if taken.take(r) => Some(r),
+                _ => None,
+            };
+            if num_chosen < chosen.len() {
+                chosen[num_chosen] = (l, reg);
+                num_chosen += 1;
             }
         }
         // The others get a register no chosen local or value keeps.
-        let mut locals = Vec::with_capacity(chosen.len());
-        for (l, reg) in chosen {
+        for &(l, reg) in &chosen[..num_chosen] {
             let reg = reg.or_else(|| {
                 let class = self.locals[l as usize].class();
                 let r = self
@@ -194,14 +207,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// The parallel moves that take the current state (its top `n` values carried to
-    /// `base`) into `target`.
-    pub(super) fn moves_into(&self, target: &MergeState) -> Vec<Move> {
-        let mut out = Vec::new();
-        self.moves_into_buf(target, &mut out);
-        out
-    }
-
-    /// [`FuncCompiler::moves_into`] into a buffer the caller reuses (cleared first).
+    /// `base`) into `target`, into a buffer the caller reuses (cleared first).
     pub(super) fn moves_into_buf(&self, target: &MergeState, out: &mut Vec<Move>) {
         out.clear();
         let first = self.stack.len() - target.values.len();
@@ -298,12 +304,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    /// Emits `moves` in an order that respects their parallel semantics.
-    pub(super) fn emit_moves(&mut self, mut moves: Vec<Move>) {
-        self.emit_moves_buf(&mut moves);
-    }
-
-    /// [`FuncCompiler::emit_moves`] from a buffer (left empty).
+    /// Emits `moves` in an order that respects their parallel semantics (the buffer is
+    /// left empty).
     pub(super) fn emit_moves_buf(&mut self, moves: &mut Vec<Move>) {
         if moves.is_empty() {
             return;

@@ -88,6 +88,15 @@ struct Buffers {
     loop_ids_used: usize,
     move_buf: Vec<moves::Move>,
     result_buf: Vec<ValKind>,
+    /// The per-function outputs, built here and copied out at their exact size.
+    traps: Vec<TrapSite>,
+    call_sites: Vec<(u32, u32)>,
+    relocations: Vec<Relocation>,
+    /// Merge states and locals snapshots of frames that ended, kept for their capacity.
+    merge_pool: Vec<merge::MergeState>,
+    snapshot_pool: Vec<locals::LocalsSnapshot>,
+    /// `br_table` targets, reused.
+    depth_buf: Vec<u32>,
 }
 
 /// [`compile_function`] with the buffers of `context`, left in it for the next function.
@@ -209,7 +218,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         b.stack.clear();
         b.cached.clear();
         b.control.clear();
-        b.loop_locals.clear();
         b.move_buf.clear();
         if b.loop_ids_used > (u32::MAX / 2) as usize {
             // Loop tags are u32: start over before they could wrap and repeat.
@@ -238,15 +246,19 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             outgoing_words: 0,
             control: b.control,
             reachable: true,
-            traps: Vec::new(),
-            call_sites: Vec::new(),
-            relocations: Vec::new(),
+            traps: emptied(b.traps),
+            call_sites: emptied(b.call_sites),
+            relocations: emptied(b.relocations),
+            merge_pool: b.merge_pool,
+            snapshot_pool: b.snapshot_pool,
+            depth_buf: b.depth_buf,
             wasm_offset: 0,
             next_is_branch: false,
             body: body_bytes,
             op_end: None,
             loop_locals: b.loop_locals,
             loop_locals_first: 0,
+            loop_locals_len: 0,
             loops_scanned: 0,
             prescan_marks: b.prescan_marks,
             loop_ids_used: b.loop_ids_used,
@@ -302,8 +314,20 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             loop_ids_used: self.loop_ids_used + self.loops_seen,
             move_buf: self.move_buf,
             result_buf: self.result_buf,
+            traps: self.traps,
+            call_sites: self.call_sites,
+            relocations: self.relocations,
+            merge_pool: self.merge_pool,
+            snapshot_pool: self.snapshot_pool,
+            depth_buf: self.depth_buf,
         }
     }
+}
+
+/// `v` emptied (its allocation kept).
+fn emptied<T>(mut v: Vec<T>) -> Vec<T> {
+    v.clear();
+    v
 }
 
 /// `v` emptied, then `n` copies of `fill` (in `v`'s allocation when it is big enough).
@@ -345,6 +369,12 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     call_sites: Vec<(u32, u32)>,
     /// Direct calls, in code order.
     relocations: Vec<Relocation>,
+    /// Merge states of frames that ended, to reuse (see `merge.rs`).
+    merge_pool: Vec<merge::MergeState>,
+    /// `else` snapshots of frames that ended, to reuse.
+    snapshot_pool: Vec<locals::LocalsSnapshot>,
+    /// `br_table` target depths, reused.
+    depth_buf: Vec<u32>,
     /// Offset of the operator being compiled, for trap sites.
     wasm_offset: u32,
     /// The operator after the current one is `br_if` or `if` (set for comparisons only).
@@ -353,10 +383,14 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     body: visit::BodyBytes<'a>,
     /// Where the operator after the current one starts, when known without decoding.
     op_end: Option<u64>,
-    /// The locals of the outermost loop being compiled and of the loops in it (`prescan.rs`).
+    /// The locals of the outermost loop being compiled and of the loops in it (`prescan.rs`),
+    /// in the first `loop_locals_len` entries.
     loop_locals: Vec<prescan::LoopLocals>,
     /// Loop number (in order of `loop` operators) of `loop_locals[0]`.
     loop_locals_first: usize,
+    /// Number of entries of `loop_locals` the last scan filled (the rest are left over
+    /// from earlier scans, kept for their capacity).
+    loop_locals_len: usize,
     /// Loop number after the last one `loop_locals` covers.
     loops_scanned: usize,
     /// The prescan's per-depth bookkeeping, reused by every scan (of every body).
@@ -406,8 +440,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         self.emit_limit_checks()?;
         let end = self.masm.new_label();
-        let results = self.results.clone();
-        self.control.push(Frame::function(end, results));
+        let num_results = self.results.len();
+        self.control.push(Frame::function(end, num_results));
         Ok(())
     }
 
@@ -421,17 +455,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame_size = (frame_words * 8).next_multiple_of(16);
         let frame_size = u32::try_from(frame_size)
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
-        let mut traps = std::mem::take(&mut self.traps);
-        let mut call_sites = std::mem::take(&mut self.call_sites);
-        let relocations = std::mem::take(&mut self.relocations);
         let code = self.masm.finish(frame_size)?;
-        traps.sort_by_key(|t| t.pc);
-        call_sites.sort_unstable();
+        // Sorted and copied out at their exact size; the buffers stay for the next body.
+        self.traps.sort_unstable_by_key(|t| t.pc);
+        self.call_sites.sort_unstable();
         Ok(CompiledFunction {
             code,
-            traps,
-            call_sites,
-            relocations,
+            traps: self.traps.to_vec(),
+            call_sites: self.call_sites.to_vec(),
+            relocations: self.relocations.to_vec(),
         })
     }
 
@@ -444,11 +476,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Emits code for one validated operator.
-    fn emit(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
+    fn emit(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         use Operator as O;
         // Dead code (after br/return/unreachable): only the block structure matters.
         if !self.reachable {
-            return match op {
+            return match *op {
                 O::Block { .. } | O::Loop { .. } | O::If { .. } => {
                     if matches!(op, O::Loop { .. }) {
                         self.loops_seen += 1;
@@ -461,7 +493,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 _ => Ok(()),
             };
         }
-        match op {
+        match *op {
             O::Nop => {}
             O::Unreachable => {
                 let pc = self.masm.trap(TrapCode::Unreachable);
@@ -475,12 +507,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::End => self.visit_end()?,
             O::Br { relative_depth } => self.visit_br(relative_depth)?,
             O::BrIf { relative_depth } => self.visit_br_if(relative_depth)?,
-            O::BrTable { targets } => {
-                let mut depths = Vec::with_capacity(targets.len() as usize);
+            O::BrTable { ref targets } => {
+                let mut depths = std::mem::take(&mut self.depth_buf);
+                depths.clear();
                 for t in targets.targets() {
                     depths.push(t.map_err(|e| CompileError::invalid(0, e))?);
                 }
-                self.visit_br_table(&depths, targets.default())?
+                let result = self.visit_br_table(&depths, targets.default());
+                self.depth_buf = depths;
+                result?
             }
             O::Return => self.visit_return()?,
             O::Call { function_index } => self.visit_call(function_index)?,
@@ -505,14 +540,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::RefNull { .. } => self.push(Val::Const(ValKind::Ref, 0)),
             O::MemorySize { mem } => self.visit_memory_size(mem)?,
             O::MemoryGrow { mem } => self.visit_memory_grow(mem)?,
-            other => {
-                if !self.emit_numeric(&other)?
-                    && !self.emit_memory_access(&other)?
-                    && !self.emit_table_op(&other)?
+            _ => {
+                if !self.emit_numeric(op)?
+                    && !self.emit_memory_access(op)?
+                    && !self.emit_table_op(op)?
                 {
                     return Err(CompileError::Unsupported(format!(
                         "operator {}",
-                        validate::operator_name(&other)
+                        validate::operator_name(op)
                     )));
                 }
             }
@@ -529,6 +564,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 }
 
 /// Integer comparisons (including `eqz`), the operators compare-and-branch fusion applies to.
+#[inline(always)]
 fn is_comparison(op: &Operator<'_>) -> bool {
     use Operator as O;
     matches!(

@@ -53,6 +53,7 @@ impl ValKind {
         }
     }
     /// Register class holding this kind.
+    #[inline]
     pub fn class(self) -> RegClass {
         match self {
             ValKind::F32 | ValKind::F64 => RegClass::Float,
@@ -60,6 +61,7 @@ impl ValKind {
         }
     }
     /// Operand size of this kind.
+    #[inline]
     pub fn size(self) -> OperandSize {
         match self {
             ValKind::I32 | ValKind::F32 => OperandSize::S32,
@@ -82,6 +84,7 @@ pub enum Val {
 
 impl Val {
     /// The kind of the value.
+    #[inline]
     pub fn kind(self) -> ValKind {
         match self {
             Val::Const(k, _) | Val::Reg(k, _) | Val::Slot(k, _) => k,
@@ -123,14 +126,17 @@ impl RegUses {
         }
     }
     /// Whether the allocator owns `r` (others are never counted).
+    #[inline]
     pub fn is_allocatable(&self, r: Reg) -> bool {
         self.allocatable[class_index(r.class)] & (1 << r.hw) != 0
     }
     /// Number of users of `r`.
+    #[inline]
     pub fn count(&self, r: Reg) -> u16 {
         self.uses[class_index(r.class)][r.hw as usize]
     }
     /// Adds a user of `r` and marks it recently used.
+    #[inline]
     pub fn inc(&mut self, r: Reg) {
         if self.is_allocatable(r) {
             self.add_user(r);
@@ -138,6 +144,7 @@ impl RegUses {
         }
     }
     /// Adds a user of `r` without changing its recency (bookkeeping at merges).
+    #[inline]
     pub fn add_user(&mut self, r: Reg) {
         if self.is_allocatable(r) {
             let c = class_index(r.class);
@@ -146,6 +153,7 @@ impl RegUses {
         }
     }
     /// Removes a user of `r`.
+    #[inline]
     pub fn dec(&mut self, r: Reg) {
         if self.is_allocatable(r) {
             let c = class_index(r.class);
@@ -158,6 +166,7 @@ impl RegUses {
         }
     }
     /// The free allocatable register of `class` with the lowest number, if any.
+    #[inline]
     pub fn first_free(&self, class: RegClass) -> Option<Reg> {
         let c = class_index(class);
         let free = self.allocatable[c] & !self.in_use[c];
@@ -167,10 +176,12 @@ impl RegUses {
         })
     }
     /// Marks `r` as just used (eviction takes the least recently used register).
+    #[inline]
     pub fn touch(&mut self, r: Reg) {
         self.clock += 1;
         self.last_use[class_index(r.class)][r.hw as usize] = self.clock;
     }
+    #[inline]
     fn last_use(&self, r: Reg) -> u32 {
         self.last_use[class_index(r.class)][r.hw as usize]
     }
@@ -183,11 +194,13 @@ impl RegUses {
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Frame address of the spill slot of stack position `pos`.
+    #[inline]
     pub(super) fn slot_addr(&self, pos: u32) -> Address {
         Address::Frame(self.slots_start - 8 * (pos as i32 + 1))
     }
 
     /// Home of local `index` (parameters live in the caller's outgoing area).
+    #[inline]
     pub(super) fn local_addr(&self, index: u32) -> Address {
         if index < self.num_params {
             Address::Frame(16 + 8 * index as i32)
@@ -196,12 +209,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
+    #[inline]
     pub(super) fn push(&mut self, v: Val) {
         self.stack.push(v);
         self.max_depth = self.max_depth.max(self.stack.len() as u32);
     }
 
     /// Pops the top entry; a register it names stays counted until it is released.
+    #[inline]
     pub(super) fn pop(&mut self) -> Result<Val, CompileError> {
         self.stack
             .pop()
@@ -291,11 +306,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Removes a user of `r` (registers the allocator does not own are ignored).
+    #[inline]
     pub(super) fn free_reg(&mut self, r: Reg) {
         self.regs.dec(r);
     }
 
     /// Frees the register of `v`, if it has one.
+    #[inline]
     pub(super) fn release(&mut self, v: Val) {
         if let Val::Reg(_, r) = v {
             self.free_reg(r);

@@ -245,6 +245,7 @@ pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
 
 /// What of `op`, an operator of a supported proposal, the compiler cannot compile: its
 /// types, memories or offsets.
+#[inline(always)]
 pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
     let v128 = Unsupported::V128;

@@ -4,6 +4,7 @@
 //! decoded twice except where a question about the next operator needs it (see
 //! [`BodyBytes`]).
 
+use super::stack::{Val, ValKind};
 use super::{is_comparison, prescan, validate, FuncCompiler, NextOp};
 use crate::masm::MacroAssembler;
 use crate::CompileError;
@@ -163,7 +164,16 @@ macro_rules! define_compile_visit {
                     return Err(what.at(self.func_index, offset));
                 }
                 let end = known_end!($proposal offset, $($($arg)*)?);
-                self.c.operator(Operator::$op $({ $($arg),* })?, offset, end, self.func_index)
+                let op = Operator::$op $({ $($arg),* })?;
+                let compiled = self.c.operator(&op, offset, end, self.func_index);
+                // The operator's drop glue is a call that inspects the variant; this one's
+                // immediates own nothing (known per type at compile time), so skip it.
+                if false $($(|| std::mem::needs_drop::<$argty>())*)? {
+                    drop(op);
+                } else {
+                    std::mem::forget(op);
+                }
+                compiled
             }
         )*
     };
@@ -204,9 +214,13 @@ impl<'a, M: MacroAssembler, T: WasmModuleResources> VisitSimdOperator<'a>
 impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
     /// Compiles one validated operator at module offset `offset`; `end` is where the next
     /// operator starts, if known without decoding again.
+    ///
+    /// Inlined into each visitor method, where `op` is a known variant: the checks below
+    /// fold away for the operators they do not concern, and only `emit` dispatches.
+    #[inline(always)]
     pub(super) fn operator(
         &mut self,
-        op: Operator<'a>,
+        op: &Operator<'a>,
         offset: u64,
         end: Option<u64>,
         func_index: u32,
@@ -216,14 +230,14 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
         ) {
             let end = self.body.end_of(offset).unwrap_or(offset);
-            validate::check_encoding(&op, offset, end, func_index)?;
+            validate::check_encoding(op, offset, end, func_index)?;
         }
         // The operator's proposal is supported (`OpVisitor` checked).
-        validate::check_operands(self.info, &op).map_err(|r| r.at(func_index, offset))?;
+        validate::check_operands(self.info, op).map_err(|r| r.at(func_index, offset))?;
         self.wasm_offset = offset as u32;
         self.op_end = end;
         // Comparisons are one-byte operators.
-        self.next_is_branch = is_comparison(&op) && self.body.kind_at(offset + 1) == NextOp::Branch;
+        self.next_is_branch = is_comparison(op) && self.body.kind_at(offset + 1) == NextOp::Branch;
         if matches!(op, Operator::Loop { .. }) && self.loops_seen >= self.loops_scanned {
             if let Some(after_loop) = self
                 .body
@@ -239,10 +253,23 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
                     &mut self.loop_locals,
                 );
                 self.loops_scanned = self.loops_seen + scanned.max(1);
+                self.loop_locals_len = scanned;
                 self.loop_locals_first = self.loops_seen;
             }
         }
-        self.emit(op).map_err(|e| e.located(func_index, offset))
+        // The most frequent operators go straight to their code (no second dispatch).
+        let result = match *op {
+            _ if !self.reachable => self.emit(op),
+            Operator::LocalGet { local_index } => self.visit_local_get(local_index),
+            Operator::LocalSet { local_index } => self.visit_local_set(local_index, false),
+            Operator::LocalTee { local_index } => self.visit_local_set(local_index, true),
+            Operator::I32Const { value } => {
+                self.push(Val::Const(ValKind::I32, value as i64));
+                Ok(())
+            }
+            _ => self.emit(op),
+        };
+        result.map_err(|e| e.located(func_index, offset))
     }
 
     /// What the operator after the one being compiled is, as far as code generation cares.

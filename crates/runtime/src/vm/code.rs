@@ -291,6 +291,16 @@ struct Layout {
 impl Layout {
     fn functions(functions: &[(u32, wjit_compiler::CompiledFunction)]) -> Layout {
         let mut l = Layout::default();
+        // Sized up front: the blob and tables are not regrown and copied as they fill.
+        let total = |n: fn(&wjit_compiler::CompiledFunction) -> usize| {
+            functions.iter().map(|(_, f)| n(f)).sum::<usize>()
+        };
+        l.blob.reserve(total(|f| f.code.len() + ALIGN));
+        l.offsets.reserve(functions.len());
+        l.functions.reserve(functions.len());
+        l.calls.reserve(total(|f| f.call_sites.len()));
+        l.sites.reserve(total(|f| f.traps.len()));
+        l.relocations.reserve(total(|f| f.relocations.len()));
         let (mut sites, mut calls, mut faults) = (Vec::new(), Vec::new(), Vec::new());
         for (index, f) in functions {
             l.blob.resize(l.blob.len().next_multiple_of(ALIGN), 0);
@@ -357,16 +367,24 @@ impl ModuleCode {
     ) -> Result<Vec<usize>, Error> {
         let mut layout = Layout::functions(functions);
         let relocations = std::mem::take(&mut layout.relocations);
-        let local: std::collections::HashMap<u32, u32> = if relocations.is_empty() {
-            Default::default()
+        // (function index, start in the blob) of the functions placed here, by index.
+        let mut local: Vec<(u32, u32)> = if relocations.is_empty() {
+            Vec::new()
         } else {
             layout.functions.iter().map(|&(s, _, f)| (f, s)).collect()
+        };
+        local.sort_unstable();
+        let local_start = |callee: u32| {
+            local
+                .binary_search_by_key(&callee, |e| e.0)
+                .ok()
+                .map(|i| local[i].1)
         };
         let slots = self.slots.get().copied();
         self.append(layout, |blob, start, waiting| {
             for (field, callee) in relocations {
-                let target = match local.get(&callee) {
-                    Some(&s) => start + s as usize,
+                let target = match local_start(callee) {
+                    Some(s) => start + s as usize,
                     None => match (compiled(callee), slots) {
                         (Some(addr), _) => addr,
                         (None, Some((first, base))) => {
