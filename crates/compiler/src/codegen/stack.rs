@@ -225,17 +225,24 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Allocates a free register of `class` (one user: the caller), evicting the least
     /// recently used register whose users are all in the cache if none is free.
+    #[inline]
     pub(super) fn alloc(&mut self, class: RegClass) -> Result<Reg, CompileError> {
         let r = match self.regs.first_free(class) {
             Some(r) => r,
-            None => {
-                let victim = self.eviction_victim(class)?;
-                self.spill_reg(victim);
-                victim
-            }
+            None => self.evict(class)?,
         };
         self.regs.inc(r);
         Ok(r)
+    }
+
+    /// Frees the least recently used register of `class` (out of line: allocation is
+    /// usually a bit scan).
+    #[cold]
+    #[inline(never)]
+    fn evict(&mut self, class: RegClass) -> Result<Reg, CompileError> {
+        let victim = self.eviction_victim(class)?;
+        self.spill_reg(victim);
+        Ok(victim)
     }
 
     /// Number of cache entries (stack entries and locals) that name `r`.
