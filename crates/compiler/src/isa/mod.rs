@@ -6,6 +6,7 @@
 //! either run anywhere; [`host`] picks the one for the machine we run on.
 
 pub mod aarch64;
+pub mod buffer;
 pub mod x64;
 
 /// The engine-wide routines between host and wasm code, as assembled by a backend's

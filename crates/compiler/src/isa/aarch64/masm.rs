@@ -13,11 +13,12 @@
 
 use super::a64;
 use super::enc::{self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, SP, ZR};
+use crate::isa::buffer::CodeBuffer;
 use crate::masm::*;
 use crate::vmctx::{funcref, VMOffsets};
 use crate::{CompileError, TrapCode};
 use dynasmrt::aarch64::Aarch64Relocation;
-use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::{DynasmApi, DynasmLabelApi};
 
 /// Frame pointer.
 pub(super) const FP: u8 = 29;
@@ -100,7 +101,7 @@ struct TrapStub {
 
 /// AArch64 macro assembler for one function.
 pub struct Aarch64Masm {
-    ops: VecAssembler<Aarch64Relocation>,
+    ops: CodeBuffer<Aarch64Relocation>,
     stubs: Vec<TrapStub>,
     /// Offset of the `movz x16, #lo; movk x16, #hi, lsl #16` pair holding the frame size.
     frame_size_patch: Option<usize>,
@@ -182,7 +183,7 @@ impl Aarch64Masm {
     /// A fresh assembler for a function of a module with this vmctx layout.
     pub fn new(offsets: &VMOffsets) -> Aarch64Masm {
         Aarch64Masm {
-            ops: VecAssembler::new(0),
+            ops: CodeBuffer::new(),
             stubs: Vec::new(),
             frame_size_patch: None,
             vmctx_slot: -8,
@@ -1031,14 +1032,15 @@ impl MacroAssembler for Aarch64Masm {
 
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
         // About 4 bytes of code per byte of wasm on the kernels and big modules.
-        self.ops.reserve_ops(wasm_bytes * 4 + 64);
+        // The buffer is kept from one function to the next, so this only grows it (to the
+        // largest function so far); a smaller body allocates nothing.
+        self.ops.reserve(wasm_bytes * 4 + 64);
     }
 
     fn reset(&mut self) {
-        // After `finish` nothing is left; after a failure, start over with new buffers.
-        if self.ops.offset().0 != 0 {
-            self.ops = VecAssembler::new(0);
-        }
+        // After `finish` nothing is left; after a failure, forget the partial function (the
+        // buffer keeps its capacity).
+        self.ops.clear();
         self.stubs.clear();
         self.frame_size_patch = None;
         self.outgrew_short_branches = false;
@@ -1096,7 +1098,7 @@ impl MacroAssembler for Aarch64Masm {
         }
         let patch = self.frame_size_patch;
         self.frame_size_patch = None;
-        let mut code = self.ops.take().map_err(|e| {
+        let mut code = self.ops.take_code().map_err(|e| {
             CompileError::Unsupported(format!("aarch64 assembly (function too large?): {e}"))
         })?;
         if let Some(at) = patch {

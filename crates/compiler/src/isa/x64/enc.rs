@@ -14,9 +14,12 @@
 //! * the sign-extended imm8 forms (`83 /n`, `6B`, `C1`/`D1` shifts) when the immediate fits,
 //!   and the short `rax` forms of the ALU group when it does not.
 //!
-//! Every function appends one instruction to a byte sink (the dynasm assembler, or a
+//! Every function appends one instruction to a [`Sink`] (the [`CodeBuffer`], or a
 //! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
 //! Jumps and anything that needs a label stay with dynasm.
+
+use crate::isa::buffer::CodeBuffer;
+use dynasmrt::relocations::Relocation;
 
 /// A memory operand `[base + index + disp]` (index scale 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,29 +239,61 @@ pub fn fits_i8(v: i64) -> bool {
     v == v as i8 as i64
 }
 
-/// One instruction being assembled (at most 15 bytes).
+/// One instruction being assembled (at most 15 bytes). The array has 16 spare bytes and the
+/// write position is masked to 0..16, so `byte`/`bytes` of short constant slices need no
+/// bounds check. An encoding longer than 15 bytes (a bug: x86 has none) would wrap around
+/// and overwrite its first bytes, but it also leaves `n >= 16`, which `emit` rejects: one
+/// check per instruction instead of one per byte.
 struct Inst {
-    b: [u8; 16],
+    b: [u8; 32],
     n: usize,
 }
 
 impl Inst {
+    #[inline(always)]
     fn new() -> Inst {
-        Inst { b: [0; 16], n: 0 }
+        Inst { b: [0; 32], n: 0 }
     }
 
+    #[inline(always)]
     fn byte(&mut self, x: u8) {
-        self.b[self.n] = x;
+        debug_assert!(self.n < 16);
+        self.b[self.n & 15] = x;
         self.n += 1;
     }
 
+    #[inline(always)]
     fn bytes(&mut self, xs: &[u8]) {
-        self.b[self.n..self.n + xs.len()].copy_from_slice(xs);
+        debug_assert!(self.n + xs.len() <= 16);
+        let at = self.n & 15;
+        self.b[at..at + xs.len()].copy_from_slice(xs);
         self.n += xs.len();
     }
 
-    fn emit(&self, s: &mut impl Extend<u8>) {
-        s.extend(self.b[..self.n].iter().copied());
+    #[inline(always)]
+    fn emit(&self, s: &mut impl Sink) {
+        assert!(self.n < 16, "x64 encoding of {} bytes", self.n);
+        let (head, _) = self.b.split_first_chunk::<16>().unwrap();
+        s.put(head, self.n);
+    }
+}
+
+/// Where the encoders append their instructions.
+pub trait Sink {
+    /// Appends the first `len` (at most 16) bytes of `bytes`.
+    fn put(&mut self, bytes: &[u8; 16], len: usize);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8; 16], len: usize) {
+        self.extend_from_slice(&bytes[..len]);
+    }
+}
+
+impl<R: Relocation> Sink for CodeBuffer<R> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8; 16], len: usize) {
+        self.put16(bytes, len);
     }
 }
 
@@ -274,7 +309,7 @@ fn byte_rex(r: u8) -> bool {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn encode(
-    s: &mut impl Extend<u8>,
+    s: &mut impl Sink,
     prefix: u8,
     w: bool,
     force_rex: bool,
@@ -339,17 +374,17 @@ fn encode(
 }
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
-pub fn mov_rr(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8) {
+pub fn mov_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
     encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::None);
 }
 
 /// `mov dst, [m]` (32 or 64 bits).
-pub fn mov_load(s: &mut impl Extend<u8>, w64: bool, dst: u8, m: Mem) {
+pub fn mov_load(s: &mut impl Sink, w64: bool, dst: u8, m: Mem) {
     encode(s, 0, w64, false, &[0x8B], dst, m.into(), Imm::None);
 }
 
 /// `mov [m], src` of the given width.
-pub fn mov_store(s: &mut impl Extend<u8>, width: Width, m: Mem, src: u8) {
+pub fn mov_store(s: &mut impl Sink, width: Width, m: Mem, src: u8) {
     match width {
         Width::B => encode(
             s,
@@ -369,7 +404,7 @@ pub fn mov_store(s: &mut impl Extend<u8>, width: Width, m: Mem, src: u8) {
 
 /// `mov [m], imm` of the given width (the immediate is truncated to 8 or 16 bits, and
 /// sign-extended for 64 bits).
-pub fn mov_store_imm(s: &mut impl Extend<u8>, width: Width, m: Mem, imm: i32) {
+pub fn mov_store_imm(s: &mut impl Sink, width: Width, m: Mem, imm: i32) {
     match width {
         Width::B => encode(s, 0, false, false, &[0xC6], 0, m.into(), Imm::B(imm as i8)),
         Width::W => encode(
@@ -390,7 +425,7 @@ pub fn mov_store_imm(s: &mut impl Extend<u8>, width: Width, m: Mem, imm: i32) {
 /// `mov dst, imm`: the shortest of `mov r32, imm32` (also for 64-bit values that are
 /// zero-extended 32-bit ones), `mov r64, simm32` and `mov r64, imm64`. A 32-bit move takes
 /// the low 32 bits of `imm`.
-pub fn mov_imm(s: &mut impl Extend<u8>, w64: bool, dst: u8, imm: i64) {
+pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
     let mut i = Inst::new();
     if !w64 || imm as u64 <= u32::MAX as u64 {
         if dst >= 8 {
@@ -418,7 +453,7 @@ pub fn mov_imm(s: &mut impl Extend<u8>, w64: bool, dst: u8, imm: i64) {
 }
 
 /// `op dst, src` of the ALU group (`cmp` included).
-pub fn alu_rr(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, src: u8) {
+pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
     encode(
         s,
         0,
@@ -432,7 +467,7 @@ pub fn alu_rr(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, src: u8) {
 }
 
 /// `op dst, [m]` of the ALU group (`cmp` included).
-pub fn alu_load(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, m: Mem) {
+pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
     encode(
         s,
         0,
@@ -447,7 +482,7 @@ pub fn alu_load(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, m: Mem) {
 
 /// `op dst, imm` of the ALU group: imm8 when it fits, else the short `eax`/`rax` form or
 /// imm32 (sign-extended for 64 bits).
-pub fn alu_ri(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, imm: i32) {
+pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -482,12 +517,12 @@ pub fn alu_ri(s: &mut impl Extend<u8>, op: Alu, w64: bool, dst: u8, imm: i32) {
 }
 
 /// `test a, b`.
-pub fn test_rr(s: &mut impl Extend<u8>, w64: bool, a: u8, b: u8) {
+pub fn test_rr(s: &mut impl Sink, w64: bool, a: u8, b: u8) {
     encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::None);
 }
 
 /// `imul dst, src`.
-pub fn imul_rr(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8) {
+pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
     encode(
         s,
         0,
@@ -501,7 +536,7 @@ pub fn imul_rr(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8) {
 }
 
 /// `imul dst, src, imm` (imm8 when it fits).
-pub fn imul_rri(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8, imm: i32) {
+pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -519,13 +554,13 @@ pub fn imul_rri(s: &mut impl Extend<u8>, w64: bool, dst: u8, src: u8, imm: i32) 
 }
 
 /// `lea dst, [m]` (64-bit).
-pub fn lea(s: &mut impl Extend<u8>, dst: u8, m: Mem) {
+pub fn lea(s: &mut impl Sink, dst: u8, m: Mem) {
     encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::None);
 }
 
 /// `op dst, n` of the shift group (`D1` for a count of 1, else `C1 ib`). The count is
 /// used as given (the processor masks it).
-pub fn shift_imm(s: &mut impl Extend<u8>, op: Shift, w64: bool, dst: u8, n: u8) {
+pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
     if n == 1 {
         encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::None);
     } else {
@@ -543,12 +578,12 @@ pub fn shift_imm(s: &mut impl Extend<u8>, op: Shift, w64: bool, dst: u8, n: u8) 
 }
 
 /// `op dst, cl` of the shift group.
-pub fn shift_cl(s: &mut impl Extend<u8>, op: Shift, w64: bool, dst: u8) {
+pub fn shift_cl(s: &mut impl Sink, op: Shift, w64: bool, dst: u8) {
     encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::None);
 }
 
 /// `setcc dst8`.
-pub fn setcc(s: &mut impl Extend<u8>, cc: Cc, dst: u8) {
+pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
     encode(
         s,
         0,
@@ -562,7 +597,7 @@ pub fn setcc(s: &mut impl Extend<u8>, cc: Cc, dst: u8) {
 }
 
 /// `cmovcc dst, src`.
-pub fn cmovcc(s: &mut impl Extend<u8>, cc: Cc, w64: bool, dst: u8, src: u8) {
+pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
     encode(
         s,
         0,
@@ -576,7 +611,7 @@ pub fn cmovcc(s: &mut impl Extend<u8>, cc: Cc, w64: bool, dst: u8, src: u8) {
 }
 
 /// `movzx`/`movsx`/`movsxd dst, src` from a register or memory.
-pub fn extend(s: &mut impl Extend<u8>, ext: Ext, dst: u8, src: Rm) {
+pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
     let (w, op): (bool, &[u8]) = match ext {
         Ext::Zx8 => (false, &[0x0F, 0xB6]),
         Ext::Zx16 => (false, &[0x0F, 0xB7]),
@@ -592,7 +627,7 @@ pub fn extend(s: &mut impl Extend<u8>, ext: Ext, dst: u8, src: Rm) {
 }
 
 /// `div src` (unsigned) or `idiv src` (signed): `rdx:rax / src`.
-pub fn div(s: &mut impl Extend<u8>, signed: bool, w64: bool, src: u8) {
+pub fn div(s: &mut impl Sink, signed: bool, w64: bool, src: u8) {
     let digit = if signed { 7 } else { 6 };
     encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::None);
 }
@@ -609,7 +644,7 @@ pub enum BitOp {
 }
 
 /// `bsf`/`bsr`/`popcnt dst, src`.
-pub fn bit_op(s: &mut impl Extend<u8>, op: BitOp, w64: bool, dst: u8, src: u8) {
+pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
     let (prefix, opcode) = match op {
         BitOp::Bsf => (0, 0xBC),
         BitOp::Bsr => (0, 0xBD),
@@ -628,7 +663,7 @@ pub fn bit_op(s: &mut impl Extend<u8>, op: BitOp, w64: bool, dst: u8, src: u8) {
 }
 
 /// `btc dst, bit` (64-bit).
-pub fn btc_imm(s: &mut impl Extend<u8>, dst: u8, bit: u8) {
+pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
     encode(
         s,
         0,
@@ -642,17 +677,17 @@ pub fn btc_imm(s: &mut impl Extend<u8>, dst: u8, bit: u8) {
 }
 
 /// `call qword [m]`.
-pub fn call_mem(s: &mut impl Extend<u8>, m: Mem) {
+pub fn call_mem(s: &mut impl Sink, m: Mem) {
     encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::None);
 }
 
 /// `jmp qword [m]`.
-pub fn jmp_mem(s: &mut impl Extend<u8>, m: Mem) {
+pub fn jmp_mem(s: &mut impl Sink, m: Mem) {
     encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::None);
 }
 
 /// `op dst, src` for an [`Sse`] instruction with a register or memory source.
-pub fn sse(s: &mut impl Extend<u8>, op: Sse, dst: u8, src: Rm) {
+pub fn sse(s: &mut impl Sink, op: Sse, dst: u8, src: Rm) {
     encode(
         s,
         op.prefix,
@@ -666,7 +701,7 @@ pub fn sse(s: &mut impl Extend<u8>, op: Sse, dst: u8, src: Rm) {
 }
 
 /// `movss`/`movsd [m], src` (`op` is [`Sse::MOVSS`] or [`Sse::MOVSD`]).
-pub fn sse_store(s: &mut impl Extend<u8>, op: Sse, m: Mem, src: u8) {
+pub fn sse_store(s: &mut impl Sink, op: Sse, m: Mem, src: u8) {
     debug_assert!(op == Sse::MOVSS || op == Sse::MOVSD);
     encode(
         s,
@@ -681,7 +716,7 @@ pub fn sse_store(s: &mut impl Extend<u8>, op: Sse, m: Mem, src: u8) {
 }
 
 /// `movd xmm, r32` / `movq xmm, r64`.
-pub fn movd_to_xmm(s: &mut impl Extend<u8>, w64: bool, xmm: u8, gpr: u8) {
+pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
     encode(
         s,
         0x66,
@@ -695,7 +730,7 @@ pub fn movd_to_xmm(s: &mut impl Extend<u8>, w64: bool, xmm: u8, gpr: u8) {
 }
 
 /// `movd r32, xmm` / `movq r64, xmm`.
-pub fn movd_from_xmm(s: &mut impl Extend<u8>, w64: bool, gpr: u8, xmm: u8) {
+pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
     encode(
         s,
         0x66,
@@ -709,7 +744,7 @@ pub fn movd_from_xmm(s: &mut impl Extend<u8>, w64: bool, gpr: u8, xmm: u8) {
 }
 
 /// `cvtsi2ss`/`cvtsi2sd xmm, r32/r64`.
-pub fn cvt_int_to_float(s: &mut impl Extend<u8>, f64_: bool, w64: bool, xmm: u8, gpr: u8) {
+pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: u8) {
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -724,7 +759,7 @@ pub fn cvt_int_to_float(s: &mut impl Extend<u8>, f64_: bool, w64: bool, xmm: u8,
 }
 
 /// `cvttss2si`/`cvttsd2si r32/r64, xmm`.
-pub fn cvt_float_to_int(s: &mut impl Extend<u8>, f64_: bool, w64: bool, gpr: u8, xmm: u8) {
+pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: u8) {
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -739,7 +774,7 @@ pub fn cvt_float_to_int(s: &mut impl Extend<u8>, f64_: bool, w64: bool, gpr: u8,
 }
 
 /// `roundss`/`roundsd dst, src, mode`.
-pub fn round(s: &mut impl Extend<u8>, f64_: bool, dst: u8, src: u8, mode: u8) {
+pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
     let op = if f64_ { 0x0B } else { 0x0A };
     encode(
         s,

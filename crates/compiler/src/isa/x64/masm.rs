@@ -1,11 +1,12 @@
 //! [`MacroAssembler`] for x86-64 with dynasm.
 
 use super::x64;
+use crate::isa::buffer::CodeBuffer;
 use crate::masm::*;
 use crate::vmctx::{funcref, VMOffsets};
 use crate::{CompileError, TrapCode};
 use dynasmrt::x64::X64Relocation;
-use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::{DynasmApi, DynasmLabelApi};
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
@@ -57,7 +58,7 @@ struct TrapStub {
 
 /// x86-64 macro assembler for one function.
 pub struct X64Masm {
-    ops: VecAssembler<X64Relocation>,
+    ops: CodeBuffer<X64Relocation>,
     stubs: Vec<TrapStub>,
     /// Offset of the 32-bit frame size immediate in the prologue.
     frame_size_patch: Option<usize>,
@@ -103,7 +104,7 @@ impl X64Masm {
     /// A fresh assembler for a function of a module with this vmctx layout.
     pub fn new(offsets: &VMOffsets) -> X64Masm {
         X64Masm {
-            ops: VecAssembler::new(0),
+            ops: CodeBuffer::new(),
             stubs: Vec::new(),
             frame_size_patch: None,
             vmctx_slot: -8,
@@ -382,7 +383,7 @@ impl MacroAssembler for X64Masm {
         let m = self.heap_operand(src);
         let d = dst.hw;
         let pc = self.offset();
-        let ext = |e: Ext, ops: &mut VecAssembler<X64Relocation>| enc::extend(ops, e, d, m.into());
+        let ext = |e: Ext, ops: &mut CodeBuffer<X64Relocation>| enc::extend(ops, e, d, m.into());
         match kind {
             LoadKind::I32 | LoadKind::I64U32 => enc::mov_load(&mut self.ops, false, d, m),
             LoadKind::I64 => enc::mov_load(&mut self.ops, true, d, m),
@@ -973,14 +974,15 @@ impl MacroAssembler for X64Masm {
 
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
         // About 3 bytes of code per byte of wasm on the kernels and big modules.
-        self.ops.reserve_ops(wasm_bytes * 3 + 64);
+        // The buffer is kept from one function to the next, so this only grows it (to the
+        // largest function so far); a smaller body allocates nothing.
+        self.ops.reserve(wasm_bytes * 3 + 64);
     }
 
     fn reset(&mut self) {
-        // After `finish` nothing is left; after a failure, start over with new buffers.
-        if self.ops.offset().0 != 0 {
-            self.ops = VecAssembler::new(0);
-        }
+        // After `finish` nothing is left; after a failure, forget the partial function (the
+        // buffer keeps its capacity).
+        self.ops.clear();
         self.stubs.clear();
         self.frame_size_patch = None;
     }
@@ -1009,7 +1011,7 @@ impl MacroAssembler for X64Masm {
         self.frame_size_patch = None;
         let mut code = self
             .ops
-            .take()
+            .take_code()
             .map_err(|e| CompileError::Internal(format!("x64 assembly: {e}")))?;
         if let Some(at) = patch {
             let size = i32::try_from(frame_size)
