@@ -283,14 +283,14 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         let Some(mut reader) = self.reader.take() else {
             return Err(CompileError::Internal("body compiled twice".into()));
         };
+        let mut visitor = visit::OpVisitor {
+            c: &mut *self,
+            validator: validator.as_deref_mut(),
+            func_index,
+            offset: 0,
+        };
         while !reader.eof() {
-            let offset = reader.original_position();
-            let mut visitor = visit::OpVisitor {
-                c: &mut *self,
-                validator: validator.as_deref_mut(),
-                func_index,
-                offset,
-            };
+            visitor.offset = reader.original_position();
             reader.visit_operator(&mut visitor).map_err(invalid)??;
         }
         reader.finish().map_err(invalid)?;

@@ -49,13 +49,20 @@ pub(super) fn scan_loops(
         done: false,
     };
     scan.enter_loop();
-    while !scan.done && !reader.eof() {
-        let at = reader.clone();
-        let skipped = match scan.fast_path(&mut reader) {
+    let base = reader.original_position();
+    let data = reader
+        .read_bytes(reader.bytes_remaining())
+        .unwrap_or_default();
+    let mut pos = 0;
+    while !scan.done && pos < data.len() {
+        let skipped = match scan.fast_path(data, &mut pos) {
             Some(skipped) => skipped,
             None => {
-                reader = at;
-                reader.visit_operator(&mut scan).is_ok()
+                // The decoder takes the operator at `pos` (`pos` was not moved on).
+                let mut r = BinaryReader::new(&data[pos..], base + pos as u64);
+                let ok = r.visit_operator(&mut scan).is_ok();
+                pos = (r.original_position() - base) as usize;
+                ok
             }
         };
         if !skipped {
@@ -134,21 +141,25 @@ impl Scan<'_> {
         }
     }
 
-    /// Reads the operator at `reader` directly when it is one of the common ones (a byte
-    /// test and at most a few LEB128 immediates instead of wasmparser's full decoder):
-    /// `Some(decoded)` if it was, `None` (and `reader` is left anywhere) if the decoder
-    /// must handle it.
-    fn fast_path(&mut self, reader: &mut BinaryReader<'_>) -> Option<bool> {
-        let Ok(opcode) = reader.read_u8() else {
+    /// Reads the operator at `data[*pos]` directly when it is one of the common ones (a
+    /// byte test and at most a few LEB128 immediates instead of wasmparser's full decoder):
+    /// `Some(decoded)` if it was (`*pos` moved past it), `None` (`*pos` unchanged) if the
+    /// decoder must handle it. Only local indices are decoded; other immediates are
+    /// skipped by their continuation bits (a malformed body is rejected by validation in
+    /// the compiling pass; the scan only steers register choices).
+    fn fast_path(&mut self, data: &[u8], pos: &mut usize) -> Option<bool> {
+        let start = *pos;
+        let Some(&opcode) = data.get(start) else {
             return Some(false);
         };
+        let mut at = start + 1;
         let ok = match opcode {
             // block, loop, if: a block type
             0x02..=0x04 => {
                 // One-byte block types only: empty, a number or basic reference type, or
                 // a small type index (the decoder handles the rest).
-                match reader.read_u8() {
-                    Ok(0x40 | 0x6F | 0x70 | 0x7B..=0x7F | 0x00..=0x3F) => {}
+                match data.get(at) {
+                    Some(0x40 | 0x6F | 0x70 | 0x7B..=0x7F | 0x00..=0x3F) => at += 1,
                     _ => return None,
                 }
                 match opcode {
@@ -166,33 +177,32 @@ impl Scan<'_> {
                 self.end();
                 true
             }
-            0x20..=0x22 => match reader.read_var_u32() {
-                Ok(l) => {
+            0x20..=0x22 => match read_u32(data, &mut at) {
+                Some(l) => {
                     self.local(l);
                     true
                 }
-                Err(_) => false,
+                None => false,
             },
             // No immediates: unreachable, nop, return, drop, select, and every numeric
             // operator of the MVP and sign-extension.
             0x00 | 0x01 | 0x0F | 0x1A | 0x1B | 0x45..=0xC4 => true,
-            // One LEB128 index: br, br_if, call, global.*, table.get/set, memory.size/grow.
-            0x0C | 0x0D | 0x10 | 0x23..=0x26 | 0x3F | 0x40 => reader.read_var_u32().is_ok(),
-            0x11 => reader.read_var_u32().is_ok() && reader.read_var_u32().is_ok(),
-            0x41 => reader.read_var_i32().is_ok(),
-            0x42 => reader.read_var_i64().is_ok(),
-            0x43 => reader.read_bytes(4).is_ok(),
-            0x44 => reader.read_bytes(8).is_ok(),
+            // One LEB128 immediate: br, br_if, call, global.*, table.get/set,
+            // memory.size/grow, i32.const, i64.const.
+            0x0C | 0x0D | 0x10 | 0x23..=0x26 | 0x3F | 0x40 | 0x41 | 0x42 => skip_leb(data, &mut at),
+            0x11 => skip_leb(data, &mut at) && skip_leb(data, &mut at),
+            0x43 => skip_bytes(data, &mut at, 4),
+            0x44 => skip_bytes(data, &mut at, 8),
             // Loads and stores: alignment flags, [memory index], offset.
-            0x28..=0x3E => match reader.read_var_u32() {
-                Ok(flags) => {
-                    (flags & 0x40 == 0 || reader.read_var_u32().is_ok())
-                        && reader.read_var_u64().is_ok()
+            0x28..=0x3E => match read_u32(data, &mut at) {
+                Some(flags) => {
+                    (flags & 0x40 == 0 || skip_leb(data, &mut at)) && skip_leb(data, &mut at)
                 }
-                Err(_) => false,
+                None => false,
             },
             _ => return None,
         };
+        *pos = at;
         Some(ok)
     }
 
@@ -221,6 +231,44 @@ impl Scan<'_> {
         }
         entries[m.position[l] as usize].1 += n;
     }
+}
+
+/// Decodes an unsigned LEB128 `u32` at `data[*at]` and moves past it (`None` if it is
+/// cut off or longer than five bytes).
+#[inline]
+fn read_u32(data: &[u8], at: &mut usize) -> Option<u32> {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *data.get(*at)?;
+        *at += 1;
+        value |= u32::from(byte & 0x7F).wrapping_shl(shift);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Moves past one LEB128 number (of any of wasm's integer types: at most ten bytes).
+#[inline]
+fn skip_leb(data: &[u8], at: &mut usize) -> bool {
+    for _ in 0..10 {
+        let Some(&byte) = data.get(*at) else {
+            return false;
+        };
+        *at += 1;
+        if byte & 0x80 == 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Moves past `n` bytes.
+#[inline]
+fn skip_bytes(data: &[u8], at: &mut usize, n: usize) -> bool {
+    *at += n;
+    *at <= data.len()
 }
 
 impl FrameStack for Scan<'_> {
@@ -335,6 +383,25 @@ mod tests {
             4,
         );
         assert_eq!(loops, vec![vec![(0, 1), (1, 1)]]);
+    }
+
+    #[test]
+    fn leb128_immediates_are_read_and_skipped_to_their_end() {
+        let data = [0xE5, 0x8E, 0x26, 0x7F, 0x80, 0x80, 0x80, 0x80, 0x80];
+        let mut at = 0;
+        assert_eq!(read_u32(&data, &mut at), Some(624_485));
+        assert_eq!(at, 3);
+        assert_eq!(read_u32(&data, &mut at), Some(127));
+        assert_eq!(at, 4);
+        // Cut off, and too long for a u32.
+        assert_eq!(read_u32(&data, &mut at), None);
+        let mut at = 0;
+        assert!(skip_leb(&data, &mut at) && at == 3);
+        assert!(skip_leb(&data, &mut at) && at == 4);
+        assert!(!skip_leb(&data, &mut at));
+        let mut at = 2;
+        assert!(skip_bytes(&data, &mut at, 7) && at == 9);
+        assert!(!skip_bytes(&data, &mut at, 1));
     }
 
     #[test]
