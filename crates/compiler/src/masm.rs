@@ -63,6 +63,51 @@ pub enum OperandSize {
     S32,
     /// 64 bits (i64, f64, references).
     S64,
+    /// 128 bits (v128): only for vector (float-class) registers, and only in
+    /// [`MacroAssembler::mov`] (register to register), [`MacroAssembler::load`],
+    /// [`MacroAssembler::store`] (from a register) and [`MacroAssembler::copy`].
+    S128,
+}
+
+/// Lane shape of a v128 integer operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lanes {
+    /// 16 lanes of 8 bits.
+    I8x16,
+    /// 8 lanes of 16 bits.
+    I16x8,
+    /// 4 lanes of 32 bits.
+    I32x4,
+    /// 2 lanes of 64 bits.
+    I64x2,
+}
+
+/// Two-operand v128 operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V128BinOp {
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Or,
+    /// Bitwise xor.
+    Xor,
+    /// `lhs & !rhs` (wasm `v128.andnot`).
+    AndNot,
+    /// Lane-wise wrapping add.
+    Add(Lanes),
+    /// Lane-wise wrapping subtract.
+    Sub(Lanes),
+    /// Lane-wise wrapping multiply (`I16x8` and `I32x4`; the core never asks for others).
+    Mul(Lanes),
+}
+
+/// Single-operand v128 operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V128UnOp {
+    /// Bitwise not.
+    Not,
+    /// Lane-wise wrapping negation.
+    Neg(Lanes),
 }
 
 /// A memory operand that is not in linear memory.
@@ -219,6 +264,8 @@ pub enum LoadKind {
     I64U16,
     /// 32-bit zero-extended into a 64-bit value.
     I64U32,
+    /// 128 bits into a vector register (any alignment).
+    V128,
 }
 
 /// How a linear-memory store writes.
@@ -236,6 +283,8 @@ pub enum StoreKind {
     F32,
     /// A float register's f64.
     F64,
+    /// A vector register's 128 bits (any alignment).
+    V128,
 }
 
 /// Two-operand float operations with wasm semantics (NaN propagation, `-0 < +0` for
@@ -379,6 +428,15 @@ pub trait MacroAssembler {
     fn select(&mut self, dst: Reg, cond: Reg, if_false: Reg, size: OperandSize);
     /// Jumps to `targets[index]`, or to `default` if `index` (an unsigned i32) is out of range.
     fn jump_table(&mut self, index: Reg, targets: &[Label], default: Label);
+
+    /// Puts the 128-bit constant `bits` (lane 0 in the low bits) in vector register `dst`.
+    fn v128_const(&mut self, dst: Reg, bits: u128);
+    /// `dst = lhs op rhs` on vector registers (`dst` may equal either source).
+    fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg);
+    /// `dst = op src` on vector registers.
+    fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg);
+    /// `dst = (a & mask) | (b & !mask)` (wasm `v128.bitselect`); `dst` may equal any source.
+    fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg);
 
     /// `dst = lhs op rhs` on floats of `size`.
     fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);

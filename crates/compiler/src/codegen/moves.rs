@@ -73,7 +73,15 @@ pub(super) fn resolve(
                 src: Src::Loc(first.dst),
                 dst: parked,
                 class: first.class,
-                size: OperandSize::S64,
+                // Whole words, or whole vectors when the class carries any v128 here.
+                size: if moves
+                    .iter()
+                    .any(|m| m.class == first.class && m.size == OperandSize::S128)
+                {
+                    OperandSize::S128
+                } else {
+                    OperandSize::S64
+                },
             });
             for m in moves.iter_mut() {
                 if m.src == Src::Loc(first.dst) {

@@ -113,6 +113,8 @@ pub struct Aarch64Masm {
     long_branches: bool,
     /// The last `finish` failed because short forward branches could not reach.
     outgrew_short_branches: bool,
+    /// A v128 primitive was asked for: `finish` reports SIMD as unsupported here.
+    used_simd: bool,
 }
 
 fn is64(size: OperandSize) -> bool {
@@ -123,7 +125,15 @@ fn is64(size: OperandSize) -> bool {
 fn at_width(v: i64, size: OperandSize) -> u64 {
     match size {
         OperandSize::S32 => v as u32 as u64,
-        OperandSize::S64 => v as u64,
+        OperandSize::S64 | OperandSize::S128 => v as u64,
+    }
+}
+
+impl Aarch64Masm {
+    /// SIMD is not implemented on AArch64 yet: the function fails to compile with an
+    /// `unsupported` error from `finish` (no code is emitted for the primitive).
+    fn simd_placeholder(&mut self) {
+        self.used_simd = true;
     }
 }
 
@@ -192,6 +202,7 @@ impl Aarch64Masm {
             stack_limit: offsets.stack_limit(),
             long_branches: false,
             outgrew_short_branches: false,
+            used_simd: false,
         }
     }
 
@@ -518,6 +529,9 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn mov(&mut self, dst: Reg, src: RegImm, size: OperandSize) {
+        if size == OperandSize::S128 {
+            return self.simd_placeholder();
+        }
         let d = dst.hw;
         let w = is64(size);
         match (dst.class, src) {
@@ -555,6 +569,7 @@ impl MacroAssembler for Aarch64Masm {
             (RegClass::Int, OperandSize::S64) => LdSt::LDR_X,
             (RegClass::Float, OperandSize::S32) => LdSt::LDR_S,
             (RegClass::Float, OperandSize::S64) => LdSt::LDR_D,
+            (_, OperandSize::S128) => return self.simd_placeholder(),
         };
         self.ldst(kind, dst.hw, b, disp);
     }
@@ -568,6 +583,7 @@ impl MacroAssembler for Aarch64Masm {
                     (RegClass::Int, OperandSize::S64) => LdSt::STR_X,
                     (RegClass::Float, OperandSize::S32) => LdSt::STR_S,
                     (RegClass::Float, OperandSize::S64) => LdSt::STR_D,
+                    (_, OperandSize::S128) => return self.simd_placeholder(),
                 };
                 (kind, s.hw)
             }
@@ -589,6 +605,9 @@ impl MacroAssembler for Aarch64Masm {
     fn copy(&mut self, dst: Address, src: Address, size: OperandSize) {
         if dst == src {
             return;
+        }
+        if size == OperandSize::S128 {
+            return self.simd_placeholder();
         }
         let (sb, sd) = Self::base_disp(src);
         let (db, dd) = Self::base_disp(dst);
@@ -620,6 +639,10 @@ impl MacroAssembler for Aarch64Masm {
             LoadKind::I64S8 => LdSt::LDRSB_X,
             LoadKind::I64S16 => LdSt::LDRSH_X,
             LoadKind::I64S32 => LdSt::LDRSW,
+            LoadKind::V128 => {
+                self.simd_placeholder();
+                return self.offset();
+            }
         };
         let pc = self.offset();
         self.emit(k.indexed(dst.hw, b, i, Ext::Uxtw, false));
@@ -634,6 +657,10 @@ impl MacroAssembler for Aarch64Masm {
             StoreKind::I64 => (LdSt::STR_X, true),
             StoreKind::F32 => (LdSt::STR_S, false),
             StoreKind::F64 => (LdSt::STR_D, true),
+            StoreKind::V128 => {
+                self.simd_placeholder();
+                return self.offset();
+            }
         };
         let (k, rt) = match src {
             RegImm::Reg(s) => (k, s.hw),
@@ -947,7 +974,7 @@ impl MacroAssembler for Aarch64Masm {
 
     fn float_to_float(&mut self, dst: Reg, src: Reg, dst_size: OperandSize) {
         let (src_dbl, op) = match dst_size {
-            OperandSize::S64 => (false, Fp1::FcvtToD),
+            OperandSize::S64 | OperandSize::S128 => (false, Fp1::FcvtToD),
             OperandSize::S32 => (true, Fp1::FcvtToS),
         };
         self.emit(enc::fp1(src_dbl, op, dst.hw, src.hw));
@@ -1037,6 +1064,22 @@ impl MacroAssembler for Aarch64Masm {
         self.ops.reserve(wasm_bytes * 4 + 64);
     }
 
+    fn v128_const(&mut self, _dst: Reg, _bits: u128) {
+        self.simd_placeholder();
+    }
+
+    fn v128_binop(&mut self, _op: V128BinOp, _dst: Reg, _lhs: Reg, _rhs: Reg) {
+        self.simd_placeholder();
+    }
+
+    fn v128_unop(&mut self, _op: V128UnOp, _dst: Reg, _src: Reg) {
+        self.simd_placeholder();
+    }
+
+    fn v128_bitselect(&mut self, _dst: Reg, _a: Reg, _b: Reg, _mask: Reg) {
+        self.simd_placeholder();
+    }
+
     fn reset(&mut self) {
         // After `finish` nothing is left; after a failure, forget the partial function (the
         // buffer keeps its capacity).
@@ -1044,6 +1087,7 @@ impl MacroAssembler for Aarch64Masm {
         self.stubs.clear();
         self.frame_size_patch = None;
         self.outgrew_short_branches = false;
+        self.used_simd = false;
     }
 
     fn needs_long_branches(&self) -> bool {
@@ -1055,6 +1099,9 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
+        if self.used_simd {
+            return Err(CompileError::Unsupported("simd (v128) on aarch64".into()));
+        }
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);

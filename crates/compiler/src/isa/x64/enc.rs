@@ -217,6 +217,36 @@ impl Sse {
     pub const CVTSS2SD: Sse = Sse::new(0xF3, 0x5A);
     /// `cvtsd2ss`.
     pub const CVTSD2SS: Sse = Sse::new(0xF2, 0x5A);
+    /// `movups` (load form; 128 bits, any alignment).
+    pub const MOVUPS: Sse = Sse::new(0, 0x10);
+    /// `pand`.
+    pub const PAND: Sse = Sse::new(0x66, 0xDB);
+    /// `pandn` (`dst = !dst & src`).
+    pub const PANDN: Sse = Sse::new(0x66, 0xDF);
+    /// `por`.
+    pub const POR: Sse = Sse::new(0x66, 0xEB);
+    /// `pxor`.
+    pub const PXOR: Sse = Sse::new(0x66, 0xEF);
+    /// `pcmpeqd`.
+    pub const PCMPEQD: Sse = Sse::new(0x66, 0x76);
+    /// `paddb`.
+    pub const PADDB: Sse = Sse::new(0x66, 0xFC);
+    /// `paddw`.
+    pub const PADDW: Sse = Sse::new(0x66, 0xFD);
+    /// `paddd`.
+    pub const PADDD: Sse = Sse::new(0x66, 0xFE);
+    /// `paddq`.
+    pub const PADDQ: Sse = Sse::new(0x66, 0xD4);
+    /// `psubb`.
+    pub const PSUBB: Sse = Sse::new(0x66, 0xF8);
+    /// `psubw`.
+    pub const PSUBW: Sse = Sse::new(0x66, 0xF9);
+    /// `psubd`.
+    pub const PSUBD: Sse = Sse::new(0x66, 0xFA);
+    /// `psubq`.
+    pub const PSUBQ: Sse = Sse::new(0x66, 0xFB);
+    /// `pmullw`.
+    pub const PMULLW: Sse = Sse::new(0x66, 0xD5);
 }
 
 impl Sse {
@@ -785,5 +815,29 @@ pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
         dst,
         Rm::Reg(src),
         Imm::B(mode as i8),
+    );
+}
+
+/// `movups [m], src` (128 bits, any alignment).
+pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
+    encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::None);
+}
+
+/// `pmulld dst, src` (SSE4.1).
+pub fn pmulld(s: &mut impl Sink, dst: u8, src: u8) {
+    encode(s, 0x66, false, false, &[0x0F, 0x38, 0x40], dst, Rm::Reg(src), Imm::None);
+}
+
+/// `pinsrq dst, src, lane` (SSE4.1): 64-bit lane `lane` (0 or 1) of xmm `dst` from `src`.
+pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
+    encode(
+        s,
+        0x66,
+        true,
+        false,
+        &[0x0F, 0x3A, 0x22],
+        dst,
+        Rm::Reg(src),
+        Imm::B(lane as i8),
     );
 }

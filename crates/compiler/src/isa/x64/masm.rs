@@ -126,7 +126,7 @@ impl X64Masm {
     fn mov_int_imm(&mut self, d: u8, v: i64, size: OperandSize) {
         let zero = match size {
             OperandSize::S32 => v as i32 == 0,
-            OperandSize::S64 => v == 0,
+            OperandSize::S64 | OperandSize::S128 => v == 0,
         };
         if zero {
             enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
@@ -337,6 +337,9 @@ impl MacroAssembler for X64Masm {
             (RegClass::Int, _) => enc::mov_load(&mut self.ops, is64(size), d, m),
             (RegClass::Float, OperandSize::S32) => enc::sse(&mut self.ops, Sse::MOVSS, d, m.into()),
             (RegClass::Float, OperandSize::S64) => enc::sse(&mut self.ops, Sse::MOVSD, d, m.into()),
+            (RegClass::Float, OperandSize::S128) => {
+                enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into())
+            }
         }
     }
 
@@ -352,6 +355,7 @@ impl MacroAssembler for X64Masm {
                 (RegClass::Float, OperandSize::S64) => {
                     enc::sse_store(&mut self.ops, Sse::MOVSD, m, s.hw)
                 }
+                (RegClass::Float, OperandSize::S128) => enc::movups_store(&mut self.ops, m, s.hw),
             },
             RegImm::Imm(i) => {
                 if !is64(size) || fits_i32(i) {
@@ -369,6 +373,11 @@ impl MacroAssembler for X64Masm {
             return;
         }
         let (s, d) = (self.mem(src), self.mem(dst));
+        if size == OperandSize::S128 {
+            enc::sse(&mut self.ops, Sse::MOVUPS, XMM_SCRATCH, s.into());
+            enc::movups_store(&mut self.ops, d, XMM_SCRATCH);
+            return;
+        }
         let w = is64(size);
         enc::mov_load(&mut self.ops, w, R11, s);
         enc::mov_store(&mut self.ops, if w { Width::Q } else { Width::D }, d, R11);
@@ -396,6 +405,7 @@ impl MacroAssembler for X64Masm {
             LoadKind::I64S8 => ext(Ext::Sx8To64, &mut self.ops),
             LoadKind::I64S16 => ext(Ext::Sx16To64, &mut self.ops),
             LoadKind::I64S32 => ext(Ext::Sx32To64, &mut self.ops),
+            LoadKind::V128 => enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into()),
         }
         pc
     }
@@ -406,7 +416,7 @@ impl MacroAssembler for X64Masm {
             StoreKind::I8 => Width::B,
             StoreKind::I16 => Width::W,
             StoreKind::I32 | StoreKind::F32 => Width::D,
-            StoreKind::I64 | StoreKind::F64 => Width::Q,
+            StoreKind::I64 | StoreKind::F64 | StoreKind::V128 => Width::Q,
         };
         let pc;
         match src {
@@ -416,6 +426,7 @@ impl MacroAssembler for X64Masm {
                 match kind {
                     StoreKind::F32 => enc::sse_store(&mut self.ops, Sse::MOVSS, m, s),
                     StoreKind::F64 => enc::sse_store(&mut self.ops, Sse::MOVSD, m, s),
+                    StoreKind::V128 => enc::movups_store(&mut self.ops, m, s),
                     _ => enc::mov_store(&mut self.ops, width, m, s),
                 }
             }
@@ -806,13 +817,13 @@ impl MacroAssembler for X64Masm {
         match (int_size, signed) {
             (OperandSize::S32, true) => enc::cvt_int_to_float(&mut self.ops, f64_, false, d, s),
             // Zero-extended in its register: a non-negative i64.
-            (OperandSize::S32, false) | (OperandSize::S64, true) => {
+            (OperandSize::S32, false) | (OperandSize::S64 | OperandSize::S128, true) => {
                 if int_size == OperandSize::S32 {
                     enc::mov_rr(&mut self.ops, false, s, s);
                 }
                 enc::cvt_int_to_float(&mut self.ops, f64_, true, d, s);
             }
-            (OperandSize::S64, false) => {
+            (OperandSize::S64 | OperandSize::S128, false) => {
                 // Values with the top bit set: halve (keeping the low bit for rounding),
                 // convert, double.
                 let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
@@ -863,8 +874,10 @@ impl MacroAssembler for X64Masm {
                 enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s);
                 enc::mov_rr(&mut self.ops, false, d, d);
             }
-            (OperandSize::S64, true) => enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s),
-            (OperandSize::S64, false) => {
+            (OperandSize::S64 | OperandSize::S128, true) => {
+                enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s)
+            }
+            (OperandSize::S64 | OperandSize::S128, false) => {
                 // At or above 2^63: subtract 2^63 first, then set the top bit.
                 let (big, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
                 let two63: i64 = if f64_ {
@@ -970,6 +983,103 @@ impl MacroAssembler for X64Masm {
         }
         x64!(self.ops; mov rdi, vmctx);
         enc::call_mem(&mut self.ops, Mem::base(R15, fn_offset));
+    }
+
+    fn v128_const(&mut self, dst: Reg, bits: u128) {
+        let d = dst.hw;
+        let (lo, hi) = (bits as u64 as i64, (bits >> 64) as u64 as i64);
+        if bits == 0 {
+            self.sse(Sse::PXOR, d, d);
+        } else if bits == u128::MAX {
+            self.sse(Sse::PCMPEQD, d, d);
+        } else {
+            // movq zeroes the high lane; pinsrq fills it when it is not zero.
+            self.mov_int_imm(R11, lo, OperandSize::S64);
+            enc::movd_to_xmm(&mut self.ops, true, d, R11);
+            if hi != 0 {
+                self.mov_int_imm(R11, hi, OperandSize::S64);
+                enc::pinsrq(&mut self.ops, d, R11, 1);
+            }
+        }
+    }
+
+    fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) {
+        use Lanes::*;
+        let commutative = !matches!(op, V128BinOp::AndNot | V128BinOp::Sub(_));
+        if dst.hw == rhs.hw && dst.hw != lhs.hw && commutative {
+            return self.v128_binop(op, dst, rhs, lhs);
+        }
+        let d = dst.hw;
+        let mut src = rhs.hw;
+        if d != lhs.hw {
+            if d == rhs.hw {
+                self.sse(Sse::MOVAPS, XMM_SCRATCH, rhs.hw);
+                src = XMM_SCRATCH;
+            }
+            self.sse(Sse::MOVAPS, d, lhs.hw);
+        }
+        let sse = match op {
+            V128BinOp::And => Sse::PAND,
+            V128BinOp::Or => Sse::POR,
+            V128BinOp::Xor => Sse::PXOR,
+            V128BinOp::AndNot => {
+                // pandn computes `!dst & src`: invert `src`'s role by computing into
+                // the scratch register.
+                self.sse(Sse::MOVAPS, XMM_SCRATCH, src);
+                self.sse(Sse::PANDN, XMM_SCRATCH, d);
+                self.sse(Sse::MOVAPS, d, XMM_SCRATCH);
+                return;
+            }
+            V128BinOp::Add(I8x16) => Sse::PADDB,
+            V128BinOp::Add(I16x8) => Sse::PADDW,
+            V128BinOp::Add(I32x4) => Sse::PADDD,
+            V128BinOp::Add(I64x2) => Sse::PADDQ,
+            V128BinOp::Sub(I8x16) => Sse::PSUBB,
+            V128BinOp::Sub(I16x8) => Sse::PSUBW,
+            V128BinOp::Sub(I32x4) => Sse::PSUBD,
+            V128BinOp::Sub(I64x2) => Sse::PSUBQ,
+            V128BinOp::Mul(I16x8) => Sse::PMULLW,
+            V128BinOp::Mul(_) => {
+                debug_assert_eq!(op, V128BinOp::Mul(I32x4), "no {op:?} on x86-64");
+                enc::pmulld(&mut self.ops, d, src);
+                return;
+            }
+        };
+        self.sse(sse, d, src);
+    }
+
+    fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) {
+        let (d, s) = (dst.hw, src.hw);
+        match op {
+            V128UnOp::Not => {
+                self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+                if d != s {
+                    self.sse(Sse::MOVAPS, d, s);
+                }
+                self.sse(Sse::PXOR, d, XMM_SCRATCH);
+            }
+            V128UnOp::Neg(lanes) => {
+                // 0 - src
+                self.sse(Sse::MOVAPS, XMM_SCRATCH, s);
+                self.sse(Sse::PXOR, d, d);
+                self.v128_binop(
+                    V128BinOp::Sub(lanes),
+                    dst,
+                    dst,
+                    Reg::float(XMM_SCRATCH),
+                );
+            }
+        }
+    }
+
+    fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {
+        // dst = ((a ^ b) & mask) ^ b, computed in the scratch register so any aliasing
+        // of `dst` with the sources is harmless.
+        self.sse(Sse::MOVAPS, XMM_SCRATCH, a.hw);
+        self.sse(Sse::PXOR, XMM_SCRATCH, b.hw);
+        self.sse(Sse::PAND, XMM_SCRATCH, mask.hw);
+        self.sse(Sse::PXOR, XMM_SCRATCH, b.hw);
+        self.sse(Sse::MOVAPS, dst.hw, XMM_SCRATCH);
     }
 
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
