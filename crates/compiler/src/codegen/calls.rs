@@ -55,15 +55,18 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok((ty.params().len(), results))
     }
 
-    /// Stores the top `n` values as outgoing arguments and pops them.
-    fn pass_arguments(&mut self, n: usize, results: usize) {
+    /// Stores the top `n` values as outgoing arguments (one word each, two for a v128)
+    /// and pops them; `result_words` is the size of the results the callee returns there.
+    fn pass_arguments(&mut self, n: usize, result_words: u32) {
         let first = self.stack.len() - n;
+        let mut words = 0;
         for i in 0..n {
             let v = self.stack[first + i];
-            self.store_val(v, Address::Outgoing(8 * i as i32));
+            self.store_val(v, Address::Outgoing(8 * words as i32));
+            words += v.kind().words();
         }
         self.truncate_stack(first);
-        self.outgoing_words = self.outgoing_words.max(n.max(results) as u32);
+        self.outgoing_words = self.outgoing_words.max(words.max(result_words));
     }
 
     /// Pushes the results of a call that just returned.
@@ -75,11 +78,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.masm.mov(r, RegImm::Reg(ret), kind.size());
             self.push(Val::Reg(kind, r));
         } else {
-            for (i, &kind) in results.iter().enumerate() {
+            let mut words = 0;
+            for &kind in results {
                 let pos = self.stack.len() as u32;
                 let dst = self.slot_addr(pos);
-                self.masm
-                    .copy(dst, Address::Outgoing(8 * i as i32), OperandSize::S64);
+                let src = Address::Outgoing(8 * words as i32);
+                self.masm.copy(dst, src, kind.slot_copy_size());
+                words += kind.words();
                 self.push(Val::Slot(kind, pos));
             }
         }
@@ -93,7 +98,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .get(func_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
         let (num_params, results) = self.call_signature(type_index)?;
-        self.pass_arguments(num_params, results.len());
+        self.pass_arguments(num_params, words_of(&results));
         self.spill_all_for_call();
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
@@ -129,7 +134,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .get(type_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
         let (_, index) = self.pop_read()?;
-        self.pass_arguments(params.len(), results.len());
+        self.pass_arguments(params.len(), words_of(&results));
         self.spill_all_for_call();
 
         let table = self.alloc(RegClass::Int)?;
@@ -200,4 +205,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(entry);
         self.push_call_results(&results)
     }
+}
+
+/// Words a list of values takes in an argument or result area.
+fn words_of(kinds: &[ValKind]) -> u32 {
+    kinds.iter().map(|k| k.words()).sum()
 }

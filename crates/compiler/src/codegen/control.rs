@@ -15,7 +15,7 @@ use super::merge::MergeState;
 use super::moves::Loc;
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
-use crate::masm::{Address, Label, MacroAssembler, OperandSize, RegImm};
+use crate::masm::{Address, Label, MacroAssembler, RegImm};
 use crate::CompileError;
 use wasmparser::BlockType;
 
@@ -363,7 +363,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 // Results in the slots above move down into the slots now free.
                 Val::Slot(k, s) if s as usize != pos => {
                     let (dst, src) = (self.slot_addr(pos as u32), self.slot_addr(s));
-                    self.masm.copy(dst, src, OperandSize::S64);
+                    self.masm.copy(dst, src, k.slot_copy_size());
                     Val::Slot(k, pos as u32)
                 }
                 other => other,
@@ -546,9 +546,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         } else if n > 1 {
             // Results go to the parameter area; no stack value lives there (locals are never
             // stack entries), so they can be written in order.
+            let mut words = 0;
             for i in 0..n {
                 let v = self.stack[first + i];
-                self.store_val(v, Address::Frame(16 + 8 * i as i32));
+                self.store_val(v, Address::Frame(16 + 8 * words as i32));
+                words += v.kind().words();
             }
         }
         self.masm.epilogue();

@@ -73,7 +73,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(HeapAddress { index, offset })
     }
 
-    fn load(
+    pub(super) fn load(
         &mut self,
         memarg: MemArg,
         kind: LoadKind,
@@ -89,7 +89,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
-    fn store(&mut self, memarg: MemArg, kind: StoreKind) -> Result<(), CompileError> {
+    pub(super) fn store(&mut self, memarg: MemArg, kind: StoreKind) -> Result<(), CompileError> {
         let v = self.pop()?;
         let value = self.reg_or_imm(v)?;
         let (_, index) = self.pop_read()?;

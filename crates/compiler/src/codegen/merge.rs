@@ -296,7 +296,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 class: kind.class(),
                 // Slot-to-slot copies move whole words.
                 size: if matches!(dst, Loc::Mem(_)) && matches!(src, Src::Loc(Loc::Mem(_))) {
-                    crate::masm::OperandSize::S64
+                    kind.slot_copy_size()
                 } else {
                     kind.size()
                 },

@@ -17,12 +17,13 @@ mod merge;
 mod moves;
 mod ops;
 mod prescan;
+mod simd;
 mod stack;
 mod tables;
 mod validate;
 mod visit;
 
-use crate::masm::{MacroAssembler, RegClass};
+use crate::masm::{Address, MacroAssembler, RegClass, RegImm};
 use crate::{CompileError, CompiledFunction, ModuleInfo, Relocation, TrapCode, TrapSite};
 use control::Frame;
 use locals::LocalLoc;
@@ -97,6 +98,7 @@ struct Buffers {
     snapshot_pool: Vec<locals::LocalsSnapshot>,
     /// `br_table` targets, reused.
     depth_buf: Vec<u32>,
+    local_offsets: Vec<i32>,
 }
 
 /// [`compile_function`] with the buffers of `context`, left in it for the next function.
@@ -181,7 +183,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         let ty = info
             .func_type(func_index)
             .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
-        validate::check_signature(ty).map_err(|r| r.at(func_index, body.range().start))?;
         let mut locals = b.locals;
         locals.clear();
         for &p in ty.params() {
@@ -203,7 +204,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
                     .define_locals(offset, count, ty)
                     .map_err(invalid)?;
             }
-            validate::check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
             let kind = ValKind::of(ty)?;
             locals.extend(std::iter::repeat_n(kind, count as usize));
         }
@@ -212,6 +212,26 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         let reader = OperatorsReader::new(operators);
 
         let num_frame_locals = locals.len() as u32 - num_params;
+        // Homes: parameters in the caller's outgoing area (upwards from the return address),
+        // the other locals below the saved vmctx; a v128 takes two words.
+        let mut local_offsets = b.local_offsets;
+        local_offsets.clear();
+        let (mut param_words, mut frame_words) = (0i32, 0i32);
+        for (i, kind) in locals.iter().enumerate() {
+            if (i as u32) < num_params {
+                local_offsets.push(16 + 8 * param_words);
+                param_words += kind.words() as i32;
+            } else {
+                frame_words += kind.words() as i32;
+                local_offsets.push(-8 - 8 * frame_words);
+            }
+        }
+        let frame_local_words = frame_words as u32;
+        // Stack slots are 16 bytes in a function that may hold v128 values (its signature or
+        // locals have one, or its body has a SIMD operator).
+        let uses_v128 = locals.contains(&ValKind::V128)
+            || results.contains(&ValKind::V128)
+            || body_bytes.has_simd_operator();
         let range = body.range();
         masm.reserve_for_body((range.end - range.start) as usize);
         let n = locals.len();
@@ -239,7 +259,10 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             info,
             locals,
             num_params,
-            slots_start: -8 - 8 * num_frame_locals as i32,
+            slots_start: -8 - 8 * frame_local_words as i32,
+            slot_size: if uses_v128 { 16 } else { 8 },
+            frame_local_words,
+            local_offsets,
             results,
             stack: b.stack,
             max_depth: 0,
@@ -320,6 +343,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             merge_pool: self.merge_pool,
             snapshot_pool: self.snapshot_pool,
             depth_buf: self.depth_buf,
+            local_offsets: self.local_offsets,
         }
     }
 }
@@ -346,6 +370,12 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     num_params: u32,
     /// Frame offset just below the last local: spill slots grow down from here.
     slots_start: i32,
+    /// Bytes per stack slot: 8, or 16 in a function that may hold v128 values.
+    slot_size: i32,
+    /// Words of the frame's local homes (a v128 takes two).
+    frame_local_words: u32,
+    /// Frame offset of each local's home.
+    local_offsets: Vec<i32>,
     results: Vec<ValKind>,
     stack: Vec<Val>,
     max_depth: u32,
@@ -432,10 +462,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let pc = self.masm.prologue(-8, self.info.offsets.stack_limit())?;
         self.add_trap(pc, TrapCode::StackOverflow);
         if num_frame_locals > MAX_CONSTANT_LOCALS {
-            self.masm.zero_frame(self.slots_start, 8 * num_frame_locals);
+            self.masm
+                .zero_frame(self.slots_start, 8 * self.frame_local_words);
         } else {
             for l in self.num_params..self.locals.len() as u32 {
-                self.set_local_loc(l, LocalLoc::Const(0));
+                if self.locals[l as usize] == ValKind::V128 {
+                    // No v128 constants in the cache: zero the home.
+                    let home = self.local_offsets[l as usize];
+                    for half in [home, home + 8] {
+                        let size = crate::masm::OperandSize::S64;
+                        self.masm.store(RegImm::Imm(0), Address::Frame(half), size);
+                    }
+                } else {
+                    self.set_local_loc(l, LocalLoc::Const(0));
+                }
             }
         }
         self.emit_limit_checks()?;
@@ -449,8 +489,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if !self.control.is_empty() {
             return Err(CompileError::Internal("unterminated function body".into()));
         }
-        let frame_words = 1 + (-self.slots_start / 8) as u64 - 1
-            + self.max_depth as u64
+        let frame_words = 1
+            + self.frame_local_words as u64
+            + self.max_depth as u64 * (self.slot_size / 8) as u64
             + self.outgoing_words as u64;
         let frame_size = (frame_words * 8).next_multiple_of(16);
         let frame_size = u32::try_from(frame_size)
@@ -544,6 +585,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 if !self.emit_numeric(op)?
                     && !self.emit_memory_access(op)?
                     && !self.emit_table_op(op)?
+                    && !self.emit_simd(op)?
                 {
                     return Err(CompileError::Unsupported(format!(
                         "operator {}",

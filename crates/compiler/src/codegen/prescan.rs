@@ -7,7 +7,7 @@
 //! only; V8's Liftoff scans every loop), counting for it and every loop nested in it the
 //! accesses to each local inside. Code outside loops is never scanned twice.
 
-use wasmparser::{BinaryReader, FrameKind, FrameStack, VisitOperator};
+use wasmparser::{BinaryReader, FrameKind, FrameStack, VisitOperator, VisitSimdOperator};
 
 /// The locals a loop accesses, with the number of accesses (`local.get/set/tee`) inside
 /// it, in order of first access.
@@ -330,7 +330,15 @@ macro_rules! define_scan_visit {
 
 impl<'a> VisitOperator<'a> for Scan<'_> {
     type Output = ();
+    fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = ()>> {
+        Some(self)
+    }
     wasmparser::for_each_visit_operator!(define_scan_visit);
+}
+
+/// SIMD operators touch no local and no control structure: decoded and passed over.
+impl<'a> VisitSimdOperator<'a> for Scan<'_> {
+    wasmparser::for_each_visit_simd_operator!(define_scan_visit);
 }
 
 #[cfg(test)]

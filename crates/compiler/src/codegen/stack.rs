@@ -30,10 +30,12 @@ pub enum ValKind {
     F64,
     /// funcref / externref: a pointer-sized integer.
     Ref,
+    /// v128, in a vector (float-class) register or a 16-byte slot.
+    V128,
 }
 
 impl ValKind {
-    /// Kind of a wasm value type, or an `unsupported` error (v128).
+    /// Kind of a wasm value type.
     pub fn of(ty: ValType) -> Result<ValKind, CompileError> {
         Ok(match ty {
             ValType::I32 => ValKind::I32,
@@ -41,7 +43,7 @@ impl ValKind {
             ValType::F32 => ValKind::F32,
             ValType::F64 => ValKind::F64,
             ValType::Ref(_) => ValKind::Ref,
-            ValType::V128 => return Err(CompileError::Unsupported("simd (v128 values)".into())),
+            ValType::V128 => ValKind::V128,
         })
     }
     /// The integer kind with the same bits (for moving floats through integer registers).
@@ -56,7 +58,7 @@ impl ValKind {
     #[inline]
     pub fn class(self) -> RegClass {
         match self {
-            ValKind::F32 | ValKind::F64 => RegClass::Float,
+            ValKind::F32 | ValKind::F64 | ValKind::V128 => RegClass::Float,
             _ => RegClass::Int,
         }
     }
@@ -65,7 +67,26 @@ impl ValKind {
     pub fn size(self) -> OperandSize {
         match self {
             ValKind::I32 | ValKind::F32 => OperandSize::S32,
+            ValKind::V128 => OperandSize::S128,
             _ => OperandSize::S64,
+        }
+    }
+    /// Number of 8-byte words the value takes in argument and result areas and local homes.
+    #[inline]
+    pub fn words(self) -> u32 {
+        if self == ValKind::V128 {
+            2
+        } else {
+            1
+        }
+    }
+    /// Width of a copy between two frame slots holding this kind (whole slots).
+    #[inline]
+    pub fn slot_copy_size(self) -> OperandSize {
+        if self == ValKind::V128 {
+            OperandSize::S128
+        } else {
+            OperandSize::S64
         }
     }
 }
@@ -196,17 +217,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Frame address of the spill slot of stack position `pos`.
     #[inline]
     pub(super) fn slot_addr(&self, pos: u32) -> Address {
-        Address::Frame(self.slots_start - 8 * (pos as i32 + 1))
+        Address::Frame(self.slots_start - self.slot_size * (pos as i32 + 1))
     }
 
     /// Home of local `index` (parameters live in the caller's outgoing area).
     #[inline]
     pub(super) fn local_addr(&self, index: u32) -> Address {
-        if index < self.num_params {
-            Address::Frame(16 + 8 * index as i32)
-        } else {
-            Address::Frame(-16 - 8 * (index - self.num_params) as i32)
-        }
+        Address::Frame(self.local_offsets[index as usize])
     }
 
     #[inline]
@@ -334,7 +351,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             Val::Reg(_, r) => self.masm.store(RegImm::Reg(r), dst, size),
             Val::Slot(_, s) => {
                 let src = self.slot_addr(s);
-                self.masm.copy(dst, src, OperandSize::S64);
+                self.masm.copy(dst, src, v.kind().slot_copy_size());
             }
         }
     }

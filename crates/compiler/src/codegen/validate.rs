@@ -7,14 +7,14 @@
 //! accepts, `compile_function` compiles (barring resource limits such as code size).
 //!
 //! What is supported: the operators of the MVP, sign-extension, non-trapping float-to-int,
-//! bulk-memory and reference-types proposals, on one memory with 32-bit offsets, and values
-//! of every type but `v128`.
+//! bulk-memory and reference-types proposals, on one memory with 32-bit offsets, values of
+//! every type, and the SIMD operators `codegen::simd` lists.
 
 use crate::{CompileError, ModuleInfo};
 use std::fmt;
 use wasmparser::{
-    BlockType, FuncType, FuncValidator, FunctionBody, MemArg, MemArgTarget, Operator,
-    OperatorsReader, ValType, WasmModuleResources,
+    FuncValidator, FunctionBody, MemArg, MemArgTarget, Operator, OperatorsReader,
+    WasmModuleResources,
 };
 
 /// Validates function `func_index` (a defined function) of the module described by `info`
@@ -23,10 +23,9 @@ use wasmparser::{
 /// Runs the complete wasmparser validation of `body` with `validator` (which must be the
 /// validator for this very body), exactly as [`super::compile_function`] does, and reports
 /// an invalid body as [`CompileError::Invalid`]. A valid body that `compile_function`
-/// cannot compile (`v128` values, SIMD or other unimplemented operators, several memories)
-/// is reported as [`CompileError::Unsupported`], naming the function index and the byte
-/// offset of the first such construct, e.g.
-/// `function 3 at byte offset 0x1a2: simd operator v128.const`.
+/// cannot compile (unimplemented SIMD or other operators, several memories) is reported as
+/// [`CompileError::Unsupported`], naming the function index and the byte offset of the
+/// first such construct, e.g. `function 3 at byte offset 0x1a2: simd operator i8x16.popcnt`.
 ///
 /// Allocates nothing per operator (only wasmparser's validator allocations, which the caller
 /// can recycle through `FuncValidatorAllocations`).
@@ -37,12 +36,6 @@ pub fn validate_function<T: WasmModuleResources>(
     validator: &mut FuncValidator<T>,
 ) -> Result<(), CompileError> {
     let invalid = |e| CompileError::invalid(func_index, e);
-    let start = body.range().start;
-    let ty = info
-        .func_type(func_index)
-        .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
-    check_signature(ty).map_err(|r| r.at(func_index, start))?;
-
     let mut locals_reader = body.get_locals_reader().map_err(invalid)?;
     for _ in 0..locals_reader.get_count() {
         let offset = locals_reader.original_position();
@@ -50,7 +43,6 @@ pub fn validate_function<T: WasmModuleResources>(
         validator
             .define_locals(offset, count, ty)
             .map_err(invalid)?;
-        check_value_type(ty, "v128 local").map_err(|r| r.at(func_index, offset))?;
     }
     let mut reader = OperatorsReader::new(locals_reader.get_binary_reader());
     while !reader.eof() {
@@ -67,10 +59,8 @@ pub fn validate_function<T: WasmModuleResources>(
 /// when it becomes an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unsupported {
-    /// An operator of a proposal the compiler does not implement.
+    /// An operator the compiler does not implement.
     Operator(&'static str),
-    /// A `v128` value (the string says where).
-    V128(&'static str),
     /// A memory index other than 0.
     MultiMemory,
     /// A 64-bit memory, or a memory offset beyond 32 bits.
@@ -93,35 +83,11 @@ impl fmt::Display for Unsupported {
                 let (proposal, name) = (proposal_of_visit(visit), text_name(visit));
                 write!(f, "{proposal} operator {name}")
             }
-            Unsupported::V128(what) => write!(f, "simd ({what})"),
             Unsupported::MultiMemory => f.write_str("multiple memories"),
             Unsupported::Memory64 => f.write_str("64-bit memories"),
             Unsupported::GcArray => f.write_str("memory instructions on gc arrays"),
         }
     }
-}
-
-/// A `v128` parameter or result makes the whole function unsupported.
-pub(crate) fn check_signature(ty: &FuncType) -> Result<(), Unsupported> {
-    if has_v128(ty) {
-        return Err(Unsupported::V128("v128 parameter or result"));
-    }
-    Ok(())
-}
-
-/// `ty` unless it is `v128`.
-pub(crate) fn check_value_type(ty: ValType, what: &'static str) -> Result<(), Unsupported> {
-    match ty {
-        ValType::V128 => Err(Unsupported::V128(what)),
-        _ => Ok(()),
-    }
-}
-
-fn has_v128(ty: &FuncType) -> bool {
-    ty.params()
-        .iter()
-        .chain(ty.results())
-        .any(|&t| t == ValType::V128)
 }
 
 /// The binary-format rule wasmparser leaves to us: WebAssembly 2.0 encodes the memory index
@@ -239,6 +205,7 @@ pub(crate) fn operator_name(op: &Operator<'_>) -> String {
 pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
     match operator_support(op) {
         (true, _) => check_operands(info, op),
+        (false, _) if super::simd::supported(op) => check_operands(info, op),
         (false, visit) => Err(Unsupported::Operator(visit)),
     }
 }
@@ -248,32 +215,8 @@ pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
 #[inline(always)]
 pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
-    let v128 = Unsupported::V128;
     match *op {
-        O::Block { blockty } | O::Loop { blockty } | O::If { blockty } => match blockty {
-            BlockType::Empty => Ok(()),
-            BlockType::Type(t) => check_value_type(t, "v128 block type"),
-            BlockType::FuncType(idx) => match info.types.get(idx as usize) {
-                Some(ty) if has_v128(ty) => Err(v128("v128 block type")),
-                _ => Ok(()),
-            },
-        },
-        O::TypedSelect { ty } => check_value_type(ty, "v128 select"),
         O::TypedSelectMulti { .. } => Err(Unsupported::Operator(operator_support(op).1)),
-        O::Call { function_index } => match info.func_type(function_index) {
-            Some(ty) if has_v128(ty) => Err(v128("call of a function with v128 values")),
-            _ => Ok(()),
-        },
-        O::CallIndirect { type_index, .. } => match info.types.get(type_index as usize) {
-            Some(ty) if has_v128(ty) => Err(v128("call_indirect with v128 values")),
-            _ => Ok(()),
-        },
-        O::GlobalGet { global_index } | O::GlobalSet { global_index } => {
-            match info.globals.get(global_index as usize) {
-                Some(g) => check_value_type(g.content_type, "v128 global"),
-                None => Ok(()),
-            }
-        }
         O::MemorySize { mem }
         | O::MemoryGrow { mem }
         | O::MemoryFill { mem }
@@ -301,7 +244,9 @@ pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
         | O::I32Store16 { memarg }
         | O::I64Store8 { memarg }
         | O::I64Store16 { memarg }
-        | O::I64Store32 { memarg } => check_memarg(info, &memarg),
+        | O::I64Store32 { memarg }
+        | O::V128Load { memarg }
+        | O::V128Store { memarg } => check_memarg(info, &memarg),
         _ => Ok(()),
     }
 }

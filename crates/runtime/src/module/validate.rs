@@ -7,8 +7,9 @@ use crate::Error;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
 
-/// Proposals the validator accepts in wasm 2.0 that the compiler does not implement yet;
-/// `wjit_compiler::validate_function` reports them as unsupported.
+/// Proposals the validator accepts in wasm 2.0 that the compiler implements only in part;
+/// bodies that use them take `wjit_compiler::validate_function`, which accepts what the
+/// compiler implements and reports the rest as unsupported.
 const UNCOMPILABLE: WasmFeatures = WasmFeatures::SIMD.union(WasmFeatures::RELAXED_SIMD);
 
 /// Below this many bytes of function bodies, one thread does all the work.
@@ -105,21 +106,18 @@ pub(crate) fn validate_bodies(
             let mut fast = job(f);
             fast.features.remove(UNCOMPILABLE);
             let mut validator = fast.into_validator(allocs);
-            // (The signature is checked here: the fast loop only sees the body, and a v128
-            // parameter or result is something the compiler cannot handle either.)
-            if !has_v128_signature(info, index) && validator.validate(&body).is_ok() {
-                allocs = validator.into_allocations();
+            // (A v128 parameter or result takes the slow path too: the fast loop only sees
+            // the body.)
+            let fast_ok = !has_v128_signature(info, index) && validator.validate(&body).is_ok();
+            allocs = validator.into_allocations();
+            if fast_ok {
                 continue;
             }
-            // Slow path for the failing body: the compiler's validation says precisely why
-            // (invalid, or unsupported by wjit).
+            // Slow path (the body uses v128, or is invalid): the compiler's validation
+            // accepts it if it can compile it, or says precisely why not (invalid, or an
+            // operator wjit does not implement yet).
             let mut precise = job(f).into_validator(Default::default());
             wjit_compiler::validate_function(info, index, &body, &mut precise)?;
-            return Err(Error::Compile(format!(
-                "function {index} at byte offset {:#x}: rejected by validation with \
-                 unsupported proposals disabled, accepted with them",
-                f.body.start
-            )));
         }
         Ok(Vec::<()>::new())
     })?;

@@ -104,7 +104,7 @@ fn mov_immediates_materialise_exactly() {
             let lines = body(|m| m.mov(X, RegImm::Imm(v), size));
             let want = match size {
                 S32 => v as u32 as u64,
-                S64 => v as u64,
+                _ => v as u64,
             };
             assert_eq!(simulate_mov(&lines, reg), want, "{v:#x}: {lines:?}");
             let max = if size == S32 { 2 } else { 4 };

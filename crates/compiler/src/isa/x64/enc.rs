@@ -825,7 +825,16 @@ pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
 
 /// `pmulld dst, src` (SSE4.1).
 pub fn pmulld(s: &mut impl Sink, dst: u8, src: u8) {
-    encode(s, 0x66, false, false, &[0x0F, 0x38, 0x40], dst, Rm::Reg(src), Imm::None);
+    encode(
+        s,
+        0x66,
+        false,
+        false,
+        &[0x0F, 0x38, 0x40],
+        dst,
+        Rm::Reg(src),
+        Imm::None,
+    );
 }
 
 /// `pinsrq dst, src, lane` (SSE4.1): 64-bit lane `lane` (0 or 1) of xmm `dst` from `src`.

@@ -1062,12 +1062,7 @@ impl MacroAssembler for X64Masm {
                 // 0 - src
                 self.sse(Sse::MOVAPS, XMM_SCRATCH, s);
                 self.sse(Sse::PXOR, d, d);
-                self.v128_binop(
-                    V128BinOp::Sub(lanes),
-                    dst,
-                    dst,
-                    Reg::float(XMM_SCRATCH),
-                );
+                self.v128_binop(V128BinOp::Sub(lanes), dst, dst, Reg::float(XMM_SCRATCH));
             }
         }
     }
