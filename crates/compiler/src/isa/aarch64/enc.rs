@@ -277,6 +277,10 @@ impl LdSt {
     pub const STR_D: LdSt = LdSt::new(3, 1, 0);
     /// `LDR Dt`
     pub const LDR_D: LdSt = LdSt::new(3, 1, 1);
+    /// `STR Qt` (128 bits: `size` 0 with `opc` 2 in the vector encodings)
+    pub const STR_Q: LdSt = LdSt::new(0, 1, 2);
+    /// `LDR Qt`
+    pub const LDR_Q: LdSt = LdSt::new(0, 1, 3);
 
     const fn new(size: u32, v: u32, opc: u32) -> LdSt {
         LdSt { size, v, opc }
@@ -284,7 +288,11 @@ impl LdSt {
 
     /// Access size in bytes (the scale of the unsigned-offset form).
     pub fn bytes(self) -> u32 {
-        1 << self.size
+        if self.v == 1 && self.opc >= 2 {
+            16
+        } else {
+            1 << self.size
+        }
     }
 
     fn base(self) -> u32 {
@@ -555,4 +563,104 @@ pub fn br(rn: u8) -> u32 {
 /// `BLR rn`.
 pub fn blr(rn: u8) -> u32 {
     0xD63F_0000 | r(rn) << 5
+}
+
+/// Lane arrangement of a 128-bit vector integer operation (the `size` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VSize {
+    /// `.16b`
+    B16 = 0b00,
+    /// `.8h`
+    H8 = 0b01,
+    /// `.4s`
+    S4 = 0b10,
+    /// `.2d`
+    D2 = 0b11,
+}
+
+/// Bitwise operations on whole 128-bit vectors (`.16b`): `U` and `size` of the
+/// three-same logical group (`opcode` 0b00011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VLogic {
+    /// `rd = rn & rm`
+    And = 0b000,
+    /// `rd = rn & !rm`
+    Bic = 0b001,
+    /// `rd = rn | rm` (`mov rd, rn` when `rn == rm`)
+    Orr = 0b010,
+    /// `rd = rn ^ rm`
+    Eor = 0b100,
+    /// `rd = (rd & rn) | (!rd & rm)`
+    Bsl = 0b101,
+    /// `rd = (rn & rm) | (rd & !rm)`
+    Bit = 0b110,
+    /// `rd = (rd & rm) | (rn & !rm)`
+    Bif = 0b111,
+}
+
+/// `AND/BIC/ORR/EOR/BSL/BIT/BIF Vd.16B, Vn.16B, Vm.16B`.
+pub fn vlogic(op: VLogic, rd: u8, rn: u8, rm: u8) -> u32 {
+    let (u, size) = ((op as u32) >> 2, (op as u32) & 3);
+    0x4E20_1C00 | u << 29 | size << 22 | r(rm) << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `MOV Vd.16B, Vn.16B` (all 128 bits; `ORR Vd, Vn, Vn`).
+pub fn vmov(rd: u8, rn: u8) -> u32 {
+    vlogic(VLogic::Orr, rd, rn, rn)
+}
+
+/// Lane-wise arithmetic of the three-same group: `U` and `opcode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VArith {
+    /// Wrapping add.
+    Add = 0b0_10000,
+    /// Wrapping subtract.
+    Sub = 0b1_10000,
+    /// Wrapping multiply (no `.2d` form).
+    Mul = 0b0_10011,
+}
+
+/// `ADD/SUB/MUL Vd.T, Vn.T, Vm.T` (128-bit arrangements).
+pub fn varith(op: VArith, size: VSize, rd: u8, rn: u8, rm: u8) -> u32 {
+    let (u, opcode) = ((op as u32) >> 5, (op as u32) & 0x1f);
+    0x4E20_0400 | u << 29 | (size as u32) << 22 | r(rm) << 16 | opcode << 11 | r(rn) << 5 | r(rd)
+}
+
+/// Lane-wise one-operand operations of the two-register-misc group: `U` and `opcode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VMisc {
+    /// Bitwise not (`MVN`/`NOT`, only `.16b`).
+    Not = 0b1_00101,
+    /// Wrapping negation.
+    Neg = 0b1_01011,
+}
+
+/// `NOT Vd.16B, Vn.16B` / `NEG Vd.T, Vn.T` (128-bit arrangements; `Not` ignores `size`).
+pub fn vmisc(op: VMisc, size: VSize, rd: u8, rn: u8) -> u32 {
+    let (u, opcode) = ((op as u32) >> 5, (op as u32) & 0x1f);
+    let size = if op == VMisc::Not { 0 } else { size as u32 };
+    0x4E20_0800 | u << 29 | size << 22 | opcode << 12 | r(rn) << 5 | r(rd)
+}
+
+/// `MOVI Vd.2D, #imm`: byte `i` of each 64-bit lane is `0xff` when bit `i` of `imm8` is
+/// set, else 0 (so 0 gives zero and 0xff all ones).
+pub fn movi_2d(rd: u8, imm8: u8) -> u32 {
+    let abc = u32::from(imm8 >> 5);
+    let defgh = u32::from(imm8 & 0x1f);
+    0x6F00_E400 | abc << 16 | defgh << 5 | r(rd)
+}
+
+/// `INS Vd.D[lane], Xn` (`mov vd.d[lane], xn`; the other lane is kept).
+pub fn ins_d(rd: u8, lane: u32, rn: u8) -> u32 {
+    let imm5 = (lane & 1) << 4 | 0b01000;
+    0x4E00_1C00 | imm5 << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `DUP Vd.2D, Xn` (both lanes from one general register).
+pub fn dup_2d(rd: u8, rn: u8) -> u32 {
+    0x4E08_0C00 | r(rn) << 5 | r(rd)
 }

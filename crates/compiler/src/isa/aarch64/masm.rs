@@ -12,7 +12,10 @@
 //! branch ([`MacroAssembler::use_long_branches`]).
 
 use super::a64;
-use super::enc::{self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, SP, ZR};
+use super::enc::{
+    self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, VArith, VLogic, VMisc,
+    VSize, SP, ZR,
+};
 use crate::isa::buffer::CodeBuffer;
 use crate::masm::*;
 use crate::vmctx::{funcref, VMOffsets};
@@ -31,7 +34,7 @@ pub(super) const CALLER_CTX: u8 = 15;
 /// Scratch registers of this backend.
 const X16: u8 = 16;
 const X17: u8 = 17;
-/// Float scratch register.
+/// Float and vector scratch register.
 const V30: u8 = 30;
 
 /// Allocatable integer registers.
@@ -53,7 +56,8 @@ static INT_REGS: [Reg; 14] = [
 ];
 
 /// Allocatable float registers (v8-v15 are callee-saved in AAPCS64, so host calls keep
-/// them too; the entry stub saves them for its caller).
+/// them too; the entry stub saves them for its caller). AAPCS64 preserves only their low
+/// 64 bits: a v128 value does not survive a host call in any vector register.
 static FLOAT_REGS: [Reg; 22] = [
     Reg::float(16),
     Reg::float(17),
@@ -113,8 +117,6 @@ pub struct Aarch64Masm {
     long_branches: bool,
     /// The last `finish` failed because short forward branches could not reach.
     outgrew_short_branches: bool,
-    /// A v128 primitive was asked for: `finish` reports SIMD as unsupported here.
-    used_simd: bool,
 }
 
 fn is64(size: OperandSize) -> bool {
@@ -129,11 +131,12 @@ fn at_width(v: i64, size: OperandSize) -> u64 {
     }
 }
 
-impl Aarch64Masm {
-    /// SIMD is not implemented on AArch64 yet: the function fails to compile with an
-    /// `unsupported` error from `finish` (no code is emitted for the primitive).
-    fn simd_placeholder(&mut self) {
-        self.used_simd = true;
+fn vsize(lanes: Lanes) -> VSize {
+    match lanes {
+        Lanes::I8x16 => VSize::B16,
+        Lanes::I16x8 => VSize::H8,
+        Lanes::I32x4 => VSize::S4,
+        Lanes::I64x2 => VSize::D2,
     }
 }
 
@@ -202,7 +205,6 @@ impl Aarch64Masm {
             stack_limit: offsets.stack_limit(),
             long_branches: false,
             outgrew_short_branches: false,
-            used_simd: false,
         }
     }
 
@@ -530,7 +532,18 @@ impl MacroAssembler for Aarch64Masm {
 
     fn mov(&mut self, dst: Reg, src: RegImm, size: OperandSize) {
         if size == OperandSize::S128 {
-            return self.simd_placeholder();
+            match src {
+                RegImm::Reg(s) => {
+                    debug_assert!(dst.class == RegClass::Float && s.class == RegClass::Float);
+                    if s.hw != dst.hw {
+                        self.emit(enc::vmov(dst.hw, s.hw));
+                    }
+                }
+                // Not asked for by the core (a v128 constant does not fit an `Imm`): the
+                // value zero-extended to 128 bits.
+                RegImm::Imm(i) => self.v128_const(dst, u128::from(i as u64)),
+            }
+            return;
         }
         let d = dst.hw;
         let w = is64(size);
@@ -569,7 +582,7 @@ impl MacroAssembler for Aarch64Masm {
             (RegClass::Int, OperandSize::S64) => LdSt::LDR_X,
             (RegClass::Float, OperandSize::S32) => LdSt::LDR_S,
             (RegClass::Float, OperandSize::S64) => LdSt::LDR_D,
-            (_, OperandSize::S128) => return self.simd_placeholder(),
+            (_, OperandSize::S128) => LdSt::LDR_Q,
         };
         self.ldst(kind, dst.hw, b, disp);
     }
@@ -583,9 +596,14 @@ impl MacroAssembler for Aarch64Masm {
                     (RegClass::Int, OperandSize::S64) => LdSt::STR_X,
                     (RegClass::Float, OperandSize::S32) => LdSt::STR_S,
                     (RegClass::Float, OperandSize::S64) => LdSt::STR_D,
-                    (_, OperandSize::S128) => return self.simd_placeholder(),
+                    (_, OperandSize::S128) => LdSt::STR_Q,
                 };
                 (kind, s.hw)
+            }
+            RegImm::Imm(i) if size == OperandSize::S128 => {
+                // Not asked for by the core: the value zero-extended to 128 bits.
+                self.v128_const(Reg::float(V30), u128::from(i as u64));
+                (LdSt::STR_Q, V30)
             }
             RegImm::Imm(i) => {
                 let v = at_width(i, size);
@@ -606,18 +624,16 @@ impl MacroAssembler for Aarch64Masm {
         if dst == src {
             return;
         }
-        if size == OperandSize::S128 {
-            return self.simd_placeholder();
-        }
         let (sb, sd) = Self::base_disp(src);
         let (db, dd) = Self::base_disp(dst);
-        let (ld, st) = if is64(size) {
-            (LdSt::LDR_X, LdSt::STR_X)
-        } else {
-            (LdSt::LDR_W, LdSt::STR_W)
+        let (ld, st, tmp) = match size {
+            OperandSize::S32 => (LdSt::LDR_W, LdSt::STR_W, X17),
+            OperandSize::S64 => (LdSt::LDR_X, LdSt::STR_X, X17),
+            // Through the vector scratch (`ldst` may need x16 for the address).
+            OperandSize::S128 => (LdSt::LDR_Q, LdSt::STR_Q, V30),
         };
-        self.ldst(ld, X17, sb, sd);
-        self.ldst(st, X17, db, dd);
+        self.ldst(ld, tmp, sb, sd);
+        self.ldst(st, tmp, db, dd);
     }
 
     fn lea(&mut self, dst: Reg, src: Address) {
@@ -639,10 +655,7 @@ impl MacroAssembler for Aarch64Masm {
             LoadKind::I64S8 => LdSt::LDRSB_X,
             LoadKind::I64S16 => LdSt::LDRSH_X,
             LoadKind::I64S32 => LdSt::LDRSW,
-            LoadKind::V128 => {
-                self.simd_placeholder();
-                return self.offset();
-            }
+            LoadKind::V128 => LdSt::LDR_Q,
         };
         let pc = self.offset();
         self.emit(k.indexed(dst.hw, b, i, Ext::Uxtw, false));
@@ -657,13 +670,15 @@ impl MacroAssembler for Aarch64Masm {
             StoreKind::I64 => (LdSt::STR_X, true),
             StoreKind::F32 => (LdSt::STR_S, false),
             StoreKind::F64 => (LdSt::STR_D, true),
-            StoreKind::V128 => {
-                self.simd_placeholder();
-                return self.offset();
-            }
+            StoreKind::V128 => (LdSt::STR_Q, false),
         };
         let (k, rt) = match src {
             RegImm::Reg(s) => (k, s.hw),
+            RegImm::Imm(v) if kind == StoreKind::V128 => {
+                // Not asked for by the core: the value zero-extended to 128 bits.
+                self.v128_const(Reg::float(V30), u128::from(v as u64));
+                (k, V30)
+            }
             RegImm::Imm(v) => {
                 // Immediates (also float bits) are stored from an int register.
                 let k = match kind {
@@ -1064,20 +1079,72 @@ impl MacroAssembler for Aarch64Masm {
         self.ops.reserve(wasm_bytes * 4 + 64);
     }
 
-    fn v128_const(&mut self, _dst: Reg, _bits: u128) {
-        self.simd_placeholder();
+    fn v128_const(&mut self, dst: Reg, bits: u128) {
+        let d = dst.hw;
+        let (lo, hi) = (bits as u64, (bits >> 64) as u64);
+        if bits == 0 {
+            self.emit(enc::movi_2d(d, 0));
+        } else if bits == u128::MAX {
+            self.emit(enc::movi_2d(d, 0xff));
+        } else if lo == hi {
+            self.mov_imm(X16, lo, true);
+            self.emit(enc::dup_2d(d, X16));
+        } else {
+            // `fmov d, x` zeroes the high lane; `ins` fills it when it is not zero.
+            let lo_reg = if lo == 0 {
+                ZR
+            } else {
+                self.mov_imm(X16, lo, true);
+                X16
+            };
+            self.emit(enc::cvt(true, true, Cvt::FmovFromGp, d, lo_reg));
+            if hi != 0 {
+                self.mov_imm(X17, hi, true);
+                self.emit(enc::ins_d(d, 1, X17));
+            }
+        }
     }
 
-    fn v128_binop(&mut self, _op: V128BinOp, _dst: Reg, _lhs: Reg, _rhs: Reg) {
-        self.simd_placeholder();
+    fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) {
+        // Three-operand forms: any aliasing of `dst` with the sources is harmless.
+        let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+        let w = match op {
+            V128BinOp::And => enc::vlogic(VLogic::And, d, l, r),
+            V128BinOp::Or => enc::vlogic(VLogic::Orr, d, l, r),
+            V128BinOp::Xor => enc::vlogic(VLogic::Eor, d, l, r),
+            V128BinOp::AndNot => enc::vlogic(VLogic::Bic, d, l, r),
+            V128BinOp::Add(lanes) => enc::varith(VArith::Add, vsize(lanes), d, l, r),
+            V128BinOp::Sub(lanes) => enc::varith(VArith::Sub, vsize(lanes), d, l, r),
+            V128BinOp::Mul(lanes) => {
+                debug_assert!(lanes != Lanes::I64x2, "no {op:?} on aarch64");
+                enc::varith(VArith::Mul, vsize(lanes), d, l, r)
+            }
+        };
+        self.emit(w);
     }
 
-    fn v128_unop(&mut self, _op: V128UnOp, _dst: Reg, _src: Reg) {
-        self.simd_placeholder();
+    fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) {
+        let w = match op {
+            V128UnOp::Not => enc::vmisc(VMisc::Not, VSize::B16, dst.hw, src.hw),
+            V128UnOp::Neg(lanes) => enc::vmisc(VMisc::Neg, vsize(lanes), dst.hw, src.hw),
+        };
+        self.emit(w);
     }
 
-    fn v128_bitselect(&mut self, _dst: Reg, _a: Reg, _b: Reg, _mask: Reg) {
-        self.simd_placeholder();
+    fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {
+        // dst = (a & mask) | (b & !mask). BSL wants the mask in the destination, BIT the
+        // `b` value and BIF the `a` value; one of them fits whatever `dst` aliases.
+        let (d, a, b, m) = (dst.hw, a.hw, b.hw, mask.hw);
+        if d == m {
+            self.emit(enc::vlogic(VLogic::Bsl, d, a, b));
+        } else if d == b {
+            self.emit(enc::vlogic(VLogic::Bit, d, a, m));
+        } else if d == a {
+            self.emit(enc::vlogic(VLogic::Bif, d, b, m));
+        } else {
+            self.emit(enc::vmov(d, m));
+            self.emit(enc::vlogic(VLogic::Bsl, d, a, b));
+        }
     }
 
     fn reset(&mut self) {
@@ -1087,7 +1154,6 @@ impl MacroAssembler for Aarch64Masm {
         self.stubs.clear();
         self.frame_size_patch = None;
         self.outgrew_short_branches = false;
-        self.used_simd = false;
     }
 
     fn needs_long_branches(&self) -> bool {
@@ -1099,9 +1165,6 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
-        if self.used_simd {
-            return Err(CompileError::Unsupported("simd (v128) on aarch64".into()));
-        }
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);

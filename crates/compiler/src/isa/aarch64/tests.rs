@@ -861,3 +861,690 @@ fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
         2
     );
 }
+
+/// The new vector encoders against GNU as 2.40 (`aarch64-linux-gnu-as`, then
+/// `aarch64-linux-gnu-objdump -d`): each row is the encoder's word, the assembler's word and
+/// the source line it assembled.
+#[test]
+fn vector_encoders_match_gnu_as() {
+    use enc::{LdSt, VArith, VLogic, VMisc, VSize};
+    let rows: &[(u32, u32, &str)] = &[
+        (enc::vmov(1, 2), 0x4ea2_1c41, "mov v1.16b, v2.16b"),
+        (enc::vmov(30, 7), 0x4ea7_1cfe, "mov v30.16b, v7.16b"),
+        (
+            enc::vlogic(VLogic::Orr, 31, 0, 17),
+            0x4eb1_1c1f,
+            "orr v31.16b, v0.16b, v17.16b",
+        ),
+        (
+            enc::vlogic(VLogic::And, 1, 2, 3),
+            0x4e23_1c41,
+            "and v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Eor, 1, 2, 3),
+            0x6e23_1c41,
+            "eor v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bic, 1, 2, 3),
+            0x4e63_1c41,
+            "bic v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::And, 9, 10, 11),
+            0x4e2b_1d49,
+            "and v9.16b, v10.16b, v11.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Orr, 9, 10, 11),
+            0x4eab_1d49,
+            "orr v9.16b, v10.16b, v11.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Eor, 9, 10, 11),
+            0x6e2b_1d49,
+            "eor v9.16b, v10.16b, v11.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bic, 9, 10, 11),
+            0x4e6b_1d49,
+            "bic v9.16b, v10.16b, v11.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bsl, 1, 2, 3),
+            0x6e63_1c41,
+            "bsl v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bit, 1, 2, 3),
+            0x6ea3_1c41,
+            "bit v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bif, 1, 2, 3),
+            0x6ee3_1c41,
+            "bif v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bsl, 16, 17, 18),
+            0x6e72_1e30,
+            "bsl v16.16b, v17.16b, v18.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bit, 31, 0, 1),
+            0x6ea1_1c1f,
+            "bit v31.16b, v0.16b, v1.16b",
+        ),
+        (
+            enc::vlogic(VLogic::Bif, 2, 31, 30),
+            0x6efe_1fe2,
+            "bif v2.16b, v31.16b, v30.16b",
+        ),
+        (
+            enc::varith(VArith::Add, VSize::B16, 1, 2, 3),
+            0x4e23_8441,
+            "add v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith(VArith::Add, VSize::H8, 1, 2, 3),
+            0x4e63_8441,
+            "add v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith(VArith::Add, VSize::S4, 1, 2, 3),
+            0x4ea3_8441,
+            "add v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::varith(VArith::Add, VSize::D2, 1, 2, 3),
+            0x4ee3_8441,
+            "add v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::varith(VArith::Add, VSize::B16, 31, 30, 29),
+            0x4e3d_87df,
+            "add v31.16b, v30.16b, v29.16b",
+        ),
+        (
+            enc::varith(VArith::Sub, VSize::B16, 1, 2, 3),
+            0x6e23_8441,
+            "sub v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith(VArith::Sub, VSize::H8, 1, 2, 3),
+            0x6e63_8441,
+            "sub v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith(VArith::Sub, VSize::S4, 1, 2, 3),
+            0x6ea3_8441,
+            "sub v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::varith(VArith::Sub, VSize::D2, 1, 2, 3),
+            0x6ee3_8441,
+            "sub v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::varith(VArith::Sub, VSize::H8, 16, 17, 18),
+            0x6e72_8630,
+            "sub v16.8h, v17.8h, v18.8h",
+        ),
+        (
+            enc::varith(VArith::Mul, VSize::H8, 1, 2, 3),
+            0x4e63_9c41,
+            "mul v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith(VArith::Mul, VSize::S4, 1, 2, 3),
+            0x4ea3_9c41,
+            "mul v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::varith(VArith::Mul, VSize::S4, 0, 31, 16),
+            0x4eb0_9fe0,
+            "mul v0.4s, v31.4s, v16.4s",
+        ),
+        (
+            enc::vmisc(VMisc::Not, VSize::B16, 1, 2),
+            0x6e20_5841,
+            "mvn v1.16b, v2.16b",
+        ),
+        (
+            enc::vmisc(VMisc::Not, VSize::D2, 31, 0),
+            0x6e20_581f,
+            "mvn v31.16b, v0.16b",
+        ),
+        (
+            enc::vmisc(VMisc::Neg, VSize::B16, 1, 2),
+            0x6e20_b841,
+            "neg v1.16b, v2.16b",
+        ),
+        (
+            enc::vmisc(VMisc::Neg, VSize::H8, 1, 2),
+            0x6e60_b841,
+            "neg v1.8h, v2.8h",
+        ),
+        (
+            enc::vmisc(VMisc::Neg, VSize::S4, 1, 2),
+            0x6ea0_b841,
+            "neg v1.4s, v2.4s",
+        ),
+        (
+            enc::vmisc(VMisc::Neg, VSize::D2, 1, 2),
+            0x6ee0_b841,
+            "neg v1.2d, v2.2d",
+        ),
+        (
+            enc::vmisc(VMisc::Neg, VSize::D2, 0, 31),
+            0x6ee0_bbe0,
+            "neg v0.2d, v31.2d",
+        ),
+        (enc::movi_2d(1, 0), 0x6f00_e401, "movi v1.2d, #0"),
+        (
+            enc::movi_2d(1, 0xff),
+            0x6f07_e7e1,
+            "movi v1.2d, #0xffffffffffffffff",
+        ),
+        (
+            enc::movi_2d(31, 0xaa),
+            0x6f05_e55f,
+            "movi v31.2d, #0xff00ff00ff00ff00",
+        ),
+        (enc::movi_2d(5, 0x01), 0x6f00_e425, "movi v5.2d, #0xff"),
+        (enc::ins_d(1, 1, 17), 0x4e18_1e21, "mov v1.d[1], x17"),
+        (enc::ins_d(31, 1, 17), 0x4e18_1e3f, "mov v31.d[1], x17"),
+        (enc::ins_d(0, 0, 1), 0x4e08_1c20, "mov v0.d[0], x1"),
+        (enc::dup_2d(1, 16), 0x4e08_0e01, "dup v1.2d, x16"),
+        (enc::dup_2d(31, 0), 0x4e08_0c1f, "dup v31.2d, x0"),
+        (
+            enc::cvt(true, true, enc::Cvt::FmovFromGp, 1, 16),
+            0x9e67_0201,
+            "fmov d1, x16",
+        ),
+        (
+            enc::cvt(true, true, enc::Cvt::FmovFromGp, 1, enc::ZR),
+            0x9e67_03e1,
+            "fmov d1, xzr",
+        ),
+        (
+            LdSt::LDR_Q.scaled(1, 29, 1),
+            0x3dc0_07a1,
+            "ldr q1, [x29, #16]",
+        ),
+        (
+            LdSt::LDR_Q.scaled(1, 29, 4095),
+            0x3dff_ffa1,
+            "ldr q1, [x29, #65520]",
+        ),
+        (
+            LdSt::LDR_Q.scaled(30, 28, 4095),
+            0x3dff_ff9e,
+            "ldr q30, [x28, #65520]",
+        ),
+        (
+            LdSt::STR_Q.scaled(1, 31, 2),
+            0x3d80_0be1,
+            "str q1, [sp, #32]",
+        ),
+        (LdSt::STR_Q.scaled(31, 0, 0), 0x3d80_001f, "str q31, [x0]"),
+        (
+            LdSt::LDR_Q.unscaled(1, 29, -16),
+            0x3cdf_03a1,
+            "ldur q1, [x29, #-16]",
+        ),
+        (
+            LdSt::LDR_Q.unscaled(1, 29, -256),
+            0x3cd0_03a1,
+            "ldur q1, [x29, #-256]",
+        ),
+        (
+            LdSt::LDR_Q.unscaled(0, 29, 255),
+            0x3ccf_f3a0,
+            "ldur q0, [x29, #255]",
+        ),
+        (
+            LdSt::STR_Q.unscaled(1, 28, 255),
+            0x3c8f_f381,
+            "stur q1, [x28, #255]",
+        ),
+        (
+            LdSt::STR_Q.unscaled(17, 31, -256),
+            0x3c90_03f1,
+            "stur q17, [sp, #-256]",
+        ),
+        (
+            LdSt::LDR_Q.indexed(1, 27, 9, enc::Extend::Uxtw, false),
+            0x3ce9_4b61,
+            "ldr q1, [x27, w9, uxtw]",
+        ),
+        (
+            LdSt::STR_Q.indexed(1, 16, 9, enc::Extend::Uxtw, false),
+            0x3ca9_4a01,
+            "str q1, [x16, w9, uxtw]",
+        ),
+        (
+            LdSt::STR_Q.indexed(0, 27, 26, enc::Extend::Uxtw, false),
+            0x3cba_4b60,
+            "str q0, [x27, w26, uxtw]",
+        ),
+        (
+            LdSt::STR_Q.indexed(30, 16, 9, enc::Extend::Uxtw, false),
+            0x3ca9_4a1e,
+            "str q30, [x16, w9, uxtw]",
+        ),
+        (
+            LdSt::LDR_Q.indexed(1, 29, 16, enc::Extend::Uxtx, false),
+            0x3cf0_6ba1,
+            "ldr q1, [x29, x16]",
+        ),
+        (
+            LdSt::LDR_Q.indexed(17, 27, 16, enc::Extend::Uxtx, false),
+            0x3cf0_6b71,
+            "ldr q17, [x27, x16]",
+        ),
+        (
+            LdSt::STR_Q.indexed(30, 29, 16, enc::Extend::Uxtx, false),
+            0x3cb0_6bbe,
+            "str q30, [x29, x16]",
+        ),
+    ];
+    for &(got, want, text) in rows {
+        assert_eq!(got, want, "{text}: {got:#010x} != {want:#010x}");
+    }
+    assert_eq!(LdSt::LDR_Q.bytes(), 16);
+    assert_eq!(LdSt::STR_Q.bytes(), 16);
+    assert_eq!(LdSt::LDR_Q.uimm(65520), Some(4095));
+    assert_eq!(LdSt::LDR_Q.uimm(65536), None);
+    assert_eq!(LdSt::LDR_Q.uimm(8), None);
+    assert_eq!(LdSt::LDR_Q.uimm(-16), None);
+}
+
+const Q: Reg = Reg::float(17);
+const Q2: Reg = Reg::float(18);
+
+#[test]
+fn v128_moves_loads_stores_and_copies() {
+    use OperandSize::S128;
+    check(
+        |m| m.mov(D, RegImm::Reg(Q), S128),
+        &["mov v16.16b, v17.16b"],
+    );
+    check(|m| m.mov(D, RegImm::Reg(D), S128), &[]);
+    // Scaled unsigned offsets: non-negative multiples of 16 below 65536.
+    check(
+        |m| m.load(D, Address::Frame(16), S128),
+        &["ldr q16, [x29, #0x10]"],
+    );
+    check(
+        |m| m.load(D, Address::Vmctx(65520), S128),
+        &["ldr q16, [x28, #0xfff0]"],
+    );
+    check(
+        |m| m.store(RegImm::Reg(Q), Address::Outgoing(0), S128),
+        &["str q17, [sp]"],
+    );
+    // Unscaled: -256..256.
+    check(
+        |m| m.load(D, Address::Frame(-16), S128),
+        &["ldur q16, [x29, #-0x10]"],
+    );
+    check(
+        |m| m.load(D, Address::Frame(8), S128),
+        &["ldur q16, [x29, #0x8]"],
+    );
+    check(
+        |m| m.store(RegImm::Reg(D), Address::Frame(-256), S128),
+        &["stur q16, [x29, #-0x100]"],
+    );
+    check(
+        |m| m.store(RegImm::Reg(D), Address::Base(Y, 255), S128),
+        &["stur q16, [x10, #0xff]"],
+    );
+    // Anything else goes through x16.
+    check(
+        |m| m.load(D, Address::Frame(-272), S128),
+        &["mov x16, #0xfffffffffffffef0", "ldr q16, [x29, x16]"],
+    );
+    check(
+        |m| m.load(D, Address::Vmctx(65536), S128),
+        &["mov x16, #0x10000", "ldr q16, [x28, x16]"],
+    );
+    check(
+        |m| m.store(RegImm::Reg(D), Address::Outgoing(264), S128),
+        &["mov x16, #0x108", "str q16, [sp, x16]"],
+    );
+    // Memory to memory through v30, all 128 bits.
+    check(
+        |m| m.copy(Address::Outgoing(32), Address::Frame(-48), S128),
+        &["ldur q30, [x29, #-0x30]", "str q30, [sp, #0x20]"],
+    );
+    check(
+        |m| m.copy(Address::Frame(-400), Address::Frame(408), S128),
+        &[
+            "mov x16, #0x198",
+            "ldr q30, [x29, x16]",
+            "mov x16, #0xfffffffffffffe70",
+            "str q30, [x29, x16]",
+        ],
+    );
+    check(
+        |m| m.copy(Address::Frame(16), Address::Frame(16), S128),
+        &[],
+    );
+}
+
+#[test]
+fn v128_heap_accesses_fault_at_the_returned_pc() {
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let heap = |offset| HeapAddress { index: Y, offset };
+    let a = m.load_heap(D, heap(0), LoadKind::V128);
+    let b = m.load_heap(D, heap(16), LoadKind::V128);
+    let c = m.store_heap(RegImm::Reg(Q), heap(0), StoreKind::V128);
+    let d = m.store_heap(RegImm::Reg(Q), heap(u32::MAX), StoreKind::V128);
+    let lines = disasm(&m.finish(0).unwrap());
+    let at = |pc: u32| lines[pc as usize / 4].as_str();
+    assert_eq!(at(a), "ldr q16, [x27, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(b), "ldr q16, [x16, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(c), "str q17, [x27, w10, uxtw]", "{lines:#?}");
+    assert_eq!(at(d), "str q17, [x16, w10, uxtw]", "{lines:#?}");
+    assert_eq!(lines[1], "add x16, x27, #0x10", "{lines:#?}");
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+}
+
+/// A tiny interpreter of the vector instructions the backend emits, on the disassembler's
+/// text (so independent of the encoders): 32 int and 32 vector registers.
+struct VecSim {
+    x: [u64; 32],
+    v: [u128; 32],
+}
+
+fn lanewise(a: u128, b: u128, bits: u32, f: impl Fn(u64, u64) -> u64) -> u128 {
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let mut out = 0u128;
+    for i in 0..128 / bits {
+        let sh = i * bits;
+        let (x, y) = ((a >> sh) as u64 & mask, (b >> sh) as u64 & mask);
+        out |= u128::from(f(x, y) & mask) << sh;
+    }
+    out
+}
+
+impl VecSim {
+    fn new(seed: u64) -> VecSim {
+        let mut s = seed;
+        let mut next = || {
+            // splitmix64
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut v = [0u128; 32];
+        for r in v.iter_mut() {
+            *r = u128::from(next()) << 64 | u128::from(next());
+        }
+        let mut x = [0u64; 32];
+        for r in x.iter_mut() {
+            *r = next();
+        }
+        VecSim { x, v }
+    }
+
+    fn vreg(s: &str) -> (usize, u32) {
+        let (r, arr) = s.split_once('.').unwrap_or((s, "16b"));
+        let n = r.trim_start_matches(['v', 'q', 'd']).parse().unwrap();
+        let bits = match arr {
+            "16b" => 8,
+            "8h" => 16,
+            "4s" => 32,
+            "2d" => 64,
+            _ => panic!("arrangement {s}"),
+        };
+        (n, bits)
+    }
+
+    fn xreg(&self, s: &str) -> u64 {
+        if s == "xzr" {
+            0
+        } else {
+            self.x[s.trim_start_matches('x').parse::<usize>().unwrap()]
+        }
+    }
+
+    fn run(&mut self, lines: &[String]) {
+        for l in lines {
+            let (op, rest) = l.split_once(' ').unwrap();
+            let a: Vec<&str> = rest.split(", ").collect();
+            match op {
+                "mov" | "movk" if a[0].starts_with('x') => {
+                    let n: usize = a[0][1..].parse().unwrap();
+                    let imm = parse_imm(a[1]);
+                    if op == "mov" {
+                        self.x[n] = imm;
+                    } else {
+                        let sh: u32 = a
+                            .get(2)
+                            .map_or(0, |s| s.trim_start_matches("lsl #").parse().unwrap());
+                        self.x[n] = (self.x[n] & !(0xffff << sh)) | (imm << sh);
+                    }
+                }
+                "mov" if a[0].ends_with(".d[1]") => {
+                    let n: usize = a[0]
+                        .trim_start_matches('v')
+                        .trim_end_matches(".d[1]")
+                        .parse()
+                        .unwrap();
+                    let hi = u128::from(self.xreg(a[1]));
+                    self.v[n] = (self.v[n] & u128::from(u64::MAX)) | hi << 64;
+                }
+                "fmov" => {
+                    let (d, _) = Self::vreg(a[0]);
+                    assert!(a[0].starts_with('d'), "{l}");
+                    self.v[d] = u128::from(self.xreg(a[1]));
+                }
+                "dup" => {
+                    let (d, bits) = Self::vreg(a[0]);
+                    assert_eq!(bits, 64, "{l}");
+                    let x = u128::from(self.xreg(a[1]));
+                    self.v[d] = x << 64 | x;
+                }
+                "movi" => {
+                    let (d, bits) = Self::vreg(a[0]);
+                    assert_eq!(bits, 64, "{l}");
+                    let x = u128::from(parse_imm(a[1]));
+                    self.v[d] = x << 64 | x;
+                }
+                "mov" | "mvn" | "neg" => {
+                    let (d, bits) = Self::vreg(a[0]);
+                    let s = self.v[Self::vreg(a[1]).0];
+                    self.v[d] = match op {
+                        "mov" => s,
+                        "mvn" => !s,
+                        _ => lanewise(0, s, bits, |_, y| y.wrapping_neg()),
+                    };
+                }
+                _ => {
+                    let (d, bits) = Self::vreg(a[0]);
+                    let (n, m) = (self.v[Self::vreg(a[1]).0], self.v[Self::vreg(a[2]).0]);
+                    let dv = self.v[d];
+                    self.v[d] = match op {
+                        "and" => n & m,
+                        "orr" => n | m,
+                        "eor" => n ^ m,
+                        "bic" => n & !m,
+                        "bsl" => (dv & n) | (!dv & m),
+                        "bit" => (n & m) | (dv & !m),
+                        "bif" => (dv & m) | (n & !m),
+                        "add" => lanewise(n, m, bits, u64::wrapping_add),
+                        "sub" => lanewise(n, m, bits, u64::wrapping_sub),
+                        "mul" => lanewise(n, m, bits, u64::wrapping_mul),
+                        _ => panic!("unexpected {l}"),
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn v128_constants_materialise_exactly() {
+    let values: [u128; 12] = [
+        0,
+        u128::MAX,
+        1,
+        1 << 64,
+        u128::from(u64::MAX),
+        u128::from(u64::MAX) << 64,
+        0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+        0x0001_0002_0003_0004_0005_0006_0007_0008,
+        0x8000_0000_0000_0000_0000_0000_0000_0000,
+        0xffff_ffff_ffff_fffe_ffff_ffff_ffff_ffff,
+        0x5555_5555_5555_5555_5555_5555_5555_5555,
+        0x0000_0000_0000_1234_0000_0000_0000_0000,
+    ];
+    for (i, &c) in values.iter().enumerate() {
+        let lines = body(|m| m.v128_const(D, c));
+        let mut sim = VecSim::new(i as u64);
+        sim.run(&lines);
+        assert_eq!(sim.v[16], c, "{c:#x}: {lines:?}");
+        assert!(lines.len() <= 10, "{c:#x}: {lines:?}");
+    }
+    check(|m| m.v128_const(D, 0), &["movi v16.2d, #0x0"]);
+    check(
+        |m| m.v128_const(D, u128::MAX),
+        &["movi v16.2d, #0xffffffffffffffff"],
+    );
+    check(
+        |m| m.v128_const(D, 1 << 64),
+        &["fmov d16, xzr", "mov x17, #0x1", "mov v16.d[1], x17"],
+    );
+    check(|m| m.v128_const(D, 7), &["mov x16, #0x7", "fmov d16, x16"]);
+    check(
+        |m| m.v128_const(D, 0x0000_0001_0000_0001_0000_0001_0000_0001),
+        &["mov x16, #0x100000001", "dup v16.2d, x16"],
+    );
+}
+
+#[test]
+fn v128_binops_and_unops_compute_under_any_aliasing() {
+    use Lanes::*;
+    let mut ops = vec![
+        V128BinOp::And,
+        V128BinOp::Or,
+        V128BinOp::Xor,
+        V128BinOp::AndNot,
+        V128BinOp::Mul(I16x8),
+        V128BinOp::Mul(I32x4),
+    ];
+    for l in [I8x16, I16x8, I32x4, I64x2] {
+        ops.push(V128BinOp::Add(l));
+        ops.push(V128BinOp::Sub(l));
+    }
+    let bits = |l: Lanes| match l {
+        I8x16 => 8,
+        I16x8 => 16,
+        I32x4 => 32,
+        I64x2 => 64,
+    };
+    let regs = [16u8, 17, 18];
+    for (k, &op) in ops.iter().enumerate() {
+        for &d in &regs {
+            for &l in &regs {
+                for &r in &regs {
+                    let lines =
+                        body(|m| m.v128_binop(op, Reg::float(d), Reg::float(l), Reg::float(r)));
+                    let mut sim = VecSim::new(k as u64 * 100 + u64::from(d ^ l << 2 ^ r << 4));
+                    let before = sim.v;
+                    let (a, b) = (before[l as usize], before[r as usize]);
+                    let want = match op {
+                        V128BinOp::And => a & b,
+                        V128BinOp::Or => a | b,
+                        V128BinOp::Xor => a ^ b,
+                        V128BinOp::AndNot => a & !b,
+                        V128BinOp::Add(ln) => lanewise(a, b, bits(ln), u64::wrapping_add),
+                        V128BinOp::Sub(ln) => lanewise(a, b, bits(ln), u64::wrapping_sub),
+                        V128BinOp::Mul(ln) => lanewise(a, b, bits(ln), u64::wrapping_mul),
+                    };
+                    sim.run(&lines);
+                    let mut expect = before;
+                    expect[d as usize] = want;
+                    assert_eq!(sim.v, expect, "{op:?} v{d} = v{l}, v{r}: {lines:?}");
+                }
+            }
+        }
+    }
+    let mut unops = vec![V128UnOp::Not];
+    unops.extend([I8x16, I16x8, I32x4, I64x2].map(V128UnOp::Neg));
+    for (k, &op) in unops.iter().enumerate() {
+        for &(d, s) in &[(16u8, 16u8), (16, 17)] {
+            let lines = body(|m| m.v128_unop(op, Reg::float(d), Reg::float(s)));
+            let mut sim = VecSim::new(1000 + k as u64);
+            let before = sim.v;
+            let a = before[s as usize];
+            let want = match op {
+                V128UnOp::Not => !a,
+                V128UnOp::Neg(ln) => lanewise(0, a, bits(ln), u64::wrapping_sub),
+            };
+            sim.run(&lines);
+            let mut expect = before;
+            expect[d as usize] = want;
+            assert_eq!(sim.v, expect, "{op:?} v{d} = v{s}: {lines:?}");
+            assert_eq!(lines.len(), 1, "{lines:?}");
+        }
+    }
+}
+
+#[test]
+fn v128_bitselect_computes_under_any_aliasing() {
+    // Every assignment of dst, a, b and mask to four registers (so every aliasing).
+    let regs = [16u8, 17, 18, 19];
+    let mut n = 0;
+    for &d in &regs {
+        for &a in &regs {
+            for &b in &regs {
+                for &m in &regs {
+                    let lines = body(|masm| {
+                        masm.v128_bitselect(
+                            Reg::float(d),
+                            Reg::float(a),
+                            Reg::float(b),
+                            Reg::float(m),
+                        )
+                    });
+                    n += 1;
+                    let mut sim = VecSim::new(n);
+                    let before = sim.v;
+                    let (av, bv, mv) = (before[a as usize], before[b as usize], before[m as usize]);
+                    sim.run(&lines);
+                    let mut expect = before;
+                    expect[d as usize] = (av & mv) | (bv & !mv);
+                    assert_eq!(
+                        sim.v, expect,
+                        "v{d} = bitselect(v{a}, v{b}, v{m}): {lines:?}"
+                    );
+                    let max = if d != a && d != b && d != m { 2 } else { 1 };
+                    assert!(lines.len() <= max, "{lines:?}");
+                }
+            }
+        }
+    }
+    check(
+        |m| m.v128_bitselect(D, Q, Q2, Reg::float(19)),
+        &["mov v16.16b, v19.16b", "bsl v16.16b, v17.16b, v18.16b"],
+    );
+    check(
+        |m| m.v128_bitselect(D, Q, D, Q2),
+        &["bit v16.16b, v17.16b, v18.16b"],
+    );
+    check(
+        |m| m.v128_bitselect(D, D, Q, Q2),
+        &["bif v16.16b, v17.16b, v18.16b"],
+    );
+}
