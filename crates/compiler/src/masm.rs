@@ -82,6 +82,15 @@ pub enum Lanes {
     I64x2,
 }
 
+/// Lane shape of a v128 float operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatLanes {
+    /// 4 lanes of f32.
+    F32x4,
+    /// 2 lanes of f64.
+    F64x2,
+}
+
 /// Two-operand v128 operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V128BinOp {
@@ -97,8 +106,25 @@ pub enum V128BinOp {
     Add(Lanes),
     /// Lane-wise wrapping subtract.
     Sub(Lanes),
-    /// Lane-wise wrapping multiply (`I16x8` and `I32x4`; the core never asks for others).
+    /// Lane-wise wrapping multiply (`I16x8`, `I32x4`, `I64x2`; never `I8x16`).
     Mul(Lanes),
+    /// Lane-wise float add (IEEE; a NaN result may be any NaN).
+    FAdd(FloatLanes),
+    /// Lane-wise float subtract.
+    FSub(FloatLanes),
+    /// Lane-wise float multiply.
+    FMul(FloatLanes),
+    /// Lane-wise float divide.
+    FDiv(FloatLanes),
+}
+
+/// A lane-wise v128 comparison: each result lane is all ones where it holds, zero where not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V128Cmp {
+    /// Integer lanes (`I64x2` with `Eq`, `Ne` and the signed comparisons only).
+    Int(Lanes, IntCmp),
+    /// Float lanes (false for NaN operands except `Ne`).
+    Float(FloatLanes, FloatCmp),
 }
 
 /// Single-operand v128 operations.
@@ -108,6 +134,14 @@ pub enum V128UnOp {
     Not,
     /// Lane-wise wrapping negation.
     Neg(Lanes),
+    /// Lane-wise absolute value (wrapping: the minimum stays as it is).
+    Abs(Lanes),
+    /// Lane-wise float negation (flips the sign bits, NaNs included).
+    FNeg(FloatLanes),
+    /// Lane-wise float absolute value (clears the sign bits, NaNs included).
+    FAbs(FloatLanes),
+    /// Lane-wise float square root.
+    FSqrt(FloatLanes),
 }
 
 /// A memory operand that is not in linear memory.
@@ -437,6 +471,8 @@ pub trait MacroAssembler {
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg);
     /// `dst = (a & mask) | (b & !mask)` (wasm `v128.bitselect`); `dst` may equal any source.
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg);
+    /// `dst = lhs cmp rhs`, lane-wise (see [`V128Cmp`]); `dst` may equal either source.
+    fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg);
 
     /// `dst = lhs op rhs` on floats of `size`.
     fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);

@@ -6,7 +6,10 @@
 
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
-use crate::masm::{Lanes, LoadKind, MacroAssembler, RegClass, StoreKind, V128BinOp, V128UnOp};
+use crate::masm::{
+    FloatCmp, FloatLanes, IntCmp, Lanes, LoadKind, MacroAssembler, RegClass, StoreKind, V128BinOp,
+    V128Cmp, V128UnOp,
+};
 use crate::CompileError;
 use wasmparser::Operator;
 
@@ -14,6 +17,7 @@ type R = Result<(), CompileError>;
 
 /// The binary operator of a lane-wise SIMD `op`, if it is one.
 fn binop(op: &Operator<'_>) -> Option<V128BinOp> {
+    use FloatLanes::*;
     use Lanes::*;
     use Operator as O;
     use V128BinOp::*;
@@ -32,20 +36,100 @@ fn binop(op: &Operator<'_>) -> Option<V128BinOp> {
         O::I64x2Sub => Sub(I64x2),
         O::I16x8Mul => Mul(I16x8),
         O::I32x4Mul => Mul(I32x4),
+        O::I64x2Mul => Mul(I64x2),
+        O::F32x4Add => FAdd(F32x4),
+        O::F64x2Add => FAdd(F64x2),
+        O::F32x4Sub => FSub(F32x4),
+        O::F64x2Sub => FSub(F64x2),
+        O::F32x4Mul => FMul(F32x4),
+        O::F64x2Mul => FMul(F64x2),
+        O::F32x4Div => FDiv(F32x4),
+        O::F64x2Div => FDiv(F64x2),
         _ => return None,
     })
 }
 
 /// The unary operator of a lane-wise SIMD `op`, if it is one.
 fn unop(op: &Operator<'_>) -> Option<V128UnOp> {
+    use FloatLanes::*;
     use Lanes::*;
     use Operator as O;
+    use V128UnOp::*;
     Some(match *op {
-        O::V128Not => V128UnOp::Not,
-        O::I8x16Neg => V128UnOp::Neg(I8x16),
-        O::I16x8Neg => V128UnOp::Neg(I16x8),
-        O::I32x4Neg => V128UnOp::Neg(I32x4),
-        O::I64x2Neg => V128UnOp::Neg(I64x2),
+        O::V128Not => Not,
+        O::I8x16Neg => Neg(I8x16),
+        O::I16x8Neg => Neg(I16x8),
+        O::I32x4Neg => Neg(I32x4),
+        O::I64x2Neg => Neg(I64x2),
+        O::I8x16Abs => Abs(I8x16),
+        O::I16x8Abs => Abs(I16x8),
+        O::I32x4Abs => Abs(I32x4),
+        O::I64x2Abs => Abs(I64x2),
+        O::F32x4Neg => FNeg(F32x4),
+        O::F64x2Neg => FNeg(F64x2),
+        O::F32x4Abs => FAbs(F32x4),
+        O::F64x2Abs => FAbs(F64x2),
+        O::F32x4Sqrt => FSqrt(F32x4),
+        O::F64x2Sqrt => FSqrt(F64x2),
+        _ => return None,
+    })
+}
+
+/// The lane-wise comparison of a SIMD `op`, if it is one.
+fn cmp(op: &Operator<'_>) -> Option<V128Cmp> {
+    use FloatLanes::*;
+    use Lanes::*;
+    use Operator as O;
+    use V128Cmp::{Float, Int};
+    Some(match *op {
+        O::I8x16Eq => Int(I8x16, IntCmp::Eq),
+        O::I8x16Ne => Int(I8x16, IntCmp::Ne),
+        O::I8x16LtS => Int(I8x16, IntCmp::LtS),
+        O::I8x16LtU => Int(I8x16, IntCmp::LtU),
+        O::I8x16GtS => Int(I8x16, IntCmp::GtS),
+        O::I8x16GtU => Int(I8x16, IntCmp::GtU),
+        O::I8x16LeS => Int(I8x16, IntCmp::LeS),
+        O::I8x16LeU => Int(I8x16, IntCmp::LeU),
+        O::I8x16GeS => Int(I8x16, IntCmp::GeS),
+        O::I8x16GeU => Int(I8x16, IntCmp::GeU),
+        O::I16x8Eq => Int(I16x8, IntCmp::Eq),
+        O::I16x8Ne => Int(I16x8, IntCmp::Ne),
+        O::I16x8LtS => Int(I16x8, IntCmp::LtS),
+        O::I16x8LtU => Int(I16x8, IntCmp::LtU),
+        O::I16x8GtS => Int(I16x8, IntCmp::GtS),
+        O::I16x8GtU => Int(I16x8, IntCmp::GtU),
+        O::I16x8LeS => Int(I16x8, IntCmp::LeS),
+        O::I16x8LeU => Int(I16x8, IntCmp::LeU),
+        O::I16x8GeS => Int(I16x8, IntCmp::GeS),
+        O::I16x8GeU => Int(I16x8, IntCmp::GeU),
+        O::I32x4Eq => Int(I32x4, IntCmp::Eq),
+        O::I32x4Ne => Int(I32x4, IntCmp::Ne),
+        O::I32x4LtS => Int(I32x4, IntCmp::LtS),
+        O::I32x4LtU => Int(I32x4, IntCmp::LtU),
+        O::I32x4GtS => Int(I32x4, IntCmp::GtS),
+        O::I32x4GtU => Int(I32x4, IntCmp::GtU),
+        O::I32x4LeS => Int(I32x4, IntCmp::LeS),
+        O::I32x4LeU => Int(I32x4, IntCmp::LeU),
+        O::I32x4GeS => Int(I32x4, IntCmp::GeS),
+        O::I32x4GeU => Int(I32x4, IntCmp::GeU),
+        O::I64x2Eq => Int(I64x2, IntCmp::Eq),
+        O::I64x2Ne => Int(I64x2, IntCmp::Ne),
+        O::I64x2LtS => Int(I64x2, IntCmp::LtS),
+        O::I64x2GtS => Int(I64x2, IntCmp::GtS),
+        O::I64x2LeS => Int(I64x2, IntCmp::LeS),
+        O::I64x2GeS => Int(I64x2, IntCmp::GeS),
+        O::F32x4Eq => Float(F32x4, FloatCmp::Eq),
+        O::F32x4Ne => Float(F32x4, FloatCmp::Ne),
+        O::F32x4Lt => Float(F32x4, FloatCmp::Lt),
+        O::F32x4Gt => Float(F32x4, FloatCmp::Gt),
+        O::F32x4Le => Float(F32x4, FloatCmp::Le),
+        O::F32x4Ge => Float(F32x4, FloatCmp::Ge),
+        O::F64x2Eq => Float(F64x2, FloatCmp::Eq),
+        O::F64x2Ne => Float(F64x2, FloatCmp::Ne),
+        O::F64x2Lt => Float(F64x2, FloatCmp::Lt),
+        O::F64x2Gt => Float(F64x2, FloatCmp::Gt),
+        O::F64x2Le => Float(F64x2, FloatCmp::Le),
+        O::F64x2Ge => Float(F64x2, FloatCmp::Ge),
         _ => return None,
     })
 }
@@ -59,6 +143,7 @@ pub(crate) fn supported(op: &Operator<'_>) -> bool {
         O::V128Const { .. } | O::V128Load { .. } | O::V128Store { .. } | O::V128Bitselect
     ) || binop(op).is_some()
         || unop(op).is_some()
+        || cmp(op).is_some()
 }
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
@@ -79,6 +164,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     self.v128_binary(op)?;
                 } else if let Some(op) = unop(op) {
                     self.v128_unary(op)?;
+                } else if let Some(cmp) = cmp(op) {
+                    self.v128_compare(cmp)?;
                 } else {
                     return Ok(false);
                 }
@@ -94,6 +181,19 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let lhs = self.read_reg(a)?;
         let dst = self.result_reg(RegClass::Float, &[lhs, rhs])?;
         self.masm.v128_binop(op, dst, lhs, rhs);
+        self.free_reg(lhs);
+        self.free_reg(rhs);
+        self.push(Val::Reg(ValKind::V128, dst));
+        Ok(())
+    }
+
+    fn v128_compare(&mut self, cmp: V128Cmp) -> R {
+        let b = self.pop()?;
+        let a = self.pop()?;
+        let rhs = self.read_reg(b)?;
+        let lhs = self.read_reg(a)?;
+        let dst = self.result_reg(RegClass::Float, &[lhs, rhs])?;
+        self.masm.v128_cmp(cmp, dst, lhs, rhs);
         self.free_reg(lhs);
         self.free_reg(rhs);
         self.push(Val::Reg(ValKind::V128, dst));

@@ -117,6 +117,8 @@ pub struct Aarch64Masm {
     long_branches: bool,
     /// The last `finish` failed because short forward branches could not reach.
     outgrew_short_branches: bool,
+    /// A SIMD primitive not implemented on AArch64 yet was asked for: `finish` fails.
+    unsupported_simd: Option<&'static str>,
 }
 
 fn is64(size: OperandSize) -> bool {
@@ -205,6 +207,7 @@ impl Aarch64Masm {
             stack_limit: offsets.stack_limit(),
             long_branches: false,
             outgrew_short_branches: false,
+            unsupported_simd: None,
         }
     }
 
@@ -1119,6 +1122,10 @@ impl MacroAssembler for Aarch64Masm {
                 debug_assert!(lanes != Lanes::I64x2, "no {op:?} on aarch64");
                 enc::varith(VArith::Mul, vsize(lanes), d, l, r)
             }
+            _ => {
+                self.unsupported_simd = Some("float and i64x2 multiply lanes");
+                return;
+            }
         };
         self.emit(w);
     }
@@ -1127,6 +1134,10 @@ impl MacroAssembler for Aarch64Masm {
         let w = match op {
             V128UnOp::Not => enc::vmisc(VMisc::Not, VSize::B16, dst.hw, src.hw),
             V128UnOp::Neg(lanes) => enc::vmisc(VMisc::Neg, vsize(lanes), dst.hw, src.hw),
+            _ => {
+                self.unsupported_simd = Some("abs and float lanes");
+                return;
+            }
         };
         self.emit(w);
     }
@@ -1147,6 +1158,10 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
+    fn v128_cmp(&mut self, _cmp: V128Cmp, _dst: Reg, _lhs: Reg, _rhs: Reg) {
+        self.unsupported_simd = Some("comparisons");
+    }
+
     fn reset(&mut self) {
         // After `finish` nothing is left; after a failure, forget the partial function (the
         // buffer keeps its capacity).
@@ -1154,6 +1169,7 @@ impl MacroAssembler for Aarch64Masm {
         self.stubs.clear();
         self.frame_size_patch = None;
         self.outgrew_short_branches = false;
+        self.unsupported_simd = None;
     }
 
     fn needs_long_branches(&self) -> bool {
@@ -1165,6 +1181,9 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
+        if let Some(what) = self.unsupported_simd {
+            return Err(CompileError::Unsupported(format!("simd {what} on aarch64")));
+        }
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);

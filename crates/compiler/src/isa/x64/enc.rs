@@ -247,6 +247,67 @@ impl Sse {
     pub const PSUBQ: Sse = Sse::new(0x66, 0xFB);
     /// `pmullw`.
     pub const PMULLW: Sse = Sse::new(0x66, 0xD5);
+    /// `addps`.
+    pub const ADDPS: Sse = Sse::new(0x00, 0x58);
+    /// `addpd`.
+    pub const ADDPD: Sse = Sse::new(0x66, 0x58);
+    /// `subps`.
+    pub const SUBPS: Sse = Sse::new(0x00, 0x5c);
+    /// `subpd`.
+    pub const SUBPD: Sse = Sse::new(0x66, 0x5c);
+    /// `mulps`.
+    pub const MULPS: Sse = Sse::new(0x00, 0x59);
+    /// `mulpd`.
+    pub const MULPD: Sse = Sse::new(0x66, 0x59);
+    /// `divps`.
+    pub const DIVPS: Sse = Sse::new(0x00, 0x5e);
+    /// `divpd`.
+    pub const DIVPD: Sse = Sse::new(0x66, 0x5e);
+    /// `sqrtps`.
+    pub const SQRTPS: Sse = Sse::new(0x00, 0x51);
+    /// `sqrtpd`.
+    pub const SQRTPD: Sse = Sse::new(0x66, 0x51);
+    /// `pcmpeqb`.
+    pub const PCMPEQB: Sse = Sse::new(0x66, 0x74);
+    /// `pcmpeqw`.
+    pub const PCMPEQW: Sse = Sse::new(0x66, 0x75);
+    /// `pcmpgtb`.
+    pub const PCMPGTB: Sse = Sse::new(0x66, 0x64);
+    /// `pcmpgtw`.
+    pub const PCMPGTW: Sse = Sse::new(0x66, 0x65);
+    /// `pcmpgtd`.
+    pub const PCMPGTD: Sse = Sse::new(0x66, 0x66);
+    /// `pmaxub`.
+    pub const PMAXUB: Sse = Sse::new(0x66, 0xde);
+    /// `pminub`.
+    pub const PMINUB: Sse = Sse::new(0x66, 0xda);
+    /// `pmuludq`.
+    pub const PMULUDQ: Sse = Sse::new(0x66, 0xf4);
+}
+
+/// SSSE3/SSE4 instructions `66 0F 38 op /r` (`xmm, xmm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sse38 {
+    /// `pabsb`.
+    Pabsb = 0x1C,
+    /// `pabsw`.
+    Pabsw = 0x1D,
+    /// `pabsd`.
+    Pabsd = 0x1E,
+    /// `pcmpeqq`.
+    Pcmpeqq = 0x29,
+    /// `pcmpgtq` (SSE4.2).
+    Pcmpgtq = 0x37,
+    /// `pminuw`.
+    Pminuw = 0x3A,
+    /// `pminud`.
+    Pminud = 0x3B,
+    /// `pmaxuw`.
+    Pmaxuw = 0x3E,
+    /// `pmaxud`.
+    Pmaxud = 0x3F,
+    /// `pmulld`.
+    Pmulld = 0x40,
 }
 
 impl Sse {
@@ -823,17 +884,47 @@ pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
     encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::None);
 }
 
-/// `pmulld dst, src` (SSE4.1).
-pub fn pmulld(s: &mut impl Sink, dst: u8, src: u8) {
+/// One of the [`Sse38`] instructions: `op dst, src`.
+pub fn sse38(s: &mut impl Sink, op: Sse38, dst: u8, src: u8) {
     encode(
         s,
         0x66,
         false,
         false,
-        &[0x0F, 0x38, 0x40],
+        &[0x0F, 0x38, op as u8],
         dst,
         Rm::Reg(src),
         Imm::None,
+    );
+}
+
+/// Packed shift by an immediate: `op` is `0x71` (words), `0x72` (doublewords) or `0x73`
+/// (quadwords), `digit` 2 (logical right), 4 (arithmetic right) or 6 (left).
+pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
+    encode(
+        s,
+        0x66,
+        false,
+        false,
+        &[0x0F, op],
+        digit,
+        Rm::Reg(xmm),
+        Imm::B(imm as i8),
+    );
+}
+
+/// `cmpps`/`cmppd dst, src, predicate` (0 eq, 1 lt, 2 le, 3 unord, 4 neq, ...).
+pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
+    let prefix = if double { 0x66 } else { 0 };
+    encode(
+        s,
+        prefix,
+        false,
+        false,
+        &[0x0F, 0xC2],
+        dst,
+        Rm::Reg(src),
+        Imm::B(predicate as i8),
     );
 }
 

@@ -68,7 +68,7 @@ pub struct X64Masm {
     stack_limit: i32,
 }
 
-use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Rm, Shift, Sse, Width};
+use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Rm, Shift, Sse, Sse38, Width};
 
 fn fits_i32(v: i64) -> bool {
     v == v as i32 as i64
@@ -180,6 +180,66 @@ impl X64Masm {
     /// An SSE instruction `d, s` on two xmm registers.
     fn sse(&mut self, op: Sse, d: u8, s: u8) {
         enc::sse(&mut self.ops, op, d, Rm::Reg(s));
+    }
+
+    /// `dst = lhs * rhs` on 64-bit lanes from 32x32->64 products (SSE has no 64-bit
+    /// multiply): `lo*lo + ((lhs_hi*rhs_lo + rhs_hi*lhs_lo) << 32)`.
+    fn i64x2_mul(&mut self, dst: Reg, lhs: Reg, rhs: Reg) {
+        let (d, a, b) = (dst.hw, lhs.hw, rhs.hw);
+        self.sse(Sse::MOVAPS, XMM0, a);
+        enc::pshift_imm(&mut self.ops, 0x73, 2, XMM0, 32);
+        self.sse(Sse::PMULUDQ, XMM0, b);
+        self.sse(Sse::MOVAPS, XMM_SCRATCH, b);
+        enc::pshift_imm(&mut self.ops, 0x73, 2, XMM_SCRATCH, 32);
+        self.sse(Sse::PMULUDQ, XMM_SCRATCH, a);
+        self.sse(Sse::PADDQ, XMM0, XMM_SCRATCH);
+        enc::pshift_imm(&mut self.ops, 0x73, 6, XMM0, 32);
+        self.sse(Sse::MOVAPS, XMM_SCRATCH, a);
+        self.sse(Sse::PMULUDQ, XMM_SCRATCH, b);
+        self.sse(Sse::PADDQ, XMM0, XMM_SCRATCH);
+        self.sse(Sse::MOVAPS, d, XMM0);
+    }
+
+    /// An integer lane comparison of xmm `a` and `b` into xmm0; returns whether xmm0 holds
+    /// the negation of the result (the caller inverts it).
+    fn v128_int_cmp(&mut self, lanes: Lanes, cc: IntCmp, a: u8, b: u8) -> bool {
+        use IntCmp::*;
+        let eq = |m: &mut Self, x: u8| match lanes {
+            Lanes::I8x16 => m.sse(Sse::PCMPEQB, XMM0, x),
+            Lanes::I16x8 => m.sse(Sse::PCMPEQW, XMM0, x),
+            Lanes::I32x4 => m.sse(Sse::PCMPEQD, XMM0, x),
+            Lanes::I64x2 => enc::sse38(&mut m.ops, Sse38::Pcmpeqq, XMM0, x),
+        };
+        let gt = |m: &mut Self, x: u8| match lanes {
+            Lanes::I8x16 => m.sse(Sse::PCMPGTB, XMM0, x),
+            Lanes::I16x8 => m.sse(Sse::PCMPGTW, XMM0, x),
+            Lanes::I32x4 => m.sse(Sse::PCMPGTD, XMM0, x),
+            Lanes::I64x2 => enc::sse38(&mut m.ops, Sse38::Pcmpgtq, XMM0, x),
+        };
+        // Unsigned: a >= b exactly when max(a, b) == a (no 64-bit form: wasm has none).
+        let max_or_min = |m: &mut Self, max: bool, x: u8| match (lanes, max) {
+            (Lanes::I8x16, true) => m.sse(Sse::PMAXUB, XMM0, x),
+            (Lanes::I8x16, false) => m.sse(Sse::PMINUB, XMM0, x),
+            (Lanes::I16x8, true) => enc::sse38(&mut m.ops, Sse38::Pmaxuw, XMM0, x),
+            (Lanes::I16x8, false) => enc::sse38(&mut m.ops, Sse38::Pminuw, XMM0, x),
+            (_, true) => enc::sse38(&mut m.ops, Sse38::Pmaxud, XMM0, x),
+            (_, false) => enc::sse38(&mut m.ops, Sse38::Pminud, XMM0, x),
+        };
+        let (first, second) = match cc {
+            LtS | GeS => (b, a),
+            _ => (a, b),
+        };
+        self.sse(Sse::MOVAPS, XMM0, first);
+        match cc {
+            Eq | Ne => eq(self, second),
+            GtS | LtS | LeS | GeS => gt(self, second),
+            GeU | LtU | LeU | GtU => {
+                max_or_min(self, matches!(cc, GeU | LtU), second);
+                eq(self, first);
+            }
+        }
+        // gt(b, a) is lt(a, b); le and ge are the negations of gt and lt.
+        matches!(cc, Ne | LeS | GeS | LtU | GtU)
     }
 
     /// `ucomiss/ucomisd` with the operands ordered so that every `cc` is tested by
@@ -1004,8 +1064,15 @@ impl MacroAssembler for X64Masm {
     }
 
     fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) {
+        use FloatLanes::*;
         use Lanes::*;
-        let commutative = !matches!(op, V128BinOp::AndNot | V128BinOp::Sub(_));
+        if op == V128BinOp::Mul(I64x2) {
+            return self.i64x2_mul(dst, lhs, rhs);
+        }
+        let commutative = !matches!(
+            op,
+            V128BinOp::AndNot | V128BinOp::Sub(_) | V128BinOp::FSub(_) | V128BinOp::FDiv(_)
+        );
         if dst.hw == rhs.hw && dst.hw != lhs.hw && commutative {
             return self.v128_binop(op, dst, rhs, lhs);
         }
@@ -1041,9 +1108,17 @@ impl MacroAssembler for X64Masm {
             V128BinOp::Mul(I16x8) => Sse::PMULLW,
             V128BinOp::Mul(_) => {
                 debug_assert_eq!(op, V128BinOp::Mul(I32x4), "no {op:?} on x86-64");
-                enc::pmulld(&mut self.ops, d, src);
+                enc::sse38(&mut self.ops, Sse38::Pmulld, d, src);
                 return;
             }
+            V128BinOp::FAdd(F32x4) => Sse::ADDPS,
+            V128BinOp::FAdd(F64x2) => Sse::ADDPD,
+            V128BinOp::FSub(F32x4) => Sse::SUBPS,
+            V128BinOp::FSub(F64x2) => Sse::SUBPD,
+            V128BinOp::FMul(F32x4) => Sse::MULPS,
+            V128BinOp::FMul(F64x2) => Sse::MULPD,
+            V128BinOp::FDiv(F32x4) => Sse::DIVPS,
+            V128BinOp::FDiv(F64x2) => Sse::DIVPD,
         };
         self.sse(sse, d, src);
     }
@@ -1064,6 +1139,39 @@ impl MacroAssembler for X64Masm {
                 self.sse(Sse::PXOR, d, d);
                 self.v128_binop(V128BinOp::Sub(lanes), dst, dst, Reg::float(XMM_SCRATCH));
             }
+            V128UnOp::Abs(Lanes::I8x16) => enc::sse38(&mut self.ops, Sse38::Pabsb, d, s),
+            V128UnOp::Abs(Lanes::I16x8) => enc::sse38(&mut self.ops, Sse38::Pabsw, d, s),
+            V128UnOp::Abs(Lanes::I32x4) => enc::sse38(&mut self.ops, Sse38::Pabsd, d, s),
+            V128UnOp::Abs(Lanes::I64x2) => {
+                // sign = 0 > src (all ones where negative); |src| = (src ^ sign) - sign.
+                self.sse(Sse::PXOR, XMM_SCRATCH, XMM_SCRATCH);
+                enc::sse38(&mut self.ops, Sse38::Pcmpgtq, XMM_SCRATCH, s);
+                self.sse(Sse::MOVAPS, XMM0, s);
+                self.sse(Sse::PXOR, XMM0, XMM_SCRATCH);
+                self.sse(Sse::PSUBQ, XMM0, XMM_SCRATCH);
+                self.sse(Sse::MOVAPS, d, XMM0);
+            }
+            V128UnOp::FNeg(lanes) | V128UnOp::FAbs(lanes) => {
+                // The sign bits (neg: xor them) or all the other bits (abs: and them).
+                let neg = matches!(op, V128UnOp::FNeg(_));
+                let (shift_op, bits) = match lanes {
+                    FloatLanes::F32x4 => (0x72, 31),
+                    FloatLanes::F64x2 => (0x73, 63),
+                };
+                self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+                if neg {
+                    enc::pshift_imm(&mut self.ops, shift_op, 6, XMM_SCRATCH, bits);
+                } else {
+                    enc::pshift_imm(&mut self.ops, shift_op, 2, XMM_SCRATCH, 1);
+                }
+                if d != s {
+                    self.sse(Sse::MOVAPS, d, s);
+                }
+                let op = if neg { Sse::XORPS } else { Sse::ANDPS };
+                self.sse(op, d, XMM_SCRATCH);
+            }
+            V128UnOp::FSqrt(FloatLanes::F32x4) => self.sse(Sse::SQRTPS, d, s),
+            V128UnOp::FSqrt(FloatLanes::F64x2) => self.sse(Sse::SQRTPD, d, s),
         }
     }
 
@@ -1075,6 +1183,34 @@ impl MacroAssembler for X64Masm {
         self.sse(Sse::PAND, XMM_SCRATCH, mask.hw);
         self.sse(Sse::PXOR, XMM_SCRATCH, b.hw);
         self.sse(Sse::MOVAPS, dst.hw, XMM_SCRATCH);
+    }
+
+    fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg) {
+        // Computed in xmm0 (free between operators), so `dst` may alias the operands.
+        let (a, b) = (lhs.hw, rhs.hw);
+        let invert = match cmp {
+            V128Cmp::Int(lanes, cc) => self.v128_int_cmp(lanes, cc, a, b),
+            V128Cmp::Float(lanes, cc) => {
+                let double = lanes == FloatLanes::F64x2;
+                // cmpps predicates: 0 eq, 1 lt, 2 le, 4 neq (true when unordered).
+                let (first, second, predicate) = match cc {
+                    FloatCmp::Eq => (a, b, 0),
+                    FloatCmp::Ne => (a, b, 4),
+                    FloatCmp::Lt => (a, b, 1),
+                    FloatCmp::Le => (a, b, 2),
+                    FloatCmp::Gt => (b, a, 1),
+                    FloatCmp::Ge => (b, a, 2),
+                };
+                self.sse(Sse::MOVAPS, XMM0, first);
+                enc::cmpp(&mut self.ops, double, XMM0, second, predicate);
+                false
+            }
+        };
+        if invert {
+            self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+            self.sse(Sse::PXOR, XMM0, XMM_SCRATCH);
+        }
+        self.sse(Sse::MOVAPS, dst.hw, XMM0);
     }
 
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
