@@ -99,6 +99,9 @@ struct Buffers {
     /// `br_table` targets, reused.
     depth_buf: Vec<u32>,
     local_offsets: Vec<i32>,
+    /// The last compilation failed in `finish` because a v128 value appeared while stack
+    /// slots were 8 bytes.
+    wide_slots_needed: bool,
 }
 
 /// [`compile_function`] with the buffers of `context`, left in it for the next function.
@@ -109,25 +112,40 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<T>,
 ) -> Result<CompiledFunction, CompileError> {
-    let result = compile_once(context, info, func_index, body, Some(validator));
-    if result.is_err() && context.masm.needs_long_branches() {
-        // The body is valid (the first pass validated all of it before `finish` failed):
-        // compile it again, without validating, with branches of unlimited reach.
-        context.masm.use_long_branches(true);
-        let again = compile_once::<M, T>(context, info, func_index, body, None);
+    let result = compile_once(context, info, func_index, body, Some(validator), false);
+    if result.is_ok() {
+        return result;
+    }
+    // When `finish` failed for one of these reasons, the first pass validated all of the
+    // body: compile it again, without validating, with 16-byte stack slots (a v128 value
+    // appeared in a function that did not announce one in its signature or locals) and/or
+    // branches of unlimited reach.
+    let wide = std::mem::take(&mut context.buffers.wide_slots_needed);
+    let mut long = context.masm.needs_long_branches();
+    if !wide && !long {
+        return result;
+    }
+    loop {
+        context.masm.use_long_branches(long);
+        let again = compile_once::<M, T>(context, info, func_index, body, None, wide);
+        if again.is_err() && !long && context.masm.needs_long_branches() {
+            long = true;
+            continue;
+        }
         context.masm.use_long_branches(false);
         return again;
     }
-    result
 }
 
-/// One compilation of the body, validated by `validator` unless it is `None`.
+/// One compilation of the body, validated by `validator` unless it is `None`, with 16-byte
+/// stack slots if `wide_slots`.
 fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
     context: &mut FuncCompilerContext<M>,
     info: &ModuleInfo,
     func_index: u32,
     body: &FunctionBody<'_>,
     validator: Option<&mut FuncValidator<T>>,
+    wide_slots: bool,
 ) -> Result<CompiledFunction, CompileError> {
     context.masm.reset();
     let buffers = std::mem::take(&mut context.buffers);
@@ -138,6 +156,7 @@ fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
         func_index,
         body,
         validator,
+        wide_slots,
     );
     if let Some(buffers) = buffers {
         context.buffers = buffers;
@@ -153,8 +172,17 @@ fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
     func_index: u32,
     body: &FunctionBody<'_>,
     mut validator: Option<&mut FuncValidator<T>>,
+    wide_slots: bool,
 ) -> (Result<CompiledFunction, CompileError>, Option<Buffers>) {
-    let start = FuncCompiler::start(masm, buffers, info, func_index, body, &mut validator);
+    let start = FuncCompiler::start(
+        masm,
+        buffers,
+        info,
+        func_index,
+        body,
+        &mut validator,
+        wide_slots,
+    );
     let mut c = match start {
         Ok(c) => c,
         Err(e) => return (Err(e), None),
@@ -178,6 +206,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         func_index: u32,
         body: &FunctionBody<'a>,
         validator: &mut Option<&mut FuncValidator<T>>,
+        wide_slots: bool,
     ) -> Result<FuncCompiler<'a, M>, CompileError> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let ty = info
@@ -227,11 +256,10 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             }
         }
         let frame_local_words = frame_words as u32;
-        // Stack slots are 16 bytes in a function that may hold v128 values (its signature or
-        // locals have one, or its body has a SIMD operator).
-        let uses_v128 = locals.contains(&ValKind::V128)
-            || results.contains(&ValKind::V128)
-            || body_bytes.has_simd_operator();
+        // Stack slots are 16 bytes in a function that holds v128 values: one whose signature
+        // or locals have one, or one compiled again because a v128 value appeared (`push`).
+        let uses_v128 =
+            wide_slots || locals.contains(&ValKind::V128) || results.contains(&ValKind::V128);
         let range = body.range();
         masm.reserve_for_body((range.end - range.start) as usize);
         let n = locals.len();
@@ -263,6 +291,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             slot_size: if uses_v128 { 16 } else { 8 },
             frame_local_words,
             local_offsets,
+            needs_wide_slots: false,
             results,
             stack: b.stack,
             max_depth: 0,
@@ -344,6 +373,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             snapshot_pool: self.snapshot_pool,
             depth_buf: self.depth_buf,
             local_offsets: self.local_offsets,
+            wide_slots_needed: self.needs_wide_slots,
         }
     }
 }
@@ -376,6 +406,9 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     frame_local_words: u32,
     /// Frame offset of each local's home.
     local_offsets: Vec<i32>,
+    /// A v128 value was pushed while slots are 8 bytes: `finish` fails so that the body is
+    /// compiled again with 16-byte slots.
+    needs_wide_slots: bool,
     results: Vec<ValKind>,
     stack: Vec<Val>,
     max_depth: u32,
@@ -486,6 +519,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     fn finish(&mut self) -> Result<CompiledFunction, CompileError> {
+        if self.needs_wide_slots {
+            return Err(CompileError::Internal(
+                "v128 values need 16-byte slots".into(),
+            ));
+        }
         if !self.control.is_empty() {
             return Err(CompileError::Internal("unterminated function body".into()));
         }

@@ -228,6 +228,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     #[inline]
     pub(super) fn push(&mut self, v: Val) {
+        if v.kind() == ValKind::V128 && self.slot_size < 16 {
+            self.needs_wide_slots = true;
+        }
         self.stack.push(v);
         self.max_depth = self.max_depth.max(self.stack.len() as u32);
     }

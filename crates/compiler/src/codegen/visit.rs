@@ -35,30 +35,6 @@ impl<'a> BodyBytes<'a> {
         }
     }
 
-    /// Whether some operator of the body is a SIMD one (prefix `0xFD`). Most bodies do not
-    /// even contain the byte; the others are decoded operator by operator (the common
-    /// operators directly, the rest by wasmparser) until one is found. A body that does not
-    /// decode counts as using SIMD (validation rejects it anyway).
-    pub(super) fn has_simd_operator(&self) -> bool {
-        if !self.data.contains(&0xFD) {
-            return false;
-        }
-        let mut at = 0;
-        while at < self.data.len() {
-            match self.data[at] {
-                0xFD => return true,
-                // One byte: `else`, `end` (which the skipping decoder would check against
-                // its frames) and the operators without immediates.
-                0x00 | 0x01 | 0x05 | 0x0B | 0x0F | 0x1A | 0x1B | 0x45..=0xC4 => at += 1,
-                _ => match self.end_of(self.base + at as u64) {
-                    Some(end) => at = (end - self.base) as usize,
-                    None => return true,
-                },
-            }
-        }
-        false
-    }
-
     /// A reader at module offset `offset` (inside the body).
     pub(super) fn reader_at(&self, offset: u64) -> Option<BinaryReader<'a>> {
         let i = usize::try_from(offset.checked_sub(self.base)?).ok()?;
@@ -339,37 +315,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
 mod tests {
     use super::*;
     use wasmparser::{Parser, Payload};
-
-    fn body_bytes_of(wasm: &[u8]) -> BodyBytes<'_> {
-        let body = Parser::new(0)
-            .parse_all(wasm)
-            .find_map(|p| match p.unwrap() {
-                Payload::CodeSectionEntry(b) => Some(b),
-                _ => None,
-            })
-            .unwrap();
-        let ops = body.get_operators_reader().unwrap();
-        BodyBytes::new(&ops.get_binary_reader())
-    }
-
-    /// A `0xFD` byte inside an immediate is not a SIMD operator; a real one is found.
-    #[test]
-    fn simd_operators_are_told_from_0xfd_immediates() {
-        let plain = wat::parse_str(
-            "(module (memory 1) (func (param i32) (result i32)
-               (if (result i32) (local.get 0)
-                 (then (i32.const 253)) (else (i32.load offset=253 (i32.const 0))))))",
-        )
-        .unwrap();
-        let plain = body_bytes_of(&plain);
-        assert!(plain.data.contains(&0xFD) && !plain.has_simd_operator());
-        let simd = wat::parse_str(
-            "(module (func (result i32) (drop (i32.const 253)) (drop (v128.const i64x2 0 0))
-               (i32.const 0)))",
-        )
-        .unwrap();
-        assert!(body_bytes_of(&simd).has_simd_operator());
-    }
 
     /// Every operator's end as found by `end_of` (fast paths included) is where wasmparser's
     /// decoder ends it, and `kind_at` sees branches and local stores.
