@@ -7,8 +7,9 @@ use crate::Error;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
 
-/// Proposals the validator accepts in wasm 2.0 that the compiler does not implement yet;
-/// `wjit_compiler::validate_function` reports them as unsupported.
+/// Proposals the validator accepts in wasm 2.0 that the fast path leaves out: a body that
+/// uses them (or has a v128 in its signature) goes to `wjit_compiler::validate_function`,
+/// which decides whether the compiler supports what it uses.
 const UNCOMPILABLE: WasmFeatures = WasmFeatures::SIMD.union(WasmFeatures::RELAXED_SIMD);
 
 /// Below this many bytes of function bodies, one thread does all the work.
@@ -101,25 +102,23 @@ pub(crate) fn validate_bodies(
             let index = f.to_validate.index;
             let body = body_reader(binary, f.body.clone());
             // Fast path: wasmparser's own validation loop (no `Operator` values), with the
-            // proposals wjit cannot compile yet switched off.
+            // SIMD proposals switched off.
             let mut fast = job(f);
             fast.features.remove(UNCOMPILABLE);
             let mut validator = fast.into_validator(allocs);
-            // (The signature is checked here: the fast loop only sees the body, and a v128
-            // parameter or result is something the compiler cannot handle either.)
-            if !has_v128_signature(info, index) && validator.validate(&body).is_ok() {
-                allocs = validator.into_allocations();
+            // (The signature is checked here: the fast loop only sees the body, and whether
+            // a v128 parameter or result can be compiled is the compiler's call.)
+            let fast_ok = !has_v128_signature(info, index) && validator.validate(&body).is_ok();
+            allocs = validator.into_allocations();
+            if fast_ok {
                 continue;
             }
-            // Slow path for the failing body: the compiler's validation says precisely why
-            // (invalid, or unsupported by wjit).
-            let mut precise = job(f).into_validator(Default::default());
+            // Slow path: the full validator plus the compiler's own checks, which say
+            // precisely why the body is rejected (invalid, or unsupported by wjit), or
+            // accept it (a valid body using SIMD that the compiler supports).
+            let mut precise = job(f).into_validator(allocs);
             wjit_compiler::validate_function(info, index, &body, &mut precise)?;
-            return Err(Error::Compile(format!(
-                "function {index} at byte offset {:#x}: rejected by validation with \
-                 unsupported proposals disabled, accepted with them",
-                f.body.start
-            )));
+            allocs = precise.into_allocations();
         }
         Ok(Vec::<()>::new())
     })?;
