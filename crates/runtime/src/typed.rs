@@ -207,7 +207,7 @@ pub trait WasmResults: Sized {
     fn types() -> Vec<ValType>;
     /// Reads the results of a call through the entry stub from its value array (`words` is
     /// the size of the argument/result area; a single result is in the return-register
-    /// slots after it, see [`single_result_slot`]).
+    /// slots after it: the integer one at `words`, the float/vector one from `words + 1`).
     fn read_raw(values: &[u64], words: usize) -> Self;
     /// Writes the results of a host function to `out[..WORDS]`.
     fn write_raw(self, out: &mut [u64]);
