@@ -21,14 +21,15 @@ use std::sync::mpsc;
 use std::sync::Once;
 use std::time::Duration;
 
-use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
+use wast::token::{F32, F64};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 use wjit::{
     Config, Engine, Error, ExternRef, Func, Global, GlobalType, Instance, Linker, Memory,
-    MemoryType, Module, Store, Table, TableType, TrapCode, Val, ValType,
+    MemoryType, Module, Store, Table, TableType, TrapCode, Val, ValType, V128,
 };
 
 /// One failed directive.
@@ -582,11 +583,6 @@ impl State {
                 args.len()
             )));
         }
-        if let Some(t) = ty.results().iter().find(|t| **t == ValType::V128) {
-            return Err(ExecError::Harness(format!(
-                "cannot receive a {t} result: wjit::Val has no v128 variant"
-            )));
-        }
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         func.call(&mut self.store, &args, &mut results)?;
         Ok(results)
@@ -713,11 +709,7 @@ fn arg_val(arg: &WastArg<'_>) -> Result<Val, ExecError> {
         WastArgCore::I64(x) => Val::I64(*x),
         WastArgCore::F32(f) => Val::F32(f.bits),
         WastArgCore::F64(f) => Val::F64(f.bits),
-        WastArgCore::V128(_) => {
-            return Err(ExecError::Harness(
-                "cannot pass a v128 argument: wjit::Val has no v128 variant".to_string(),
-            ))
-        }
+        WastArgCore::V128(c) => Val::V128(V128::from_le_bytes(c.to_le_bytes())),
         WastArgCore::RefNull(ht) => match abstract_heap_type(ht) {
             Some(AbstractHeapType::Func) => Val::FuncRef(None),
             Some(AbstractHeapType::Extern) => Val::ExternRef(None),
@@ -779,16 +771,9 @@ fn ret_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String>
     Ok(match (expected, actual) {
         (WastRetCore::I32(e), Val::I32(a)) => e == a,
         (WastRetCore::I64(e), Val::I64(a)) => e == a,
-        (WastRetCore::F32(p), Val::F32(bits)) => match p {
-            NanPattern::Value(v) => v.bits == *bits,
-            NanPattern::CanonicalNan => bits & 0x7fff_ffff == 0x7fc0_0000,
-            NanPattern::ArithmeticNan => bits & 0x7fc0_0000 == 0x7fc0_0000,
-        },
-        (WastRetCore::F64(p), Val::F64(bits)) => match p {
-            NanPattern::Value(v) => v.bits == *bits,
-            NanPattern::CanonicalNan => bits & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
-            NanPattern::ArithmeticNan => bits & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
-        },
+        (WastRetCore::F32(p), Val::F32(bits)) => f32_matches(p, *bits),
+        (WastRetCore::F64(p), Val::F64(bits)) => f64_matches(p, *bits),
+        (WastRetCore::V128(p), Val::V128(v)) => v128_matches(p, *v),
         (WastRetCore::RefNull(ht), v) => {
             let kind = ht.as_ref().map(abstract_heap_type);
             matches!(
@@ -815,9 +800,6 @@ fn ret_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String>
             }
             false
         }
-        (WastRetCore::V128(_), _) => {
-            return Err("cannot check a v128 result: wjit::Val has no v128 variant".to_string())
-        }
         (
             WastRetCore::RefHost(_)
             | WastRetCore::RefAny
@@ -830,6 +812,54 @@ fn ret_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String>
         ) => return Err(format!("unsupported expected value {}", fmt_ret(expected))),
         _ => false,
     })
+}
+
+fn f32_matches(p: &NanPattern<F32>, bits: u32) -> bool {
+    match p {
+        NanPattern::Value(v) => v.bits == bits,
+        NanPattern::CanonicalNan => bits & 0x7fff_ffff == 0x7fc0_0000,
+        NanPattern::ArithmeticNan => bits & 0x7fc0_0000 == 0x7fc0_0000,
+    }
+}
+
+fn f64_matches(p: &NanPattern<F64>, bits: u64) -> bool {
+    match p {
+        NanPattern::Value(v) => v.bits == bits,
+        NanPattern::CanonicalNan => bits & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
+        NanPattern::ArithmeticNan => bits & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
+    }
+}
+
+/// The `N`-byte lanes of `v`, lane 0 first.
+fn lanes<const N: usize>(v: V128) -> impl Iterator<Item = [u8; N]> {
+    let bytes = v.to_le_bytes();
+    (0..16 / N).map(move |i| {
+        let mut lane = [0; N];
+        lane.copy_from_slice(&bytes[i * N..(i + 1) * N]);
+        lane
+    })
+}
+
+/// Lane-wise comparison of a v128 result (float lanes may expect a NaN kind).
+fn v128_matches(p: &V128Pattern, v: V128) -> bool {
+    match p {
+        V128Pattern::I8x16(e) => lanes::<1>(v).zip(e).all(|(a, e)| a[0] as i8 == *e),
+        V128Pattern::I16x8(e) => lanes::<2>(v)
+            .zip(e)
+            .all(|(a, e)| i16::from_le_bytes(a) == *e),
+        V128Pattern::I32x4(e) => lanes::<4>(v)
+            .zip(e)
+            .all(|(a, e)| i32::from_le_bytes(a) == *e),
+        V128Pattern::I64x2(e) => lanes::<8>(v)
+            .zip(e)
+            .all(|(a, e)| i64::from_le_bytes(a) == *e),
+        V128Pattern::F32x4(e) => lanes::<4>(v)
+            .zip(e)
+            .all(|(a, e)| f32_matches(e, u32::from_le_bytes(a))),
+        V128Pattern::F64x2(e) => lanes::<8>(v)
+            .zip(e)
+            .all(|(a, e)| f64_matches(e, u64::from_le_bytes(a))),
+    }
 }
 
 /// Loose comparison of a trap with the message a spec script expects.
@@ -855,6 +885,12 @@ fn fmt_val(v: &Val) -> String {
         Val::I64(x) => format!("i64:{x}"),
         Val::F32(b) => format!("f32:{}({b:#010x})", f32::from_bits(*b)),
         Val::F64(b) => format!("f64:{}({b:#018x})", f64::from_bits(*b)),
+        Val::V128(v) => {
+            let lanes: Vec<String> = lanes::<4>(*v)
+                .map(|l| format!("{:#010x}", u32::from_le_bytes(l)))
+                .collect();
+            format!("v128:i32x4({})", lanes.join(" "))
+        }
         Val::FuncRef(None) => "ref.null func".to_string(),
         Val::FuncRef(Some(_)) => "ref.func".to_string(),
         Val::ExternRef(None) => "ref.null extern".to_string(),
@@ -870,12 +906,18 @@ fn fmt_vals(vals: &[Val]) -> String {
 }
 
 fn fmt_ret(r: &WastRetCore<'_>) -> String {
-    fn nan<T>(p: &NanPattern<T>, ty: &str, val: impl Fn(&T) -> String) -> String {
+    fn ints<T: std::fmt::Display>(lanes: &[T]) -> Vec<String> {
+        lanes.iter().map(|l| l.to_string()).collect()
+    }
+    fn lane<T>(p: &NanPattern<T>, val: impl Fn(&T) -> String) -> String {
         match p {
-            NanPattern::CanonicalNan => format!("{ty}:nan:canonical"),
-            NanPattern::ArithmeticNan => format!("{ty}:nan:arithmetic"),
-            NanPattern::Value(v) => format!("{ty}:{}", val(v)),
+            NanPattern::CanonicalNan => "nan:canonical".to_string(),
+            NanPattern::ArithmeticNan => "nan:arithmetic".to_string(),
+            NanPattern::Value(v) => val(v),
         }
+    }
+    fn nan<T>(p: &NanPattern<T>, ty: &str, val: impl Fn(&T) -> String) -> String {
+        format!("{ty}:{}", lane(p, val))
     }
     match r {
         WastRetCore::I32(x) => format!("i32:{x}"),
@@ -886,6 +928,31 @@ fn fmt_ret(r: &WastRetCore<'_>) -> String {
         WastRetCore::F64(p) => nan(p, "f64", |v| {
             format!("{}({:#018x})", f64::from_bits(v.bits), v.bits)
         }),
+        WastRetCore::V128(p) => {
+            let list = |v: Vec<String>| v.join(" ");
+            match p {
+                V128Pattern::I8x16(l) => format!("v128:i8x16({})", list(ints(l))),
+                V128Pattern::I16x8(l) => format!("v128:i16x8({})", list(ints(l))),
+                V128Pattern::I32x4(l) => format!("v128:i32x4({})", list(ints(l))),
+                V128Pattern::I64x2(l) => format!("v128:i64x2({})", list(ints(l))),
+                V128Pattern::F32x4(l) => format!(
+                    "v128:f32x4({})",
+                    list(
+                        l.iter()
+                            .map(|p| lane(p, |v| format!("{:#010x}", v.bits)))
+                            .collect()
+                    )
+                ),
+                V128Pattern::F64x2(l) => format!(
+                    "v128:f64x2({})",
+                    list(
+                        l.iter()
+                            .map(|p| lane(p, |v| format!("{:#018x}", v.bits)))
+                            .collect()
+                    )
+                ),
+            }
+        }
         WastRetCore::RefNull(None) => "ref.null".to_string(),
         WastRetCore::RefNull(Some(ht)) => match abstract_heap_type(ht) {
             Some(AbstractHeapType::Func) => "ref.null func".to_string(),
@@ -1047,6 +1114,74 @@ mod tests {
             ["assert_return", "assert_trap", "module", "assert_return"]
         );
         assert!(report.failures[3].message.contains("no current instance"));
+    }
+
+    #[test]
+    fn v128_results_are_compared_lane_by_lane() {
+        let report = run(r#"
+            (module $m
+              (global (export "i") v128 (v128.const i32x4 1 -2 3 -4))
+              (global (export "f") v128 (v128.const f32x4 nan -nan:0x600000 1.5 -0.0))
+              (global (export "d") v128 (v128.const f64x2 nan:0xc000000000000 -inf)))
+            (assert_return (get "i") (v128.const i32x4 1 -2 3 -4))
+            (assert_return (get "i") (v128.const i64x2 0xfffffffe00000001 0xfffffffc00000003))
+            (assert_return (get "i") (v128.const i16x8 1 0 -2 -1 3 0 -4 -1))
+            (assert_return (get "i")
+              (v128.const i8x16 1 0 0 0 -2 -1 -1 -1 3 0 0 0 -4 -1 -1 -1))
+            (assert_return (get "f")
+              (v128.const f32x4 nan:canonical nan:arithmetic 1.5 -0.0))
+            (assert_return (get "d") (v128.const f64x2 nan:arithmetic -inf))
+            (assert_return (get "i")
+              (either (v128.const i32x4 0 0 0 0) (v128.const i32x4 1 -2 3 -4)))
+            (assert_return (get "i") (v128.const i32x4 1 -2 3 4))
+            (assert_return (get "f")
+              (v128.const f32x4 nan:canonical nan:canonical 1.5 -0.0))
+            (assert_return (get "d") (v128.const f64x2 nan:canonical -inf))
+            (assert_return (get "f") (v128.const f32x4 nan:canonical nan:arithmetic 1.5 0.0))
+            (assert_return (get "i") (i32.const 1))
+        "#);
+        assert_eq!(
+            (report.passed, report.failed),
+            (8, 5),
+            "{:?}",
+            report.failures
+        );
+        assert!(
+            report.failures[0].message.contains("v128:i32x4(1 -2 3 4)"),
+            "{:?}",
+            report.failures[0]
+        );
+        assert!(
+            report.failures[1]
+                .message
+                .contains("v128:f32x4(nan:canonical nan:canonical 0x3fc00000 0x80000000)"),
+            "{:?}",
+            report.failures[1]
+        );
+    }
+
+    #[test]
+    fn v128_arguments() {
+        use wast::core::V128Const;
+        let arg = |c| {
+            arg_val(&WastArg::Core(WastArgCore::V128(c)))
+                .ok()
+                .and_then(|v| v.v128())
+        };
+        assert_eq!(
+            arg(V128Const::I32x4([1, -2, 3, -4])),
+            Some(V128::from(0xfffffffc_00000003_fffffffe_00000001u128))
+        );
+        assert_eq!(
+            arg(V128Const::I8x16([
+                -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f
+            ])),
+            Some(V128::from(0x7f00_0000_0000_0000_0000_0000_0000_00ffu128))
+        );
+        assert_eq!(
+            arg(V128Const::F64x2([F64 { bits: 1 }, F64 { bits: 2 }])),
+            Some(V128::from(2u128 << 64 | 1))
+        );
     }
 
     #[test]

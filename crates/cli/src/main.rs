@@ -334,12 +334,6 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
                 .map_err(|why| Failure::usage(format!("argument {} of `{name}`: {why}", i + 1)))
         })
         .collect::<Result<Vec<Val>, Failure>>()?;
-    if let Some(t) = ty.results().iter().find(|t| **t == ValType::V128) {
-        return Err(Failure::usage(format!(
-            "`{name}` returns a {t}, which `wjit run` cannot print"
-        )));
-    }
-
     // A reactor (a library-style WASI module) initializes itself before any other export.
     if args.invoke.is_some() && name != "_initialize" {
         if let Some(init) = instance.get_func(&store, "_initialize") {
@@ -556,7 +550,8 @@ fn parse_arg(ty: ValType, text: &str) -> Result<Val, String> {
         ValType::FuncRef | ValType::ExternRef => {
             Err(format!("only `null` can be passed for a {ty} parameter"))
         }
-        ValType::V128 => Err("v128 parameters are not supported by `wjit run`".to_string()),
+        // The 128-bit integer whose little-endian bytes are the vector (lane 0 lowest).
+        ValType::V128 => Ok(Val::V128(parse_u128(text).ok_or_else(bad)?.into())),
     }
 }
 
@@ -577,6 +572,25 @@ fn parse_int(text: &str) -> Option<i128> {
         return None;
     }
     Some(if neg { -magnitude } else { magnitude })
+}
+
+/// An unsigned 128-bit integer, decimal or `0x` hex, `_` separators allowed.
+fn parse_u128(text: &str) -> Option<u128> {
+    let t = text.replace('_', "");
+    let digits = t.strip_prefix('+').unwrap_or(&t);
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) if !hex.is_empty() && !hex.starts_with(['+', '-']) => {
+            u128::from_str_radix(hex, 16).ok()
+        }
+        Some(_) => None,
+        None => digits.parse::<u128>().ok(),
+    }
 }
 
 fn normalize_float(text: &str) -> String {
@@ -610,6 +624,7 @@ fn format_val(v: &Val) -> String {
         Val::I64(x) => x.to_string(),
         Val::F32(bits) => format!("{:?}", f32::from_bits(*bits)),
         Val::F64(bits) => format!("{:?}", f64::from_bits(*bits)),
+        Val::V128(v) => format!("{:#034x}", v.as_u128()),
         Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
@@ -689,5 +704,20 @@ mod tests {
         );
         assert!(matches!(parse_arg(ValType::F32, "0.1"), Ok(Val::F32(b)) if b == 0.1f32.to_bits()));
         assert!(parse_arg(ValType::F32, "x").is_err());
+    }
+
+    #[test]
+    fn v128s() {
+        let v = |text| parse_arg(ValType::V128, text).map(|v| v.v128().unwrap().as_u128());
+        assert_eq!(v("0"), Ok(0));
+        assert_eq!(v("0x0102_0304"), Ok(0x0102_0304));
+        assert_eq!(v("340282366920938463463374607431768211455"), Ok(u128::MAX));
+        assert!(v("0x").is_err());
+        assert!(v("-1").is_err());
+        assert!(v("0x1_0000_0000_0000_0000_0000_0000_0000_0000").is_err());
+        assert_eq!(
+            format_val(&Val::V128(0xabu128.into())),
+            "0x000000000000000000000000000000ab"
+        );
     }
 }

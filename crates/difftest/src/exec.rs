@@ -344,6 +344,8 @@ fn wjit_val(v: &wjit::Val) -> V {
         wjit::Val::F64(x) => V::F64(*x),
         wjit::Val::FuncRef(f) => V::Ref(f.is_none()),
         wjit::Val::ExternRef(r) => V::Ref(r.is_none()),
+        // Plans never use v128 values (as in `wasmi_val`).
+        wjit::Val::V128(_) => V::Ref(false),
     }
 }
 

@@ -5,9 +5,9 @@
 use crate::caller::Caller;
 use crate::handles::Func;
 use crate::store::{AsContext, AsContextMut, StoreInner};
-use crate::typed::{single_result_slot, TypedFunc, WasmParams, WasmResults, WasmTy};
+use crate::typed::{single_result_slot, take, TypedFunc, WasmParams, WasmResults, WasmTy};
 use crate::types::FuncType;
-use crate::values::{raw_to_val, val_to_raw, Val};
+use crate::values::{raw_to_val, read_words, val_to_raw, write_words, Val};
 use crate::vm::host_func::HostFuncCtx;
 use crate::vm::instance::VMInstance;
 use crate::vm::traps::set_pending_error;
@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-/// A host function's Rust side on raw values: `values` holds the arguments and receives
-/// the results.
+/// A host function's Rust side on raw values: `values` (the call's argument/result area)
+/// holds the arguments and receives the results, one word per value and two per v128.
 pub(crate) type RawHostFn<T> = dyn Fn(Caller<'_, T>, &mut [u64]) -> Result<(), Error> + Send + Sync;
 
 /// A host function definition, not yet bound to a store (a [`crate::Linker`] keeps these
@@ -47,23 +47,28 @@ impl<T: 'static> HostFunc<T> {
         let sig = ty.clone();
         let func = move |caller: Caller<'_, T>, values: &mut [u64]| {
             let store = caller.store.opaque.id;
+            let mut at = 0;
             let params = sig
                 .params()
                 .iter()
-                .zip(values.iter())
-                .map(|(&t, &raw)| raw_to_val(store, raw, t))
+                .map(|&t| {
+                    let raw = read_words(&values[at..], t);
+                    at += t.words();
+                    raw_to_val(store, raw, t)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut results: Vec<Val> =
                 sig.results().iter().map(|&t| Val::default_for(t)).collect();
             f(caller, &params, &mut results)?;
-            for (i, (v, &t)) in results.iter().zip(sig.results()).enumerate() {
+            let mut at = 0;
+            for (v, &t) in results.iter().zip(sig.results()) {
                 if v.ty() != t {
                     return Err(Error::msg(format!(
                         "host function returned a {} where its type says {t}",
                         v.ty()
                     )));
                 }
-                values[i] = val_to_raw(store, v)?;
+                at += write_words(&mut values[at..], val_to_raw(store, v)?, t);
             }
             Ok(())
         };
@@ -120,9 +125,9 @@ extern "C" fn host_call_shim<T: 'static>(
         // SAFETY: `caller_vmctx` is 0 or the vmctx of the calling instance of this store,
         // alive during the call.
         let instance = unsafe { VMInstance::from_vmctx(caller_vmctx) }.map(|i| i.store_index);
-        let words = ctx.ty.params().len().max(ctx.ty.results().len());
-        // SAFETY: `values` points at the caller's outgoing area holding
-        // max(params, results) words.
+        let words = ctx.ty.area_words();
+        // SAFETY: `values` points at the caller's outgoing area holding `words` words
+        // (the larger of the parameters' and the results' sizes; a v128 takes two).
         let values = unsafe { std::slice::from_raw_parts_mut(values, words) };
         (host.func)(Caller { store, instance }, values)
     }));
@@ -210,8 +215,11 @@ impl Func {
                 results.len()
             )));
         }
-        let words = pty.len().max(rty.len());
-        let mut values = vec![0u64; words + 2];
+        // The entry stub's value array: the argument/result area, then the return-register
+        // slots (one integer word, two float/vector words).
+        let words = ty.area_words();
+        let mut values = vec![0u64; words + 3];
+        let mut at = 0;
         for (i, (p, &t)) in params.iter().zip(pty).enumerate() {
             if p.ty() != t {
                 return Err(Error::msg(format!(
@@ -219,18 +227,17 @@ impl Func {
                     p.ty()
                 )));
             }
-            values[i] = val_to_raw(self.store, p)?;
+            at += write_words(&mut values[at..], val_to_raw(self.store, p)?, t);
         }
         store.invoke(self.funcref, &mut values, words)?;
         if rty.len() == 1 {
-            results[0] = raw_to_val(
-                self.store,
-                values[single_result_slot(rty[0], words)],
-                rty[0],
-            )?;
+            let raw = read_words(&values[single_result_slot(rty[0], words)..], rty[0]);
+            results[0] = raw_to_val(self.store, raw, rty[0])?;
         } else {
+            let mut at = 0;
             for (i, &t) in rty.iter().enumerate() {
-                results[i] = raw_to_val(self.store, values[i], t)?;
+                results[i] = raw_to_val(self.store, read_words(&values[at..], t), t)?;
+                at += t.words();
             }
         }
         Ok(())
@@ -296,11 +303,14 @@ macro_rules! into_func {
             F: Fn($($t),*) -> R + Send + Sync + 'static,
             R: HostResult,
         {
-            #[allow(unused_variables)]
+            #[allow(unused_variables, unused_mut)]
             fn into_host_func(self) -> HostFunc<T> {
                 let ty = FuncType::new(vec![$($t::ty()),*], R::Results::types());
                 let func = move |_caller: Caller<'_, T>, values: &mut [u64]| {
-                    let r = self($($t::from_raw(values[$i])),*).into_result()?;
+                    // Arguments are evaluated left to right: each `take` reads the next
+                    // value of the area.
+                    let mut at = 0;
+                    let r = self($(take::<$t>(values, &mut at)),*).into_result()?;
                     r.write_raw(values);
                     Ok(())
                 };
@@ -312,11 +322,12 @@ macro_rules! into_func {
             F: Fn(Caller<'_, T>, $($t),*) -> R + Send + Sync + 'static,
             R: HostResult,
         {
-            #[allow(unused_variables)]
+            #[allow(unused_variables, unused_mut)]
             fn into_host_func(self) -> HostFunc<T> {
                 let ty = FuncType::new(vec![$($t::ty()),*], R::Results::types());
                 let func = move |caller: Caller<'_, T>, values: &mut [u64]| {
-                    let r = self(caller, $($t::from_raw(values[$i])),*).into_result()?;
+                    let mut at = 0;
+                    let r = self(caller, $(take::<$t>(values, &mut at)),*).into_result()?;
                     r.write_raw(values);
                     Ok(())
                 };

@@ -18,10 +18,10 @@ impl Global {
                 init.ty()
             )));
         }
-        let bits = val_to_raw(store.opaque.id, &init)?;
+        let raw = val_to_raw(store.opaque.id, &init)?;
         let opaque = &mut store.opaque;
         opaque.globals.push(Owned::new(VMGlobalEntry {
-            cell: VMGlobal { bits, high: 0 },
+            cell: VMGlobal::from_raw(raw),
             ty,
         }));
         Ok(Global {
@@ -42,7 +42,7 @@ impl Global {
         let store = store.as_context();
         store.0.opaque.assert_owns(self.store);
         let entry = store.0.opaque.globals[self.index as usize].get();
-        raw_to_val(self.store, entry.cell.bits, entry.ty.content)
+        raw_to_val(self.store, entry.cell.raw(), entry.ty.content)
             .unwrap_or(Val::default_for(entry.ty.content))
     }
 
@@ -61,7 +61,7 @@ impl Global {
                 v.ty()
             )));
         }
-        entry.cell.bits = val_to_raw(self.store, &v)?;
+        entry.cell = VMGlobal::from_raw(val_to_raw(self.store, &v)?);
         Ok(())
     }
 }

@@ -164,19 +164,21 @@ fn create_definitions<T: 'static>(
     Ok(())
 }
 
-/// The raw value of a constant expression in instance `vm`.
-fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: ConstInit) -> u64 {
+/// The raw value of a constant expression in instance `vm` (as `values::val_to_raw`
+/// makes them: only a v128 uses the upper 64 bits).
+fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: ConstInit) -> u128 {
     match init {
-        ConstInit::I32(v) => v as u32 as u64,
-        ConstInit::I64(v) => v as u64,
-        ConstInit::F32(v) => v as u64,
-        ConstInit::F64(v) => v,
+        ConstInit::I32(v) => v as u32 as u128,
+        ConstInit::I64(v) => v as u64 as u128,
+        ConstInit::F32(v) => v as u128,
+        ConstInit::F64(v) => v as u128,
+        ConstInit::V128(v) => v,
         ConstInit::RefNull => 0,
-        ConstInit::RefFunc(f) => vm.canonical_funcref(f) as u64,
+        ConstInit::RefFunc(f) => vm.canonical_funcref(f) as u128,
         // The validator only allows earlier (imported or defined) globals here.
         ConstInit::GlobalGet(g) => globals
             .get(g as usize)
-            .map_or(0, |&i| store.globals[i as usize].get().cell.bits),
+            .map_or(0, |&i| store.globals[i as usize].get().cell.raw()),
     }
 }
 
@@ -195,13 +197,13 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
         .filter(|i| matches!(i.ty, ExternType::Global(_)))
         .count();
     for i in num_imported_globals..globals.len() {
-        let bits = eval(
+        let raw = eval(
             store,
             store.instances[index as usize].vm.get(),
             &globals,
             m.global_inits[i],
         );
-        store.globals[globals[i] as usize].get_mut().cell.bits = bits;
+        store.globals[globals[i] as usize].get_mut().cell = VMGlobal::from_raw(raw);
     }
 
     let mut passive_elems = Vec::with_capacity(m.elems.len());
@@ -341,7 +343,7 @@ impl Instance {
                 .vm
                 .get()
                 .canonical_funcref(start) as usize;
-            let mut values = [0u64; 2];
+            let mut values = [0u64; 3];
             store.invoke(funcref, &mut values, 0)?;
         }
         Ok(instance)

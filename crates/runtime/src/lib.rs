@@ -45,7 +45,7 @@ pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
-pub use values::{ExternRef, Val};
+pub use values::{ExternRef, Val, V128};
 
 /// Counters for tests that check resources are released; not part of the stable API.
 #[doc(hidden)]

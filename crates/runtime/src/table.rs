@@ -55,7 +55,7 @@ impl Table {
         store.0.opaque.assert_owns(self.store);
         let table = store.0.opaque.tables[self.index as usize].get();
         let raw = table.get(index)?;
-        raw_to_val(self.store, raw as u64, table.ty().element).ok()
+        raw_to_val(self.store, raw as u128, table.ty().element).ok()
     }
 
     /// Sets element `index` to `value` (a reference of the table's element type).

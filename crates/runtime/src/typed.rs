@@ -5,7 +5,7 @@
 use crate::handles::Func;
 use crate::store::AsContextMut;
 use crate::types::ValType;
-use crate::values::Val;
+use crate::values::{read_words, write_words, Val, V128};
 use crate::Error;
 use std::marker::PhantomData;
 
@@ -45,13 +45,15 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R, Error> {
         let store = store.as_context_mut().0;
         store.opaque.check_owns(self.func.store)?;
-        let words = P::COUNT.max(R::COUNT);
-        let mut inline = [0u64; 18];
+        // The entry stub's value array: the argument/result area, then the return-register
+        // slots (one integer word, two float/vector words). 16 v128s take 32 words.
+        let words = P::WORDS.max(R::WORDS);
+        let mut inline = [0u64; 35];
         let mut heap = Vec::new();
-        let values: &mut [u64] = if words + 2 <= inline.len() {
-            &mut inline[..words + 2]
+        let values: &mut [u64] = if words + 3 <= inline.len() {
+            &mut inline[..words + 3]
         } else {
-            heap.resize(words + 2, 0);
+            heap.resize(words + 3, 0);
             &mut heap
         };
         params.write_raw(values);
@@ -65,18 +67,37 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     }
 }
 
-/// A Rust type that is a wasm value type: `i32`, `u32`, `i64`, `u64`, `f32`, `f64`.
+/// A Rust type that is a wasm value type: `i32`, `u32`, `i64`, `u64`, `f32`, `f64`,
+/// [`V128`].
 pub trait WasmTy: Send + Sized + 'static {
+    /// How many 8-byte words the value takes in a call's argument/result area: 1, or 2 for
+    /// a v128. Must agree with [`WasmTy::ty`].
+    const WORDS: usize = 1;
     /// The wasm type.
     fn ty() -> ValType;
     /// Into a [`Val`].
     fn into_val(self) -> Val;
     /// From a [`Val`] of the right type.
     fn from_val(v: &Val) -> Option<Self>;
-    /// The raw 8-byte representation generated code uses.
-    fn to_raw(self) -> u64;
-    /// From the raw representation.
-    fn from_raw(raw: u64) -> Self;
+    /// The raw representation generated code uses, zero-extended to 128 bits (only a v128
+    /// uses the upper half; the area holds the low word first).
+    fn to_raw(self) -> u128;
+    /// From the raw representation (bits above the type's width are ignored).
+    fn from_raw(raw: u128) -> Self;
+}
+
+/// Writes `v` at word `*at` of the area `out` and advances `*at` past it.
+#[inline(always)]
+pub(crate) fn put<T: WasmTy>(out: &mut [u64], at: &mut usize, v: T) {
+    *at += write_words(&mut out[*at..], v.to_raw(), T::ty());
+}
+
+/// Reads a `T` at word `*at` of the area `values` and advances `*at` past it.
+#[inline(always)]
+pub(crate) fn take<T: WasmTy>(values: &[u64], at: &mut usize) -> T {
+    let v = T::from_raw(read_words(&values[*at..], T::ty()));
+    *at += T::WORDS;
+    v
 }
 
 macro_rules! wasm_ty {
@@ -96,11 +117,12 @@ macro_rules! wasm_ty {
                     _ => None,
                 }
             }
-            fn to_raw(self) -> u64 {
+            fn to_raw(self) -> u128 {
                 let $r = self;
-                $to_raw
+                ($to_raw) as u128
             }
-            fn from_raw($r: u64) -> Self {
+            fn from_raw($r: u128) -> Self {
+                let $r = $r as u64;
                 $from_raw
             }
         }
@@ -141,13 +163,35 @@ wasm_ty!(
     f64::from_bits(r)
 );
 
+impl WasmTy for V128 {
+    const WORDS: usize = 2;
+    fn ty() -> ValType {
+        ValType::V128
+    }
+    fn into_val(self) -> Val {
+        Val::V128(self)
+    }
+    fn from_val(v: &Val) -> Option<Self> {
+        v.v128()
+    }
+    fn to_raw(self) -> u128 {
+        self.as_u128()
+    }
+    fn from_raw(raw: u128) -> Self {
+        V128::from(raw)
+    }
+}
+
 /// Parameter lists of typed functions: `()`, a [`WasmTy`], or a tuple of up to 16.
 pub trait WasmParams: Send {
     /// Number of parameters.
     const COUNT: usize;
+    /// Number of 8-byte words the parameters take in a call's argument area (one per
+    /// parameter, two per v128).
+    const WORDS: usize;
     /// The parameter types.
     fn types() -> Vec<ValType>;
-    /// Writes the raw parameters to `out[..COUNT]`.
+    /// Writes the raw parameters to `out[..WORDS]`.
     fn write_raw(self, out: &mut [u64]);
 }
 
@@ -156,44 +200,52 @@ pub trait WasmParams: Send {
 pub trait WasmResults: Sized {
     /// Number of results.
     const COUNT: usize;
+    /// Number of 8-byte words the results take in a call's result area (one per result,
+    /// two per v128).
+    const WORDS: usize;
     /// The result types.
     fn types() -> Vec<ValType>;
-    /// Reads the results of a call through the entry stub from its value area (`words` is
+    /// Reads the results of a call through the entry stub from its value array (`words` is
     /// the size of the argument/result area; a single result is in the return-register
-    /// slots after it).
+    /// slots after it: the integer one at `words`, the float/vector one from `words + 1`).
     fn read_raw(values: &[u64], words: usize) -> Self;
-    /// Writes the results of a host function to `out[..COUNT]`.
+    /// Writes the results of a host function to `out[..WORDS]`.
     fn write_raw(self, out: &mut [u64]);
 }
 
 impl<T: WasmTy> WasmParams for T {
     const COUNT: usize = 1;
+    const WORDS: usize = T::WORDS;
     fn types() -> Vec<ValType> {
         vec![T::ty()]
     }
     fn write_raw(self, out: &mut [u64]) {
-        out[0] = self.to_raw();
+        put(out, &mut 0, self);
     }
 }
 
-/// Where a single result of type `ty` is in an entry-stub value area of `words` words.
+/// Where a single result of type `ty` starts in the entry stub's value array, after an
+/// argument/result area of `words` words: the integer return register is stored at
+/// `words`, the 16 bytes of the float/vector one at `words + 1 ..= words + 2` (an f32/f64
+/// in the first of those words, a v128 in both, low half first).
 pub(crate) fn single_result_slot(ty: ValType, words: usize) -> usize {
     match ty {
-        ValType::F32 | ValType::F64 => words + 1,
+        ValType::F32 | ValType::F64 | ValType::V128 => words + 1,
         _ => words,
     }
 }
 
 impl<T: WasmTy> WasmResults for T {
     const COUNT: usize = 1;
+    const WORDS: usize = T::WORDS;
     fn types() -> Vec<ValType> {
         vec![T::ty()]
     }
     fn read_raw(values: &[u64], words: usize) -> Self {
-        T::from_raw(values[single_result_slot(T::ty(), words)])
+        take(values, &mut single_result_slot(T::ty(), words))
     }
     fn write_raw(self, out: &mut [u64]) {
-        out[0] = self.to_raw();
+        put(out, &mut 0, self);
     }
 }
 
@@ -201,30 +253,37 @@ macro_rules! tuples {
     ($(($($t:ident $i:tt),*))*) => {$(
         impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
             const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
+            const WORDS: usize = 0 $(+ $t::WORDS)*;
             fn types() -> Vec<ValType> {
                 vec![$($t::ty()),*]
             }
-            #[allow(unused_variables)]
+            #[allow(unused_variables, unused_mut)]
             fn write_raw(self, out: &mut [u64]) {
-                $(out[$i] = self.$i.to_raw();)*
+                let mut at = 0;
+                $(put(out, &mut at, self.$i);)*
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
             const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
+            const WORDS: usize = 0 $(+ $t::WORDS)*;
             fn types() -> Vec<ValType> {
                 vec![$($t::ty()),*]
             }
-            #[allow(unused_variables, clippy::unused_unit)]
+            #[allow(unused_variables, unused_mut, clippy::unused_unit)]
             fn read_raw(values: &[u64], words: usize) -> Self {
                 if <Self as WasmResults>::COUNT == 1 {
                     // One result comes back in a return register, as for a plain `T`.
-                    return ($($t::from_raw(values[single_result_slot($t::ty(), words)]),)*);
+                    return ($(take::<$t>(values, &mut single_result_slot($t::ty(), words)),)*);
                 }
-                ($($t::from_raw(values[$i]),)*)
+                // Tuple fields are evaluated left to right, so each `take` reads the next
+                // value of the area.
+                let mut at = 0;
+                ($(take::<$t>(values, &mut at),)*)
             }
-            #[allow(unused_variables)]
+            #[allow(unused_variables, unused_mut)]
             fn write_raw(self, out: &mut [u64]) {
-                $(out[$i] = self.$i.to_raw();)*
+                let mut at = 0;
+                $(put(out, &mut at, self.$i);)*
             }
         }
     )*};

@@ -39,6 +39,15 @@ impl fmt::Display for ValType {
 }
 
 impl ValType {
+    /// How many 8-byte words a value of this type takes in a call's argument/result area
+    /// (and in the entry stub's value array): 2 for v128, 1 for everything else.
+    pub(crate) fn words(self) -> usize {
+        match self {
+            ValType::V128 => 2,
+            _ => 1,
+        }
+    }
+
     pub(crate) fn from_wasm(ty: wasmparser::ValType) -> Result<ValType, crate::Error> {
         Ok(match ty {
             wasmparser::ValType::I32 => ValType::I32,
@@ -82,6 +91,12 @@ impl FuncType {
     /// Result types.
     pub fn results(&self) -> &[ValType] {
         &self.results
+    }
+    /// Words of the area through which calls of this type pass arguments and results: the
+    /// larger of the parameters' and the results' sizes, in 8-byte words.
+    pub(crate) fn area_words(&self) -> usize {
+        let words = |v: &[ValType]| v.iter().map(|t| t.words()).sum::<usize>();
+        words(&self.params).max(words(&self.results))
     }
     pub(crate) fn from_wasm(ty: &wasmparser::FuncType) -> Result<FuncType, crate::Error> {
         let params = ty

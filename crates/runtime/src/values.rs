@@ -1,5 +1,6 @@
-//! Wasm values as embedders see them ([`Val`], [`ExternRef`]) and their raw 8-byte form
-//! generated code uses.
+//! Wasm values as embedders see them ([`Val`], [`V128`], [`ExternRef`]) and the raw form
+//! generated code uses: one 8-byte word per value, except a v128, which takes two
+//! consecutive words (its low 64 bits first).
 
 use crate::handles::{Func, StoreId};
 use crate::types::ValType;
@@ -30,6 +31,45 @@ impl fmt::Debug for ExternRef {
     }
 }
 
+/// A wasm `v128` (SIMD) value: its 16 bytes in little-endian order read as a `u128`, so
+/// lane 0 of any lane shape is in the lowest bits (for `i32x4`, lane `i` is
+/// `(v.as_u128() >> (32 * i)) as u32`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct V128(u128);
+
+impl V128 {
+    /// The value as a `u128` (lane 0 in the low bits).
+    pub fn as_u128(&self) -> u128 {
+        self.0
+    }
+    /// The 16 bytes of the value, in memory (little-endian) order.
+    pub fn to_le_bytes(&self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+    /// The value whose bytes, in memory (little-endian) order, are `bytes`.
+    pub fn from_le_bytes(bytes: [u8; 16]) -> V128 {
+        V128(u128::from_le_bytes(bytes))
+    }
+}
+
+impl From<u128> for V128 {
+    fn from(v: u128) -> V128 {
+        V128(v)
+    }
+}
+
+impl From<V128> for u128 {
+    fn from(v: V128) -> u128 {
+        v.0
+    }
+}
+
+impl fmt::Debug for V128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "V128({:#034x})", self.0)
+    }
+}
+
 /// A wasm value.
 #[derive(Debug, Clone)]
 pub enum Val {
@@ -41,6 +81,8 @@ pub enum Val {
     F32(u32),
     /// f64, as raw bits.
     F64(u64),
+    /// v128 (SIMD vector).
+    V128(V128),
     /// funcref (None is null).
     FuncRef(Option<Func>),
     /// externref (None is null).
@@ -55,6 +97,7 @@ impl Val {
             Val::I64(_) => ValType::I64,
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
+            Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
             Val::ExternRef(_) => ValType::ExternRef,
         }
@@ -62,10 +105,11 @@ impl Val {
     /// The zero value (or null) of `ty`.
     pub fn default_for(ty: ValType) -> Val {
         match ty {
-            ValType::I32 | ValType::V128 => Val::I32(0),
+            ValType::I32 => Val::I32(0),
             ValType::I64 => Val::I64(0),
             ValType::F32 => Val::F32(0),
             ValType::F64 => Val::F64(0),
+            ValType::V128 => Val::V128(V128(0)),
             ValType::FuncRef => Val::FuncRef(None),
             ValType::ExternRef => Val::ExternRef(None),
         }
@@ -98,6 +142,13 @@ impl Val {
             _ => None,
         }
     }
+    /// The v128, if this is one.
+    pub fn v128(&self) -> Option<V128> {
+        match self {
+            Val::V128(v) => Some(*v),
+            _ => None,
+        }
+    }
 }
 
 impl From<i32> for Val {
@@ -120,14 +171,21 @@ impl From<f64> for Val {
         Val::F64(v.to_bits())
     }
 }
+impl From<V128> for Val {
+    fn from(v: V128) -> Val {
+        Val::V128(v)
+    }
+}
 
-/// The raw 8-byte representation of `v`, checking that a funcref belongs to `store`.
-pub(crate) fn val_to_raw(store: StoreId, v: &Val) -> Result<u64, Error> {
+/// The raw representation of `v` (zero-extended to 128 bits; only a v128 uses the upper
+/// half), checking that a funcref belongs to `store`.
+pub(crate) fn val_to_raw(store: StoreId, v: &Val) -> Result<u128, Error> {
     Ok(match v {
-        Val::I32(x) => *x as u32 as u64,
-        Val::I64(x) => *x as u64,
-        Val::F32(x) => *x as u64,
-        Val::F64(x) => *x,
+        Val::I32(x) => *x as u32 as u128,
+        Val::I64(x) => *x as u64 as u128,
+        Val::F32(x) => *x as u128,
+        Val::F64(x) => *x as u128,
+        Val::V128(x) => x.0,
         Val::FuncRef(None) | Val::ExternRef(None) => 0,
         Val::FuncRef(Some(f)) => {
             if f.store != store {
@@ -135,19 +193,23 @@ pub(crate) fn val_to_raw(store: StoreId, v: &Val) -> Result<u64, Error> {
                     "a function reference of another store was passed to wasm".into(),
                 ));
             }
-            f.funcref as u64
+            f.funcref as u128
         }
-        Val::ExternRef(Some(r)) => extern_to_raw(r),
+        Val::ExternRef(Some(r)) => extern_to_raw(r) as u128,
     })
 }
 
-/// The value of type `ty` whose raw representation is `raw` (a funcref of `store`).
-pub(crate) fn raw_to_val(store: StoreId, raw: u64, ty: ValType) -> Result<Val, Error> {
+/// The value of type `ty` whose raw representation is `raw` (a funcref of `store`); the
+/// bits above the type's width are ignored.
+pub(crate) fn raw_to_val(store: StoreId, raw: u128, ty: ValType) -> Result<Val, Error> {
+    let wide = raw;
+    let raw = raw as u64;
     Ok(match ty {
         ValType::I32 => Val::I32(raw as u32 as i32),
         ValType::I64 => Val::I64(raw as i64),
         ValType::F32 => Val::F32(raw as u32),
         ValType::F64 => Val::F64(raw),
+        ValType::V128 => Val::V128(V128(wide)),
         ValType::FuncRef if raw == 0 => Val::FuncRef(None),
         ValType::FuncRef => Val::FuncRef(Some(Func {
             store,
@@ -157,12 +219,30 @@ pub(crate) fn raw_to_val(store: StoreId, raw: u64, ty: ValType) -> Result<Val, E
         // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which
         // are never freed.
         ValType::ExternRef => Val::ExternRef(Some(unsafe { (*(raw as *const ExternRef)).clone() })),
-        ValType::V128 => {
-            return Err(Error::Unsupported(
-                "v128 values crossing the host boundary".into(),
-            ))
-        }
     })
+}
+
+/// Writes the raw value `raw` of type `ty` to the start of `out`: one word, or two for a
+/// v128 (low half first). Returns the number of words written.
+#[inline]
+pub(crate) fn write_words(out: &mut [u64], raw: u128, ty: ValType) -> usize {
+    out[0] = raw as u64;
+    if ty == ValType::V128 {
+        out[1] = (raw >> 64) as u64;
+        return 2;
+    }
+    1
+}
+
+/// Reads a raw value of type `ty` from the start of `words` (the inverse of
+/// [`write_words`]).
+#[inline]
+pub(crate) fn read_words(words: &[u64], ty: ValType) -> u128 {
+    if ty == ValType::V128 {
+        words[0] as u128 | (words[1] as u128) << 64
+    } else {
+        words[0] as u128
+    }
 }
 
 /// Boxes behind the raw bits of non-null externrefs, one per distinct host value.

@@ -19,6 +19,8 @@ pub(crate) enum ConstInit {
     I64(i64),
     F32(u32),
     F64(u64),
+    /// A `v128.const`, as the 16 bytes read as a little-endian `u128`.
+    V128(u128),
     RefNull,
     RefFunc(u32),
     GlobalGet(u32),
@@ -33,6 +35,7 @@ impl ConstInit {
             Operator::I64Const { value } => ConstInit::I64(value),
             Operator::F32Const { value } => ConstInit::F32(value.bits()),
             Operator::F64Const { value } => ConstInit::F64(value.bits()),
+            Operator::V128Const { value } => ConstInit::V128(value.i128() as u128),
             Operator::RefNull { .. } => ConstInit::RefNull,
             Operator::RefFunc { function_index } => ConstInit::RefFunc(function_index),
             Operator::GlobalGet { global_index } => ConstInit::GlobalGet(global_index),

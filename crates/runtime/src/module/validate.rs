@@ -7,9 +7,9 @@ use crate::Error;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
 
-/// Proposals the validator accepts in wasm 2.0 that the compiler implements only in part;
-/// bodies that use them take `wjit_compiler::validate_function`, which accepts what the
-/// compiler implements and reports the rest as unsupported.
+/// Proposals the validator accepts in wasm 2.0 that the fast path leaves out: a body that
+/// uses them (or has a v128 in its signature) goes to `wjit_compiler::validate_function`,
+/// which decides whether the compiler supports what it uses.
 const UNCOMPILABLE: WasmFeatures = WasmFeatures::SIMD.union(WasmFeatures::RELAXED_SIMD);
 
 /// Below this many bytes of function bodies, one thread does all the work.
@@ -102,22 +102,23 @@ pub(crate) fn validate_bodies(
             let index = f.to_validate.index;
             let body = body_reader(binary, f.body.clone());
             // Fast path: wasmparser's own validation loop (no `Operator` values), with the
-            // proposals wjit cannot compile yet switched off.
+            // SIMD proposals switched off.
             let mut fast = job(f);
             fast.features.remove(UNCOMPILABLE);
             let mut validator = fast.into_validator(allocs);
-            // (A v128 parameter or result takes the slow path too: the fast loop only sees
-            // the body.)
+            // (The signature is checked here: the fast loop only sees the body, and whether
+            // a v128 parameter or result can be compiled is the compiler's call.)
             let fast_ok = !has_v128_signature(info, index) && validator.validate(&body).is_ok();
             allocs = validator.into_allocations();
             if fast_ok {
                 continue;
             }
-            // Slow path (the body uses v128, or is invalid): the compiler's validation
-            // accepts it if it can compile it, or says precisely why not (invalid, or an
-            // operator wjit does not implement yet).
-            let mut precise = job(f).into_validator(Default::default());
+            // Slow path: the full validator plus the compiler's own checks, which say
+            // precisely why the body is rejected (invalid, or unsupported by wjit), or
+            // accept it (a valid body using SIMD that the compiler supports).
+            let mut precise = job(f).into_validator(allocs);
             wjit_compiler::validate_function(info, index, &body, &mut precise)?;
+            allocs = precise.into_allocations();
         }
         Ok(Vec::<()>::new())
     })?;

@@ -31,8 +31,10 @@ fn thread_stack_low() -> usize {
 const HOST_STACK_MARGIN: usize = 256 * 1024;
 
 /// Calls the function behind `funcref` through the entry stub at `enter`. `values` holds
-/// the arguments in its first `words` entries and receives the results; it must have
-/// `words + 2` entries.
+/// the arguments in its first `words` entries (one word per value, two per v128, low half
+/// first) and receives the results there; it must have `words + 3` entries, because the
+/// stub stores the integer return register at `values[words]` and the 16 bytes of the
+/// float/vector one at `values[words + 1 ..= words + 2]`.
 ///
 /// # Safety
 /// `funcref` must point at a live funcref of the store behind `store`, whose context is
@@ -49,7 +51,7 @@ pub(crate) unsafe fn call_raw(
     words: usize,
     max_wasm_stack: usize,
 ) -> Result<(), Error> {
-    assert!(values.len() >= words + 2);
+    assert!(values.len() >= words + 3);
     // One thread-local lookup per entry: the state lives as long as this thread.
     let act: *const Activations = ACTIVATIONS.with(|a| a as *const Activations);
     // SAFETY: `act` points at this thread's activation state, alive while the thread runs.
@@ -79,7 +81,7 @@ pub(crate) unsafe fn call_raw(
     type Enter = unsafe extern "C" fn(usize, usize, *mut u64, usize, *mut usize) -> u32;
     // SAFETY: `enter` is the entry routine (from the engine's stubs) with exactly this
     // signature; the code and context it is given stay alive for the call; `values` has
-    // `words + 2` entries.
+    // `words + 3` entries.
     let status = unsafe {
         let enter: Enter = std::mem::transmute::<usize, Enter>(enter);
         enter(

@@ -7,7 +7,8 @@ use std::any::Any;
 
 /// The signature of the Rust routine the host-call stub calls: `(host context, caller vmctx
 /// or 0, values) -> 0 or a trap code`. `values` holds the arguments and receives the
-/// results (max(params, results) words).
+/// results (the larger of the two lists' sizes, in words: one per value, two per v128,
+/// low half first; the stub loads a single result from the first one or two words).
 pub(crate) type HostCallFn = extern "C" fn(*const HostFuncCtx, usize, *mut u64) -> u32;
 
 /// A host function's context. `#[repr(C)]`: the first two words are read by generated code

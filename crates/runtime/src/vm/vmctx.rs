@@ -28,12 +28,29 @@ pub(crate) struct VMTableDefinition {
     pub length: u64,
 }
 
-/// The storage cell of a global (value at offset 0).
+/// The storage cell of a global (value at offset 0): 16 bytes, 16-byte aligned, so that
+/// generated code can load and store a v128 global whole. Other types use `bits` only
+/// (`high` stays 0).
 #[repr(C, align(16))]
 #[derive(Debug, Default)]
 pub(crate) struct VMGlobal {
     pub bits: u64,
     pub high: u64,
+}
+
+impl VMGlobal {
+    /// A cell holding the raw value `raw` (see `values::val_to_raw`).
+    pub fn from_raw(raw: u128) -> VMGlobal {
+        VMGlobal {
+            bits: raw as u64,
+            high: (raw >> 64) as u64,
+        }
+    }
+
+    /// The raw value in the cell.
+    pub fn raw(&self) -> u128 {
+        self.bits as u128 | (self.high as u128) << 64
+    }
 }
 
 /// Offset in the vmctx of the back pointer to the owning `VMInstance` (the reserved header

@@ -6,11 +6,13 @@
 //!   x19-x26), stores the stack pointer a trap resumes at in `*resume_sp_cell`, copies
 //!   `words` u64s to a 16-byte aligned outgoing area at `sp`, sets x28 = vmctx,
 //!   x27 = memory 0 base and x15 (caller context) = 0, calls `code`, copies the area back,
-//!   stores x0 to `values[words]` and d0 to `values[words + 1]` and returns 0; after a trap
-//!   it returns 1 (`trap_exit`, entered with `sp` = the saved resume sp).
+//!   stores x0 to `values[words]` and all of q0 to `values[words + 1 ..= words + 2]` and
+//!   returns 0; after a trap it returns 1 (`trap_exit`, entered with `sp` = the saved
+//!   resume sp).
 //! * `host_call`: entered from wasm with x28 = host context and x15 = caller vmctx, the
 //!   arguments at `[sp]`; calls `host_ctx.call(x28, x15, sp_at_entry)` and turns a non-zero
-//!   result into a trap.
+//!   result into a trap; otherwise loads x0 (8 bytes) and q0 (16 bytes) from the start of
+//!   the area.
 //! * `trap_landing(w0 = code, x1 = pc, x2 = fp)`: calls the runtime's
 //!   `raise_trap(code, pc, fp) -> resume_sp`, switches to that stack and leaves `enter`
 //!   with 1.
@@ -100,7 +102,8 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; copied_out:
         ; str x0, [x2, x3, lsl #3]
         ; add x16, x2, x3, lsl #3
-        ; str d0, [x16, #8]
+        ; add x16, x16, #8
+        ; str q0, [x16]
         ; mov w0, wzr
     );
     // sp = resume sp
@@ -164,7 +167,7 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; blr x16
         ; cbnz w0, =>host_trap
         ; ldr x0, [x29, #16]
-        ; ldr d0, [x29, #16]
+        ; ldr q0, [x29, #16]
         ; ldp x29, x30, [sp], #16
         ; ret
         ;=>host_trap

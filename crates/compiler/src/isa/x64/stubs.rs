@@ -4,12 +4,18 @@
 //!   callee-saved registers, records the stack pointer to resume at after a trap in
 //!   `*resume_sp_cell`, copies `words` 8-byte values from `values` into an outgoing area,
 //!   calls `code` with the internal convention, copies the area back to `values`, stores the
-//!   integer return register to `values[words]` and the float one to `values[words + 1]`,
-//!   and returns 0. After a trap it returns 1 instead.
+//!   integer return register to `values[words]` and all 16 bytes of the float/vector one
+//!   (`xmm0`) to `values[words + 1 ..= words + 2]` (an f32/f64 result is in the low bytes,
+//!   i.e. in `values[words + 1]`; a v128 fills both words, low half first), and returns 0;
+//!   `values` must have at least `words + 3` entries. After a trap it returns 1 instead.
+//!   A v128 argument or result in the area occupies two consecutive words (low half first).
 //! * `host_call`: the code pointer of every host function's `VMFuncRef`. Entered from wasm
 //!   with the host context in the vmctx register and the caller's vmctx in `r11`; calls
 //!   `host_ctx.call(host_ctx, caller_vmctx, args_and_results)` and turns a non-zero result
-//!   (a trap code) into a trap.
+//!   (a trap code) into a trap. Otherwise it loads the return registers from the start of
+//!   the area: 8 bytes into `rax` and 16 bytes into `xmm0` (so a v128 single result, two
+//!   words, comes back whole; for a one-word area the upper 8 bytes read are in the
+//!   caller's frame and meaningless).
 //! * `trap_landing(code, pc, fp)`: entered from trap stubs or the signal handler; calls the
 //!   runtime's `raise_trap(code, pc, fp) -> resume_sp`, which records the trap and returns
 //!   the stack pointer saved by the innermost `enter`, and leaves `enter` with 1.
@@ -78,7 +84,7 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; jmp <copy_out
         ; copied_out:
         ; mov [rbx + r12 * 8], rax
-        ; movq [rbx + r12 * 8 + 8], xmm0
+        ; movups [rbx + r12 * 8 + 8], xmm0
         ; xor eax, eax
         ; lea rsp, [rbp - 40]
         ; pop r15
@@ -124,7 +130,7 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; test eax, eax
         ; jnz =>host_trap
         ; mov rax, [rbp + 16]
-        ; movsd xmm0, [rbp + 16]
+        ; movups xmm0, [rbp + 16]
         ; pop rbp
         ; ret
         ;=>host_trap

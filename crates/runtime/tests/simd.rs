@@ -1,0 +1,421 @@
+//! v128 values outside compiled code: `Val::V128`, v128 globals (defined with
+//! `v128.const`, imported, read and written from the host), v128 in function and export
+//! types, and host functions with v128 parameters and results called through the entry and
+//! host-call stubs (two words per v128 in the argument/result area, a single v128 result in
+//! the float/vector return register).
+
+use wjit::{
+    Engine, Error, Extern, ExternType, Func, FuncType, Global, GlobalType, Instance, Linker,
+    Module, Store, Val, ValType, V128,
+};
+
+/// The `v128` whose `i32x4` lanes are `l` (lane 0 first).
+fn i32x4(l: [u32; 4]) -> V128 {
+    V128::from(l[0] as u128 | (l[1] as u128) << 32 | (l[2] as u128) << 64 | (l[3] as u128) << 96)
+}
+
+#[test]
+fn v128_values_round_trip() {
+    let v = i32x4([1, 2, 3, 4]);
+    assert_eq!(v.as_u128(), 0x0000_0004_0000_0003_0000_0002_0000_0001);
+    assert_eq!(u128::from(v), v.as_u128());
+    assert_eq!(V128::from_le_bytes(v.to_le_bytes()), v);
+    assert_eq!(v.to_le_bytes()[0], 1);
+    assert_eq!(v.to_le_bytes()[12], 4);
+    assert_eq!(format!("{v:?}"), "V128(0x00000004000000030000000200000001)");
+
+    let val = Val::from(v);
+    assert_eq!(val.ty(), ValType::V128);
+    assert_eq!(val.v128(), Some(v));
+    assert_eq!(val.i32(), None);
+    assert_eq!(Val::I32(1).v128(), None);
+    assert_eq!(Val::default_for(ValType::V128).v128(), Some(V128::from(0)));
+    assert_eq!(ValType::V128.to_string(), "v128");
+    assert_eq!(V128::default().as_u128(), 0);
+}
+
+#[test]
+fn v128_globals_are_initialised_by_v128_const_and_set_from_the_host() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (global (export "c") v128 (v128.const i32x4 1 2 3 4))
+            (global (export "m") (mut v128) (v128.const i64x2 -1 0x1122334455667788))
+            (global (export "f") v128 (v128.const f32x4 1.0 -0.0 nan inf))
+            (global (export "i") i32 (i32.const 7)))"#,
+    )
+    .unwrap();
+    let ty = |name: &str| {
+        module
+            .exports()
+            .find(|e| e.name() == name)
+            .map(|e| e.ty())
+            .unwrap()
+    };
+    assert_eq!(
+        ty("c"),
+        ExternType::Global(GlobalType {
+            content: ValType::V128,
+            mutable: false
+        })
+    );
+    assert_eq!(
+        ty("m"),
+        ExternType::Global(GlobalType {
+            content: ValType::V128,
+            mutable: true
+        })
+    );
+
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let get = |store: &Store<()>, name: &str| inst.get_global(store, name).unwrap();
+    let c = get(&store, "c");
+    assert_eq!(c.get(&store).v128(), Some(i32x4([1, 2, 3, 4])));
+    let m = get(&store, "m");
+    assert_eq!(
+        m.get(&store).v128(),
+        Some(V128::from(0x1122_3344_5566_7788_ffff_ffff_ffff_ffffu128))
+    );
+    assert_eq!(
+        get(&store, "f").get(&store).v128(),
+        Some(i32x4([0x3f80_0000, 0x8000_0000, 0x7fc0_0000, 0x7f80_0000]))
+    );
+    // The neighbouring i32 global is untouched by the 16-byte cells.
+    assert_eq!(get(&store, "i").get(&store).i32(), Some(7));
+
+    let new = V128::from(0xfedc_ba98_7654_3210_0123_4567_89ab_cdefu128);
+    m.set(&mut store, Val::V128(new)).unwrap();
+    assert_eq!(m.get(&store).v128(), Some(new));
+    assert!(m.set(&mut store, Val::I64(1)).is_err(), "wrong type");
+    assert_eq!(m.get(&store).v128(), Some(new));
+    assert!(
+        c.set(&mut store, Val::V128(new)).is_err(),
+        "immutable global"
+    );
+    assert_eq!(
+        c.ty(&store),
+        GlobalType {
+            content: ValType::V128,
+            mutable: false
+        }
+    );
+}
+
+#[test]
+fn imported_v128_globals() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "g" (global $g v128))
+            (import "host" "mg" (global $mg (mut v128)))
+            (global (export "copy") v128 (global.get $g))
+            (export "g" (global $g))
+            (export "mg" (global $mg)))"#,
+    )
+    .unwrap();
+    let import_ty = module
+        .imports()
+        .find(|i| i.name() == "mg")
+        .map(|i| i.ty())
+        .unwrap();
+    assert_eq!(
+        import_ty,
+        ExternType::Global(GlobalType {
+            content: ValType::V128,
+            mutable: true
+        })
+    );
+
+    let mut store = Store::new(&engine, ());
+    let value = V128::from(u128::MAX - 5);
+    let g = Global::new(
+        &mut store,
+        GlobalType {
+            content: ValType::V128,
+            mutable: false,
+        },
+        Val::V128(value),
+    )
+    .unwrap();
+    let mg = Global::new(
+        &mut store,
+        GlobalType {
+            content: ValType::V128,
+            mutable: true,
+        },
+        Val::V128(V128::from(1)),
+    )
+    .unwrap();
+    assert!(
+        Global::new(
+            &mut store,
+            GlobalType {
+                content: ValType::V128,
+                mutable: false,
+            },
+            Val::I32(0),
+        )
+        .is_err(),
+        "initial value of the wrong type"
+    );
+
+    let mut linker = Linker::new(&engine);
+    linker.define(&store, "host", "g", g).unwrap();
+    linker.define(&store, "host", "mg", mg).unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let copy = inst.get_global(&store, "copy").unwrap();
+    assert_eq!(copy.get(&store).v128(), Some(value));
+    assert_eq!(
+        inst.get_global(&store, "g").unwrap().get(&store).v128(),
+        Some(value)
+    );
+
+    // The instance shares the host's cell.
+    let exported = inst.get_global(&store, "mg").unwrap();
+    let new = i32x4([5, 6, 7, 8]);
+    mg.set(&mut store, Val::V128(new)).unwrap();
+    assert_eq!(exported.get(&store).v128(), Some(new));
+    exported.set(&mut store, Val::V128(V128::from(9))).unwrap();
+    assert_eq!(mg.get(&store).v128(), Some(V128::from(9)));
+
+    // A global of another type does not satisfy a v128 import.
+    let wrong = Global::new(
+        &mut store,
+        GlobalType {
+            content: ValType::I64,
+            mutable: false,
+        },
+        Val::I64(0),
+    )
+    .unwrap();
+    assert!(Instance::new(
+        &mut store,
+        &module,
+        &[Extern::Global(wrong), Extern::Global(mg)]
+    )
+    .is_err());
+}
+
+#[test]
+fn host_functions_with_v128_params_and_results() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+
+    // Typed: a v128 before and after a one-word value, single v128 result.
+    let mix = Func::wrap(&mut store, |a: V128, x: i32, b: V128| -> V128 {
+        V128::from(a.as_u128() ^ b.as_u128().rotate_left(x as u32))
+    });
+    assert_eq!(
+        mix.ty(&store),
+        FuncType::new(
+            [ValType::V128, ValType::I32, ValType::V128],
+            [ValType::V128]
+        )
+    );
+    let a = i32x4([1, 2, 3, 4]);
+    let b = V128::from(0x8000_0000_0000_0000_0000_0000_0000_0001u128);
+    let want = V128::from(a.as_u128() ^ b.as_u128().rotate_left(4));
+    let typed = mix.typed::<(V128, i32, V128), V128>(&store).unwrap();
+    assert_eq!(typed.call(&mut store, (a, 4, b)).unwrap(), want);
+    let mut results = [Val::I32(0)];
+    mix.call(
+        &mut store,
+        &[Val::V128(a), Val::I32(4), Val::V128(b)],
+        &mut results,
+    )
+    .unwrap();
+    assert_eq!(results[0].v128(), Some(want));
+    assert!(mix.typed::<(V128, i32, i64), V128>(&store).is_err());
+    assert!(mix.typed::<(V128, i32, V128), (i64, i64)>(&store).is_err());
+
+    // Multi-value: results laid out word by word, a v128 taking two.
+    let split = Func::wrap(&mut store, |v: V128, y: f64| -> (i32, V128, f64, i64) {
+        let w = v.as_u128();
+        (w as i32, V128::from(!w), y * 2.0, (w >> 64) as i64)
+    });
+    assert_eq!(
+        split.ty(&store),
+        FuncType::new(
+            [ValType::V128, ValType::F64],
+            [ValType::I32, ValType::V128, ValType::F64, ValType::I64]
+        )
+    );
+    let v = V128::from(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10u128);
+    let typed = split
+        .typed::<(V128, f64), (i32, V128, f64, i64)>(&store)
+        .unwrap();
+    assert_eq!(
+        typed.call(&mut store, (v, 1.5)).unwrap(),
+        (
+            0x0d0e_0f10,
+            V128::from(!v.as_u128()),
+            3.0,
+            0x0102_0304_0506_0708
+        )
+    );
+    let mut results = vec![Val::I32(0); 4];
+    split
+        .call(&mut store, &[Val::V128(v), Val::from(1.5f64)], &mut results)
+        .unwrap();
+    assert_eq!(results[0].i32(), Some(0x0d0e_0f10));
+    assert_eq!(results[1].v128(), Some(V128::from(!v.as_u128())));
+    assert_eq!(results[2].f64(), Some(3.0));
+    assert_eq!(results[3].i64(), Some(0x0102_0304_0506_0708));
+
+    // Dynamic: Func::new with v128 parameters and results.
+    let ty = FuncType::new([ValType::I64, ValType::V128], [ValType::V128, ValType::I32]);
+    let dynamic = Func::new(&mut store, ty.clone(), |_, params, results| {
+        let x = params[0].i64().unwrap() as u64 as u128;
+        let v = params[1].v128().unwrap().as_u128();
+        results[0] = Val::V128(V128::from(v.wrapping_add(x << 64)));
+        results[1] = Val::I32(7);
+        Ok(())
+    });
+    assert_eq!(dynamic.ty(&store), ty);
+    let mut results = vec![Val::I32(0); 2];
+    dynamic
+        .call(
+            &mut store,
+            &[Val::I64(3), Val::V128(V128::from(u128::MAX))],
+            &mut results,
+        )
+        .unwrap();
+    assert_eq!(
+        results[0].v128(),
+        Some(V128::from(2u128 << 64 | u64::MAX as u128))
+    );
+    assert_eq!(results[1].i32(), Some(7));
+    let typed = dynamic.typed::<(i64, V128), (V128, i32)>(&store).unwrap();
+    assert_eq!(
+        typed.call(&mut store, (0, V128::from(5))).unwrap(),
+        (V128::from(5), 7)
+    );
+
+    // A single v128 result of a dynamic function, and a wrong result type.
+    let one = Func::new(
+        &mut store,
+        FuncType::new([], [ValType::V128]),
+        |_, _, results| {
+            results[0] = Val::V128(V128::from(u128::MAX / 3));
+            Ok(())
+        },
+    );
+    let typed = one.typed::<(), V128>(&store).unwrap();
+    assert_eq!(
+        typed.call(&mut store, ()).unwrap(),
+        V128::from(u128::MAX / 3)
+    );
+    let bad = Func::new(
+        &mut store,
+        FuncType::new([], [ValType::V128]),
+        |_, _, results| {
+            results[0] = Val::I32(1);
+            Ok(())
+        },
+    );
+    let mut results = [Val::I32(0)];
+    let err = bad.call(&mut store, &[], &mut results).unwrap_err();
+    assert!(err.to_string().contains("v128"), "{err}");
+
+    // Sixteen v128 parameters (32 words), and arguments of the wrong type.
+    let args: Vec<Val> = (0..16)
+        .map(|i| Val::V128(V128::from((i as u128) << 64 | 1)))
+        .collect();
+    let want = (0..16u128).fold(0u128, |acc, i| {
+        acc.wrapping_add((i << 64 | 1).wrapping_mul(i + 1))
+    });
+    let mut results = [Val::I32(0)];
+    let sum = Func::wrap(
+        &mut store,
+        |a: V128,
+         b: V128,
+         c: V128,
+         d: V128,
+         e: V128,
+         f: V128,
+         g: V128,
+         h: V128,
+         i: V128,
+         j: V128,
+         k: V128,
+         l: V128,
+         m: V128,
+         n: V128,
+         o: V128,
+         p: V128| {
+            let all = [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p];
+            V128::from(all.iter().enumerate().fold(0u128, |acc, (idx, v)| {
+                acc.wrapping_add(v.as_u128().wrapping_mul(idx as u128 + 1))
+            }))
+        },
+    );
+    sum.call(&mut store, &args, &mut results).unwrap();
+    assert_eq!(results[0].v128(), Some(V128::from(want)));
+    assert!(sum
+        .call(&mut store, &vec![Val::I32(0); 16], &mut results)
+        .is_err());
+}
+
+#[test]
+fn imported_host_functions_keep_their_v128_types() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "f" (func $f (param v128 i32) (result v128)))
+            (export "f" (func $f)))"#,
+    )
+    .unwrap();
+    let want = FuncType::new([ValType::V128, ValType::I32], [ValType::V128]);
+    let export_ty = module
+        .exports()
+        .find(|e| e.name() == "f")
+        .map(|e| e.ty())
+        .unwrap();
+    assert_eq!(export_ty, ExternType::Func(want.clone()));
+
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "f", |v: V128, s: i32| -> V128 {
+            V128::from(v.as_u128() << s)
+        })
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let f = inst.get_func(&store, "f").unwrap();
+    assert_eq!(f.ty(&store), want);
+    let typed = inst
+        .get_typed_func::<(V128, i32), V128>(&store, "f")
+        .unwrap();
+    assert_eq!(
+        typed.call(&mut store, (V128::from(3), 100)).unwrap(),
+        V128::from(3u128 << 100)
+    );
+}
+
+/// Until the compiler supports SIMD, a function using v128 is refused with an
+/// "unsupported" error (not a panic). When it does, this becomes a real call test.
+#[test]
+fn functions_using_v128_are_unsupported_for_now() {
+    let wat = r#"(module
+        (global (export "g") (mut v128) (v128.const i32x4 1 2 3 4))
+        (func (export "get") (result v128) (global.get 0))
+        (func (export "add") (param v128 v128) (result v128)
+          (i32x4.add (local.get 0) (local.get 1))))"#;
+    for lazy in [false, true] {
+        let engine = Engine::new(wjit::Config::new().lazy_compilation(lazy)).unwrap();
+        let result = Module::new(&engine, wat).and_then(|module| {
+            let mut store = Store::new(&engine, ());
+            Instance::new(&mut store, &module, &[]).map(|_| ())
+        });
+        match result {
+            Err(e @ Error::Unsupported(_)) => {
+                assert!(e.to_string().contains("unsupported"), "lazy={lazy}: {e}")
+            }
+            other => panic!("lazy={lazy}: expected an unsupported error, got {other:?}"),
+        }
+    }
+}
