@@ -129,12 +129,22 @@ impl Default for Engine {
 }
 
 impl Engine {
-    /// Creates an engine: checks the CPU and, once per process, assembles the host stubs and
-    /// installs the trap signal handler.
+    /// Creates an engine: checks the CPU (on x86-64: POPCNT, SSSE3, SSE4.1 and SSE4.2, or
+    /// `Error::Unsupported`) and, once per process, assembles the host stubs and installs the
+    /// trap signal handler.
     pub fn new(config: &Config) -> Result<Engine, Error> {
+        // SIMD code uses SSSE3 (`pabs*`), SSE4.1 (`pmulld`, `pinsrq`, `pminu*`) and SSE4.2
+        // (`pcmpgtq`); every x86-64 CPU since 2008 has them.
         #[cfg(target_arch = "x86_64")]
-        if !std::is_x86_feature_detected!("popcnt") {
-            return Err(Error::Unsupported("x86-64 CPUs without POPCNT".into()));
+        for (feature, present) in [
+            ("POPCNT", std::is_x86_feature_detected!("popcnt")),
+            ("SSSE3", std::is_x86_feature_detected!("ssse3")),
+            ("SSE4.1", std::is_x86_feature_detected!("sse4.1")),
+            ("SSE4.2", std::is_x86_feature_detected!("sse4.2")),
+        ] {
+            if !present {
+                return Err(Error::Unsupported(format!("x86-64 CPUs without {feature}")));
+            }
         }
 
         let stubs = stubs()?;
