@@ -329,15 +329,15 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
     fn compile_body<T: WasmModuleResources>(
         &mut self,
         func_index: u32,
-        mut validator: Option<&mut FuncValidator<T>>,
+        validator: Option<&mut FuncValidator<T>>,
     ) -> Result<(), CompileError> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let Some(mut reader) = self.reader.take() else {
             return Err(CompileError::Internal("body compiled twice".into()));
         };
         let mut visitor = visit::OpVisitor {
-            c: &mut *self,
-            validator: validator.as_deref_mut(),
+            c: self,
+            validator,
             func_index,
             offset: 0,
         };
