@@ -625,8 +625,60 @@ pub enum VArith {
 
 /// `ADD/SUB/MUL Vd.T, Vn.T, Vm.T` (128-bit arrangements).
 pub fn varith(op: VArith, size: VSize, rd: u8, rn: u8, rm: u8) -> u32 {
-    let (u, opcode) = ((op as u32) >> 5, (op as u32) & 0x1f);
-    0x4E20_0400 | u << 29 | (size as u32) << 22 | r(rm) << 16 | opcode << 11 | r(rn) << 5 | r(rd)
+    three_same(op as u32, size as u32, rd, rn, rm)
+}
+
+/// A 128-bit instruction of the three-same group; `u_opcode` is `U:opcode` (6 bits).
+fn three_same(u_opcode: u32, size: u32, rd: u8, rn: u8, rm: u8) -> u32 {
+    let (u, opcode) = (u_opcode >> 5, u_opcode & 0x1f);
+    0x4E20_0400 | u << 29 | size << 22 | r(rm) << 16 | opcode << 11 | r(rn) << 5 | r(rd)
+}
+
+/// Lane-wise integer comparisons of the three-same group (`U` and `opcode`); each result
+/// lane is all ones where `rn cmp rm` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VCmp {
+    /// `rn == rm`
+    Cmeq = 0b1_10001,
+    /// `rn > rm`, signed.
+    Cmgt = 0b0_00110,
+    /// `rn >= rm`, signed.
+    Cmge = 0b0_00111,
+    /// `rn > rm`, unsigned.
+    Cmhi = 0b1_00110,
+    /// `rn >= rm`, unsigned.
+    Cmhs = 0b1_00111,
+}
+
+/// `CMEQ/CMGT/CMGE/CMHI/CMHS Vd.T, Vn.T, Vm.T` (128-bit arrangements).
+pub fn vcmp(op: VCmp, size: VSize, rd: u8, rn: u8, rm: u8) -> u32 {
+    three_same(op as u32, size as u32, rd, rn, rm)
+}
+
+/// Lane-wise float operations of the three-same group: `U`, the high `size` bit, then
+/// `opcode` (the low `size` bit selects `.4s`/`.2d`). The comparisons give all ones where
+/// they hold and zero where not (so for NaN operands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VFloat {
+    Fadd = 0b00_11010,
+    Fsub = 0b01_11010,
+    Fmul = 0b10_11011,
+    Fdiv = 0b10_11111,
+    /// `rn == rm`
+    Fcmeq = 0b00_11100,
+    /// `rn >= rm`
+    Fcmge = 0b10_11100,
+    /// `rn > rm`
+    Fcmgt = 0b11_11100,
+}
+
+/// `FADD/FSUB/FMUL/FDIV/FCMEQ/FCMGE/FCMGT Vd.T, Vn.T, Vm.T` with `T` `.4s`, or `.2d` when
+/// `dbl`.
+pub fn vfloat(op: VFloat, dbl: bool, rd: u8, rn: u8, rm: u8) -> u32 {
+    let (u, a, opcode) = ((op as u32) >> 6, (op as u32) >> 5 & 1, (op as u32) & 0x1f);
+    three_same(u << 5 | opcode, a << 1 | u32::from(dbl), rd, rn, rm)
 }
 
 /// Lane-wise one-operand operations of the two-register-misc group: `U` and `opcode`.
@@ -637,13 +689,44 @@ pub enum VMisc {
     Not = 0b1_00101,
     /// Wrapping negation.
     Neg = 0b1_01011,
+    /// Wrapping absolute value (the minimum stays as it is).
+    Abs = 0b0_01011,
 }
 
-/// `NOT Vd.16B, Vn.16B` / `NEG Vd.T, Vn.T` (128-bit arrangements; `Not` ignores `size`).
+/// `NOT Vd.16B, Vn.16B` / `NEG/ABS Vd.T, Vn.T` (128-bit arrangements; `Not` ignores
+/// `size`).
 pub fn vmisc(op: VMisc, size: VSize, rd: u8, rn: u8) -> u32 {
-    let (u, opcode) = ((op as u32) >> 5, (op as u32) & 0x1f);
     let size = if op == VMisc::Not { 0 } else { size as u32 };
+    two_misc(op as u32, size, rd, rn)
+}
+
+/// A 128-bit instruction of the two-register-misc group; `u_opcode` is `U:opcode`.
+fn two_misc(u_opcode: u32, size: u32, rd: u8, rn: u8) -> u32 {
+    let (u, opcode) = (u_opcode >> 5, u_opcode & 0x1f);
     0x4E20_0800 | u << 29 | size << 22 | opcode << 12 | r(rn) << 5 | r(rd)
+}
+
+/// Lane-wise one-operand float operations of the two-register-misc group (`U` and
+/// `opcode`; the high `size` bit is set for all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VFMisc {
+    /// Clear the sign bits.
+    Fabs = 0b0_01111,
+    /// Flip the sign bits.
+    Fneg = 0b1_01111,
+    Fsqrt = 0b1_11111,
+}
+
+/// `FABS/FNEG/FSQRT Vd.T, Vn.T` with `T` `.4s`, or `.2d` when `dbl`.
+pub fn vfmisc(op: VFMisc, dbl: bool, rd: u8, rn: u8) -> u32 {
+    two_misc(op as u32, 0b10 | u32::from(dbl), rd, rn)
+}
+
+/// `UMOV Xd, Vn.D[lane]` (`mov xd, vn.d[lane]`).
+pub fn umov_d(rd: u8, rn: u8, lane: u32) -> u32 {
+    let imm5 = (lane & 1) << 4 | 0b01000;
+    0x4E00_3C00 | imm5 << 16 | r(rn) << 5 | r(rd)
 }
 
 /// `MOVI Vd.2D, #imm`: byte `i` of each 64-bit lane is `0xff` when bit `i` of `imm8` is

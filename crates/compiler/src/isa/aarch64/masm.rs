@@ -13,8 +13,8 @@
 
 use super::a64;
 use super::enc::{
-    self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, VArith, VLogic, VMisc,
-    VSize, SP, ZR,
+    self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, VArith, VCmp, VFMisc,
+    VFloat, VLogic, VMisc, VSize, SP, ZR,
 };
 use crate::isa::buffer::CodeBuffer;
 use crate::masm::*;
@@ -117,8 +117,6 @@ pub struct Aarch64Masm {
     long_branches: bool,
     /// The last `finish` failed because short forward branches could not reach.
     outgrew_short_branches: bool,
-    /// A SIMD primitive not implemented on AArch64 yet was asked for: `finish` fails.
-    unsupported_simd: Option<&'static str>,
 }
 
 fn is64(size: OperandSize) -> bool {
@@ -207,7 +205,6 @@ impl Aarch64Masm {
             stack_limit: offsets.stack_limit(),
             long_branches: false,
             outgrew_short_branches: false,
-            unsupported_simd: None,
         }
     }
 
@@ -414,6 +411,18 @@ impl Aarch64Masm {
 
     fn blr_x16(&mut self) {
         self.emit(enc::blr(X16));
+    }
+
+    /// `vd.2d = vn.2d * vm.2d` (wrapping): NEON has no 64-bit lane multiply, so each lane
+    /// goes through x16/x17. Lane 0 of `vd` is written only after both lane-0 sources are
+    /// read and lane 1 reads only lane 1, so `vd` may alias either source.
+    fn i64x2_mul(&mut self, vd: u8, vn: u8, vm: u8) {
+        for lane in 0..2 {
+            self.emit(enc::umov_d(X16, vn, lane));
+            self.emit(enc::umov_d(X17, vm, lane));
+            self.emit(enc::madd(true, false, X16, X16, X17, ZR));
+            self.emit(enc::ins_d(vd, lane, X16));
+        }
     }
 }
 
@@ -1109,8 +1118,10 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) {
-        // Three-operand forms: any aliasing of `dst` with the sources is harmless.
+        // Three-operand forms: any aliasing of `dst` with the sources is harmless (the
+        // i64x2 multiply sequence is alias-safe too, see `i64x2_mul`).
         let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+        let dbl = |lanes: FloatLanes| lanes == FloatLanes::F64x2;
         let w = match op {
             V128BinOp::And => enc::vlogic(VLogic::And, d, l, r),
             V128BinOp::Or => enc::vlogic(VLogic::Orr, d, l, r),
@@ -1118,26 +1129,26 @@ impl MacroAssembler for Aarch64Masm {
             V128BinOp::AndNot => enc::vlogic(VLogic::Bic, d, l, r),
             V128BinOp::Add(lanes) => enc::varith(VArith::Add, vsize(lanes), d, l, r),
             V128BinOp::Sub(lanes) => enc::varith(VArith::Sub, vsize(lanes), d, l, r),
-            V128BinOp::Mul(lanes) => {
-                debug_assert!(lanes != Lanes::I64x2, "no {op:?} on aarch64");
-                enc::varith(VArith::Mul, vsize(lanes), d, l, r)
-            }
-            _ => {
-                self.unsupported_simd = Some("float and i64x2 multiply lanes");
-                return;
-            }
+            V128BinOp::Mul(Lanes::I64x2) => return self.i64x2_mul(d, l, r),
+            V128BinOp::Mul(lanes) => enc::varith(VArith::Mul, vsize(lanes), d, l, r),
+            V128BinOp::FAdd(lanes) => enc::vfloat(VFloat::Fadd, dbl(lanes), d, l, r),
+            V128BinOp::FSub(lanes) => enc::vfloat(VFloat::Fsub, dbl(lanes), d, l, r),
+            V128BinOp::FMul(lanes) => enc::vfloat(VFloat::Fmul, dbl(lanes), d, l, r),
+            V128BinOp::FDiv(lanes) => enc::vfloat(VFloat::Fdiv, dbl(lanes), d, l, r),
         };
         self.emit(w);
     }
 
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) {
+        let (d, s) = (dst.hw, src.hw);
+        let dbl = |lanes: FloatLanes| lanes == FloatLanes::F64x2;
         let w = match op {
-            V128UnOp::Not => enc::vmisc(VMisc::Not, VSize::B16, dst.hw, src.hw),
-            V128UnOp::Neg(lanes) => enc::vmisc(VMisc::Neg, vsize(lanes), dst.hw, src.hw),
-            _ => {
-                self.unsupported_simd = Some("abs and float lanes");
-                return;
-            }
+            V128UnOp::Not => enc::vmisc(VMisc::Not, VSize::B16, d, s),
+            V128UnOp::Neg(lanes) => enc::vmisc(VMisc::Neg, vsize(lanes), d, s),
+            V128UnOp::Abs(lanes) => enc::vmisc(VMisc::Abs, vsize(lanes), d, s),
+            V128UnOp::FNeg(lanes) => enc::vfmisc(VFMisc::Fneg, dbl(lanes), d, s),
+            V128UnOp::FAbs(lanes) => enc::vfmisc(VFMisc::Fabs, dbl(lanes), d, s),
+            V128UnOp::FSqrt(lanes) => enc::vfmisc(VFMisc::Fsqrt, dbl(lanes), d, s),
         };
         self.emit(w);
     }
@@ -1158,8 +1169,45 @@ impl MacroAssembler for Aarch64Masm {
         }
     }
 
-    fn v128_cmp(&mut self, _cmp: V128Cmp, _dst: Reg, _lhs: Reg, _rhs: Reg) {
-        self.unsupported_simd = Some("comparisons");
+    fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg) {
+        // One three-operand compare (lt/le swap the operands), so `dst` may alias either
+        // source; `ne` then inverts `dst` in place.
+        let (d, a, b) = (dst.hw, lhs.hw, rhs.hw);
+        let (w, invert) = match cmp {
+            V128Cmp::Int(lanes, cc) => {
+                let size = vsize(lanes);
+                let (op, swap) = match cc {
+                    IntCmp::Eq | IntCmp::Ne => (VCmp::Cmeq, false),
+                    IntCmp::GtS => (VCmp::Cmgt, false),
+                    IntCmp::LtS => (VCmp::Cmgt, true),
+                    IntCmp::GeS => (VCmp::Cmge, false),
+                    IntCmp::LeS => (VCmp::Cmge, true),
+                    IntCmp::GtU => (VCmp::Cmhi, false),
+                    IntCmp::LtU => (VCmp::Cmhi, true),
+                    IntCmp::GeU => (VCmp::Cmhs, false),
+                    IntCmp::LeU => (VCmp::Cmhs, true),
+                };
+                let (n, m) = if swap { (b, a) } else { (a, b) };
+                (enc::vcmp(op, size, d, n, m), cc == IntCmp::Ne)
+            }
+            V128Cmp::Float(lanes, cc) => {
+                // fcmeq/fcmgt/fcmge are false on NaN, so `ne` (their inversion) is true.
+                let dbl = lanes == FloatLanes::F64x2;
+                let (op, swap) = match cc {
+                    FloatCmp::Eq | FloatCmp::Ne => (VFloat::Fcmeq, false),
+                    FloatCmp::Gt => (VFloat::Fcmgt, false),
+                    FloatCmp::Lt => (VFloat::Fcmgt, true),
+                    FloatCmp::Ge => (VFloat::Fcmge, false),
+                    FloatCmp::Le => (VFloat::Fcmge, true),
+                };
+                let (n, m) = if swap { (b, a) } else { (a, b) };
+                (enc::vfloat(op, dbl, d, n, m), cc == FloatCmp::Ne)
+            }
+        };
+        self.emit(w);
+        if invert {
+            self.emit(enc::vmisc(VMisc::Not, VSize::B16, d, d));
+        }
     }
 
     fn reset(&mut self) {
@@ -1169,7 +1217,6 @@ impl MacroAssembler for Aarch64Masm {
         self.stubs.clear();
         self.frame_size_patch = None;
         self.outgrew_short_branches = false;
-        self.unsupported_simd = None;
     }
 
     fn needs_long_branches(&self) -> bool {
@@ -1181,9 +1228,6 @@ impl MacroAssembler for Aarch64Masm {
     }
 
     fn finish(&mut self, frame_size: u32) -> Result<Vec<u8>> {
-        if let Some(what) = self.unsupported_simd {
-            return Err(CompileError::Unsupported(format!("simd {what} on aarch64")));
-        }
         if !self.stubs.is_empty() {
             let common = self.ops.new_dynamic_label();
             let stubs = std::mem::take(&mut self.stubs);

@@ -867,7 +867,7 @@ fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
 /// the source line it assembled.
 #[test]
 fn vector_encoders_match_gnu_as() {
-    use enc::{LdSt, VArith, VLogic, VMisc, VSize};
+    use enc::{LdSt, VArith, VCmp, VFMisc, VFloat, VLogic, VMisc, VSize};
     let rows: &[(u32, u32, &str)] = &[
         (enc::vmov(1, 2), 0x4ea2_1c41, "mov v1.16b, v2.16b"),
         (enc::vmov(30, 7), 0x4ea7_1cfe, "mov v30.16b, v7.16b"),
@@ -1149,6 +1149,263 @@ fn vector_encoders_match_gnu_as() {
             0x3cb0_6bbe,
             "str q30, [x29, x16]",
         ),
+        // Batch 2: lane comparisons, float lanes, abs, and the i64x2.mul lane moves.
+        (
+            enc::vcmp(VCmp::Cmeq, VSize::B16, 1, 2, 3),
+            0x6e23_8c41,
+            "cmeq v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmeq, VSize::H8, 1, 2, 3),
+            0x6e63_8c41,
+            "cmeq v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::vcmp(VCmp::Cmeq, VSize::S4, 1, 2, 3),
+            0x6ea3_8c41,
+            "cmeq v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vcmp(VCmp::Cmeq, VSize::D2, 1, 2, 3),
+            0x6ee3_8c41,
+            "cmeq v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vcmp(VCmp::Cmeq, VSize::B16, 31, 30, 0),
+            0x6e20_8fdf,
+            "cmeq v31.16b, v30.16b, v0.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmgt, VSize::B16, 1, 2, 3),
+            0x4e23_3441,
+            "cmgt v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmgt, VSize::H8, 1, 2, 3),
+            0x4e63_3441,
+            "cmgt v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::vcmp(VCmp::Cmgt, VSize::S4, 1, 2, 3),
+            0x4ea3_3441,
+            "cmgt v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vcmp(VCmp::Cmgt, VSize::D2, 1, 2, 3),
+            0x4ee3_3441,
+            "cmgt v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vcmp(VCmp::Cmge, VSize::B16, 1, 2, 3),
+            0x4e23_3c41,
+            "cmge v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmge, VSize::D2, 1, 2, 3),
+            0x4ee3_3c41,
+            "cmge v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vcmp(VCmp::Cmge, VSize::H8, 16, 17, 18),
+            0x4e72_3e30,
+            "cmge v16.8h, v17.8h, v18.8h",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhi, VSize::B16, 1, 2, 3),
+            0x6e23_3441,
+            "cmhi v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhi, VSize::H8, 1, 2, 3),
+            0x6e63_3441,
+            "cmhi v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhi, VSize::S4, 1, 2, 3),
+            0x6ea3_3441,
+            "cmhi v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhi, VSize::B16, 0, 31, 16),
+            0x6e30_37e0,
+            "cmhi v0.16b, v31.16b, v16.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhs, VSize::B16, 1, 2, 3),
+            0x6e23_3c41,
+            "cmhs v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhs, VSize::H8, 1, 2, 3),
+            0x6e63_3c41,
+            "cmhs v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhs, VSize::S4, 1, 2, 3),
+            0x6ea3_3c41,
+            "cmhs v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vcmp(VCmp::Cmhs, VSize::S4, 31, 0, 30),
+            0x6ebe_3c1f,
+            "cmhs v31.4s, v0.4s, v30.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fadd, false, 1, 2, 3),
+            0x4e23_d441,
+            "fadd v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fadd, true, 1, 2, 3),
+            0x4e63_d441,
+            "fadd v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fsub, false, 1, 2, 3),
+            0x4ea3_d441,
+            "fsub v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fsub, true, 1, 2, 3),
+            0x4ee3_d441,
+            "fsub v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fmul, false, 1, 2, 3),
+            0x6e23_dc41,
+            "fmul v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fmul, true, 1, 2, 3),
+            0x6e63_dc41,
+            "fmul v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fdiv, false, 1, 2, 3),
+            0x6e23_fc41,
+            "fdiv v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fdiv, true, 1, 2, 3),
+            0x6e63_fc41,
+            "fdiv v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fdiv, true, 31, 0, 30),
+            0x6e7e_fc1f,
+            "fdiv v31.2d, v0.2d, v30.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmeq, false, 1, 2, 3),
+            0x4e23_e441,
+            "fcmeq v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmeq, true, 1, 2, 3),
+            0x4e63_e441,
+            "fcmeq v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmge, false, 1, 2, 3),
+            0x6e23_e441,
+            "fcmge v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmge, true, 1, 2, 3),
+            0x6e63_e441,
+            "fcmge v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmgt, false, 1, 2, 3),
+            0x6ea3_e441,
+            "fcmgt v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmgt, true, 1, 2, 3),
+            0x6ee3_e441,
+            "fcmgt v1.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfloat(VFloat::Fcmgt, false, 16, 31, 17),
+            0x6eb1_e7f0,
+            "fcmgt v16.4s, v31.4s, v17.4s",
+        ),
+        (
+            enc::vmisc(VMisc::Abs, VSize::B16, 1, 2),
+            0x4e20_b841,
+            "abs v1.16b, v2.16b",
+        ),
+        (
+            enc::vmisc(VMisc::Abs, VSize::H8, 1, 2),
+            0x4e60_b841,
+            "abs v1.8h, v2.8h",
+        ),
+        (
+            enc::vmisc(VMisc::Abs, VSize::S4, 1, 2),
+            0x4ea0_b841,
+            "abs v1.4s, v2.4s",
+        ),
+        (
+            enc::vmisc(VMisc::Abs, VSize::D2, 1, 2),
+            0x4ee0_b841,
+            "abs v1.2d, v2.2d",
+        ),
+        (
+            enc::vmisc(VMisc::Abs, VSize::B16, 31, 0),
+            0x4e20_b81f,
+            "abs v31.16b, v0.16b",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fabs, false, 1, 2),
+            0x4ea0_f841,
+            "fabs v1.4s, v2.4s",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fabs, true, 1, 2),
+            0x4ee0_f841,
+            "fabs v1.2d, v2.2d",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fneg, false, 1, 2),
+            0x6ea0_f841,
+            "fneg v1.4s, v2.4s",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fneg, true, 1, 2),
+            0x6ee0_f841,
+            "fneg v1.2d, v2.2d",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fsqrt, false, 1, 2),
+            0x6ea1_f841,
+            "fsqrt v1.4s, v2.4s",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fsqrt, true, 1, 2),
+            0x6ee1_f841,
+            "fsqrt v1.2d, v2.2d",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fsqrt, true, 0, 31),
+            0x6ee1_fbe0,
+            "fsqrt v0.2d, v31.2d",
+        ),
+        (
+            enc::vfmisc(VFMisc::Fneg, false, 31, 16),
+            0x6ea0_fa1f,
+            "fneg v31.4s, v16.4s",
+        ),
+        (enc::umov_d(16, 1, 0), 0x4e08_3c30, "mov x16, v1.d[0]"),
+        (enc::umov_d(16, 1, 1), 0x4e18_3c30, "mov x16, v1.d[1]"),
+        (enc::umov_d(17, 31, 0), 0x4e08_3ff1, "mov x17, v31.d[0]"),
+        (enc::umov_d(0, 30, 1), 0x4e18_3fc0, "mov x0, v30.d[1]"),
+        (
+            enc::madd(true, false, 16, 16, 17, enc::ZR),
+            0x9b11_7e10,
+            "mul x16, x16, x17",
+        ),
+        (enc::ins_d(1, 0, 16), 0x4e08_1e01, "mov v1.d[0], x16"),
+        (enc::ins_d(31, 1, 16), 0x4e18_1e1f, "mov v31.d[1], x16"),
     ];
     for &(got, want, text) in rows {
         assert_eq!(got, want, "{text}: {got:#010x} != {want:#010x}");
@@ -1275,6 +1532,76 @@ fn lanewise(a: u128, b: u128, bits: u32, f: impl Fn(u64, u64) -> u64) -> u128 {
     out
 }
 
+fn bits(l: Lanes) -> u32 {
+    match l {
+        Lanes::I8x16 => 8,
+        Lanes::I16x8 => 16,
+        Lanes::I32x4 => 32,
+        Lanes::I64x2 => 64,
+    }
+}
+
+fn fbits(l: FloatLanes) -> u32 {
+    match l {
+        FloatLanes::F32x4 => 32,
+        FloatLanes::F64x2 => 64,
+    }
+}
+
+/// The sign bit of a lane of `bits`.
+fn sign(bits: u32) -> u64 {
+    1 << (bits - 1)
+}
+
+/// A lane of `bits`, sign-extended.
+fn sext(x: u64, bits: u32) -> i64 {
+    ((x << (64 - bits)) as i64) >> (64 - bits)
+}
+
+/// All ones where `t`.
+fn all_ones(t: bool) -> u64 {
+    if t {
+        u64::MAX
+    } else {
+        0
+    }
+}
+
+/// Lane-wise float arithmetic on lanes of `bits` (32 or 64).
+fn float_lanes(
+    a: u128,
+    b: u128,
+    bits: u32,
+    f32op: impl Fn(f32, f32) -> f32,
+    f64op: impl Fn(f64, f64) -> f64,
+) -> u128 {
+    if bits == 32 {
+        lanewise(a, b, 32, |x, y| {
+            u64::from(f32op(f32::from_bits(x as u32), f32::from_bits(y as u32)).to_bits())
+        })
+    } else {
+        lanewise(a, b, 64, |x, y| {
+            f64op(f64::from_bits(x), f64::from_bits(y)).to_bits()
+        })
+    }
+}
+
+/// A lane of `bits` (32 or 64) as a float (f32 lanes widened exactly).
+fn float_lane(x: u64, bits: u32) -> f64 {
+    if bits == 32 {
+        f64::from(f32::from_bits(x as u32))
+    } else {
+        f64::from_bits(x)
+    }
+}
+
+/// Lane-wise float comparison: all ones where `f` holds.
+fn float_cmp_lanes(a: u128, b: u128, bits: u32, f: impl Fn(f64, f64) -> bool) -> u128 {
+    lanewise(a, b, bits, |x, y| {
+        all_ones(f(float_lane(x, bits), float_lane(y, bits)))
+    })
+}
+
 impl VecSim {
     fn new(seed: u64) -> VecSim {
         let mut s = seed;
@@ -1323,6 +1650,18 @@ impl VecSim {
             let (op, rest) = l.split_once(' ').unwrap();
             let a: Vec<&str> = rest.split(", ").collect();
             match op {
+                "mov" if a[0].starts_with('x') && a[1].starts_with('v') => {
+                    // umov xd, vn.d[lane]
+                    let (v, lane) = a[1].trim_start_matches('v').split_once(".d[").unwrap();
+                    let lane: u32 = lane.trim_end_matches(']').parse().unwrap();
+                    let x = (self.v[v.parse::<usize>().unwrap()] >> (64 * lane)) as u64;
+                    self.x[a[0][1..].parse::<usize>().unwrap()] = x;
+                }
+                "mul" if a[0].starts_with('x') => {
+                    assert!(a.iter().all(|r| r.starts_with('x')), "{l}");
+                    let n: usize = a[0][1..].parse().unwrap();
+                    self.x[n] = self.xreg(a[1]).wrapping_mul(self.xreg(a[2]));
+                }
                 "mov" | "movk" if a[0].starts_with('x') => {
                     let n: usize = a[0][1..].parse().unwrap();
                     let imm = parse_imm(a[1]);
@@ -1335,14 +1674,13 @@ impl VecSim {
                         self.x[n] = (self.x[n] & !(0xffff << sh)) | (imm << sh);
                     }
                 }
-                "mov" if a[0].ends_with(".d[1]") => {
-                    let n: usize = a[0]
-                        .trim_start_matches('v')
-                        .trim_end_matches(".d[1]")
-                        .parse()
-                        .unwrap();
-                    let hi = u128::from(self.xreg(a[1]));
-                    self.v[n] = (self.v[n] & u128::from(u64::MAX)) | hi << 64;
+                "mov" if a[0].contains(".d[") => {
+                    // ins vd.d[lane], xn
+                    let (v, lane) = a[0].trim_start_matches('v').split_once(".d[").unwrap();
+                    let n: usize = v.parse().unwrap();
+                    let sh = 64 * lane.trim_end_matches(']').parse::<u32>().unwrap();
+                    let x = u128::from(self.xreg(a[1]));
+                    self.v[n] = (self.v[n] & !(u128::from(u64::MAX) << sh)) | x << sh;
                 }
                 "fmov" => {
                     let (d, _) = Self::vreg(a[0]);
@@ -1361,13 +1699,23 @@ impl VecSim {
                     let x = u128::from(parse_imm(a[1]));
                     self.v[d] = x << 64 | x;
                 }
-                "mov" | "mvn" | "neg" => {
+                "mov" | "mvn" | "neg" | "abs" | "fneg" | "fabs" | "fsqrt" => {
                     let (d, bits) = Self::vreg(a[0]);
                     let s = self.v[Self::vreg(a[1]).0];
                     self.v[d] = match op {
                         "mov" => s,
                         "mvn" => !s,
-                        _ => lanewise(0, s, bits, |_, y| y.wrapping_neg()),
+                        "neg" => lanewise(0, s, bits, |_, y| y.wrapping_neg()),
+                        "abs" => lanewise(0, s, bits, |_, y| {
+                            if sext(y, bits) < 0 {
+                                y.wrapping_neg()
+                            } else {
+                                y
+                            }
+                        }),
+                        "fneg" => lanewise(0, s, bits, |_, y| y ^ sign(bits)),
+                        "fabs" => lanewise(0, s, bits, |_, y| y & !sign(bits)),
+                        _ => float_lanes(0, s, bits, |_, y| y.sqrt(), |_, y| y.sqrt()),
                     };
                 }
                 _ => {
@@ -1385,6 +1733,22 @@ impl VecSim {
                         "add" => lanewise(n, m, bits, u64::wrapping_add),
                         "sub" => lanewise(n, m, bits, u64::wrapping_sub),
                         "mul" => lanewise(n, m, bits, u64::wrapping_mul),
+                        "cmeq" => lanewise(n, m, bits, |x, y| all_ones(x == y)),
+                        "cmgt" => {
+                            lanewise(n, m, bits, |x, y| all_ones(sext(x, bits) > sext(y, bits)))
+                        }
+                        "cmge" => {
+                            lanewise(n, m, bits, |x, y| all_ones(sext(x, bits) >= sext(y, bits)))
+                        }
+                        "cmhi" => lanewise(n, m, bits, |x, y| all_ones(x > y)),
+                        "cmhs" => lanewise(n, m, bits, |x, y| all_ones(x >= y)),
+                        "fadd" => float_lanes(n, m, bits, |x, y| x + y, |x, y| x + y),
+                        "fsub" => float_lanes(n, m, bits, |x, y| x - y, |x, y| x - y),
+                        "fmul" => float_lanes(n, m, bits, |x, y| x * y, |x, y| x * y),
+                        "fdiv" => float_lanes(n, m, bits, |x, y| x / y, |x, y| x / y),
+                        "fcmeq" => float_cmp_lanes(n, m, bits, |x, y| x == y),
+                        "fcmgt" => float_cmp_lanes(n, m, bits, |x, y| x > y),
+                        "fcmge" => float_cmp_lanes(n, m, bits, |x, y| x >= y),
                         _ => panic!("unexpected {l}"),
                     };
                 }
@@ -1442,17 +1806,23 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
         V128BinOp::AndNot,
         V128BinOp::Mul(I16x8),
         V128BinOp::Mul(I32x4),
+        V128BinOp::Mul(I64x2),
     ];
     for l in [I8x16, I16x8, I32x4, I64x2] {
         ops.push(V128BinOp::Add(l));
         ops.push(V128BinOp::Sub(l));
     }
-    let bits = |l: Lanes| match l {
-        I8x16 => 8,
-        I16x8 => 16,
-        I32x4 => 32,
-        I64x2 => 64,
-    };
+    for fl in [FloatLanes::F32x4, FloatLanes::F64x2] {
+        ops.extend(
+            [
+                V128BinOp::FAdd,
+                V128BinOp::FSub,
+                V128BinOp::FMul,
+                V128BinOp::FDiv,
+            ]
+            .map(|f| f(fl)),
+        );
+    }
     let regs = [16u8, 17, 18];
     for (k, &op) in ops.iter().enumerate() {
         for &d in &regs {
@@ -1471,6 +1841,18 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                         V128BinOp::Add(ln) => lanewise(a, b, bits(ln), u64::wrapping_add),
                         V128BinOp::Sub(ln) => lanewise(a, b, bits(ln), u64::wrapping_sub),
                         V128BinOp::Mul(ln) => lanewise(a, b, bits(ln), u64::wrapping_mul),
+                        V128BinOp::FAdd(fl) => {
+                            float_lanes(a, b, fbits(fl), |x, y| x + y, |x, y| x + y)
+                        }
+                        V128BinOp::FSub(fl) => {
+                            float_lanes(a, b, fbits(fl), |x, y| x - y, |x, y| x - y)
+                        }
+                        V128BinOp::FMul(fl) => {
+                            float_lanes(a, b, fbits(fl), |x, y| x * y, |x, y| x * y)
+                        }
+                        V128BinOp::FDiv(fl) => {
+                            float_lanes(a, b, fbits(fl), |x, y| x / y, |x, y| x / y)
+                        }
                     };
                     sim.run(&lines);
                     let mut expect = before;
@@ -1482,15 +1864,42 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
     }
     let mut unops = vec![V128UnOp::Not];
     unops.extend([I8x16, I16x8, I32x4, I64x2].map(V128UnOp::Neg));
+    unops.extend([I8x16, I16x8, I32x4, I64x2].map(V128UnOp::Abs));
+    for fl in [FloatLanes::F32x4, FloatLanes::F64x2] {
+        unops.extend([V128UnOp::FNeg, V128UnOp::FAbs, V128UnOp::FSqrt].map(|f| f(fl)));
+    }
+    // Random bits, then lanes at the signed minimum / NaNs with either sign.
+    let edges = [
+        None,
+        Some(0x8000_0000_8000_8080_8000_0000_0000_0000),
+        Some(0x7fc0_0001_ffc0_0000_fff8_0000_0000_0001),
+        Some(0x8000_0000_0000_0000_7ff0_0000_0000_0001),
+        Some(0x0000_0000_8000_0000_3f80_0000_ff80_0000),
+    ];
     for (k, &op) in unops.iter().enumerate() {
-        for &(d, s) in &[(16u8, 16u8), (16, 17)] {
+        for (&(d, s), &edge) in [(16u8, 16u8), (16, 17)]
+            .iter()
+            .flat_map(|p| edges.iter().map(move |e| (p, e)))
+        {
             let lines = body(|m| m.v128_unop(op, Reg::float(d), Reg::float(s)));
             let mut sim = VecSim::new(1000 + k as u64);
+            if let Some(e) = edge {
+                sim.v[s as usize] = e;
+            }
             let before = sim.v;
             let a = before[s as usize];
             let want = match op {
                 V128UnOp::Not => !a,
                 V128UnOp::Neg(ln) => lanewise(0, a, bits(ln), u64::wrapping_sub),
+                V128UnOp::Abs(ln) => {
+                    let b = bits(ln);
+                    lanewise(0, a, b, |_, y| sext(y, b).unsigned_abs())
+                }
+                V128UnOp::FNeg(fl) => lanewise(0, a, fbits(fl), |_, y| y ^ sign(fbits(fl))),
+                V128UnOp::FAbs(fl) => lanewise(0, a, fbits(fl), |_, y| y & !sign(fbits(fl))),
+                V128UnOp::FSqrt(fl) => {
+                    float_lanes(0, a, fbits(fl), |_, y| y.sqrt(), |_, y| y.sqrt())
+                }
             };
             sim.run(&lines);
             let mut expect = before;
@@ -1546,5 +1955,245 @@ fn v128_bitselect_computes_under_any_aliasing() {
     check(
         |m| m.v128_bitselect(D, D, Q, Q2),
         &["bif v16.16b, v17.16b, v18.16b"],
+    );
+}
+
+#[test]
+fn i64x2_mul_edge_values_under_any_aliasing() {
+    let m = |a: u64, b: u64| (a, b);
+    let pairs = [
+        m(u64::MAX, 2),
+        m(i64::MIN as u64, u64::MAX),
+        m(i64::MIN as u64, i64::MIN as u64),
+        m(i64::MAX as u64, i64::MAX as u64),
+        m(0x1_0000_0001, 0xffff_ffff),
+        m(0xffff_ffff, 0xffff_ffff),
+        m(0, u64::MAX),
+        m(0x1234_5678_9abc_def0, 0x0fed_cba9_8765_4321),
+    ];
+    let regs = [16u8, 17, 18];
+    for &d in &regs {
+        for &l in &regs {
+            for &r in &regs {
+                let lines = body(|masm| {
+                    masm.v128_binop(
+                        V128BinOp::Mul(Lanes::I64x2),
+                        Reg::float(d),
+                        Reg::float(l),
+                        Reg::float(r),
+                    )
+                });
+                assert!(lines.len() <= 8, "{lines:?}");
+                for (i, w) in pairs.windows(2).enumerate() {
+                    let mut sim = VecSim::new(i as u64);
+                    // Lane 0 from one pair, lane 1 from the next (operands swapped).
+                    sim.v[l as usize] = u128::from(w[1].1) << 64 | u128::from(w[0].0);
+                    if r != l {
+                        sim.v[r as usize] = u128::from(w[1].0) << 64 | u128::from(w[0].1);
+                    }
+                    let (before, xs) = (sim.v, sim.x);
+                    let (a, b) = (before[l as usize], before[r as usize]);
+                    sim.run(&lines);
+                    let mut expect = before;
+                    expect[d as usize] = lanewise(a, b, 64, u64::wrapping_mul);
+                    assert_eq!(sim.v, expect, "v{d} = v{l} * v{r}: {lines:?}");
+                    for (n, (&x, &was)) in sim.x.iter().zip(&xs).enumerate() {
+                        assert!(x == was || n == 16 || n == 17, "x{n} clobbered: {lines:?}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        lanewise(u128::from(u64::MAX), 2, 64, u64::wrapping_mul),
+        u128::from(u64::MAX - 1)
+    );
+    check(
+        |m| m.v128_binop(V128BinOp::Mul(Lanes::I64x2), D, Q, Q2),
+        &[
+            "mov x16, v17.d[0]",
+            "mov x17, v18.d[0]",
+            "mul x16, x16, x17",
+            "mov v16.d[0], x16",
+            "mov x16, v17.d[1]",
+            "mov x17, v18.d[1]",
+            "mul x16, x16, x17",
+            "mov v16.d[1], x16",
+        ],
+    );
+}
+
+/// Wasm's meaning of an integer lane comparison.
+fn int_cmp_holds(cc: IntCmp, x: u64, y: u64, bits: u32) -> bool {
+    let (sx, sy) = (sext(x, bits), sext(y, bits));
+    match cc {
+        IntCmp::Eq => x == y,
+        IntCmp::Ne => x != y,
+        IntCmp::LtS => sx < sy,
+        IntCmp::LtU => x < y,
+        IntCmp::GtS => sx > sy,
+        IntCmp::GtU => x > y,
+        IntCmp::LeS => sx <= sy,
+        IntCmp::LeU => x <= y,
+        IntCmp::GeS => sx >= sy,
+        IntCmp::GeU => x >= y,
+    }
+}
+
+/// Wasm's meaning of a float lane comparison (IEEE: only `ne` holds on NaN).
+fn float_cmp_holds(cc: FloatCmp, x: f64, y: f64) -> bool {
+    match cc {
+        FloatCmp::Eq => x == y,
+        FloatCmp::Ne => x != y,
+        FloatCmp::Lt => x < y,
+        FloatCmp::Gt => x > y,
+        FloatCmp::Le => x <= y,
+        FloatCmp::Ge => x >= y,
+    }
+}
+
+/// Operand vectors in which every pair of `pool` values meets in some lane of `bits`.
+fn lane_pairs(pool: &[u64], bits: u32) -> Vec<(u128, u128)> {
+    let per = (128 / bits) as usize;
+    let all: Vec<(u64, u64)> = pool
+        .iter()
+        .flat_map(|&x| pool.iter().map(move |&y| (x, y)))
+        .collect();
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    all.chunks(per)
+        .map(|c| {
+            let (mut a, mut b) = (0u128, 0u128);
+            for (i, &(x, y)) in c.iter().enumerate() {
+                a |= u128::from(x & mask) << (i as u32 * bits);
+                b |= u128::from(y & mask) << (i as u32 * bits);
+            }
+            (a, b)
+        })
+        .collect()
+}
+
+#[test]
+fn v128_cmp_computes_under_any_aliasing() {
+    use Lanes::*;
+    let int_ccs = [
+        IntCmp::Eq,
+        IntCmp::Ne,
+        IntCmp::LtS,
+        IntCmp::LtU,
+        IntCmp::GtS,
+        IntCmp::GtU,
+        IntCmp::LeS,
+        IntCmp::LeU,
+        IntCmp::GeS,
+        IntCmp::GeU,
+    ];
+    let float_ccs = [
+        FloatCmp::Eq,
+        FloatCmp::Ne,
+        FloatCmp::Lt,
+        FloatCmp::Gt,
+        FloatCmp::Le,
+        FloatCmp::Ge,
+    ];
+    let mut cmps = Vec::new();
+    for l in [I8x16, I16x8, I32x4, I64x2] {
+        cmps.extend(int_ccs.map(|cc| V128Cmp::Int(l, cc)));
+    }
+    for fl in [FloatLanes::F32x4, FloatLanes::F64x2] {
+        cmps.extend(float_ccs.map(|cc| V128Cmp::Float(fl, cc)));
+    }
+    let float_pool = |bits: u32| -> Vec<u64> {
+        let vals = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            1e-310,
+        ];
+        if bits == 32 {
+            vals.iter()
+                .map(|&v| u64::from((v as f32).to_bits()))
+                .collect()
+        } else {
+            vals.iter().map(|&v| f64::to_bits(v)).collect()
+        }
+    };
+    let int_pool = |bits: u32| -> Vec<u64> {
+        let min = sign(bits);
+        vec![0, 1, 2, min - 1, min, min + 1, u64::MAX - 1, u64::MAX]
+    };
+    let regs = [16u8, 17, 18];
+    for (k, &cmp) in cmps.iter().enumerate() {
+        let (bits, pool) = match cmp {
+            V128Cmp::Int(l, _) => (bits(l), int_pool(bits(l))),
+            V128Cmp::Float(fl, _) => (fbits(fl), float_pool(fbits(fl))),
+        };
+        let holds = |x: u64, y: u64| match cmp {
+            V128Cmp::Int(_, cc) => all_ones(int_cmp_holds(cc, x, y, bits)),
+            V128Cmp::Float(_, cc) => all_ones(float_cmp_holds(
+                cc,
+                float_lane(x, bits),
+                float_lane(y, bits),
+            )),
+        };
+        let inputs = lane_pairs(&pool, bits);
+        for &d in &regs {
+            for &l in &regs {
+                for &r in &regs {
+                    let lines =
+                        body(|m| m.v128_cmp(cmp, Reg::float(d), Reg::float(l), Reg::float(r)));
+                    let max = if matches!(
+                        cmp,
+                        V128Cmp::Int(_, IntCmp::Ne) | V128Cmp::Float(_, FloatCmp::Ne)
+                    ) {
+                        2
+                    } else {
+                        1
+                    };
+                    assert_eq!(lines.len(), max, "{cmp:?}: {lines:?}");
+                    for (i, &(a, b)) in inputs.iter().enumerate() {
+                        let mut sim = VecSim::new(k as u64 * 1000 + i as u64);
+                        sim.v[l as usize] = a;
+                        if r != l {
+                            sim.v[r as usize] = b;
+                        }
+                        let before = sim.v;
+                        let (a, b) = (before[l as usize], before[r as usize]);
+                        sim.run(&lines);
+                        let mut expect = before;
+                        expect[d as usize] = lanewise(a, b, bits, holds);
+                        assert_eq!(
+                            sim.v, expect,
+                            "{cmp:?} v{d} = v{l}, v{r} on {a:#x}, {b:#x}: {lines:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    check(
+        |m| m.v128_cmp(V128Cmp::Int(I32x4, IntCmp::LtU), D, Q, Q2),
+        &["cmhi v16.4s, v18.4s, v17.4s"],
+    );
+    check(
+        |m| m.v128_cmp(V128Cmp::Int(I8x16, IntCmp::Ne), D, D, Q),
+        &["cmeq v16.16b, v16.16b, v17.16b", "mvn v16.16b, v16.16b"],
+    );
+    check(
+        |m| m.v128_cmp(V128Cmp::Float(FloatLanes::F64x2, FloatCmp::Le), D, Q, D),
+        &["fcmge v16.2d, v16.2d, v17.2d"],
+    );
+    check(
+        |m| m.v128_cmp(V128Cmp::Float(FloatLanes::F32x4, FloatCmp::Ne), D, Q, Q2),
+        &["fcmeq v16.4s, v17.4s, v18.4s", "mvn v16.16b, v16.16b"],
     );
 }
