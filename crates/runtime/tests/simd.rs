@@ -421,6 +421,8 @@ fn functions_using_v128_compile_and_run() {
           (v128.store (i32.const 0) (i64x2.lt_s (v128.const i64x2 0 0)
             (i64x2.sub (v128.const i64x2 0 0) (v128.const i64x2 -5 5))))
           (i64.add (i64.load (i32.const 0)) (i64.load (i32.const 8))))
+        (func (export "sel") (param v128 v128 i32) (result v128)
+          (select (local.get 0) (local.get 1) (local.get 2)))
         (memory 1))"#;
     for lazy in [false, true] {
         let engine = Engine::new(wjit::Config::new().lazy_compilation(lazy)).unwrap();
@@ -457,6 +459,12 @@ fn functions_using_v128_compile_and_run() {
             .get_typed_func::<(i64, i64), i64>(&store, "cmp")
             .unwrap();
         assert_eq!(cmp.call(&mut store, (0, 0)).unwrap(), -1, "lazy={lazy}");
+        let sel = inst
+            .get_typed_func::<(V128, V128, i32), V128>(&store, "sel")
+            .unwrap();
+        let (x, y) = (V128::from(u128::MAX - 7), V128::from(1u128 << 100));
+        assert_eq!(sel.call(&mut store, (x, y, 1)).unwrap(), x, "lazy={lazy}");
+        assert_eq!(sel.call(&mut store, (x, y, 0)).unwrap(), y, "lazy={lazy}");
     }
     let unsupported = r#"(module (func (export "f") (param v128) (result v128)
         (i8x16.popcnt (local.get 0))))"#;

@@ -870,6 +870,13 @@ impl MacroAssembler for Aarch64Masm {
         self.emit(enc::add_sub_imm(false, true, true, ZR, c, 0, false));
         match dst.class {
             RegClass::Int => self.emit(enc::csel(is64(size), false, d, d, f, Cond::Ne)),
+            // `fcsel` moves at most 64 bits: a v128 is a skipped full-register move.
+            RegClass::Float if size == OperandSize::S128 => {
+                let keep = self.ops.new_dynamic_label();
+                self.branch_if(Test::Flags(Cond::Ne), keep);
+                self.emit(enc::vmov(d, f));
+                self.bind_here(keep);
+            }
             RegClass::Float => self.emit(enc::fcsel(is64(size), d, d, f, Cond::Ne)),
         }
     }
