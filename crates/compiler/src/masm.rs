@@ -116,6 +116,10 @@ pub enum V128BinOp {
     FMul(FloatLanes),
     /// Lane-wise float divide.
     FDiv(FloatLanes),
+    /// Lane-wise pseudo-minimum: `rhs < lhs ? rhs : lhs` (wasm `pmin`; NaNs not special).
+    FPMin(FloatLanes),
+    /// Lane-wise pseudo-maximum: `lhs < rhs ? rhs : lhs` (wasm `pmax`).
+    FPMax(FloatLanes),
 }
 
 /// A lane-wise v128 comparison: each result lane is all ones where it holds, zero where not.
@@ -473,6 +477,12 @@ pub trait MacroAssembler {
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg);
     /// `dst = lhs cmp rhs`, lane-wise (see [`V128Cmp`]); `dst` may equal either source.
     fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg);
+    /// Replaces lane `lane` (of shape `lanes`) of vector register `dst` with the value read
+    /// from linear memory at `src` (wasm `v128.loadN_lane`); returns the pc of the access.
+    fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32;
+    /// Stores lane `lane` (of shape `lanes`) of vector register `src` to linear memory at
+    /// `dst` (wasm `v128.storeN_lane`); returns the pc of the access.
+    fn v128_store_lane(&mut self, src: Reg, dst: HeapAddress, lanes: Lanes, lane: u8) -> u32;
 
     /// `dst = lhs op rhs` on floats of `size`.
     fn float_binop(&mut self, op: FloatBinOp, dst: Reg, lhs: Reg, rhs: Reg, size: OperandSize);

@@ -62,7 +62,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(true)
     }
 
-    fn heap_address(
+    pub(super) fn heap_address(
         &self,
         memarg: &MemArg,
         index: crate::masm::Reg,

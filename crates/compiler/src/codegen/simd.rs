@@ -10,8 +10,8 @@ use crate::masm::{
     FloatCmp, FloatLanes, IntCmp, Lanes, LoadKind, MacroAssembler, RegClass, StoreKind, V128BinOp,
     V128Cmp, V128UnOp,
 };
-use crate::CompileError;
-use wasmparser::Operator;
+use crate::{CompileError, TrapCode};
+use wasmparser::{MemArg, Operator};
 
 type R = Result<(), CompileError>;
 
@@ -45,6 +45,10 @@ fn binop(op: &Operator<'_>) -> Option<V128BinOp> {
         O::F64x2Mul => FMul(F64x2),
         O::F32x4Div => FDiv(F32x4),
         O::F64x2Div => FDiv(F64x2),
+        O::F32x4PMin => FPMin(F32x4),
+        O::F64x2PMin => FPMin(F64x2),
+        O::F32x4PMax => FPMax(F32x4),
+        O::F64x2PMax => FPMax(F64x2),
         _ => return None,
     })
 }
@@ -134,6 +138,24 @@ fn cmp(op: &Operator<'_>) -> Option<V128Cmp> {
     })
 }
 
+/// The memory operand, lane shape, lane and direction (`true`: store) of a lane load or
+/// store.
+fn lane_access(op: &Operator<'_>) -> Option<(MemArg, Lanes, u8, bool)> {
+    use Lanes::*;
+    use Operator as O;
+    Some(match *op {
+        O::V128Load8Lane { memarg, lane } => (memarg, I8x16, lane, false),
+        O::V128Load16Lane { memarg, lane } => (memarg, I16x8, lane, false),
+        O::V128Load32Lane { memarg, lane } => (memarg, I32x4, lane, false),
+        O::V128Load64Lane { memarg, lane } => (memarg, I64x2, lane, false),
+        O::V128Store8Lane { memarg, lane } => (memarg, I8x16, lane, true),
+        O::V128Store16Lane { memarg, lane } => (memarg, I16x8, lane, true),
+        O::V128Store32Lane { memarg, lane } => (memarg, I32x4, lane, true),
+        O::V128Store64Lane { memarg, lane } => (memarg, I64x2, lane, true),
+        _ => return None,
+    })
+}
+
 /// Whether the compiler implements the SIMD operator `op` (asked by both the compiling
 /// walk and `validate_function`, so they agree).
 pub(crate) fn supported(op: &Operator<'_>) -> bool {
@@ -141,7 +163,8 @@ pub(crate) fn supported(op: &Operator<'_>) -> bool {
     matches!(
         op,
         O::V128Const { .. } | O::V128Load { .. } | O::V128Store { .. } | O::V128Bitselect
-    ) || binop(op).is_some()
+    ) || lane_access(op).is_some()
+        || binop(op).is_some()
         || unop(op).is_some()
         || cmp(op).is_some()
 }
@@ -160,7 +183,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::V128Store { memarg } => self.store(memarg, StoreKind::V128)?,
             O::V128Bitselect => self.v128_bitselect()?,
             _ => {
-                if let Some(op) = binop(op) {
+                if let Some((memarg, lanes, lane, store)) = lane_access(op) {
+                    self.v128_lane_access(memarg, lanes, lane, store)?;
+                } else if let Some(op) = binop(op) {
                     self.v128_binary(op)?;
                 } else if let Some(op) = unop(op) {
                     self.v128_unary(op)?;
@@ -184,6 +209,29 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(lhs);
         self.free_reg(rhs);
         self.push(Val::Reg(ValKind::V128, dst));
+        Ok(())
+    }
+
+    /// `v128.loadN_lane` / `v128.storeN_lane`: operands `[address, vector]`.
+    fn v128_lane_access(&mut self, memarg: MemArg, lanes: Lanes, lane: u8, store: bool) -> R {
+        let v = self.pop()?;
+        if store {
+            let src = self.read_reg(v)?;
+            let (_, index) = self.pop_read()?;
+            let addr = self.heap_address(&memarg, index)?;
+            let pc = self.masm.v128_store_lane(src, addr, lanes, lane);
+            self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+            self.free_reg(src);
+            self.free_reg(index);
+        } else {
+            let dst = self.in_reg(v)?;
+            let (_, index) = self.pop_read()?;
+            let addr = self.heap_address(&memarg, index)?;
+            let pc = self.masm.v128_load_lane(dst, addr, lanes, lane);
+            self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+            self.free_reg(index);
+            self.push(Val::Reg(ValKind::V128, dst));
+        }
         Ok(())
     }
 

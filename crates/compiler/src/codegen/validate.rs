@@ -246,7 +246,15 @@ pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
         | O::I64Store16 { memarg }
         | O::I64Store32 { memarg }
         | O::V128Load { memarg }
-        | O::V128Store { memarg } => check_memarg(info, &memarg),
+        | O::V128Store { memarg }
+        | O::V128Load8Lane { memarg, .. }
+        | O::V128Load16Lane { memarg, .. }
+        | O::V128Load32Lane { memarg, .. }
+        | O::V128Load64Lane { memarg, .. }
+        | O::V128Store8Lane { memarg, .. }
+        | O::V128Store16Lane { memarg, .. }
+        | O::V128Store32Lane { memarg, .. }
+        | O::V128Store64Lane { memarg, .. } => check_memarg(info, &memarg),
         _ => Ok(()),
     }
 }

@@ -747,3 +747,24 @@ pub fn ins_d(rd: u8, lane: u32, rn: u8) -> u32 {
 pub fn dup_2d(rd: u8, rn: u8) -> u32 {
     0x4E08_0C00 | r(rn) << 5 | r(rd)
 }
+
+/// `LD1 {vt.T}[lane], [xn]` (`load`) or `ST1 {vt.T}[lane], [xn]`: one lane of `bytes`
+/// (1, 2, 4 or 8) bytes; the lane number is spread over Q, S and size as the ARM ARM
+/// prescribes for each element size.
+pub fn ld1_st1_lane(load: bool, bytes: u8, vt: u8, xn: u8, lane: u8) -> u32 {
+    let lane = u32::from(lane);
+    let (opcode, q, s, size) = match bytes {
+        1 => (0b000, lane >> 3, (lane >> 2) & 1, lane & 3),
+        2 => (0b010, lane >> 2, (lane >> 1) & 1, (lane & 1) << 1),
+        4 => (0b100, lane >> 1, lane & 1, 0b00),
+        _ => (0b100, lane & 1, 0, 0b01),
+    };
+    0x0D00_0000
+        | q << 30
+        | u32::from(load) << 22
+        | opcode << 13
+        | s << 12
+        | size << 10
+        | r(xn) << 5
+        | r(vt)
+}

@@ -409,6 +409,38 @@ impl Aarch64Masm {
         }
     }
 
+    /// `ld1`/`st1` of one lane at a linear-memory address (computed into x16, as these
+    /// instructions take a bare base register); returns the pc of the access.
+    fn lane_access(
+        &mut self,
+        load: bool,
+        v: Reg,
+        addr: HeapAddress,
+        lanes: Lanes,
+        lane: u8,
+    ) -> u32 {
+        let (b, i) = self.heap_base(addr);
+        self.emit(enc::add_sub_ext(
+            true,
+            false,
+            false,
+            X16,
+            b,
+            i,
+            Ext::Uxtw,
+            0,
+        ));
+        let bytes = match lanes {
+            Lanes::I8x16 => 1,
+            Lanes::I16x8 => 2,
+            Lanes::I32x4 => 4,
+            Lanes::I64x2 => 8,
+        };
+        let pc = self.offset();
+        self.emit(enc::ld1_st1_lane(load, bytes, v.hw, X16, lane));
+        pc
+    }
+
     fn blr_x16(&mut self) {
         self.emit(enc::blr(X16));
     }
@@ -1142,6 +1174,20 @@ impl MacroAssembler for Aarch64Masm {
             V128BinOp::FSub(lanes) => enc::vfloat(VFloat::Fsub, dbl(lanes), d, l, r),
             V128BinOp::FMul(lanes) => enc::vfloat(VFloat::Fmul, dbl(lanes), d, l, r),
             V128BinOp::FDiv(lanes) => enc::vfloat(VFloat::Fdiv, dbl(lanes), d, l, r),
+            V128BinOp::FPMin(lanes) | V128BinOp::FPMax(lanes) => {
+                // pmin(a, b) = b < a ? b : a and pmax(a, b) = a < b ? b : a: a mask of the
+                // lanes that take `b`, then a bitwise select, in v30 so `dst` may alias.
+                let (n, m) = match op {
+                    V128BinOp::FPMin(_) => (l, r),
+                    _ => (r, l),
+                };
+                self.emit(enc::vfloat(VFloat::Fcmgt, dbl(lanes), V30, n, m));
+                self.emit(enc::vlogic(VLogic::Bsl, V30, r, l));
+                if d != V30 {
+                    self.emit(enc::vmov(d, V30));
+                }
+                return;
+            }
         };
         self.emit(w);
     }
@@ -1215,6 +1261,14 @@ impl MacroAssembler for Aarch64Masm {
         if invert {
             self.emit(enc::vmisc(VMisc::Not, VSize::B16, d, d));
         }
+    }
+
+    fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
+        self.lane_access(true, dst, src, lanes, lane)
+    }
+
+    fn v128_store_lane(&mut self, src: Reg, dst: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
+        self.lane_access(false, src, dst, lanes, lane)
     }
 
     fn reset(&mut self) {

@@ -869,6 +869,51 @@ fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
 fn vector_encoders_match_gnu_as() {
     use enc::{LdSt, VArith, VCmp, VFMisc, VFloat, VLogic, VMisc, VSize};
     let rows: &[(u32, u32, &str)] = &[
+        (
+            enc::ld1_st1_lane(true, 1, 3, 16, 13),
+            0x4d40_1603,
+            "ld1 {v3.b}[13], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(true, 1, 3, 16, 0),
+            0x0d40_0203,
+            "ld1 {v3.b}[0], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(true, 2, 29, 16, 5),
+            0x4d40_4a1d,
+            "ld1 {v29.h}[5], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(true, 4, 3, 16, 3),
+            0x4d40_9203,
+            "ld1 {v3.s}[3], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(true, 8, 3, 16, 1),
+            0x4d40_8603,
+            "ld1 {v3.d}[1], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(false, 1, 3, 16, 7),
+            0x0d00_1e03,
+            "st1 {v3.b}[7], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(false, 2, 3, 16, 6),
+            0x4d00_5203,
+            "st1 {v3.h}[6], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(false, 4, 31, 16, 2),
+            0x4d00_821f,
+            "st1 {v31.s}[2], [x16]",
+        ),
+        (
+            enc::ld1_st1_lane(false, 8, 3, 16, 0),
+            0x0d00_8603,
+            "st1 {v3.d}[0], [x16]",
+        ),
         (enc::vmov(1, 2), 0x4ea2_1c41, "mov v1.16b, v2.16b"),
         (enc::vmov(30, 7), 0x4ea7_1cfe, "mov v30.16b, v7.16b"),
         (
@@ -1819,6 +1864,8 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                 V128BinOp::FSub,
                 V128BinOp::FMul,
                 V128BinOp::FDiv,
+                V128BinOp::FPMin,
+                V128BinOp::FPMax,
             ]
             .map(|f| f(fl)),
         );
@@ -1853,9 +1900,27 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                         V128BinOp::FDiv(fl) => {
                             float_lanes(a, b, fbits(fl), |x, y| x / y, |x, y| x / y)
                         }
+                        V128BinOp::FPMin(fl) => float_lanes(
+                            a,
+                            b,
+                            fbits(fl),
+                            |x, y| if y < x { y } else { x },
+                            |x, y| if y < x { y } else { x },
+                        ),
+                        V128BinOp::FPMax(fl) => float_lanes(
+                            a,
+                            b,
+                            fbits(fl),
+                            |x, y| if x < y { y } else { x },
+                            |x, y| if x < y { y } else { x },
+                        ),
                     };
                     sim.run(&lines);
                     let mut expect = before;
+                    if matches!(op, V128BinOp::FPMin(_) | V128BinOp::FPMax(_)) {
+                        // Computed in the scratch register v30.
+                        expect[30] = sim.v[30];
+                    }
                     expect[d as usize] = want;
                     assert_eq!(sim.v, expect, "{op:?} v{d} = v{l}, v{r}: {lines:?}");
                 }

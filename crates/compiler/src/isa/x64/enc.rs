@@ -247,6 +247,14 @@ impl Sse {
     pub const PSUBQ: Sse = Sse::new(0x66, 0xFB);
     /// `pmullw`.
     pub const PMULLW: Sse = Sse::new(0x66, 0xD5);
+    /// `minps`.
+    pub const MINPS: Sse = Sse::new(0, 0x5D);
+    /// `minpd`.
+    pub const MINPD: Sse = Sse::new(0x66, 0x5D);
+    /// `maxps`.
+    pub const MAXPS: Sse = Sse::new(0, 0x5F);
+    /// `maxpd`.
+    pub const MAXPD: Sse = Sse::new(0x66, 0x5F);
     /// `addps`.
     pub const ADDPS: Sse = Sse::new(0x00, 0x58);
     /// `addpd`.
@@ -940,4 +948,54 @@ pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
         Rm::Reg(src),
         Imm::B(lane as i8),
     );
+}
+
+/// `pinsrb/pinsrw/pinsrd/pinsrq xmm, [m], lane` by lane width in bytes (1, 2, 4, 8).
+pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
+    let imm = Imm::B(lane as i8);
+    match width {
+        1 => encode(
+            s,
+            0x66,
+            false,
+            false,
+            &[0x0F, 0x3A, 0x20],
+            xmm,
+            m.into(),
+            imm,
+        ),
+        2 => encode(s, 0x66, false, false, &[0x0F, 0xC4], xmm, m.into(), imm),
+        4 => encode(
+            s,
+            0x66,
+            false,
+            false,
+            &[0x0F, 0x3A, 0x22],
+            xmm,
+            m.into(),
+            imm,
+        ),
+        _ => encode(
+            s,
+            0x66,
+            true,
+            false,
+            &[0x0F, 0x3A, 0x22],
+            xmm,
+            m.into(),
+            imm,
+        ),
+    }
+}
+
+/// `pextrb/pextrw/pextrd/pextrq [m], xmm, lane` by lane width in bytes (1, 2, 4, 8).
+pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
+    let imm = Imm::B(lane as i8);
+    let (w, op) = match width {
+        1 => (false, 0x14),
+        2 => (false, 0x15),
+        4 => (false, 0x16),
+        _ => (true, 0x16),
+    };
+    encode(s, 0x66, w, false, &[0x0F, 0x3A, op], xmm, m.into(), imm);
 }

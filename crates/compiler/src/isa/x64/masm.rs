@@ -78,6 +78,16 @@ fn is64(size: OperandSize) -> bool {
     size == OperandSize::S64
 }
 
+/// Bytes per lane.
+fn lane_bytes(lanes: Lanes) -> u8 {
+    match lanes {
+        Lanes::I8x16 => 1,
+        Lanes::I16x8 => 2,
+        Lanes::I32x4 => 4,
+        Lanes::I64x2 => 8,
+    }
+}
+
 /// The x86 condition code of an integer comparison.
 fn cond(cc: IntCmp) -> Cc {
     match cc {
@@ -1069,6 +1079,20 @@ impl MacroAssembler for X64Masm {
         if op == V128BinOp::Mul(I64x2) {
             return self.i64x2_mul(dst, lhs, rhs);
         }
+        if let V128BinOp::FPMin(lanes) | V128BinOp::FPMax(lanes) = op {
+            // minps(x, y) is `x < y ? x : y` and maxps(x, y) `x > y ? x : y`, so wasm's
+            // pmin(a, b) = `b < a ? b : a` is minps(b, a) and pmax(a, b) = maxps(b, a).
+            let sse = match (op, lanes) {
+                (V128BinOp::FPMin(_), F32x4) => Sse::MINPS,
+                (V128BinOp::FPMin(_), F64x2) => Sse::MINPD,
+                (_, F32x4) => Sse::MAXPS,
+                (_, F64x2) => Sse::MAXPD,
+            };
+            self.sse(Sse::MOVAPS, XMM0, rhs.hw);
+            self.sse(sse, XMM0, lhs.hw);
+            self.sse(Sse::MOVAPS, dst.hw, XMM0);
+            return;
+        }
         let commutative = !matches!(
             op,
             V128BinOp::AndNot | V128BinOp::Sub(_) | V128BinOp::FSub(_) | V128BinOp::FDiv(_)
@@ -1119,6 +1143,8 @@ impl MacroAssembler for X64Masm {
             V128BinOp::FMul(F64x2) => Sse::MULPD,
             V128BinOp::FDiv(F32x4) => Sse::DIVPS,
             V128BinOp::FDiv(F64x2) => Sse::DIVPD,
+            // Emitted above, before the operands were arranged.
+            V128BinOp::FPMin(_) | V128BinOp::FPMax(_) => return,
         };
         self.sse(sse, d, src);
     }
@@ -1211,6 +1237,20 @@ impl MacroAssembler for X64Masm {
             self.sse(Sse::PXOR, XMM0, XMM_SCRATCH);
         }
         self.sse(Sse::MOVAPS, dst.hw, XMM0);
+    }
+
+    fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
+        let m = self.heap_operand(src);
+        let pc = self.offset();
+        enc::pinsr_mem(&mut self.ops, lane_bytes(lanes), dst.hw, m, lane);
+        pc
+    }
+
+    fn v128_store_lane(&mut self, src: Reg, dst: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
+        let m = self.heap_operand(dst);
+        let pc = self.offset();
+        enc::pextr_mem(&mut self.ops, lane_bytes(lanes), m, src.hw, lane);
+        pc
     }
 
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
