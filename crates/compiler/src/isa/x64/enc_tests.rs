@@ -823,3 +823,144 @@ fn direct_call_relocation() {
     );
     assert!(resolve_call(&mut code[ret - 4..ret], field, field + 4 + (1 << 31)).is_err());
 }
+
+/// The packed (v128) forms: every register pair, the prefix and REX bytes minimal.
+#[test]
+fn packed_sse_forms() {
+    let ops: [(Sse, &str); 37] = [
+        (Sse::MOVUPS, "movups"),
+        (Sse::PAND, "pand"),
+        (Sse::PANDN, "pandn"),
+        (Sse::POR, "por"),
+        (Sse::PXOR, "pxor"),
+        (Sse::PCMPEQB, "pcmpeqb"),
+        (Sse::PCMPEQW, "pcmpeqw"),
+        (Sse::PCMPEQD, "pcmpeqd"),
+        (Sse::PCMPGTB, "pcmpgtb"),
+        (Sse::PCMPGTW, "pcmpgtw"),
+        (Sse::PCMPGTD, "pcmpgtd"),
+        (Sse::PADDB, "paddb"),
+        (Sse::PADDW, "paddw"),
+        (Sse::PADDD, "paddd"),
+        (Sse::PADDQ, "paddq"),
+        (Sse::PSUBB, "psubb"),
+        (Sse::PSUBW, "psubw"),
+        (Sse::PSUBD, "psubd"),
+        (Sse::PSUBQ, "psubq"),
+        (Sse::PMULLW, "pmullw"),
+        (Sse::PMULUDQ, "pmuludq"),
+        (Sse::PMAXUB, "pmaxub"),
+        (Sse::PMINUB, "pminub"),
+        (Sse::ADDPS, "addps"),
+        (Sse::ADDPD, "addpd"),
+        (Sse::SUBPS, "subps"),
+        (Sse::SUBPD, "subpd"),
+        (Sse::MULPS, "mulps"),
+        (Sse::MULPD, "mulpd"),
+        (Sse::DIVPS, "divps"),
+        (Sse::DIVPD, "divpd"),
+        (Sse::SQRTPS, "sqrtps"),
+        (Sse::SQRTPD, "sqrtpd"),
+        (Sse::MINPS, "minps"),
+        (Sse::MINPD, "minpd"),
+        (Sse::MAXPS, "maxps"),
+        (Sse::MAXPD, "maxpd"),
+    ];
+    for (op, name) in ops {
+        let prefix = (!name.ends_with("ps")) as usize;
+        for (d, s) in pairs() {
+            check(
+                |b| sse(b, op, d, Rm::Reg(s)),
+                &format!("{name} {},{}", xmm(d), xmm(s)),
+                prefix + 3 + rex_len(false, &[d, s], &[]),
+            );
+        }
+    }
+    let sse38_ops = [
+        (Sse38::Pabsb, "pabsb"),
+        (Sse38::Pabsw, "pabsw"),
+        (Sse38::Pabsd, "pabsd"),
+        (Sse38::Pcmpeqq, "pcmpeqq"),
+        (Sse38::Pcmpgtq, "pcmpgtq"),
+        (Sse38::Pminuw, "pminuw"),
+        (Sse38::Pminud, "pminud"),
+        (Sse38::Pmaxuw, "pmaxuw"),
+        (Sse38::Pmaxud, "pmaxud"),
+        (Sse38::Pmulld, "pmulld"),
+    ];
+    for (op, name) in sse38_ops {
+        for (d, s) in pairs() {
+            check(
+                |b| sse38(b, op, d, s),
+                &format!("{name} {},{}", xmm(d), xmm(s)),
+                5 + rex_len(false, &[d, s], &[]),
+            );
+        }
+    }
+    for x in regs() {
+        for (op, digit, name) in [
+            (0x72, 6, "pslld"),
+            (0x72, 2, "psrld"),
+            (0x73, 6, "psllq"),
+            (0x73, 2, "psrlq"),
+        ] {
+            check(
+                |b| pshift_imm(b, op, digit, x, 31),
+                &format!("{name} {},31", xmm(x)),
+                5 + rex_len(false, &[x], &[]),
+            );
+        }
+        for (double, name) in [(false, "cmpltps"), (true, "cmpltpd")] {
+            check(
+                |b| cmpp(b, double, x, 3, 1),
+                &format!("{name} {},xmm3", xmm(x)),
+                double as usize + 4 + rex_len(false, &[x], &[]),
+            );
+        }
+        for g in regs() {
+            check(
+                |b| pinsrq(b, x, g, 1),
+                &format!("pinsrq {},{},1", xmm(x), r(true, g)),
+                7,
+            );
+        }
+    }
+    let mems = some_mems();
+    for x in [0, 9] {
+        for &m in &mems {
+            let regs = [&[x][..], &mem_regs(m)].concat();
+            let rex = rex_len(false, &regs, &[]);
+            check(
+                |b| movups_store(b, m, x),
+                &format!("movups {},{}", mem_text("xmmword", m), xmm(x)),
+                2 + rex + mem_len(m),
+            );
+            for (width, name, size, opcode) in [
+                (1, "pinsrb", "byte", 3),
+                (2, "pinsrw", "word", 2),
+                (4, "pinsrd", "dword", 3),
+                (8, "pinsrq", "qword", 3),
+            ] {
+                let rex = rex_len(width == 8, &regs, &[]);
+                check(
+                    |b| pinsr_mem(b, width, x, m, 5),
+                    &format!("{name} {},{},5", xmm(x), mem_text(size, m)),
+                    1 + rex + 1 + opcode + mem_len(m),
+                );
+            }
+            for (width, name, size) in [
+                (1, "pextrb", "byte"),
+                (2, "pextrw", "word"),
+                (4, "pextrd", "dword"),
+                (8, "pextrq", "qword"),
+            ] {
+                let rex = rex_len(width == 8, &regs, &[]);
+                check(
+                    |b| pextr_mem(b, width, m, x, 1),
+                    &format!("{name} {},{},1", mem_text(size, m), xmm(x)),
+                    1 + rex + 4 + mem_len(m),
+                );
+            }
+        }
+    }
+}
