@@ -60,6 +60,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .find(|&r| self.regs.count(r) == 0 && !taken.contains(r))
     }
 
+    /// An empty merge state, from the pool of ended frames' states when there is one.
+    fn empty_merge_state(&mut self) -> MergeState {
+        let mut state = self.merge_pool.pop().unwrap_or_default();
+        state.locals.clear();
+        state.values.clear();
+        state
+    }
+
     /// The merge state closest to the current one for a target whose `n` carried values
     /// sit at `base`: registers kept (each at most once), constants given a free register
     /// where one is left, everything else at home / in its slot.
@@ -67,9 +75,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let MergeState {
             mut locals,
             mut values,
-        } = self.merge_pool.pop().unwrap_or_default();
-        locals.clear();
-        values.clear();
+        } = self.empty_merge_state();
         let mut taken = Taken::default();
         for &l in &self.cached {
             match self.local_locs[l as usize] {
@@ -121,9 +127,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let MergeState {
             mut locals,
             mut values,
-        } = self.merge_pool.pop().unwrap_or_default();
-        locals.clear();
-        values.clear();
+        } = self.empty_merge_state();
         let mut taken = Taken::default();
         let first = self.stack.len() - n;
         let mut value_regs = 0;
