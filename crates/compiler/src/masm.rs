@@ -120,6 +120,60 @@ pub enum V128BinOp {
     FPMin(FloatLanes),
     /// Lane-wise pseudo-maximum: `lhs < rhs ? rhs : lhs` (wasm `pmax`).
     FPMax(FloatLanes),
+    /// Lane-wise float minimum with wasm semantics: a NaN operand gives a NaN lane (any
+    /// NaN), and `-0 < +0`.
+    FMin(FloatLanes),
+    /// Lane-wise float maximum with wasm semantics (see [`V128BinOp::FMin`]).
+    FMax(FloatLanes),
+    /// Lane-wise signed saturating add (`I8x16`, `I16x8`).
+    AddSatS(Lanes),
+    /// Lane-wise unsigned saturating add (`I8x16`, `I16x8`).
+    AddSatU(Lanes),
+    /// Lane-wise signed saturating subtract (`I8x16`, `I16x8`).
+    SubSatS(Lanes),
+    /// Lane-wise unsigned saturating subtract (`I8x16`, `I16x8`).
+    SubSatU(Lanes),
+    /// Lane-wise signed minimum (`I8x16`, `I16x8`, `I32x4`).
+    MinS(Lanes),
+    /// Lane-wise unsigned minimum (`I8x16`, `I16x8`, `I32x4`).
+    MinU(Lanes),
+    /// Lane-wise signed maximum (`I8x16`, `I16x8`, `I32x4`).
+    MaxS(Lanes),
+    /// Lane-wise unsigned maximum (`I8x16`, `I16x8`, `I32x4`).
+    MaxU(Lanes),
+    /// Lane-wise unsigned rounding average `(a + b + 1) >> 1` (`I8x16`, `I16x8`).
+    AvgrU(Lanes),
+    /// i16x8 `(a * b + 0x4000) >> 15`, signed, saturated (wasm `i16x8.q15mulr_sat_s`; only
+    /// `-32768 * -32768` saturates).
+    Q15MulrSatS,
+    /// Widening multiply: the low or high half of the lanes of both operands, extended to
+    /// twice their width, multiplied into `lanes` (the result shape: `I16x8`, `I32x4` or
+    /// `I64x2`; wasm `extmul_{low,high}_*_{s,u}`).
+    ExtMul {
+        /// Result lane shape.
+        lanes: Lanes,
+        /// Take the high half of the source lanes instead of the low half.
+        high: bool,
+        /// Sign-extend (else zero-extend) the source lanes.
+        signed: bool,
+    },
+    /// i32x4 from i16x8: signed products of lanes `2i` and `2i+1` added (wrapping)
+    /// (wasm `i32x4.dot_i16x8_s`).
+    Dot,
+    /// Narrows the signed lanes of `lhs` (low half of the result) and `rhs` (high half) to
+    /// `lanes` (the result: `I8x16` from i16x8, `I16x8` from i32x4), saturating to the
+    /// signed or unsigned range of the narrow lane (wasm `narrow_*_{s,u}`).
+    Narrow {
+        /// Result lane shape.
+        lanes: Lanes,
+        /// Saturate to the signed range (else the unsigned range).
+        signed: bool,
+    },
+    /// Pairwise wrapping add of adjacent lanes: result lanes `[l0+l1, l2+l3, ..., r0+r1,
+    /// r2+r3, ...]` (`I16x8`, `I32x4`; used for relaxed dot products).
+    AddPairwise(Lanes),
+    /// `I8x16` lane `i` = `lhs[rhs[i]]`, or 0 where `rhs[i] >= 16` (wasm `i8x16.swizzle`).
+    Swizzle,
 }
 
 /// A lane-wise v128 comparison: each result lane is all ones where it holds, zero where not.
@@ -146,6 +200,78 @@ pub enum V128UnOp {
     FAbs(FloatLanes),
     /// Lane-wise float square root.
     FSqrt(FloatLanes),
+    /// Lane-wise float rounding: only `Ceil`, `Floor`, `Trunc` and `Nearest`.
+    FRound(FloatLanes, FloatUnOp),
+    /// i8x16 lane-wise population count.
+    Popcnt,
+    /// Adds adjacent pairs of the source's half-width lanes into `lanes` (the result:
+    /// `I16x8` from i8x16, `I32x4` from i16x8), sign- or zero-extended first (wasm
+    /// `extadd_pairwise_*`).
+    ExtAddPairwise {
+        /// Result lane shape.
+        lanes: Lanes,
+        /// Sign-extend (else zero-extend) the source lanes.
+        signed: bool,
+    },
+    /// Extends the low or high half of the source's half-width lanes into `lanes` (the
+    /// result: `I16x8`, `I32x4` or `I64x2`; wasm `extend_{low,high}_*_{s,u}`).
+    Extend {
+        /// Result lane shape.
+        lanes: Lanes,
+        /// Take the high half of the source lanes instead of the low half.
+        high: bool,
+        /// Sign-extend (else zero-extend).
+        signed: bool,
+    },
+    /// f32x4 from i32x4, rounding to nearest (wasm `f32x4.convert_i32x4_{s,u}`).
+    ConvertI32x4ToF32x4 {
+        /// Treat the lanes as signed (else unsigned).
+        signed: bool,
+    },
+    /// f64x2 from the low two i32 lanes (exact; wasm `f64x2.convert_low_i32x4_{s,u}`).
+    ConvertLowI32x4ToF64x2 {
+        /// Treat the lanes as signed (else unsigned).
+        signed: bool,
+    },
+    /// i32x4 from f32x4, truncating, saturating to the i32 or u32 range, NaN to 0 (wasm
+    /// `i32x4.trunc_sat_f32x4_{s,u}`).
+    TruncSatF32x4ToI32x4 {
+        /// Saturate to the i32 range (else u32).
+        signed: bool,
+    },
+    /// i32x4 from f64x2 like [`V128UnOp::TruncSatF32x4ToI32x4`] into the low two lanes;
+    /// the high two lanes are zero (wasm `i32x4.trunc_sat_f64x2_{s,u}_zero`).
+    TruncSatF64x2ToI32x4Zero {
+        /// Saturate to the i32 range (else u32).
+        signed: bool,
+    },
+    /// f32x4 low two lanes from f64x2 (rounded to nearest), high two lanes zero (wasm
+    /// `f32x4.demote_f64x2_zero`).
+    DemoteF64x2Zero,
+    /// f64x2 from the low two f32 lanes (wasm `f64x2.promote_low_f32x4`).
+    PromoteLowF32x4,
+}
+
+/// A v128 operation with an i32 result in an int register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V128Test {
+    /// 1 if any bit is set, else 0 (wasm `v128.any_true`).
+    AnyTrue,
+    /// 1 if every lane is non-zero, else 0 (wasm `*.all_true`).
+    AllTrue(Lanes),
+    /// Bit `i` = the top (sign) bit of lane `i` (wasm `*.bitmask`).
+    Bitmask(Lanes),
+}
+
+/// A lane-wise v128 shift by the same amount in every lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V128Shift {
+    /// Shift left.
+    Shl(Lanes),
+    /// Arithmetic shift right.
+    ShrS(Lanes),
+    /// Logical shift right.
+    ShrU(Lanes),
 }
 
 /// A memory operand that is not in linear memory.
@@ -304,6 +430,15 @@ pub enum LoadKind {
     I64U32,
     /// 128 bits into a vector register (any alignment).
     V128,
+    /// One lane of the shape (8, 16, 32 or 64 bits) into every lane of a vector register
+    /// (wasm `v128.loadN_splat`).
+    V128Splat(Lanes),
+    /// 64 bits whose half-width lanes are sign- or zero-extended into `lanes` (the result:
+    /// `I16x8`, `I32x4` or `I64x2`; wasm `v128.load8x8_s` ...).
+    V128Extend(Lanes, bool),
+    /// 32 bits (`I32x4`) or 64 bits (`I64x2`) into lane 0, the other bits zero (wasm
+    /// `v128.load32_zero`, `v128.load64_zero`).
+    V128Zero(Lanes),
 }
 
 /// How a linear-memory store writes.
@@ -471,8 +606,28 @@ pub trait MacroAssembler {
     fn v128_const(&mut self, dst: Reg, bits: u128);
     /// `dst = lhs op rhs` on vector registers (`dst` may equal either source).
     fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg);
-    /// `dst = op src` on vector registers.
+    /// `dst = op src` on vector registers (`dst` may equal `src`).
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg);
+    /// `dst` (an int register) `= test(src)` as an i32 (see [`V128Test`]).
+    fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg);
+    /// `dst = src shift amount` lane-wise. A register `amount` is an i32 not yet reduced:
+    /// the implementation takes it modulo the lane width; an immediate is already reduced
+    /// (`0 <= imm < lane bits`). `dst` may equal `src`; `amount` is not written.
+    fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm);
+    /// Every lane of `dst` (of shape `lanes`) = the scalar `src`: an int register (the low
+    /// lane-width bits), or for `I32x4`/`I64x2` a float register's f32/f64 (wasm `splat`).
+    fn v128_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes);
+    /// `dst` = lane `lane` of `src` (shape `lanes`): into an int register (`I8x16`/`I16x8`
+    /// sign- or zero-extended to an i32 by `signed`, `I32x4` as an i32, `I64x2` as an i64),
+    /// or for `I32x4`/`I64x2` into a float register as an f32/f64 (wasm `extract_lane`).
+    fn v128_extract_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8, signed: bool);
+    /// Lane `lane` (shape `lanes`) of vector register `dst` = the scalar `src`, an int or
+    /// (for `I32x4`/`I64x2`) float register as in [`MacroAssembler::v128_splat`]; the other
+    /// lanes are kept (wasm `replace_lane`).
+    fn v128_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8);
+    /// `dst` byte `i` = byte `lanes[i]` of the 32-byte concatenation `lhs:rhs` (`lhs` bytes
+    /// 0..16; every index `< 32`; wasm `i8x16.shuffle`). `dst` may equal either source.
+    fn v128_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]);
     /// `dst = (a & mask) | (b & !mask)` (wasm `v128.bitselect`); `dst` may equal any source.
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg);
     /// `dst = lhs cmp rhs`, lane-wise (see [`V128Cmp`]); `dst` may equal either source.

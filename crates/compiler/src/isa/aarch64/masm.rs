@@ -700,6 +700,7 @@ impl MacroAssembler for Aarch64Masm {
             LoadKind::I64S16 => LdSt::LDRSH_X,
             LoadKind::I64S32 => LdSt::LDRSW,
             LoadKind::V128 => LdSt::LDR_Q,
+            _ => unimplemented!("aarch64 {kind:?}"),
         };
         let pc = self.offset();
         self.emit(k.indexed(dst.hw, b, i, Ext::Uxtw, false));
@@ -1188,6 +1189,7 @@ impl MacroAssembler for Aarch64Masm {
                 }
                 return;
             }
+            _ => unimplemented!("aarch64 {op:?}"),
         };
         self.emit(w);
     }
@@ -1202,8 +1204,33 @@ impl MacroAssembler for Aarch64Masm {
             V128UnOp::FNeg(lanes) => enc::vfmisc(VFMisc::Fneg, dbl(lanes), d, s),
             V128UnOp::FAbs(lanes) => enc::vfmisc(VFMisc::Fabs, dbl(lanes), d, s),
             V128UnOp::FSqrt(lanes) => enc::vfmisc(VFMisc::Fsqrt, dbl(lanes), d, s),
+            _ => unimplemented!("aarch64 {op:?}"),
         };
         self.emit(w);
+    }
+
+    fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
+        unimplemented!("aarch64 {test:?} {dst:?} {src:?}")
+    }
+
+    fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
+        unimplemented!("aarch64 {op:?} {dst:?} {src:?} {amount:?}")
+    }
+
+    fn v128_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
+        unimplemented!("aarch64 splat {dst:?} {src:?} {lanes:?}")
+    }
+
+    fn v128_extract_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8, signed: bool) {
+        unimplemented!("aarch64 extract {dst:?} {src:?} {lanes:?} {lane} {signed}")
+    }
+
+    fn v128_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8) {
+        unimplemented!("aarch64 replace {dst:?} {src:?} {lanes:?} {lane}")
+    }
+
+    fn v128_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]) {
+        unimplemented!("aarch64 shuffle {dst:?} {lhs:?} {rhs:?} {lanes:?}")
     }
 
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {

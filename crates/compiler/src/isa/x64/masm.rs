@@ -476,6 +476,7 @@ impl MacroAssembler for X64Masm {
             LoadKind::I64S16 => ext(Ext::Sx16To64, &mut self.ops),
             LoadKind::I64S32 => ext(Ext::Sx32To64, &mut self.ops),
             LoadKind::V128 => enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into()),
+            _ => unimplemented!("x64 {kind:?}"),
         }
         pc
     }
@@ -1145,6 +1146,7 @@ impl MacroAssembler for X64Masm {
             V128BinOp::FDiv(F64x2) => Sse::DIVPD,
             // Emitted above, before the operands were arranged.
             V128BinOp::FPMin(_) | V128BinOp::FPMax(_) => return,
+            _ => unimplemented!("x64 {op:?}"),
         };
         self.sse(sse, d, src);
     }
@@ -1198,7 +1200,32 @@ impl MacroAssembler for X64Masm {
             }
             V128UnOp::FSqrt(FloatLanes::F32x4) => self.sse(Sse::SQRTPS, d, s),
             V128UnOp::FSqrt(FloatLanes::F64x2) => self.sse(Sse::SQRTPD, d, s),
+            _ => unimplemented!("x64 {op:?}"),
         }
+    }
+
+    fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
+        unimplemented!("x64 {test:?} {dst:?} {src:?}")
+    }
+
+    fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
+        unimplemented!("x64 {op:?} {dst:?} {src:?} {amount:?}")
+    }
+
+    fn v128_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
+        unimplemented!("x64 splat {dst:?} {src:?} {lanes:?}")
+    }
+
+    fn v128_extract_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8, signed: bool) {
+        unimplemented!("x64 extract {dst:?} {src:?} {lanes:?} {lane} {signed}")
+    }
+
+    fn v128_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8) {
+        unimplemented!("x64 replace {dst:?} {src:?} {lanes:?} {lane}")
+    }
+
+    fn v128_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]) {
+        unimplemented!("x64 shuffle {dst:?} {lhs:?} {rhs:?} {lanes:?}")
     }
 
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {
