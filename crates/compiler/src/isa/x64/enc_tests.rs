@@ -964,3 +964,157 @@ fn packed_sse_forms() {
         }
     }
 }
+
+/// How a [`Packed`] instruction's operands read: `reg` and `rm` as xmm or general
+/// registers, with or without an immediate.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// `op xmm(reg), xmm(rm)`.
+    XmmXmm,
+    /// `op xmm(reg), xmm(rm), imm`.
+    XmmXmmImm,
+    /// `op r32(reg), xmm(rm)`.
+    GprXmm,
+    /// `op r32(reg), xmm(rm), imm`.
+    GprXmmImm,
+    /// `op r(rm), xmm(reg), imm` (the `pextr` forms; `true`: r64).
+    Extract(bool),
+    /// `op xmm(reg), r(rm), imm` (the `pinsr` forms; `true`: r64).
+    Insert(bool),
+}
+
+#[test]
+fn packed_forms() {
+    use Form::*;
+    let ops: &[(Packed, &str, Form, usize)] = &[
+        (Packed::PADDSB, "paddsb", XmmXmm, 2),
+        (Packed::PADDSW, "paddsw", XmmXmm, 2),
+        (Packed::PADDUSB, "paddusb", XmmXmm, 2),
+        (Packed::PADDUSW, "paddusw", XmmXmm, 2),
+        (Packed::PSUBSB, "psubsb", XmmXmm, 2),
+        (Packed::PSUBSW, "psubsw", XmmXmm, 2),
+        (Packed::PSUBUSB, "psubusb", XmmXmm, 2),
+        (Packed::PSUBUSW, "psubusw", XmmXmm, 2),
+        (Packed::PMINSW, "pminsw", XmmXmm, 2),
+        (Packed::PMAXSW, "pmaxsw", XmmXmm, 2),
+        (Packed::PAVGB, "pavgb", XmmXmm, 2),
+        (Packed::PAVGW, "pavgw", XmmXmm, 2),
+        (Packed::PMULHW, "pmulhw", XmmXmm, 2),
+        (Packed::PMULHUW, "pmulhuw", XmmXmm, 2),
+        (Packed::PMADDWD, "pmaddwd", XmmXmm, 2),
+        (Packed::PACKSSWB, "packsswb", XmmXmm, 2),
+        (Packed::PACKUSWB, "packuswb", XmmXmm, 2),
+        (Packed::PACKSSDW, "packssdw", XmmXmm, 2),
+        (Packed::PUNPCKLBW, "punpcklbw", XmmXmm, 2),
+        (Packed::PUNPCKHBW, "punpckhbw", XmmXmm, 2),
+        (Packed::PUNPCKLWD, "punpcklwd", XmmXmm, 2),
+        (Packed::PUNPCKHWD, "punpckhwd", XmmXmm, 2),
+        (Packed::PUNPCKLQDQ, "punpcklqdq", XmmXmm, 2),
+        (Packed::PSHUFD, "pshufd", XmmXmmImm, 2),
+        (Packed::PSHUFLW, "pshuflw", XmmXmmImm, 2),
+        (Packed::PSRLW, "psrlw", XmmXmm, 2),
+        (Packed::PSRLD, "psrld", XmmXmm, 2),
+        (Packed::PSRLQ, "psrlq", XmmXmm, 2),
+        (Packed::PSRAW, "psraw", XmmXmm, 2),
+        (Packed::PSRAD, "psrad", XmmXmm, 2),
+        (Packed::PSLLW, "psllw", XmmXmm, 2),
+        (Packed::PSLLD, "pslld", XmmXmm, 2),
+        (Packed::PSLLQ, "psllq", XmmXmm, 2),
+        (Packed::PMOVMSKB, "pmovmskb", GprXmm, 2),
+        (Packed::MOVMSKPS, "movmskps", GprXmm, 2),
+        (Packed::MOVMSKPD, "movmskpd", GprXmm, 2),
+        (Packed::CVTDQ2PS, "cvtdq2ps", XmmXmm, 2),
+        (Packed::CVTTPS2DQ, "cvttps2dq", XmmXmm, 2),
+        (Packed::CVTDQ2PD, "cvtdq2pd", XmmXmm, 2),
+        (Packed::CVTTPD2DQ, "cvttpd2dq", XmmXmm, 2),
+        (Packed::CVTPD2PS, "cvtpd2ps", XmmXmm, 2),
+        (Packed::CVTPS2PD, "cvtps2pd", XmmXmm, 2),
+        (Packed::UNPCKLPS, "unpcklps", XmmXmm, 2),
+        (Packed::SHUFPS, "shufps", XmmXmmImm, 2),
+        (Packed::MOVLHPS, "movlhps", XmmXmm, 2),
+        (Packed::ANDNPS, "andnps", XmmXmm, 2),
+        (Packed::MOVSD, "movsd", XmmXmm, 2),
+        (Packed::MOVSS, "movss", XmmXmm, 2),
+        (Packed::MOVQ_LOAD, "movq", XmmXmm, 2),
+        (Packed::PEXTRW, "pextrw", GprXmmImm, 2),
+        (Packed::PINSRW, "pinsrw", Insert(false), 2),
+        (Packed::PSHUFB, "pshufb", XmmXmm, 3),
+        (Packed::PHADDW, "phaddw", XmmXmm, 3),
+        (Packed::PHADDD, "phaddd", XmmXmm, 3),
+        (Packed::PMADDUBSW, "pmaddubsw", XmmXmm, 3),
+        (Packed::PMULHRSW, "pmulhrsw", XmmXmm, 3),
+        (Packed::PTEST, "ptest", XmmXmm, 3),
+        (Packed::PMOVSXBW, "pmovsxbw", XmmXmm, 3),
+        (Packed::PMOVSXWD, "pmovsxwd", XmmXmm, 3),
+        (Packed::PMOVSXDQ, "pmovsxdq", XmmXmm, 3),
+        (Packed::PMULDQ, "pmuldq", XmmXmm, 3),
+        (Packed::PACKUSDW, "packusdw", XmmXmm, 3),
+        (Packed::PMOVZXBW, "pmovzxbw", XmmXmm, 3),
+        (Packed::PMOVZXWD, "pmovzxwd", XmmXmm, 3),
+        (Packed::PMOVZXDQ, "pmovzxdq", XmmXmm, 3),
+        (Packed::PMINSB, "pminsb", XmmXmm, 3),
+        (Packed::PMINSD, "pminsd", XmmXmm, 3),
+        (Packed::PMAXSB, "pmaxsb", XmmXmm, 3),
+        (Packed::PMAXSD, "pmaxsd", XmmXmm, 3),
+        (Packed::ROUNDPS, "roundps", XmmXmmImm, 3),
+        (Packed::ROUNDPD, "roundpd", XmmXmmImm, 3),
+        (Packed::PBLENDW, "pblendw", XmmXmmImm, 3),
+        (Packed::PEXTRB, "pextrb", Extract(false), 3),
+        (Packed::PEXTRD, "pextrd", Extract(false), 3),
+        (Packed::PEXTRQ, "pextrq", Extract(true), 3),
+        (Packed::PINSRB, "pinsrb", Insert(false), 3),
+        (Packed::INSERTPS, "insertps", XmmXmmImm, 3),
+        (Packed::PINSRD, "pinsrd", Insert(false), 3),
+        (Packed::PINSRQ, "pinsrq", Insert(true), 3),
+        (Packed::op(0x66, 0xDA), "pminub", XmmXmm, 2),
+        (Packed::op38(0x3A), "pminuw", XmmXmm, 3),
+    ];
+    let no_prefix = [
+        "movmskps", "cvtdq2ps", "cvtps2pd", "unpcklps", "shufps", "movlhps", "andnps",
+    ];
+    for &(op, name, form, opcode_len) in ops {
+        let prefix = usize::from(!no_prefix.contains(&name));
+        for (a, b) in pairs() {
+            let imm = 5u8;
+            let (text, w64) = match form {
+                XmmXmm => (format!("{name} {},{}", xmm(a), xmm(b)), false),
+                XmmXmmImm => (format!("{name} {},{},{imm}", xmm(a), xmm(b)), false),
+                GprXmm => (format!("{name} {},{}", r(false, a), xmm(b)), false),
+                GprXmmImm => (format!("{name} {},{},{imm}", r(false, a), xmm(b)), false),
+                Extract(w) => (format!("{name} {},{},{imm}", r(w, b), xmm(a)), w),
+                Insert(w) => (format!("{name} {},{},{imm}", xmm(a), r(w, b)), w),
+            };
+            let has_imm = !matches!(form, XmmXmm | GprXmm);
+            let len = prefix + rex_len(w64, &[a, b], &[]) + opcode_len + 1 + has_imm as usize;
+            check(
+                |buf| {
+                    if has_imm {
+                        packed_imm(buf, op, a, Rm::Reg(b), imm)
+                    } else {
+                        packed(buf, op, a, Rm::Reg(b))
+                    }
+                },
+                &text,
+                len,
+            );
+        }
+    }
+    // The memory forms the SIMD loads use.
+    for &m in &some_mems() {
+        for x in [0, 9] {
+            let rex = rex_len(false, &[&[x][..], &mem_regs(m)].concat(), &[]);
+            for (op, name, size, len) in [
+                (Packed::MOVSS, "movss", "dword", 2),
+                (Packed::MOVQ_LOAD, "movq", "qword", 2),
+                (Packed::PMOVSXBW, "pmovsxbw", "qword", 3),
+                (Packed::PMOVZXDQ, "pmovzxdq", "qword", 3),
+            ] {
+                check(
+                    |buf| packed(buf, op, x, Rm::from(m)),
+                    &format!("{name} {},{}", xmm(x), mem_text(size, m)),
+                    1 + rex + len + mem_len(m),
+                );
+            }
+        }
+    }
+}
