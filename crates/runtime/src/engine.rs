@@ -18,6 +18,8 @@ pub struct Config {
     pub(crate) parallel_compilation: bool,
     pub(crate) lazy_compilation: bool,
     pub(crate) software_float_rounding: bool,
+    pub(crate) wasm_simd: bool,
+    pub(crate) wasm_relaxed_simd: bool,
 }
 
 impl Default for Config {
@@ -30,6 +32,8 @@ impl Default for Config {
             parallel_compilation: true,
             lazy_compilation: wjit_compiler::isa::host::LAZY_COMPILATION,
             software_float_rounding: false,
+            wasm_simd: true,
+            wasm_relaxed_simd: true,
         }
     }
 }
@@ -78,6 +82,31 @@ impl Config {
     pub fn software_float_rounding(&mut self, enable: bool) -> &mut Self {
         self.software_float_rounding = enable;
         self
+    }
+    /// Accept the fixed-width SIMD proposal (`v128`; part of wasm 2.0, on by default).
+    pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
+        self.wasm_simd = enable;
+        self
+    }
+    /// Accept the relaxed SIMD proposal (wasm 3.0; on by default, as in wasmtime). Needs
+    /// [`Config::wasm_simd`]. wjit's relaxed operators are deterministic and the same on
+    /// every ISA: each gives the result of its strict counterpart (`relaxed_swizzle` is
+    /// `swizzle`, `relaxed_trunc*` is `trunc_sat*`, `relaxed_min`/`max` are `min`/`max`,
+    /// `relaxed_laneselect` is `bitselect`, `relaxed_q15mulr_s` is `q15mulr_sat_s`),
+    /// `relaxed_madd`/`nmadd` round the product before the add (unfused), and the
+    /// `relaxed_dot_i8x16_i7x16` operators take both operands as signed with wrapping i16
+    /// sums.
+    pub fn wasm_relaxed_simd(&mut self, enable: bool) -> &mut Self {
+        self.wasm_relaxed_simd = enable;
+        self
+    }
+    /// The proposals the validator accepts under this configuration.
+    pub(crate) fn wasm_features(&self) -> wasmparser::WasmFeatures {
+        use wasmparser::WasmFeatures as F;
+        let mut features = F::WASM2;
+        features.set(F::SIMD, self.wasm_simd);
+        features.set(F::RELAXED_SIMD, self.wasm_simd && self.wasm_relaxed_simd);
+        features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).
     pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
@@ -147,6 +176,11 @@ impl Engine {
             }
         }
 
+        if config.wasm_relaxed_simd && !config.wasm_simd {
+            return Err(Error::Unsupported(
+                "relaxed SIMD without SIMD: enable `Config::wasm_simd` or disable `Config::wasm_relaxed_simd`".into(),
+            ));
+        }
         let stubs = stubs()?;
         Ok(Engine {
             inner: Arc::new(EngineInner {

@@ -147,11 +147,13 @@ fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
     })
 }
 
-/// The proposals wjit accepts. Every reader and the validator use exactly these, because
-/// the binary reader's interpretation of some encodings depends on them (with memory64 a
-/// memarg offset may take 10 bytes, with multi-memory bit 6 of its flags adds a memory
-/// index): a module is read as wasm 2.0, not as the union of all proposals.
-pub(crate) const FEATURES: WasmFeatures = WasmFeatures::WASM2;
+/// The proposals wjit can read. Every reader uses exactly these, because the binary
+/// reader's interpretation of some encodings depends on them (with memory64 a memarg offset
+/// may take 10 bytes, with multi-memory bit 6 of its flags adds a memory index): a module
+/// is read as wasm 2.0 plus relaxed SIMD (new opcodes only), not as the union of all
+/// proposals. The validator accepts the subset the engine's [`Config`] enables
+/// ([`Config::wasm_features`]).
+pub(crate) const FEATURES: WasmFeatures = WasmFeatures::WASM2.union(WasmFeatures::RELAXED_SIMD);
 
 /// A reader of the function body at `range` of `binary`, with wjit's features.
 pub(crate) fn body_reader(
@@ -169,7 +171,7 @@ pub(crate) fn body_reader(
 /// Parses and validates every section of `binary` except the function bodies, which it
 /// collects for validation and compilation.
 pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
-    let mut validator = Validator::new_with_features(FEATURES);
+    let mut validator = Validator::new_with_features(engine.inner.config.wasm_features());
     let mut m = ParsedModule::default();
     let mut parser = Parser::new(0);
     parser.set_features(FEATURES);
