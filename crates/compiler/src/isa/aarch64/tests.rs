@@ -867,7 +867,10 @@ fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
 /// the source line it assembled.
 #[test]
 fn vector_encoders_match_gnu_as() {
-    use enc::{LdSt, VArith, VCmp, VFMisc, VFloat, VLogic, VMisc, VSize};
+    use enc::{
+        LdSt, VAcross, VArith, VArith2, VCmp, VFCvt, VFMisc, VFloat, VLogic, VMisc, VMisc2,
+        VNarrow, VSize,
+    };
     let rows: &[(u32, u32, &str)] = &[
         (
             enc::ld1_st1_lane(true, 1, 3, 16, 13),
@@ -1451,6 +1454,733 @@ fn vector_encoders_match_gnu_as() {
         ),
         (enc::ins_d(1, 0, 16), 0x4e08_1e01, "mov v1.d[0], x16"),
         (enc::ins_d(31, 1, 16), 0x4e18_1e1f, "mov v31.d[1], x16"),
+        (
+            enc::varith2(VArith2::Sqadd, VSize::B16, 1, 2, 3),
+            0x4e23_0c41,
+            "sqadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sqadd, VSize::H8, 31, 30, 16),
+            0x4e70_0fdf,
+            "sqadd v31.8h, v30.8h, v16.8h",
+        ),
+        (
+            enc::varith2(VArith2::Uqadd, VSize::B16, 1, 2, 3),
+            0x6e23_0c41,
+            "uqadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Uqadd, VSize::H8, 9, 31, 17),
+            0x6e71_0fe9,
+            "uqadd v9.8h, v31.8h, v17.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqsub, VSize::B16, 1, 2, 3),
+            0x4e23_2c41,
+            "sqsub v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sqsub, VSize::H8, 16, 17, 31),
+            0x4e7f_2e30,
+            "sqsub v16.8h, v17.8h, v31.8h",
+        ),
+        (
+            enc::varith2(VArith2::Uqsub, VSize::B16, 1, 2, 3),
+            0x6e23_2c41,
+            "uqsub v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Uqsub, VSize::H8, 29, 8, 30),
+            0x6e7e_2d1d,
+            "uqsub v29.8h, v8.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Smin, VSize::B16, 1, 2, 3),
+            0x4e23_6c41,
+            "smin v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Smin, VSize::S4, 31, 2, 3),
+            0x4ea3_6c5f,
+            "smin v31.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::varith2(VArith2::Umin, VSize::H8, 1, 2, 3),
+            0x6e63_6c41,
+            "umin v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Umin, VSize::S4, 1, 31, 3),
+            0x6ea3_6fe1,
+            "umin v1.4s, v31.4s, v3.4s",
+        ),
+        (
+            enc::varith2(VArith2::Smax, VSize::H8, 1, 2, 3),
+            0x4e63_6441,
+            "smax v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Smax, VSize::S4, 1, 2, 31),
+            0x4ebf_6441,
+            "smax v1.4s, v2.4s, v31.4s",
+        ),
+        (
+            enc::varith2(VArith2::Umax, VSize::B16, 1, 2, 3),
+            0x6e23_6441,
+            "umax v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Umax, VSize::S4, 20, 21, 22),
+            0x6eb6_66b4,
+            "umax v20.4s, v21.4s, v22.4s",
+        ),
+        (
+            enc::varith2(VArith2::Urhadd, VSize::B16, 1, 2, 3),
+            0x6e23_1441,
+            "urhadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Urhadd, VSize::H8, 31, 30, 29),
+            0x6e7d_17df,
+            "urhadd v31.8h, v30.8h, v29.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqrdmulh, VSize::H8, 1, 2, 3),
+            0x6e63_b441,
+            "sqrdmulh v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqrdmulh, VSize::H8, 31, 16, 30),
+            0x6e7e_b61f,
+            "sqrdmulh v31.8h, v16.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::B16, 30, 30, 30),
+            0x4e3e_bfde,
+            "addp v30.16b, v30.16b, v30.16b",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::H8, 1, 2, 3),
+            0x4e63_bc41,
+            "addp v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::S4, 16, 30, 31),
+            0x4ebf_bfd0,
+            "addp v16.4s, v30.4s, v31.4s",
+        ),
+        (
+            enc::varith2(VArith2::Sshl, VSize::B16, 1, 2, 30),
+            0x4e3e_4441,
+            "sshl v1.16b, v2.16b, v30.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sshl, VSize::D2, 31, 2, 30),
+            0x4efe_445f,
+            "sshl v31.2d, v2.2d, v30.2d",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::H8, 1, 2, 30),
+            0x6e7e_4441,
+            "ushl v1.8h, v2.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::S4, 1, 2, 30),
+            0x6ebe_4441,
+            "ushl v1.4s, v2.4s, v30.4s",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::D2, 1, 2, 30),
+            0x6efe_4441,
+            "ushl v1.2d, v2.2d, v30.2d",
+        ),
+        (
+            enc::vfminmax(true, false, 1, 2, 3),
+            0x4ea3_f441,
+            "fmin v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfminmax(true, true, 31, 2, 3),
+            0x4ee3_f45f,
+            "fmin v31.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfminmax(false, false, 1, 31, 3),
+            0x4e23_f7e1,
+            "fmax v1.4s, v31.4s, v3.4s",
+        ),
+        (
+            enc::vfminmax(false, true, 1, 2, 31),
+            0x4e7f_f441,
+            "fmax v1.2d, v2.2d, v31.2d",
+        ),
+        (
+            enc::vmull(true, false, VSize::B16, 1, 2, 3),
+            0x0e23_c041,
+            "smull v1.8h, v2.8b, v3.8b",
+        ),
+        (
+            enc::vmull(true, true, VSize::B16, 1, 2, 3),
+            0x4e23_c041,
+            "smull2 v1.8h, v2.16b, v3.16b",
+        ),
+        (
+            enc::vmull(false, false, VSize::H8, 31, 2, 3),
+            0x2e63_c05f,
+            "umull v31.4s, v2.4h, v3.4h",
+        ),
+        (
+            enc::vmull(false, true, VSize::H8, 1, 31, 3),
+            0x6e63_c3e1,
+            "umull2 v1.4s, v31.8h, v3.8h",
+        ),
+        (
+            enc::vmull(true, false, VSize::S4, 1, 2, 31),
+            0x0ebf_c041,
+            "smull v1.2d, v2.2s, v31.2s",
+        ),
+        (
+            enc::vmull(false, true, VSize::S4, 30, 2, 3),
+            0x6ea3_c05e,
+            "umull2 v30.2d, v2.4s, v3.4s",
+        ),
+        (
+            enc::vmull(true, true, VSize::H8, 31, 16, 17),
+            0x4e71_c21f,
+            "smull2 v31.4s, v16.8h, v17.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::Cnt, VSize::B16, 1, 2),
+            0x4e20_5841,
+            "cnt v1.16b, v2.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Cnt, VSize::B16, 31, 30),
+            0x4e20_5bdf,
+            "cnt v31.16b, v30.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Saddlp, VSize::B16, 1, 2),
+            0x4e20_2841,
+            "saddlp v1.8h, v2.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Saddlp, VSize::H8, 31, 2),
+            0x4e60_285f,
+            "saddlp v31.4s, v2.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::Uaddlp, VSize::B16, 1, 31),
+            0x6e20_2be1,
+            "uaddlp v1.8h, v31.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Uaddlp, VSize::H8, 1, 2),
+            0x6e60_2841,
+            "uaddlp v1.4s, v2.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmeqZero, VSize::D2, 30, 17),
+            0x4ee0_9a3e,
+            "cmeq v30.2d, v17.2d, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::B16, 30, 31),
+            0x4e20_abfe,
+            "cmlt v30.16b, v31.16b, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::H8, 30, 2),
+            0x4e60_a85e,
+            "cmlt v30.8h, v2.8h, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::S4, 30, 2),
+            0x4ea0_a85e,
+            "cmlt v30.4s, v2.4s, #0",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::B16, 1, 2),
+            0x0e21_4841,
+            "sqxtn v1.8b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, true, VSize::B16, 1, 2),
+            0x4e21_4841,
+            "sqxtn2 v1.16b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::H8, 31, 2),
+            0x0e61_485f,
+            "sqxtn v31.4h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, true, VSize::H8, 1, 31),
+            0x4e61_4be1,
+            "sqxtn2 v1.8h, v31.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::S4, 1, 2),
+            0x0ea1_4841,
+            "sqxtn v1.2s, v2.2d",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, false, VSize::B16, 30, 2),
+            0x2e21_285e,
+            "sqxtun v30.8b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, true, VSize::B16, 30, 2),
+            0x6e21_285e,
+            "sqxtun2 v30.16b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, false, VSize::H8, 1, 2),
+            0x2e61_2841,
+            "sqxtun v1.4h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, true, VSize::H8, 1, 2),
+            0x6e61_2841,
+            "sqxtun2 v1.8h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Uqxtn, false, VSize::S4, 31, 31),
+            0x2ea1_4bff,
+            "uqxtn v31.2s, v31.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintn, false, 1, 2),
+            0x4e21_8841,
+            "frintn v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintn, true, 1, 2),
+            0x4e61_8841,
+            "frintn v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintm, false, 31, 2),
+            0x4e21_985f,
+            "frintm v31.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintm, true, 1, 2),
+            0x4e61_9841,
+            "frintm v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintp, false, 1, 31),
+            0x4ea1_8be1,
+            "frintp v1.4s, v31.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintp, true, 1, 2),
+            0x4ee1_8841,
+            "frintp v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintz, false, 1, 2),
+            0x4ea1_9841,
+            "frintz v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintz, true, 17, 18),
+            0x4ee1_9a51,
+            "frintz v17.2d, v18.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Scvtf, false, 1, 2),
+            0x4e21_d841,
+            "scvtf v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Scvtf, true, 31, 2),
+            0x4e61_d85f,
+            "scvtf v31.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Ucvtf, false, 1, 2),
+            0x6e21_d841,
+            "ucvtf v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Ucvtf, true, 1, 31),
+            0x6e61_dbe1,
+            "ucvtf v1.2d, v31.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzs, false, 1, 2),
+            0x4ea1_b841,
+            "fcvtzs v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzs, true, 1, 2),
+            0x4ee1_b841,
+            "fcvtzs v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzu, false, 30, 2),
+            0x6ea1_b85e,
+            "fcvtzu v30.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzu, true, 1, 29),
+            0x6ee1_bba1,
+            "fcvtzu v1.2d, v29.2d",
+        ),
+        (enc::fcvtn_2s(1, 2), 0x0e61_6841, "fcvtn v1.2s, v2.2d"),
+        (enc::fcvtn_2s(31, 30), 0x0e61_6bdf, "fcvtn v31.2s, v30.2d"),
+        (enc::fcvtl_2d(1, 2), 0x0e61_7841, "fcvtl v1.2d, v2.2s"),
+        (enc::fcvtl_2d(30, 31), 0x0e61_7bfe, "fcvtl v30.2d, v31.2s"),
+        (
+            enc::vshll(true, false, VSize::B16, 1, 2, 0),
+            0x0f08_a441,
+            "sshll v1.8h, v2.8b, #0",
+        ),
+        (
+            enc::vshll(true, true, VSize::B16, 1, 2, 0),
+            0x4f08_a441,
+            "sshll2 v1.8h, v2.16b, #0",
+        ),
+        (
+            enc::vshll(false, false, VSize::H8, 31, 2, 0),
+            0x2f10_a45f,
+            "ushll v31.4s, v2.4h, #0",
+        ),
+        (
+            enc::vshll(false, true, VSize::H8, 1, 31, 0),
+            0x6f10_a7e1,
+            "ushll2 v1.4s, v31.8h, #0",
+        ),
+        (
+            enc::vshll(true, false, VSize::S4, 1, 2, 0),
+            0x0f20_a441,
+            "sshll v1.2d, v2.2s, #0",
+        ),
+        (
+            enc::vshll(false, true, VSize::S4, 1, 2, 0),
+            0x6f20_a441,
+            "ushll2 v1.2d, v2.4s, #0",
+        ),
+        (
+            enc::vshll(true, false, VSize::H8, 1, 2, 5),
+            0x0f15_a441,
+            "sshll v1.4s, v2.4h, #5",
+        ),
+        (
+            enc::vshl_imm(VSize::B16, 1, 2, 0),
+            0x4f08_5441,
+            "shl v1.16b, v2.16b, #0",
+        ),
+        (
+            enc::vshl_imm(VSize::B16, 1, 2, 7),
+            0x4f0f_5441,
+            "shl v1.16b, v2.16b, #7",
+        ),
+        (
+            enc::vshl_imm(VSize::H8, 31, 2, 15),
+            0x4f1f_545f,
+            "shl v31.8h, v2.8h, #15",
+        ),
+        (
+            enc::vshl_imm(VSize::S4, 1, 31, 1),
+            0x4f21_57e1,
+            "shl v1.4s, v31.4s, #1",
+        ),
+        (
+            enc::vshl_imm(VSize::D2, 1, 2, 63),
+            0x4f7f_5441,
+            "shl v1.2d, v2.2d, #63",
+        ),
+        (
+            enc::vshr_imm(true, VSize::B16, 1, 2, 1),
+            0x4f0f_0441,
+            "sshr v1.16b, v2.16b, #1",
+        ),
+        (
+            enc::vshr_imm(true, VSize::B16, 1, 2, 7),
+            0x4f09_0441,
+            "sshr v1.16b, v2.16b, #7",
+        ),
+        (
+            enc::vshr_imm(false, VSize::H8, 31, 2, 15),
+            0x6f11_045f,
+            "ushr v31.8h, v2.8h, #15",
+        ),
+        (
+            enc::vshr_imm(true, VSize::S4, 1, 31, 31),
+            0x4f21_07e1,
+            "sshr v1.4s, v31.4s, #31",
+        ),
+        (
+            enc::vshr_imm(false, VSize::D2, 1, 2, 63),
+            0x6f41_0441,
+            "ushr v1.2d, v2.2d, #63",
+        ),
+        (
+            enc::vshr_imm(true, VSize::D2, 1, 2, 1),
+            0x4f7f_0441,
+            "sshr v1.2d, v2.2d, #1",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::B16, 30, 30),
+            0x4e31_bbde,
+            "addv b30, v30.16b",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::H8, 30, 31),
+            0x4e71_bbfe,
+            "addv h30, v31.8h",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::S4, 1, 2),
+            0x4eb1_b841,
+            "addv s1, v2.4s",
+        ),
+        (
+            enc::vacross(VAcross::Umaxv, VSize::S4, 30, 17),
+            0x6eb0_aa3e,
+            "umaxv s30, v17.4s",
+        ),
+        (
+            enc::vacross(VAcross::Umaxv, VSize::B16, 1, 2),
+            0x6e30_a841,
+            "umaxv b1, v2.16b",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::B16, 30, 31),
+            0x6e31_abfe,
+            "uminv b30, v31.16b",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::H8, 1, 2),
+            0x6e71_a841,
+            "uminv h1, v2.8h",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::S4, 1, 2),
+            0x6eb1_a841,
+            "uminv s1, v2.4s",
+        ),
+        (enc::dup_gp(VSize::B16, 1, 2), 0x4e01_0c41, "dup v1.16b, w2"),
+        (
+            enc::dup_gp(VSize::H8, 31, 16),
+            0x4e02_0e1f,
+            "dup v31.8h, w16",
+        ),
+        (
+            enc::dup_gp(VSize::S4, 30, 30),
+            0x4e04_0fde,
+            "dup v30.4s, w30",
+        ),
+        (enc::dup_gp(VSize::D2, 1, 17), 0x4e08_0e21, "dup v1.2d, x17"),
+        (
+            enc::dup_elem(VSize::S4, 1, 2, 0),
+            0x4e04_0441,
+            "dup v1.4s, v2.s[0]",
+        ),
+        (
+            enc::dup_elem(VSize::D2, 31, 2, 0),
+            0x4e08_045f,
+            "dup v31.2d, v2.d[0]",
+        ),
+        (
+            enc::dup_elem(VSize::B16, 1, 2, 15),
+            0x4e1f_0441,
+            "dup v1.16b, v2.b[15]",
+        ),
+        (
+            enc::dup_elem(VSize::H8, 1, 31, 7),
+            0x4e1e_07e1,
+            "dup v1.8h, v31.h[7]",
+        ),
+        (
+            enc::dup_elem(VSize::S4, 1, 2, 3),
+            0x4e1c_0441,
+            "dup v1.4s, v2.s[3]",
+        ),
+        (
+            enc::dup_elem(VSize::D2, 1, 2, 1),
+            0x4e18_0441,
+            "dup v1.2d, v2.d[1]",
+        ),
+        (
+            enc::dup_scalar(VSize::S4, 1, 2, 2),
+            0x5e14_0441,
+            "mov s1, v2.s[2]",
+        ),
+        (
+            enc::dup_scalar(VSize::S4, 31, 30, 0),
+            0x5e04_07df,
+            "mov s31, v30.s[0]",
+        ),
+        (
+            enc::dup_scalar(VSize::D2, 1, 2, 1),
+            0x5e18_0441,
+            "mov d1, v2.d[1]",
+        ),
+        (
+            enc::dup_scalar(VSize::D2, 16, 31, 0),
+            0x5e08_07f0,
+            "mov d16, v31.d[0]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::B16, 1, 2, 15),
+            0x0e1f_2c41,
+            "smov w1, v2.b[15]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::B16, 30, 31, 0),
+            0x0e01_2ffe,
+            "smov w30, v31.b[0]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::H8, 1, 2, 7),
+            0x0e1e_2c41,
+            "smov w1, v2.h[7]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::B16, 16, 2, 9),
+            0x0e13_3c50,
+            "umov w16, v2.b[9]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::H8, 1, 30, 3),
+            0x0e0e_3fc1,
+            "umov w1, v30.h[3]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::S4, 26, 2, 3),
+            0x0e1c_3c5a,
+            "mov w26, v2.s[3]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::S4, 1, 2, 0),
+            0x0e04_3c41,
+            "mov w1, v2.s[0]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::D2, 25, 2, 1),
+            0x4e18_3c59,
+            "mov x25, v2.d[1]",
+        ),
+        (
+            enc::ins_gp(VSize::B16, 1, 15, 2),
+            0x4e1f_1c41,
+            "mov v1.b[15], w2",
+        ),
+        (
+            enc::ins_gp(VSize::B16, 31, 0, 30),
+            0x4e01_1fdf,
+            "mov v31.b[0], w30",
+        ),
+        (
+            enc::ins_gp(VSize::H8, 1, 6, 17),
+            0x4e1a_1e21,
+            "mov v1.h[6], w17",
+        ),
+        (
+            enc::ins_gp(VSize::S4, 1, 3, 2),
+            0x4e1c_1c41,
+            "mov v1.s[3], w2",
+        ),
+        (
+            enc::ins_gp(VSize::D2, 1, 1, 20),
+            0x4e18_1e81,
+            "mov v1.d[1], x20",
+        ),
+        (
+            enc::ins_elem(VSize::S4, 1, 2, 3, 0),
+            0x6e14_0461,
+            "mov v1.s[2], v3.s[0]",
+        ),
+        (
+            enc::ins_elem(VSize::S4, 31, 3, 30, 0),
+            0x6e1c_07df,
+            "mov v31.s[3], v30.s[0]",
+        ),
+        (
+            enc::ins_elem(VSize::D2, 1, 1, 2, 0),
+            0x6e18_0441,
+            "mov v1.d[1], v2.d[0]",
+        ),
+        (
+            enc::ins_elem(VSize::D2, 1, 0, 31, 0),
+            0x6e08_07e1,
+            "mov v1.d[0], v31.d[0]",
+        ),
+        (
+            enc::ins_elem(VSize::B16, 1, 5, 2, 0),
+            0x6e0b_0441,
+            "mov v1.b[5], v2.b[0]",
+        ),
+        (
+            enc::ins_elem(VSize::H8, 1, 7, 2, 0),
+            0x6e1e_0441,
+            "mov v1.h[7], v2.h[0]",
+        ),
+        (
+            enc::tbl(1, 2, 1, 3),
+            0x4e03_0041,
+            "tbl v1.16b, {v2.16b}, v3.16b",
+        ),
+        (
+            enc::tbl(31, 30, 1, 16),
+            0x4e10_03df,
+            "tbl v31.16b, {v30.16b}, v16.16b",
+        ),
+        (
+            enc::tbl(16, 30, 2, 16),
+            0x4e10_23d0,
+            "tbl v16.16b, {v30.16b, v31.16b}, v16.16b",
+        ),
+        (
+            enc::tbl(1, 31, 2, 3),
+            0x4e03_23e1,
+            "tbl v1.16b, {v31.16b, v0.16b}, v3.16b",
+        ),
+        (
+            enc::ld1r(VSize::B16, 1, 16),
+            0x4d40_c201,
+            "ld1r {v1.16b}, [x16]",
+        ),
+        (
+            enc::ld1r(VSize::H8, 31, 16),
+            0x4d40_c61f,
+            "ld1r {v31.8h}, [x16]",
+        ),
+        (
+            enc::ld1r(VSize::S4, 1, 17),
+            0x4d40_ca21,
+            "ld1r {v1.4s}, [x17]",
+        ),
+        (
+            enc::ld1r(VSize::D2, 29, 30),
+            0x4d40_cfdd,
+            "ld1r {v29.2d}, [x30]",
+        ),
+        (
+            enc::add_sub_ext(false, false, false, 9, 16, 17, enc::Extend::Uxtw, 1),
+            0x0b31_4609,
+            "add w9, w16, w17, uxtw #1",
+        ),
+        (
+            enc::bfm(true, enc::Bfm::U, 16, 16, 63, 63),
+            0xd37f_fe10,
+            "lsr x16, x16, #63",
+        ),
+        (
+            enc::logical_imm_op(
+                false,
+                enc::LogicOp::And,
+                16,
+                25,
+                enc::logical_imm(63, false).unwrap(),
+            ),
+            0x1200_1730,
+            "and w16, w25, #0x3f",
+        ),
     ];
     for &(got, want, text) in rows {
         assert_eq!(got, want, "{text}: {got:#010x} != {want:#010x}");
@@ -1914,6 +2644,7 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                             |x, y| if x < y { y } else { x },
                             |x, y| if x < y { y } else { x },
                         ),
+                        _ => unreachable!(),
                     };
                     sim.run(&lines);
                     let mut expect = before;
@@ -1965,6 +2696,7 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                 V128UnOp::FSqrt(fl) => {
                     float_lanes(0, a, fbits(fl), |_, y| y.sqrt(), |_, y| y.sqrt())
                 }
+                _ => unreachable!(),
             };
             sim.run(&lines);
             let mut expect = before;
