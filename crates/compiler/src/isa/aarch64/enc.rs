@@ -871,21 +871,21 @@ pub fn vnarrow(op: VNarrow, high: bool, dst: VSize, rd: u8, rn: u8) -> u32 {
 #[repr(u32)]
 pub enum VFCvt {
     /// Round to nearest, ties to even.
-    Frintn = 0b0_0_11000,
+    Frintn = 0b00_11000,
     /// Round toward minus infinity.
-    Frintm = 0b0_0_11001,
+    Frintm = 0b00_11001,
     /// Round toward plus infinity.
-    Frintp = 0b0_1_11000,
+    Frintp = 0b01_11000,
     /// Round toward zero.
-    Frintz = 0b0_1_11001,
+    Frintz = 0b01_11001,
     /// Signed int to float (same width).
-    Scvtf = 0b0_0_11101,
+    Scvtf = 0b00_11101,
     /// Unsigned int to float.
-    Ucvtf = 0b1_0_11101,
+    Ucvtf = 0b10_11101,
     /// Float to signed int toward zero, saturating, NaN to 0.
-    Fcvtzs = 0b0_1_11011,
+    Fcvtzs = 0b01_11011,
     /// Float to unsigned int toward zero, saturating, NaN to 0.
-    Fcvtzu = 0b1_1_11011,
+    Fcvtzu = 0b11_11011,
 }
 
 /// `FRINTN/FRINTM/FRINTP/FRINTZ/SCVTF/UCVTF/FCVTZS/FCVTZU Vd.T, Vn.T` with `T` `.4s`, or
