@@ -999,3 +999,225 @@ pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
     };
     encode(s, 0x66, w, false, &[0x0F, 0x3A, op], xmm, m.into(), imm);
 }
+
+/// A packed SSE instruction `op reg, r/m [, imm8]` given by its mandatory prefix (0 for
+/// none), REX.W, and opcode bytes after the prefix (`0F xx`, `0F 38 xx` or `0F 3A xx`).
+/// `reg` is the ModRM reg operand: the destination for most, the xmm source for the
+/// `pextr*` forms, and the general register for `pmovmskb`/`movmskp*`/`pextrw`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packed {
+    prefix: u8,
+    w: bool,
+    opcode: [u8; 3],
+    len: u8,
+}
+
+impl Packed {
+    /// `[prefix] 0F op`.
+    pub const fn op(prefix: u8, op: u8) -> Packed {
+        Packed {
+            prefix,
+            w: false,
+            opcode: [0x0F, op, 0],
+            len: 2,
+        }
+    }
+    /// `66 0F 38 op`.
+    pub const fn op38(op: u8) -> Packed {
+        Packed {
+            prefix: 0x66,
+            w: false,
+            opcode: [0x0F, 0x38, op],
+            len: 3,
+        }
+    }
+    /// `66 [REX.W] 0F 3A op ib`.
+    const fn op3a(w: bool, op: u8) -> Packed {
+        Packed {
+            prefix: 0x66,
+            w,
+            opcode: [0x0F, 0x3A, op],
+            len: 3,
+        }
+    }
+
+    /// `paddsb`.
+    pub const PADDSB: Packed = Packed::op(0x66, 0xEC);
+    /// `paddsw`.
+    pub const PADDSW: Packed = Packed::op(0x66, 0xED);
+    /// `paddusb`.
+    pub const PADDUSB: Packed = Packed::op(0x66, 0xDC);
+    /// `paddusw`.
+    pub const PADDUSW: Packed = Packed::op(0x66, 0xDD);
+    /// `psubsb`.
+    pub const PSUBSB: Packed = Packed::op(0x66, 0xE8);
+    /// `psubsw`.
+    pub const PSUBSW: Packed = Packed::op(0x66, 0xE9);
+    /// `psubusb`.
+    pub const PSUBUSB: Packed = Packed::op(0x66, 0xD8);
+    /// `psubusw`.
+    pub const PSUBUSW: Packed = Packed::op(0x66, 0xD9);
+    /// `pminsw`.
+    pub const PMINSW: Packed = Packed::op(0x66, 0xEA);
+    /// `pmaxsw`.
+    pub const PMAXSW: Packed = Packed::op(0x66, 0xEE);
+    /// `pavgb`.
+    pub const PAVGB: Packed = Packed::op(0x66, 0xE0);
+    /// `pavgw`.
+    pub const PAVGW: Packed = Packed::op(0x66, 0xE3);
+    /// `pmulhw`.
+    pub const PMULHW: Packed = Packed::op(0x66, 0xE5);
+    /// `pmulhuw`.
+    pub const PMULHUW: Packed = Packed::op(0x66, 0xE4);
+    /// `pmaddwd`.
+    pub const PMADDWD: Packed = Packed::op(0x66, 0xF5);
+    /// `packsswb`.
+    pub const PACKSSWB: Packed = Packed::op(0x66, 0x63);
+    /// `packuswb`.
+    pub const PACKUSWB: Packed = Packed::op(0x66, 0x67);
+    /// `packssdw`.
+    pub const PACKSSDW: Packed = Packed::op(0x66, 0x6B);
+    /// `punpcklbw`.
+    pub const PUNPCKLBW: Packed = Packed::op(0x66, 0x60);
+    /// `punpckhbw`.
+    pub const PUNPCKHBW: Packed = Packed::op(0x66, 0x68);
+    /// `punpcklwd`.
+    pub const PUNPCKLWD: Packed = Packed::op(0x66, 0x61);
+    /// `punpckhwd`.
+    pub const PUNPCKHWD: Packed = Packed::op(0x66, 0x69);
+    /// `punpcklqdq`.
+    pub const PUNPCKLQDQ: Packed = Packed::op(0x66, 0x6C);
+    /// `pshufd xmm, xmm/m, ib`.
+    pub const PSHUFD: Packed = Packed::op(0x66, 0x70);
+    /// `pshuflw xmm, xmm/m, ib`.
+    pub const PSHUFLW: Packed = Packed::op(0xF2, 0x70);
+    /// `psrlw xmm, xmm` (count in the low 64 bits of the source).
+    pub const PSRLW: Packed = Packed::op(0x66, 0xD1);
+    /// `psrld xmm, xmm`.
+    pub const PSRLD: Packed = Packed::op(0x66, 0xD2);
+    /// `psrlq xmm, xmm`.
+    pub const PSRLQ: Packed = Packed::op(0x66, 0xD3);
+    /// `psraw xmm, xmm`.
+    pub const PSRAW: Packed = Packed::op(0x66, 0xE1);
+    /// `psrad xmm, xmm`.
+    pub const PSRAD: Packed = Packed::op(0x66, 0xE2);
+    /// `psllw xmm, xmm`.
+    pub const PSLLW: Packed = Packed::op(0x66, 0xF1);
+    /// `pslld xmm, xmm`.
+    pub const PSLLD: Packed = Packed::op(0x66, 0xF2);
+    /// `psllq xmm, xmm`.
+    pub const PSLLQ: Packed = Packed::op(0x66, 0xF3);
+    /// `pmovmskb r32, xmm` (reg: the general register).
+    pub const PMOVMSKB: Packed = Packed::op(0x66, 0xD7);
+    /// `movmskps r32, xmm` (reg: the general register).
+    pub const MOVMSKPS: Packed = Packed::op(0, 0x50);
+    /// `movmskpd r32, xmm` (reg: the general register).
+    pub const MOVMSKPD: Packed = Packed::op(0x66, 0x50);
+    /// `cvtdq2ps`.
+    pub const CVTDQ2PS: Packed = Packed::op(0, 0x5B);
+    /// `cvttps2dq`.
+    pub const CVTTPS2DQ: Packed = Packed::op(0xF3, 0x5B);
+    /// `cvtdq2pd`.
+    pub const CVTDQ2PD: Packed = Packed::op(0xF3, 0xE6);
+    /// `cvttpd2dq`.
+    pub const CVTTPD2DQ: Packed = Packed::op(0x66, 0xE6);
+    /// `cvtpd2ps`.
+    pub const CVTPD2PS: Packed = Packed::op(0x66, 0x5A);
+    /// `cvtps2pd`.
+    pub const CVTPS2PD: Packed = Packed::op(0, 0x5A);
+    /// `unpcklps`.
+    pub const UNPCKLPS: Packed = Packed::op(0, 0x14);
+    /// `shufps xmm, xmm, ib`.
+    pub const SHUFPS: Packed = Packed::op(0, 0xC6);
+    /// `movlhps xmm, xmm`.
+    pub const MOVLHPS: Packed = Packed::op(0, 0x16);
+    /// `andnps`.
+    pub const ANDNPS: Packed = Packed::op(0, 0x55);
+    /// `movsd xmm, xmm` (low 64 bits; the high bits of the destination are kept).
+    pub const MOVSD: Packed = Packed::op(0xF2, 0x10);
+    /// `movss xmm, m32` (loads zero the rest).
+    pub const MOVSS: Packed = Packed::op(0xF3, 0x10);
+    /// `movq xmm, m64` (zeroes the high 64 bits).
+    pub const MOVQ_LOAD: Packed = Packed::op(0xF3, 0x7E);
+    /// `pextrw r32, xmm, ib` (reg: the general register).
+    pub const PEXTRW: Packed = Packed::op(0x66, 0xC5);
+    /// `pinsrw xmm, r32/m16, ib`.
+    pub const PINSRW: Packed = Packed::op(0x66, 0xC4);
+    /// `pshufb`.
+    pub const PSHUFB: Packed = Packed::op38(0x00);
+    /// `phaddw`.
+    pub const PHADDW: Packed = Packed::op38(0x01);
+    /// `phaddd`.
+    pub const PHADDD: Packed = Packed::op38(0x02);
+    /// `pmaddubsw` (unsigned bytes of the destination times signed bytes of the source).
+    pub const PMADDUBSW: Packed = Packed::op38(0x04);
+    /// `pmulhrsw`.
+    pub const PMULHRSW: Packed = Packed::op38(0x0B);
+    /// `ptest`.
+    pub const PTEST: Packed = Packed::op38(0x17);
+    /// `pmovsxbw`.
+    pub const PMOVSXBW: Packed = Packed::op38(0x20);
+    /// `pmovsxwd`.
+    pub const PMOVSXWD: Packed = Packed::op38(0x23);
+    /// `pmovsxdq`.
+    pub const PMOVSXDQ: Packed = Packed::op38(0x25);
+    /// `pmuldq`.
+    pub const PMULDQ: Packed = Packed::op38(0x28);
+    /// `packusdw`.
+    pub const PACKUSDW: Packed = Packed::op38(0x2B);
+    /// `pmovzxbw`.
+    pub const PMOVZXBW: Packed = Packed::op38(0x30);
+    /// `pmovzxwd`.
+    pub const PMOVZXWD: Packed = Packed::op38(0x33);
+    /// `pmovzxdq`.
+    pub const PMOVZXDQ: Packed = Packed::op38(0x35);
+    /// `pminsb`.
+    pub const PMINSB: Packed = Packed::op38(0x38);
+    /// `pminsd`.
+    pub const PMINSD: Packed = Packed::op38(0x39);
+    /// `pmaxsb`.
+    pub const PMAXSB: Packed = Packed::op38(0x3C);
+    /// `pmaxsd`.
+    pub const PMAXSD: Packed = Packed::op38(0x3D);
+    /// `roundps xmm, xmm, ib`.
+    pub const ROUNDPS: Packed = Packed::op3a(false, 0x08);
+    /// `roundpd xmm, xmm, ib`.
+    pub const ROUNDPD: Packed = Packed::op3a(false, 0x09);
+    /// `pblendw xmm, xmm, ib`.
+    pub const PBLENDW: Packed = Packed::op3a(false, 0x0E);
+    /// `pextrb r32, xmm, ib` (reg: the xmm source).
+    pub const PEXTRB: Packed = Packed::op3a(false, 0x14);
+    /// `pextrd r32, xmm, ib` (reg: the xmm source).
+    pub const PEXTRD: Packed = Packed::op3a(false, 0x16);
+    /// `pextrq r64, xmm, ib` (reg: the xmm source).
+    pub const PEXTRQ: Packed = Packed::op3a(true, 0x16);
+    /// `pinsrb xmm, r32/m8, ib`.
+    pub const PINSRB: Packed = Packed::op3a(false, 0x20);
+    /// `insertps xmm, xmm, ib`.
+    pub const INSERTPS: Packed = Packed::op3a(false, 0x21);
+    /// `pinsrd xmm, r32/m32, ib`.
+    pub const PINSRD: Packed = Packed::op3a(false, 0x22);
+    /// `pinsrq xmm, r64/m64, ib`.
+    pub const PINSRQ: Packed = Packed::op3a(true, 0x22);
+}
+
+/// `op reg, rm` for a [`Packed`] instruction without an immediate.
+pub fn packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm) {
+    let opcode = &op.opcode[..op.len as usize];
+    encode(s, op.prefix, op.w, false, opcode, reg, rm, Imm::None);
+}
+
+/// `op reg, rm, imm` for a [`Packed`] instruction with an 8-bit immediate.
+pub fn packed_imm(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: u8) {
+    let opcode = &op.opcode[..op.len as usize];
+    encode(
+        s,
+        op.prefix,
+        op.w,
+        false,
+        opcode,
+        reg,
+        rm,
+        Imm::B(imm as i8),
+    );
+}

@@ -13,11 +13,11 @@ const RCX: u8 = 1;
 const RDX: u8 = 2;
 const RSP: u8 = 4;
 const RBP: u8 = 5;
-const R11: u8 = 11;
+pub(super) const R11: u8 = 11;
 const R14: u8 = 14;
 const R15: u8 = 15;
-const XMM0: u8 = 0;
-const XMM_SCRATCH: u8 = 15;
+pub(super) const XMM0: u8 = 0;
+pub(super) const XMM_SCRATCH: u8 = 15;
 
 /// Allocatable integer registers: the ones without a REX prefix first.
 static INT_REGS: [Reg; 8] = [
@@ -58,7 +58,7 @@ struct TrapStub {
 
 /// x86-64 macro assembler for one function.
 pub struct X64Masm {
-    ops: CodeBuffer<X64Relocation>,
+    pub(super) ops: CodeBuffer<X64Relocation>,
     stubs: Vec<TrapStub>,
     /// Offset of the 32-bit frame size immediate in the prologue.
     frame_size_patch: Option<usize>,
@@ -188,7 +188,7 @@ impl X64Masm {
     }
 
     /// An SSE instruction `d, s` on two xmm registers.
-    fn sse(&mut self, op: Sse, d: u8, s: u8) {
+    pub(super) fn sse(&mut self, op: Sse, d: u8, s: u8) {
         enc::sse(&mut self.ops, op, d, Rm::Reg(s));
     }
 
@@ -476,7 +476,9 @@ impl MacroAssembler for X64Masm {
             LoadKind::I64S16 => ext(Ext::Sx16To64, &mut self.ops),
             LoadKind::I64S32 => ext(Ext::Sx32To64, &mut self.ops),
             LoadKind::V128 => enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into()),
-            _ => unimplemented!("x64 {kind:?}"),
+            LoadKind::V128Splat(_) | LoadKind::V128Extend(..) | LoadKind::V128Zero(_) => {
+                return self.simd_load(d, m, kind)
+            }
         }
         pc
     }
@@ -1077,6 +1079,9 @@ impl MacroAssembler for X64Masm {
     fn v128_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) {
         use FloatLanes::*;
         use Lanes::*;
+        if self.simd_binop(op, dst, lhs, rhs) {
+            return;
+        }
         if op == V128BinOp::Mul(I64x2) {
             return self.i64x2_mul(dst, lhs, rhs);
         }
@@ -1146,12 +1151,15 @@ impl MacroAssembler for X64Masm {
             V128BinOp::FDiv(F64x2) => Sse::DIVPD,
             // Emitted above, before the operands were arranged.
             V128BinOp::FPMin(_) | V128BinOp::FPMax(_) => return,
-            _ => unimplemented!("x64 {op:?}"),
+            _ => unreachable!("handled by simd_binop: {op:?}"),
         };
         self.sse(sse, d, src);
     }
 
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) {
+        if self.simd_unop(op, dst, src) {
+            return;
+        }
         let (d, s) = (dst.hw, src.hw);
         match op {
             V128UnOp::Not => {
@@ -1200,32 +1208,32 @@ impl MacroAssembler for X64Masm {
             }
             V128UnOp::FSqrt(FloatLanes::F32x4) => self.sse(Sse::SQRTPS, d, s),
             V128UnOp::FSqrt(FloatLanes::F64x2) => self.sse(Sse::SQRTPD, d, s),
-            _ => unimplemented!("x64 {op:?}"),
+            _ => unreachable!("handled by simd_unop: {op:?}"),
         }
     }
 
     fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
-        unimplemented!("x64 {test:?} {dst:?} {src:?}")
+        self.simd_test(test, dst, src);
     }
 
     fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
-        unimplemented!("x64 {op:?} {dst:?} {src:?} {amount:?}")
+        self.simd_shift(op, dst, src, amount);
     }
 
     fn v128_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
-        unimplemented!("x64 splat {dst:?} {src:?} {lanes:?}")
+        self.simd_splat(dst, src, lanes);
     }
 
     fn v128_extract_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8, signed: bool) {
-        unimplemented!("x64 extract {dst:?} {src:?} {lanes:?} {lane} {signed}")
+        self.simd_extract_lane(dst, src, lanes, lane, signed);
     }
 
     fn v128_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8) {
-        unimplemented!("x64 replace {dst:?} {src:?} {lanes:?} {lane}")
+        self.simd_replace_lane(dst, src, lanes, lane);
     }
 
     fn v128_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]) {
-        unimplemented!("x64 shuffle {dst:?} {lhs:?} {rhs:?} {lanes:?}")
+        self.simd_shuffle(dst, lhs, rhs, lanes);
     }
 
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {

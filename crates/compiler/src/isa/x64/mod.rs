@@ -13,6 +13,7 @@
 pub mod lazy;
 #[allow(clippy::useless_conversion)]
 mod masm;
+mod simd;
 #[allow(clippy::useless_conversion)]
 pub mod stubs;
 

@@ -1,0 +1,702 @@
+//! SSE4.1 lowering of the v128 primitives added for the rest of wasm 2.0 SIMD (lane
+//! access, shuffles, shifts, widening and narrowing, conversions, tests).
+//!
+//! Every sequence computes in the scratch registers `xmm0` and `xmm15` (and in `dst` once
+//! every source has been read), so `dst` may alias any source. Constants are built in a
+//! register through `r11` (see `v128_const`).
+
+use super::enc::{self, Alu, Cc, Ext, Packed, Rm, Sse};
+use super::masm::{X64Masm, R11, XMM0, XMM_SCRATCH};
+use crate::masm::*;
+
+const X0: u8 = XMM0;
+const X15: u8 = XMM_SCRATCH;
+
+/// `bits` repeated in every 8-bit lane.
+const fn splat8(bits: u8) -> u128 {
+    u128::from_le_bytes([bits; 16])
+}
+
+/// `bits` repeated in every 16-bit lane.
+const fn splat16(bits: u16) -> u128 {
+    (bits as u128) * 0x0001_0001_0001_0001_0001_0001_0001_0001
+}
+
+/// `bits` repeated in every 32-bit lane.
+const fn splat32(bits: u32) -> u128 {
+    (bits as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001
+}
+
+/// `bits` repeated in both 64-bit lanes.
+const fn splat64(bits: u64) -> u128 {
+    (bits as u128) << 64 | bits as u128
+}
+
+/// `pmovsx*`/`pmovzx*` into `lanes` from the half-width lanes below them.
+fn pmov_extend(lanes: Lanes, signed: bool) -> Packed {
+    match (lanes, signed) {
+        (Lanes::I16x8, true) => Packed::PMOVSXBW,
+        (Lanes::I16x8, false) => Packed::PMOVZXBW,
+        (Lanes::I32x4, true) => Packed::PMOVSXWD,
+        (Lanes::I32x4, false) => Packed::PMOVZXWD,
+        (_, true) => Packed::PMOVSXDQ,
+        (_, false) => Packed::PMOVZXDQ,
+    }
+}
+
+/// The packed shift by an xmm count: `(op, imm opcode, imm digit)`.
+fn shift_ops(op: V128Shift) -> (Packed, u8, u8) {
+    use Lanes::*;
+    match op {
+        V128Shift::Shl(I16x8) => (Packed::PSLLW, 0x71, 6),
+        V128Shift::Shl(I32x4) => (Packed::PSLLD, 0x72, 6),
+        V128Shift::Shl(_) => (Packed::PSLLQ, 0x73, 6),
+        V128Shift::ShrU(I16x8) => (Packed::PSRLW, 0x71, 2),
+        V128Shift::ShrU(I32x4) => (Packed::PSRLD, 0x72, 2),
+        V128Shift::ShrU(_) => (Packed::PSRLQ, 0x73, 2),
+        V128Shift::ShrS(I16x8) => (Packed::PSRAW, 0x71, 4),
+        V128Shift::ShrS(_) => (Packed::PSRAD, 0x72, 4),
+    }
+}
+
+/// A shift count: an immediate or the low 64 bits of an xmm register.
+#[derive(Clone, Copy)]
+enum Count {
+    Imm(u8),
+    Xmm(u8),
+}
+
+impl X64Masm {
+    /// `op d, s` on two xmm registers.
+    fn p(&mut self, op: Packed, d: u8, s: u8) {
+        enc::packed(&mut self.ops, op, d, Rm::Reg(s));
+    }
+
+    /// `op d, s, imm` on two registers.
+    fn pi(&mut self, op: Packed, d: u8, s: u8, imm: u8) {
+        enc::packed_imm(&mut self.ops, op, d, Rm::Reg(s), imm);
+    }
+
+    fn movaps(&mut self, d: u8, s: u8) {
+        if d != s {
+            self.sse(Sse::MOVAPS, d, s);
+        }
+    }
+
+    fn constant(&mut self, xmm: u8, bits: u128) {
+        self.v128_const(Reg::float(xmm), bits);
+    }
+
+    /// Shifts xmm `x` by `count` with `op` (not for i8x16 or i64x2 `ShrS`).
+    fn pshift(&mut self, op: V128Shift, x: u8, count: Count) {
+        let (by_xmm, imm_op, digit) = shift_ops(op);
+        match count {
+            Count::Imm(n) => enc::pshift_imm(&mut self.ops, imm_op, digit, x, n),
+            Count::Xmm(c) => self.p(by_xmm, x, c),
+        }
+    }
+
+    /// `dst = lhs op rhs` for an SSE instruction `op d, s` that computes `d = d op s`.
+    pub(super) fn packed_binop(
+        &mut self,
+        op: Packed,
+        commutative: bool,
+        dst: Reg,
+        lhs: Reg,
+        rhs: Reg,
+    ) {
+        let (d, mut l, mut r) = (dst.hw, lhs.hw, rhs.hw);
+        if d == r && d != l && commutative {
+            std::mem::swap(&mut l, &mut r);
+        }
+        if d != l && d == r {
+            // `rhs` would be overwritten by `lhs` before it is read.
+            self.movaps(X15, r);
+            r = X15;
+        }
+        self.movaps(d, l);
+        self.p(op, d, r);
+    }
+
+    /// The new `V128BinOp`s; returns false for the ones `v128_binop` handles itself.
+    pub(super) fn simd_binop(&mut self, op: V128BinOp, dst: Reg, lhs: Reg, rhs: Reg) -> bool {
+        use Lanes::*;
+        use V128BinOp::*;
+        let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+        let simple = match op {
+            AddSatS(I8x16) => Some((Packed::PADDSB, true)),
+            AddSatS(_) => Some((Packed::PADDSW, true)),
+            AddSatU(I8x16) => Some((Packed::PADDUSB, true)),
+            AddSatU(_) => Some((Packed::PADDUSW, true)),
+            SubSatS(I8x16) => Some((Packed::PSUBSB, false)),
+            SubSatS(_) => Some((Packed::PSUBSW, false)),
+            SubSatU(I8x16) => Some((Packed::PSUBUSB, false)),
+            SubSatU(_) => Some((Packed::PSUBUSW, false)),
+            MinS(I8x16) => Some((Packed::PMINSB, true)),
+            MinS(I16x8) => Some((Packed::PMINSW, true)),
+            MinS(_) => Some((Packed::PMINSD, true)),
+            MinU(I8x16) => Some((Packed::op(0x66, 0xDA), true)),
+            MinU(I16x8) => Some((Packed::op38(0x3A), true)),
+            MinU(_) => Some((Packed::op38(0x3B), true)),
+            MaxS(I8x16) => Some((Packed::PMAXSB, true)),
+            MaxS(I16x8) => Some((Packed::PMAXSW, true)),
+            MaxS(_) => Some((Packed::PMAXSD, true)),
+            MaxU(I8x16) => Some((Packed::op(0x66, 0xDE), true)),
+            MaxU(I16x8) => Some((Packed::op38(0x3E), true)),
+            MaxU(_) => Some((Packed::op38(0x3F), true)),
+            AvgrU(I8x16) => Some((Packed::PAVGB, true)),
+            AvgrU(_) => Some((Packed::PAVGW, true)),
+            Dot => Some((Packed::PMADDWD, true)),
+            Narrow {
+                lanes: I8x16,
+                signed: true,
+            } => Some((Packed::PACKSSWB, false)),
+            Narrow {
+                lanes: I8x16,
+                signed: false,
+            } => Some((Packed::PACKUSWB, false)),
+            Narrow { signed: true, .. } => Some((Packed::PACKSSDW, false)),
+            Narrow { signed: false, .. } => Some((Packed::PACKUSDW, false)),
+            AddPairwise(I16x8) => Some((Packed::PHADDW, false)),
+            AddPairwise(_) => Some((Packed::PHADDD, false)),
+            _ => None,
+        };
+        if let Some((p, commutative)) = simple {
+            self.packed_binop(p, commutative, dst, lhs, rhs);
+            return true;
+        }
+        match op {
+            FMin(lanes) | FMax(lanes) => self.float_min_max(matches!(op, FMax(_)), lanes, d, l, r),
+            Q15MulrSatS => {
+                // pmulhrsw is exact except 0x8000 * 0x8000, which gives 0x8000: flip it.
+                self.movaps(X0, l);
+                self.p(Packed::PMULHRSW, X0, r);
+                self.sse(Sse::PCMPEQD, X15, X15);
+                enc::pshift_imm(&mut self.ops, 0x71, 6, X15, 15);
+                self.sse(Sse::PCMPEQW, X15, X0);
+                self.sse(Sse::PXOR, X0, X15);
+                self.movaps(d, X0);
+            }
+            ExtMul {
+                lanes: lanes @ (I16x8 | I64x2),
+                high,
+                signed,
+            } => {
+                // Widen both operands' halves, then one multiply.
+                let (widen, mul, shuffle) = match lanes {
+                    I16x8 => (
+                        Some(pmov_extend(I16x8, signed)),
+                        Packed::op(0x66, 0xD5),
+                        0xEE,
+                    ),
+                    _ if signed => (None, Packed::PMULDQ, if high { 0xFA } else { 0x50 }),
+                    _ => (None, Packed::op(0x66, 0xF4), if high { 0xFA } else { 0x50 }),
+                };
+                for (x, src) in [(X0, l), (X15, r)] {
+                    match widen {
+                        Some(w) if high => {
+                            self.pi(Packed::PSHUFD, x, src, shuffle);
+                            self.p(w, x, x);
+                        }
+                        Some(w) => self.p(w, x, src),
+                        None => self.pi(Packed::PSHUFD, x, src, shuffle),
+                    }
+                }
+                self.p(mul, X0, X15);
+                self.movaps(d, X0);
+            }
+            ExtMul { high, signed, .. } => {
+                // i32x4 from i16x8: the low and high halves of the 32-bit products,
+                // interleaved.
+                let mulh = if signed {
+                    Packed::PMULHW
+                } else {
+                    Packed::PMULHUW
+                };
+                self.movaps(X0, l);
+                self.p(Packed::op(0x66, 0xD5), X0, r);
+                self.movaps(X15, l);
+                self.p(mulh, X15, r);
+                let unpack = if high {
+                    Packed::PUNPCKHWD
+                } else {
+                    Packed::PUNPCKLWD
+                };
+                self.p(unpack, X0, X15);
+                self.movaps(d, X0);
+            }
+            Swizzle => {
+                // Indices >= 16 saturate to >= 0x80, which pshufb turns into 0.
+                self.movaps(X0, r);
+                self.constant(X15, splat8(0x70));
+                self.p(Packed::PADDUSB, X0, X15);
+                self.movaps(X15, l);
+                self.p(Packed::PSHUFB, X15, X0);
+                self.movaps(d, X15);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// wasm `min`/`max` (NaN in, NaN out; `-0 < +0`): minps/maxps return their second
+    /// operand on NaN and on equal zeros, so both orders are combined, then NaN lanes get a
+    /// canonical quiet NaN.
+    fn float_min_max(&mut self, max: bool, lanes: FloatLanes, d: u8, l: u8, r: u8) {
+        let double = lanes == FloatLanes::F64x2;
+        let (minmax, sub, shift_op, payload) = match (max, double) {
+            (false, false) => (Sse::MINPS, Sse::SUBPS, 0x72, 10),
+            (false, true) => (Sse::MINPD, Sse::SUBPD, 0x73, 13),
+            (true, false) => (Sse::MAXPS, Sse::SUBPS, 0x72, 10),
+            (true, true) => (Sse::MAXPD, Sse::SUBPD, 0x73, 13),
+        };
+        self.movaps(X15, r);
+        self.sse(minmax, X15, l);
+        self.movaps(X0, l);
+        self.sse(minmax, X0, r);
+        if max {
+            // Lanes that differ: NaNs and a +0/-0 pair; `sub` turns them into NaN / +0.
+            self.sse(Sse::XORPS, X0, X15);
+            self.sse(Sse::ORPS, X15, X0);
+            self.sse(sub, X15, X0);
+        } else {
+            // Or-ing propagates -0 (over +0) and NaNs.
+            self.sse(Sse::ORPS, X15, X0);
+        }
+        enc::cmpp(&mut self.ops, double, X0, X15, 3);
+        if !max {
+            self.sse(Sse::ORPS, X15, X0);
+        }
+        // Clear the payload of NaN lanes (keeping the quiet bit and exponent).
+        enc::pshift_imm(&mut self.ops, shift_op, 2, X0, payload);
+        self.p(Packed::ANDNPS, X0, X15);
+        self.movaps(d, X0);
+    }
+
+    /// The new `V128UnOp`s; returns false for the ones `v128_unop` handles itself.
+    pub(super) fn simd_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) -> bool {
+        use Lanes::*;
+        use V128UnOp::*;
+        let (d, s) = (dst.hw, src.hw);
+        match op {
+            FRound(lanes, mode) => {
+                let imm = match mode {
+                    FloatUnOp::Nearest => 0,
+                    FloatUnOp::Floor => 1,
+                    FloatUnOp::Ceil => 2,
+                    _ => 3,
+                };
+                let op = match lanes {
+                    FloatLanes::F32x4 => Packed::ROUNDPS,
+                    FloatLanes::F64x2 => Packed::ROUNDPD,
+                };
+                self.pi(op, d, s, imm);
+            }
+            Popcnt => {
+                // Nibble lookups with pshufb.
+                const NIBBLE_COUNTS: u128 = 0x0403_0302_0302_0201_0302_0201_0201_0100;
+                self.constant(X15, splat8(0x0F));
+                self.movaps(X0, s);
+                enc::pshift_imm(&mut self.ops, 0x71, 2, X0, 4);
+                self.sse(Sse::PAND, X0, X15);
+                self.sse(Sse::PAND, X15, s);
+                self.constant(d, NIBBLE_COUNTS);
+                self.p(Packed::PSHUFB, d, X15);
+                self.constant(X15, NIBBLE_COUNTS);
+                self.p(Packed::PSHUFB, X15, X0);
+                self.sse(Sse::PADDB, d, X15);
+            }
+            ExtAddPairwise {
+                lanes: I16x8,
+                signed,
+            } => {
+                // pmaddubsw: unsigned bytes of the first operand times signed bytes of
+                // the second, pairs added.
+                if signed {
+                    self.constant(X0, splat8(1));
+                    self.p(Packed::PMADDUBSW, X0, s);
+                } else {
+                    self.constant(X15, splat8(1));
+                    self.movaps(X0, s);
+                    self.p(Packed::PMADDUBSW, X0, X15);
+                }
+                self.movaps(d, X0);
+            }
+            ExtAddPairwise { signed: true, .. } => {
+                self.constant(X15, splat16(1));
+                self.movaps(X0, s);
+                self.p(Packed::PMADDWD, X0, X15);
+                self.movaps(d, X0);
+            }
+            ExtAddPairwise { signed: false, .. } => {
+                self.movaps(X0, s);
+                enc::pshift_imm(&mut self.ops, 0x72, 2, X0, 16);
+                self.movaps(X15, s);
+                enc::pshift_imm(&mut self.ops, 0x72, 6, X15, 16);
+                enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 16);
+                self.sse(Sse::PADDD, X0, X15);
+                self.movaps(d, X0);
+            }
+            Extend {
+                lanes,
+                high,
+                signed,
+            } => {
+                let op = pmov_extend(lanes, signed);
+                if high {
+                    self.pi(Packed::PSHUFD, X0, s, 0xEE);
+                    self.p(op, d, X0);
+                } else {
+                    self.p(op, d, s);
+                }
+            }
+            ConvertI32x4ToF32x4 { signed: true } => self.p(Packed::CVTDQ2PS, d, s),
+            ConvertI32x4ToF32x4 { signed: false } => {
+                // The low 16 bits and the rest converted separately (both exact), the
+                // rest halved first to stay in the signed range.
+                self.movaps(X0, s);
+                self.sse(Sse::PXOR, X15, X15);
+                self.pi(Packed::PBLENDW, X15, X0, 0x55);
+                self.sse(Sse::PSUBD, X0, X15);
+                self.p(Packed::CVTDQ2PS, X15, X15);
+                enc::pshift_imm(&mut self.ops, 0x72, 2, X0, 1);
+                self.p(Packed::CVTDQ2PS, X0, X0);
+                self.sse(Sse::ADDPS, X0, X0);
+                self.sse(Sse::ADDPS, X0, X15);
+                self.movaps(d, X0);
+            }
+            ConvertLowI32x4ToF64x2 { signed: true } => self.p(Packed::CVTDQ2PD, d, s),
+            ConvertLowI32x4ToF64x2 { signed: false } => {
+                // 0x4330_0000_xxxx_xxxx is the double 2^52 + x.
+                self.constant(X15, splat32(0x4330_0000));
+                self.movaps(X0, s);
+                self.p(Packed::UNPCKLPS, X0, X15);
+                self.constant(X15, splat64(0x4330_0000_0000_0000));
+                self.sse(Sse::SUBPD, X0, X15);
+                self.movaps(d, X0);
+            }
+            TruncSatF32x4ToI32x4 { signed: true } => {
+                // NaN lanes to 0; cvttps2dq gives 0x8000_0000 on overflow, which is right
+                // for negative lanes and flipped to 0x7FFF_FFFF for positive ones.
+                self.movaps(X0, s);
+                self.movaps(X15, X0);
+                enc::cmpp(&mut self.ops, false, X15, X0, 0);
+                self.sse(Sse::ANDPS, X0, X15);
+                self.sse(Sse::PXOR, X15, X0);
+                self.p(Packed::CVTTPS2DQ, X0, X0);
+                self.sse(Sse::PAND, X15, X0);
+                enc::pshift_imm(&mut self.ops, 0x72, 4, X15, 31);
+                self.sse(Sse::PXOR, X0, X15);
+                self.movaps(d, X0);
+            }
+            TruncSatF32x4ToI32x4 { signed: false } => {
+                // Lanes >= 2^31 convert as (x - 2^31) + 0x8000_0000; `d` is free once
+                // `s` is in xmm0.
+                self.movaps(X0, s);
+                self.sse(Sse::XORPS, X15, X15);
+                self.sse(Sse::MAXPS, X0, X15);
+                self.sse(Sse::PCMPEQD, X15, X15);
+                enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 1);
+                self.p(Packed::CVTDQ2PS, X15, X15);
+                self.movaps(d, X0);
+                self.sse(Sse::SUBPS, d, X15);
+                enc::cmpp(&mut self.ops, false, X15, d, 2);
+                self.p(Packed::CVTTPS2DQ, d, d);
+                self.sse(Sse::PXOR, d, X15);
+                self.sse(Sse::PXOR, X15, X15);
+                self.p(Packed::PMAXSD, d, X15);
+                self.p(Packed::CVTTPS2DQ, X0, X0);
+                self.sse(Sse::PADDD, X0, d);
+                self.movaps(d, X0);
+            }
+            TruncSatF64x2ToI32x4Zero { signed: true } => {
+                // NaN lanes to 0, clamp at i32::MAX; cvttpd2dq saturates negative lanes
+                // to i32::MIN and zeroes the high lanes.
+                self.movaps(X0, s);
+                self.movaps(X15, X0);
+                enc::cmpp(&mut self.ops, true, X15, X0, 0);
+                self.constant(d, splat64(2147483647f64.to_bits()));
+                self.sse(Sse::ANDPS, X15, d);
+                self.sse(Sse::MINPD, X0, X15);
+                self.p(Packed::CVTTPD2DQ, X0, X0);
+                self.movaps(d, X0);
+            }
+            TruncSatF64x2ToI32x4Zero { signed: false } => {
+                // Clamp to [0, u32::MAX] (maxpd gives 0 for NaN), truncate, and add 2^52 so
+                // the low 32 bits of each double are the integer.
+                self.movaps(X0, s);
+                self.sse(Sse::XORPS, X15, X15);
+                self.sse(Sse::MAXPD, X0, X15);
+                self.constant(d, splat64(4294967295f64.to_bits()));
+                self.sse(Sse::MINPD, X0, d);
+                self.pi(Packed::ROUNDPD, X0, X0, 3);
+                self.constant(d, splat64(0x4330_0000_0000_0000));
+                self.sse(Sse::ADDPD, X0, d);
+                self.pi(Packed::SHUFPS, X0, X15, 0x88);
+                self.movaps(d, X0);
+            }
+            DemoteF64x2Zero => self.p(Packed::CVTPD2PS, d, s),
+            PromoteLowF32x4 => self.p(Packed::CVTPS2PD, d, s),
+            _ => return false,
+        }
+        true
+    }
+
+    pub(super) fn simd_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
+        let (d, s) = (dst.hw, src.hw);
+        match test {
+            V128Test::AnyTrue => {
+                enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
+                self.p(Packed::PTEST, s, s);
+                enc::setcc(&mut self.ops, Cc::Ne, d);
+            }
+            V128Test::AllTrue(lanes) => {
+                // All true when no lane equals zero.
+                self.sse(Sse::PXOR, X0, X0);
+                match lanes {
+                    Lanes::I8x16 => self.sse(Sse::PCMPEQB, X0, s),
+                    Lanes::I16x8 => self.sse(Sse::PCMPEQW, X0, s),
+                    Lanes::I32x4 => self.sse(Sse::PCMPEQD, X0, s),
+                    Lanes::I64x2 => self.p(Packed::op38(0x29), X0, s),
+                }
+                enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
+                self.p(Packed::PTEST, X0, X0);
+                enc::setcc(&mut self.ops, Cc::E, d);
+            }
+            V128Test::Bitmask(Lanes::I8x16) => self.p(Packed::PMOVMSKB, d, s),
+            V128Test::Bitmask(Lanes::I16x8) => {
+                // Narrow the lanes to bytes (signs kept), then the byte mask's low half.
+                self.movaps(X0, s);
+                self.p(Packed::PACKSSWB, X0, X0);
+                self.p(Packed::PMOVMSKB, d, X0);
+                enc::extend(&mut self.ops, Ext::Zx8, d, Rm::Reg(d));
+            }
+            V128Test::Bitmask(Lanes::I32x4) => self.p(Packed::MOVMSKPS, d, s),
+            V128Test::Bitmask(Lanes::I64x2) => self.p(Packed::MOVMSKPD, d, s),
+        }
+    }
+
+    pub(super) fn simd_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
+        let (V128Shift::Shl(lanes) | V128Shift::ShrS(lanes) | V128Shift::ShrU(lanes)) = op;
+        let bits: u8 = match lanes {
+            Lanes::I8x16 => 8,
+            Lanes::I16x8 => 16,
+            Lanes::I32x4 => 32,
+            Lanes::I64x2 => 64,
+        };
+        let d = dst.hw;
+        // The count reduced modulo the lane width, in r11 (register counts) and, offset by
+        // `extra`, as a `Count`.
+        let count = |m: &mut Self, extra: u8| match amount {
+            RegImm::Imm(n) => Count::Imm(n as u8 + extra),
+            RegImm::Reg(r) => {
+                enc::mov_rr(&mut m.ops, false, R11, r.hw);
+                enc::alu_ri(&mut m.ops, Alu::And, false, R11, i32::from(bits - 1));
+                if extra != 0 {
+                    enc::alu_ri(&mut m.ops, Alu::Add, false, R11, i32::from(extra));
+                }
+                enc::movd_to_xmm(&mut m.ops, false, X15, R11);
+                Count::Xmm(X15)
+            }
+        };
+        self.movaps(X0, src.hw);
+        // From here on `src` is in xmm0 and `dst` is free.
+        match op {
+            V128Shift::Shl(Lanes::I8x16) => {
+                // Clear the bits that would cross into the next byte, then shift words.
+                let c = count(self, 8);
+                self.sse(Sse::PCMPEQD, d, d);
+                self.pshift(V128Shift::ShrU(Lanes::I16x8), d, c);
+                self.p(Packed::PACKUSWB, d, d);
+                self.sse(Sse::PAND, X0, d);
+                let c = match amount {
+                    RegImm::Imm(n) => Count::Imm(n as u8),
+                    RegImm::Reg(_) => {
+                        enc::alu_ri(&mut self.ops, Alu::Sub, false, R11, 8);
+                        enc::movd_to_xmm(&mut self.ops, false, X15, R11);
+                        Count::Xmm(X15)
+                    }
+                };
+                self.pshift(V128Shift::Shl(Lanes::I16x8), X0, c);
+            }
+            V128Shift::ShrS(Lanes::I8x16) | V128Shift::ShrU(Lanes::I8x16) => {
+                // Each byte into the high half of a word, shifted by 8 more, repacked.
+                let signed = matches!(op, V128Shift::ShrS(_));
+                let word_op = if signed {
+                    V128Shift::ShrS(Lanes::I16x8)
+                } else {
+                    V128Shift::ShrU(Lanes::I16x8)
+                };
+                self.p(Packed::PUNPCKHBW, d, X0);
+                self.p(Packed::PUNPCKLBW, X0, X0);
+                let c = count(self, 8);
+                self.pshift(word_op, d, c);
+                self.pshift(word_op, X0, c);
+                let pack = if signed {
+                    Packed::PACKSSWB
+                } else {
+                    Packed::PACKUSWB
+                };
+                self.p(pack, X0, d);
+            }
+            V128Shift::ShrS(Lanes::I64x2) => {
+                // (x >>u n ^ m) - m with m = the sign bit >>u n.
+                let c = count(self, 0);
+                let logical = V128Shift::ShrU(Lanes::I64x2);
+                self.pshift(logical, X0, c);
+                self.sse(Sse::PCMPEQD, d, d);
+                enc::pshift_imm(&mut self.ops, 0x73, 6, d, 63);
+                self.pshift(logical, d, c);
+                self.sse(Sse::PXOR, X0, d);
+                self.sse(Sse::PSUBQ, X0, d);
+            }
+            _ => {
+                let c = count(self, 0);
+                self.pshift(op, X0, c);
+            }
+        }
+        self.movaps(d, X0);
+    }
+
+    pub(super) fn simd_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
+        let (d, s) = (dst.hw, src.hw);
+        if src.class == RegClass::Float {
+            let imm = if lanes == Lanes::I64x2 { 0x44 } else { 0 };
+            self.pi(Packed::PSHUFD, d, s, imm);
+            return;
+        }
+        enc::movd_to_xmm(&mut self.ops, lanes == Lanes::I64x2, d, s);
+        match lanes {
+            Lanes::I8x16 => {
+                self.sse(Sse::PXOR, X15, X15);
+                self.p(Packed::PSHUFB, d, X15);
+            }
+            Lanes::I16x8 => {
+                self.pi(Packed::PSHUFLW, d, d, 0);
+                self.pi(Packed::PSHUFD, d, d, 0);
+            }
+            Lanes::I32x4 => self.pi(Packed::PSHUFD, d, d, 0),
+            Lanes::I64x2 => self.p(Packed::PUNPCKLQDQ, d, d),
+        }
+    }
+
+    pub(super) fn simd_extract_lane(
+        &mut self,
+        dst: Reg,
+        src: Reg,
+        lanes: Lanes,
+        lane: u8,
+        signed: bool,
+    ) {
+        let (d, s) = (dst.hw, src.hw);
+        if dst.class == RegClass::Float {
+            // The scalar is the low lane; the bits above it do not matter.
+            match (lanes, lane) {
+                (_, 0) => self.movaps(d, s),
+                (Lanes::I64x2, _) => self.pi(Packed::PSHUFD, d, s, 0xEE),
+                _ => self.pi(Packed::PSHUFD, d, s, lane),
+            }
+            return;
+        }
+        match lanes {
+            Lanes::I8x16 => {
+                self.pi(Packed::PEXTRB, s, d, lane);
+                if signed {
+                    enc::extend(&mut self.ops, Ext::Sx8To32, d, Rm::Reg(d));
+                }
+            }
+            Lanes::I16x8 => {
+                self.pi(Packed::PEXTRW, d, s, lane);
+                if signed {
+                    enc::extend(&mut self.ops, Ext::Sx16To32, d, Rm::Reg(d));
+                }
+            }
+            Lanes::I32x4 if lane == 0 => enc::movd_from_xmm(&mut self.ops, false, d, s),
+            Lanes::I32x4 => self.pi(Packed::PEXTRD, s, d, lane),
+            Lanes::I64x2 if lane == 0 => enc::movd_from_xmm(&mut self.ops, true, d, s),
+            Lanes::I64x2 => self.pi(Packed::PEXTRQ, s, d, lane),
+        }
+    }
+
+    pub(super) fn simd_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8) {
+        let (d, s) = (dst.hw, src.hw);
+        if src.class == RegClass::Float {
+            match (lanes, lane) {
+                (Lanes::I64x2, 0) => self.p(Packed::MOVSD, d, s),
+                (Lanes::I64x2, _) => self.p(Packed::MOVLHPS, d, s),
+                _ => self.pi(Packed::INSERTPS, d, s, lane << 4),
+            }
+            return;
+        }
+        let op = match lanes {
+            Lanes::I8x16 => Packed::PINSRB,
+            Lanes::I16x8 => Packed::PINSRW,
+            Lanes::I32x4 => Packed::PINSRD,
+            Lanes::I64x2 => Packed::PINSRQ,
+        };
+        self.pi(op, d, s, lane);
+    }
+
+    pub(super) fn simd_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]) {
+        // One pshufb per operand that contributes (index 0x80 selects zero), or-ed.
+        let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+        let mask = |from_rhs: bool| {
+            let bytes = lanes.map(|i| match (i >= 16, from_rhs) {
+                (false, false) => i,
+                (true, true) => i - 16,
+                _ => 0x80,
+            });
+            u128::from_le_bytes(bytes)
+        };
+        let uses_lhs = lanes.iter().any(|&i| i < 16);
+        let uses_rhs = lanes.iter().any(|&i| i >= 16);
+        if !(uses_lhs && uses_rhs) {
+            self.movaps(X0, if uses_rhs { r } else { l });
+            self.constant(X15, mask(uses_rhs));
+            self.p(Packed::PSHUFB, X0, X15);
+            self.movaps(d, X0);
+            return;
+        }
+        self.movaps(X0, r);
+        self.constant(X15, mask(true));
+        self.p(Packed::PSHUFB, X0, X15);
+        // `rhs` has been read: `d` may now be overwritten even if it is `rhs`.
+        self.movaps(d, l);
+        self.constant(X15, mask(false));
+        self.p(Packed::PSHUFB, d, X15);
+        self.sse(Sse::POR, d, X0);
+    }
+
+    /// The splat, extend and zero loads; returns the pc of the access.
+    pub(super) fn simd_load(&mut self, d: u8, m: enc::Mem, kind: LoadKind) -> u32 {
+        let pc = self.offset();
+        let rm = Rm::from(m);
+        match kind {
+            LoadKind::V128Splat(Lanes::I8x16) => {
+                enc::packed_imm(&mut self.ops, Packed::PINSRB, d, rm, 0);
+                self.sse(Sse::PXOR, X15, X15);
+                self.p(Packed::PSHUFB, d, X15);
+            }
+            LoadKind::V128Splat(Lanes::I16x8) => {
+                enc::packed_imm(&mut self.ops, Packed::PINSRW, d, rm, 0);
+                self.pi(Packed::PSHUFLW, d, d, 0);
+                self.pi(Packed::PSHUFD, d, d, 0);
+            }
+            LoadKind::V128Splat(Lanes::I32x4) => {
+                enc::packed(&mut self.ops, Packed::MOVSS, d, rm);
+                self.pi(Packed::PSHUFD, d, d, 0);
+            }
+            LoadKind::V128Splat(Lanes::I64x2) => {
+                enc::packed(&mut self.ops, Packed::MOVQ_LOAD, d, rm);
+                self.p(Packed::PUNPCKLQDQ, d, d);
+            }
+            LoadKind::V128Extend(lanes, signed) => {
+                enc::packed(&mut self.ops, pmov_extend(lanes, signed), d, rm)
+            }
+            LoadKind::V128Zero(Lanes::I32x4) => enc::packed(&mut self.ops, Packed::MOVSS, d, rm),
+            LoadKind::V128Zero(_) => enc::packed(&mut self.ops, Packed::MOVQ_LOAD, d, rm),
+            _ => unreachable!("not a SIMD load: {kind:?}"),
+        }
+        pc
+    }
+}
