@@ -768,3 +768,240 @@ pub fn ld1_st1_lane(load: bool, bytes: u8, vt: u8, xn: u8, lane: u8) -> u32 {
         | r(xn) << 5
         | r(vt)
 }
+
+/// More lane-wise operations of the three-same group (`U` and `opcode`, as [`VArith`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VArith2 {
+    /// Signed saturating add.
+    Sqadd = 0b0_00001,
+    /// Unsigned saturating add.
+    Uqadd = 0b1_00001,
+    /// Signed saturating subtract.
+    Sqsub = 0b0_00101,
+    /// Unsigned saturating subtract.
+    Uqsub = 0b1_00101,
+    Smax = 0b0_01100,
+    Umax = 0b1_01100,
+    Smin = 0b0_01101,
+    Umin = 0b1_01101,
+    /// Unsigned rounding halving add `(a + b + 1) >> 1`.
+    Urhadd = 0b1_00010,
+    /// Signed saturating rounding doubling multiply returning the high half (`.8h`, `.4s`).
+    Sqrdmulh = 0b1_10110,
+    /// Pairwise add: `rn` pairs then `rm` pairs.
+    Addp = 0b0_10111,
+    /// Signed shift by the (signed) low byte of each `rm` lane; negative shifts right.
+    Sshl = 0b0_01000,
+    /// Unsigned shift by the (signed) low byte of each `rm` lane; negative shifts right.
+    Ushl = 0b1_01000,
+}
+
+/// `SQADD/UQADD/.../ADDP/SSHL/USHL Vd.T, Vn.T, Vm.T` (128-bit arrangements).
+pub fn varith2(op: VArith2, size: VSize, rd: u8, rn: u8, rm: u8) -> u32 {
+    three_same(op as u32, size as u32, rd, rn, rm)
+}
+
+/// `FMAX/FMIN Vd.T, Vn.T, Vm.T` (NaN-propagating) with `T` `.4s`, or `.2d` when `dbl`.
+pub fn vfminmax(min: bool, dbl: bool, rd: u8, rn: u8, rm: u8) -> u32 {
+    three_same(0b0_11110, u32::from(min) << 1 | u32::from(dbl), rd, rn, rm)
+}
+
+/// `SMULL/UMULL Vd.T, Vn.Tb, Vm.Tb` (low halves; `high`: `SMULL2/UMULL2` of the high
+/// halves), `src` the source lane size (`B16` gives `.8h` from `.8b`, ...).
+pub fn vmull(signed: bool, high: bool, src: VSize, rd: u8, rn: u8, rm: u8) -> u32 {
+    0x0E20_C000
+        | u32::from(high) << 30
+        | u32::from(!signed) << 29
+        | (src as u32) << 22
+        | r(rm) << 16
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// A two-register-misc instruction with an explicit `Q` (`u_opcode` is `U:opcode`).
+fn two_misc_q(q: bool, u_opcode: u32, size: u32, rd: u8, rn: u8) -> u32 {
+    two_misc(u_opcode, size, rd, rn) & !(u32::from(!q) << 30)
+}
+
+/// More one-operand integer operations of the two-register-misc group (`U:opcode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VMisc2 {
+    /// Population count of each byte (`.16b` only).
+    Cnt = 0b0_00101,
+    /// Signed add long pairwise (`size` the source lane size).
+    Saddlp = 0b0_00010,
+    /// Unsigned add long pairwise.
+    Uaddlp = 0b1_00010,
+    /// `rd = (rn == 0)` lane-wise (`CMEQ #0`).
+    CmeqZero = 0b0_01001,
+    /// `rd = (rn < 0)` lane-wise (`CMLT #0`).
+    CmltZero = 0b0_01010,
+}
+
+/// `CNT/SADDLP/UADDLP/CMEQ #0/CMLT #0 Vd.T, Vn.T` (128-bit; `size` the source lane size
+/// for the pairwise adds, which give lanes twice as wide).
+pub fn vmisc2(op: VMisc2, size: VSize, rd: u8, rn: u8) -> u32 {
+    two_misc(op as u32, size as u32, rd, rn)
+}
+
+/// Narrowing operations of the two-register-misc group (`U:opcode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VNarrow {
+    /// Signed saturating extract narrow.
+    Sqxtn = 0b0_10100,
+    /// Unsigned saturating extract narrow.
+    Uqxtn = 0b1_10100,
+    /// Signed to unsigned saturating extract narrow.
+    Sqxtun = 0b1_10010,
+}
+
+/// `SQXTN/UQXTN/SQXTUN Vd.Tn, Vn.Tw` into the low half of `rd` (the high half zeroed), or
+/// with `high` the `...2` form into the high half (the low half kept); `dst` the narrow lane
+/// size (`B16`: bytes from `.8h`, `H8` from `.4s`, `S4` from `.2d`).
+pub fn vnarrow(op: VNarrow, high: bool, dst: VSize, rd: u8, rn: u8) -> u32 {
+    two_misc_q(high, op as u32, dst as u32, rd, rn)
+}
+
+/// Float conversions and roundings of the two-register-misc group: `U`, the high `size`
+/// bit, then `opcode` (the low `size` bit selects `.4s`/`.2d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VFCvt {
+    /// Round to nearest, ties to even.
+    Frintn = 0b00_11000,
+    /// Round toward minus infinity.
+    Frintm = 0b00_11001,
+    /// Round toward plus infinity.
+    Frintp = 0b01_11000,
+    /// Round toward zero.
+    Frintz = 0b01_11001,
+    /// Signed int to float (same width).
+    Scvtf = 0b00_11101,
+    /// Unsigned int to float.
+    Ucvtf = 0b10_11101,
+    /// Float to signed int toward zero, saturating, NaN to 0.
+    Fcvtzs = 0b01_11011,
+    /// Float to unsigned int toward zero, saturating, NaN to 0.
+    Fcvtzu = 0b11_11011,
+}
+
+/// `FRINTN/FRINTM/FRINTP/FRINTZ/SCVTF/UCVTF/FCVTZS/FCVTZU Vd.T, Vn.T` with `T` `.4s`, or
+/// `.2d` when `dbl`.
+pub fn vfcvt(op: VFCvt, dbl: bool, rd: u8, rn: u8) -> u32 {
+    let (u, a, opcode) = ((op as u32) >> 6, (op as u32) >> 5 & 1, (op as u32) & 0x1f);
+    two_misc(u << 5 | opcode, a << 1 | u32::from(dbl), rd, rn)
+}
+
+/// `FCVTN Vd.2S, Vn.2D` (high half of `rd` zeroed).
+pub fn fcvtn_2s(rd: u8, rn: u8) -> u32 {
+    two_misc_q(false, 0b0_10110, 0b01, rd, rn)
+}
+
+/// `FCVTL Vd.2D, Vn.2S`.
+pub fn fcvtl_2d(rd: u8, rn: u8) -> u32 {
+    two_misc_q(false, 0b0_10111, 0b01, rd, rn)
+}
+
+/// `SSHLL/USHLL Vd.T, Vn.Th, #shift` of the low half (`high`: `SSHLL2/USHLL2` of the high
+/// half), `src` the source lane size (not `D2`), `shift < ` its bits.
+pub fn vshll(signed: bool, high: bool, src: VSize, rd: u8, rn: u8, shift: u32) -> u32 {
+    let esize = 8u32 << (src as u32);
+    shift_imm(high, !signed, 0b10100, esize + shift, rd, rn)
+}
+
+/// A shift-by-immediate instruction: `immh:immb` is the 7-bit field.
+fn shift_imm(q: bool, u: bool, opcode: u32, immhb: u32, rd: u8, rn: u8) -> u32 {
+    0x0F00_0400
+        | u32::from(q) << 30
+        | u32::from(u) << 29
+        | (immhb & 0x7f) << 16
+        | opcode << 11
+        | r(rn) << 5
+        | r(rd)
+}
+
+/// `SHL Vd.T, Vn.T, #shift` (`0 <= shift < ` lane bits).
+pub fn vshl_imm(size: VSize, rd: u8, rn: u8, shift: u32) -> u32 {
+    let esize = 8u32 << (size as u32);
+    shift_imm(true, false, 0b01010, esize + shift, rd, rn)
+}
+
+/// `SSHR/USHR Vd.T, Vn.T, #shift` (`1 <= shift <= ` lane bits).
+pub fn vshr_imm(signed: bool, size: VSize, rd: u8, rn: u8, shift: u32) -> u32 {
+    let esize = 8u32 << (size as u32);
+    shift_imm(true, !signed, 0b00000, 2 * esize - shift, rd, rn)
+}
+
+/// Across-lanes reductions (`U:opcode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum VAcross {
+    /// Sum of the lanes (wrapping to the lane width).
+    Addv = 0b0_11011,
+    /// Unsigned maximum.
+    Umaxv = 0b1_01010,
+    /// Unsigned minimum.
+    Uminv = 0b1_11010,
+}
+
+/// `ADDV/UMAXV/UMINV <V>d, Vn.T` (128-bit `T`, not `.2d`): the scalar result in the low
+/// lane of `rd`, the rest of `rd` zeroed.
+pub fn vacross(op: VAcross, size: VSize, rd: u8, rn: u8) -> u32 {
+    let (u, opcode) = ((op as u32) >> 5, (op as u32) & 0x1f);
+    0x4E30_0800 | u << 29 | (size as u32) << 22 | opcode << 12 | r(rn) << 5 | r(rd)
+}
+
+/// `imm5` of the copy group for lane `lane` of lane size `size`.
+fn imm5(size: VSize, lane: u8) -> u32 {
+    let s = size as u32;
+    (u32::from(lane) << (s + 1) | 1 << s) & 0x1f
+}
+
+/// `DUP Vd.T, Wn` (`Xn` for `.2d`): every lane from a general register.
+pub fn dup_gp(size: VSize, rd: u8, rn: u8) -> u32 {
+    0x4E00_0C00 | imm5(size, 0) << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `DUP Vd.T, Vn.T[lane]`: every lane from one lane.
+pub fn dup_elem(size: VSize, rd: u8, rn: u8, lane: u8) -> u32 {
+    0x4E00_0400 | imm5(size, lane) << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `DUP <V>d, Vn.T[lane]` (scalar, `mov sd, vn.s[lane]`): the lane into the low lane of
+/// `rd`, the rest zeroed.
+pub fn dup_scalar(size: VSize, rd: u8, rn: u8, lane: u8) -> u32 {
+    0x5E00_0400 | imm5(size, lane) << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `UMOV Wd, Vn.T[lane]` (`Xd` for `.2d`; zero-extends), or with `signed`
+/// `SMOV Wd, Vn.T[lane]` (`B16`/`H8` only; sign-extends to 32 bits, upper 32 zeroed).
+pub fn mov_to_gp(signed: bool, size: VSize, rd: u8, rn: u8, lane: u8) -> u32 {
+    let q = u32::from(size == VSize::D2);
+    let imm4 = if signed { 0b0101 } else { 0b0111 };
+    0x0E00_0400 | q << 30 | imm5(size, lane) << 16 | imm4 << 11 | r(rn) << 5 | r(rd)
+}
+
+/// `INS Vd.T[lane], Wn` (`Xn` for `.2d`); the other lanes are kept.
+pub fn ins_gp(size: VSize, rd: u8, lane: u8, rn: u8) -> u32 {
+    0x4E00_1C00 | imm5(size, lane) << 16 | r(rn) << 5 | r(rd)
+}
+
+/// `INS Vd.T[lane], Vn.T[src_lane]`; the other lanes are kept.
+pub fn ins_elem(size: VSize, rd: u8, lane: u8, rn: u8, src_lane: u8) -> u32 {
+    let imm4 = (u32::from(src_lane) << (size as u32)) & 0xf;
+    0x6E00_0400 | imm5(size, lane) << 16 | imm4 << 11 | r(rn) << 5 | r(rd)
+}
+
+/// `TBL Vd.16B, {Vn.16B .. Vn+regs-1.16B}, Vm.16B` (`regs` 1 to 4; the table registers
+/// are consecutive modulo 32; an index beyond the table gives 0).
+pub fn tbl(rd: u8, rn: u8, regs: u32, rm: u8) -> u32 {
+    0x4E00_0000 | r(rm) << 16 | ((regs - 1) & 3) << 13 | r(rn) << 5 | r(rd)
+}
+
+/// `LD1R {Vt.T}, [Xn]`: one lane of `size` loaded into every lane.
+pub fn ld1r(size: VSize, vt: u8, xn: u8) -> u32 {
+    0x4D40_C000 | (size as u32) << 10 | r(xn) << 5 | r(vt)
+}

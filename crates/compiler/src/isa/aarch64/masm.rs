@@ -13,8 +13,8 @@
 
 use super::a64;
 use super::enc::{
-    self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, VArith, VCmp, VFMisc,
-    VFloat, VLogic, VMisc, VSize, SP, ZR,
+    self, Cond, Cvt, Dp1, Dp2, Extend as Ext, Fp1, Fp2, LdSt, LogicOp, VAcross, VArith, VArith2,
+    VCmp, VFCvt, VFMisc, VFloat, VLogic, VMisc, VMisc2, VNarrow, VSize, SP, ZR,
 };
 use crate::isa::buffer::CodeBuffer;
 use crate::masm::*;
@@ -36,6 +36,9 @@ const X16: u8 = 16;
 const X17: u8 = 17;
 /// Float and vector scratch register.
 const V30: u8 = 30;
+/// Second vector scratch register (with `v30`, the consecutive table pair of a two-register
+/// `tbl`; also the constants of the bitmask sequences).
+const V31: u8 = 31;
 
 /// Allocatable integer registers.
 static INT_REGS: [Reg; 14] = [
@@ -128,6 +131,25 @@ fn at_width(v: i64, size: OperandSize) -> u64 {
     match size {
         OperandSize::S32 => v as u32 as u64,
         OperandSize::S64 | OperandSize::S128 => v as u64,
+    }
+}
+
+/// The lane size of half the width of `lanes` (the source of widening, the result of
+/// narrowing); `I8x16` has none and maps to itself.
+fn half(lanes: Lanes) -> VSize {
+    match lanes {
+        Lanes::I8x16 | Lanes::I16x8 => VSize::B16,
+        Lanes::I32x4 => VSize::H8,
+        Lanes::I64x2 => VSize::S4,
+    }
+}
+
+fn lane_bits(lanes: Lanes) -> u32 {
+    match lanes {
+        Lanes::I8x16 => 8,
+        Lanes::I16x8 => 16,
+        Lanes::I32x4 => 32,
+        Lanes::I64x2 => 64,
     }
 }
 
@@ -409,16 +431,9 @@ impl Aarch64Masm {
         }
     }
 
-    /// `ld1`/`st1` of one lane at a linear-memory address (computed into x16, as these
-    /// instructions take a bare base register); returns the pc of the access.
-    fn lane_access(
-        &mut self,
-        load: bool,
-        v: Reg,
-        addr: HeapAddress,
-        lanes: Lanes,
-        lane: u8,
-    ) -> u32 {
+    /// `x16 = membase + zero_extend(index) + offset` (for the instructions that take a bare
+    /// base register).
+    fn heap_addr_x16(&mut self, addr: HeapAddress) {
         let (b, i) = self.heap_base(addr);
         self.emit(enc::add_sub_ext(
             true,
@@ -430,6 +445,19 @@ impl Aarch64Masm {
             Ext::Uxtw,
             0,
         ));
+    }
+
+    /// `ld1`/`st1` of one lane at a linear-memory address (computed into x16, as these
+    /// instructions take a bare base register); returns the pc of the access.
+    fn lane_access(
+        &mut self,
+        load: bool,
+        v: Reg,
+        addr: HeapAddress,
+        lanes: Lanes,
+        lane: u8,
+    ) -> u32 {
+        self.heap_addr_x16(addr);
         let bytes = match lanes {
             Lanes::I8x16 => 1,
             Lanes::I16x8 => 2,
@@ -700,10 +728,31 @@ impl MacroAssembler for Aarch64Masm {
             LoadKind::I64S16 => LdSt::LDRSH_X,
             LoadKind::I64S32 => LdSt::LDRSW,
             LoadKind::V128 => LdSt::LDR_Q,
-            _ => unimplemented!("aarch64 {kind:?}"),
+            LoadKind::V128Splat(lanes) => {
+                // `ld1r` takes a bare base register: the address into x16 (`b` may be x16).
+                self.emit(enc::add_sub_ext(
+                    true,
+                    false,
+                    false,
+                    X16,
+                    b,
+                    i,
+                    Ext::Uxtw,
+                    0,
+                ));
+                let pc = self.offset();
+                self.emit(enc::ld1r(vsize(lanes), dst.hw, X16));
+                return pc;
+            }
+            LoadKind::V128Extend(..) | LoadKind::V128Zero(Lanes::I64x2) => LdSt::LDR_D,
+            LoadKind::V128Zero(_) => LdSt::LDR_S,
         };
         let pc = self.offset();
+        // `ldr s`/`ldr d` zero the rest of the vector register.
         self.emit(k.indexed(dst.hw, b, i, Ext::Uxtw, false));
+        if let LoadKind::V128Extend(lanes, signed) = kind {
+            self.emit(enc::vshll(signed, false, half(lanes), dst.hw, dst.hw, 0));
+        }
         pc
     }
 
@@ -1189,7 +1238,50 @@ impl MacroAssembler for Aarch64Masm {
                 }
                 return;
             }
-            _ => unimplemented!("aarch64 {op:?}"),
+            // fmin/fmax propagate NaNs and order -0 below +0, as wasm requires.
+            V128BinOp::FMin(lanes) => enc::vfminmax(true, dbl(lanes), d, l, r),
+            V128BinOp::FMax(lanes) => enc::vfminmax(false, dbl(lanes), d, l, r),
+            V128BinOp::AddSatS(lanes) => enc::varith2(VArith2::Sqadd, vsize(lanes), d, l, r),
+            V128BinOp::AddSatU(lanes) => enc::varith2(VArith2::Uqadd, vsize(lanes), d, l, r),
+            V128BinOp::SubSatS(lanes) => enc::varith2(VArith2::Sqsub, vsize(lanes), d, l, r),
+            V128BinOp::SubSatU(lanes) => enc::varith2(VArith2::Uqsub, vsize(lanes), d, l, r),
+            V128BinOp::MinS(lanes) => enc::varith2(VArith2::Smin, vsize(lanes), d, l, r),
+            V128BinOp::MinU(lanes) => enc::varith2(VArith2::Umin, vsize(lanes), d, l, r),
+            V128BinOp::MaxS(lanes) => enc::varith2(VArith2::Smax, vsize(lanes), d, l, r),
+            V128BinOp::MaxU(lanes) => enc::varith2(VArith2::Umax, vsize(lanes), d, l, r),
+            V128BinOp::AvgrU(lanes) => enc::varith2(VArith2::Urhadd, vsize(lanes), d, l, r),
+            // sqrdmulh: (2ab + 0x8000) >> 16 saturated, which is (ab + 0x4000) >> 15.
+            V128BinOp::Q15MulrSatS => enc::varith2(VArith2::Sqrdmulh, VSize::H8, d, l, r),
+            V128BinOp::ExtMul {
+                lanes,
+                high,
+                signed,
+            } => enc::vmull(signed, high, half(lanes), d, l, r),
+            V128BinOp::Dot => {
+                // Products of the low and high halves (in the scratch pair), added pairwise.
+                self.emit(enc::vmull(true, false, VSize::H8, V30, l, r));
+                self.emit(enc::vmull(true, true, VSize::H8, V31, l, r));
+                enc::varith2(VArith2::Addp, VSize::S4, d, V30, V31)
+            }
+            V128BinOp::Narrow { lanes, signed } => {
+                let op = if signed {
+                    VNarrow::Sqxtn
+                } else {
+                    VNarrow::Sqxtun
+                };
+                let size = vsize(lanes);
+                // The low half is written first: through v30 when that would clobber `rhs`.
+                let t = if d == r { V30 } else { d };
+                self.emit(enc::vnarrow(op, false, size, t, l));
+                self.emit(enc::vnarrow(op, true, size, t, r));
+                if t != d {
+                    self.emit(enc::vmov(d, t));
+                }
+                return;
+            }
+            V128BinOp::AddPairwise(lanes) => enc::varith2(VArith2::Addp, vsize(lanes), d, l, r),
+            // Indices >= 16 select 0, as wasm's swizzle requires.
+            V128BinOp::Swizzle => enc::tbl(d, l, 1, r),
         };
         self.emit(w);
     }
@@ -1204,33 +1296,222 @@ impl MacroAssembler for Aarch64Masm {
             V128UnOp::FNeg(lanes) => enc::vfmisc(VFMisc::Fneg, dbl(lanes), d, s),
             V128UnOp::FAbs(lanes) => enc::vfmisc(VFMisc::Fabs, dbl(lanes), d, s),
             V128UnOp::FSqrt(lanes) => enc::vfmisc(VFMisc::Fsqrt, dbl(lanes), d, s),
-            _ => unimplemented!("aarch64 {op:?}"),
+            V128UnOp::FRound(lanes, round) => {
+                let op = match round {
+                    FloatUnOp::Ceil => VFCvt::Frintp,
+                    FloatUnOp::Floor => VFCvt::Frintm,
+                    FloatUnOp::Trunc => VFCvt::Frintz,
+                    FloatUnOp::Nearest => VFCvt::Frintn,
+                    _ => unreachable!("v128 rounding {round:?}"),
+                };
+                enc::vfcvt(op, dbl(lanes), d, s)
+            }
+            V128UnOp::Popcnt => enc::vmisc2(VMisc2::Cnt, VSize::B16, d, s),
+            V128UnOp::ExtAddPairwise { lanes, signed } => {
+                let op = if signed {
+                    VMisc2::Saddlp
+                } else {
+                    VMisc2::Uaddlp
+                };
+                enc::vmisc2(op, half(lanes), d, s)
+            }
+            V128UnOp::Extend {
+                lanes,
+                high,
+                signed,
+            } => enc::vshll(signed, high, half(lanes), d, s, 0),
+            V128UnOp::ConvertI32x4ToF32x4 { signed } => {
+                let op = if signed { VFCvt::Scvtf } else { VFCvt::Ucvtf };
+                enc::vfcvt(op, false, d, s)
+            }
+            V128UnOp::ConvertLowI32x4ToF64x2 { signed } => {
+                // Widen the low two lanes exactly, then convert (exact for 32-bit values).
+                self.emit(enc::vshll(signed, false, VSize::S4, d, s, 0));
+                let op = if signed { VFCvt::Scvtf } else { VFCvt::Ucvtf };
+                enc::vfcvt(op, true, d, d)
+            }
+            V128UnOp::TruncSatF32x4ToI32x4 { signed } => {
+                // fcvtz* saturate and give 0 for NaN, as wasm requires.
+                let op = if signed { VFCvt::Fcvtzs } else { VFCvt::Fcvtzu };
+                enc::vfcvt(op, false, d, s)
+            }
+            V128UnOp::TruncSatF64x2ToI32x4Zero { signed } => {
+                // To saturated 64-bit lanes, then narrowed saturating (the 64-bit form of
+                // sqxtn/uqxtn zeroes the high half).
+                let (cvt, narrow) = if signed {
+                    (VFCvt::Fcvtzs, VNarrow::Sqxtn)
+                } else {
+                    (VFCvt::Fcvtzu, VNarrow::Uqxtn)
+                };
+                self.emit(enc::vfcvt(cvt, true, d, s));
+                enc::vnarrow(narrow, false, VSize::S4, d, d)
+            }
+            V128UnOp::DemoteF64x2Zero => enc::fcvtn_2s(d, s),
+            V128UnOp::PromoteLowF32x4 => enc::fcvtl_2d(d, s),
         };
         self.emit(w);
     }
 
     fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
-        unimplemented!("aarch64 {test:?} {dst:?} {src:?}")
+        let (d, s) = (dst.hw, src.hw);
+        // `fmov w, s30` reads the reduction (the across-lanes forms zero the rest of v30).
+        let nonzero = |m: &mut Self, is_zero: bool| {
+            m.emit(enc::cvt(false, false, Cvt::FmovToGp, d, V30));
+            m.emit(enc::add_sub_imm(false, true, true, ZR, d, 0, false));
+            m.emit(enc::cset(d, if is_zero { Cond::Eq } else { Cond::Ne }));
+        };
+        match test {
+            V128Test::AnyTrue => {
+                self.emit(enc::vacross(VAcross::Umaxv, VSize::S4, V30, s));
+                nonzero(self, false);
+            }
+            V128Test::AllTrue(Lanes::I64x2) => {
+                // Some 64-bit lane is zero iff the zero test leaves a non-zero word.
+                self.emit(enc::vmisc2(VMisc2::CmeqZero, VSize::D2, V30, s));
+                self.emit(enc::vacross(VAcross::Umaxv, VSize::S4, V30, V30));
+                nonzero(self, true);
+            }
+            V128Test::AllTrue(lanes) => {
+                self.emit(enc::vacross(VAcross::Uminv, vsize(lanes), V30, s));
+                nonzero(self, false);
+            }
+            V128Test::Bitmask(Lanes::I64x2) => {
+                self.emit(enc::umov_d(X16, s, 0));
+                self.emit(enc::umov_d(X17, s, 1));
+                self.emit(enc::bfm(true, enc::Bfm::U, X16, X16, 63, 63));
+                self.emit(enc::bfm(true, enc::Bfm::U, X17, X17, 63, 63));
+                // d = x16 + (x17 << 1)
+                self.emit(enc::add_sub_ext(
+                    false,
+                    false,
+                    false,
+                    d,
+                    X16,
+                    X17,
+                    Ext::Uxtw,
+                    1,
+                ));
+            }
+            V128Test::Bitmask(lanes) => {
+                // Sign masks, each lane ANDed with its bit weight (1, 2, 4, ... per group
+                // of eight lanes at most), then summed.
+                let size = vsize(lanes);
+                let weights: u128 = match lanes {
+                    Lanes::I8x16 => 0x8040_2010_0804_0201_8040_2010_0804_0201,
+                    Lanes::I16x8 => 0x0080_0040_0020_0010_0008_0004_0002_0001,
+                    _ => 0x0000_0008_0000_0004_0000_0002_0000_0001,
+                };
+                self.emit(enc::vmisc2(VMisc2::CmltZero, size, V30, s));
+                self.v128_const(Reg::float(V31), weights);
+                self.emit(enc::vlogic(VLogic::And, V30, V30, V31));
+                if lanes == Lanes::I8x16 {
+                    // Three pairwise adds leave byte 0 = the low eight lanes' bits and byte 1
+                    // = the high eight lanes'.
+                    for _ in 0..3 {
+                        self.emit(enc::varith2(VArith2::Addp, VSize::B16, V30, V30, V30));
+                    }
+                    self.emit(enc::mov_to_gp(false, VSize::H8, d, V30, 0));
+                } else {
+                    self.emit(enc::vacross(VAcross::Addv, size, V30, V30));
+                    self.emit(enc::cvt(false, false, Cvt::FmovToGp, d, V30));
+                }
+            }
+        }
     }
 
     fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
-        unimplemented!("aarch64 {op:?} {dst:?} {src:?} {amount:?}")
+        let (d, s) = (dst.hw, src.hw);
+        let (lanes, right, signed) = match op {
+            V128Shift::Shl(l) => (l, false, false),
+            V128Shift::ShrS(l) => (l, true, true),
+            V128Shift::ShrU(l) => (l, true, false),
+        };
+        let size = vsize(lanes);
+        let bits = lane_bits(lanes);
+        match amount {
+            RegImm::Imm(n) => {
+                let n = (n as u32) & (bits - 1);
+                if !right {
+                    self.emit(enc::vshl_imm(size, d, s, n));
+                } else if n == 0 {
+                    // `sshr/ushr #0` has no encoding.
+                    if d != s {
+                        self.emit(enc::vmov(d, s));
+                    }
+                } else {
+                    self.emit(enc::vshr_imm(signed, size, d, s, n));
+                }
+            }
+            RegImm::Reg(r) => {
+                // sshl/ushl shift by the signed low byte of each lane: the reduced amount,
+                // negated for right shifts, in every lane of v30.
+                let mask = enc::logical_imm(u64::from(bits - 1), false).expect("low-bit mask");
+                self.emit(enc::logical_imm_op(false, LogicOp::And, X16, r.hw, mask));
+                if right {
+                    self.emit(enc::add_sub_reg(false, true, false, X16, ZR, X16));
+                }
+                self.emit(enc::dup_gp(size, V30, X16));
+                let op = if signed { VArith2::Sshl } else { VArith2::Ushl };
+                self.emit(enc::varith2(op, size, d, s, V30));
+            }
+        }
     }
 
     fn v128_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
-        unimplemented!("aarch64 splat {dst:?} {src:?} {lanes:?}")
+        let size = vsize(lanes);
+        if src.class == RegClass::Float {
+            self.emit(enc::dup_elem(size, dst.hw, src.hw, 0));
+        } else {
+            self.emit(enc::dup_gp(size, dst.hw, src.hw));
+        }
     }
 
     fn v128_extract_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8, signed: bool) {
-        unimplemented!("aarch64 extract {dst:?} {src:?} {lanes:?} {lane} {signed}")
+        let size = vsize(lanes);
+        if dst.class == RegClass::Float {
+            self.emit(enc::dup_scalar(size, dst.hw, src.hw, lane));
+        } else {
+            let signed = signed && matches!(lanes, Lanes::I8x16 | Lanes::I16x8);
+            self.emit(enc::mov_to_gp(signed, size, dst.hw, src.hw, lane));
+        }
     }
 
     fn v128_replace_lane(&mut self, dst: Reg, src: Reg, lanes: Lanes, lane: u8) {
-        unimplemented!("aarch64 replace {dst:?} {src:?} {lanes:?} {lane}")
+        let size = vsize(lanes);
+        if src.class == RegClass::Float {
+            self.emit(enc::ins_elem(size, dst.hw, lane, src.hw, 0));
+        } else {
+            self.emit(enc::ins_gp(size, dst.hw, lane, src.hw));
+        }
     }
 
     fn v128_shuffle(&mut self, dst: Reg, lhs: Reg, rhs: Reg, lanes: [u8; 16]) {
-        unimplemented!("aarch64 shuffle {dst:?} {lhs:?} {rhs:?} {lanes:?}")
+        let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+        let indices = |lanes: [u8; 16]| {
+            lanes
+                .iter()
+                .rev()
+                .fold(0u128, |acc, &b| acc << 8 | u128::from(b))
+        };
+        if lanes.iter().all(|&i| i < 16) || lanes.iter().all(|&i| i >= 16) || l == r {
+            // One table register.
+            let (table, idx) = if lanes.iter().all(|&i| i < 16) {
+                (l, lanes)
+            } else if lanes.iter().all(|&i| i >= 16) {
+                (r, lanes.map(|i| i - 16))
+            } else {
+                (l, lanes.map(|i| i & 15))
+            };
+            self.v128_const(Reg::float(V30), indices(idx));
+            self.emit(enc::tbl(d, table, 1, V30));
+        } else {
+            // The consecutive table pair v30:v31, then the indices in `dst` (both sources
+            // are copied by then).
+            self.emit(enc::vmov(V30, l));
+            self.emit(enc::vmov(V31, r));
+            self.v128_const(dst, indices(lanes));
+            self.emit(enc::tbl(d, V30, 2, d));
+        }
     }
 
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {

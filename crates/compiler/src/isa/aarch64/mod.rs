@@ -3,9 +3,10 @@
 //! Register roles: `x28` vmctx, `x27` base of memory 0 (both pinned), `x29` frame pointer,
 //! `x30` link register. Allocatable: `x9`-`x14`, `x19`-`x26`, `v8`-`v29` (`v8`-`v15` are
 //! callee-saved in AAPCS64; the entry stub saves them for its caller); results return in
-//! `x0` / `v0`. `x8` and `v7` break cycles of the core's parallel moves. `x16`, `x17` and `v30`
-//! are scratch registers owned by this backend
-//! (immediates and displacements that do not fit an encoding, memory-to-memory copies);
+//! `x0` / `v0`. `x8` and `v7` break cycles of the core's parallel moves. `x16`, `x17`, `v30` and
+//! `v31` are scratch registers owned by this backend (immediates and displacements that do
+//! not fit an encoding, memory-to-memory copies; `v30:v31` is the consecutive table pair of a
+//! two-register `tbl` for shuffles);
 //! `x15` carries the caller's vmctx into a call through a `VMFuncRef` (read by the host-call
 //! stub). `x0`-`x8` and `v0`-`v7` are free for call sequences (builtin arguments).
 //!

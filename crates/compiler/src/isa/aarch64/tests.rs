@@ -867,7 +867,10 @@ fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
 /// the source line it assembled.
 #[test]
 fn vector_encoders_match_gnu_as() {
-    use enc::{LdSt, VArith, VCmp, VFMisc, VFloat, VLogic, VMisc, VSize};
+    use enc::{
+        LdSt, VAcross, VArith, VArith2, VCmp, VFCvt, VFMisc, VFloat, VLogic, VMisc, VMisc2,
+        VNarrow, VSize,
+    };
     let rows: &[(u32, u32, &str)] = &[
         (
             enc::ld1_st1_lane(true, 1, 3, 16, 13),
@@ -1451,6 +1454,733 @@ fn vector_encoders_match_gnu_as() {
         ),
         (enc::ins_d(1, 0, 16), 0x4e08_1e01, "mov v1.d[0], x16"),
         (enc::ins_d(31, 1, 16), 0x4e18_1e1f, "mov v31.d[1], x16"),
+        (
+            enc::varith2(VArith2::Sqadd, VSize::B16, 1, 2, 3),
+            0x4e23_0c41,
+            "sqadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sqadd, VSize::H8, 31, 30, 16),
+            0x4e70_0fdf,
+            "sqadd v31.8h, v30.8h, v16.8h",
+        ),
+        (
+            enc::varith2(VArith2::Uqadd, VSize::B16, 1, 2, 3),
+            0x6e23_0c41,
+            "uqadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Uqadd, VSize::H8, 9, 31, 17),
+            0x6e71_0fe9,
+            "uqadd v9.8h, v31.8h, v17.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqsub, VSize::B16, 1, 2, 3),
+            0x4e23_2c41,
+            "sqsub v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sqsub, VSize::H8, 16, 17, 31),
+            0x4e7f_2e30,
+            "sqsub v16.8h, v17.8h, v31.8h",
+        ),
+        (
+            enc::varith2(VArith2::Uqsub, VSize::B16, 1, 2, 3),
+            0x6e23_2c41,
+            "uqsub v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Uqsub, VSize::H8, 29, 8, 30),
+            0x6e7e_2d1d,
+            "uqsub v29.8h, v8.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Smin, VSize::B16, 1, 2, 3),
+            0x4e23_6c41,
+            "smin v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Smin, VSize::S4, 31, 2, 3),
+            0x4ea3_6c5f,
+            "smin v31.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::varith2(VArith2::Umin, VSize::H8, 1, 2, 3),
+            0x6e63_6c41,
+            "umin v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Umin, VSize::S4, 1, 31, 3),
+            0x6ea3_6fe1,
+            "umin v1.4s, v31.4s, v3.4s",
+        ),
+        (
+            enc::varith2(VArith2::Smax, VSize::H8, 1, 2, 3),
+            0x4e63_6441,
+            "smax v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Smax, VSize::S4, 1, 2, 31),
+            0x4ebf_6441,
+            "smax v1.4s, v2.4s, v31.4s",
+        ),
+        (
+            enc::varith2(VArith2::Umax, VSize::B16, 1, 2, 3),
+            0x6e23_6441,
+            "umax v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Umax, VSize::S4, 20, 21, 22),
+            0x6eb6_66b4,
+            "umax v20.4s, v21.4s, v22.4s",
+        ),
+        (
+            enc::varith2(VArith2::Urhadd, VSize::B16, 1, 2, 3),
+            0x6e23_1441,
+            "urhadd v1.16b, v2.16b, v3.16b",
+        ),
+        (
+            enc::varith2(VArith2::Urhadd, VSize::H8, 31, 30, 29),
+            0x6e7d_17df,
+            "urhadd v31.8h, v30.8h, v29.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqrdmulh, VSize::H8, 1, 2, 3),
+            0x6e63_b441,
+            "sqrdmulh v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Sqrdmulh, VSize::H8, 31, 16, 30),
+            0x6e7e_b61f,
+            "sqrdmulh v31.8h, v16.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::B16, 30, 30, 30),
+            0x4e3e_bfde,
+            "addp v30.16b, v30.16b, v30.16b",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::H8, 1, 2, 3),
+            0x4e63_bc41,
+            "addp v1.8h, v2.8h, v3.8h",
+        ),
+        (
+            enc::varith2(VArith2::Addp, VSize::S4, 16, 30, 31),
+            0x4ebf_bfd0,
+            "addp v16.4s, v30.4s, v31.4s",
+        ),
+        (
+            enc::varith2(VArith2::Sshl, VSize::B16, 1, 2, 30),
+            0x4e3e_4441,
+            "sshl v1.16b, v2.16b, v30.16b",
+        ),
+        (
+            enc::varith2(VArith2::Sshl, VSize::D2, 31, 2, 30),
+            0x4efe_445f,
+            "sshl v31.2d, v2.2d, v30.2d",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::H8, 1, 2, 30),
+            0x6e7e_4441,
+            "ushl v1.8h, v2.8h, v30.8h",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::S4, 1, 2, 30),
+            0x6ebe_4441,
+            "ushl v1.4s, v2.4s, v30.4s",
+        ),
+        (
+            enc::varith2(VArith2::Ushl, VSize::D2, 1, 2, 30),
+            0x6efe_4441,
+            "ushl v1.2d, v2.2d, v30.2d",
+        ),
+        (
+            enc::vfminmax(true, false, 1, 2, 3),
+            0x4ea3_f441,
+            "fmin v1.4s, v2.4s, v3.4s",
+        ),
+        (
+            enc::vfminmax(true, true, 31, 2, 3),
+            0x4ee3_f45f,
+            "fmin v31.2d, v2.2d, v3.2d",
+        ),
+        (
+            enc::vfminmax(false, false, 1, 31, 3),
+            0x4e23_f7e1,
+            "fmax v1.4s, v31.4s, v3.4s",
+        ),
+        (
+            enc::vfminmax(false, true, 1, 2, 31),
+            0x4e7f_f441,
+            "fmax v1.2d, v2.2d, v31.2d",
+        ),
+        (
+            enc::vmull(true, false, VSize::B16, 1, 2, 3),
+            0x0e23_c041,
+            "smull v1.8h, v2.8b, v3.8b",
+        ),
+        (
+            enc::vmull(true, true, VSize::B16, 1, 2, 3),
+            0x4e23_c041,
+            "smull2 v1.8h, v2.16b, v3.16b",
+        ),
+        (
+            enc::vmull(false, false, VSize::H8, 31, 2, 3),
+            0x2e63_c05f,
+            "umull v31.4s, v2.4h, v3.4h",
+        ),
+        (
+            enc::vmull(false, true, VSize::H8, 1, 31, 3),
+            0x6e63_c3e1,
+            "umull2 v1.4s, v31.8h, v3.8h",
+        ),
+        (
+            enc::vmull(true, false, VSize::S4, 1, 2, 31),
+            0x0ebf_c041,
+            "smull v1.2d, v2.2s, v31.2s",
+        ),
+        (
+            enc::vmull(false, true, VSize::S4, 30, 2, 3),
+            0x6ea3_c05e,
+            "umull2 v30.2d, v2.4s, v3.4s",
+        ),
+        (
+            enc::vmull(true, true, VSize::H8, 31, 16, 17),
+            0x4e71_c21f,
+            "smull2 v31.4s, v16.8h, v17.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::Cnt, VSize::B16, 1, 2),
+            0x4e20_5841,
+            "cnt v1.16b, v2.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Cnt, VSize::B16, 31, 30),
+            0x4e20_5bdf,
+            "cnt v31.16b, v30.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Saddlp, VSize::B16, 1, 2),
+            0x4e20_2841,
+            "saddlp v1.8h, v2.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Saddlp, VSize::H8, 31, 2),
+            0x4e60_285f,
+            "saddlp v31.4s, v2.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::Uaddlp, VSize::B16, 1, 31),
+            0x6e20_2be1,
+            "uaddlp v1.8h, v31.16b",
+        ),
+        (
+            enc::vmisc2(VMisc2::Uaddlp, VSize::H8, 1, 2),
+            0x6e60_2841,
+            "uaddlp v1.4s, v2.8h",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmeqZero, VSize::D2, 30, 17),
+            0x4ee0_9a3e,
+            "cmeq v30.2d, v17.2d, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::B16, 30, 31),
+            0x4e20_abfe,
+            "cmlt v30.16b, v31.16b, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::H8, 30, 2),
+            0x4e60_a85e,
+            "cmlt v30.8h, v2.8h, #0",
+        ),
+        (
+            enc::vmisc2(VMisc2::CmltZero, VSize::S4, 30, 2),
+            0x4ea0_a85e,
+            "cmlt v30.4s, v2.4s, #0",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::B16, 1, 2),
+            0x0e21_4841,
+            "sqxtn v1.8b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, true, VSize::B16, 1, 2),
+            0x4e21_4841,
+            "sqxtn2 v1.16b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::H8, 31, 2),
+            0x0e61_485f,
+            "sqxtn v31.4h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, true, VSize::H8, 1, 31),
+            0x4e61_4be1,
+            "sqxtn2 v1.8h, v31.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtn, false, VSize::S4, 1, 2),
+            0x0ea1_4841,
+            "sqxtn v1.2s, v2.2d",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, false, VSize::B16, 30, 2),
+            0x2e21_285e,
+            "sqxtun v30.8b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, true, VSize::B16, 30, 2),
+            0x6e21_285e,
+            "sqxtun2 v30.16b, v2.8h",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, false, VSize::H8, 1, 2),
+            0x2e61_2841,
+            "sqxtun v1.4h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Sqxtun, true, VSize::H8, 1, 2),
+            0x6e61_2841,
+            "sqxtun2 v1.8h, v2.4s",
+        ),
+        (
+            enc::vnarrow(VNarrow::Uqxtn, false, VSize::S4, 31, 31),
+            0x2ea1_4bff,
+            "uqxtn v31.2s, v31.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintn, false, 1, 2),
+            0x4e21_8841,
+            "frintn v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintn, true, 1, 2),
+            0x4e61_8841,
+            "frintn v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintm, false, 31, 2),
+            0x4e21_985f,
+            "frintm v31.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintm, true, 1, 2),
+            0x4e61_9841,
+            "frintm v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintp, false, 1, 31),
+            0x4ea1_8be1,
+            "frintp v1.4s, v31.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintp, true, 1, 2),
+            0x4ee1_8841,
+            "frintp v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintz, false, 1, 2),
+            0x4ea1_9841,
+            "frintz v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Frintz, true, 17, 18),
+            0x4ee1_9a51,
+            "frintz v17.2d, v18.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Scvtf, false, 1, 2),
+            0x4e21_d841,
+            "scvtf v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Scvtf, true, 31, 2),
+            0x4e61_d85f,
+            "scvtf v31.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Ucvtf, false, 1, 2),
+            0x6e21_d841,
+            "ucvtf v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Ucvtf, true, 1, 31),
+            0x6e61_dbe1,
+            "ucvtf v1.2d, v31.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzs, false, 1, 2),
+            0x4ea1_b841,
+            "fcvtzs v1.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzs, true, 1, 2),
+            0x4ee1_b841,
+            "fcvtzs v1.2d, v2.2d",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzu, false, 30, 2),
+            0x6ea1_b85e,
+            "fcvtzu v30.4s, v2.4s",
+        ),
+        (
+            enc::vfcvt(VFCvt::Fcvtzu, true, 1, 29),
+            0x6ee1_bba1,
+            "fcvtzu v1.2d, v29.2d",
+        ),
+        (enc::fcvtn_2s(1, 2), 0x0e61_6841, "fcvtn v1.2s, v2.2d"),
+        (enc::fcvtn_2s(31, 30), 0x0e61_6bdf, "fcvtn v31.2s, v30.2d"),
+        (enc::fcvtl_2d(1, 2), 0x0e61_7841, "fcvtl v1.2d, v2.2s"),
+        (enc::fcvtl_2d(30, 31), 0x0e61_7bfe, "fcvtl v30.2d, v31.2s"),
+        (
+            enc::vshll(true, false, VSize::B16, 1, 2, 0),
+            0x0f08_a441,
+            "sshll v1.8h, v2.8b, #0",
+        ),
+        (
+            enc::vshll(true, true, VSize::B16, 1, 2, 0),
+            0x4f08_a441,
+            "sshll2 v1.8h, v2.16b, #0",
+        ),
+        (
+            enc::vshll(false, false, VSize::H8, 31, 2, 0),
+            0x2f10_a45f,
+            "ushll v31.4s, v2.4h, #0",
+        ),
+        (
+            enc::vshll(false, true, VSize::H8, 1, 31, 0),
+            0x6f10_a7e1,
+            "ushll2 v1.4s, v31.8h, #0",
+        ),
+        (
+            enc::vshll(true, false, VSize::S4, 1, 2, 0),
+            0x0f20_a441,
+            "sshll v1.2d, v2.2s, #0",
+        ),
+        (
+            enc::vshll(false, true, VSize::S4, 1, 2, 0),
+            0x6f20_a441,
+            "ushll2 v1.2d, v2.4s, #0",
+        ),
+        (
+            enc::vshll(true, false, VSize::H8, 1, 2, 5),
+            0x0f15_a441,
+            "sshll v1.4s, v2.4h, #5",
+        ),
+        (
+            enc::vshl_imm(VSize::B16, 1, 2, 0),
+            0x4f08_5441,
+            "shl v1.16b, v2.16b, #0",
+        ),
+        (
+            enc::vshl_imm(VSize::B16, 1, 2, 7),
+            0x4f0f_5441,
+            "shl v1.16b, v2.16b, #7",
+        ),
+        (
+            enc::vshl_imm(VSize::H8, 31, 2, 15),
+            0x4f1f_545f,
+            "shl v31.8h, v2.8h, #15",
+        ),
+        (
+            enc::vshl_imm(VSize::S4, 1, 31, 1),
+            0x4f21_57e1,
+            "shl v1.4s, v31.4s, #1",
+        ),
+        (
+            enc::vshl_imm(VSize::D2, 1, 2, 63),
+            0x4f7f_5441,
+            "shl v1.2d, v2.2d, #63",
+        ),
+        (
+            enc::vshr_imm(true, VSize::B16, 1, 2, 1),
+            0x4f0f_0441,
+            "sshr v1.16b, v2.16b, #1",
+        ),
+        (
+            enc::vshr_imm(true, VSize::B16, 1, 2, 7),
+            0x4f09_0441,
+            "sshr v1.16b, v2.16b, #7",
+        ),
+        (
+            enc::vshr_imm(false, VSize::H8, 31, 2, 15),
+            0x6f11_045f,
+            "ushr v31.8h, v2.8h, #15",
+        ),
+        (
+            enc::vshr_imm(true, VSize::S4, 1, 31, 31),
+            0x4f21_07e1,
+            "sshr v1.4s, v31.4s, #31",
+        ),
+        (
+            enc::vshr_imm(false, VSize::D2, 1, 2, 63),
+            0x6f41_0441,
+            "ushr v1.2d, v2.2d, #63",
+        ),
+        (
+            enc::vshr_imm(true, VSize::D2, 1, 2, 1),
+            0x4f7f_0441,
+            "sshr v1.2d, v2.2d, #1",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::B16, 30, 30),
+            0x4e31_bbde,
+            "addv b30, v30.16b",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::H8, 30, 31),
+            0x4e71_bbfe,
+            "addv h30, v31.8h",
+        ),
+        (
+            enc::vacross(VAcross::Addv, VSize::S4, 1, 2),
+            0x4eb1_b841,
+            "addv s1, v2.4s",
+        ),
+        (
+            enc::vacross(VAcross::Umaxv, VSize::S4, 30, 17),
+            0x6eb0_aa3e,
+            "umaxv s30, v17.4s",
+        ),
+        (
+            enc::vacross(VAcross::Umaxv, VSize::B16, 1, 2),
+            0x6e30_a841,
+            "umaxv b1, v2.16b",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::B16, 30, 31),
+            0x6e31_abfe,
+            "uminv b30, v31.16b",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::H8, 1, 2),
+            0x6e71_a841,
+            "uminv h1, v2.8h",
+        ),
+        (
+            enc::vacross(VAcross::Uminv, VSize::S4, 1, 2),
+            0x6eb1_a841,
+            "uminv s1, v2.4s",
+        ),
+        (enc::dup_gp(VSize::B16, 1, 2), 0x4e01_0c41, "dup v1.16b, w2"),
+        (
+            enc::dup_gp(VSize::H8, 31, 16),
+            0x4e02_0e1f,
+            "dup v31.8h, w16",
+        ),
+        (
+            enc::dup_gp(VSize::S4, 30, 30),
+            0x4e04_0fde,
+            "dup v30.4s, w30",
+        ),
+        (enc::dup_gp(VSize::D2, 1, 17), 0x4e08_0e21, "dup v1.2d, x17"),
+        (
+            enc::dup_elem(VSize::S4, 1, 2, 0),
+            0x4e04_0441,
+            "dup v1.4s, v2.s[0]",
+        ),
+        (
+            enc::dup_elem(VSize::D2, 31, 2, 0),
+            0x4e08_045f,
+            "dup v31.2d, v2.d[0]",
+        ),
+        (
+            enc::dup_elem(VSize::B16, 1, 2, 15),
+            0x4e1f_0441,
+            "dup v1.16b, v2.b[15]",
+        ),
+        (
+            enc::dup_elem(VSize::H8, 1, 31, 7),
+            0x4e1e_07e1,
+            "dup v1.8h, v31.h[7]",
+        ),
+        (
+            enc::dup_elem(VSize::S4, 1, 2, 3),
+            0x4e1c_0441,
+            "dup v1.4s, v2.s[3]",
+        ),
+        (
+            enc::dup_elem(VSize::D2, 1, 2, 1),
+            0x4e18_0441,
+            "dup v1.2d, v2.d[1]",
+        ),
+        (
+            enc::dup_scalar(VSize::S4, 1, 2, 2),
+            0x5e14_0441,
+            "mov s1, v2.s[2]",
+        ),
+        (
+            enc::dup_scalar(VSize::S4, 31, 30, 0),
+            0x5e04_07df,
+            "mov s31, v30.s[0]",
+        ),
+        (
+            enc::dup_scalar(VSize::D2, 1, 2, 1),
+            0x5e18_0441,
+            "mov d1, v2.d[1]",
+        ),
+        (
+            enc::dup_scalar(VSize::D2, 16, 31, 0),
+            0x5e08_07f0,
+            "mov d16, v31.d[0]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::B16, 1, 2, 15),
+            0x0e1f_2c41,
+            "smov w1, v2.b[15]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::B16, 30, 31, 0),
+            0x0e01_2ffe,
+            "smov w30, v31.b[0]",
+        ),
+        (
+            enc::mov_to_gp(true, VSize::H8, 1, 2, 7),
+            0x0e1e_2c41,
+            "smov w1, v2.h[7]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::B16, 16, 2, 9),
+            0x0e13_3c50,
+            "umov w16, v2.b[9]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::H8, 1, 30, 3),
+            0x0e0e_3fc1,
+            "umov w1, v30.h[3]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::S4, 26, 2, 3),
+            0x0e1c_3c5a,
+            "mov w26, v2.s[3]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::S4, 1, 2, 0),
+            0x0e04_3c41,
+            "mov w1, v2.s[0]",
+        ),
+        (
+            enc::mov_to_gp(false, VSize::D2, 25, 2, 1),
+            0x4e18_3c59,
+            "mov x25, v2.d[1]",
+        ),
+        (
+            enc::ins_gp(VSize::B16, 1, 15, 2),
+            0x4e1f_1c41,
+            "mov v1.b[15], w2",
+        ),
+        (
+            enc::ins_gp(VSize::B16, 31, 0, 30),
+            0x4e01_1fdf,
+            "mov v31.b[0], w30",
+        ),
+        (
+            enc::ins_gp(VSize::H8, 1, 6, 17),
+            0x4e1a_1e21,
+            "mov v1.h[6], w17",
+        ),
+        (
+            enc::ins_gp(VSize::S4, 1, 3, 2),
+            0x4e1c_1c41,
+            "mov v1.s[3], w2",
+        ),
+        (
+            enc::ins_gp(VSize::D2, 1, 1, 20),
+            0x4e18_1e81,
+            "mov v1.d[1], x20",
+        ),
+        (
+            enc::ins_elem(VSize::S4, 1, 2, 3, 0),
+            0x6e14_0461,
+            "mov v1.s[2], v3.s[0]",
+        ),
+        (
+            enc::ins_elem(VSize::S4, 31, 3, 30, 0),
+            0x6e1c_07df,
+            "mov v31.s[3], v30.s[0]",
+        ),
+        (
+            enc::ins_elem(VSize::D2, 1, 1, 2, 0),
+            0x6e18_0441,
+            "mov v1.d[1], v2.d[0]",
+        ),
+        (
+            enc::ins_elem(VSize::D2, 1, 0, 31, 0),
+            0x6e08_07e1,
+            "mov v1.d[0], v31.d[0]",
+        ),
+        (
+            enc::ins_elem(VSize::B16, 1, 5, 2, 0),
+            0x6e0b_0441,
+            "mov v1.b[5], v2.b[0]",
+        ),
+        (
+            enc::ins_elem(VSize::H8, 1, 7, 2, 0),
+            0x6e1e_0441,
+            "mov v1.h[7], v2.h[0]",
+        ),
+        (
+            enc::tbl(1, 2, 1, 3),
+            0x4e03_0041,
+            "tbl v1.16b, {v2.16b}, v3.16b",
+        ),
+        (
+            enc::tbl(31, 30, 1, 16),
+            0x4e10_03df,
+            "tbl v31.16b, {v30.16b}, v16.16b",
+        ),
+        (
+            enc::tbl(16, 30, 2, 16),
+            0x4e10_23d0,
+            "tbl v16.16b, {v30.16b, v31.16b}, v16.16b",
+        ),
+        (
+            enc::tbl(1, 31, 2, 3),
+            0x4e03_23e1,
+            "tbl v1.16b, {v31.16b, v0.16b}, v3.16b",
+        ),
+        (
+            enc::ld1r(VSize::B16, 1, 16),
+            0x4d40_c201,
+            "ld1r {v1.16b}, [x16]",
+        ),
+        (
+            enc::ld1r(VSize::H8, 31, 16),
+            0x4d40_c61f,
+            "ld1r {v31.8h}, [x16]",
+        ),
+        (
+            enc::ld1r(VSize::S4, 1, 17),
+            0x4d40_ca21,
+            "ld1r {v1.4s}, [x17]",
+        ),
+        (
+            enc::ld1r(VSize::D2, 29, 30),
+            0x4d40_cfdd,
+            "ld1r {v29.2d}, [x30]",
+        ),
+        (
+            enc::add_sub_ext(false, false, false, 9, 16, 17, enc::Extend::Uxtw, 1),
+            0x0b31_4609,
+            "add w9, w16, w17, uxtw #1",
+        ),
+        (
+            enc::bfm(true, enc::Bfm::U, 16, 16, 63, 63),
+            0xd37f_fe10,
+            "lsr x16, x16, #63",
+        ),
+        (
+            enc::logical_imm_op(
+                false,
+                enc::LogicOp::And,
+                16,
+                25,
+                enc::logical_imm(63, false).unwrap(),
+            ),
+            0x1200_1730,
+            "and w16, w25, #0x3f",
+        ),
     ];
     for &(got, want, text) in rows {
         assert_eq!(got, want, "{text}: {got:#010x} != {want:#010x}");
@@ -1560,6 +2290,8 @@ fn v128_heap_accesses_fault_at_the_returned_pc() {
 struct VecSim {
     x: [u64; 32],
     v: [u128; 32],
+    /// The Z flag (only `cmp Wn, #0` sets it).
+    z: bool,
 }
 
 fn lanewise(a: u128, b: u128, bits: u32, f: impl Fn(u64, u64) -> u64) -> u128 {
@@ -1666,7 +2398,7 @@ impl VecSim {
         for r in x.iter_mut() {
             *r = next();
         }
-        VecSim { x, v }
+        VecSim { x, v, z: false }
     }
 
     fn vreg(s: &str) -> (usize, u32) {
@@ -1694,6 +2426,9 @@ impl VecSim {
         for l in lines {
             let (op, rest) = l.split_once(' ').unwrap();
             let a: Vec<&str> = rest.split(", ").collect();
+            if self.step_new(op, rest, &a) {
+                continue;
+            }
             match op {
                 "mov" if a[0].starts_with('x') && a[1].starts_with('v') => {
                     // umov xd, vn.d[lane]
@@ -1799,6 +2534,470 @@ impl VecSim {
                 }
             }
         }
+    }
+}
+
+/// The lanes of `v` (of `bits`), lane 0 first.
+fn lanes_of(v: u128, bits: u32) -> Vec<u64> {
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    (0..128 / bits)
+        .map(|i| (v >> (i * bits)) as u64 & mask)
+        .collect()
+}
+
+/// The vector of `lanes` (each truncated to `bits`), lane 0 first; missing lanes are zero.
+fn from_lanes(lanes: &[u64], bits: u32) -> u128 {
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    lanes.iter().enumerate().fold(0, |acc, (i, &x)| {
+        acc | u128::from(x & mask) << (i as u32 * bits)
+    })
+}
+
+/// `x` saturated to the signed (`signed`) or unsigned range of `bits`.
+fn sat(x: i128, bits: u32, signed: bool) -> u64 {
+    let (lo, hi) = if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    x.clamp(lo, hi) as u64
+}
+
+/// A lane as an f32/f64 (by `bits`), widened exactly.
+fn fl(x: u64, bits: u32) -> f64 {
+    float_lane(x, bits)
+}
+
+/// `v` as lane bits of `bits` (f32 rounded to nearest for 32).
+fn to_fl(v: f64, bits: u32) -> u64 {
+    if bits == 32 {
+        u64::from((v as f32).to_bits())
+    } else {
+        v.to_bits()
+    }
+}
+
+/// A NaN lane with the quiet bit set (AArch64 returns the quieted input NaN).
+fn quiet(x: u64, bits: u32) -> u64 {
+    x | 1 << (if bits == 32 { 22 } else { 51 })
+}
+
+/// AArch64 `fmin`/`fmax` (no default-NaN mode): the first NaN operand, quieted.
+fn arm_fminmax(x: u64, y: u64, bits: u32, min: bool) -> u64 {
+    let (a, b) = (fl(x, bits), fl(y, bits));
+    if a.is_nan() {
+        quiet(x, bits)
+    } else if b.is_nan() {
+        quiet(y, bits)
+    } else if a == b {
+        // ±0: min takes the negative zero, max the positive.
+        if min {
+            x | y
+        } else {
+            x & y
+        }
+    } else if (a < b) == min {
+        x
+    } else {
+        y
+    }
+}
+
+/// Parses `vN.T[lane]` into (N, lane bits, lane).
+fn elem(s: &str) -> (usize, u32, u32) {
+    let (r, rest) = s.trim_start_matches('v').split_once('.').unwrap();
+    let bits = match &rest[..1] {
+        "b" => 8,
+        "h" => 16,
+        "s" => 32,
+        _ => 64,
+    };
+    let lane = rest[2..rest.len() - 1].parse().unwrap();
+    (r.parse().unwrap(), bits, lane)
+}
+
+/// Parses `vN.T` (also the half arrangements `8b`, `4h`, `2s`) into (N, lane bits, lanes).
+fn varr(s: &str) -> (usize, u32, u32) {
+    let (r, arr) = s.trim_start_matches(['v', '{']).split_once('.').unwrap();
+    let arr = arr.trim_end_matches('}');
+    let n: u32 = arr[..arr.len() - 1].parse().unwrap();
+    let bits = match &arr[arr.len() - 1..] {
+        "b" => 8,
+        "h" => 16,
+        "s" => 32,
+        _ => 64,
+    };
+    (r.parse().unwrap(), bits, n)
+}
+
+impl VecSim {
+    fn gp(&self, s: &str) -> u64 {
+        match s {
+            "xzr" | "wzr" => 0,
+            _ if s.starts_with('w') => self.x[s[1..].parse::<usize>().unwrap()] & 0xffff_ffff,
+            _ => self.x[s[1..].parse::<usize>().unwrap()],
+        }
+    }
+
+    fn set_gp(&mut self, s: &str, v: u64) {
+        let n: usize = s[1..].parse().unwrap();
+        self.x[n] = if s.starts_with('w') {
+            v & 0xffff_ffff
+        } else {
+            v
+        };
+    }
+
+    /// The instructions of the wasm 2.0 SIMD lowering; false if `op` is not one of them.
+    fn step_new(&mut self, op: &str, rest: &str, a: &[&str]) -> bool {
+        let is_gp = |s: &str| s.starts_with('w') || s.starts_with('x');
+        match op {
+            "mov" | "umov" | "smov" if is_gp(a[0]) && a[1].contains('[') => {
+                let (n, bits, lane) = elem(a[1]);
+                let x = lanes_of(self.v[n], bits)[lane as usize];
+                let x = if op == "smov" {
+                    sext(x, bits) as u64 & 0xffff_ffff
+                } else {
+                    x
+                };
+                self.set_gp(a[0], x);
+            }
+            "mov" if (a[0].starts_with('s') || a[0].starts_with('d')) && a[1].contains('[') => {
+                let (n, bits, lane) = elem(a[1]);
+                let d: usize = a[0][1..].parse().unwrap();
+                self.v[d] = u128::from(lanes_of(self.v[n], bits)[lane as usize]);
+            }
+            "mov" if a[0].contains('[') => {
+                let (d, bits, lane) = elem(a[0]);
+                let x = if is_gp(a[1]) {
+                    self.gp(a[1])
+                } else {
+                    let (n, b2, l2) = elem(a[1]);
+                    assert_eq!(bits, b2);
+                    lanes_of(self.v[n], bits)[l2 as usize]
+                };
+                let mut ls = lanes_of(self.v[d], bits);
+                ls[lane as usize] = x;
+                self.v[d] = from_lanes(&ls, bits);
+            }
+            "mov" | "dup" if a[0].starts_with('v') && (a[1].contains('[') || is_gp(a[1])) => {
+                let (d, bits, n) = varr(a[0]);
+                let x = if is_gp(a[1]) {
+                    self.gp(a[1])
+                } else {
+                    let (s, b2, l2) = elem(a[1]);
+                    assert_eq!(bits, b2);
+                    lanes_of(self.v[s], bits)[l2 as usize]
+                };
+                self.v[d] = from_lanes(&vec![x; n as usize], bits);
+            }
+            "fmov" if is_gp(a[0]) => {
+                let n: usize = a[1][1..].parse().unwrap();
+                let v = self.v[n] as u64;
+                self.set_gp(
+                    a[0],
+                    if a[1].starts_with('s') {
+                        v & 0xffff_ffff
+                    } else {
+                        v
+                    },
+                );
+            }
+            "cmp" => {
+                assert_eq!(a[1], "#0x0");
+                self.z = self.gp(a[0]) == 0;
+            }
+            "cset" => {
+                let t = match a[1] {
+                    "eq" => self.z,
+                    "ne" => !self.z,
+                    c => panic!("cset {c}"),
+                };
+                self.set_gp(a[0], u64::from(t));
+            }
+            "and" if is_gp(a[0]) => {
+                let x = self.gp(a[1]) & parse_imm(a[2]);
+                self.set_gp(a[0], x);
+            }
+            "neg" if is_gp(a[0]) => {
+                let x = self.gp(a[1]).wrapping_neg();
+                self.set_gp(a[0], x);
+            }
+            "lsr" => {
+                let x = self.gp(a[1]) >> parse_imm(a[2]);
+                self.set_gp(a[0], x);
+            }
+            "add" if is_gp(a[0]) => {
+                let sh = a
+                    .get(3)
+                    .map_or(0, |s| s.trim_start_matches("lsl #").parse().unwrap());
+                let x = self.gp(a[1]).wrapping_add(self.gp(a[2]) << sh);
+                self.set_gp(a[0], x);
+            }
+            "tbl" => {
+                let (d, rest) = rest.split_once(", {").unwrap();
+                let (table, idx) = rest.split_once("}, ").unwrap();
+                let regs: Vec<usize> = table.split(", ").map(|t| varr(t).0).collect();
+                let mut bytes = Vec::new();
+                for r in regs {
+                    bytes.extend(lanes_of(self.v[r], 8));
+                }
+                let idx = lanes_of(self.v[varr(idx).0], 8);
+                let out: Vec<u64> = idx
+                    .iter()
+                    .map(|&i| bytes.get(i as usize).copied().unwrap_or(0))
+                    .collect();
+                self.v[varr(d).0] = from_lanes(&out, 8);
+            }
+            "addv" | "umaxv" | "uminv" => {
+                let d: usize = a[0][1..].parse().unwrap();
+                let (n, bits, _) = varr(a[1]);
+                let ls = lanes_of(self.v[n], bits);
+                let mask = (1u64 << bits) - 1;
+                let x = match op {
+                    "addv" => ls.iter().fold(0u64, |s, &x| s.wrapping_add(x)) & mask,
+                    "umaxv" => *ls.iter().max().unwrap(),
+                    _ => *ls.iter().min().unwrap(),
+                };
+                self.v[d] = u128::from(x);
+            }
+            "shl" | "sshr" | "ushr" | "sshll" | "ushll" | "sshll2" | "ushll2" | "cmeq" | "cmlt"
+                if a[2].starts_with('#') =>
+            {
+                let (d, dbits, _) = varr(a[0]);
+                let (n, sbits, _) = varr(a[1]);
+                let sh = parse_imm(a[2]) as u32;
+                let src = lanes_of(self.v[n], sbits);
+                let out: Vec<u64> = match op {
+                    "shl" => src.iter().map(|&x| x << sh).collect(),
+                    "sshr" => src.iter().map(|&x| (sext(x, sbits) >> sh) as u64).collect(),
+                    "ushr" => src.iter().map(|&x| x >> sh).collect(),
+                    "cmeq" => src.iter().map(|&x| all_ones(x == 0)).collect(),
+                    "cmlt" => src.iter().map(|&x| all_ones(sext(x, sbits) < 0)).collect(),
+                    _ => {
+                        let half = (128 / dbits) as usize;
+                        let from = if op.ends_with('2') { half } else { 0 };
+                        src[from..from + half]
+                            .iter()
+                            .map(|&x| {
+                                let x = if op.starts_with('s') {
+                                    sext(x, sbits) as u64
+                                } else {
+                                    x
+                                };
+                                x << sh
+                            })
+                            .collect()
+                    }
+                };
+                self.v[d] = from_lanes(&out, dbits);
+            }
+            "cnt" | "saddlp" | "uaddlp" | "sqxtn" | "sqxtn2" | "sqxtun" | "sqxtun2" | "uqxtn"
+            | "uqxtn2" | "frintn" | "frintm" | "frintp" | "frintz" | "scvtf" | "ucvtf"
+            | "fcvtzs" | "fcvtzu" | "fcvtn" | "fcvtl" => {
+                assert_eq!(a.len(), 2, "{op} {rest}");
+                let (d, dbits, _) = varr(a[0]);
+                let (n, sbits, _) = varr(a[1]);
+                let src = lanes_of(self.v[n], sbits);
+                let out: Vec<u64> = match op {
+                    "cnt" => src.iter().map(|&x| u64::from(x.count_ones())).collect(),
+                    "saddlp" => src
+                        .chunks(2)
+                        .map(|p| (sext(p[0], sbits) + sext(p[1], sbits)) as u64)
+                        .collect(),
+                    "uaddlp" => src.chunks(2).map(|p| p[0] + p[1]).collect(),
+                    "frintn" | "frintm" | "frintp" | "frintz" => src
+                        .iter()
+                        .map(|&x| {
+                            let f = fl(x, sbits);
+                            if f.is_nan() {
+                                return quiet(x, sbits);
+                            }
+                            let r = match op {
+                                "frintn" => f.round_ties_even(),
+                                "frintm" => f.floor(),
+                                "frintp" => f.ceil(),
+                                _ => f.trunc(),
+                            };
+                            to_fl(r, sbits)
+                        })
+                        .collect(),
+                    "scvtf" => src
+                        .iter()
+                        .map(|&x| {
+                            if sbits == 32 {
+                                u64::from((sext(x, 32) as i32 as f32).to_bits())
+                            } else {
+                                (x as i64 as f64).to_bits()
+                            }
+                        })
+                        .collect(),
+                    "ucvtf" => src
+                        .iter()
+                        .map(|&x| {
+                            if sbits == 32 {
+                                u64::from((x as u32 as f32).to_bits())
+                            } else {
+                                (x as f64).to_bits()
+                            }
+                        })
+                        .collect(),
+                    // Rust's float-to-int casts saturate and give 0 for NaN, like fcvtz*.
+                    "fcvtzs" => src
+                        .iter()
+                        .map(|&x| {
+                            if sbits == 32 {
+                                f32::from_bits(x as u32) as i32 as u32 as u64
+                            } else {
+                                f64::from_bits(x) as i64 as u64
+                            }
+                        })
+                        .collect(),
+                    "fcvtzu" => src
+                        .iter()
+                        .map(|&x| {
+                            if sbits == 32 {
+                                u64::from(f32::from_bits(x as u32) as u32)
+                            } else {
+                                f64::from_bits(x) as u64
+                            }
+                        })
+                        .collect(),
+                    "fcvtn" => src
+                        .iter()
+                        .map(|&x| {
+                            let f = f64::from_bits(x);
+                            if f.is_nan() {
+                                // Quieted, the top payload bits kept.
+                                let s = (x >> 63) << 31;
+                                let payload = (x >> 29) & 0x3f_ffff;
+                                s | 0x7fc0_0000 | payload
+                            } else {
+                                u64::from((f as f32).to_bits())
+                            }
+                        })
+                        .collect(),
+                    "fcvtl" => src[..2]
+                        .iter()
+                        .map(|&x| {
+                            let f = f32::from_bits(x as u32);
+                            if f.is_nan() {
+                                let s = (x >> 31) << 63;
+                                s | 0x7ff8_0000_0000_0000 | (x & 0x3f_ffff) << 29
+                            } else {
+                                f64::from(f).to_bits()
+                            }
+                        })
+                        .collect(),
+                    _ => {
+                        // Narrowing: into the low half (the high half zeroed) or, for the
+                        // `2` forms, the high half (the low half kept).
+                        let nar: Vec<u64> = src
+                            .iter()
+                            .map(|&x| match op.trim_end_matches('2') {
+                                "sqxtn" => sat(sext(x, sbits).into(), dbits, true),
+                                "sqxtun" => sat(sext(x, sbits).into(), dbits, false),
+                                _ => sat(x.into(), dbits, false),
+                            })
+                            .collect();
+                        if op.ends_with('2') {
+                            let mut ls = lanes_of(self.v[d], dbits);
+                            let half = ls.len() / 2;
+                            ls[half..].copy_from_slice(&nar);
+                            ls
+                        } else {
+                            nar
+                        }
+                    }
+                };
+                self.v[d] = from_lanes(&out, dbits);
+            }
+            "smull" | "umull" | "smull2" | "umull2" => {
+                let (d, dbits, _) = varr(a[0]);
+                let (n, sbits, _) = varr(a[1]);
+                let (m, _, _) = varr(a[2]);
+                let half = (64 / sbits) as usize;
+                let from = if op.ends_with('2') { half } else { 0 };
+                let (x, y) = (lanes_of(self.v[n], sbits), lanes_of(self.v[m], sbits));
+                let out: Vec<u64> = (from..from + half)
+                    .map(|i| {
+                        if op.starts_with('s') {
+                            (sext(x[i], sbits) * sext(y[i], sbits)) as u64
+                        } else {
+                            x[i] * y[i]
+                        }
+                    })
+                    .collect();
+                self.v[d] = from_lanes(&out, dbits);
+            }
+            "sqadd" | "uqadd" | "sqsub" | "uqsub" | "smin" | "umin" | "smax" | "umax"
+            | "urhadd" | "sqrdmulh" | "addp" | "fmin" | "fmax" | "sshl" | "ushl" => {
+                let (d, bits, _) = varr(a[0]);
+                let (x, y) = (
+                    lanes_of(self.v[varr(a[1]).0], bits),
+                    lanes_of(self.v[varr(a[2]).0], bits),
+                );
+                let out: Vec<u64> = if op == "addp" {
+                    x.chunks(2)
+                        .chain(y.chunks(2))
+                        .map(|p| p[0].wrapping_add(p[1]))
+                        .collect()
+                } else {
+                    x.iter()
+                        .zip(&y)
+                        .map(|(&p, &q)| {
+                            let (sp, sq) = (i128::from(sext(p, bits)), i128::from(sext(q, bits)));
+                            let (up, uq) = (i128::from(p), i128::from(q));
+                            match op {
+                                "sqadd" => sat(sp + sq, bits, true),
+                                "uqadd" => sat(up + uq, bits, false),
+                                "sqsub" => sat(sp - sq, bits, true),
+                                "uqsub" => sat(up - uq, bits, false),
+                                "smin" => sp.min(sq) as u64,
+                                "umin" => p.min(q),
+                                "smax" => sp.max(sq) as u64,
+                                "umax" => p.max(q),
+                                "urhadd" => ((up + uq + 1) >> 1) as u64,
+                                "sqrdmulh" => {
+                                    sat((2 * sp * sq + (1 << (bits - 1))) >> bits, bits, true)
+                                }
+                                "fmin" => arm_fminmax(p, q, bits, true),
+                                "fmax" => arm_fminmax(p, q, bits, false),
+                                _ => {
+                                    // sshl/ushl by the signed low byte of the lane.
+                                    let sh = q as u8 as i8 as i32;
+                                    let b = bits as i32;
+                                    if sh >= 0 {
+                                        if sh >= b {
+                                            0
+                                        } else {
+                                            p << sh
+                                        }
+                                    } else if op == "sshl" {
+                                        (sext(p, bits) >> (-sh).min(b - 1)) as u64
+                                    } else if -sh >= b {
+                                        0
+                                    } else {
+                                        p >> -sh
+                                    }
+                                }
+                            }
+                        })
+                        .collect()
+                };
+                self.v[d] = from_lanes(&out, bits);
+            }
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -1914,6 +3113,7 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                             |x, y| if x < y { y } else { x },
                             |x, y| if x < y { y } else { x },
                         ),
+                        _ => unreachable!(),
                     };
                     sim.run(&lines);
                     let mut expect = before;
@@ -1965,6 +3165,7 @@ fn v128_binops_and_unops_compute_under_any_aliasing() {
                 V128UnOp::FSqrt(fl) => {
                     float_lanes(0, a, fbits(fl), |_, y| y.sqrt(), |_, y| y.sqrt())
                 }
+                _ => unreachable!(),
             };
             sim.run(&lines);
             let mut expect = before;
@@ -2261,4 +3462,681 @@ fn v128_cmp_computes_under_any_aliasing() {
         |m| m.v128_cmp(V128Cmp::Float(FloatLanes::F32x4, FloatCmp::Ne), D, Q, Q2),
         &["fcmeq v16.4s, v17.4s, v18.4s", "mvn v16.16b, v16.16b"],
     );
+}
+
+/// Vectors at the edges of the new operations' lane ranges (saturation, signs, NaNs, ±0,
+/// infinities, float values out of the integer ranges), lane 0 first.
+fn simd_edges() -> Vec<u128> {
+    let f32s = |v: [f32; 4]| from_lanes(&v.map(|x| u64::from(x.to_bits())), 32);
+    let f64s = |v: [f64; 2]| from_lanes(&v.map(f64::to_bits), 64);
+    vec![
+        from_lanes(&[0x80, 0x7f, 0xff, 0, 1, 0xfe, 0x81, 0x7e], 8)
+            | from_lanes(&[0x80, 0x80, 0x7f, 0x7f, 0xff, 0x01, 0x40, 0xc0], 8) << 64,
+        from_lanes(&[0x8000, 0x7fff, 0xffff, 0, 1, 0x8001, 0x4000, 0xc000], 16),
+        from_lanes(
+            &[
+                0x8000, 0x8000, 0x7fff, 0x8000, 0xff80, 0x0080, 0x7f00, 0x00ff,
+            ],
+            16,
+        ),
+        from_lanes(&[0x8000_0000, 0x7fff_ffff, 0xffff_ffff, 0x0001_0000], 32),
+        from_lanes(&[0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff], 64),
+        f32s([f32::NAN, -0.0, 2.5, -3.5e9]),
+        f32s([0.0, -f32::NAN, 4.3e9, -2.5]),
+        f32s([f32::INFINITY, f32::NEG_INFINITY, 0.5, -1.5]),
+        f32s([2147483520.0, -2147483648.0, 4294967040.0, 1e-40]),
+        f64s([f64::NAN, -0.0]),
+        f64s([0.0, -f64::NAN]),
+        f64s([f64::INFINITY, -2.5]),
+        f64s([2147483647.5, -2147483648.9]),
+        f64s([4294967295.9, 1e300]),
+        f64s([3.4028235677973366e38, 1.0000000596046448]),
+        u128::MAX,
+        0,
+    ]
+}
+
+/// Lane-wise equality, any NaN matching any NaN when `float` lanes of `bits`.
+fn same_lanes(got: u128, want: u128, bits: u32, float: bool) -> bool {
+    if !float {
+        return got == want;
+    }
+    lanes_of(got, bits)
+        .iter()
+        .zip(lanes_of(want, bits))
+        .all(|(&g, w)| g == w || (fl(g, bits).is_nan() && fl(w, bits).is_nan()))
+}
+
+/// wasm's float min/max: NaN if either is, `-0 < +0`.
+fn wasm_fminmax(x: u64, y: u64, bits: u32, min: bool) -> u64 {
+    let (a, b) = (fl(x, bits), fl(y, bits));
+    if a.is_nan() || b.is_nan() {
+        to_fl(f64::NAN, bits)
+    } else if a == b {
+        if min {
+            x | y
+        } else {
+            x & y
+        }
+    } else if (a < b) == min {
+        x
+    } else {
+        y
+    }
+}
+
+/// wasm's meaning of the new binary operators: (result, result lane bits, float result).
+fn wasm_binop(op: V128BinOp, a: u128, b: u128) -> (u128, u32, bool) {
+    use V128BinOp::*;
+    let lw = |l: Lanes, f: &dyn Fn(i128, i128, u64, u64, u32) -> u64| {
+        let n = bits(l);
+        let out: Vec<u64> = lanes_of(a, n)
+            .iter()
+            .zip(lanes_of(b, n))
+            .map(|(&x, y)| f(sext(x, n).into(), sext(y, n).into(), x, y, n))
+            .collect();
+        (from_lanes(&out, n), n, false)
+    };
+    match op {
+        AddSatS(l) => lw(l, &|sx, sy, _, _, n| sat(sx + sy, n, true)),
+        AddSatU(l) => lw(l, &|_, _, x, y, n| {
+            sat(i128::from(x) + i128::from(y), n, false)
+        }),
+        SubSatS(l) => lw(l, &|sx, sy, _, _, n| sat(sx - sy, n, true)),
+        SubSatU(l) => lw(l, &|_, _, x, y, n| {
+            sat(i128::from(x) - i128::from(y), n, false)
+        }),
+        MinS(l) => lw(l, &|sx, sy, _, _, _| sx.min(sy) as u64),
+        MinU(l) => lw(l, &|_, _, x, y, _| x.min(y)),
+        MaxS(l) => lw(l, &|sx, sy, _, _, _| sx.max(sy) as u64),
+        MaxU(l) => lw(l, &|_, _, x, y, _| x.max(y)),
+        AvgrU(l) => lw(l, &|_, _, x, y, _| (x + y + 1) >> 1),
+        Q15MulrSatS => lw(Lanes::I16x8, &|sx, sy, _, _, _| {
+            sat((sx * sy + 0x4000) >> 15, 16, true)
+        }),
+        ExtMul {
+            lanes,
+            high,
+            signed,
+        } => {
+            let n = bits(lanes);
+            let h = n / 2;
+            let (x, y) = (lanes_of(a, h), lanes_of(b, h));
+            let from = if high { x.len() / 2 } else { 0 };
+            let out: Vec<u64> = (from..from + x.len() / 2)
+                .map(|i| {
+                    if signed {
+                        (sext(x[i], h) * sext(y[i], h)) as u64
+                    } else {
+                        x[i] * y[i]
+                    }
+                })
+                .collect();
+            (from_lanes(&out, n), n, false)
+        }
+        Dot => {
+            let (x, y) = (lanes_of(a, 16), lanes_of(b, 16));
+            let p = |i: usize| sext(x[i], 16) * sext(y[i], 16);
+            let out: Vec<u64> = (0..4)
+                .map(|i| p(2 * i).wrapping_add(p(2 * i + 1)) as u64)
+                .collect();
+            (from_lanes(&out, 32), 32, false)
+        }
+        Narrow { lanes, signed } => {
+            let n = bits(lanes);
+            let out: Vec<u64> = lanes_of(a, 2 * n)
+                .iter()
+                .chain(&lanes_of(b, 2 * n))
+                .map(|&x| sat(sext(x, 2 * n).into(), n, signed))
+                .collect();
+            (from_lanes(&out, n), n, false)
+        }
+        AddPairwise(l) => {
+            let n = bits(l);
+            let out: Vec<u64> = lanes_of(a, n)
+                .chunks(2)
+                .chain(lanes_of(b, n).chunks(2))
+                .map(|p| p[0].wrapping_add(p[1]))
+                .collect();
+            (from_lanes(&out, n), n, false)
+        }
+        Swizzle => {
+            let x = lanes_of(a, 8);
+            let out: Vec<u64> = lanes_of(b, 8)
+                .iter()
+                .map(|&i| x.get(i as usize).copied().unwrap_or(0))
+                .collect();
+            (from_lanes(&out, 8), 8, false)
+        }
+        FMin(fl_) | FMax(fl_) => {
+            let n = fbits(fl_);
+            let min = matches!(op, FMin(_));
+            (
+                lanewise(a, b, n, |x, y| wasm_fminmax(x, y, n, min)),
+                n,
+                true,
+            )
+        }
+        _ => unreachable!("{op:?}"),
+    }
+}
+
+/// wasm's meaning of the new unary operators: (result, result lane bits, float result).
+fn wasm_unop(op: V128UnOp, a: u128) -> (u128, u32, bool) {
+    use V128UnOp::*;
+    let f32l = |a: u128| {
+        lanes_of(a, 32)
+            .iter()
+            .map(|&x| f32::from_bits(x as u32))
+            .collect::<Vec<_>>()
+    };
+    let f64l = |a: u128| {
+        lanes_of(a, 64)
+            .iter()
+            .map(|&x| f64::from_bits(x))
+            .collect::<Vec<_>>()
+    };
+    match op {
+        FRound(fl_, r) => {
+            let n = fbits(fl_);
+            let f = |x: f64| match r {
+                FloatUnOp::Ceil => x.ceil(),
+                FloatUnOp::Floor => x.floor(),
+                FloatUnOp::Trunc => x.trunc(),
+                _ => x.round_ties_even(),
+            };
+            (lanewise(0, a, n, |_, y| to_fl(f(fl(y, n)), n)), n, true)
+        }
+        Popcnt => (
+            lanewise(0, a, 8, |_, y| u64::from(y.count_ones())),
+            8,
+            false,
+        ),
+        ExtAddPairwise { lanes, signed } => {
+            let n = bits(lanes);
+            let h = n / 2;
+            let out: Vec<u64> = lanes_of(a, h)
+                .chunks(2)
+                .map(|p| {
+                    if signed {
+                        (sext(p[0], h) + sext(p[1], h)) as u64
+                    } else {
+                        p[0] + p[1]
+                    }
+                })
+                .collect();
+            (from_lanes(&out, n), n, false)
+        }
+        Extend {
+            lanes,
+            high,
+            signed,
+        } => {
+            let n = bits(lanes);
+            let h = n / 2;
+            let x = lanes_of(a, h);
+            let from = if high { x.len() / 2 } else { 0 };
+            let out: Vec<u64> = x[from..from + x.len() / 2]
+                .iter()
+                .map(|&v| if signed { sext(v, h) as u64 } else { v })
+                .collect();
+            (from_lanes(&out, n), n, false)
+        }
+        ConvertI32x4ToF32x4 { signed } => {
+            let out: Vec<u64> = lanes_of(a, 32)
+                .iter()
+                .map(|&x| {
+                    let f = if signed {
+                        x as u32 as i32 as f32
+                    } else {
+                        x as u32 as f32
+                    };
+                    u64::from(f.to_bits())
+                })
+                .collect();
+            (from_lanes(&out, 32), 32, true)
+        }
+        ConvertLowI32x4ToF64x2 { signed } => {
+            let out: Vec<u64> = lanes_of(a, 32)[..2]
+                .iter()
+                .map(|&x| {
+                    let f = if signed {
+                        f64::from(x as u32 as i32)
+                    } else {
+                        f64::from(x as u32)
+                    };
+                    f.to_bits()
+                })
+                .collect();
+            (from_lanes(&out, 64), 64, true)
+        }
+        TruncSatF32x4ToI32x4 { signed } => {
+            let out: Vec<u64> = f32l(a)
+                .iter()
+                .map(|&f| {
+                    if signed {
+                        f as i32 as u32 as u64
+                    } else {
+                        u64::from(f as u32)
+                    }
+                })
+                .collect();
+            (from_lanes(&out, 32), 32, false)
+        }
+        TruncSatF64x2ToI32x4Zero { signed } => {
+            let out: Vec<u64> = f64l(a)
+                .iter()
+                .map(|&f| {
+                    if signed {
+                        f as i32 as u32 as u64
+                    } else {
+                        u64::from(f as u32)
+                    }
+                })
+                .collect();
+            (from_lanes(&out, 32), 32, false)
+        }
+        DemoteF64x2Zero => {
+            let out: Vec<u64> = f64l(a)
+                .iter()
+                .map(|&f| u64::from((f as f32).to_bits()))
+                .collect();
+            (from_lanes(&out, 32), 32, true)
+        }
+        PromoteLowF32x4 => {
+            let out: Vec<u64> = f32l(a)[..2]
+                .iter()
+                .map(|&f| f64::from(f).to_bits())
+                .collect();
+            (from_lanes(&out, 64), 64, true)
+        }
+        _ => unreachable!("{op:?}"),
+    }
+}
+
+/// Runs `lines` on a simulator whose vector registers hold `init` (by number); checks that
+/// only `dst` (and the scratch registers v30, v31, x16, x17) changed and returns the
+/// simulator.
+#[track_caller]
+fn run_checked(
+    lines: &[String],
+    seed: u64,
+    init: &[(u8, u128)],
+    dst_v: Option<u8>,
+    dst_x: Option<u8>,
+) -> (VecSim, [u128; 32], [u64; 32]) {
+    let mut sim = VecSim::new(seed);
+    for &(r, v) in init {
+        sim.v[r as usize] = v;
+    }
+    let (v0, x0) = (sim.v, sim.x);
+    sim.run(lines);
+    for n in 0..32 {
+        if Some(n as u8) != dst_v && n != 30 && n != 31 {
+            assert_eq!(sim.v[n], v0[n], "v{n} clobbered: {lines:?}");
+        }
+        if Some(n as u8) != dst_x && n != 16 && n != 17 {
+            assert_eq!(sim.x[n], x0[n], "x{n} clobbered: {lines:?}");
+        }
+    }
+    (sim, v0, x0)
+}
+
+#[test]
+fn new_v128_binops_compute_under_any_aliasing() {
+    use Lanes::*;
+    use V128BinOp::*;
+    let mut ops = vec![Q15MulrSatS, Dot, Swizzle];
+    for l in [I8x16, I16x8] {
+        ops.extend([AddSatS(l), AddSatU(l), SubSatS(l), SubSatU(l), AvgrU(l)]);
+    }
+    for l in [I8x16, I16x8, I32x4] {
+        ops.extend([MinS(l), MinU(l), MaxS(l), MaxU(l)]);
+    }
+    for fl_ in [FloatLanes::F32x4, FloatLanes::F64x2] {
+        ops.extend([FMin(fl_), FMax(fl_)]);
+    }
+    for lanes in [I16x8, I32x4, I64x2] {
+        for high in [false, true] {
+            for signed in [false, true] {
+                ops.push(ExtMul {
+                    lanes,
+                    high,
+                    signed,
+                });
+            }
+        }
+    }
+    for lanes in [I8x16, I16x8] {
+        for signed in [false, true] {
+            ops.push(Narrow { lanes, signed });
+        }
+    }
+    ops.extend([AddPairwise(I16x8), AddPairwise(I32x4)]);
+    let edges = simd_edges();
+    let regs = [16u8, 17, 18];
+    for (k, &op) in ops.iter().enumerate() {
+        for &d in &regs {
+            for &l in &regs {
+                for &r in &regs {
+                    let lines =
+                        body(|m| m.v128_binop(op, Reg::float(d), Reg::float(l), Reg::float(r)));
+                    assert!(lines.len() <= 4, "{op:?}: {lines:?}");
+                    let mut inputs: Vec<(u128, u128)> = vec![];
+                    for (i, &e) in edges.iter().enumerate() {
+                        inputs.push((e, edges[(i * 7 + 3) % edges.len()]));
+                        inputs.push((edges[(i * 5 + 1) % edges.len()], e));
+                    }
+                    for (i, &(a, b)) in inputs.iter().enumerate() {
+                        let b = if op == Swizzle {
+                            b & 0x1f1f_1f1f_1f1f_1f1f_1f1f_1f1f_1f1f_1f1f ^ (i as u128 * 0x0305)
+                        } else {
+                            b
+                        };
+                        let init = if l == r {
+                            vec![(l, a)]
+                        } else {
+                            vec![(l, a), (r, b)]
+                        };
+                        let b = if l == r { a } else { b };
+                        let (sim, _, _) =
+                            run_checked(&lines, k as u64 * 97 + i as u64, &init, Some(d), None);
+                        let (want, n, float) = wasm_binop(op, a, b);
+                        assert!(
+                            same_lanes(sim.v[d as usize], want, n, float),
+                            "{op:?} v{d} = v{l}, v{r} on {a:#x}, {b:#x}: got {:#x}, want {want:#x}: {lines:?}",
+                            sim.v[d as usize]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn new_v128_unops_compute_under_any_aliasing() {
+    use Lanes::*;
+    use V128UnOp::*;
+    let mut ops = vec![Popcnt, DemoteF64x2Zero, PromoteLowF32x4];
+    for fl_ in [FloatLanes::F32x4, FloatLanes::F64x2] {
+        for r in [
+            FloatUnOp::Ceil,
+            FloatUnOp::Floor,
+            FloatUnOp::Trunc,
+            FloatUnOp::Nearest,
+        ] {
+            ops.push(FRound(fl_, r));
+        }
+    }
+    for signed in [false, true] {
+        ops.extend([
+            ConvertI32x4ToF32x4 { signed },
+            ConvertLowI32x4ToF64x2 { signed },
+            TruncSatF32x4ToI32x4 { signed },
+            TruncSatF64x2ToI32x4Zero { signed },
+        ]);
+        for lanes in [I16x8, I32x4] {
+            ops.push(ExtAddPairwise { lanes, signed });
+        }
+        for lanes in [I16x8, I32x4, I64x2] {
+            for high in [false, true] {
+                ops.push(Extend {
+                    lanes,
+                    high,
+                    signed,
+                });
+            }
+        }
+    }
+    let mut inputs = simd_edges();
+    inputs.extend((0..8).map(|i| VecSim::new(500 + i).v[3]));
+    for (k, &op) in ops.iter().enumerate() {
+        for (d, s) in [(16u8, 16u8), (16, 17)] {
+            let lines = body(|m| m.v128_unop(op, Reg::float(d), Reg::float(s)));
+            assert!(lines.len() <= 2, "{op:?}: {lines:?}");
+            for (i, &a) in inputs.iter().enumerate() {
+                let (sim, _, _) =
+                    run_checked(&lines, k as u64 * 31 + i as u64, &[(s, a)], Some(d), None);
+                let (want, n, float) = wasm_unop(op, a);
+                assert!(
+                    same_lanes(sim.v[d as usize], want, n, float),
+                    "{op:?} v{d} = v{s} on {a:#x}: got {:#x}, want {want:#x}: {lines:?}",
+                    sim.v[d as usize]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn v128_tests_shifts_splats_lanes_and_shuffles_compute() {
+    use Lanes::*;
+    let mut inputs = simd_edges();
+    inputs.extend((0..8).map(|i| VecSim::new(700 + i).v[5]));
+    // Lanes zero in some places only.
+    inputs.extend([
+        0x0000_0000_0000_0001_0000_0000_0000_0000,
+        0x0101_0101_0101_0101_0101_0101_0101_0100,
+        0x0001_0001_0001_0001_0001_0001_0001_0001,
+        0x0000_0001_0000_0001_0000_0001_0001_0000,
+        0x8000_0000_0000_0000_0000_0000_0000_0001,
+    ]);
+    let all = [I8x16, I16x8, I32x4, I64x2];
+    let x = Reg::int(9);
+    let v = 17u8;
+    for (k, &a) in inputs.iter().enumerate() {
+        let seed = k as u64;
+        let mut tests = vec![V128Test::AnyTrue];
+        tests.extend(all.map(V128Test::AllTrue));
+        tests.extend(all.map(V128Test::Bitmask));
+        for t in tests {
+            let lines = body(|m| m.v128_test(t, x, Reg::float(v)));
+            let (sim, _, _) = run_checked(&lines, seed, &[(v, a)], None, Some(9));
+            let want = match t {
+                V128Test::AnyTrue => u64::from(a != 0),
+                V128Test::AllTrue(l) => u64::from(lanes_of(a, bits(l)).iter().all(|&x| x != 0)),
+                V128Test::Bitmask(l) => lanes_of(a, bits(l))
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x >> (bits(l) - 1)) << i)
+                    .sum(),
+            };
+            assert_eq!(sim.x[9], want, "{t:?} of {a:#x}: {lines:?}");
+        }
+        for l in all {
+            let n = bits(l);
+            for amount in [
+                0i64,
+                1,
+                5,
+                n as i64 - 1,
+                n as i64,
+                100,
+                -1,
+                -7,
+                i32::MIN as i64,
+            ] {
+                for op in [V128Shift::Shl(l), V128Shift::ShrS(l), V128Shift::ShrU(l)] {
+                    let sh = (amount as u32) & (n - 1);
+                    let want = lanewise(0, a, n, |_, y| match op {
+                        V128Shift::Shl(_) => y << sh,
+                        V128Shift::ShrS(_) => (sext(y, n) >> sh) as u64,
+                        V128Shift::ShrU(_) => y >> sh,
+                    });
+                    for (d, s) in [(16u8, 16u8), (16, 17)] {
+                        let imm = body(|m| {
+                            m.v128_shift(op, Reg::float(d), Reg::float(s), RegImm::Imm(sh.into()))
+                        });
+                        let (sim, _, _) = run_checked(&imm, seed, &[(s, a)], Some(d), None);
+                        assert_eq!(sim.v[d as usize], want, "{op:?} #{sh} of {a:#x}: {imm:?}");
+                        let reg = body(|m| {
+                            m.v128_shift(
+                                op,
+                                Reg::float(d),
+                                Reg::float(s),
+                                RegImm::Reg(Reg::int(10)),
+                            )
+                        });
+                        assert!(reg.len() <= 4, "{reg:?}");
+                        let mut sim = VecSim::new(seed);
+                        sim.x[10] = amount as u32 as u64;
+                        sim.v[s as usize] = a;
+                        let before = sim.v;
+                        sim.run(&reg);
+                        assert_eq!(
+                            sim.v[d as usize], want,
+                            "{op:?} by {amount} of {a:#x}: {reg:?}"
+                        );
+                        for r in (0..30).filter(|&r| r != d as usize) {
+                            assert_eq!(sim.v[r], before[r], "v{r} clobbered: {reg:?}");
+                        }
+                    }
+                }
+            }
+            // Splat of an int, extract and replace of every lane.
+            let lines = body(|m| m.v128_splat(Reg::float(16), x, l));
+            let (sim, _, x0) = run_checked(&lines, seed, &[], Some(16), None);
+            let lane0 = lanes_of(u128::from(x0[9]), n)[0];
+            assert_eq!(
+                sim.v[16],
+                from_lanes(&vec![lane0; 128 / n as usize], n),
+                "{lines:?}"
+            );
+            for lane in 0..(128 / n) as u8 {
+                let la = lanes_of(a, n)[lane as usize];
+                for signed in [false, true] {
+                    let lines = body(|m| m.v128_extract_lane(x, Reg::float(v), l, lane, signed));
+                    let (sim, _, _) = run_checked(&lines, seed, &[(v, a)], None, Some(9));
+                    let want = match (l, signed) {
+                        (I8x16 | I16x8, true) => sext(la, n) as u32 as u64,
+                        _ => la,
+                    };
+                    assert_eq!(sim.x[9], want, "extract {l:?}[{lane}] {signed}: {lines:?}");
+                }
+                let lines = body(|m| m.v128_replace_lane(Reg::float(v), x, l, lane));
+                let (sim, _, x0) = run_checked(&lines, seed, &[(v, a)], Some(v), None);
+                let mut ls = lanes_of(a, n);
+                ls[lane as usize] = x0[9];
+                assert_eq!(sim.v[v as usize], from_lanes(&ls, n), "{lines:?}");
+                if n >= 32 {
+                    // Float scalars.
+                    let lines = body(|m| {
+                        m.v128_extract_lane(Reg::float(16), Reg::float(v), l, lane, false)
+                    });
+                    let (sim, _, _) = run_checked(&lines, seed, &[(v, a)], Some(16), None);
+                    assert_eq!(sim.v[16], u128::from(la), "{lines:?}");
+                    let lines =
+                        body(|m| m.v128_extract_lane(Reg::float(v), Reg::float(v), l, lane, false));
+                    let (sim, _, _) = run_checked(&lines, seed, &[(v, a)], Some(v), None);
+                    assert_eq!(sim.v[v as usize], u128::from(la), "{lines:?}");
+                    let lines =
+                        body(|m| m.v128_replace_lane(Reg::float(v), Reg::float(18), l, lane));
+                    let (sim, v0, _) = run_checked(&lines, seed, &[(v, a)], Some(v), None);
+                    let mut ls = lanes_of(a, n);
+                    ls[lane as usize] = lanes_of(v0[18], n)[0];
+                    assert_eq!(sim.v[v as usize], from_lanes(&ls, n), "{lines:?}");
+                }
+            }
+            if n >= 32 {
+                let lines = body(|m| m.v128_splat(Reg::float(16), Reg::float(v), l));
+                let (sim, _, _) = run_checked(&lines, seed, &[(v, a)], Some(16), None);
+                let lane0 = lanes_of(a, n)[0];
+                assert_eq!(
+                    sim.v[16],
+                    from_lanes(&vec![lane0; 128 / n as usize], n),
+                    "{lines:?}"
+                );
+            }
+        }
+    }
+    // Shuffles: random indices, one-sided and mixed, under every aliasing.
+    let mut patterns: Vec<[u8; 16]> = vec![
+        core::array::from_fn(|i| i as u8),
+        core::array::from_fn(|i| 31 - i as u8),
+        core::array::from_fn(|i| 16 + (i as u8 * 3) % 16),
+        core::array::from_fn(|i| (i as u8 * 5) % 16),
+        core::array::from_fn(|i| (i as u8 * 7 + 3) % 32),
+    ];
+    for s in 0..4 {
+        let r = VecSim::new(900 + s).v[0];
+        patterns.push(core::array::from_fn(|i| (r >> (8 * i)) as u8 & 31));
+    }
+    let regs = [16u8, 17, 18];
+    for (k, &p) in patterns.iter().enumerate() {
+        for &d in &regs {
+            for &l in &regs {
+                for &r in &regs {
+                    let lines =
+                        body(|m| m.v128_shuffle(Reg::float(d), Reg::float(l), Reg::float(r), p));
+                    let (sim, v0, _) = run_checked(&lines, k as u64, &[], Some(d), None);
+                    let mut bytes = lanes_of(v0[l as usize], 8);
+                    bytes.extend(lanes_of(v0[r as usize], 8));
+                    let want: Vec<u64> = p.iter().map(|&i| bytes[i as usize]).collect();
+                    assert_eq!(
+                        sim.v[d as usize],
+                        from_lanes(&want, 8),
+                        "shuffle {p:?} v{d} = v{l}, v{r}: {lines:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn v128_splat_extend_and_zero_loads_fault_at_the_returned_pc() {
+    use Lanes::*;
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let heap = |offset| HeapAddress { index: Y, offset };
+    let mut pcs = vec![];
+    for l in [I8x16, I16x8, I32x4, I64x2] {
+        pcs.push(m.load_heap(D, heap(0), LoadKind::V128Splat(l)));
+        pcs.push(m.load_heap(D, heap(8), LoadKind::V128Splat(l)));
+    }
+    for l in [I16x8, I32x4, I64x2] {
+        pcs.push(m.load_heap(D, heap(0), LoadKind::V128Extend(l, true)));
+        pcs.push(m.load_heap(D, heap(0), LoadKind::V128Extend(l, false)));
+    }
+    pcs.push(m.load_heap(D, heap(0), LoadKind::V128Zero(I32x4)));
+    pcs.push(m.load_heap(D, heap(4), LoadKind::V128Zero(I64x2)));
+    let lines = disasm(&m.finish(0).unwrap());
+    let at: Vec<&str> = pcs
+        .iter()
+        .map(|&pc| lines[pc as usize / 4].as_str())
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "ld1r {v16.16b}, [x16]",
+            "ld1r {v16.16b}, [x16]",
+            "ld1r {v16.8h}, [x16]",
+            "ld1r {v16.8h}, [x16]",
+            "ld1r {v16.4s}, [x16]",
+            "ld1r {v16.4s}, [x16]",
+            "ld1r {v16.2d}, [x16]",
+            "ld1r {v16.2d}, [x16]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr d16, [x27, w10, uxtw]",
+            "ldr s16, [x27, w10, uxtw]",
+            "ldr d16, [x16, w10, uxtw]",
+        ],
+        "{lines:#?}"
+    );
+    let text = lines.join("\n");
+    for want in [
+        // yaxpeax prints the uxtw extend of a 64-bit add without it (objdump: `uxtw`).
+        "add x16, x27, w10",
+        "add x16, x27, #0x8",
+        "add x16, x16, w10",
+        "sshll v16.8h, v16.8b, #0x0",
+        "ushll v16.4s, v16.4h, #0x0",
+        "sshll v16.2d, v16.2s, #0x0",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
 }
