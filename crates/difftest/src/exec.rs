@@ -13,6 +13,7 @@ pub enum Ty {
     I64,
     F32,
     F64,
+    V128,
     FuncRef,
     ExternRef,
 }
@@ -24,7 +25,28 @@ pub enum V {
     I64(i64),
     F32(u32),
     F64(u64),
+    V128(u128),
     Ref(bool),
+}
+
+fn f32_eq(a: u32, b: u32) -> bool {
+    a == b || (f32::from_bits(a).is_nan() && f32::from_bits(b).is_nan())
+}
+
+fn f64_eq(a: u64, b: u64) -> bool {
+    a == b || (f64::from_bits(a).is_nan() && f64::from_bits(b).is_nan())
+}
+
+/// v128 values are equal bit for bit, or as four f32 lanes or as two f64 lanes with any NaN
+/// equal to any NaN: the type says nothing about how the lanes were last used, and a float
+/// operator wasm-smith does not canonicalise after (`f32x4.demote_f64x2_zero`,
+/// `f64x2.promote_low_f32x4`) may leave any NaN payload.
+fn v128_eq(a: u128, b: u128) -> bool {
+    let lanes32 = |x: u128| (0..4).map(move |i| (x >> (32 * i)) as u32);
+    let lanes64 = |x: u128| (0..2).map(move |i| (x >> (64 * i)) as u64);
+    a == b
+        || lanes32(a).zip(lanes32(b)).all(|(x, y)| f32_eq(x, y))
+        || lanes64(a).zip(lanes64(b)).all(|(x, y)| f64_eq(x, y))
 }
 
 impl PartialEq for V {
@@ -33,12 +55,9 @@ impl PartialEq for V {
         match (*self, *other) {
             (V::I32(a), V::I32(b)) => a == b,
             (V::I64(a), V::I64(b)) => a == b,
-            (V::F32(a), V::F32(b)) => {
-                a == b || (f32::from_bits(a).is_nan() && f32::from_bits(b).is_nan())
-            }
-            (V::F64(a), V::F64(b)) => {
-                a == b || (f64::from_bits(a).is_nan() && f64::from_bits(b).is_nan())
-            }
+            (V::F32(a), V::F32(b)) => f32_eq(a, b),
+            (V::F64(a), V::F64(b)) => f64_eq(a, b),
+            (V::V128(a), V::V128(b)) => v128_eq(a, b),
             (V::Ref(a), V::Ref(b)) => a == b,
             _ => false,
         }
@@ -69,6 +88,7 @@ fn ty(t: wasmparser::ValType) -> Option<Ty> {
         wasmparser::ValType::I64 => Ty::I64,
         wasmparser::ValType::F32 => Ty::F32,
         wasmparser::ValType::F64 => Ty::F64,
+        wasmparser::ValType::V128 => Ty::V128,
         wasmparser::ValType::Ref(r) if r.is_func_ref() => Ty::FuncRef,
         wasmparser::ValType::Ref(r) if r.is_extern_ref() => Ty::ExternRef,
         _ => return None,
@@ -115,8 +135,52 @@ fn arg(r: &mut Rng, t: Ty) -> V {
         Ty::F64 if special => V::F64(F64S[pick]),
         Ty::F64 if small => V::F64(((x % 2048) as f64 / 3.0 - 300.0).to_bits()),
         Ty::F64 => V::F64(x),
+        Ty::V128 => V::V128(v128_arg(r, pick, special, small, x)),
         Ty::FuncRef | Ty::ExternRef => V::Ref(true),
     }
+}
+
+/// A v128 argument: edge values of several lane shapes, small lanes, or random bits.
+fn v128_arg(r: &mut Rng, pick: usize, special: bool, small: bool, x: u64) -> u128 {
+    let y = r.next_u64();
+    let splat32 = |v: u32| (v as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001;
+    let splat64 = |v: u64| (v as u128) * 0x0000_0000_0000_0001_0000_0000_0000_0001;
+    if special {
+        return match pick {
+            0 => 0,
+            1 => u128::MAX,
+            2 => 0x0f0e_0d0c_0b0a_0908_0706_0504_0302_0100,
+            // Lane minima and maxima of the integer shapes.
+            3 => splat32([0x7f80_7f80, 0x7fff_8000, 0x8000_0000, 0x7fff_ffff][(y % 4) as usize]),
+            // f32x4: 1.0 with random signs.
+            4 => splat32(0x3f80_0000) ^ (splat32(0x8000_0000) & (x as u128 | (y as u128) << 64)),
+            // f32x4: NaN, -inf, -0.0, 2^31 in some rotation.
+            5 => (0x7fc0_0000u128 | 0xff80_0000 << 32 | 0x8000_0000 << 64 | 0x4f00_0000 << 96)
+                .rotate_left(32 * (y % 4) as u32),
+            // f64x2: 1.0 and maybe NaN.
+            6 => splat64(0x3ff0_0000_0000_0000) | ((y & 1) as u128 * 0x7ff8_0000_0000_0000) << 64,
+            // f64x2: -0.0 and inf.
+            _ => 0x8000_0000_0000_0000 | 0x7ff0_0000_0000_0000 << 64,
+        };
+    }
+    if small {
+        // Lanes of one shape, each a small integer (or float) around zero.
+        let bits = x as u128 | (y as u128) << 64;
+        let lane = |i: u32, width: u32| {
+            let v = ((bits >> (6 * i % 120)) & 63) as i64 - 16;
+            (v as u128) & ((1u128 << width) - 1)
+        };
+        return match y % 4 {
+            0 => (0..16).fold(0, |a, i| a | lane(i, 8) << (8 * i)),
+            1 => (0..8).fold(0, |a, i| a | lane(i, 16) << (16 * i)),
+            2 => (0..4).fold(0, |a, i| a | lane(i, 32) << (32 * i)),
+            _ => (0..4).fold(0, |a, i| {
+                let f = (((bits >> (11 * i)) & 2047) as f32 - 1000.0).to_bits();
+                a | (f as u128) << (32 * i)
+            }),
+        };
+    }
+    x as u128 | (y as u128) << 64
 }
 
 impl Plan {
@@ -184,6 +248,17 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// Whether call `i` passes or returns a v128 value.
+    pub fn uses_v128(&self, i: usize) -> bool {
+        let Some((name, _)) = self.calls.get(i) else {
+            return false;
+        };
+        self.exports.iter().any(|(n, k)| {
+            n == name
+                && matches!(k, ExportKind::Func(p, r) if p.iter().chain(r).any(|t| *t == Ty::V128))
+        })
     }
 }
 
@@ -344,8 +419,7 @@ fn wjit_val(v: &wjit::Val) -> V {
         wjit::Val::F64(x) => V::F64(*x),
         wjit::Val::FuncRef(f) => V::Ref(f.is_none()),
         wjit::Val::ExternRef(r) => V::Ref(r.is_none()),
-        // Plans never use v128 values (as in `wasmi_val`).
-        wjit::Val::V128(_) => V::Ref(false),
+        wjit::Val::V128(x) => V::V128(u128::from(*x)),
     }
 }
 
@@ -355,6 +429,7 @@ fn to_wjit(v: &V, t: Ty) -> wjit::Val {
         (V::I64(x), _) => wjit::Val::I64(*x),
         (V::F32(x), _) => wjit::Val::F32(*x),
         (V::F64(x), _) => wjit::Val::F64(*x),
+        (V::V128(x), _) => wjit::Val::V128(wjit::V128::from(*x)),
         (V::Ref(_), Ty::FuncRef) => wjit::Val::FuncRef(None),
         (V::Ref(_), _) => wjit::Val::ExternRef(None),
     }
@@ -366,6 +441,7 @@ fn zero_wjit(t: Ty) -> wjit::Val {
         Ty::I64 => wjit::Val::I64(0),
         Ty::F32 => wjit::Val::F32(0),
         Ty::F64 => wjit::Val::F64(0),
+        Ty::V128 => wjit::Val::V128(wjit::V128::from(0)),
         Ty::FuncRef => wjit::Val::FuncRef(None),
         Ty::ExternRef => wjit::Val::ExternRef(None),
     }
@@ -519,8 +595,8 @@ pub fn run_wjit(
 // ---------------------------------------------------------------------------------------
 // wasmi (the reference)
 
-/// The reference: wasm 2.0 (with SIMD when `simd`), nothing later.
-pub fn wasmi_engine(fuel: bool, simd: bool) -> wasmi::Engine {
+/// The reference: wasm 2.0 (with SIMD), nothing later (no relaxed SIMD).
+pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.wasm_mutable_global(true)
         .wasm_sign_extension(true)
@@ -535,7 +611,7 @@ pub fn wasmi_engine(fuel: bool, simd: bool) -> wasmi::Engine {
         .wasm_custom_page_sizes(false)
         .wasm_memory64(false)
         .wasm_wide_arithmetic(false)
-        .wasm_simd(simd)
+        .wasm_simd(true)
         .wasm_relaxed_simd(false)
         .consume_fuel(fuel)
         .compilation_mode(wasmi::CompilationMode::Eager);
@@ -586,7 +662,7 @@ fn wasmi_val(v: &wasmi::Val) -> V {
         wasmi::Val::F64(x) => V::F64(x.to_bits()),
         wasmi::Val::FuncRef(f) => V::Ref(f.is_null()),
         wasmi::Val::ExternRef(r) => V::Ref(r.is_null()),
-        wasmi::Val::V128(_) => V::Ref(false),
+        wasmi::Val::V128(x) => V::V128(x.as_u128()),
     }
 }
 
@@ -596,6 +672,7 @@ fn to_wasmi(v: &V, t: Ty) -> wasmi::Val {
         (V::I64(x), _) => wasmi::Val::I64(*x),
         (V::F32(x), _) => wasmi::Val::F32(wasmi::F32::from_bits(*x)),
         (V::F64(x), _) => wasmi::Val::F64(wasmi::F64::from_bits(*x)),
+        (V::V128(x), _) => wasmi::Val::V128(wasmi::V128::from(*x)),
         (V::Ref(_), Ty::FuncRef) => wasmi::Val::default(wasmi::ValType::FuncRef),
         (V::Ref(_), _) => wasmi::Val::default(wasmi::ValType::ExternRef),
     }
@@ -607,6 +684,7 @@ fn wasmi_ty(t: Ty) -> wasmi::ValType {
         Ty::I64 => wasmi::ValType::I64,
         Ty::F32 => wasmi::ValType::F32,
         Ty::F64 => wasmi::ValType::F64,
+        Ty::V128 => wasmi::ValType::V128,
         Ty::FuncRef => wasmi::ValType::FuncRef,
         Ty::ExternRef => wasmi::ValType::ExternRef,
     }
@@ -710,6 +788,8 @@ pub fn run_wasmi(engine: &wasmi::Engine, module: &wasmi::Module, fuel: u64, plan
 pub struct Compared {
     /// Calls whose outcomes and states were compared.
     pub calls: usize,
+    /// Their indices in the plan.
+    pub compared: Vec<usize>,
     /// The first difference: (class, reason).
     pub divergence: Option<(String, String)>,
 }
@@ -800,6 +880,7 @@ pub fn compare(wjit: &Trace, reference: &Trace) -> Compared {
             return c;
         }
         c.calls += 1;
+        c.compared.push(i);
     }
     c
 }

@@ -3,6 +3,7 @@
 
 use crate::Mode;
 use arbitrary::Unstructured;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// splitmix64: small, fast and good enough to drive `arbitrary`.
 #[derive(Clone)]
@@ -55,6 +56,14 @@ pub struct Settings {
     /// The reference's fuel per call.
     pub ref_fuel: u64,
     pub preset: Preset,
+    /// SIMD (v128 values and operators) in the generated module. Never relaxed SIMD: its
+    /// results are implementation-defined, so wasmi's need not match wjit's.
+    pub simd: bool,
+    /// Scalar float operators left out, so that SIMD makes up more of the module (simd mode).
+    pub simd_heavy: bool,
+    /// wasm-smith avoids trapping code (guards loads, stores and divisions, no `unreachable`),
+    /// so more calls return values to compare (half of the simd mode's seeds).
+    pub no_traps: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +101,10 @@ pub fn settings(seed: u64, mode: Mode) -> Settings {
     let epoch = !fuel_on || r.chance(1, 2);
     let software_float_rounding = r.chance(1, 4);
     let preset = PRESETS[r.below(PRESETS.len() as u64) as usize];
+    // Drawn last, so that the seeds without SIMD keep the modules they had before SIMD.
+    let simd_draw = r.chance(SIMD_SHARE.0, SIMD_SHARE.1);
+    let simd = simd_target() && (mode == Mode::Simd || simd_draw);
+    let no_traps = mode == Mode::Simd && r.chance(1, 2);
     Settings {
         lazy,
         fuel,
@@ -99,13 +112,44 @@ pub fn settings(seed: u64, mode: Mode) -> Settings {
         software_float_rounding,
         ref_fuel: budget,
         preset,
+        simd,
+        simd_heavy: simd && mode == Mode::Simd,
+        no_traps,
     }
 }
 
-/// The wasm features wjit implements (wasm 2.0 without SIMD), for checking the generator.
+/// Whether wjit compiles SIMD on the target the tester runs on (x86-64 only so far: the
+/// aarch64 backend lacks most vector operators). Elsewhere no seed uses SIMD.
+pub const SIMD_TARGET: bool = cfg!(target_arch = "x86_64");
+
+/// 0: as [`SIMD_TARGET`]; 1: SIMD off; 2: SIMD on.
+static SIMD_OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether seeds may use SIMD: as [`SIMD_TARGET`], unless [`set_simd_target`] said otherwise.
+pub fn simd_target() -> bool {
+    match SIMD_OVERRIDE.load(Ordering::Relaxed) {
+        0 => SIMD_TARGET,
+        n => n == 2,
+    }
+}
+
+/// Generates as on a target with (or without) SIMD: the campaign's parent process follows its
+/// workers (which may be built for another architecture), so that the modules it writes out
+/// for divergences are the ones the workers ran.
+pub fn set_simd_target(on: bool) {
+    SIMD_OVERRIDE.store(1 + on as u8, Ordering::Relaxed);
+}
+
+/// The share of seeds with SIMD in the run, mutate and threads modes (the simd mode: all).
+pub const SIMD_SHARE: (u64, u64) = (1, 2);
+
+/// The wasm features wjit implements (wasm 2.0, with SIMD where [`simd_target`]), for checking
+/// the generator.
 pub fn wjit_features() -> wasmparser::WasmFeatures {
     let mut f = wasmparser::WasmFeatures::WASM2;
-    f.remove(wasmparser::WasmFeatures::SIMD);
+    if !simd_target() {
+        f.remove(wasmparser::WasmFeatures::SIMD);
+    }
     f
 }
 
@@ -114,10 +158,10 @@ pub const MAX_PAGES: u64 = 16;
 /// Largest table a module may declare or grow to.
 pub const MAX_TABLE_ELEMENTS: u64 = 1_000;
 
-pub fn smith_config(preset: Preset) -> wasm_smith::Config {
+pub fn smith_config(s: &Settings) -> wasm_smith::Config {
     let mut c = wasm_smith::Config {
-        // Exactly wasm 2.0 without SIMD.
-        simd_enabled: false,
+        // Exactly wasm 2.0 (SIMD per seed); no relaxed SIMD.
+        simd_enabled: s.simd,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
@@ -141,7 +185,8 @@ pub fn smith_config(preset: Preset) -> wasm_smith::Config {
         max_memory32_bytes: MAX_PAGES * 65536,
         max_table_elements: MAX_TABLE_ELEMENTS,
         // Wasm leaves NaN payloads nondeterministic; canonicalising keeps memories and
-        // reinterpreted bits comparable.
+        // reinterpreted bits comparable. wasm-smith canonicalises after the scalar and the
+        // f32x4/f64x2 arithmetic, rounding, sqrt, min and max operators.
         canonicalize_nans: true,
         export_everything: true,
         min_types: 2,
@@ -151,7 +196,22 @@ pub fn smith_config(preset: Preset) -> wasm_smith::Config {
         max_nesting_depth: 10,
         ..wasm_smith::Config::default()
     };
-    match preset {
+    c.disallow_traps = s.no_traps;
+    if s.simd_heavy {
+        use wasm_smith::{InstructionKind as K, InstructionKinds};
+        // Everything but the scalar float operators: v128 operators make up a larger share.
+        c.allowed_instructions = InstructionKinds::new(&[
+            K::NumericInt,
+            K::Vector,
+            K::Reference,
+            K::Parametric,
+            K::Variable,
+            K::Table,
+            K::Memory,
+            K::Control,
+        ]);
+    }
+    match s.preset {
         Preset::Default => {}
         Preset::DeepNesting => {
             c.max_nesting_depth = 60;
@@ -232,7 +292,7 @@ pub fn module(seed: u64, mode: Mode) -> Vec<u8> {
     let mut r = stream(seed, mode, 2);
     let mut buf = vec![0u8; input_len(s.preset, &mut r)];
     fill_input(s.preset, &mut r, &mut buf);
-    let config = smith_config(s.preset);
+    let config = smith_config(&s);
     let mut u = Unstructured::new(&buf);
     match wasm_smith::Module::new(config, &mut u) {
         Ok(m) => m.to_bytes(),

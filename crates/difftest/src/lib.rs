@@ -16,9 +16,11 @@ pub enum Mode {
     Mutate,
     /// One lazily compiled module, instantiated in several threads at once.
     Threads,
+    /// Like `Run`, on SIMD-heavy modules: SIMD always on, no scalar float operators.
+    Simd,
 }
 
-pub const MODES: [Mode; 3] = [Mode::Run, Mode::Mutate, Mode::Threads];
+pub const MODES: [Mode; 4] = [Mode::Run, Mode::Mutate, Mode::Threads, Mode::Simd];
 
 impl Mode {
     pub fn name(self) -> &'static str {
@@ -26,6 +28,7 @@ impl Mode {
             Mode::Run => "run",
             Mode::Mutate => "mutate",
             Mode::Threads => "threads",
+            Mode::Simd => "simd",
         }
     }
     pub fn parse(s: &str) -> Option<Mode> {
@@ -38,6 +41,12 @@ impl Mode {
 pub struct SeedResult {
     /// Calls compared between the engines.
     pub calls: usize,
+    /// Of those, calls with a v128 parameter or result that returned (no trap).
+    pub v128_calls: usize,
+    /// Operators in the module's code and how many of them are SIMD (v128) operators, when
+    /// both engines accepted it.
+    pub ops: usize,
+    pub simd_ops: usize,
     /// Both engines rejected the module (mutate mode).
     pub rejected: bool,
     /// (class, one-line reason)
@@ -89,12 +98,10 @@ pub fn check_module(bytes: &[u8], s: &Settings, threads: usize, mut args: gen::R
     let mut r = SeedResult::default();
     let engine = exec::wjit_engine(s);
     let wjit_module = wjit::Module::new(&engine, bytes);
-    // The reference reads wasm 2.0 including SIMD. wjit implements wasm 2.0 without SIMD: it
-    // may accept a module with v128 only in types (valid wasm 2.0 it can run), and it reports
-    // SIMD it would have to compile as `Unsupported`.
-    let ref_engine = exec::wasmi_engine(true, true);
+    // Both read wasm 2.0 including SIMD (not relaxed SIMD): `Unsupported` from wjit for a
+    // module the reference accepts is a divergence like any other rejection.
+    let ref_engine = exec::wasmi_engine(true);
     let ref_module = wasmi::Module::new(&ref_engine, bytes);
-    let needs_simd = || wasmi::Module::new(&exec::wasmi_engine(false, false), bytes).is_err();
     let (wjit_module, ref_module) = match (wjit_module, ref_module) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(_), Err(_)) => {
@@ -106,10 +113,6 @@ pub fn check_module(bytes: &[u8], s: &Settings, threads: usize, mut args: gen::R
                 "accepts-invalid".into(),
                 one_line(&format!("wjit accepts, reference rejects: {e}")),
             ));
-            return r;
-        }
-        (Err(wjit::Error::Unsupported(_)), Ok(_)) if needs_simd() => {
-            r.rejected = true;
             return r;
         }
         (Err(e), Ok(_)) => {
@@ -124,6 +127,7 @@ pub fn check_module(bytes: &[u8], s: &Settings, threads: usize, mut args: gen::R
             return r;
         }
     };
+    (r.ops, r.simd_ops) = count_ops(bytes);
     let plan = Plan::new(bytes, &mut args);
     let reference = run_wasmi(&ref_engine, &ref_module, s.ref_fuel, &plan);
     let schedule = exec::wjit_schedule(s, &reference);
@@ -173,6 +177,13 @@ pub fn check_module(bytes: &[u8], s: &Settings, threads: usize, mut args: gen::R
     for (i, t) in traces.iter().enumerate() {
         let c = compare(t, &reference);
         r.calls += c.calls;
+        r.v128_calls += c
+            .compared
+            .iter()
+            .filter(|&&i| {
+                plan.uses_v128(i) && matches!(reference.calls[i].0, exec::Outcome::Values(_))
+            })
+            .count();
         if let Some((class, reason)) = c.divergence {
             let reason = if threads > 0 {
                 format!("thread {i}: {reason}")
@@ -184,6 +195,33 @@ pub fn check_module(bytes: &[u8], s: &Settings, threads: usize, mut args: gen::R
         }
     }
     r
+}
+
+/// The operators in a module's function bodies, and how many of them are SIMD operators.
+pub fn count_ops(bytes: &[u8]) -> (usize, usize) {
+    let (mut ops, mut simd) = (0, 0);
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload else {
+            continue;
+        };
+        let Ok(mut reader) = body.get_operators_reader() else {
+            continue;
+        };
+        while !reader.eof() {
+            let Ok(op) = reader.read() else { break };
+            ops += 1;
+            simd += is_simd(&op) as usize;
+        }
+    }
+    (ops, simd)
+}
+
+/// A SIMD operator (by name: wasmparser's v128 operators all start with a lane shape).
+fn is_simd(op: &wasmparser::Operator<'_>) -> bool {
+    let name = format!("{op:?}");
+    ["V128", "I8x16", "I16x8", "I32x4", "I64x2", "F32x4", "F64x2"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 #[cfg(test)]
@@ -204,13 +242,43 @@ mod tests {
     }
 
     #[test]
-    fn generated_modules_are_wasm2_without_simd() {
+    fn generated_modules_are_wasm2_with_simd() {
+        let mut simd_modules = 0;
         for seed in 0..40 {
-            let bytes = gen::module(seed, Mode::Run);
-            wasmparser::Validator::new_with_features(gen::wjit_features())
-                .validate_all(&bytes)
-                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            for mode in [Mode::Run, Mode::Simd] {
+                let bytes = gen::module(seed, mode);
+                wasmparser::Validator::new_with_features(gen::wjit_features())
+                    .validate_all(&bytes)
+                    .unwrap_or_else(|e| panic!("seed {seed} {mode:?}: {e}"));
+                let (_, simd) = count_ops(&bytes);
+                assert!(gen::simd_target() || simd == 0, "seed {seed} {mode:?}");
+                simd_modules += (simd > 0) as usize;
+            }
         }
+        // Relaxed SIMD never: its results are implementation-defined.
+        let mut relaxed = gen::wjit_features();
+        relaxed.remove(wasmparser::WasmFeatures::RELAXED_SIMD);
+        assert_eq!(relaxed, gen::wjit_features());
+        if gen::simd_target() {
+            // The simd mode's 40 and about half of the run mode's.
+            assert!(simd_modules >= 50, "{simd_modules} modules with SIMD");
+        }
+    }
+
+    #[test]
+    fn v128_values_are_compared() {
+        // (func (export "f") (param v128 v128) (result v128) (i32x4.add (local.get 0) (local.get 1)))
+        let wat = b"\0asm\x01\0\0\0\x01\x07\x01\x60\x02\x7b\x7b\x01\x7b\x03\x02\x01\x00\
+            \x07\x05\x01\x01f\x00\x00\x0a\x0b\x01\x09\x00\x20\x00\x20\x01\xfd\xae\x01\x0b";
+        let s = gen::settings(0, Mode::Simd);
+        let mut calls = 0;
+        for seed in 0..8 {
+            let r = check_module(wat, &s, 0, gen::Rng::new(seed));
+            assert!(!r.rejected && r.divergence.is_none(), "{r:?}");
+            assert_eq!((r.ops, r.simd_ops), (4, 1));
+            calls += r.v128_calls;
+        }
+        assert_eq!(calls, 16);
     }
 
     #[test]
@@ -256,6 +324,22 @@ mod tests {
         let two = Outcome::Values(vec![V::I32(2)]);
         let c = compare(&trace(&[fuel.clone(), one.clone()]), &trace(&[one, two]));
         assert_eq!(c.divergence.unwrap().0, "result");
+        // v128: NaN lanes (as f32x4 or as f64x2) with different payloads are equal; other
+        // differences are not.
+        let v = |x: u128| Outcome::Values(vec![V::V128(x)]);
+        let same = |a: u128, b: u128| {
+            compare(&trace(&[v(a)]), &trace(&[v(b)]))
+                .divergence
+                .is_none()
+        };
+        assert!(same(0x7fc0_0000_0000_0001, 0xffc0_1234_0000_0001));
+        assert!(same(
+            0x7ff8_0000_0000_0000 << 64 | 5,
+            0xfff8_0000_0000_0001 << 64 | 5
+        ));
+        assert!(!same(0x7fc0_0000_0000_0001, 0x7fc0_0000_0000_0002));
+        assert!(!same(1 << 127, 0));
+        assert!(!same(0x7fc0_0000, 0x8000_0000));
         let trap = Outcome::Trap(exec::TrapClass::Unreachable);
         let c = compare(&trace(&[trap]), &trace(&[nan1]));
         assert_eq!(c.divergence.unwrap().0, "trap");

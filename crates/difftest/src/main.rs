@@ -1,7 +1,7 @@
 //! `difftest`: differential testing of wjit against wasmi on generated modules.
 //!
 //! ```text
-//! difftest [--mode run|mutate|threads|all] [--seeds START..END] [--secs N] [--out DIR]
+//! difftest [--mode run|mutate|threads|simd|all] [--seeds START..END] [--secs N] [--out DIR]
 //!          [--jobs N] [--timeout SECS] [--worker-exe PATH]
 //! ```
 //!
@@ -39,7 +39,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: difftest [--mode run|mutate|threads|all] [--seeds START..END] [--secs N] \
+        "usage: difftest [--mode run|mutate|threads|simd|all] [--seeds START..END] [--secs N] \
          [--out DIR] [--jobs N] [--timeout SECS] [--worker-exe PATH]"
     );
     std::process::exit(2)
@@ -103,8 +103,9 @@ fn mode_list(modes: &[Mode]) -> String {
     modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(",")
 }
 
-/// Worker: runs the seeds in this process, one line per seed and mode on stdout:
-/// `start MODE SEED`, then `ok MODE SEED CALLS REJECTED` or `div MODE SEED CLASS REASON`.
+/// Worker: runs the seeds in this process. First `simd 0|1` (whether its seeds may use SIMD),
+/// then one line per seed and mode on stdout: `start MODE SEED`, then `ok MODE SEED CALLS REJECTED V128_CALLS OPS SIMD_OPS` or
+/// `div MODE SEED CLASS REASON`.
 fn worker(a: &Args) {
     let stdout = std::io::stdout();
     // For testing the runner: die (as a crashing JIT would) or hang at this seed (or, with
@@ -114,6 +115,7 @@ fn worker(a: &Args) {
         inject("DIFFTEST_INJECT_CRASH"),
         inject("DIFFTEST_INJECT_HANG"),
     );
+    writeln!(stdout.lock(), "simd {}", gen::simd_target() as u8).unwrap();
     for seed in a.start..a.end {
         if a.deadline_ms.is_some_and(|d| now_ms() >= d) {
             break;
@@ -134,10 +136,13 @@ fn worker(a: &Args) {
             match r.divergence {
                 None => writeln!(
                     out,
-                    "ok {} {seed} {} {}",
+                    "ok {} {seed} {} {} {} {} {}",
                     mode.name(),
                     r.calls,
-                    r.rejected as u8
+                    r.rejected as u8,
+                    r.v128_calls,
+                    r.ops,
+                    r.simd_ops
                 ),
                 Some((class, reason)) => {
                     writeln!(out, "div {} {seed} {class} {reason}", mode.name())
@@ -160,12 +165,24 @@ struct Totals {
     /// Mutate mode: modules both engines rejected.
     rejected: u64,
     calls: u64,
+    /// Per mode: modules with SIMD operators, calls compared in them, calls with v128
+    /// parameters or results, operators, SIMD operators (modules both engines accepted).
+    simd: BTreeMap<&'static str, SimdTotals>,
     /// (mode, class) -> count
     divergences: BTreeMap<(&'static str, String), u64>,
     first_seed: Option<u64>,
     last_seed: Option<u64>,
     /// Workers that stopped reporting outside a seed (between seeds or on their way out).
     stalls: Vec<String>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct SimdTotals {
+    modules: u64,
+    calls: u64,
+    v128_calls: u64,
+    ops: u64,
+    simd_ops: u64,
 }
 
 struct Shared {
@@ -295,6 +312,11 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                         finished = true;
                         continue;
                     }
+                    if kind == "simd" {
+                        // Generate as the worker does, for the modules of divergences.
+                        gen::set_simd_target(parts.next() == Some("1"));
+                        continue;
+                    }
                     let mode = parts.next().and_then(Mode::parse);
                     let seed = parts.next().and_then(|s| s.parse::<u64>().ok());
                     let (Some(mode), Some(seed)) = (mode, seed) else {
@@ -305,12 +327,25 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
                         "ok" => {
                             running = None;
                             last_done = Some(seed);
-                            let calls: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                            let rejected = parts.next() == Some("1");
+                            let mut nums = parts
+                                .by_ref()
+                                .flat_map(|s| s.split(' '))
+                                .map(|s| s.parse::<u64>().unwrap_or(0));
+                            let mut num = || nums.next().unwrap_or(0);
+                            let (calls, rejected) = (num(), num() == 1);
+                            let (v128_calls, ops, simd_ops) = (num(), num(), num());
                             let mut t = sh.totals.lock().unwrap();
                             *t.modules.entry(mode.name()).or_insert(0) += 1;
                             t.calls += calls;
                             t.rejected += rejected as u64;
+                            let st = t.simd.entry(mode.name()).or_default();
+                            st.ops += ops;
+                            st.simd_ops += simd_ops;
+                            st.v128_calls += v128_calls;
+                            if simd_ops > 0 {
+                                st.modules += 1;
+                                st.calls += calls;
+                            }
                             t.first_seed = Some(t.first_seed.map_or(seed, |s| s.min(seed)));
                             t.last_seed = Some(t.last_seed.map_or(seed, |s| s.max(seed)));
                         }
@@ -517,6 +552,20 @@ fn main() {
         } else {
             println!("  {:8} {n} modules", m.name());
         }
+    }
+    for m in &sh.args.modes {
+        let mode = m.name();
+        let Some(st) = t.simd.get(mode) else { continue };
+        println!(
+            "  {mode:8} SIMD: {} modules with SIMD operators ({} calls compared in them), \
+             {} calls with v128 values, {} of {} operators SIMD ({:.1}%)",
+            st.modules,
+            st.calls,
+            st.v128_calls,
+            st.simd_ops,
+            st.ops,
+            100.0 * st.simd_ops as f64 / st.ops.max(1) as f64
+        );
     }
     for stall in &t.stalls {
         println!("stalled worker: {stall}");

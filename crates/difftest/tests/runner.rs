@@ -61,7 +61,11 @@ fn clean_campaign_exits_zero() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("30 modules"), "{stdout}");
+    assert!(stdout.contains("40 modules"), "{stdout}");
+    assert!(
+        stdout.contains("simd     SIMD: 10 modules with SIMD operators"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no divergences"), "{stdout}");
 }
 
