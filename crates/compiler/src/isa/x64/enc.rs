@@ -160,170 +160,6 @@ pub enum Ext {
     Sx32To64,
 }
 
-/// An SSE instruction `xmm, xmm/m` given by its mandatory prefix (0 for none) and the byte
-/// after `0F`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sse {
-    prefix: u8,
-    op: u8,
-}
-
-impl Sse {
-    /// `movss`.
-    pub const MOVSS: Sse = Sse::new(0xF3, 0x10);
-    /// `movsd`.
-    pub const MOVSD: Sse = Sse::new(0xF2, 0x10);
-    /// `movaps`.
-    pub const MOVAPS: Sse = Sse::new(0, 0x28);
-    /// `xorps`.
-    pub const XORPS: Sse = Sse::new(0, 0x57);
-    /// `andps`.
-    pub const ANDPS: Sse = Sse::new(0, 0x54);
-    /// `orps`.
-    pub const ORPS: Sse = Sse::new(0, 0x56);
-    /// `ucomiss`.
-    pub const UCOMISS: Sse = Sse::new(0, 0x2E);
-    /// `ucomisd`.
-    pub const UCOMISD: Sse = Sse::new(0x66, 0x2E);
-    /// `sqrtss`.
-    pub const SQRTSS: Sse = Sse::new(0xF3, 0x51);
-    /// `sqrtsd`.
-    pub const SQRTSD: Sse = Sse::new(0xF2, 0x51);
-    /// `addss`.
-    pub const ADDSS: Sse = Sse::new(0xF3, 0x58);
-    /// `addsd`.
-    pub const ADDSD: Sse = Sse::new(0xF2, 0x58);
-    /// `mulss`.
-    pub const MULSS: Sse = Sse::new(0xF3, 0x59);
-    /// `mulsd`.
-    pub const MULSD: Sse = Sse::new(0xF2, 0x59);
-    /// `subss`.
-    pub const SUBSS: Sse = Sse::new(0xF3, 0x5C);
-    /// `subsd`.
-    pub const SUBSD: Sse = Sse::new(0xF2, 0x5C);
-    /// `minss`.
-    pub const MINSS: Sse = Sse::new(0xF3, 0x5D);
-    /// `minsd`.
-    pub const MINSD: Sse = Sse::new(0xF2, 0x5D);
-    /// `divss`.
-    pub const DIVSS: Sse = Sse::new(0xF3, 0x5E);
-    /// `divsd`.
-    pub const DIVSD: Sse = Sse::new(0xF2, 0x5E);
-    /// `maxss`.
-    pub const MAXSS: Sse = Sse::new(0xF3, 0x5F);
-    /// `maxsd`.
-    pub const MAXSD: Sse = Sse::new(0xF2, 0x5F);
-    /// `cvtss2sd`.
-    pub const CVTSS2SD: Sse = Sse::new(0xF3, 0x5A);
-    /// `cvtsd2ss`.
-    pub const CVTSD2SS: Sse = Sse::new(0xF2, 0x5A);
-    /// `movups` (load form; 128 bits, any alignment).
-    pub const MOVUPS: Sse = Sse::new(0, 0x10);
-    /// `pand`.
-    pub const PAND: Sse = Sse::new(0x66, 0xDB);
-    /// `pandn` (`dst = !dst & src`).
-    pub const PANDN: Sse = Sse::new(0x66, 0xDF);
-    /// `por`.
-    pub const POR: Sse = Sse::new(0x66, 0xEB);
-    /// `pxor`.
-    pub const PXOR: Sse = Sse::new(0x66, 0xEF);
-    /// `pcmpeqd`.
-    pub const PCMPEQD: Sse = Sse::new(0x66, 0x76);
-    /// `paddb`.
-    pub const PADDB: Sse = Sse::new(0x66, 0xFC);
-    /// `paddw`.
-    pub const PADDW: Sse = Sse::new(0x66, 0xFD);
-    /// `paddd`.
-    pub const PADDD: Sse = Sse::new(0x66, 0xFE);
-    /// `paddq`.
-    pub const PADDQ: Sse = Sse::new(0x66, 0xD4);
-    /// `psubb`.
-    pub const PSUBB: Sse = Sse::new(0x66, 0xF8);
-    /// `psubw`.
-    pub const PSUBW: Sse = Sse::new(0x66, 0xF9);
-    /// `psubd`.
-    pub const PSUBD: Sse = Sse::new(0x66, 0xFA);
-    /// `psubq`.
-    pub const PSUBQ: Sse = Sse::new(0x66, 0xFB);
-    /// `pmullw`.
-    pub const PMULLW: Sse = Sse::new(0x66, 0xD5);
-    /// `minps`.
-    pub const MINPS: Sse = Sse::new(0, 0x5D);
-    /// `minpd`.
-    pub const MINPD: Sse = Sse::new(0x66, 0x5D);
-    /// `maxps`.
-    pub const MAXPS: Sse = Sse::new(0, 0x5F);
-    /// `maxpd`.
-    pub const MAXPD: Sse = Sse::new(0x66, 0x5F);
-    /// `addps`.
-    pub const ADDPS: Sse = Sse::new(0x00, 0x58);
-    /// `addpd`.
-    pub const ADDPD: Sse = Sse::new(0x66, 0x58);
-    /// `subps`.
-    pub const SUBPS: Sse = Sse::new(0x00, 0x5c);
-    /// `subpd`.
-    pub const SUBPD: Sse = Sse::new(0x66, 0x5c);
-    /// `mulps`.
-    pub const MULPS: Sse = Sse::new(0x00, 0x59);
-    /// `mulpd`.
-    pub const MULPD: Sse = Sse::new(0x66, 0x59);
-    /// `divps`.
-    pub const DIVPS: Sse = Sse::new(0x00, 0x5e);
-    /// `divpd`.
-    pub const DIVPD: Sse = Sse::new(0x66, 0x5e);
-    /// `sqrtps`.
-    pub const SQRTPS: Sse = Sse::new(0x00, 0x51);
-    /// `sqrtpd`.
-    pub const SQRTPD: Sse = Sse::new(0x66, 0x51);
-    /// `pcmpeqb`.
-    pub const PCMPEQB: Sse = Sse::new(0x66, 0x74);
-    /// `pcmpeqw`.
-    pub const PCMPEQW: Sse = Sse::new(0x66, 0x75);
-    /// `pcmpgtb`.
-    pub const PCMPGTB: Sse = Sse::new(0x66, 0x64);
-    /// `pcmpgtw`.
-    pub const PCMPGTW: Sse = Sse::new(0x66, 0x65);
-    /// `pcmpgtd`.
-    pub const PCMPGTD: Sse = Sse::new(0x66, 0x66);
-    /// `pmaxub`.
-    pub const PMAXUB: Sse = Sse::new(0x66, 0xde);
-    /// `pminub`.
-    pub const PMINUB: Sse = Sse::new(0x66, 0xda);
-    /// `pmuludq`.
-    pub const PMULUDQ: Sse = Sse::new(0x66, 0xf4);
-}
-
-/// SSSE3/SSE4 instructions `66 0F 38 op /r` (`xmm, xmm`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sse38 {
-    /// `pabsb`.
-    Pabsb = 0x1C,
-    /// `pabsw`.
-    Pabsw = 0x1D,
-    /// `pabsd`.
-    Pabsd = 0x1E,
-    /// `pcmpeqq`.
-    Pcmpeqq = 0x29,
-    /// `pcmpgtq` (SSE4.2).
-    Pcmpgtq = 0x37,
-    /// `pminuw`.
-    Pminuw = 0x3A,
-    /// `pminud`.
-    Pminud = 0x3B,
-    /// `pmaxuw`.
-    Pmaxuw = 0x3E,
-    /// `pmaxud`.
-    Pmaxud = 0x3F,
-    /// `pmulld`.
-    Pmulld = 0x40,
-}
-
-impl Sse {
-    const fn new(prefix: u8, op: u8) -> Sse {
-        Sse { prefix, op }
-    }
-}
-
 /// An immediate operand.
 #[derive(Clone, Copy)]
 enum Imm {
@@ -785,23 +621,9 @@ pub fn jmp_mem(s: &mut impl Sink, m: Mem) {
     encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::None);
 }
 
-/// `op dst, src` for an [`Sse`] instruction with a register or memory source.
-pub fn sse(s: &mut impl Sink, op: Sse, dst: u8, src: Rm) {
-    encode(
-        s,
-        op.prefix,
-        false,
-        false,
-        &[0x0F, op.op],
-        dst,
-        src,
-        Imm::None,
-    );
-}
-
-/// `movss`/`movsd [m], src` (`op` is [`Sse::MOVSS`] or [`Sse::MOVSD`]).
-pub fn sse_store(s: &mut impl Sink, op: Sse, m: Mem, src: u8) {
-    debug_assert!(op == Sse::MOVSS || op == Sse::MOVSD);
+/// `movss`/`movsd [m], src` (`op` is [`Packed::MOVSS`] or [`Packed::MOVSD`]).
+pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
+    debug_assert!(op == Packed::MOVSS || op == Packed::MOVSD);
     encode(
         s,
         op.prefix,
@@ -890,20 +712,6 @@ pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
 /// `movups [m], src` (128 bits, any alignment).
 pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
     encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::None);
-}
-
-/// One of the [`Sse38`] instructions: `op dst, src`.
-pub fn sse38(s: &mut impl Sink, op: Sse38, dst: u8, src: u8) {
-    encode(
-        s,
-        0x66,
-        false,
-        false,
-        &[0x0F, 0x38, op as u8],
-        dst,
-        Rm::Reg(src),
-        Imm::None,
-    );
 }
 
 /// Packed shift by an immediate: `op` is `0x71` (words), `0x72` (doublewords) or `0x73`
@@ -1000,8 +808,9 @@ pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
     encode(s, 0x66, w, false, &[0x0F, 0x3A, op], xmm, m.into(), imm);
 }
 
-/// A packed SSE instruction `op reg, r/m [, imm8]` given by its mandatory prefix (0 for
-/// none), REX.W, and opcode bytes after the prefix (`0F xx`, `0F 38 xx` or `0F 3A xx`).
+/// An SSE instruction `op reg, r/m [, imm8]` (scalar or packed) given by its mandatory
+/// prefix (0 for none), REX.W, and opcode bytes after the prefix (`0F xx`, `0F 38 xx` or
+/// `0F 3A xx`).
 /// `reg` is the ModRM reg operand: the destination for most, the xmm source for the
 /// `pextr*` forms, and the general register for `pmovmskb`/`movmskp*`/`pextrw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1014,7 +823,7 @@ pub struct Packed {
 
 impl Packed {
     /// `[prefix] 0F op`.
-    pub const fn op(prefix: u8, op: u8) -> Packed {
+    const fn op(prefix: u8, op: u8) -> Packed {
         Packed {
             prefix,
             w: false,
@@ -1023,7 +832,7 @@ impl Packed {
         }
     }
     /// `66 0F 38 op`.
-    pub const fn op38(op: u8) -> Packed {
+    const fn op38(op: u8) -> Packed {
         Packed {
             prefix: 0x66,
             w: false,
@@ -1041,6 +850,116 @@ impl Packed {
         }
     }
 
+    /// `movaps`.
+    pub const MOVAPS: Packed = Packed::op(0, 0x28);
+    /// `xorps`.
+    pub const XORPS: Packed = Packed::op(0, 0x57);
+    /// `andps`.
+    pub const ANDPS: Packed = Packed::op(0, 0x54);
+    /// `orps`.
+    pub const ORPS: Packed = Packed::op(0, 0x56);
+    /// `ucomiss`.
+    pub const UCOMISS: Packed = Packed::op(0, 0x2E);
+    /// `ucomisd`.
+    pub const UCOMISD: Packed = Packed::op(0x66, 0x2E);
+    /// `sqrtss`.
+    pub const SQRTSS: Packed = Packed::op(0xF3, 0x51);
+    /// `sqrtsd`.
+    pub const SQRTSD: Packed = Packed::op(0xF2, 0x51);
+    /// `addss`.
+    pub const ADDSS: Packed = Packed::op(0xF3, 0x58);
+    /// `addsd`.
+    pub const ADDSD: Packed = Packed::op(0xF2, 0x58);
+    /// `mulss`.
+    pub const MULSS: Packed = Packed::op(0xF3, 0x59);
+    /// `mulsd`.
+    pub const MULSD: Packed = Packed::op(0xF2, 0x59);
+    /// `subss`.
+    pub const SUBSS: Packed = Packed::op(0xF3, 0x5C);
+    /// `subsd`.
+    pub const SUBSD: Packed = Packed::op(0xF2, 0x5C);
+    /// `minss`.
+    pub const MINSS: Packed = Packed::op(0xF3, 0x5D);
+    /// `minsd`.
+    pub const MINSD: Packed = Packed::op(0xF2, 0x5D);
+    /// `divss`.
+    pub const DIVSS: Packed = Packed::op(0xF3, 0x5E);
+    /// `divsd`.
+    pub const DIVSD: Packed = Packed::op(0xF2, 0x5E);
+    /// `maxss`.
+    pub const MAXSS: Packed = Packed::op(0xF3, 0x5F);
+    /// `maxsd`.
+    pub const MAXSD: Packed = Packed::op(0xF2, 0x5F);
+    /// `cvtss2sd`.
+    pub const CVTSS2SD: Packed = Packed::op(0xF3, 0x5A);
+    /// `cvtsd2ss`.
+    pub const CVTSD2SS: Packed = Packed::op(0xF2, 0x5A);
+    /// `movups` (load form; 128 bits, any alignment).
+    pub const MOVUPS: Packed = Packed::op(0, 0x10);
+    /// `pand`.
+    pub const PAND: Packed = Packed::op(0x66, 0xDB);
+    /// `pandn` (`dst = !dst & src`).
+    pub const PANDN: Packed = Packed::op(0x66, 0xDF);
+    /// `por`.
+    pub const POR: Packed = Packed::op(0x66, 0xEB);
+    /// `pxor`.
+    pub const PXOR: Packed = Packed::op(0x66, 0xEF);
+    /// `pcmpeqd`.
+    pub const PCMPEQD: Packed = Packed::op(0x66, 0x76);
+    /// `paddb`.
+    pub const PADDB: Packed = Packed::op(0x66, 0xFC);
+    /// `paddw`.
+    pub const PADDW: Packed = Packed::op(0x66, 0xFD);
+    /// `paddd`.
+    pub const PADDD: Packed = Packed::op(0x66, 0xFE);
+    /// `paddq`.
+    pub const PADDQ: Packed = Packed::op(0x66, 0xD4);
+    /// `psubb`.
+    pub const PSUBB: Packed = Packed::op(0x66, 0xF8);
+    /// `psubw`.
+    pub const PSUBW: Packed = Packed::op(0x66, 0xF9);
+    /// `psubd`.
+    pub const PSUBD: Packed = Packed::op(0x66, 0xFA);
+    /// `psubq`.
+    pub const PSUBQ: Packed = Packed::op(0x66, 0xFB);
+    /// `minps`.
+    pub const MINPS: Packed = Packed::op(0, 0x5D);
+    /// `minpd`.
+    pub const MINPD: Packed = Packed::op(0x66, 0x5D);
+    /// `maxps`.
+    pub const MAXPS: Packed = Packed::op(0, 0x5F);
+    /// `maxpd`.
+    pub const MAXPD: Packed = Packed::op(0x66, 0x5F);
+    /// `addps`.
+    pub const ADDPS: Packed = Packed::op(0x00, 0x58);
+    /// `addpd`.
+    pub const ADDPD: Packed = Packed::op(0x66, 0x58);
+    /// `subps`.
+    pub const SUBPS: Packed = Packed::op(0x00, 0x5c);
+    /// `subpd`.
+    pub const SUBPD: Packed = Packed::op(0x66, 0x5c);
+    /// `mulps`.
+    pub const MULPS: Packed = Packed::op(0x00, 0x59);
+    /// `mulpd`.
+    pub const MULPD: Packed = Packed::op(0x66, 0x59);
+    /// `divps`.
+    pub const DIVPS: Packed = Packed::op(0x00, 0x5e);
+    /// `divpd`.
+    pub const DIVPD: Packed = Packed::op(0x66, 0x5e);
+    /// `sqrtps`.
+    pub const SQRTPS: Packed = Packed::op(0x00, 0x51);
+    /// `sqrtpd`.
+    pub const SQRTPD: Packed = Packed::op(0x66, 0x51);
+    /// `pcmpeqb`.
+    pub const PCMPEQB: Packed = Packed::op(0x66, 0x74);
+    /// `pcmpeqw`.
+    pub const PCMPEQW: Packed = Packed::op(0x66, 0x75);
+    /// `pcmpgtb`.
+    pub const PCMPGTB: Packed = Packed::op(0x66, 0x64);
+    /// `pcmpgtw`.
+    pub const PCMPGTW: Packed = Packed::op(0x66, 0x65);
+    /// `pcmpgtd`.
+    pub const PCMPGTD: Packed = Packed::op(0x66, 0x66);
     /// `paddsb`.
     pub const PADDSB: Packed = Packed::op(0x66, 0xEC);
     /// `paddsw`.
@@ -1171,6 +1090,34 @@ impl Packed {
     pub const PMOVZXWD: Packed = Packed::op38(0x33);
     /// `pmovzxdq`.
     pub const PMOVZXDQ: Packed = Packed::op38(0x35);
+    /// `pabsb`.
+    pub const PABSB: Packed = Packed::op38(0x1C);
+    /// `pabsw`.
+    pub const PABSW: Packed = Packed::op38(0x1D);
+    /// `pabsd`.
+    pub const PABSD: Packed = Packed::op38(0x1E);
+    /// `pcmpeqq`.
+    pub const PCMPEQQ: Packed = Packed::op38(0x29);
+    /// `pcmpgtq` (SSE4.2).
+    pub const PCMPGTQ: Packed = Packed::op38(0x37);
+    /// `pminuw`.
+    pub const PMINUW: Packed = Packed::op38(0x3A);
+    /// `pminud`.
+    pub const PMINUD: Packed = Packed::op38(0x3B);
+    /// `pmaxuw`.
+    pub const PMAXUW: Packed = Packed::op38(0x3E);
+    /// `pmaxud`.
+    pub const PMAXUD: Packed = Packed::op38(0x3F);
+    /// `pmulld`.
+    pub const PMULLD: Packed = Packed::op38(0x40);
+    /// `pminub`.
+    pub const PMINUB: Packed = Packed::op(0x66, 0xDA);
+    /// `pmaxub`.
+    pub const PMAXUB: Packed = Packed::op(0x66, 0xDE);
+    /// `pmullw`.
+    pub const PMULLW: Packed = Packed::op(0x66, 0xD5);
+    /// `pmuludq`.
+    pub const PMULUDQ: Packed = Packed::op(0x66, 0xF4);
     /// `pminsb`.
     pub const PMINSB: Packed = Packed::op38(0x38);
     /// `pminsd`.

@@ -540,38 +540,39 @@ fn extensions() {
 
 #[test]
 fn sse_forms() {
-    const OPS: [(Sse, &str, &str); 24] = [
-        (Sse::MOVSS, "movss", "dword"),
-        (Sse::MOVSD, "movsd", "qword"),
-        (Sse::MOVAPS, "movaps", "xmmword"),
-        (Sse::XORPS, "xorps", "xmmword"),
-        (Sse::ANDPS, "andps", "xmmword"),
-        (Sse::ORPS, "orps", "xmmword"),
-        (Sse::UCOMISS, "ucomiss", "dword"),
-        (Sse::UCOMISD, "ucomisd", "qword"),
-        (Sse::SQRTSS, "sqrtss", "dword"),
-        (Sse::SQRTSD, "sqrtsd", "qword"),
-        (Sse::ADDSS, "addss", "dword"),
-        (Sse::ADDSD, "addsd", "qword"),
-        (Sse::MULSS, "mulss", "dword"),
-        (Sse::MULSD, "mulsd", "qword"),
-        (Sse::SUBSS, "subss", "dword"),
-        (Sse::SUBSD, "subsd", "qword"),
-        (Sse::MINSS, "minss", "dword"),
-        (Sse::MINSD, "minsd", "qword"),
-        (Sse::DIVSS, "divss", "dword"),
-        (Sse::DIVSD, "divsd", "qword"),
-        (Sse::MAXSS, "maxss", "dword"),
-        (Sse::MAXSD, "maxsd", "qword"),
-        (Sse::CVTSS2SD, "cvtss2sd", "dword"),
-        (Sse::CVTSD2SS, "cvtsd2ss", "qword"),
+    const OPS: [(Packed, &str, &str); 24] = [
+        (Packed::MOVSS, "movss", "dword"),
+        (Packed::MOVSD, "movsd", "qword"),
+        (Packed::MOVAPS, "movaps", "xmmword"),
+        (Packed::XORPS, "xorps", "xmmword"),
+        (Packed::ANDPS, "andps", "xmmword"),
+        (Packed::ORPS, "orps", "xmmword"),
+        (Packed::UCOMISS, "ucomiss", "dword"),
+        (Packed::UCOMISD, "ucomisd", "qword"),
+        (Packed::SQRTSS, "sqrtss", "dword"),
+        (Packed::SQRTSD, "sqrtsd", "qword"),
+        (Packed::ADDSS, "addss", "dword"),
+        (Packed::ADDSD, "addsd", "qword"),
+        (Packed::MULSS, "mulss", "dword"),
+        (Packed::MULSD, "mulsd", "qword"),
+        (Packed::SUBSS, "subss", "dword"),
+        (Packed::SUBSD, "subsd", "qword"),
+        (Packed::MINSS, "minss", "dword"),
+        (Packed::MINSD, "minsd", "qword"),
+        (Packed::DIVSS, "divss", "dword"),
+        (Packed::DIVSD, "divsd", "qword"),
+        (Packed::MAXSS, "maxss", "dword"),
+        (Packed::MAXSD, "maxsd", "qword"),
+        (Packed::CVTSS2SD, "cvtss2sd", "dword"),
+        (Packed::CVTSD2SS, "cvtsd2ss", "qword"),
     ];
     let mems = some_mems();
     for (op, name, size) in OPS {
-        let prefix = (op != Sse::MOVAPS && !name.ends_with("ps") && op != Sse::UCOMISS) as usize;
+        let prefix =
+            (op != Packed::MOVAPS && !name.ends_with("ps") && op != Packed::UCOMISS) as usize;
         for (d, s) in pairs() {
             check(
-                |b| sse(b, op, d, Rm::Reg(s)),
+                |b| packed(b, op, d, Rm::Reg(s)),
                 &format!("{name} {},{}", xmm(d), xmm(s)),
                 prefix + 3 + rex_len(false, &[d, s], &[]),
             );
@@ -580,7 +581,7 @@ fn sse_forms() {
             for &m in &mems {
                 let regs = [&[d][..], &mem_regs(m)].concat();
                 check(
-                    |b| sse(b, op, d, Rm::Mem(m)),
+                    |b| packed(b, op, d, Rm::Mem(m)),
                     &format!("{name} {},{}", xmm(d), mem_text(size, m)),
                     prefix + 2 + rex_len(false, &regs, &[]) + mem_len(m),
                 );
@@ -588,8 +589,8 @@ fn sse_forms() {
         }
     }
     for (op, name, size) in [
-        (Sse::MOVSS, "movss", "dword"),
-        (Sse::MOVSD, "movsd", "qword"),
+        (Packed::MOVSS, "movss", "dword"),
+        (Packed::MOVSD, "movsd", "qword"),
     ] {
         for s in regs() {
             for &m in &mems {
@@ -658,7 +659,7 @@ fn short_examples() {
     alu_ri(&mut b, Alu::Add, false, 6, 1);
     assert_eq!(b, [0x83, 0xC6, 0x01]); // add esi, 1
     b.clear();
-    sse(&mut b, Sse::ADDSD, 9, Rm::Reg(1));
+    packed(&mut b, Packed::ADDSD, 9, Rm::Reg(1));
     assert_eq!(b, [0xF2, 0x44, 0x0F, 0x58, 0xC9]); // addsd xmm9, xmm1: F2 before REX
 }
 
@@ -827,73 +828,52 @@ fn direct_call_relocation() {
 /// The packed (v128) forms: every register pair, the prefix and REX bytes minimal.
 #[test]
 fn packed_sse_forms() {
-    let ops: [(Sse, &str); 37] = [
-        (Sse::MOVUPS, "movups"),
-        (Sse::PAND, "pand"),
-        (Sse::PANDN, "pandn"),
-        (Sse::POR, "por"),
-        (Sse::PXOR, "pxor"),
-        (Sse::PCMPEQB, "pcmpeqb"),
-        (Sse::PCMPEQW, "pcmpeqw"),
-        (Sse::PCMPEQD, "pcmpeqd"),
-        (Sse::PCMPGTB, "pcmpgtb"),
-        (Sse::PCMPGTW, "pcmpgtw"),
-        (Sse::PCMPGTD, "pcmpgtd"),
-        (Sse::PADDB, "paddb"),
-        (Sse::PADDW, "paddw"),
-        (Sse::PADDD, "paddd"),
-        (Sse::PADDQ, "paddq"),
-        (Sse::PSUBB, "psubb"),
-        (Sse::PSUBW, "psubw"),
-        (Sse::PSUBD, "psubd"),
-        (Sse::PSUBQ, "psubq"),
-        (Sse::PMULLW, "pmullw"),
-        (Sse::PMULUDQ, "pmuludq"),
-        (Sse::PMAXUB, "pmaxub"),
-        (Sse::PMINUB, "pminub"),
-        (Sse::ADDPS, "addps"),
-        (Sse::ADDPD, "addpd"),
-        (Sse::SUBPS, "subps"),
-        (Sse::SUBPD, "subpd"),
-        (Sse::MULPS, "mulps"),
-        (Sse::MULPD, "mulpd"),
-        (Sse::DIVPS, "divps"),
-        (Sse::DIVPD, "divpd"),
-        (Sse::SQRTPS, "sqrtps"),
-        (Sse::SQRTPD, "sqrtpd"),
-        (Sse::MINPS, "minps"),
-        (Sse::MINPD, "minpd"),
-        (Sse::MAXPS, "maxps"),
-        (Sse::MAXPD, "maxpd"),
+    let ops: [(Packed, &str); 37] = [
+        (Packed::MOVUPS, "movups"),
+        (Packed::PAND, "pand"),
+        (Packed::PANDN, "pandn"),
+        (Packed::POR, "por"),
+        (Packed::PXOR, "pxor"),
+        (Packed::PCMPEQB, "pcmpeqb"),
+        (Packed::PCMPEQW, "pcmpeqw"),
+        (Packed::PCMPEQD, "pcmpeqd"),
+        (Packed::PCMPGTB, "pcmpgtb"),
+        (Packed::PCMPGTW, "pcmpgtw"),
+        (Packed::PCMPGTD, "pcmpgtd"),
+        (Packed::PADDB, "paddb"),
+        (Packed::PADDW, "paddw"),
+        (Packed::PADDD, "paddd"),
+        (Packed::PADDQ, "paddq"),
+        (Packed::PSUBB, "psubb"),
+        (Packed::PSUBW, "psubw"),
+        (Packed::PSUBD, "psubd"),
+        (Packed::PSUBQ, "psubq"),
+        (Packed::PMULLW, "pmullw"),
+        (Packed::PMULUDQ, "pmuludq"),
+        (Packed::PMAXUB, "pmaxub"),
+        (Packed::PMINUB, "pminub"),
+        (Packed::ADDPS, "addps"),
+        (Packed::ADDPD, "addpd"),
+        (Packed::SUBPS, "subps"),
+        (Packed::SUBPD, "subpd"),
+        (Packed::MULPS, "mulps"),
+        (Packed::MULPD, "mulpd"),
+        (Packed::DIVPS, "divps"),
+        (Packed::DIVPD, "divpd"),
+        (Packed::SQRTPS, "sqrtps"),
+        (Packed::SQRTPD, "sqrtpd"),
+        (Packed::MINPS, "minps"),
+        (Packed::MINPD, "minpd"),
+        (Packed::MAXPS, "maxps"),
+        (Packed::MAXPD, "maxpd"),
     ];
     for (op, name) in ops {
         let prefix = (!name.ends_with("ps")) as usize;
         for (d, s) in pairs() {
             check(
-                |b| sse(b, op, d, Rm::Reg(s)),
+                |b| packed(b, op, d, Rm::Reg(s)),
                 &format!("{name} {},{}", xmm(d), xmm(s)),
                 prefix + 3 + rex_len(false, &[d, s], &[]),
-            );
-        }
-    }
-    let sse38_ops = [
-        (Sse38::Pabsb, "pabsb"),
-        (Sse38::Pabsw, "pabsw"),
-        (Sse38::Pabsd, "pabsd"),
-        (Sse38::Pcmpeqq, "pcmpeqq"),
-        (Sse38::Pcmpgtq, "pcmpgtq"),
-        (Sse38::Pminuw, "pminuw"),
-        (Sse38::Pminud, "pminud"),
-        (Sse38::Pmaxuw, "pmaxuw"),
-        (Sse38::Pmaxud, "pmaxud"),
-        (Sse38::Pmulld, "pmulld"),
-    ];
-    for (op, name) in sse38_ops {
-        for (d, s) in pairs() {
-            check(
-                |b| sse38(b, op, d, s),
-                &format!("{name} {},{}", xmm(d), xmm(s)),
-                5 + rex_len(false, &[d, s], &[]),
             );
         }
     }
@@ -1066,8 +1046,20 @@ fn packed_forms() {
         (Packed::INSERTPS, "insertps", XmmXmmImm, 3),
         (Packed::PINSRD, "pinsrd", Insert(false), 3),
         (Packed::PINSRQ, "pinsrq", Insert(true), 3),
-        (Packed::op(0x66, 0xDA), "pminub", XmmXmm, 2),
-        (Packed::op38(0x3A), "pminuw", XmmXmm, 3),
+        (Packed::PMINUB, "pminub", XmmXmm, 2),
+        (Packed::PMAXUB, "pmaxub", XmmXmm, 2),
+        (Packed::PMULLW, "pmullw", XmmXmm, 2),
+        (Packed::PMULUDQ, "pmuludq", XmmXmm, 2),
+        (Packed::PABSB, "pabsb", XmmXmm, 3),
+        (Packed::PABSW, "pabsw", XmmXmm, 3),
+        (Packed::PABSD, "pabsd", XmmXmm, 3),
+        (Packed::PCMPEQQ, "pcmpeqq", XmmXmm, 3),
+        (Packed::PCMPGTQ, "pcmpgtq", XmmXmm, 3),
+        (Packed::PMINUW, "pminuw", XmmXmm, 3),
+        (Packed::PMINUD, "pminud", XmmXmm, 3),
+        (Packed::PMAXUW, "pmaxuw", XmmXmm, 3),
+        (Packed::PMAXUD, "pmaxud", XmmXmm, 3),
+        (Packed::PMULLD, "pmulld", XmmXmm, 3),
     ];
     let no_prefix = [
         "movmskps", "cvtdq2ps", "cvtps2pd", "unpcklps", "shufps", "movlhps", "andnps",

@@ -68,7 +68,7 @@ pub struct X64Masm {
     stack_limit: i32,
 }
 
-use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Rm, Shift, Sse, Sse38, Width};
+use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Packed, Rm, Shift, Width};
 
 fn fits_i32(v: i64) -> bool {
     v == v as i32 as i64
@@ -188,26 +188,26 @@ impl X64Masm {
     }
 
     /// An SSE instruction `d, s` on two xmm registers.
-    pub(super) fn sse(&mut self, op: Sse, d: u8, s: u8) {
-        enc::sse(&mut self.ops, op, d, Rm::Reg(s));
+    pub(super) fn sse(&mut self, op: Packed, d: u8, s: u8) {
+        enc::packed(&mut self.ops, op, d, Rm::Reg(s));
     }
 
     /// `dst = lhs * rhs` on 64-bit lanes from 32x32->64 products (SSE has no 64-bit
     /// multiply): `lo*lo + ((lhs_hi*rhs_lo + rhs_hi*lhs_lo) << 32)`.
     fn i64x2_mul(&mut self, dst: Reg, lhs: Reg, rhs: Reg) {
         let (d, a, b) = (dst.hw, lhs.hw, rhs.hw);
-        self.sse(Sse::MOVAPS, XMM0, a);
+        self.sse(Packed::MOVAPS, XMM0, a);
         enc::pshift_imm(&mut self.ops, 0x73, 2, XMM0, 32);
-        self.sse(Sse::PMULUDQ, XMM0, b);
-        self.sse(Sse::MOVAPS, XMM_SCRATCH, b);
+        self.sse(Packed::PMULUDQ, XMM0, b);
+        self.sse(Packed::MOVAPS, XMM_SCRATCH, b);
         enc::pshift_imm(&mut self.ops, 0x73, 2, XMM_SCRATCH, 32);
-        self.sse(Sse::PMULUDQ, XMM_SCRATCH, a);
-        self.sse(Sse::PADDQ, XMM0, XMM_SCRATCH);
+        self.sse(Packed::PMULUDQ, XMM_SCRATCH, a);
+        self.sse(Packed::PADDQ, XMM0, XMM_SCRATCH);
         enc::pshift_imm(&mut self.ops, 0x73, 6, XMM0, 32);
-        self.sse(Sse::MOVAPS, XMM_SCRATCH, a);
-        self.sse(Sse::PMULUDQ, XMM_SCRATCH, b);
-        self.sse(Sse::PADDQ, XMM0, XMM_SCRATCH);
-        self.sse(Sse::MOVAPS, d, XMM0);
+        self.sse(Packed::MOVAPS, XMM_SCRATCH, a);
+        self.sse(Packed::PMULUDQ, XMM_SCRATCH, b);
+        self.sse(Packed::PADDQ, XMM0, XMM_SCRATCH);
+        self.sse(Packed::MOVAPS, d, XMM0);
     }
 
     /// An integer lane comparison of xmm `a` and `b` into xmm0; returns whether xmm0 holds
@@ -215,31 +215,31 @@ impl X64Masm {
     fn v128_int_cmp(&mut self, lanes: Lanes, cc: IntCmp, a: u8, b: u8) -> bool {
         use IntCmp::*;
         let eq = |m: &mut Self, x: u8| match lanes {
-            Lanes::I8x16 => m.sse(Sse::PCMPEQB, XMM0, x),
-            Lanes::I16x8 => m.sse(Sse::PCMPEQW, XMM0, x),
-            Lanes::I32x4 => m.sse(Sse::PCMPEQD, XMM0, x),
-            Lanes::I64x2 => enc::sse38(&mut m.ops, Sse38::Pcmpeqq, XMM0, x),
+            Lanes::I8x16 => m.sse(Packed::PCMPEQB, XMM0, x),
+            Lanes::I16x8 => m.sse(Packed::PCMPEQW, XMM0, x),
+            Lanes::I32x4 => m.sse(Packed::PCMPEQD, XMM0, x),
+            Lanes::I64x2 => enc::packed(&mut m.ops, Packed::PCMPEQQ, XMM0, Rm::Reg(x)),
         };
         let gt = |m: &mut Self, x: u8| match lanes {
-            Lanes::I8x16 => m.sse(Sse::PCMPGTB, XMM0, x),
-            Lanes::I16x8 => m.sse(Sse::PCMPGTW, XMM0, x),
-            Lanes::I32x4 => m.sse(Sse::PCMPGTD, XMM0, x),
-            Lanes::I64x2 => enc::sse38(&mut m.ops, Sse38::Pcmpgtq, XMM0, x),
+            Lanes::I8x16 => m.sse(Packed::PCMPGTB, XMM0, x),
+            Lanes::I16x8 => m.sse(Packed::PCMPGTW, XMM0, x),
+            Lanes::I32x4 => m.sse(Packed::PCMPGTD, XMM0, x),
+            Lanes::I64x2 => enc::packed(&mut m.ops, Packed::PCMPGTQ, XMM0, Rm::Reg(x)),
         };
         // Unsigned: a >= b exactly when max(a, b) == a (no 64-bit form: wasm has none).
         let max_or_min = |m: &mut Self, max: bool, x: u8| match (lanes, max) {
-            (Lanes::I8x16, true) => m.sse(Sse::PMAXUB, XMM0, x),
-            (Lanes::I8x16, false) => m.sse(Sse::PMINUB, XMM0, x),
-            (Lanes::I16x8, true) => enc::sse38(&mut m.ops, Sse38::Pmaxuw, XMM0, x),
-            (Lanes::I16x8, false) => enc::sse38(&mut m.ops, Sse38::Pminuw, XMM0, x),
-            (_, true) => enc::sse38(&mut m.ops, Sse38::Pmaxud, XMM0, x),
-            (_, false) => enc::sse38(&mut m.ops, Sse38::Pminud, XMM0, x),
+            (Lanes::I8x16, true) => m.sse(Packed::PMAXUB, XMM0, x),
+            (Lanes::I8x16, false) => m.sse(Packed::PMINUB, XMM0, x),
+            (Lanes::I16x8, true) => enc::packed(&mut m.ops, Packed::PMAXUW, XMM0, Rm::Reg(x)),
+            (Lanes::I16x8, false) => enc::packed(&mut m.ops, Packed::PMINUW, XMM0, Rm::Reg(x)),
+            (_, true) => enc::packed(&mut m.ops, Packed::PMAXUD, XMM0, Rm::Reg(x)),
+            (_, false) => enc::packed(&mut m.ops, Packed::PMINUD, XMM0, Rm::Reg(x)),
         };
         let (first, second) = match cc {
             LtS | GeS => (b, a),
             _ => (a, b),
         };
-        self.sse(Sse::MOVAPS, XMM0, first);
+        self.sse(Packed::MOVAPS, XMM0, first);
         match cc {
             Eq | Ne => eq(self, second),
             GtS | LtS | LeS | GeS => gt(self, second),
@@ -260,9 +260,9 @@ impl X64Masm {
             _ => (lhs.hw, rhs.hw),
         };
         let op = if is64(size) {
-            Sse::UCOMISD
+            Packed::UCOMISD
         } else {
-            Sse::UCOMISS
+            Packed::UCOMISS
         };
         self.sse(op, a, b);
     }
@@ -386,12 +386,12 @@ impl MacroAssembler for X64Masm {
                 if s.class == RegClass::Int {
                     enc::movd_to_xmm(&mut self.ops, w, d, s.hw);
                 } else if s.hw != d {
-                    self.sse(Sse::MOVAPS, d, s.hw);
+                    self.sse(Packed::MOVAPS, d, s.hw);
                 }
             }
             (RegClass::Float, RegImm::Imm(bits)) => {
                 if bits == 0 {
-                    self.sse(Sse::XORPS, d, d);
+                    self.sse(Packed::XORPS, d, d);
                 } else {
                     self.mov_int_imm(R11, bits, size);
                     enc::movd_to_xmm(&mut self.ops, w, d, R11);
@@ -405,10 +405,14 @@ impl MacroAssembler for X64Masm {
         let d = dst.hw;
         match (dst.class, size) {
             (RegClass::Int, _) => enc::mov_load(&mut self.ops, is64(size), d, m),
-            (RegClass::Float, OperandSize::S32) => enc::sse(&mut self.ops, Sse::MOVSS, d, m.into()),
-            (RegClass::Float, OperandSize::S64) => enc::sse(&mut self.ops, Sse::MOVSD, d, m.into()),
+            (RegClass::Float, OperandSize::S32) => {
+                enc::packed(&mut self.ops, Packed::MOVSS, d, m.into())
+            }
+            (RegClass::Float, OperandSize::S64) => {
+                enc::packed(&mut self.ops, Packed::MOVSD, d, m.into())
+            }
             (RegClass::Float, OperandSize::S128) => {
-                enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into())
+                enc::packed(&mut self.ops, Packed::MOVUPS, d, m.into())
             }
         }
     }
@@ -420,10 +424,10 @@ impl MacroAssembler for X64Masm {
             RegImm::Reg(s) => match (s.class, size) {
                 (RegClass::Int, _) => enc::mov_store(&mut self.ops, width, m, s.hw),
                 (RegClass::Float, OperandSize::S32) => {
-                    enc::sse_store(&mut self.ops, Sse::MOVSS, m, s.hw)
+                    enc::sse_store(&mut self.ops, Packed::MOVSS, m, s.hw)
                 }
                 (RegClass::Float, OperandSize::S64) => {
-                    enc::sse_store(&mut self.ops, Sse::MOVSD, m, s.hw)
+                    enc::sse_store(&mut self.ops, Packed::MOVSD, m, s.hw)
                 }
                 (RegClass::Float, OperandSize::S128) => enc::movups_store(&mut self.ops, m, s.hw),
             },
@@ -444,7 +448,7 @@ impl MacroAssembler for X64Masm {
         }
         let (s, d) = (self.mem(src), self.mem(dst));
         if size == OperandSize::S128 {
-            enc::sse(&mut self.ops, Sse::MOVUPS, XMM_SCRATCH, s.into());
+            enc::packed(&mut self.ops, Packed::MOVUPS, XMM_SCRATCH, s.into());
             enc::movups_store(&mut self.ops, d, XMM_SCRATCH);
             return;
         }
@@ -466,8 +470,8 @@ impl MacroAssembler for X64Masm {
         match kind {
             LoadKind::I32 | LoadKind::I64U32 => enc::mov_load(&mut self.ops, false, d, m),
             LoadKind::I64 => enc::mov_load(&mut self.ops, true, d, m),
-            LoadKind::F32 => enc::sse(&mut self.ops, Sse::MOVSS, d, m.into()),
-            LoadKind::F64 => enc::sse(&mut self.ops, Sse::MOVSD, d, m.into()),
+            LoadKind::F32 => enc::packed(&mut self.ops, Packed::MOVSS, d, m.into()),
+            LoadKind::F64 => enc::packed(&mut self.ops, Packed::MOVSD, d, m.into()),
             LoadKind::I32S8 => ext(Ext::Sx8To32, &mut self.ops),
             LoadKind::I32U8 | LoadKind::I64U8 => ext(Ext::Zx8, &mut self.ops),
             LoadKind::I32S16 => ext(Ext::Sx16To32, &mut self.ops),
@@ -475,7 +479,7 @@ impl MacroAssembler for X64Masm {
             LoadKind::I64S8 => ext(Ext::Sx8To64, &mut self.ops),
             LoadKind::I64S16 => ext(Ext::Sx16To64, &mut self.ops),
             LoadKind::I64S32 => ext(Ext::Sx32To64, &mut self.ops),
-            LoadKind::V128 => enc::sse(&mut self.ops, Sse::MOVUPS, d, m.into()),
+            LoadKind::V128 => enc::packed(&mut self.ops, Packed::MOVUPS, d, m.into()),
             LoadKind::V128Splat(_) | LoadKind::V128Extend(..) | LoadKind::V128Zero(_) => {
                 return self.simd_load(d, m, kind)
             }
@@ -497,8 +501,8 @@ impl MacroAssembler for X64Masm {
                 let s = s.hw;
                 pc = self.offset();
                 match kind {
-                    StoreKind::F32 => enc::sse_store(&mut self.ops, Sse::MOVSS, m, s),
-                    StoreKind::F64 => enc::sse_store(&mut self.ops, Sse::MOVSD, m, s),
+                    StoreKind::F32 => enc::sse_store(&mut self.ops, Packed::MOVSS, m, s),
+                    StoreKind::F64 => enc::sse_store(&mut self.ops, Packed::MOVSD, m, s),
                     StoreKind::V128 => enc::movups_store(&mut self.ops, m, s),
                     _ => enc::mov_store(&mut self.ops, width, m, s),
                 }
@@ -668,7 +672,7 @@ impl MacroAssembler for X64Masm {
             RegClass::Float => {
                 let skip = self.ops.new_dynamic_label();
                 x64!(self.ops; jnz =>skip);
-                self.sse(Sse::MOVAPS, d, f);
+                self.sse(Packed::MOVAPS, d, f);
                 x64!(self.ops; =>skip);
             }
         }
@@ -725,17 +729,17 @@ impl MacroAssembler for X64Masm {
         let d = dst.hw;
         if d != lhs.hw {
             if d == rhs.hw {
-                self.sse(Sse::MOVAPS, XMM_SCRATCH, rhs.hw);
+                self.sse(Packed::MOVAPS, XMM_SCRATCH, rhs.hw);
                 src = XMM_SCRATCH;
             }
-            self.sse(Sse::MOVAPS, d, lhs.hw);
+            self.sse(Packed::MOVAPS, d, lhs.hw);
         }
-        let pick = |ss: Sse, sd: Sse| if s64 { sd } else { ss };
+        let pick = |ss: Packed, sd: Packed| if s64 { sd } else { ss };
         match op {
-            FloatBinOp::Add => self.sse(pick(Sse::ADDSS, Sse::ADDSD), d, src),
-            FloatBinOp::Sub => self.sse(pick(Sse::SUBSS, Sse::SUBSD), d, src),
-            FloatBinOp::Mul => self.sse(pick(Sse::MULSS, Sse::MULSD), d, src),
-            FloatBinOp::Div => self.sse(pick(Sse::DIVSS, Sse::DIVSD), d, src),
+            FloatBinOp::Add => self.sse(pick(Packed::ADDSS, Packed::ADDSD), d, src),
+            FloatBinOp::Sub => self.sse(pick(Packed::SUBSS, Packed::SUBSD), d, src),
+            FloatBinOp::Mul => self.sse(pick(Packed::MULSS, Packed::MULSD), d, src),
+            FloatBinOp::Div => self.sse(pick(Packed::DIVSS, Packed::DIVSD), d, src),
             FloatBinOp::Min | FloatBinOp::Max => {
                 // minss/maxss return the second operand for NaN and for equal zeros, so
                 // handle both cases by hand: NaN propagates via addition, and on equality
@@ -745,24 +749,24 @@ impl MacroAssembler for X64Masm {
                     self.ops.new_dynamic_label(),
                     self.ops.new_dynamic_label(),
                 );
-                self.sse(pick(Sse::UCOMISS, Sse::UCOMISD), d, src);
+                self.sse(pick(Packed::UCOMISS, Packed::UCOMISD), d, src);
                 x64!(self.ops
                     ; jp =>nan
                     ; je =>eq
                 );
                 if op == FloatBinOp::Min {
-                    self.sse(pick(Sse::MINSS, Sse::MINSD), d, src);
+                    self.sse(pick(Packed::MINSS, Packed::MINSD), d, src);
                 } else {
-                    self.sse(pick(Sse::MAXSS, Sse::MAXSD), d, src);
+                    self.sse(pick(Packed::MAXSS, Packed::MAXSD), d, src);
                 }
                 x64!(self.ops; jmp =>done; =>eq);
                 if op == FloatBinOp::Min {
-                    self.sse(Sse::ORPS, d, src);
+                    self.sse(Packed::ORPS, d, src);
                 } else {
-                    self.sse(Sse::ANDPS, d, src);
+                    self.sse(Packed::ANDPS, d, src);
                 }
                 x64!(self.ops; jmp =>done; =>nan);
-                self.sse(pick(Sse::ADDSS, Sse::ADDSD), d, src);
+                self.sse(pick(Packed::ADDSS, Packed::ADDSD), d, src);
                 x64!(self.ops; =>done);
             }
             FloatBinOp::Copysign => {}
@@ -784,7 +788,7 @@ impl MacroAssembler for X64Masm {
                 enc::movd_to_xmm(&mut self.ops, s64, d, RAX);
             }
             FloatUnOp::Sqrt => {
-                let op = if s64 { Sse::SQRTSD } else { Sse::SQRTSS };
+                let op = if s64 { Packed::SQRTSD } else { Packed::SQRTSS };
                 self.sse(op, d, s);
             }
             FloatUnOp::Ceil | FloatUnOp::Floor | FloatUnOp::Trunc | FloatUnOp::Nearest => {
@@ -886,7 +890,7 @@ impl MacroAssembler for X64Masm {
     ) {
         let (d, s) = (dst.hw, src.hw);
         let f64_ = is64(float_size);
-        self.sse(Sse::XORPS, d, d);
+        self.sse(Packed::XORPS, d, d);
         match (int_size, signed) {
             (OperandSize::S32, true) => enc::cvt_int_to_float(&mut self.ops, f64_, false, d, s),
             // Zero-extended in its register: a non-negative i64.
@@ -915,7 +919,7 @@ impl MacroAssembler for X64Masm {
                     ; or rax, rcx
                 );
                 enc::cvt_int_to_float(&mut self.ops, f64_, true, d, RAX);
-                let add = if f64_ { Sse::ADDSD } else { Sse::ADDSS };
+                let add = if f64_ { Packed::ADDSD } else { Packed::ADDSS };
                 self.sse(add, d, d);
                 x64!(self.ops; =>done);
             }
@@ -924,9 +928,9 @@ impl MacroAssembler for X64Masm {
 
     fn float_to_float(&mut self, dst: Reg, src: Reg, dst_size: OperandSize) {
         let op = if is64(dst_size) {
-            Sse::CVTSS2SD
+            Packed::CVTSS2SD
         } else {
-            Sse::CVTSD2SS
+            Packed::CVTSD2SS
         };
         self.sse(op, dst.hw, src.hw);
     }
@@ -959,7 +963,11 @@ impl MacroAssembler for X64Masm {
                     0x5f00_0000
                 };
                 self.mov(Reg::float(XMM_SCRATCH), RegImm::Imm(two63), float_size);
-                let ucomi = if f64_ { Sse::UCOMISD } else { Sse::UCOMISS };
+                let ucomi = if f64_ {
+                    Packed::UCOMISD
+                } else {
+                    Packed::UCOMISS
+                };
                 self.sse(ucomi, s, XMM_SCRATCH);
                 x64!(self.ops; jae =>big);
                 enc::cvt_float_to_int(&mut self.ops, f64_, true, d, s);
@@ -967,8 +975,8 @@ impl MacroAssembler for X64Masm {
                     ; jmp =>done
                     ;=>big
                 );
-                self.sse(Sse::MOVAPS, XMM0, s);
-                let sub = if f64_ { Sse::SUBSD } else { Sse::SUBSS };
+                self.sse(Packed::MOVAPS, XMM0, s);
+                let sub = if f64_ { Packed::SUBSD } else { Packed::SUBSS };
                 self.sse(sub, XMM0, XMM_SCRATCH);
                 enc::cvt_float_to_int(&mut self.ops, f64_, true, d, XMM0);
                 enc::btc_imm(&mut self.ops, d, 63);
@@ -1062,9 +1070,9 @@ impl MacroAssembler for X64Masm {
         let d = dst.hw;
         let (lo, hi) = (bits as u64 as i64, (bits >> 64) as u64 as i64);
         if bits == 0 {
-            self.sse(Sse::PXOR, d, d);
+            self.sse(Packed::PXOR, d, d);
         } else if bits == u128::MAX {
-            self.sse(Sse::PCMPEQD, d, d);
+            self.sse(Packed::PCMPEQD, d, d);
         } else {
             // movq zeroes the high lane; pinsrq fills it when it is not zero.
             self.mov_int_imm(R11, lo, OperandSize::S64);
@@ -1089,14 +1097,14 @@ impl MacroAssembler for X64Masm {
             // minps(x, y) is `x < y ? x : y` and maxps(x, y) `x > y ? x : y`, so wasm's
             // pmin(a, b) = `b < a ? b : a` is minps(b, a) and pmax(a, b) = maxps(b, a).
             let sse = match (op, lanes) {
-                (V128BinOp::FPMin(_), F32x4) => Sse::MINPS,
-                (V128BinOp::FPMin(_), F64x2) => Sse::MINPD,
-                (_, F32x4) => Sse::MAXPS,
-                (_, F64x2) => Sse::MAXPD,
+                (V128BinOp::FPMin(_), F32x4) => Packed::MINPS,
+                (V128BinOp::FPMin(_), F64x2) => Packed::MINPD,
+                (_, F32x4) => Packed::MAXPS,
+                (_, F64x2) => Packed::MAXPD,
             };
-            self.sse(Sse::MOVAPS, XMM0, rhs.hw);
+            self.sse(Packed::MOVAPS, XMM0, rhs.hw);
             self.sse(sse, XMM0, lhs.hw);
-            self.sse(Sse::MOVAPS, dst.hw, XMM0);
+            self.sse(Packed::MOVAPS, dst.hw, XMM0);
             return;
         }
         let commutative = !matches!(
@@ -1110,45 +1118,45 @@ impl MacroAssembler for X64Masm {
         let mut src = rhs.hw;
         if d != lhs.hw {
             if d == rhs.hw {
-                self.sse(Sse::MOVAPS, XMM_SCRATCH, rhs.hw);
+                self.sse(Packed::MOVAPS, XMM_SCRATCH, rhs.hw);
                 src = XMM_SCRATCH;
             }
-            self.sse(Sse::MOVAPS, d, lhs.hw);
+            self.sse(Packed::MOVAPS, d, lhs.hw);
         }
         let sse = match op {
-            V128BinOp::And => Sse::PAND,
-            V128BinOp::Or => Sse::POR,
-            V128BinOp::Xor => Sse::PXOR,
+            V128BinOp::And => Packed::PAND,
+            V128BinOp::Or => Packed::POR,
+            V128BinOp::Xor => Packed::PXOR,
             V128BinOp::AndNot => {
                 // pandn computes `!dst & src`: invert `src`'s role by computing into
                 // the scratch register.
-                self.sse(Sse::MOVAPS, XMM_SCRATCH, src);
-                self.sse(Sse::PANDN, XMM_SCRATCH, d);
-                self.sse(Sse::MOVAPS, d, XMM_SCRATCH);
+                self.sse(Packed::MOVAPS, XMM_SCRATCH, src);
+                self.sse(Packed::PANDN, XMM_SCRATCH, d);
+                self.sse(Packed::MOVAPS, d, XMM_SCRATCH);
                 return;
             }
-            V128BinOp::Add(I8x16) => Sse::PADDB,
-            V128BinOp::Add(I16x8) => Sse::PADDW,
-            V128BinOp::Add(I32x4) => Sse::PADDD,
-            V128BinOp::Add(I64x2) => Sse::PADDQ,
-            V128BinOp::Sub(I8x16) => Sse::PSUBB,
-            V128BinOp::Sub(I16x8) => Sse::PSUBW,
-            V128BinOp::Sub(I32x4) => Sse::PSUBD,
-            V128BinOp::Sub(I64x2) => Sse::PSUBQ,
-            V128BinOp::Mul(I16x8) => Sse::PMULLW,
+            V128BinOp::Add(I8x16) => Packed::PADDB,
+            V128BinOp::Add(I16x8) => Packed::PADDW,
+            V128BinOp::Add(I32x4) => Packed::PADDD,
+            V128BinOp::Add(I64x2) => Packed::PADDQ,
+            V128BinOp::Sub(I8x16) => Packed::PSUBB,
+            V128BinOp::Sub(I16x8) => Packed::PSUBW,
+            V128BinOp::Sub(I32x4) => Packed::PSUBD,
+            V128BinOp::Sub(I64x2) => Packed::PSUBQ,
+            V128BinOp::Mul(I16x8) => Packed::PMULLW,
             V128BinOp::Mul(_) => {
                 debug_assert_eq!(op, V128BinOp::Mul(I32x4), "no {op:?} on x86-64");
-                enc::sse38(&mut self.ops, Sse38::Pmulld, d, src);
+                enc::packed(&mut self.ops, Packed::PMULLD, d, Rm::Reg(src));
                 return;
             }
-            V128BinOp::FAdd(F32x4) => Sse::ADDPS,
-            V128BinOp::FAdd(F64x2) => Sse::ADDPD,
-            V128BinOp::FSub(F32x4) => Sse::SUBPS,
-            V128BinOp::FSub(F64x2) => Sse::SUBPD,
-            V128BinOp::FMul(F32x4) => Sse::MULPS,
-            V128BinOp::FMul(F64x2) => Sse::MULPD,
-            V128BinOp::FDiv(F32x4) => Sse::DIVPS,
-            V128BinOp::FDiv(F64x2) => Sse::DIVPD,
+            V128BinOp::FAdd(F32x4) => Packed::ADDPS,
+            V128BinOp::FAdd(F64x2) => Packed::ADDPD,
+            V128BinOp::FSub(F32x4) => Packed::SUBPS,
+            V128BinOp::FSub(F64x2) => Packed::SUBPD,
+            V128BinOp::FMul(F32x4) => Packed::MULPS,
+            V128BinOp::FMul(F64x2) => Packed::MULPD,
+            V128BinOp::FDiv(F32x4) => Packed::DIVPS,
+            V128BinOp::FDiv(F64x2) => Packed::DIVPD,
             // Emitted above, before the operands were arranged.
             V128BinOp::FPMin(_) | V128BinOp::FPMax(_) => return,
             _ => unreachable!("handled by simd_binop: {op:?}"),
@@ -1163,29 +1171,29 @@ impl MacroAssembler for X64Masm {
         let (d, s) = (dst.hw, src.hw);
         match op {
             V128UnOp::Not => {
-                self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+                self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
                 if d != s {
-                    self.sse(Sse::MOVAPS, d, s);
+                    self.sse(Packed::MOVAPS, d, s);
                 }
-                self.sse(Sse::PXOR, d, XMM_SCRATCH);
+                self.sse(Packed::PXOR, d, XMM_SCRATCH);
             }
             V128UnOp::Neg(lanes) => {
                 // 0 - src
-                self.sse(Sse::MOVAPS, XMM_SCRATCH, s);
-                self.sse(Sse::PXOR, d, d);
+                self.sse(Packed::MOVAPS, XMM_SCRATCH, s);
+                self.sse(Packed::PXOR, d, d);
                 self.v128_binop(V128BinOp::Sub(lanes), dst, dst, Reg::float(XMM_SCRATCH));
             }
-            V128UnOp::Abs(Lanes::I8x16) => enc::sse38(&mut self.ops, Sse38::Pabsb, d, s),
-            V128UnOp::Abs(Lanes::I16x8) => enc::sse38(&mut self.ops, Sse38::Pabsw, d, s),
-            V128UnOp::Abs(Lanes::I32x4) => enc::sse38(&mut self.ops, Sse38::Pabsd, d, s),
+            V128UnOp::Abs(Lanes::I8x16) => enc::packed(&mut self.ops, Packed::PABSB, d, Rm::Reg(s)),
+            V128UnOp::Abs(Lanes::I16x8) => enc::packed(&mut self.ops, Packed::PABSW, d, Rm::Reg(s)),
+            V128UnOp::Abs(Lanes::I32x4) => enc::packed(&mut self.ops, Packed::PABSD, d, Rm::Reg(s)),
             V128UnOp::Abs(Lanes::I64x2) => {
                 // sign = 0 > src (all ones where negative); |src| = (src ^ sign) - sign.
-                self.sse(Sse::PXOR, XMM_SCRATCH, XMM_SCRATCH);
-                enc::sse38(&mut self.ops, Sse38::Pcmpgtq, XMM_SCRATCH, s);
-                self.sse(Sse::MOVAPS, XMM0, s);
-                self.sse(Sse::PXOR, XMM0, XMM_SCRATCH);
-                self.sse(Sse::PSUBQ, XMM0, XMM_SCRATCH);
-                self.sse(Sse::MOVAPS, d, XMM0);
+                self.sse(Packed::PXOR, XMM_SCRATCH, XMM_SCRATCH);
+                enc::packed(&mut self.ops, Packed::PCMPGTQ, XMM_SCRATCH, Rm::Reg(s));
+                self.sse(Packed::MOVAPS, XMM0, s);
+                self.sse(Packed::PXOR, XMM0, XMM_SCRATCH);
+                self.sse(Packed::PSUBQ, XMM0, XMM_SCRATCH);
+                self.sse(Packed::MOVAPS, d, XMM0);
             }
             V128UnOp::FNeg(lanes) | V128UnOp::FAbs(lanes) => {
                 // The sign bits (neg: xor them) or all the other bits (abs: and them).
@@ -1194,20 +1202,20 @@ impl MacroAssembler for X64Masm {
                     FloatLanes::F32x4 => (0x72, 31),
                     FloatLanes::F64x2 => (0x73, 63),
                 };
-                self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+                self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
                 if neg {
                     enc::pshift_imm(&mut self.ops, shift_op, 6, XMM_SCRATCH, bits);
                 } else {
                     enc::pshift_imm(&mut self.ops, shift_op, 2, XMM_SCRATCH, 1);
                 }
                 if d != s {
-                    self.sse(Sse::MOVAPS, d, s);
+                    self.sse(Packed::MOVAPS, d, s);
                 }
-                let op = if neg { Sse::XORPS } else { Sse::ANDPS };
+                let op = if neg { Packed::XORPS } else { Packed::ANDPS };
                 self.sse(op, d, XMM_SCRATCH);
             }
-            V128UnOp::FSqrt(FloatLanes::F32x4) => self.sse(Sse::SQRTPS, d, s),
-            V128UnOp::FSqrt(FloatLanes::F64x2) => self.sse(Sse::SQRTPD, d, s),
+            V128UnOp::FSqrt(FloatLanes::F32x4) => self.sse(Packed::SQRTPS, d, s),
+            V128UnOp::FSqrt(FloatLanes::F64x2) => self.sse(Packed::SQRTPD, d, s),
             _ => unreachable!("handled by simd_unop: {op:?}"),
         }
     }
@@ -1239,11 +1247,11 @@ impl MacroAssembler for X64Masm {
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {
         // dst = ((a ^ b) & mask) ^ b, computed in the scratch register so any aliasing
         // of `dst` with the sources is harmless.
-        self.sse(Sse::MOVAPS, XMM_SCRATCH, a.hw);
-        self.sse(Sse::PXOR, XMM_SCRATCH, b.hw);
-        self.sse(Sse::PAND, XMM_SCRATCH, mask.hw);
-        self.sse(Sse::PXOR, XMM_SCRATCH, b.hw);
-        self.sse(Sse::MOVAPS, dst.hw, XMM_SCRATCH);
+        self.sse(Packed::MOVAPS, XMM_SCRATCH, a.hw);
+        self.sse(Packed::PXOR, XMM_SCRATCH, b.hw);
+        self.sse(Packed::PAND, XMM_SCRATCH, mask.hw);
+        self.sse(Packed::PXOR, XMM_SCRATCH, b.hw);
+        self.sse(Packed::MOVAPS, dst.hw, XMM_SCRATCH);
     }
 
     fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg) {
@@ -1262,16 +1270,16 @@ impl MacroAssembler for X64Masm {
                     FloatCmp::Gt => (b, a, 1),
                     FloatCmp::Ge => (b, a, 2),
                 };
-                self.sse(Sse::MOVAPS, XMM0, first);
+                self.sse(Packed::MOVAPS, XMM0, first);
                 enc::cmpp(&mut self.ops, double, XMM0, second, predicate);
                 false
             }
         };
         if invert {
-            self.sse(Sse::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
-            self.sse(Sse::PXOR, XMM0, XMM_SCRATCH);
+            self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+            self.sse(Packed::PXOR, XMM0, XMM_SCRATCH);
         }
-        self.sse(Sse::MOVAPS, dst.hw, XMM0);
+        self.sse(Packed::MOVAPS, dst.hw, XMM0);
     }
 
     fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32 {

@@ -5,7 +5,7 @@
 //! every source has been read), so `dst` may alias any source. Constants are built in a
 //! register through `r11` (see `v128_const`).
 
-use super::enc::{self, Alu, Cc, Ext, Packed, Rm, Sse};
+use super::enc::{self, Alu, Cc, Ext, Packed, Rm};
 use super::masm::{X64Masm, R11, XMM0, XMM_SCRATCH};
 use crate::masm::*;
 
@@ -67,11 +67,6 @@ enum Count {
 }
 
 impl X64Masm {
-    /// `op d, s` on two xmm registers.
-    fn p(&mut self, op: Packed, d: u8, s: u8) {
-        enc::packed(&mut self.ops, op, d, Rm::Reg(s));
-    }
-
     /// `op d, s, imm` on two registers.
     fn pi(&mut self, op: Packed, d: u8, s: u8, imm: u8) {
         enc::packed_imm(&mut self.ops, op, d, Rm::Reg(s), imm);
@@ -79,7 +74,7 @@ impl X64Masm {
 
     fn movaps(&mut self, d: u8, s: u8) {
         if d != s {
-            self.sse(Sse::MOVAPS, d, s);
+            self.sse(Packed::MOVAPS, d, s);
         }
     }
 
@@ -92,7 +87,7 @@ impl X64Masm {
         let (by_xmm, imm_op, digit) = shift_ops(op);
         match count {
             Count::Imm(n) => enc::pshift_imm(&mut self.ops, imm_op, digit, x, n),
-            Count::Xmm(c) => self.p(by_xmm, x, c),
+            Count::Xmm(c) => self.sse(by_xmm, x, c),
         }
     }
 
@@ -115,7 +110,7 @@ impl X64Masm {
             r = X15;
         }
         self.movaps(d, l);
-        self.p(op, d, r);
+        self.sse(op, d, r);
     }
 
     /// The new `V128BinOp`s; returns false for the ones `v128_binop` handles itself.
@@ -135,15 +130,15 @@ impl X64Masm {
             MinS(I8x16) => Some((Packed::PMINSB, true)),
             MinS(I16x8) => Some((Packed::PMINSW, true)),
             MinS(_) => Some((Packed::PMINSD, true)),
-            MinU(I8x16) => Some((Packed::op(0x66, 0xDA), true)),
-            MinU(I16x8) => Some((Packed::op38(0x3A), true)),
-            MinU(_) => Some((Packed::op38(0x3B), true)),
+            MinU(I8x16) => Some((Packed::PMINUB, true)),
+            MinU(I16x8) => Some((Packed::PMINUW, true)),
+            MinU(_) => Some((Packed::PMINUD, true)),
             MaxS(I8x16) => Some((Packed::PMAXSB, true)),
             MaxS(I16x8) => Some((Packed::PMAXSW, true)),
             MaxS(_) => Some((Packed::PMAXSD, true)),
-            MaxU(I8x16) => Some((Packed::op(0x66, 0xDE), true)),
-            MaxU(I16x8) => Some((Packed::op38(0x3E), true)),
-            MaxU(_) => Some((Packed::op38(0x3F), true)),
+            MaxU(I8x16) => Some((Packed::PMAXUB, true)),
+            MaxU(I16x8) => Some((Packed::PMAXUW, true)),
+            MaxU(_) => Some((Packed::PMAXUD, true)),
             AvgrU(I8x16) => Some((Packed::PAVGB, true)),
             AvgrU(_) => Some((Packed::PAVGW, true)),
             Dot => Some((Packed::PMADDWD, true)),
@@ -170,11 +165,11 @@ impl X64Masm {
             Q15MulrSatS => {
                 // pmulhrsw is exact except 0x8000 * 0x8000, which gives 0x8000: flip it.
                 self.movaps(X0, l);
-                self.p(Packed::PMULHRSW, X0, r);
-                self.sse(Sse::PCMPEQD, X15, X15);
+                self.sse(Packed::PMULHRSW, X0, r);
+                self.sse(Packed::PCMPEQD, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x71, 6, X15, 15);
-                self.sse(Sse::PCMPEQW, X15, X0);
-                self.sse(Sse::PXOR, X0, X15);
+                self.sse(Packed::PCMPEQW, X15, X0);
+                self.sse(Packed::PXOR, X0, X15);
                 self.movaps(d, X0);
             }
             ExtMul {
@@ -184,25 +179,21 @@ impl X64Masm {
             } => {
                 // Widen both operands' halves, then one multiply.
                 let (widen, mul, shuffle) = match lanes {
-                    I16x8 => (
-                        Some(pmov_extend(I16x8, signed)),
-                        Packed::op(0x66, 0xD5),
-                        0xEE,
-                    ),
+                    I16x8 => (Some(pmov_extend(I16x8, signed)), Packed::PMULLW, 0xEE),
                     _ if signed => (None, Packed::PMULDQ, if high { 0xFA } else { 0x50 }),
-                    _ => (None, Packed::op(0x66, 0xF4), if high { 0xFA } else { 0x50 }),
+                    _ => (None, Packed::PMULUDQ, if high { 0xFA } else { 0x50 }),
                 };
                 for (x, src) in [(X0, l), (X15, r)] {
                     match widen {
                         Some(w) if high => {
                             self.pi(Packed::PSHUFD, x, src, shuffle);
-                            self.p(w, x, x);
+                            self.sse(w, x, x);
                         }
-                        Some(w) => self.p(w, x, src),
+                        Some(w) => self.sse(w, x, src),
                         None => self.pi(Packed::PSHUFD, x, src, shuffle),
                     }
                 }
-                self.p(mul, X0, X15);
+                self.sse(mul, X0, X15);
                 self.movaps(d, X0);
             }
             ExtMul { high, signed, .. } => {
@@ -214,24 +205,24 @@ impl X64Masm {
                     Packed::PMULHUW
                 };
                 self.movaps(X0, l);
-                self.p(Packed::op(0x66, 0xD5), X0, r);
+                self.sse(Packed::PMULLW, X0, r);
                 self.movaps(X15, l);
-                self.p(mulh, X15, r);
+                self.sse(mulh, X15, r);
                 let unpack = if high {
                     Packed::PUNPCKHWD
                 } else {
                     Packed::PUNPCKLWD
                 };
-                self.p(unpack, X0, X15);
+                self.sse(unpack, X0, X15);
                 self.movaps(d, X0);
             }
             Swizzle => {
                 // Indices >= 16 saturate to >= 0x80, which pshufb turns into 0.
                 self.movaps(X0, r);
                 self.constant(X15, splat8(0x70));
-                self.p(Packed::PADDUSB, X0, X15);
+                self.sse(Packed::PADDUSB, X0, X15);
                 self.movaps(X15, l);
-                self.p(Packed::PSHUFB, X15, X0);
+                self.sse(Packed::PSHUFB, X15, X0);
                 self.movaps(d, X15);
             }
             _ => return false,
@@ -245,10 +236,10 @@ impl X64Masm {
     fn float_min_max(&mut self, max: bool, lanes: FloatLanes, d: u8, l: u8, r: u8) {
         let double = lanes == FloatLanes::F64x2;
         let (minmax, sub, shift_op, payload) = match (max, double) {
-            (false, false) => (Sse::MINPS, Sse::SUBPS, 0x72, 10),
-            (false, true) => (Sse::MINPD, Sse::SUBPD, 0x73, 13),
-            (true, false) => (Sse::MAXPS, Sse::SUBPS, 0x72, 10),
-            (true, true) => (Sse::MAXPD, Sse::SUBPD, 0x73, 13),
+            (false, false) => (Packed::MINPS, Packed::SUBPS, 0x72, 10),
+            (false, true) => (Packed::MINPD, Packed::SUBPD, 0x73, 13),
+            (true, false) => (Packed::MAXPS, Packed::SUBPS, 0x72, 10),
+            (true, true) => (Packed::MAXPD, Packed::SUBPD, 0x73, 13),
         };
         self.movaps(X15, r);
         self.sse(minmax, X15, l);
@@ -256,20 +247,20 @@ impl X64Masm {
         self.sse(minmax, X0, r);
         if max {
             // Lanes that differ: NaNs and a +0/-0 pair; `sub` turns them into NaN / +0.
-            self.sse(Sse::XORPS, X0, X15);
-            self.sse(Sse::ORPS, X15, X0);
+            self.sse(Packed::XORPS, X0, X15);
+            self.sse(Packed::ORPS, X15, X0);
             self.sse(sub, X15, X0);
         } else {
             // Or-ing propagates -0 (over +0) and NaNs.
-            self.sse(Sse::ORPS, X15, X0);
+            self.sse(Packed::ORPS, X15, X0);
         }
         enc::cmpp(&mut self.ops, double, X0, X15, 3);
         if !max {
-            self.sse(Sse::ORPS, X15, X0);
+            self.sse(Packed::ORPS, X15, X0);
         }
         // Clear the payload of NaN lanes (keeping the quiet bit and exponent).
         enc::pshift_imm(&mut self.ops, shift_op, 2, X0, payload);
-        self.p(Packed::ANDNPS, X0, X15);
+        self.sse(Packed::ANDNPS, X0, X15);
         self.movaps(d, X0);
     }
 
@@ -298,13 +289,13 @@ impl X64Masm {
                 self.constant(X15, splat8(0x0F));
                 self.movaps(X0, s);
                 enc::pshift_imm(&mut self.ops, 0x71, 2, X0, 4);
-                self.sse(Sse::PAND, X0, X15);
-                self.sse(Sse::PAND, X15, s);
+                self.sse(Packed::PAND, X0, X15);
+                self.sse(Packed::PAND, X15, s);
                 self.constant(d, NIBBLE_COUNTS);
-                self.p(Packed::PSHUFB, d, X15);
+                self.sse(Packed::PSHUFB, d, X15);
                 self.constant(X15, NIBBLE_COUNTS);
-                self.p(Packed::PSHUFB, X15, X0);
-                self.sse(Sse::PADDB, d, X15);
+                self.sse(Packed::PSHUFB, X15, X0);
+                self.sse(Packed::PADDB, d, X15);
             }
             ExtAddPairwise {
                 lanes: I16x8,
@@ -314,18 +305,18 @@ impl X64Masm {
                 // the second, pairs added.
                 if signed {
                     self.constant(X0, splat8(1));
-                    self.p(Packed::PMADDUBSW, X0, s);
+                    self.sse(Packed::PMADDUBSW, X0, s);
                 } else {
                     self.constant(X15, splat8(1));
                     self.movaps(X0, s);
-                    self.p(Packed::PMADDUBSW, X0, X15);
+                    self.sse(Packed::PMADDUBSW, X0, X15);
                 }
                 self.movaps(d, X0);
             }
             ExtAddPairwise { signed: true, .. } => {
                 self.constant(X15, splat16(1));
                 self.movaps(X0, s);
-                self.p(Packed::PMADDWD, X0, X15);
+                self.sse(Packed::PMADDWD, X0, X15);
                 self.movaps(d, X0);
             }
             ExtAddPairwise { signed: false, .. } => {
@@ -334,7 +325,7 @@ impl X64Masm {
                 self.movaps(X15, s);
                 enc::pshift_imm(&mut self.ops, 0x72, 6, X15, 16);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 16);
-                self.sse(Sse::PADDD, X0, X15);
+                self.sse(Packed::PADDD, X0, X15);
                 self.movaps(d, X0);
             }
             Extend {
@@ -345,34 +336,34 @@ impl X64Masm {
                 let op = pmov_extend(lanes, signed);
                 if high {
                     self.pi(Packed::PSHUFD, X0, s, 0xEE);
-                    self.p(op, d, X0);
+                    self.sse(op, d, X0);
                 } else {
-                    self.p(op, d, s);
+                    self.sse(op, d, s);
                 }
             }
-            ConvertI32x4ToF32x4 { signed: true } => self.p(Packed::CVTDQ2PS, d, s),
+            ConvertI32x4ToF32x4 { signed: true } => self.sse(Packed::CVTDQ2PS, d, s),
             ConvertI32x4ToF32x4 { signed: false } => {
                 // The low 16 bits and the rest converted separately (both exact), the
                 // rest halved first to stay in the signed range.
                 self.movaps(X0, s);
-                self.sse(Sse::PXOR, X15, X15);
+                self.sse(Packed::PXOR, X15, X15);
                 self.pi(Packed::PBLENDW, X15, X0, 0x55);
-                self.sse(Sse::PSUBD, X0, X15);
-                self.p(Packed::CVTDQ2PS, X15, X15);
+                self.sse(Packed::PSUBD, X0, X15);
+                self.sse(Packed::CVTDQ2PS, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X0, 1);
-                self.p(Packed::CVTDQ2PS, X0, X0);
-                self.sse(Sse::ADDPS, X0, X0);
-                self.sse(Sse::ADDPS, X0, X15);
+                self.sse(Packed::CVTDQ2PS, X0, X0);
+                self.sse(Packed::ADDPS, X0, X0);
+                self.sse(Packed::ADDPS, X0, X15);
                 self.movaps(d, X0);
             }
-            ConvertLowI32x4ToF64x2 { signed: true } => self.p(Packed::CVTDQ2PD, d, s),
+            ConvertLowI32x4ToF64x2 { signed: true } => self.sse(Packed::CVTDQ2PD, d, s),
             ConvertLowI32x4ToF64x2 { signed: false } => {
                 // 0x4330_0000_xxxx_xxxx is the double 2^52 + x.
                 self.constant(X15, splat32(0x4330_0000));
                 self.movaps(X0, s);
-                self.p(Packed::UNPCKLPS, X0, X15);
+                self.sse(Packed::UNPCKLPS, X0, X15);
                 self.constant(X15, splat64(0x4330_0000_0000_0000));
-                self.sse(Sse::SUBPD, X0, X15);
+                self.sse(Packed::SUBPD, X0, X15);
                 self.movaps(d, X0);
             }
             TruncSatF32x4ToI32x4 { signed: true } => {
@@ -381,32 +372,32 @@ impl X64Masm {
                 self.movaps(X0, s);
                 self.movaps(X15, X0);
                 enc::cmpp(&mut self.ops, false, X15, X0, 0);
-                self.sse(Sse::ANDPS, X0, X15);
-                self.sse(Sse::PXOR, X15, X0);
-                self.p(Packed::CVTTPS2DQ, X0, X0);
-                self.sse(Sse::PAND, X15, X0);
+                self.sse(Packed::ANDPS, X0, X15);
+                self.sse(Packed::PXOR, X15, X0);
+                self.sse(Packed::CVTTPS2DQ, X0, X0);
+                self.sse(Packed::PAND, X15, X0);
                 enc::pshift_imm(&mut self.ops, 0x72, 4, X15, 31);
-                self.sse(Sse::PXOR, X0, X15);
+                self.sse(Packed::PXOR, X0, X15);
                 self.movaps(d, X0);
             }
             TruncSatF32x4ToI32x4 { signed: false } => {
                 // Lanes >= 2^31 convert as (x - 2^31) + 0x8000_0000; `d` is free once
                 // `s` is in xmm0.
                 self.movaps(X0, s);
-                self.sse(Sse::XORPS, X15, X15);
-                self.sse(Sse::MAXPS, X0, X15);
-                self.sse(Sse::PCMPEQD, X15, X15);
+                self.sse(Packed::XORPS, X15, X15);
+                self.sse(Packed::MAXPS, X0, X15);
+                self.sse(Packed::PCMPEQD, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 1);
-                self.p(Packed::CVTDQ2PS, X15, X15);
+                self.sse(Packed::CVTDQ2PS, X15, X15);
                 self.movaps(d, X0);
-                self.sse(Sse::SUBPS, d, X15);
+                self.sse(Packed::SUBPS, d, X15);
                 enc::cmpp(&mut self.ops, false, X15, d, 2);
-                self.p(Packed::CVTTPS2DQ, d, d);
-                self.sse(Sse::PXOR, d, X15);
-                self.sse(Sse::PXOR, X15, X15);
-                self.p(Packed::PMAXSD, d, X15);
-                self.p(Packed::CVTTPS2DQ, X0, X0);
-                self.sse(Sse::PADDD, X0, d);
+                self.sse(Packed::CVTTPS2DQ, d, d);
+                self.sse(Packed::PXOR, d, X15);
+                self.sse(Packed::PXOR, X15, X15);
+                self.sse(Packed::PMAXSD, d, X15);
+                self.sse(Packed::CVTTPS2DQ, X0, X0);
+                self.sse(Packed::PADDD, X0, d);
                 self.movaps(d, X0);
             }
             TruncSatF64x2ToI32x4Zero { signed: true } => {
@@ -416,27 +407,27 @@ impl X64Masm {
                 self.movaps(X15, X0);
                 enc::cmpp(&mut self.ops, true, X15, X0, 0);
                 self.constant(d, splat64(2147483647f64.to_bits()));
-                self.sse(Sse::ANDPS, X15, d);
-                self.sse(Sse::MINPD, X0, X15);
-                self.p(Packed::CVTTPD2DQ, X0, X0);
+                self.sse(Packed::ANDPS, X15, d);
+                self.sse(Packed::MINPD, X0, X15);
+                self.sse(Packed::CVTTPD2DQ, X0, X0);
                 self.movaps(d, X0);
             }
             TruncSatF64x2ToI32x4Zero { signed: false } => {
                 // Clamp to [0, u32::MAX] (maxpd gives 0 for NaN), truncate, and add 2^52 so
                 // the low 32 bits of each double are the integer.
                 self.movaps(X0, s);
-                self.sse(Sse::XORPS, X15, X15);
-                self.sse(Sse::MAXPD, X0, X15);
+                self.sse(Packed::XORPS, X15, X15);
+                self.sse(Packed::MAXPD, X0, X15);
                 self.constant(d, splat64(4294967295f64.to_bits()));
-                self.sse(Sse::MINPD, X0, d);
+                self.sse(Packed::MINPD, X0, d);
                 self.pi(Packed::ROUNDPD, X0, X0, 3);
                 self.constant(d, splat64(0x4330_0000_0000_0000));
-                self.sse(Sse::ADDPD, X0, d);
+                self.sse(Packed::ADDPD, X0, d);
                 self.pi(Packed::SHUFPS, X0, X15, 0x88);
                 self.movaps(d, X0);
             }
-            DemoteF64x2Zero => self.p(Packed::CVTPD2PS, d, s),
-            PromoteLowF32x4 => self.p(Packed::CVTPS2PD, d, s),
+            DemoteF64x2Zero => self.sse(Packed::CVTPD2PS, d, s),
+            PromoteLowF32x4 => self.sse(Packed::CVTPS2PD, d, s),
             _ => return false,
         }
         true
@@ -447,32 +438,32 @@ impl X64Masm {
         match test {
             V128Test::AnyTrue => {
                 enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
-                self.p(Packed::PTEST, s, s);
+                self.sse(Packed::PTEST, s, s);
                 enc::setcc(&mut self.ops, Cc::Ne, d);
             }
             V128Test::AllTrue(lanes) => {
                 // All true when no lane equals zero.
-                self.sse(Sse::PXOR, X0, X0);
+                self.sse(Packed::PXOR, X0, X0);
                 match lanes {
-                    Lanes::I8x16 => self.sse(Sse::PCMPEQB, X0, s),
-                    Lanes::I16x8 => self.sse(Sse::PCMPEQW, X0, s),
-                    Lanes::I32x4 => self.sse(Sse::PCMPEQD, X0, s),
-                    Lanes::I64x2 => self.p(Packed::op38(0x29), X0, s),
+                    Lanes::I8x16 => self.sse(Packed::PCMPEQB, X0, s),
+                    Lanes::I16x8 => self.sse(Packed::PCMPEQW, X0, s),
+                    Lanes::I32x4 => self.sse(Packed::PCMPEQD, X0, s),
+                    Lanes::I64x2 => self.sse(Packed::PCMPEQQ, X0, s),
                 }
                 enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
-                self.p(Packed::PTEST, X0, X0);
+                self.sse(Packed::PTEST, X0, X0);
                 enc::setcc(&mut self.ops, Cc::E, d);
             }
-            V128Test::Bitmask(Lanes::I8x16) => self.p(Packed::PMOVMSKB, d, s),
+            V128Test::Bitmask(Lanes::I8x16) => self.sse(Packed::PMOVMSKB, d, s),
             V128Test::Bitmask(Lanes::I16x8) => {
                 // Narrow the lanes to bytes (signs kept), then the byte mask's low half.
                 self.movaps(X0, s);
-                self.p(Packed::PACKSSWB, X0, X0);
-                self.p(Packed::PMOVMSKB, d, X0);
+                self.sse(Packed::PACKSSWB, X0, X0);
+                self.sse(Packed::PMOVMSKB, d, X0);
                 enc::extend(&mut self.ops, Ext::Zx8, d, Rm::Reg(d));
             }
-            V128Test::Bitmask(Lanes::I32x4) => self.p(Packed::MOVMSKPS, d, s),
-            V128Test::Bitmask(Lanes::I64x2) => self.p(Packed::MOVMSKPD, d, s),
+            V128Test::Bitmask(Lanes::I32x4) => self.sse(Packed::MOVMSKPS, d, s),
+            V128Test::Bitmask(Lanes::I64x2) => self.sse(Packed::MOVMSKPD, d, s),
         }
     }
 
@@ -505,10 +496,10 @@ impl X64Masm {
             V128Shift::Shl(Lanes::I8x16) => {
                 // Clear the bits that would cross into the next byte, then shift words.
                 let c = count(self, 8);
-                self.sse(Sse::PCMPEQD, d, d);
+                self.sse(Packed::PCMPEQD, d, d);
                 self.pshift(V128Shift::ShrU(Lanes::I16x8), d, c);
-                self.p(Packed::PACKUSWB, d, d);
-                self.sse(Sse::PAND, X0, d);
+                self.sse(Packed::PACKUSWB, d, d);
+                self.sse(Packed::PAND, X0, d);
                 let c = match amount {
                     RegImm::Imm(n) => Count::Imm(n as u8),
                     RegImm::Reg(_) => {
@@ -527,8 +518,8 @@ impl X64Masm {
                 } else {
                     V128Shift::ShrU(Lanes::I16x8)
                 };
-                self.p(Packed::PUNPCKHBW, d, X0);
-                self.p(Packed::PUNPCKLBW, X0, X0);
+                self.sse(Packed::PUNPCKHBW, d, X0);
+                self.sse(Packed::PUNPCKLBW, X0, X0);
                 let c = count(self, 8);
                 self.pshift(word_op, d, c);
                 self.pshift(word_op, X0, c);
@@ -537,18 +528,18 @@ impl X64Masm {
                 } else {
                     Packed::PACKUSWB
                 };
-                self.p(pack, X0, d);
+                self.sse(pack, X0, d);
             }
             V128Shift::ShrS(Lanes::I64x2) => {
                 // (x >>u n ^ m) - m with m = the sign bit >>u n.
                 let c = count(self, 0);
                 let logical = V128Shift::ShrU(Lanes::I64x2);
                 self.pshift(logical, X0, c);
-                self.sse(Sse::PCMPEQD, d, d);
+                self.sse(Packed::PCMPEQD, d, d);
                 enc::pshift_imm(&mut self.ops, 0x73, 6, d, 63);
                 self.pshift(logical, d, c);
-                self.sse(Sse::PXOR, X0, d);
-                self.sse(Sse::PSUBQ, X0, d);
+                self.sse(Packed::PXOR, X0, d);
+                self.sse(Packed::PSUBQ, X0, d);
             }
             _ => {
                 let c = count(self, 0);
@@ -568,15 +559,15 @@ impl X64Masm {
         enc::movd_to_xmm(&mut self.ops, lanes == Lanes::I64x2, d, s);
         match lanes {
             Lanes::I8x16 => {
-                self.sse(Sse::PXOR, X15, X15);
-                self.p(Packed::PSHUFB, d, X15);
+                self.sse(Packed::PXOR, X15, X15);
+                self.sse(Packed::PSHUFB, d, X15);
             }
             Lanes::I16x8 => {
                 self.pi(Packed::PSHUFLW, d, d, 0);
                 self.pi(Packed::PSHUFD, d, d, 0);
             }
             Lanes::I32x4 => self.pi(Packed::PSHUFD, d, d, 0),
-            Lanes::I64x2 => self.p(Packed::PUNPCKLQDQ, d, d),
+            Lanes::I64x2 => self.sse(Packed::PUNPCKLQDQ, d, d),
         }
     }
 
@@ -622,8 +613,8 @@ impl X64Masm {
         let (d, s) = (dst.hw, src.hw);
         if src.class == RegClass::Float {
             match (lanes, lane) {
-                (Lanes::I64x2, 0) => self.p(Packed::MOVSD, d, s),
-                (Lanes::I64x2, _) => self.p(Packed::MOVLHPS, d, s),
+                (Lanes::I64x2, 0) => self.sse(Packed::MOVSD, d, s),
+                (Lanes::I64x2, _) => self.sse(Packed::MOVLHPS, d, s),
                 _ => self.pi(Packed::INSERTPS, d, s, lane << 4),
             }
             return;
@@ -653,18 +644,18 @@ impl X64Masm {
         if !(uses_lhs && uses_rhs) {
             self.movaps(X0, if uses_rhs { r } else { l });
             self.constant(X15, mask(uses_rhs));
-            self.p(Packed::PSHUFB, X0, X15);
+            self.sse(Packed::PSHUFB, X0, X15);
             self.movaps(d, X0);
             return;
         }
         self.movaps(X0, r);
         self.constant(X15, mask(true));
-        self.p(Packed::PSHUFB, X0, X15);
+        self.sse(Packed::PSHUFB, X0, X15);
         // `rhs` has been read: `d` may now be overwritten even if it is `rhs`.
         self.movaps(d, l);
         self.constant(X15, mask(false));
-        self.p(Packed::PSHUFB, d, X15);
-        self.sse(Sse::POR, d, X0);
+        self.sse(Packed::PSHUFB, d, X15);
+        self.sse(Packed::POR, d, X0);
     }
 
     /// The splat, extend and zero loads; returns the pc of the access.
@@ -674,8 +665,8 @@ impl X64Masm {
         match kind {
             LoadKind::V128Splat(Lanes::I8x16) => {
                 enc::packed_imm(&mut self.ops, Packed::PINSRB, d, rm, 0);
-                self.sse(Sse::PXOR, X15, X15);
-                self.p(Packed::PSHUFB, d, X15);
+                self.sse(Packed::PXOR, X15, X15);
+                self.sse(Packed::PSHUFB, d, X15);
             }
             LoadKind::V128Splat(Lanes::I16x8) => {
                 enc::packed_imm(&mut self.ops, Packed::PINSRW, d, rm, 0);
@@ -688,7 +679,7 @@ impl X64Masm {
             }
             LoadKind::V128Splat(Lanes::I64x2) => {
                 enc::packed(&mut self.ops, Packed::MOVQ_LOAD, d, rm);
-                self.p(Packed::PUNPCKLQDQ, d, d);
+                self.sse(Packed::PUNPCKLQDQ, d, d);
             }
             LoadKind::V128Extend(lanes, signed) => {
                 enc::packed(&mut self.ops, pmov_extend(lanes, signed), d, rm)
