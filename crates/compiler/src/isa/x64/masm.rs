@@ -210,46 +210,54 @@ impl X64Masm {
         self.sse(Packed::MOVAPS, d, XMM0);
     }
 
-    /// An integer lane comparison of xmm `a` and `b` into xmm0; returns whether xmm0 holds
-    /// the negation of the result (the caller inverts it).
-    fn v128_int_cmp(&mut self, lanes: Lanes, cc: IntCmp, a: u8, b: u8) -> bool {
+    /// An integer lane comparison of xmm `a` and `b` into `dst` if that keeps the operands
+    /// intact until they are read, else into xmm0; returns that register and whether it
+    /// holds the negation of the result (the caller inverts it).
+    fn v128_int_cmp(&mut self, lanes: Lanes, cc: IntCmp, a: u8, b: u8, dst: u8) -> (u8, bool) {
         use IntCmp::*;
-        let eq = |m: &mut Self, x: u8| match lanes {
-            Lanes::I8x16 => m.sse(Packed::PCMPEQB, XMM0, x),
-            Lanes::I16x8 => m.sse(Packed::PCMPEQW, XMM0, x),
-            Lanes::I32x4 => m.sse(Packed::PCMPEQD, XMM0, x),
-            Lanes::I64x2 => enc::packed(&mut m.ops, Packed::PCMPEQQ, XMM0, Rm::Reg(x)),
+        let eq = match lanes {
+            Lanes::I8x16 => Packed::PCMPEQB,
+            Lanes::I16x8 => Packed::PCMPEQW,
+            Lanes::I32x4 => Packed::PCMPEQD,
+            Lanes::I64x2 => Packed::PCMPEQQ,
         };
-        let gt = |m: &mut Self, x: u8| match lanes {
-            Lanes::I8x16 => m.sse(Packed::PCMPGTB, XMM0, x),
-            Lanes::I16x8 => m.sse(Packed::PCMPGTW, XMM0, x),
-            Lanes::I32x4 => m.sse(Packed::PCMPGTD, XMM0, x),
-            Lanes::I64x2 => enc::packed(&mut m.ops, Packed::PCMPGTQ, XMM0, Rm::Reg(x)),
+        let gt = match lanes {
+            Lanes::I8x16 => Packed::PCMPGTB,
+            Lanes::I16x8 => Packed::PCMPGTW,
+            Lanes::I32x4 => Packed::PCMPGTD,
+            Lanes::I64x2 => Packed::PCMPGTQ,
         };
         // Unsigned: a >= b exactly when max(a, b) == a (no 64-bit form: wasm has none).
-        let max_or_min = |m: &mut Self, max: bool, x: u8| match (lanes, max) {
-            (Lanes::I8x16, true) => m.sse(Packed::PMAXUB, XMM0, x),
-            (Lanes::I8x16, false) => m.sse(Packed::PMINUB, XMM0, x),
-            (Lanes::I16x8, true) => enc::packed(&mut m.ops, Packed::PMAXUW, XMM0, Rm::Reg(x)),
-            (Lanes::I16x8, false) => enc::packed(&mut m.ops, Packed::PMINUW, XMM0, Rm::Reg(x)),
-            (_, true) => enc::packed(&mut m.ops, Packed::PMAXUD, XMM0, Rm::Reg(x)),
-            (_, false) => enc::packed(&mut m.ops, Packed::PMINUD, XMM0, Rm::Reg(x)),
+        let max_or_min = |max: bool| match (lanes, max) {
+            (Lanes::I8x16, true) => Packed::PMAXUB,
+            (Lanes::I8x16, false) => Packed::PMINUB,
+            (Lanes::I16x8, true) => Packed::PMAXUW,
+            (Lanes::I16x8, false) => Packed::PMINUW,
+            (_, true) => Packed::PMAXUD,
+            (_, false) => Packed::PMINUD,
         };
         let (first, second) = match cc {
             LtS | GeS => (b, a),
             _ => (a, b),
         };
-        self.sse(Packed::MOVAPS, XMM0, first);
-        match cc {
-            Eq | Ne => eq(self, second),
-            GtS | LtS | LeS | GeS => gt(self, second),
-            GeU | LtU | LeU | GtU => {
-                max_or_min(self, matches!(cc, GeU | LtU), second);
-                eq(self, first);
-            }
+        let unsigned = matches!(cc, GeU | LtU | LeU | GtU);
+        // The unsigned forms read `first` again after writing the work register.
+        let work = if dst != second && (dst != first || !unsigned) {
+            dst
+        } else {
+            XMM0
+        };
+        self.movaps(work, first);
+        if unsigned {
+            self.sse(max_or_min(matches!(cc, GeU | LtU)), work, second);
+            self.sse(eq, work, first);
+        } else if matches!(cc, Eq | Ne) {
+            self.sse(eq, work, second);
+        } else {
+            self.sse(gt, work, second);
         }
         // gt(b, a) is lt(a, b); le and ge are the negations of gt and lt.
-        matches!(cc, Ne | LeS | GeS | LtU | GtU)
+        (work, matches!(cc, Ne | LeS | GeS | LtU | GtU))
     }
 
     /// `ucomiss/ucomisd` with the operands ordered so that every `cc` is tested by
@@ -1255,10 +1263,11 @@ impl MacroAssembler for X64Masm {
     }
 
     fn v128_cmp(&mut self, cmp: V128Cmp, dst: Reg, lhs: Reg, rhs: Reg) {
-        // Computed in xmm0 (free between operators), so `dst` may alias the operands.
-        let (a, b) = (lhs.hw, rhs.hw);
-        let invert = match cmp {
-            V128Cmp::Int(lanes, cc) => self.v128_int_cmp(lanes, cc, a, b),
+        // Computed in `dst` where the operands survive that, else in xmm0 (free between
+        // operators), so `dst` may alias the operands.
+        let (a, b, d) = (lhs.hw, rhs.hw, dst.hw);
+        let (work, invert) = match cmp {
+            V128Cmp::Int(lanes, cc) => self.v128_int_cmp(lanes, cc, a, b, d),
             V128Cmp::Float(lanes, cc) => {
                 let double = lanes == FloatLanes::F64x2;
                 // cmpps predicates: 0 eq, 1 lt, 2 le, 4 neq (true when unordered).
@@ -1270,16 +1279,17 @@ impl MacroAssembler for X64Masm {
                     FloatCmp::Gt => (b, a, 1),
                     FloatCmp::Ge => (b, a, 2),
                 };
-                self.sse(Packed::MOVAPS, XMM0, first);
-                enc::cmpp(&mut self.ops, double, XMM0, second, predicate);
-                false
+                let work = if d != second { d } else { XMM0 };
+                self.movaps(work, first);
+                enc::cmpp(&mut self.ops, double, work, second, predicate);
+                (work, false)
             }
         };
         if invert {
             self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
-            self.sse(Packed::PXOR, XMM0, XMM_SCRATCH);
+            self.sse(Packed::PXOR, work, XMM_SCRATCH);
         }
-        self.sse(Packed::MOVAPS, dst.hw, XMM0);
+        self.movaps(d, work);
     }
 
     fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32 {

@@ -23,6 +23,8 @@ pub mod stubs;
 mod enc;
 #[cfg(test)]
 mod enc_tests;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod simd_tests;
 
 pub use masm::X64Masm;
 

@@ -72,7 +72,8 @@ impl X64Masm {
         enc::packed_imm(&mut self.ops, op, d, Rm::Reg(s), imm);
     }
 
-    fn movaps(&mut self, d: u8, s: u8) {
+    /// `movaps d, s` unless they are the same register.
+    pub(super) fn movaps(&mut self, d: u8, s: u8) {
         if d != s {
             self.sse(Packed::MOVAPS, d, s);
         }
