@@ -994,7 +994,8 @@ pub fn testsuite_help() -> String {
     format!(
         "get the WebAssembly 2.0 spec test suite with:\n  \
          git clone https://github.com/WebAssembly/testsuite && git -C testsuite checkout {TESTSUITE_COMMIT}\n\
-         then point WJIT_TESTSUITE at the clone, e.g. WJIT_TESTSUITE=$PWD/testsuite"
+         then point WJIT_TESTSUITE at the clone, e.g. WJIT_TESTSUITE=$PWD/testsuite\n\
+         and for the newest suite a second clone at {LATEST_TESTSUITE_COMMIT} in WJIT_TESTSUITE_LATEST"
     )
 }
 
@@ -1003,6 +1004,18 @@ pub fn testsuite_dir() -> PathBuf {
     match std::env::var_os("WJIT_TESTSUITE") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasm-testsuite-2.0"),
+    }
+}
+
+/// The commit of `WebAssembly/testsuite` the newest suite (`skip-latest.txt`) is taken from.
+pub const LATEST_TESTSUITE_COMMIT: &str = "193e551ff22663995b1ac95dc62344133669e14b";
+
+/// `WJIT_TESTSUITE_LATEST`, or `<workspace root>/../shared/wasm-testsuite` (the newest suite,
+/// wasm 3.0 folded in).
+pub fn latest_testsuite_dir() -> PathBuf {
+    match std::env::var_os("WJIT_TESTSUITE_LATEST") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wasm-testsuite"),
     }
 }
 

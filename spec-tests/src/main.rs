@@ -1,8 +1,14 @@
-//! `cargo test -p spec-tests [-- FILTER]`: one trial per `.wast` file of the spec test suite.
+//! `cargo test -p spec-tests [-- FILTER]`: one trial per `.wast` file of two spec test suites.
 //!
-//! The suite is read from `$WJIT_TESTSUITE`, default `<workspace>/../shared/wasm-testsuite-2.0`.
-//! Files listed in `spec-tests/skip.txt` are still run: if they fail they are reported as
-//! ignored (skipped); if they pass the trial fails with "remove X from skip.txt: it passes now".
+//! - The WebAssembly 2.0 suite, from `$WJIT_TESTSUITE` (default
+//!   `<workspace>/../shared/wasm-testsuite-2.0`), skip list `spec-tests/skip.txt`; trials are
+//!   named by file stem (`simd_lane`).
+//! - The newest suite (wasm 3.0 folded in, top-level files only), from `$WJIT_TESTSUITE_LATEST`
+//!   (default `<workspace>/../shared/wasm-testsuite`), skip list `spec-tests/skip-latest.txt`;
+//!   trials are named `latest/STEM`.
+//!
+//! Files listed in a skip list are still run: if they fail they are reported as ignored
+//! (skipped); if they pass the trial fails with "remove X from skip...: it passes now".
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,47 +16,103 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use spec_tests::{parse_skip_list, run_wast_file, testsuite_dir, testsuite_help, SkipEntry};
+use spec_tests::{
+    latest_testsuite_dir, parse_skip_list, run_wast_file, testsuite_dir, testsuite_help, SkipEntry,
+};
 
 /// How many failure lines a failed trial shows.
 const MAX_FAILURE_LINES: usize = 20;
 
-static FILES_PASSED: AtomicUsize = AtomicUsize::new(0);
-static FILES_FAILED: AtomicUsize = AtomicUsize::new(0);
-static FILES_SKIPPED: AtomicUsize = AtomicUsize::new(0);
-static DIRECTIVES_PASSED: AtomicUsize = AtomicUsize::new(0);
-static DIRECTIVES_FAILED: AtomicUsize = AtomicUsize::new(0);
+/// Per-suite counts: files passed, failed, skipped; directives passed, failed.
+struct Counts([AtomicUsize; 5]);
 
-fn main() -> ExitCode {
-    let args = Arguments::from_args();
-    match setup() {
-        Ok(trials) => {
-            let conclusion = libtest_mimic::run(&args, trials);
-            if !args.list {
-                println!();
-                println!(
-                    "spec: {} passed, {} failed, {} skipped",
-                    FILES_PASSED.load(Relaxed),
-                    FILES_FAILED.load(Relaxed),
-                    FILES_SKIPPED.load(Relaxed)
-                );
-                println!(
-                    "spec directives: {} passed, {} failed (in non-skipped files)",
-                    DIRECTIVES_PASSED.load(Relaxed),
-                    DIRECTIVES_FAILED.load(Relaxed)
-                );
-            }
-            conclusion.exit_code()
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
+const FILES_PASSED: usize = 0;
+const FILES_FAILED: usize = 1;
+const FILES_SKIPPED: usize = 2;
+const DIRECTIVES_PASSED: usize = 3;
+const DIRECTIVES_FAILED: usize = 4;
+
+impl Counts {
+    const fn new() -> Counts {
+        Counts([const { AtomicUsize::new(0) }; 5])
+    }
+    fn add(&self, which: usize, n: usize) {
+        self.0[which].fetch_add(n, Relaxed);
+    }
+    fn get(&self, which: usize) -> usize {
+        self.0[which].load(Relaxed)
     }
 }
 
-fn setup() -> Result<Vec<Trial>, String> {
-    let dir = testsuite_dir();
+/// One spec test suite: where it is and how its trials and skip list are named.
+struct Suite {
+    /// Shown in the summary.
+    label: &'static str,
+    /// The directory of `.wast` files (top level only).
+    dir: PathBuf,
+    /// The skip list's file name in `spec-tests/`.
+    skip_file: &'static str,
+    /// Prefix of the trial names.
+    prefix: &'static str,
+    counts: &'static Counts,
+}
+
+static COUNTS_2_0: Counts = Counts::new();
+static COUNTS_LATEST: Counts = Counts::new();
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let suites = [
+        Suite {
+            label: "spec 2.0",
+            dir: testsuite_dir(),
+            skip_file: "skip.txt",
+            prefix: "",
+            counts: &COUNTS_2_0,
+        },
+        Suite {
+            label: "spec latest",
+            dir: latest_testsuite_dir(),
+            skip_file: "skip-latest.txt",
+            prefix: "latest/",
+            counts: &COUNTS_LATEST,
+        },
+    ];
+    let mut trials = Vec::new();
+    for suite in &suites {
+        match suite_trials(suite) {
+            Ok(t) => trials.extend(t),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if !args.list {
+        println!();
+        for suite in &suites {
+            let c = suite.counts;
+            println!(
+                "{}: {} passed, {} failed, {} skipped",
+                suite.label,
+                c.get(FILES_PASSED),
+                c.get(FILES_FAILED),
+                c.get(FILES_SKIPPED)
+            );
+            println!(
+                "{} directives: {} passed, {} failed (in non-skipped files)",
+                suite.label,
+                c.get(DIRECTIVES_PASSED),
+                c.get(DIRECTIVES_FAILED)
+            );
+        }
+    }
+    conclusion.exit_code()
+}
+
+fn suite_trials(suite: &Suite) -> Result<Vec<Trial>, String> {
+    let dir = &suite.dir;
     if !dir.is_dir() {
         return Err(format!(
             "spec test suite directory {} not found\n{}",
@@ -58,7 +120,7 @@ fn setup() -> Result<Vec<Trial>, String> {
             testsuite_help()
         ));
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "wast") && p.is_file())
@@ -72,7 +134,7 @@ fn setup() -> Result<Vec<Trial>, String> {
         ));
     }
 
-    let skip_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("skip.txt");
+    let skip_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(suite.skip_file);
     let skip_text = std::fs::read_to_string(&skip_path)
         .map_err(|e| format!("cannot read {}: {e}", skip_path.display()))?;
     let skip: HashMap<String, SkipEntry> = parse_skip_list(&skip_text)
@@ -88,21 +150,26 @@ fn setup() -> Result<Vec<Trial>, String> {
             .map(|e| format!("  {}:{}: {}", skip_path.display(), e.line, e.name))
             .collect();
         return Err(format!(
-            "skip.txt lists files that are not in {}:\n{}",
+            "{} lists files that are not in {}:\n{}",
+            suite.skip_file,
             dir.display(),
             list.join("\n")
         ));
     }
 
+    let (counts, skip_file) = (suite.counts, suite.skip_file);
     Ok(files
         .into_iter()
         .map(|path| {
             let name = stem(&path);
+            let trial_name = format!("{}{name}", suite.prefix);
             match skip.get(&name) {
-                None => Trial::test(name, move || run_normal(&path)),
+                None => Trial::test(trial_name, move || run_normal(&path, counts)),
                 Some(entry) => {
                     let entry = entry.clone();
-                    Trial::ignorable_test(name, move || run_skipped(&path, &entry))
+                    Trial::ignorable_test(trial_name, move || {
+                        run_skipped(&path, &entry, skip_file, counts)
+                    })
                 }
             }
         })
@@ -115,32 +182,37 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn run_normal(path: &Path) -> Result<(), Failed> {
+fn run_normal(path: &Path, counts: &Counts) -> Result<(), Failed> {
     let report = run_wast_file(path);
-    DIRECTIVES_PASSED.fetch_add(report.passed, Relaxed);
-    DIRECTIVES_FAILED.fetch_add(report.failed, Relaxed);
+    counts.add(DIRECTIVES_PASSED, report.passed);
+    counts.add(DIRECTIVES_FAILED, report.failed);
     if report.ok() {
-        FILES_PASSED.fetch_add(1, Relaxed);
+        counts.add(FILES_PASSED, 1);
         Ok(())
     } else {
-        FILES_FAILED.fetch_add(1, Relaxed);
+        counts.add(FILES_FAILED, 1);
         Err(report.failure_summary(MAX_FAILURE_LINES).into())
     }
 }
 
-fn run_skipped(path: &Path, entry: &SkipEntry) -> Result<Completion, Failed> {
+fn run_skipped(
+    path: &Path,
+    entry: &SkipEntry,
+    skip_file: &str,
+    counts: &Counts,
+) -> Result<Completion, Failed> {
     let report = run_wast_file(path);
     if report.ok() {
-        FILES_FAILED.fetch_add(1, Relaxed);
+        counts.add(FILES_FAILED, 1);
         Err(format!(
-            "remove {} from skip.txt: it passes now ({} directives)",
+            "remove {} from {skip_file}: it passes now ({} directives)",
             entry.name, report.passed
         )
         .into())
     } else {
-        FILES_SKIPPED.fetch_add(1, Relaxed);
+        counts.add(FILES_SKIPPED, 1);
         let reason = if entry.reason.is_empty() {
-            "listed in skip.txt"
+            "listed in the skip list"
         } else {
             &entry.reason
         };
