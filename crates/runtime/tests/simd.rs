@@ -485,3 +485,36 @@ fn functions_using_v128_compile_and_run() {
         );
     }
 }
+
+#[test]
+fn simd_proposals_can_be_switched_off() {
+    let simd = r#"(module (func (result v128) (v128.const i64x2 1 2)))"#;
+    let relaxed = r#"(module (func (param v128) (result v128)
+        (i8x16.relaxed_swizzle (local.get 0) (local.get 0))))"#;
+    let load = |config: &mut wjit::Config, wat: &str| {
+        let engine = Engine::new(config).unwrap();
+        Module::new(&engine, wat).map(|_| ())
+    };
+    // Both on by default, as in wasmtime.
+    assert!(load(&mut wjit::Config::new(), simd).is_ok());
+    assert!(load(&mut wjit::Config::new(), relaxed).is_ok());
+    // Relaxed SIMD off: its operators are invalid, plain SIMD still loads.
+    let mut no_relaxed = wjit::Config::new();
+    no_relaxed.wasm_relaxed_simd(false);
+    let err = load(&mut no_relaxed, relaxed).unwrap_err().to_string();
+    assert!(err.contains("relaxed"), "{err}");
+    assert!(load(&mut no_relaxed, simd).is_ok());
+    // SIMD off (with relaxed SIMD off too): v128 is invalid.
+    let mut no_simd = wjit::Config::new();
+    no_simd.wasm_simd(false).wasm_relaxed_simd(false);
+    let err = load(&mut no_simd, simd).unwrap_err().to_string();
+    assert!(err.contains("SIMD") || err.contains("simd"), "{err}");
+    // Relaxed SIMD needs SIMD.
+    let mut inconsistent = wjit::Config::new();
+    inconsistent.wasm_simd(false);
+    let err = Engine::new(&inconsistent)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("relaxed SIMD without SIMD"), "{err}");
+}
