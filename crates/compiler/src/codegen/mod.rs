@@ -112,7 +112,8 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<T>,
 ) -> Result<CompiledFunction, CompileError> {
-    let result = compile_once(context, info, func_index, body, Some(validator), false);
+    let wide = may_have_simd_operators(body);
+    let result = compile_once(context, info, func_index, body, Some(validator), wide);
     if result.is_ok() {
         return result;
     }
@@ -120,7 +121,7 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     // body: compile it again, without validating, with 16-byte stack slots (a v128 value
     // appeared in a function that did not announce one in its signature or locals) and/or
     // branches of unlimited reach.
-    let wide = std::mem::take(&mut context.buffers.wide_slots_needed);
+    let wide = wide | std::mem::take(&mut context.buffers.wide_slots_needed);
     let mut long = context.masm.needs_long_branches();
     if !wide && !long {
         return result;
@@ -135,6 +136,17 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
         context.masm.use_long_branches(false);
         return again;
     }
+}
+
+/// Whether the body's bytes contain the SIMD opcode prefix `0xFD`: if not, no SIMD operator
+/// makes a v128 value (one can still come from a call, a global or a block, which the
+/// retry in [`compile_function_in`] covers). A `0xFD` inside an immediate only costs
+/// 16-byte slots; SIMD code no longer compiles twice.
+fn may_have_simd_operators(body: &FunctionBody<'_>) -> bool {
+    let mut reader = body.get_binary_reader();
+    reader
+        .read_bytes(reader.bytes_remaining())
+        .is_ok_and(|bytes| bytes.contains(&0xFD))
 }
 
 /// One compilation of the body, validated by `validator` unless it is `None`, with 16-byte
