@@ -397,9 +397,9 @@ fn imported_host_functions_keep_their_v128_types() {
 }
 
 /// Compiled v128 code through the API, eager and lazy: v128 globals, parameters and results,
-/// a v128 value appearing in a body without v128 locals (compiled again with wide slots),
-/// values live across calls and loops, and an operator not implemented yet, which is refused
-/// with an "unsupported" error (not a panic).
+/// a v128 value appearing in a body without v128 locals or SIMD operators (`get`: compiled
+/// again with wide slots), values live across calls and loops, and a multi-instruction
+/// operator (`i8x16.popcnt`).
 #[test]
 fn functions_using_v128_compile_and_run() {
     let wat = r#"(module
