@@ -610,6 +610,8 @@ pub trait MacroAssembler {
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg);
     /// `dst` (an int register) `= test(src)` as an i32 (see [`V128Test`]).
     fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg);
+    /// Branch to `target` if `test(src)` (`AnyTrue` or `AllTrue` only) is `when`.
+    fn v128_test_branch(&mut self, test: V128Test, src: Reg, when: bool, target: Label);
     /// `dst = src shift amount` lane-wise. A register `amount` is an i32 not yet reduced:
     /// the implementation takes it modulo the lane width; an immediate is already reduced
     /// (`0 <= imm < lane bits`). `dst` may equal `src`; `amount` is not written.

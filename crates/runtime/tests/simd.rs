@@ -518,3 +518,82 @@ fn simd_proposals_can_be_switched_off() {
         .to_string();
     assert!(err.contains("relaxed SIMD without SIMD"), "{err}");
 }
+
+/// `any_true`/`all_true` feeding `br_if` and `if` branch on the test directly (fused): every
+/// shape and both outcomes, against the materialised i32 of the same test.
+#[test]
+fn vector_tests_branch_like_their_values() {
+    let mut funcs = String::new();
+    for test in [
+        "v128.any_true",
+        "i8x16.all_true",
+        "i16x8.all_true",
+        "i32x4.all_true",
+        "i64x2.all_true",
+    ] {
+        let name = test.replace('.', "_");
+        funcs += &format!(
+            r#"(func (export "{name}_if") (param v128) (result i32)
+                 (if (result i32) ({test} (local.get 0)) (then (i32.const 1)) (else (i32.const 0))))
+               (func (export "{name}_br_if") (param v128) (result i32)
+                 (block (br_if 0 ({test} (local.get 0))) (return (i32.const 0)))
+                 (i32.const 1))
+               (func (export "{name}_value") (param v128) (result i32)
+                 ({test} (local.get 0)))"#
+        );
+    }
+    let wat = format!("(module {funcs})");
+    let inputs: [u128; 7] = [
+        0,
+        u128::MAX,
+        1,
+        1 << 127,
+        u128::from_le_bytes([1; 16]),
+        0x0001_0000_0001_0000_0001_0000_0001_0000,
+        0x0000_0000_0000_0001_0000_0000_0000_0001,
+    ];
+    for lazy in [false, true] {
+        let engine = Engine::new(wjit::Config::new().lazy_compilation(lazy)).unwrap();
+        let module = Module::new(&engine, &wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        for test in [
+            "v128_any_true",
+            "i8x16_all_true",
+            "i16x8_all_true",
+            "i32x4_all_true",
+            "i64x2_all_true",
+        ] {
+            let get = |s: &str| {
+                inst.get_typed_func::<V128, i32>(&store, &format!("{test}_{s}"))
+                    .unwrap()
+            };
+            let (value, if_, br_if) = (get("value"), get("if"), get("br_if"));
+            for &x in &inputs {
+                let want = value.call(&mut store, V128::from(x)).unwrap();
+                // The materialised value itself, from the lane semantics.
+                let lanes = |bits: u32| {
+                    (0..128 / bits).map(move |i| (x >> (i * bits)) & ((1u128 << bits) - 1))
+                };
+                let expected = match test {
+                    "v128_any_true" => x != 0,
+                    "i8x16_all_true" => lanes(8).all(|l| l != 0),
+                    "i16x8_all_true" => lanes(16).all(|l| l != 0),
+                    "i32x4_all_true" => lanes(32).all(|l| l != 0),
+                    _ => lanes(64).all(|l| l != 0),
+                };
+                assert_eq!(want, expected as i32, "{test} {x:#x}");
+                assert_eq!(
+                    if_.call(&mut store, V128::from(x)).unwrap(),
+                    want,
+                    "{test} if {x:#x}"
+                );
+                assert_eq!(
+                    br_if.call(&mut store, V128::from(x)).unwrap(),
+                    want,
+                    "{test} br_if {x:#x}"
+                );
+            }
+        }
+    }
+}

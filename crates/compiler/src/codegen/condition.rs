@@ -1,13 +1,14 @@
 //! Compare-and-branch fusion.
 //!
-//! When a comparison (integer, `eqz` or float) is immediately followed by `br_if` or `if`,
+//! When a comparison (integer, `eqz`, float, or a v128 `any_true`/`all_true`) is immediately
+//! followed by `br_if` or `if`,
 //! the comparison is not materialised as 0/1: its operands stay in registers and the branch
 //! becomes one compare + conditional jump. The driver peeks at the next operator to decide;
 //! the stack holds a placeholder for the condition, which only the branch consumes.
 
 use super::stack::Val;
 use super::FuncCompiler;
-use crate::masm::{FloatCmp, IntCmp, Label, MacroAssembler, OperandSize, Reg, RegImm};
+use crate::masm::{FloatCmp, IntCmp, Label, MacroAssembler, OperandSize, Reg, RegImm, V128Test};
 use crate::CompileError;
 
 /// A comparison waiting for the branch that consumes it.
@@ -25,6 +26,8 @@ pub(crate) enum FusedCmp {
         rhs: Reg,
         size: OperandSize,
     },
+    /// `v128.any_true` or `*.all_true` of a vector register.
+    V128 { test: V128Test, src: Reg },
 }
 
 impl FusedCmp {
@@ -32,6 +35,7 @@ impl FusedCmp {
     fn placeholder(&self) -> Reg {
         match *self {
             FusedCmp::Int { lhs, .. } | FusedCmp::Float { lhs, .. } => lhs,
+            FusedCmp::V128 { src, .. } => src,
         }
     }
 }
@@ -95,6 +99,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 }
                 self.free_reg(lhs);
                 self.free_reg(rhs);
+            }
+            Condition::Compare(FusedCmp::V128 { test, src }) => {
+                self.masm.v128_test_branch(test, src, when, target);
+                self.free_reg(src);
             }
         }
     }

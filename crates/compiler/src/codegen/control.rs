@@ -565,5 +565,6 @@ fn condition_uses(cond: &Condition, r: crate::masm::Reg) -> bool {
         Condition::Value(c) => c == r,
         Condition::Compare(FusedCmp::Int { lhs, rhs, .. }) => lhs == r || rhs == RegImm::Reg(r),
         Condition::Compare(FusedCmp::Float { lhs, rhs, .. }) => lhs == r || rhs == r,
+        Condition::Compare(FusedCmp::V128 { src, .. }) => src == r,
     }
 }

@@ -113,7 +113,8 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     validator: &mut FuncValidator<T>,
 ) -> Result<CompiledFunction, CompileError> {
     let wide = may_have_simd_operators(body);
-    let result = compile_once(context, info, func_index, body, Some(validator), wide);
+    let (result, read_to_end) =
+        compile_once(context, info, func_index, body, Some(validator), wide);
     if result.is_ok() {
         return result;
     }
@@ -121,14 +122,18 @@ pub fn compile_function_in<M: MacroAssembler, T: WasmModuleResources>(
     // body: compile it again, without validating, with 16-byte stack slots (a v128 value
     // appeared in a function that did not announce one in its signature or locals) and/or
     // branches of unlimited reach.
-    let wide = wide | std::mem::take(&mut context.buffers.wide_slots_needed);
+    let needs_wide = std::mem::take(&mut context.buffers.wide_slots_needed);
     let mut long = context.masm.needs_long_branches();
-    if !wide && !long {
+    // Only a body that was read (and validated) to its end may be compiled again
+    // unvalidated: the error of an invalid or unsupported body stands, even if a long
+    // branch was seen before it.
+    if !read_to_end || (!needs_wide && !long) {
         return result;
     }
+    let wide = wide || needs_wide;
     loop {
         context.masm.use_long_branches(long);
-        let again = compile_once::<M, T>(context, info, func_index, body, None, wide);
+        let (again, _) = compile_once::<M, T>(context, info, func_index, body, None, wide);
         if again.is_err() && !long && context.masm.needs_long_branches() {
             long = true;
             continue;
@@ -150,7 +155,8 @@ fn may_have_simd_operators(body: &FunctionBody<'_>) -> bool {
 }
 
 /// One compilation of the body, validated by `validator` unless it is `None`, with 16-byte
-/// stack slots if `wide_slots`.
+/// stack slots if `wide_slots`; also says whether the whole body was read (a failure then
+/// came from `finish`).
 fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
     context: &mut FuncCompilerContext<M>,
     info: &ModuleInfo,
@@ -158,7 +164,7 @@ fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     validator: Option<&mut FuncValidator<T>>,
     wide_slots: bool,
-) -> Result<CompiledFunction, CompileError> {
+) -> (Result<CompiledFunction, CompileError>, bool) {
     context.masm.reset();
     let buffers = std::mem::take(&mut context.buffers);
     let (result, buffers) = compile_with(
@@ -170,10 +176,11 @@ fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
         validator,
         wide_slots,
     );
+    let read_to_end = buffers.is_some();
     if let Some(buffers) = buffers {
         context.buffers = buffers;
     }
-    result
+    (result, read_to_end)
 }
 
 /// The compilation proper; hands back the buffers unless it failed half-way.

@@ -546,6 +546,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn v128_test(&mut self, test: V128Test) -> R {
         let a = self.pop()?;
         let src = self.read_reg(a)?;
+        if self.next_is_branch && !matches!(test, V128Test::Bitmask(_)) {
+            // The next operator is br_if/if: it branches on the test directly.
+            self.fused = Some(super::condition::FusedCmp::V128 { test, src });
+            self.push(Val::Reg(ValKind::I32, src));
+            return Ok(());
+        }
         self.free_reg(src);
         let dst = self.alloc(RegClass::Int)?;
         self.masm.v128_test(test, dst, src);

@@ -242,8 +242,22 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         validate::check_operands(self.info, op).map_err(|r| r.at(func_index, offset))?;
         self.wasm_offset = offset as u32;
         self.op_end = end;
-        // Comparisons are one-byte operators.
-        self.next_is_branch = is_comparison(op) && self.body.kind_at(offset + 1) == NextOp::Branch;
+        self.next_is_branch = if is_comparison(op) {
+            // Comparisons are one-byte operators.
+            self.body.kind_at(offset + 1) == NextOp::Branch
+        } else if matches!(
+            op,
+            Operator::V128AnyTrue
+                | Operator::I8x16AllTrue
+                | Operator::I16x8AllTrue
+                | Operator::I32x4AllTrue
+                | Operator::I64x2AllTrue
+        ) {
+            end.or_else(|| self.body.end_of(offset))
+                .is_some_and(|e| self.body.kind_at(e) == NextOp::Branch)
+        } else {
+            false
+        };
         if matches!(op, Operator::Loop { .. }) && self.loops_seen >= self.loops_scanned {
             if let Some(after_loop) = self
                 .body

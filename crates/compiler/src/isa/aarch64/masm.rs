@@ -1352,6 +1352,33 @@ impl MacroAssembler for Aarch64Masm {
         self.emit(w);
     }
 
+    fn v128_test_branch(&mut self, test: V128Test, src: Reg, when: bool, target: Label) {
+        // The same reductions as `v128_test`, into w16, then cbz/cbnz.
+        let s = src.hw;
+        let true_if_zero = match test {
+            V128Test::AllTrue(Lanes::I64x2) => {
+                self.emit(enc::vmisc2(VMisc2::CmeqZero, VSize::D2, V30, s));
+                self.emit(enc::vacross(VAcross::Umaxv, VSize::S4, V30, V30));
+                true
+            }
+            V128Test::AllTrue(lanes) => {
+                self.emit(enc::vacross(VAcross::Uminv, vsize(lanes), V30, s));
+                false
+            }
+            _ => {
+                self.emit(enc::vacross(VAcross::Umaxv, VSize::S4, V30, s));
+                false
+            }
+        };
+        self.emit(enc::cvt(false, false, Cvt::FmovToGp, X16, V30));
+        let test = Test::Zero {
+            is64: false,
+            nonzero: true_if_zero != when,
+            reg: X16,
+        };
+        self.branch_if(test, target);
+    }
+
     fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
         let (d, s) = (dst.hw, src.hw);
         // `fmov w, s30` reads the reduction (the across-lanes forms zero the rest of v30).

@@ -172,7 +172,7 @@ impl X64Masm {
         enc::test_rr(&mut self.ops, is64(size), r, r);
     }
 
-    fn jcc(&mut self, cc: IntCmp, target: Label) {
+    pub(super) fn jcc(&mut self, cc: IntCmp, target: Label) {
         match cc {
             IntCmp::Eq => x64!(self.ops; je =>target),
             IntCmp::Ne => x64!(self.ops; jne =>target),
@@ -1230,6 +1230,10 @@ impl MacroAssembler for X64Masm {
 
     fn v128_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
         self.simd_test(test, dst, src);
+    }
+
+    fn v128_test_branch(&mut self, test: V128Test, src: Reg, when: bool, target: Label) {
+        self.simd_test_branch(test, src, when, target);
     }
 
     fn v128_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {

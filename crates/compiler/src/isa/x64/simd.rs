@@ -434,26 +434,47 @@ impl X64Masm {
         true
     }
 
-    pub(super) fn simd_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
-        let (d, s) = (dst.hw, src.hw);
+    /// Sets ZF for `AnyTrue`/`AllTrue` of xmm `s`; returns the condition that means true.
+    fn any_all_flags(&mut self, test: V128Test, s: u8) -> Cc {
         match test {
-            V128Test::AnyTrue => {
-                enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
-                self.sse(Packed::PTEST, s, s);
-                enc::setcc(&mut self.ops, Cc::Ne, d);
-            }
             V128Test::AllTrue(lanes) => {
                 // All true when no lane equals zero.
                 self.sse(Packed::PXOR, X0, X0);
-                match lanes {
-                    Lanes::I8x16 => self.sse(Packed::PCMPEQB, X0, s),
-                    Lanes::I16x8 => self.sse(Packed::PCMPEQW, X0, s),
-                    Lanes::I32x4 => self.sse(Packed::PCMPEQD, X0, s),
-                    Lanes::I64x2 => self.sse(Packed::PCMPEQQ, X0, s),
-                }
-                enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
+                let eq = match lanes {
+                    Lanes::I8x16 => Packed::PCMPEQB,
+                    Lanes::I16x8 => Packed::PCMPEQW,
+                    Lanes::I32x4 => Packed::PCMPEQD,
+                    Lanes::I64x2 => Packed::PCMPEQQ,
+                };
+                self.sse(eq, X0, s);
                 self.sse(Packed::PTEST, X0, X0);
-                enc::setcc(&mut self.ops, Cc::E, d);
+                Cc::E
+            }
+            _ => {
+                self.sse(Packed::PTEST, s, s);
+                Cc::Ne
+            }
+        }
+    }
+
+    pub(super) fn simd_test_branch(&mut self, test: V128Test, src: Reg, when: bool, target: Label) {
+        let true_if_zero = self.any_all_flags(test, src.hw) == Cc::E;
+        let cc = if true_if_zero == when {
+            IntCmp::Eq
+        } else {
+            IntCmp::Ne
+        };
+        self.jcc(cc, target);
+    }
+
+    pub(super) fn simd_test(&mut self, test: V128Test, dst: Reg, src: Reg) {
+        let (d, s) = (dst.hw, src.hw);
+        match test {
+            V128Test::AnyTrue | V128Test::AllTrue(_) => {
+                // `xor` first: it clobbers the flags.
+                enc::alu_rr(&mut self.ops, Alu::Xor, false, d, d);
+                let cc = self.any_all_flags(test, s);
+                enc::setcc(&mut self.ops, cc, d);
             }
             V128Test::Bitmask(Lanes::I8x16) => self.sse(Packed::PMOVMSKB, d, s),
             V128Test::Bitmask(Lanes::I16x8) => {
