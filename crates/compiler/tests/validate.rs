@@ -325,3 +325,21 @@ fn features_beyond_the_compiler_are_unsupported() {
         assert!(msg.contains(expected), "{wat}: {msg}");
     }
 }
+
+/// Invalid bodies with SIMD operators (which compile with 16-byte slots from the start)
+/// stay invalid on both backends: they are never compiled again without validation.
+#[test]
+fn invalid_simd_bodies_stay_invalid() {
+    for body in [
+        "(i8x16.splat (f32.const 0)) drop",
+        "(v128.const i64x2 0 0) (i32.add (i32.const 1))",
+        "(i32x4.extract_lane 4 (v128.const i64x2 0 0)) drop",
+    ] {
+        let wat = format!("(module (func {body}))");
+        let v = agree(&wat, WasmFeatures::WASM2);
+        assert!(
+            matches!(v[0], Err(CompileError::Invalid { .. })),
+            "{wat}: {v:?}"
+        );
+    }
+}
