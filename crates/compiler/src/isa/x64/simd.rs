@@ -413,48 +413,74 @@ impl X64Masm {
             TruncSatF32x4ToI32x4 { signed: false } => {
                 // Lanes >= 2^31 convert as (x - 2^31) + 0x8000_0000; `d` is free once
                 // `s` is in xmm0.
-                self.movaps(X0, s);
-                self.sse(Packed::XORPS, X15, X15);
-                self.sse(Packed::MAXPS, X0, X15);
+                if self.avx {
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.v3(Packed::MAXPS, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.sse(Packed::MAXPS, X0, X15);
+                }
                 self.sse(Packed::PCMPEQD, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 1);
                 self.sse(Packed::CVTDQ2PS, X15, X15);
-                self.movaps(d, X0);
-                self.sse(Packed::SUBPS, d, X15);
+                self.op3(Packed::SUBPS, d, X0, X15);
                 enc::cmpp(&mut self.ops, false, X15, d, 2);
                 self.sse(Packed::CVTTPS2DQ, d, d);
                 self.sse(Packed::PXOR, d, X15);
                 self.sse(Packed::PXOR, X15, X15);
                 self.sse(Packed::PMAXSD, d, X15);
                 self.sse(Packed::CVTTPS2DQ, X0, X0);
-                self.sse(Packed::PADDD, X0, d);
-                self.movaps(d, X0);
+                if self.avx {
+                    self.v3(Packed::PADDD, d, X0, d);
+                } else {
+                    self.sse(Packed::PADDD, X0, d);
+                    self.movaps(d, X0);
+                }
             }
             TruncSatF64x2ToI32x4Zero { signed: true } => {
                 // NaN lanes to 0, clamp at i32::MAX; cvttpd2dq saturates negative lanes
                 // to i32::MIN and zeroes the high lanes.
-                self.movaps(X0, s);
-                self.movaps(X15, X0);
-                enc::cmpp(&mut self.ops, true, X15, X0, 0);
-                self.constant(d, splat64(2147483647f64.to_bits()));
-                self.sse(Packed::ANDPS, X15, d);
-                self.sse(Packed::MINPD, X0, X15);
-                self.sse(Packed::CVTTPD2DQ, X0, X0);
-                self.movaps(d, X0);
+                if self.avx {
+                    // `d` may be `s`: the constant goes to xmm0.
+                    self.constant(X0, splat64(2147483647f64.to_bits()));
+                    enc::vcmpp(&mut self.ops, true, X15, s, s, 0);
+                    self.sse(Packed::ANDPS, X15, X0);
+                    self.v3(Packed::MINPD, X0, s, X15);
+                    self.sse(Packed::CVTTPD2DQ, d, X0);
+                } else {
+                    self.movaps(X0, s);
+                    self.movaps(X15, X0);
+                    enc::cmpp(&mut self.ops, true, X15, X0, 0);
+                    self.constant(d, splat64(2147483647f64.to_bits()));
+                    self.sse(Packed::ANDPS, X15, d);
+                    self.sse(Packed::MINPD, X0, X15);
+                    self.sse(Packed::CVTTPD2DQ, X0, X0);
+                    self.movaps(d, X0);
+                }
             }
             TruncSatF64x2ToI32x4Zero { signed: false } => {
                 // Clamp to [0, u32::MAX] (maxpd gives 0 for NaN), truncate, and add 2^52 so
                 // the low 32 bits of each double are the integer.
-                self.movaps(X0, s);
-                self.sse(Packed::XORPS, X15, X15);
-                self.sse(Packed::MAXPD, X0, X15);
+                if self.avx {
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.v3(Packed::MAXPD, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.sse(Packed::MAXPD, X0, X15);
+                }
                 self.constant(d, splat64(4294967295f64.to_bits()));
                 self.sse(Packed::MINPD, X0, d);
                 self.pi(Packed::ROUNDPD, X0, X0, 3);
                 self.constant(d, splat64(0x4330_0000_0000_0000));
                 self.sse(Packed::ADDPD, X0, d);
-                self.pi(Packed::SHUFPS, X0, X15, 0x88);
-                self.movaps(d, X0);
+                if self.avx {
+                    enc::vex_imm(&mut self.ops, Packed::SHUFPS, d, X0, Rm::Reg(X15), 0x88);
+                } else {
+                    self.pi(Packed::SHUFPS, X0, X15, 0x88);
+                    self.movaps(d, X0);
+                }
             }
             DemoteF64x2Zero => self.sse(Packed::CVTPD2PS, d, s),
             PromoteLowF32x4 => self.sse(Packed::CVTPS2PD, d, s),
@@ -530,6 +556,9 @@ impl X64Masm {
                 | V128Shift::ShrS(Lanes::I8x16 | Lanes::I64x2)
                 | V128Shift::ShrU(Lanes::I8x16)
         );
+        if self.avx && !simple && op != V128Shift::Shl(Lanes::I8x16) {
+            return self.simd_shift_avx(op, d, src.hw, count);
+        }
         if self.avx && simple {
             // One three-operand shift (the count is computed without touching `src`).
             let (by_xmm, imm_op, digit) = shift_ops(op);
@@ -596,6 +625,49 @@ impl X64Masm {
             }
         }
         self.movaps(d, X0);
+    }
+
+    /// The i8x16 right shifts and the i64x2 arithmetic one with AVX: no copies.
+    fn simd_shift_avx(
+        &mut self,
+        op: V128Shift,
+        d: u8,
+        s: u8,
+        count: impl Fn(&mut Self, u8) -> Count,
+    ) {
+        if op == V128Shift::ShrS(Lanes::I64x2) {
+            // (x >>u n ^ m) - m with m = the sign bit >>u n; `d` is written once `s` is
+            // read.
+            let c = count(self, 0);
+            let logical = V128Shift::ShrU(Lanes::I64x2);
+            match c {
+                Count::Imm(n) => enc::vpshift_imm(&mut self.ops, 0x73, 2, X0, s, n),
+                Count::Xmm(x) => self.v3(Packed::PSRLQ, X0, s, x),
+            }
+            self.sse(Packed::PCMPEQD, d, d);
+            enc::pshift_imm(&mut self.ops, 0x73, 6, d, 63);
+            self.pshift(logical, d, c);
+            self.sse(Packed::PXOR, X0, d);
+            return self.v3(Packed::PSUBQ, d, X0, d);
+        }
+        // Each byte into the high half of a word, shifted by 8 more, repacked.
+        let signed = matches!(op, V128Shift::ShrS(_));
+        let word_op = if signed {
+            V128Shift::ShrS(Lanes::I16x8)
+        } else {
+            V128Shift::ShrU(Lanes::I16x8)
+        };
+        self.v3(Packed::PUNPCKHBW, X0, s, s);
+        self.v3(Packed::PUNPCKLBW, d, s, s);
+        let c = count(self, 8);
+        self.pshift(word_op, X0, c);
+        self.pshift(word_op, d, c);
+        let pack = if signed {
+            Packed::PACKSSWB
+        } else {
+            Packed::PACKUSWB
+        };
+        self.v3(pack, d, d, X0);
     }
 
     pub(super) fn simd_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
