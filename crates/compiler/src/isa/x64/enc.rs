@@ -14,6 +14,9 @@
 //! * the sign-extended imm8 forms (`83 /n`, `6B`, `C1`/`D1` shifts) when the immediate fits,
 //!   and the short `rax` forms of the ALU group when it does not.
 //!
+//! The AVX forms of the SSE instructions ([`vex`]) take the shortest VEX prefix: the
+//! two-byte `C5` form when it can encode the instruction, else `C4`.
+//!
 //! Every function appends one instruction to a [`Sink`] (the [`CodeBuffer`], or a
 //! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
 //! Jumps and anything that needs a label stay with dynasm.

@@ -2,7 +2,8 @@
 //! access, shuffles, shifts, widening and narrowing, conversions, tests).
 //!
 //! Every sequence computes in the scratch registers `xmm0` and `xmm15` (and in `dst` once
-//! every source has been read), so `dst` may alias any source. Constants are built in a
+//! every source has been read), so `dst` may alias any source. With AVX (`self.avx`) the
+//! VEX forms write `dst` directly where the SSE sequence would end with `movaps dst, xmm0`. Constants are built in a
 //! register through `r11` (see `v128_const`).
 
 use super::enc::{self, Alu, Cc, Ext, Packed, Rm};
