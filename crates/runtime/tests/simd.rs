@@ -517,7 +517,9 @@ fn avx_and_sse_forms_agree() {
               (i64x2.ne (local.get $a) (local.get $b)))))
         (func (export "scalar") (param $x f64) (param $y f64) (result f64)
           (f64.add (f64.min (local.get $x) (local.get $y))
-            (f64.div (f64.sub (local.get $y) (local.get $x)) (f64.max (local.get $y) (local.get $x))))))"#;
+            (f64.div (f64.sub (local.get $y) (local.get $x))
+              (f64.add (f64.max (local.get $y) (local.get $x))
+                (f64.promote_f32 (f32.sqrt (f32.demote_f64 (f64.sqrt (local.get $x))))))))))"#;
     let run = |avx: bool| {
         let engine = Engine::new(wjit::Config::new().x64_avx(avx)).unwrap();
         let module = Module::new(&engine, wat).unwrap();

@@ -958,7 +958,12 @@ impl MacroAssembler for X64Masm {
             }
             FloatUnOp::Sqrt => {
                 let op = if s64 { Packed::SQRTSD } else { Packed::SQRTSS };
-                self.sse(op, d, s);
+                if self.avx {
+                    // No dependency on the old value of `d` (whose upper bits sqrtss keeps).
+                    self.v3(op, d, s, s);
+                } else {
+                    self.sse(op, d, s);
+                }
             }
             FloatUnOp::Ceil | FloatUnOp::Floor | FloatUnOp::Trunc | FloatUnOp::Nearest => {
                 // SSE4.1 rounding modes (checked at engine creation).
@@ -1101,7 +1106,12 @@ impl MacroAssembler for X64Masm {
         } else {
             Packed::CVTSD2SS
         };
-        self.sse(op, dst.hw, src.hw);
+        if self.avx {
+            // No dependency on the old value of `dst`.
+            self.v3(op, dst.hw, src.hw, src.hw);
+        } else {
+            self.sse(op, dst.hw, src.hw);
+        }
     }
 
     fn float_to_int(
