@@ -31,6 +31,9 @@ pub struct ModuleInfo {
     /// The CPU has float rounding instructions (x64: SSE4.1). Without them ceil, floor,
     /// trunc and nearest call the `FloatRound` builtin.
     pub native_float_rounding: bool,
+    /// x64: the CPU has AVX and the engine allows it, so the backend may emit VEX forms
+    /// (ignored by the other backends).
+    pub x64_avx: bool,
 }
 
 impl ModuleInfo {

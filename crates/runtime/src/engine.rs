@@ -18,6 +18,7 @@ pub struct Config {
     pub(crate) parallel_compilation: bool,
     pub(crate) lazy_compilation: bool,
     pub(crate) software_float_rounding: bool,
+    pub(crate) x64_avx: bool,
     pub(crate) wasm_simd: bool,
     pub(crate) wasm_relaxed_simd: bool,
 }
@@ -32,6 +33,7 @@ impl Default for Config {
             parallel_compilation: true,
             lazy_compilation: wjit_compiler::isa::host::LAZY_COMPILATION,
             software_float_rounding: false,
+            x64_avx: true,
             wasm_simd: true,
             wasm_relaxed_simd: true,
         }
@@ -83,6 +85,18 @@ impl Config {
         self.software_float_rounding = enable;
         self
     }
+    /// On x86-64, let generated code use AVX (the default): where [`Engine::new`] detects
+    /// AVX, the v128 operators and the scalar float arithmetic use the three-operand VEX
+    /// forms (`vpaddb d, a, b`), which need no register copies (`movaps`); without AVX, or
+    /// with `false`, they use the two-operand SSE forms. `true` never turns AVX on for a CPU
+    /// without it. Only AVX itself is used (no AVX2, no FMA), and the results are the
+    /// same either way. Ignored on other architectures. Exposed for testing the SSE forms
+    /// on AVX machines.
+    #[doc(hidden)]
+    pub fn x64_avx(&mut self, enable: bool) -> &mut Self {
+        self.x64_avx = enable;
+        self
+    }
     /// Accept the fixed-width SIMD proposal (`v128`; part of wasm 2.0, on by default).
     pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
         self.wasm_simd = enable;
@@ -121,6 +135,8 @@ pub(crate) struct EngineInner {
     pub stubs: &'static HostStubs,
     /// The epoch counter generated code compares against store deadlines.
     pub epoch: Box<AtomicU64>,
+    /// Generated x86-64 code may use AVX: the CPU has it and the config allows it.
+    pub x64_avx: bool,
     /// Canonical signature ids: equal ids mean equal function types. 0 is never used.
     signatures: RwLock<Signatures>,
 }
@@ -159,8 +175,8 @@ impl Default for Engine {
 
 impl Engine {
     /// Creates an engine: checks the CPU (on x86-64: POPCNT, SSSE3, SSE4.1 and SSE4.2, or
-    /// `Error::Unsupported`) and, once per process, assembles the host stubs and installs the
-    /// trap signal handler.
+    /// `Error::Unsupported`; AVX is detected and used if present, see [`Config::x64_avx`])
+    /// and, once per process, assembles the host stubs and installs the trap signal handler.
     pub fn new(config: &Config) -> Result<Engine, Error> {
         // SIMD code uses SSSE3 (`pabs*`), SSE4.1 (`pmulld`, `pinsrq`, `pminu*`) and SSE4.2
         // (`pcmpgtq`); every x86-64 CPU since 2008 has them.
@@ -181,12 +197,17 @@ impl Engine {
                 "relaxed SIMD without SIMD: enable `Config::wasm_simd` or disable `Config::wasm_relaxed_simd`".into(),
             ));
         }
+        #[cfg(target_arch = "x86_64")]
+        let x64_avx = config.x64_avx && std::is_x86_feature_detected!("avx");
+        #[cfg(not(target_arch = "x86_64"))]
+        let x64_avx = false;
         let stubs = stubs()?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
                 stubs,
                 epoch: Box::new(AtomicU64::new(0)),
+                x64_avx,
                 signatures: RwLock::new(Signatures::default()),
             }),
         })
@@ -202,6 +223,12 @@ impl Engine {
     /// The current epoch.
     pub fn current_epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Whether generated x86-64 code uses AVX (detected at [`Engine::new`], and allowed by
+    /// [`Config::x64_avx`]).
+    pub(crate) fn x64_avx(&self) -> bool {
+        self.inner.x64_avx
     }
 
     /// Whether generated code may use the CPU's float rounding instructions.

@@ -595,5 +595,98 @@ fn vector_tests_branch_like_their_values() {
                 );
             }
         }
+
+/// `Config::x64_avx(false)` forces the SSE forms on an AVX machine; both must compute the
+/// same v128 and scalar float results (on other CPUs and ISAs both runs are the same code).
+#[test]
+fn avx_and_sse_forms_agree() {
+    let wat = r#"(module
+        (func (export "mix") (param $a v128) (param $b v128) (param $n i32) (result v128)
+          (local $t v128)
+          (local.set $t (i32x4.add (local.get $a) (local.get $b)))
+          (local.set $t (v128.xor (local.get $t) (i8x16.sub (local.get $b) (local.get $t))))
+          (local.set $t (v128.bitselect (local.get $t) (local.get $a)
+            (i16x8.gt_u (local.get $a) (local.get $b))))
+          (local.set $t (v128.andnot (local.get $t) (i64x2.mul (local.get $a) (local.get $t))))
+          (local.set $t (i8x16.add (local.get $t) (i32x4.le_s (local.get $b) (local.get $t))))
+          (local.set $t (i64x2.sub (local.get $t)
+            (i8x16.shuffle 0 17 2 19 4 21 6 23 8 25 10 27 12 29 14 31
+              (local.get $b) (local.get $t))))
+          (local.set $t (i16x8.add (local.get $t)
+            (i32x4.shr_u (local.get $a) (local.get $n))))
+          (local.set $t (i8x16.add (local.get $t) (i8x16.swizzle (local.get $b) (local.get $t))))
+          (local.set $t (i8x16.add (local.get $t) (i8x16.popcnt (local.get $t))))
+          (local.set $t (i16x8.sub (local.get $t) (i16x8.neg (local.get $t))))
+          (local.get $t))
+        (func (export "float") (param $a v128) (param $b v128) (result v128)
+          (f32x4.add (f32x4.min (local.get $a) (local.get $b))
+            (f32x4.mul (f32x4.pmax (local.get $b) (local.get $a)) (f32x4.neg (local.get $a)))))
+        (func (export "cmp") (param $a v128) (param $b v128) (result v128)
+          (v128.or (f64x2.lt (local.get $a) (local.get $b))
+            (v128.and (f32x4.ge (local.get $b) (local.get $a))
+              (i64x2.ne (local.get $a) (local.get $b)))))
+        (func (export "scalar") (param $x f64) (param $y f64) (result f64)
+          (f64.add (f64.min (local.get $x) (local.get $y))
+            (f64.div (f64.sub (local.get $y) (local.get $x))
+              (f64.add (f64.max (local.get $y) (local.get $x))
+                (f64.promote_f32 (f32.sqrt (f32.demote_f64 (f64.sqrt (local.get $x))))))))))"#;
+    let run = |avx: bool| {
+        let engine = Engine::new(wjit::Config::new().x64_avx(avx)).unwrap();
+        let module = Module::new(&engine, wat).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let mix = inst
+            .get_typed_func::<(V128, V128, i32), V128>(&store, "mix")
+            .unwrap();
+        let float = inst
+            .get_typed_func::<(V128, V128), V128>(&store, "float")
+            .unwrap();
+        let cmp = inst
+            .get_typed_func::<(V128, V128), V128>(&store, "cmp")
+            .unwrap();
+        let scalar = inst
+            .get_typed_func::<(f64, f64), f64>(&store, "scalar")
+            .unwrap();
+        let mut out = Vec::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15_u128 | 1;
+        for i in 0..200u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Every fifth pair equal (equal lanes take the other branches of min/max).
+            let a = x;
+            let b = if i % 5 == 0 { a } else { x.rotate_left(37) };
+            let (va, vb) = (V128::from(a), V128::from(b));
+            out.push(mix.call(&mut store, (va, vb, i as i32)).unwrap().as_u128());
+            out.push(float.call(&mut store, (va, vb)).unwrap().as_u128());
+            out.push(cmp.call(&mut store, (va, vb)).unwrap().as_u128());
+            let (fa, fb) = (f64::from_bits(a as u64), f64::from_bits((b >> 64) as u64));
+            for (p, q) in [
+                (fa, fb),
+                (0.0, -0.0),
+                (-0.0, 0.0),
+                (1.5, f64::NAN),
+                (fb, fb),
+            ] {
+                out.push(scalar.call(&mut store, (p, q)).unwrap().to_bits() as u128);
+            }
+        }
+        out
+    };
+    let (sse, avx) = (run(false), run(true));
+    assert_eq!(sse.len(), avx.len());
+    for (i, (s, a)) in sse.iter().zip(&avx).enumerate() {
+        // NaN payloads may differ with the operand order; compare NaN lanes as equal.
+        let nan32 = |v: u128, l: usize| (v >> (32 * l)) as u32 & 0x7FFF_FFFF > 0x7F80_0000;
+        let nan64 = |v: u128, l: usize| {
+            (v >> (64 * l)) as u64 & 0x7FFF_FFFF_FFFF_FFFF > 0x7FF0_0000_0000_0000
+        };
+        let same = s == a
+            || (0..4)
+                .all(|l| (s ^ a) >> (32 * l) & 0xFFFF_FFFF == 0 || nan32(*s, l) && nan32(*a, l))
+            || (0..2).all(|l| {
+                (s ^ a) >> (64 * l) & 0xFFFF_FFFF_FFFF_FFFF == 0 || nan64(*s, l) && nan64(*a, l)
+            });
+        assert!(same, "result {i}: SSE {s:#034x} AVX {a:#034x}");
     }
 }

@@ -35,6 +35,12 @@ pub mod host {
     pub use super::x64::X64Masm as Masm;
     /// Whether this backend supports lazy compilation.
     pub const LAZY_COMPILATION: bool = true;
+
+    /// A macro assembler for the functions of `info`'s module (AVX forms if
+    /// [`crate::ModuleInfo::x64_avx`]).
+    pub fn masm(info: &crate::ModuleInfo) -> Masm {
+        Masm::new(&info.offsets).with_avx(info.x64_avx)
+    }
 }
 
 /// The backend for the machine this crate was compiled for.
@@ -48,6 +54,11 @@ pub mod host {
     pub use super::aarch64::Aarch64Masm as Masm;
     /// Whether this backend supports lazy compilation.
     pub const LAZY_COMPILATION: bool = true;
+
+    /// A macro assembler for the functions of `info`'s module.
+    pub fn masm(info: &crate::ModuleInfo) -> Masm {
+        Masm::new(&info.offsets)
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

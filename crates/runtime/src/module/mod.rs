@@ -133,6 +133,7 @@ impl Module {
         parsed.info.epoch_interruption = config.epoch_interruption;
         parsed.info.consume_fuel = config.consume_fuel;
         parsed.info.native_float_rounding = engine.native_float_rounding();
+        parsed.info.x64_avx = engine.x64_avx();
         let names = Arc::new(std::mem::take(&mut parsed.names));
         let bodies = std::mem::take(&mut parsed.bodies);
         let info = parsed.info;

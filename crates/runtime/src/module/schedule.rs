@@ -85,7 +85,7 @@ impl ModuleFunctions {
     ) -> Result<ModuleFunctions, Error> {
         let compiled = for_each_body(&bodies, parallel, |chunk| {
             let mut allocs = FuncValidatorAllocations::default();
-            let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+            let masm = wjit_compiler::isa::host::masm(info);
             let mut context = wjit_compiler::FuncCompilerContext::new(masm);
             let mut out = Vec::with_capacity(chunk.len());
             for f in chunk {
@@ -200,7 +200,7 @@ impl ModuleFunctions {
         }
         let body = body_reader(&self.binary, defined.body.clone());
         let mut validator = to_validate.into_validator(Default::default());
-        let masm = wjit_compiler::isa::host::Masm::new(&info.offsets);
+        let masm = wjit_compiler::isa::host::masm(info);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
         // Calls to functions compiled already go straight to them, the others to their
         // slots (and a recursive call to this very function straight to it).

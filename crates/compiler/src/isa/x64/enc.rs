@@ -14,6 +14,9 @@
 //! * the sign-extended imm8 forms (`83 /n`, `6B`, `C1`/`D1` shifts) when the immediate fits,
 //!   and the short `rax` forms of the ALU group when it does not.
 //!
+//! The AVX forms of the SSE instructions ([`vex`]) take the shortest VEX prefix: the
+//! two-byte `C5` form when it can encode the instruction, else `C4`.
+//!
 //! Every function appends one instruction to a [`Sink`] (the [`CodeBuffer`], or a
 //! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
 //! Jumps and anything that needs a label stay with dynasm.
@@ -266,6 +269,13 @@ fn encode(
         i.byte(0x40 | rex);
     }
     i.bytes(opcode);
+    modrm_tail(&mut i, reg, rm, imm);
+    i.emit(s);
+}
+
+/// The ModRM byte, SIB byte, displacement and immediate after the opcode.
+#[inline(always)]
+fn modrm_tail(i: &mut Inst, reg: u8, rm: Rm, imm: Imm) {
     let reg = (reg & 7) << 3;
     match rm {
         Rm::Reg(r) => i.byte(0xC0 | reg | (r & 7)),
@@ -305,7 +315,6 @@ fn encode(
         Imm::W(v) => i.bytes(&v.to_le_bytes()),
         Imm::D(v) => i.bytes(&v.to_le_bytes()),
     }
-    i.emit(s);
 }
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
@@ -1166,5 +1175,91 @@ pub fn packed_imm(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: u8) {
         reg,
         rm,
         Imm::B(imm as i8),
+    );
+}
+
+/// The VEX (AVX) form of a [`Packed`] instruction: the same opcode byte, its map (`0F`,
+/// `0F 38`, `0F 3A`) as `mmmmm`, the mandatory prefix as `pp`, REX.W as VEX.W, and L = 0
+/// (128 bits, the upper half of the ymm register zeroed). `vvvv` is the first source of
+/// the three-operand forms (`vop reg, vvvv, rm`), 0 for the forms without one (which must
+/// encode it as `1111`, what 0 inverts to). The two-byte `C5` prefix when the map is `0F`,
+/// W is 0 and neither X nor B is needed, else the three-byte `C4` prefix.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn encode_vex(s: &mut impl Sink, op: Packed, opcode: u8, reg: u8, vvvv: u8, rm: Rm, imm: Imm) {
+    let pp = match op.prefix {
+        0x66 => 1,
+        0xF3 => 2,
+        0xF2 => 3,
+        _ => 0,
+    };
+    let map = match (op.len, op.opcode[1]) {
+        (2, _) => 1,
+        (_, 0x38) => 2,
+        _ => 3,
+    };
+    let (x, b) = match rm {
+        Rm::Reg(r) => (0, r >> 3),
+        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
+    };
+    let r_bar = (!reg >> 3) & 1;
+    let v_pp = (!vvvv & 0xF) << 3 | pp;
+    let mut i = Inst::new();
+    if map == 1 && !op.w && x & 1 == 0 && b & 1 == 0 {
+        i.byte(0xC5);
+        i.byte(r_bar << 7 | v_pp);
+    } else {
+        i.byte(0xC4);
+        i.byte(r_bar << 7 | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
+        i.byte((op.w as u8) << 7 | v_pp);
+    }
+    i.byte(opcode);
+    modrm_tail(&mut i, reg, rm, imm);
+    i.emit(s);
+}
+
+impl Packed {
+    /// The opcode byte after the map bytes.
+    const fn last(self) -> u8 {
+        self.opcode[self.len as usize - 1]
+    }
+}
+
+/// `vop reg, vvvv, rm`: the VEX form of a [`Packed`] instruction (`vvvv` 0 for the forms
+/// without a first source).
+pub fn vex(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm) {
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::None);
+}
+
+/// `vop reg, vvvv, rm, imm`: the VEX form of a [`Packed`] instruction with an immediate.
+pub fn vex_imm(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm, imm: u8) {
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::B(imm as i8));
+}
+
+/// `vpsllw`/`vpsrld`/... `dst, src, imm`: the VEX form of [`pshift_imm`] (the destination
+/// in `vvvv`, the source in ModRM r/m).
+pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: u8) {
+    encode_vex(
+        s,
+        Packed::op(0x66, op),
+        op,
+        digit,
+        dst,
+        Rm::Reg(src),
+        Imm::B(imm as i8),
+    );
+}
+
+/// `vcmpps`/`vcmppd dst, a, b, predicate`: the VEX form of [`cmpp`].
+pub fn vcmpp(s: &mut impl Sink, double: bool, dst: u8, a: u8, b: u8, predicate: u8) {
+    let prefix = if double { 0x66 } else { 0 };
+    encode_vex(
+        s,
+        Packed::op(prefix, 0xC2),
+        0xC2,
+        dst,
+        a,
+        Rm::Reg(b),
+        Imm::B(predicate as i8),
     );
 }

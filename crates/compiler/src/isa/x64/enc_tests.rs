@@ -1110,3 +1110,270 @@ fn packed_forms() {
         }
     }
 }
+
+/// Bytes of the VEX prefix: two (`C5`) when the map is `0F`, W is 0 and neither X nor B is
+/// needed (no extended register in ModRM r/m, base or index), else three (`C4`).
+fn vex_len(map0f: bool, w: bool, rm_regs: &[u8]) -> usize {
+    if map0f && !w && rm_regs.iter().all(|&r| r < 8) {
+        2
+    } else {
+        3
+    }
+}
+
+/// The VEX (AVX) forms: every register triple `vop a,b,c` of the three-operand forms and
+/// every pair of the two-operand ones, exact text and minimal prefix length.
+#[test]
+fn vex_forms() {
+    use Form::*;
+    // (op, SSE name, form, map 0F, three operands)
+    let ops: &[(Packed, &str, Form, bool, bool)] = &[
+        (Packed::XORPS, "xorps", XmmXmm, true, true),
+        (Packed::ANDPS, "andps", XmmXmm, true, true),
+        (Packed::ORPS, "orps", XmmXmm, true, true),
+        (Packed::ANDNPS, "andnps", XmmXmm, true, true),
+        (Packed::ADDSS, "addss", XmmXmm, true, true),
+        (Packed::ADDSD, "addsd", XmmXmm, true, true),
+        (Packed::SUBSS, "subss", XmmXmm, true, true),
+        (Packed::SUBSD, "subsd", XmmXmm, true, true),
+        (Packed::MULSS, "mulss", XmmXmm, true, true),
+        (Packed::MULSD, "mulsd", XmmXmm, true, true),
+        (Packed::DIVSS, "divss", XmmXmm, true, true),
+        (Packed::DIVSD, "divsd", XmmXmm, true, true),
+        (Packed::MINSS, "minss", XmmXmm, true, true),
+        (Packed::MINSD, "minsd", XmmXmm, true, true),
+        (Packed::MAXSS, "maxss", XmmXmm, true, true),
+        (Packed::MAXSD, "maxsd", XmmXmm, true, true),
+        (Packed::SQRTSS, "sqrtss", XmmXmm, true, true),
+        (Packed::SQRTSD, "sqrtsd", XmmXmm, true, true),
+        (Packed::CVTSS2SD, "cvtss2sd", XmmXmm, true, true),
+        (Packed::CVTSD2SS, "cvtsd2ss", XmmXmm, true, true),
+        (Packed::PAND, "pand", XmmXmm, true, true),
+        (Packed::PANDN, "pandn", XmmXmm, true, true),
+        (Packed::POR, "por", XmmXmm, true, true),
+        (Packed::PXOR, "pxor", XmmXmm, true, true),
+        (Packed::PCMPEQB, "pcmpeqb", XmmXmm, true, true),
+        (Packed::PCMPEQW, "pcmpeqw", XmmXmm, true, true),
+        (Packed::PCMPEQD, "pcmpeqd", XmmXmm, true, true),
+        (Packed::PCMPEQQ, "pcmpeqq", XmmXmm, false, true),
+        (Packed::PCMPGTB, "pcmpgtb", XmmXmm, true, true),
+        (Packed::PCMPGTW, "pcmpgtw", XmmXmm, true, true),
+        (Packed::PCMPGTD, "pcmpgtd", XmmXmm, true, true),
+        (Packed::PCMPGTQ, "pcmpgtq", XmmXmm, false, true),
+        (Packed::PADDB, "paddb", XmmXmm, true, true),
+        (Packed::PADDW, "paddw", XmmXmm, true, true),
+        (Packed::PADDD, "paddd", XmmXmm, true, true),
+        (Packed::PADDQ, "paddq", XmmXmm, true, true),
+        (Packed::PSUBB, "psubb", XmmXmm, true, true),
+        (Packed::PSUBW, "psubw", XmmXmm, true, true),
+        (Packed::PSUBD, "psubd", XmmXmm, true, true),
+        (Packed::PSUBQ, "psubq", XmmXmm, true, true),
+        (Packed::PMULLW, "pmullw", XmmXmm, true, true),
+        (Packed::PMULLD, "pmulld", XmmXmm, false, true),
+        (Packed::PMULUDQ, "pmuludq", XmmXmm, true, true),
+        (Packed::PMULDQ, "pmuldq", XmmXmm, false, true),
+        (Packed::PMULHW, "pmulhw", XmmXmm, true, true),
+        (Packed::PMULHUW, "pmulhuw", XmmXmm, true, true),
+        (Packed::PMULHRSW, "pmulhrsw", XmmXmm, false, true),
+        (Packed::PMADDWD, "pmaddwd", XmmXmm, true, true),
+        (Packed::PMADDUBSW, "pmaddubsw", XmmXmm, false, true),
+        (Packed::PADDSB, "paddsb", XmmXmm, true, true),
+        (Packed::PADDSW, "paddsw", XmmXmm, true, true),
+        (Packed::PADDUSB, "paddusb", XmmXmm, true, true),
+        (Packed::PADDUSW, "paddusw", XmmXmm, true, true),
+        (Packed::PSUBSB, "psubsb", XmmXmm, true, true),
+        (Packed::PSUBSW, "psubsw", XmmXmm, true, true),
+        (Packed::PSUBUSB, "psubusb", XmmXmm, true, true),
+        (Packed::PSUBUSW, "psubusw", XmmXmm, true, true),
+        (Packed::PMINUB, "pminub", XmmXmm, true, true),
+        (Packed::PMINUW, "pminuw", XmmXmm, false, true),
+        (Packed::PMINUD, "pminud", XmmXmm, false, true),
+        (Packed::PMINSB, "pminsb", XmmXmm, false, true),
+        (Packed::PMINSW, "pminsw", XmmXmm, true, true),
+        (Packed::PMINSD, "pminsd", XmmXmm, false, true),
+        (Packed::PMAXUB, "pmaxub", XmmXmm, true, true),
+        (Packed::PMAXUW, "pmaxuw", XmmXmm, false, true),
+        (Packed::PMAXUD, "pmaxud", XmmXmm, false, true),
+        (Packed::PMAXSB, "pmaxsb", XmmXmm, false, true),
+        (Packed::PMAXSW, "pmaxsw", XmmXmm, true, true),
+        (Packed::PMAXSD, "pmaxsd", XmmXmm, false, true),
+        (Packed::PAVGB, "pavgb", XmmXmm, true, true),
+        (Packed::PAVGW, "pavgw", XmmXmm, true, true),
+        (Packed::PACKSSWB, "packsswb", XmmXmm, true, true),
+        (Packed::PACKUSWB, "packuswb", XmmXmm, true, true),
+        (Packed::PACKSSDW, "packssdw", XmmXmm, true, true),
+        (Packed::PACKUSDW, "packusdw", XmmXmm, false, true),
+        (Packed::PHADDW, "phaddw", XmmXmm, false, true),
+        (Packed::PHADDD, "phaddd", XmmXmm, false, true),
+        (Packed::PSHUFB, "pshufb", XmmXmm, false, true),
+        (Packed::PUNPCKLWD, "punpcklwd", XmmXmm, true, true),
+        (Packed::PUNPCKHWD, "punpckhwd", XmmXmm, true, true),
+        (Packed::UNPCKLPS, "unpcklps", XmmXmm, true, true),
+        (Packed::PSRLW, "psrlw", XmmXmm, true, true),
+        (Packed::PSRLD, "psrld", XmmXmm, true, true),
+        (Packed::PSRLQ, "psrlq", XmmXmm, true, true),
+        (Packed::PSRAW, "psraw", XmmXmm, true, true),
+        (Packed::PSRAD, "psrad", XmmXmm, true, true),
+        (Packed::PSLLW, "psllw", XmmXmm, true, true),
+        (Packed::PSLLD, "pslld", XmmXmm, true, true),
+        (Packed::PSLLQ, "psllq", XmmXmm, true, true),
+        (Packed::ADDPS, "addps", XmmXmm, true, true),
+        (Packed::ADDPD, "addpd", XmmXmm, true, true),
+        (Packed::SUBPS, "subps", XmmXmm, true, true),
+        (Packed::SUBPD, "subpd", XmmXmm, true, true),
+        (Packed::MULPS, "mulps", XmmXmm, true, true),
+        (Packed::MULPD, "mulpd", XmmXmm, true, true),
+        (Packed::DIVPS, "divps", XmmXmm, true, true),
+        (Packed::DIVPD, "divpd", XmmXmm, true, true),
+        (Packed::MINPS, "minps", XmmXmm, true, true),
+        (Packed::MINPD, "minpd", XmmXmm, true, true),
+        (Packed::MAXPS, "maxps", XmmXmm, true, true),
+        (Packed::MAXPD, "maxpd", XmmXmm, true, true),
+        (Packed::PBLENDW, "pblendw", XmmXmmImm, false, true),
+        (Packed::SQRTPS, "sqrtps", XmmXmm, true, false),
+        (Packed::PABSB, "pabsb", XmmXmm, false, false),
+        (Packed::PSHUFD, "pshufd", XmmXmmImm, true, false),
+        (Packed::PMOVSXBW, "pmovsxbw", XmmXmm, false, false),
+        (Packed::CVTDQ2PS, "cvtdq2ps", XmmXmm, true, false),
+        (Packed::PEXTRQ, "pextrq", Extract(true), false, false),
+        (Packed::PINSRQ, "pinsrq", Insert(true), false, true),
+        (Packed::PMOVMSKB, "pmovmskb", GprXmm, true, false),
+    ];
+    let imm = 5u8;
+    for &(op, name, form, map0f, three) in ops {
+        let w = matches!(form, Extract(true) | Insert(true));
+        let has_imm = !matches!(form, XmmXmm | GprXmm);
+        for (a, c) in pairs() {
+            let srcs: Vec<u8> = if three { regs().collect() } else { vec![0] };
+            for b in srcs {
+                let text = match (form, three) {
+                    (XmmXmm, true) => format!("v{name} {},{},{}", xmm(a), xmm(b), xmm(c)),
+                    (XmmXmmImm, true) => {
+                        format!("v{name} {},{},{},{imm}", xmm(a), xmm(b), xmm(c))
+                    }
+                    (Insert(w), _) => {
+                        format!("v{name} {},{},{},{imm}", xmm(a), xmm(b), r(w, c))
+                    }
+                    (XmmXmm, false) => format!("v{name} {},{}", xmm(a), xmm(c)),
+                    (XmmXmmImm, false) => format!("v{name} {},{},{imm}", xmm(a), xmm(c)),
+                    (GprXmm, _) => format!("v{name} {},{}", r(false, a), xmm(c)),
+                    (Extract(w), _) => format!("v{name} {},{},{imm}", r(w, c), xmm(a)),
+                    (GprXmmImm, _) => unreachable!(),
+                };
+                let len = vex_len(map0f, w, &[c]) + 2 + has_imm as usize;
+                check(
+                    |buf| {
+                        if has_imm {
+                            vex_imm(buf, op, a, b, Rm::Reg(c), imm)
+                        } else {
+                            vex(buf, op, a, b, Rm::Reg(c))
+                        }
+                    },
+                    &text,
+                    len,
+                );
+            }
+        }
+    }
+    // Memory operands (every base and index, the displacement sizes).
+    for &m in &some_mems() {
+        for (a, b) in [(0, 1), (9, 3), (2, 15), (14, 14)] {
+            for (op, name, size, map0f) in [
+                (Packed::PADDB, "vpaddb", "xmmword", true),
+                (Packed::ADDSD, "vaddsd", "qword", true),
+                (Packed::ADDSS, "vaddss", "dword", true),
+                (Packed::PSHUFB, "vpshufb", "xmmword", false),
+            ] {
+                check(
+                    |buf| vex(buf, op, a, b, Rm::from(m)),
+                    &format!("{name} {},{},{}", xmm(a), xmm(b), mem_text(size, m)),
+                    vex_len(map0f, false, &mem_regs(m)) + 1 + mem_len(m),
+                );
+            }
+            check(
+                |buf| vex(buf, Packed::MOVUPS, a, 0, Rm::from(m)),
+                &format!("vmovups {},{}", xmm(a), mem_text("xmmword", m)),
+                vex_len(true, false, &mem_regs(m)) + 1 + mem_len(m),
+            );
+        }
+    }
+    // The shifts by an immediate (destination in vvvv) and the float compares.
+    for (d, s) in pairs() {
+        for (op, digit, name) in [
+            (0x71, 2, "vpsrlw"),
+            (0x71, 4, "vpsraw"),
+            (0x71, 6, "vpsllw"),
+            (0x72, 2, "vpsrld"),
+            (0x72, 4, "vpsrad"),
+            (0x72, 6, "vpslld"),
+            (0x73, 2, "vpsrlq"),
+            (0x73, 6, "vpsllq"),
+        ] {
+            check(
+                |b| vpshift_imm(b, op, digit, d, s, 31),
+                &format!("{name} {},{},31", xmm(d), xmm(s)),
+                vex_len(true, false, &[s]) + 3,
+            );
+        }
+        for b in regs() {
+            for (double, pred, name) in [
+                (false, 0, "vcmpeqps"),
+                (false, 1, "vcmpltps"),
+                (true, 2, "vcmplepd"),
+                (true, 4, "vcmpneqpd"),
+            ] {
+                check(
+                    |buf| vcmpp(buf, double, d, b, s, pred),
+                    &format!("{name} {},{},{}", xmm(d), xmm(b), xmm(s)),
+                    vex_len(true, false, &[s]) + 3,
+                );
+            }
+        }
+    }
+}
+
+/// With AVX the macro assembler emits three-operand forms instead of copies.
+#[test]
+fn masm_emits_avx_forms() {
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    let x = Reg::float;
+    for avx in [false, true] {
+        let mut m = X64Masm::new(&VMOffsets::default()).with_avx(avx);
+        m.v128_binop(V128BinOp::Add(Lanes::I8x16), x(1), x(2), x(3));
+        m.v128_binop(V128BinOp::AndNot, x(3), x(2), x(3));
+        m.v128_cmp(V128Cmp::Int(Lanes::I32x4, IntCmp::GtS), x(9), x(2), x(9));
+        m.v128_cmp(
+            V128Cmp::Float(FloatLanes::F64x2, FloatCmp::Lt),
+            x(4),
+            x(5),
+            x(6),
+        );
+        m.float_binop(FloatBinOp::Sub, x(1), x(2), x(1), OperandSize::S32);
+        m.v128_binop(V128BinOp::MinU(Lanes::I16x8), x(1), x(12), x(3));
+        let code = m.finish(0).unwrap();
+        let texts = disasm_at(&code, 0);
+        let want: &[&str] = if avx {
+            &[
+                "vpaddb xmm1,xmm2,xmm3",
+                "vpandn xmm3,xmm3,xmm2",
+                "vpcmpgtd xmm9,xmm2,xmm9",
+                "vcmpltpd xmm4,xmm5,xmm6",
+                "vsubss xmm1,xmm2,xmm1",
+                "vpminuw xmm1,xmm12,xmm3",
+            ]
+        } else {
+            &[
+                "movaps xmm1,xmm2",
+                "paddb xmm1,xmm3",
+                "movaps xmm15,xmm3",
+                "movaps xmm3,xmm2",
+                "pandn xmm15,xmm3",
+                "movaps xmm3,xmm15",
+            ]
+        };
+        assert_eq!(&texts[..want.len()], want, "avx {avx}: {texts:#?}");
+    }
+}

@@ -66,6 +66,9 @@ pub struct X64Masm {
     trap_landing: i32,
     memory0_base: i32,
     stack_limit: i32,
+    /// Emit the VEX (AVX) three-operand forms of the vector and scalar float instructions
+    /// that save a register copy (`vaddps d, l, r` for `movaps d, l; addps d, r`).
+    pub(super) avx: bool,
 }
 
 use super::enc::{self, Alu, BitOp, Cc, Ext, Mem, Packed, Rm, Shift, Width};
@@ -121,7 +124,15 @@ impl X64Masm {
             trap_landing: offsets.trap_landing(),
             memory0_base: offsets.memory0_base(),
             stack_limit: offsets.stack_limit(),
+            avx: false,
         }
+    }
+
+    /// The same assembler emitting AVX (VEX) forms where they save copies, if `avx` (the
+    /// caller checks that the CPU has AVX). Only AVX itself is used: no AVX2 or FMA.
+    pub fn with_avx(mut self, avx: bool) -> X64Masm {
+        self.avx = avx;
+        self
     }
 
     fn mem(&self, addr: Address) -> Mem {
@@ -192,22 +203,47 @@ impl X64Masm {
         enc::packed(&mut self.ops, op, d, Rm::Reg(s));
     }
 
+    /// The AVX form `vop d, a, b` of a two-operand SSE instruction `op d, s` (`d = d op
+    /// s` becomes `d = a op b`).
+    pub(super) fn v3(&mut self, op: Packed, d: u8, a: u8, b: u8) {
+        enc::vex(&mut self.ops, op, d, a, Rm::Reg(b));
+    }
+
+    /// `d = a op b` with AVX, else `movaps d, a; op d, b` (`b` must then not be `d` unless
+    /// `a` is).
+    pub(super) fn op3(&mut self, op: Packed, d: u8, a: u8, b: u8) {
+        if self.avx {
+            self.v3(op, d, a, b);
+        } else {
+            debug_assert!(b != d || a == d);
+            self.movaps(d, a);
+            self.sse(op, d, b);
+        }
+    }
+
+    /// Packed shift of xmm `s` by an immediate into `d` (`op`/`digit` as in
+    /// [`enc::pshift_imm`]): one VEX instruction with AVX, else a copy and the shift.
+    pub(super) fn pshift3(&mut self, op: u8, digit: u8, d: u8, s: u8, imm: u8) {
+        if self.avx {
+            enc::vpshift_imm(&mut self.ops, op, digit, d, s, imm);
+        } else {
+            self.movaps(d, s);
+            enc::pshift_imm(&mut self.ops, op, digit, d, imm);
+        }
+    }
+
     /// `dst = lhs * rhs` on 64-bit lanes from 32x32->64 products (SSE has no 64-bit
     /// multiply): `lo*lo + ((lhs_hi*rhs_lo + rhs_hi*lhs_lo) << 32)`.
     fn i64x2_mul(&mut self, dst: Reg, lhs: Reg, rhs: Reg) {
         let (d, a, b) = (dst.hw, lhs.hw, rhs.hw);
-        self.sse(Packed::MOVAPS, XMM0, a);
-        enc::pshift_imm(&mut self.ops, 0x73, 2, XMM0, 32);
+        self.pshift3(0x73, 2, XMM0, a, 32);
         self.sse(Packed::PMULUDQ, XMM0, b);
-        self.sse(Packed::MOVAPS, XMM_SCRATCH, b);
-        enc::pshift_imm(&mut self.ops, 0x73, 2, XMM_SCRATCH, 32);
+        self.pshift3(0x73, 2, XMM_SCRATCH, b, 32);
         self.sse(Packed::PMULUDQ, XMM_SCRATCH, a);
         self.sse(Packed::PADDQ, XMM0, XMM_SCRATCH);
         enc::pshift_imm(&mut self.ops, 0x73, 6, XMM0, 32);
-        self.sse(Packed::MOVAPS, XMM_SCRATCH, a);
-        self.sse(Packed::PMULUDQ, XMM_SCRATCH, b);
-        self.sse(Packed::PADDQ, XMM0, XMM_SCRATCH);
-        self.sse(Packed::MOVAPS, d, XMM0);
+        self.op3(Packed::PMULUDQ, XMM_SCRATCH, a, b);
+        self.op3(Packed::PADDQ, d, XMM0, XMM_SCRATCH);
     }
 
     /// An integer lane comparison of xmm `a` and `b` into `dst` if that keeps the operands
@@ -241,6 +277,19 @@ impl X64Masm {
             _ => (a, b),
         };
         let unsigned = matches!(cc, GeU | LtU | LeU | GtU);
+        let invert = matches!(cc, Ne | LeS | GeS | LtU | GtU);
+        if self.avx {
+            // Three operands: always into `dst`, through xmm0 for the unsigned forms.
+            if unsigned {
+                self.v3(max_or_min(matches!(cc, GeU | LtU)), XMM0, first, second);
+                self.v3(eq, dst, XMM0, first);
+            } else if matches!(cc, Eq | Ne) {
+                self.v3(eq, dst, first, second);
+            } else {
+                self.v3(gt, dst, first, second);
+            }
+            return (dst, invert);
+        }
         // The unsigned forms read `first` again after writing the work register.
         let work = if dst != second && (dst != first || !unsigned) {
             dst
@@ -257,7 +306,7 @@ impl X64Masm {
             self.sse(gt, work, second);
         }
         // gt(b, a) is lt(a, b); le and ge are the negations of gt and lt.
-        (work, matches!(cc, Ne | LeS | GeS | LtU | GtU))
+        (work, invert)
     }
 
     /// `ucomiss/ucomisd` with the operands ordered so that every `cc` is tested by
@@ -273,6 +322,115 @@ impl X64Masm {
             Packed::UCOMISS
         };
         self.sse(op, a, b);
+    }
+
+    /// `float_binop` but Copysign with AVX: `vaddss d, l, r` and the like, no copies.
+    fn float_binop_avx(&mut self, op: FloatBinOp, d: u8, l: u8, r: u8, s64: bool) {
+        let pick = |ss: Packed, sd: Packed| if s64 { sd } else { ss };
+        match op {
+            FloatBinOp::Add => self.v3(pick(Packed::ADDSS, Packed::ADDSD), d, l, r),
+            FloatBinOp::Sub => self.v3(pick(Packed::SUBSS, Packed::SUBSD), d, l, r),
+            FloatBinOp::Mul => self.v3(pick(Packed::MULSS, Packed::MULSD), d, l, r),
+            FloatBinOp::Div => self.v3(pick(Packed::DIVSS, Packed::DIVSD), d, l, r),
+            FloatBinOp::Min | FloatBinOp::Max => {
+                // As in the SSE form: NaN propagates via addition, and on equality or/and
+                // of the bits gives -0 for min and +0 for max.
+                let (nan, eq, done) = (
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                );
+                self.sse(pick(Packed::UCOMISS, Packed::UCOMISD), l, r);
+                x64!(self.ops
+                    ; jp =>nan
+                    ; je =>eq
+                );
+                if op == FloatBinOp::Min {
+                    self.v3(pick(Packed::MINSS, Packed::MINSD), d, l, r);
+                } else {
+                    self.v3(pick(Packed::MAXSS, Packed::MAXSD), d, l, r);
+                }
+                x64!(self.ops; jmp =>done; =>eq);
+                if op == FloatBinOp::Min {
+                    self.v3(Packed::ORPS, d, l, r);
+                } else {
+                    self.v3(Packed::ANDPS, d, l, r);
+                }
+                x64!(self.ops; jmp =>done; =>nan);
+                self.v3(pick(Packed::ADDSS, Packed::ADDSD), d, l, r);
+                x64!(self.ops; =>done);
+            }
+            FloatBinOp::Copysign => unreachable!("copysign works on the bits"),
+        }
+    }
+
+    /// The SSE instruction `op d, s` of a plain lane-wise `V128BinOp` (`d = d op s`).
+    fn v128_binop_sse(op: V128BinOp) -> Packed {
+        use FloatLanes::*;
+        use Lanes::*;
+        match op {
+            V128BinOp::And => Packed::PAND,
+            V128BinOp::Or => Packed::POR,
+            V128BinOp::Xor => Packed::PXOR,
+            V128BinOp::Add(I8x16) => Packed::PADDB,
+            V128BinOp::Add(I16x8) => Packed::PADDW,
+            V128BinOp::Add(I32x4) => Packed::PADDD,
+            V128BinOp::Add(I64x2) => Packed::PADDQ,
+            V128BinOp::Sub(I8x16) => Packed::PSUBB,
+            V128BinOp::Sub(I16x8) => Packed::PSUBW,
+            V128BinOp::Sub(I32x4) => Packed::PSUBD,
+            V128BinOp::Sub(I64x2) => Packed::PSUBQ,
+            V128BinOp::Mul(I16x8) => Packed::PMULLW,
+            V128BinOp::Mul(I32x4) => Packed::PMULLD,
+            V128BinOp::FAdd(F32x4) => Packed::ADDPS,
+            V128BinOp::FAdd(F64x2) => Packed::ADDPD,
+            V128BinOp::FSub(F32x4) => Packed::SUBPS,
+            V128BinOp::FSub(F64x2) => Packed::SUBPD,
+            V128BinOp::FMul(F32x4) => Packed::MULPS,
+            V128BinOp::FMul(F64x2) => Packed::MULPD,
+            V128BinOp::FDiv(F32x4) => Packed::DIVPS,
+            V128BinOp::FDiv(F64x2) => Packed::DIVPD,
+            _ => unreachable!("not a plain lane-wise binop: {op:?}"),
+        }
+    }
+
+    /// The `V128UnOp`s that AVX does without copies; returns false for the others.
+    fn v128_unop_avx(&mut self, op: V128UnOp, d: u8, s: u8) -> bool {
+        const X15: u8 = XMM_SCRATCH;
+        match op {
+            V128UnOp::Not => {
+                self.sse(Packed::PCMPEQD, X15, X15);
+                self.v3(Packed::PXOR, d, s, X15);
+            }
+            V128UnOp::Neg(lanes) => {
+                self.sse(Packed::PXOR, X15, X15);
+                self.v3(Self::v128_binop_sse(V128BinOp::Sub(lanes)), d, X15, s);
+            }
+            V128UnOp::Abs(Lanes::I64x2) => {
+                // sign = 0 > src (all ones where negative); |src| = (src ^ sign) - sign.
+                self.sse(Packed::PXOR, X15, X15);
+                self.v3(Packed::PCMPGTQ, X15, X15, s);
+                self.v3(Packed::PXOR, XMM0, s, X15);
+                self.v3(Packed::PSUBQ, d, XMM0, X15);
+            }
+            V128UnOp::FNeg(lanes) | V128UnOp::FAbs(lanes) => {
+                let neg = matches!(op, V128UnOp::FNeg(_));
+                let (shift_op, bits) = match lanes {
+                    FloatLanes::F32x4 => (0x72, 31),
+                    FloatLanes::F64x2 => (0x73, 63),
+                };
+                self.sse(Packed::PCMPEQD, X15, X15);
+                if neg {
+                    enc::pshift_imm(&mut self.ops, shift_op, 6, X15, bits);
+                } else {
+                    enc::pshift_imm(&mut self.ops, shift_op, 2, X15, 1);
+                }
+                let op = if neg { Packed::XORPS } else { Packed::ANDPS };
+                self.v3(op, d, s, X15);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Computes the heap operand `[membase + index + disp]`.
@@ -728,6 +886,9 @@ impl MacroAssembler for X64Masm {
             enc::movd_to_xmm(&mut self.ops, s64, d, RAX);
             return;
         }
+        if self.avx {
+            return self.float_binop_avx(op, dst.hw, lhs.hw, rhs.hw, s64);
+        }
         // Commutative and already in the result register: `dst op= lhs`, no copies.
         if dst.hw == rhs.hw && dst.hw != lhs.hw && matches!(op, FloatBinOp::Add | FloatBinOp::Mul) {
             return self.float_binop(op, dst, rhs, lhs, size);
@@ -797,7 +958,12 @@ impl MacroAssembler for X64Masm {
             }
             FloatUnOp::Sqrt => {
                 let op = if s64 { Packed::SQRTSD } else { Packed::SQRTSS };
-                self.sse(op, d, s);
+                if self.avx {
+                    // No dependency on the old value of `d` (whose upper bits sqrtss keeps).
+                    self.v3(op, d, s, s);
+                } else {
+                    self.sse(op, d, s);
+                }
             }
             FloatUnOp::Ceil | FloatUnOp::Floor | FloatUnOp::Trunc | FloatUnOp::Nearest => {
                 // SSE4.1 rounding modes (checked at engine creation).
@@ -940,7 +1106,12 @@ impl MacroAssembler for X64Masm {
         } else {
             Packed::CVTSD2SS
         };
-        self.sse(op, dst.hw, src.hw);
+        if self.avx {
+            // No dependency on the old value of `dst`.
+            self.v3(op, dst.hw, src.hw, src.hw);
+        } else {
+            self.sse(op, dst.hw, src.hw);
+        }
     }
 
     fn float_to_int(
@@ -983,9 +1154,8 @@ impl MacroAssembler for X64Masm {
                     ; jmp =>done
                     ;=>big
                 );
-                self.sse(Packed::MOVAPS, XMM0, s);
                 let sub = if f64_ { Packed::SUBSD } else { Packed::SUBSS };
-                self.sse(sub, XMM0, XMM_SCRATCH);
+                self.op3(sub, XMM0, s, XMM_SCRATCH);
                 enc::cvt_float_to_int(&mut self.ops, f64_, true, d, XMM0);
                 enc::btc_imm(&mut self.ops, d, 63);
                 x64!(self.ops; =>done);
@@ -1110,10 +1280,22 @@ impl MacroAssembler for X64Masm {
                 (_, F32x4) => Packed::MAXPS,
                 (_, F64x2) => Packed::MAXPD,
             };
+            if self.avx {
+                self.v3(sse, dst.hw, rhs.hw, lhs.hw);
+                return;
+            }
             self.sse(Packed::MOVAPS, XMM0, rhs.hw);
             self.sse(sse, XMM0, lhs.hw);
             self.sse(Packed::MOVAPS, dst.hw, XMM0);
             return;
+        }
+        if self.avx {
+            let (d, l, r) = (dst.hw, lhs.hw, rhs.hw);
+            return match op {
+                // vpandn computes `!first & second`.
+                V128BinOp::AndNot => self.v3(Packed::PANDN, d, r, l),
+                _ => self.v3(Self::v128_binop_sse(op), d, l, r),
+            };
         }
         let commutative = !matches!(
             op,
@@ -1131,45 +1313,15 @@ impl MacroAssembler for X64Masm {
             }
             self.sse(Packed::MOVAPS, d, lhs.hw);
         }
-        let sse = match op {
-            V128BinOp::And => Packed::PAND,
-            V128BinOp::Or => Packed::POR,
-            V128BinOp::Xor => Packed::PXOR,
-            V128BinOp::AndNot => {
-                // pandn computes `!dst & src`: invert `src`'s role by computing into
-                // the scratch register.
-                self.sse(Packed::MOVAPS, XMM_SCRATCH, src);
-                self.sse(Packed::PANDN, XMM_SCRATCH, d);
-                self.sse(Packed::MOVAPS, d, XMM_SCRATCH);
-                return;
-            }
-            V128BinOp::Add(I8x16) => Packed::PADDB,
-            V128BinOp::Add(I16x8) => Packed::PADDW,
-            V128BinOp::Add(I32x4) => Packed::PADDD,
-            V128BinOp::Add(I64x2) => Packed::PADDQ,
-            V128BinOp::Sub(I8x16) => Packed::PSUBB,
-            V128BinOp::Sub(I16x8) => Packed::PSUBW,
-            V128BinOp::Sub(I32x4) => Packed::PSUBD,
-            V128BinOp::Sub(I64x2) => Packed::PSUBQ,
-            V128BinOp::Mul(I16x8) => Packed::PMULLW,
-            V128BinOp::Mul(_) => {
-                debug_assert_eq!(op, V128BinOp::Mul(I32x4), "no {op:?} on x86-64");
-                enc::packed(&mut self.ops, Packed::PMULLD, d, Rm::Reg(src));
-                return;
-            }
-            V128BinOp::FAdd(F32x4) => Packed::ADDPS,
-            V128BinOp::FAdd(F64x2) => Packed::ADDPD,
-            V128BinOp::FSub(F32x4) => Packed::SUBPS,
-            V128BinOp::FSub(F64x2) => Packed::SUBPD,
-            V128BinOp::FMul(F32x4) => Packed::MULPS,
-            V128BinOp::FMul(F64x2) => Packed::MULPD,
-            V128BinOp::FDiv(F32x4) => Packed::DIVPS,
-            V128BinOp::FDiv(F64x2) => Packed::DIVPD,
-            // Emitted above, before the operands were arranged.
-            V128BinOp::FPMin(_) | V128BinOp::FPMax(_) => return,
-            _ => unreachable!("handled by simd_binop: {op:?}"),
-        };
-        self.sse(sse, d, src);
+        if op == V128BinOp::AndNot {
+            // pandn computes `!dst & src`: invert `src`'s role by computing into the
+            // scratch register.
+            self.movaps(XMM_SCRATCH, src);
+            self.sse(Packed::PANDN, XMM_SCRATCH, d);
+            self.sse(Packed::MOVAPS, d, XMM_SCRATCH);
+            return;
+        }
+        self.sse(Self::v128_binop_sse(op), d, src);
     }
 
     fn v128_unop(&mut self, op: V128UnOp, dst: Reg, src: Reg) {
@@ -1177,6 +1329,9 @@ impl MacroAssembler for X64Masm {
             return;
         }
         let (d, s) = (dst.hw, src.hw);
+        if self.avx && self.v128_unop_avx(op, d, s) {
+            return;
+        }
         match op {
             V128UnOp::Not => {
                 self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
@@ -1259,6 +1414,12 @@ impl MacroAssembler for X64Masm {
     fn v128_bitselect(&mut self, dst: Reg, a: Reg, b: Reg, mask: Reg) {
         // dst = ((a ^ b) & mask) ^ b, computed in the scratch register so any aliasing
         // of `dst` with the sources is harmless.
+        if self.avx {
+            self.v3(Packed::PXOR, XMM_SCRATCH, a.hw, b.hw);
+            self.v3(Packed::PAND, XMM_SCRATCH, XMM_SCRATCH, mask.hw);
+            self.v3(Packed::PXOR, dst.hw, XMM_SCRATCH, b.hw);
+            return;
+        }
         self.sse(Packed::MOVAPS, XMM_SCRATCH, a.hw);
         self.sse(Packed::PXOR, XMM_SCRATCH, b.hw);
         self.sse(Packed::PAND, XMM_SCRATCH, mask.hw);
@@ -1283,14 +1444,23 @@ impl MacroAssembler for X64Masm {
                     FloatCmp::Gt => (b, a, 1),
                     FloatCmp::Ge => (b, a, 2),
                 };
-                let work = if d != second { d } else { XMM0 };
-                self.movaps(work, first);
-                enc::cmpp(&mut self.ops, double, work, second, predicate);
-                (work, false)
+                if self.avx {
+                    enc::vcmpp(&mut self.ops, double, d, first, second, predicate);
+                    (d, false)
+                } else {
+                    let work = if d != second { d } else { XMM0 };
+                    self.movaps(work, first);
+                    enc::cmpp(&mut self.ops, double, work, second, predicate);
+                    (work, false)
+                }
             }
         };
         if invert {
             self.sse(Packed::PCMPEQD, XMM_SCRATCH, XMM_SCRATCH);
+            if self.avx {
+                self.v3(Packed::PXOR, d, work, XMM_SCRATCH);
+                return;
+            }
             self.sse(Packed::PXOR, work, XMM_SCRATCH);
         }
         self.movaps(d, work);

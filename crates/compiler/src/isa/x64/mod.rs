@@ -6,6 +6,11 @@
 //! break cycles of the core's parallel moves), so the core never sees a fixed-register
 //! constraint. Allocatable: `rsi rdi rbx r8 r9 r10 r12 r13` and `xmm1`-`xmm14`; `xmm0` returns
 //! floats and `xmm15` is the float scratch.
+//!
+//! Vector and float code uses the two-operand SSE forms (up to SSE4.2), or, when the engine
+//! found AVX ([`X64Masm::with_avx`]), their three-operand VEX forms wherever that saves a
+//! register copy (`vpaddb d, a, b` for `movaps d, a; paddb d, b`). Both compute the same
+//! results; AVX2 and FMA are never used.
 
 // dynasm's register expressions expand to `.into()` calls on values that already have the
 // right type.

@@ -2,7 +2,8 @@
 //! access, shuffles, shifts, widening and narrowing, conversions, tests).
 //!
 //! Every sequence computes in the scratch registers `xmm0` and `xmm15` (and in `dst` once
-//! every source has been read), so `dst` may alias any source. Constants are built in a
+//! every source has been read), so `dst` may alias any source. With AVX (`self.avx`) the
+//! VEX forms write `dst` directly where the SSE sequence would end with `movaps dst, xmm0`. Constants are built in a
 //! register through `r11` (see `v128_const`).
 
 use super::enc::{self, Alu, Cc, Ext, Packed, Rm};
@@ -102,6 +103,9 @@ impl X64Masm {
         rhs: Reg,
     ) {
         let (d, mut l, mut r) = (dst.hw, lhs.hw, rhs.hw);
+        if self.avx {
+            return self.v3(op, d, l, r);
+        }
         if d == r && d != l && commutative {
             std::mem::swap(&mut l, &mut r);
         }
@@ -165,13 +169,16 @@ impl X64Masm {
             FMin(lanes) | FMax(lanes) => self.float_min_max(matches!(op, FMax(_)), lanes, d, l, r),
             Q15MulrSatS => {
                 // pmulhrsw is exact except 0x8000 * 0x8000, which gives 0x8000: flip it.
-                self.movaps(X0, l);
-                self.sse(Packed::PMULHRSW, X0, r);
+                self.op3(Packed::PMULHRSW, X0, l, r);
                 self.sse(Packed::PCMPEQD, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x71, 6, X15, 15);
                 self.sse(Packed::PCMPEQW, X15, X0);
-                self.sse(Packed::PXOR, X0, X15);
-                self.movaps(d, X0);
+                if self.avx {
+                    self.v3(Packed::PXOR, d, X0, X15);
+                } else {
+                    self.sse(Packed::PXOR, X0, X15);
+                    self.movaps(d, X0);
+                }
             }
             ExtMul {
                 lanes: lanes @ (I16x8 | I64x2),
@@ -194,8 +201,7 @@ impl X64Masm {
                         None => self.pi(Packed::PSHUFD, x, src, shuffle),
                     }
                 }
-                self.sse(mul, X0, X15);
-                self.movaps(d, X0);
+                self.op3(mul, d, X0, X15);
             }
             ExtMul { high, signed, .. } => {
                 // i32x4 from i16x8: the low and high halves of the 32-bit products,
@@ -205,26 +211,29 @@ impl X64Masm {
                 } else {
                     Packed::PMULHUW
                 };
-                self.movaps(X0, l);
-                self.sse(Packed::PMULLW, X0, r);
-                self.movaps(X15, l);
-                self.sse(mulh, X15, r);
+                self.op3(Packed::PMULLW, X0, l, r);
+                self.op3(mulh, X15, l, r);
                 let unpack = if high {
                     Packed::PUNPCKHWD
                 } else {
                     Packed::PUNPCKLWD
                 };
-                self.sse(unpack, X0, X15);
-                self.movaps(d, X0);
+                self.op3(unpack, d, X0, X15);
             }
             Swizzle => {
                 // Indices >= 16 saturate to >= 0x80, which pshufb turns into 0.
-                self.movaps(X0, r);
-                self.constant(X15, splat8(0x70));
-                self.sse(Packed::PADDUSB, X0, X15);
-                self.movaps(X15, l);
-                self.sse(Packed::PSHUFB, X15, X0);
-                self.movaps(d, X15);
+                if self.avx {
+                    self.constant(X15, splat8(0x70));
+                    self.v3(Packed::PADDUSB, X0, r, X15);
+                    self.v3(Packed::PSHUFB, d, l, X0);
+                } else {
+                    self.movaps(X0, r);
+                    self.constant(X15, splat8(0x70));
+                    self.sse(Packed::PADDUSB, X0, X15);
+                    self.movaps(X15, l);
+                    self.sse(Packed::PSHUFB, X15, X0);
+                    self.movaps(d, X15);
+                }
             }
             _ => return false,
         }
@@ -242,10 +251,15 @@ impl X64Masm {
             (true, false) => (Packed::MAXPS, Packed::SUBPS, 0x72, 10),
             (true, true) => (Packed::MAXPD, Packed::SUBPD, 0x73, 13),
         };
-        self.movaps(X15, r);
-        self.sse(minmax, X15, l);
-        self.movaps(X0, l);
-        self.sse(minmax, X0, r);
+        if self.avx {
+            self.v3(minmax, X15, r, l);
+            self.v3(minmax, X0, l, r);
+        } else {
+            self.movaps(X15, r);
+            self.sse(minmax, X15, l);
+            self.movaps(X0, l);
+            self.sse(minmax, X0, r);
+        }
         if max {
             // Lanes that differ: NaNs and a +0/-0 pair; `sub` turns them into NaN / +0.
             self.sse(Packed::XORPS, X0, X15);
@@ -261,6 +275,9 @@ impl X64Masm {
         }
         // Clear the payload of NaN lanes (keeping the quiet bit and exponent).
         enc::pshift_imm(&mut self.ops, shift_op, 2, X0, payload);
+        if self.avx {
+            return self.v3(Packed::ANDNPS, d, X0, X15);
+        }
         self.sse(Packed::ANDNPS, X0, X15);
         self.movaps(d, X0);
     }
@@ -288,11 +305,17 @@ impl X64Masm {
                 // Nibble lookups with pshufb.
                 const NIBBLE_COUNTS: u128 = 0x0403_0302_0302_0201_0302_0201_0201_0100;
                 self.constant(X15, splat8(0x0F));
-                self.movaps(X0, s);
-                enc::pshift_imm(&mut self.ops, 0x71, 2, X0, 4);
+                self.pshift3(0x71, 2, X0, s, 4);
                 self.sse(Packed::PAND, X0, X15);
                 self.sse(Packed::PAND, X15, s);
                 self.constant(d, NIBBLE_COUNTS);
+                if self.avx {
+                    // One copy of the table serves both lookups.
+                    self.v3(Packed::PSHUFB, X15, d, X15);
+                    self.v3(Packed::PSHUFB, d, d, X0);
+                    self.sse(Packed::PADDB, d, X15);
+                    return true;
+                }
                 self.sse(Packed::PSHUFB, d, X15);
                 self.constant(X15, NIBBLE_COUNTS);
                 self.sse(Packed::PSHUFB, X15, X0);
@@ -309,25 +332,25 @@ impl X64Masm {
                     self.sse(Packed::PMADDUBSW, X0, s);
                 } else {
                     self.constant(X15, splat8(1));
-                    self.movaps(X0, s);
-                    self.sse(Packed::PMADDUBSW, X0, X15);
+                    self.op3(Packed::PMADDUBSW, X0, s, X15);
                 }
                 self.movaps(d, X0);
             }
             ExtAddPairwise { signed: true, .. } => {
                 self.constant(X15, splat16(1));
-                self.movaps(X0, s);
-                self.sse(Packed::PMADDWD, X0, X15);
-                self.movaps(d, X0);
+                if self.avx {
+                    self.v3(Packed::PMADDWD, d, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::PMADDWD, X0, X15);
+                    self.movaps(d, X0);
+                }
             }
             ExtAddPairwise { signed: false, .. } => {
-                self.movaps(X0, s);
-                enc::pshift_imm(&mut self.ops, 0x72, 2, X0, 16);
-                self.movaps(X15, s);
-                enc::pshift_imm(&mut self.ops, 0x72, 6, X15, 16);
+                self.pshift3(0x72, 2, X0, s, 16);
+                self.pshift3(0x72, 6, X15, s, 16);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 16);
-                self.sse(Packed::PADDD, X0, X15);
-                self.movaps(d, X0);
+                self.op3(Packed::PADDD, d, X0, X15);
             }
             Extend {
                 lanes,
@@ -346,86 +369,119 @@ impl X64Masm {
             ConvertI32x4ToF32x4 { signed: false } => {
                 // The low 16 bits and the rest converted separately (both exact), the
                 // rest halved first to stay in the signed range.
-                self.movaps(X0, s);
                 self.sse(Packed::PXOR, X15, X15);
-                self.pi(Packed::PBLENDW, X15, X0, 0x55);
-                self.sse(Packed::PSUBD, X0, X15);
+                if self.avx {
+                    let blend = Rm::Reg(s);
+                    enc::vex_imm(&mut self.ops, Packed::PBLENDW, X15, X15, blend, 0x55);
+                    self.v3(Packed::PSUBD, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.pi(Packed::PBLENDW, X15, X0, 0x55);
+                    self.sse(Packed::PSUBD, X0, X15);
+                }
                 self.sse(Packed::CVTDQ2PS, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X0, 1);
                 self.sse(Packed::CVTDQ2PS, X0, X0);
                 self.sse(Packed::ADDPS, X0, X0);
-                self.sse(Packed::ADDPS, X0, X15);
-                self.movaps(d, X0);
+                self.op3(Packed::ADDPS, d, X0, X15);
             }
             ConvertLowI32x4ToF64x2 { signed: true } => self.sse(Packed::CVTDQ2PD, d, s),
             ConvertLowI32x4ToF64x2 { signed: false } => {
                 // 0x4330_0000_xxxx_xxxx is the double 2^52 + x.
                 self.constant(X15, splat32(0x4330_0000));
-                self.movaps(X0, s);
-                self.sse(Packed::UNPCKLPS, X0, X15);
+                self.op3(Packed::UNPCKLPS, X0, s, X15);
                 self.constant(X15, splat64(0x4330_0000_0000_0000));
-                self.sse(Packed::SUBPD, X0, X15);
-                self.movaps(d, X0);
+                self.op3(Packed::SUBPD, d, X0, X15);
             }
             TruncSatF32x4ToI32x4 { signed: true } => {
                 // NaN lanes to 0; cvttps2dq gives 0x8000_0000 on overflow, which is right
                 // for negative lanes and flipped to 0x7FFF_FFFF for positive ones.
-                self.movaps(X0, s);
-                self.movaps(X15, X0);
-                enc::cmpp(&mut self.ops, false, X15, X0, 0);
-                self.sse(Packed::ANDPS, X0, X15);
+                if self.avx {
+                    enc::vcmpp(&mut self.ops, false, X15, s, s, 0);
+                    self.v3(Packed::ANDPS, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.movaps(X15, X0);
+                    enc::cmpp(&mut self.ops, false, X15, X0, 0);
+                    self.sse(Packed::ANDPS, X0, X15);
+                }
                 self.sse(Packed::PXOR, X15, X0);
                 self.sse(Packed::CVTTPS2DQ, X0, X0);
                 self.sse(Packed::PAND, X15, X0);
                 enc::pshift_imm(&mut self.ops, 0x72, 4, X15, 31);
-                self.sse(Packed::PXOR, X0, X15);
-                self.movaps(d, X0);
+                self.op3(Packed::PXOR, d, X0, X15);
             }
             TruncSatF32x4ToI32x4 { signed: false } => {
                 // Lanes >= 2^31 convert as (x - 2^31) + 0x8000_0000; `d` is free once
                 // `s` is in xmm0.
-                self.movaps(X0, s);
-                self.sse(Packed::XORPS, X15, X15);
-                self.sse(Packed::MAXPS, X0, X15);
+                if self.avx {
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.v3(Packed::MAXPS, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.sse(Packed::MAXPS, X0, X15);
+                }
                 self.sse(Packed::PCMPEQD, X15, X15);
                 enc::pshift_imm(&mut self.ops, 0x72, 2, X15, 1);
                 self.sse(Packed::CVTDQ2PS, X15, X15);
-                self.movaps(d, X0);
-                self.sse(Packed::SUBPS, d, X15);
+                self.op3(Packed::SUBPS, d, X0, X15);
                 enc::cmpp(&mut self.ops, false, X15, d, 2);
                 self.sse(Packed::CVTTPS2DQ, d, d);
                 self.sse(Packed::PXOR, d, X15);
                 self.sse(Packed::PXOR, X15, X15);
                 self.sse(Packed::PMAXSD, d, X15);
                 self.sse(Packed::CVTTPS2DQ, X0, X0);
-                self.sse(Packed::PADDD, X0, d);
-                self.movaps(d, X0);
+                if self.avx {
+                    self.v3(Packed::PADDD, d, X0, d);
+                } else {
+                    self.sse(Packed::PADDD, X0, d);
+                    self.movaps(d, X0);
+                }
             }
             TruncSatF64x2ToI32x4Zero { signed: true } => {
                 // NaN lanes to 0, clamp at i32::MAX; cvttpd2dq saturates negative lanes
                 // to i32::MIN and zeroes the high lanes.
-                self.movaps(X0, s);
-                self.movaps(X15, X0);
-                enc::cmpp(&mut self.ops, true, X15, X0, 0);
-                self.constant(d, splat64(2147483647f64.to_bits()));
-                self.sse(Packed::ANDPS, X15, d);
-                self.sse(Packed::MINPD, X0, X15);
-                self.sse(Packed::CVTTPD2DQ, X0, X0);
-                self.movaps(d, X0);
+                if self.avx {
+                    // `d` may be `s`: the constant goes to xmm0.
+                    self.constant(X0, splat64(2147483647f64.to_bits()));
+                    enc::vcmpp(&mut self.ops, true, X15, s, s, 0);
+                    self.sse(Packed::ANDPS, X15, X0);
+                    self.v3(Packed::MINPD, X0, s, X15);
+                    self.sse(Packed::CVTTPD2DQ, d, X0);
+                } else {
+                    self.movaps(X0, s);
+                    self.movaps(X15, X0);
+                    enc::cmpp(&mut self.ops, true, X15, X0, 0);
+                    self.constant(d, splat64(2147483647f64.to_bits()));
+                    self.sse(Packed::ANDPS, X15, d);
+                    self.sse(Packed::MINPD, X0, X15);
+                    self.sse(Packed::CVTTPD2DQ, X0, X0);
+                    self.movaps(d, X0);
+                }
             }
             TruncSatF64x2ToI32x4Zero { signed: false } => {
                 // Clamp to [0, u32::MAX] (maxpd gives 0 for NaN), truncate, and add 2^52 so
                 // the low 32 bits of each double are the integer.
-                self.movaps(X0, s);
-                self.sse(Packed::XORPS, X15, X15);
-                self.sse(Packed::MAXPD, X0, X15);
+                if self.avx {
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.v3(Packed::MAXPD, X0, s, X15);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::XORPS, X15, X15);
+                    self.sse(Packed::MAXPD, X0, X15);
+                }
                 self.constant(d, splat64(4294967295f64.to_bits()));
                 self.sse(Packed::MINPD, X0, d);
                 self.pi(Packed::ROUNDPD, X0, X0, 3);
                 self.constant(d, splat64(0x4330_0000_0000_0000));
                 self.sse(Packed::ADDPD, X0, d);
-                self.pi(Packed::SHUFPS, X0, X15, 0x88);
-                self.movaps(d, X0);
+                if self.avx {
+                    enc::vex_imm(&mut self.ops, Packed::SHUFPS, d, X0, Rm::Reg(X15), 0x88);
+                } else {
+                    self.pi(Packed::SHUFPS, X0, X15, 0x88);
+                    self.movaps(d, X0);
+                }
             }
             DemoteF64x2Zero => self.sse(Packed::CVTPD2PS, d, s),
             PromoteLowF32x4 => self.sse(Packed::CVTPS2PD, d, s),
@@ -479,8 +535,12 @@ impl X64Masm {
             V128Test::Bitmask(Lanes::I8x16) => self.sse(Packed::PMOVMSKB, d, s),
             V128Test::Bitmask(Lanes::I16x8) => {
                 // Narrow the lanes to bytes (signs kept), then the byte mask's low half.
-                self.movaps(X0, s);
-                self.sse(Packed::PACKSSWB, X0, X0);
+                if self.avx {
+                    self.v3(Packed::PACKSSWB, X0, s, s);
+                } else {
+                    self.movaps(X0, s);
+                    self.sse(Packed::PACKSSWB, X0, X0);
+                }
                 self.sse(Packed::PMOVMSKB, d, X0);
                 enc::extend(&mut self.ops, Ext::Zx8, d, Rm::Reg(d));
             }
@@ -512,6 +572,24 @@ impl X64Masm {
                 Count::Xmm(X15)
             }
         };
+        let simple = !matches!(
+            op,
+            V128Shift::Shl(Lanes::I8x16)
+                | V128Shift::ShrS(Lanes::I8x16 | Lanes::I64x2)
+                | V128Shift::ShrU(Lanes::I8x16)
+        );
+        if self.avx && !simple && op != V128Shift::Shl(Lanes::I8x16) {
+            return self.simd_shift_avx(op, d, src.hw, count);
+        }
+        if self.avx && simple {
+            // One three-operand shift (the count is computed without touching `src`).
+            let (by_xmm, imm_op, digit) = shift_ops(op);
+            match count(self, 0) {
+                Count::Imm(n) => enc::vpshift_imm(&mut self.ops, imm_op, digit, d, src.hw, n),
+                Count::Xmm(c) => self.v3(by_xmm, d, src.hw, c),
+            }
+            return;
+        }
         self.movaps(X0, src.hw);
         // From here on `src` is in xmm0 and `dst` is free.
         match op {
@@ -569,6 +647,49 @@ impl X64Masm {
             }
         }
         self.movaps(d, X0);
+    }
+
+    /// The i8x16 right shifts and the i64x2 arithmetic one with AVX: no copies.
+    fn simd_shift_avx(
+        &mut self,
+        op: V128Shift,
+        d: u8,
+        s: u8,
+        count: impl Fn(&mut Self, u8) -> Count,
+    ) {
+        if op == V128Shift::ShrS(Lanes::I64x2) {
+            // (x >>u n ^ m) - m with m = the sign bit >>u n; `d` is written once `s` is
+            // read.
+            let c = count(self, 0);
+            let logical = V128Shift::ShrU(Lanes::I64x2);
+            match c {
+                Count::Imm(n) => enc::vpshift_imm(&mut self.ops, 0x73, 2, X0, s, n),
+                Count::Xmm(x) => self.v3(Packed::PSRLQ, X0, s, x),
+            }
+            self.sse(Packed::PCMPEQD, d, d);
+            enc::pshift_imm(&mut self.ops, 0x73, 6, d, 63);
+            self.pshift(logical, d, c);
+            self.sse(Packed::PXOR, X0, d);
+            return self.v3(Packed::PSUBQ, d, X0, d);
+        }
+        // Each byte into the high half of a word, shifted by 8 more, repacked.
+        let signed = matches!(op, V128Shift::ShrS(_));
+        let word_op = if signed {
+            V128Shift::ShrS(Lanes::I16x8)
+        } else {
+            V128Shift::ShrU(Lanes::I16x8)
+        };
+        self.v3(Packed::PUNPCKHBW, X0, s, s);
+        self.v3(Packed::PUNPCKLBW, d, s, s);
+        let c = count(self, 8);
+        self.pshift(word_op, X0, c);
+        self.pshift(word_op, d, c);
+        let pack = if signed {
+            Packed::PACKSSWB
+        } else {
+            Packed::PACKUSWB
+        };
+        self.v3(pack, d, d, X0);
     }
 
     pub(super) fn simd_splat(&mut self, dst: Reg, src: Reg, lanes: Lanes) {
@@ -663,6 +784,18 @@ impl X64Masm {
         };
         let uses_lhs = lanes.iter().any(|&i| i < 16);
         let uses_rhs = lanes.iter().any(|&i| i >= 16);
+        if self.avx {
+            // Three operands: no copies, and `dst` written last.
+            if !(uses_lhs && uses_rhs) {
+                self.constant(X15, mask(uses_rhs));
+                return self.v3(Packed::PSHUFB, d, if uses_rhs { r } else { l }, X15);
+            }
+            self.constant(X15, mask(true));
+            self.v3(Packed::PSHUFB, X0, r, X15);
+            self.constant(X15, mask(false));
+            self.v3(Packed::PSHUFB, X15, l, X15);
+            return self.v3(Packed::POR, d, X0, X15);
+        }
         if !(uses_lhs && uses_rhs) {
             self.movaps(X0, if uses_rhs { r } else { l });
             self.constant(X15, mask(uses_rhs));

@@ -61,10 +61,20 @@ impl State {
     }
 }
 
+/// The modes to test: SSE, and AVX (VEX forms) where the CPU has it.
+fn modes() -> Vec<bool> {
+    if std::is_x86_feature_detected!("avx") {
+        vec![false, true]
+    } else {
+        eprintln!("no AVX on this CPU: the AVX forms are not run");
+        vec![false]
+    }
+}
+
 /// Runs `body` with xmm0-15 and the int registers rbx and r8-r10 loaded from `state`,
-/// then stores them back.
-fn run(body: impl FnOnce(&mut X64Masm), state: &mut State) {
-    let mut m = X64Masm::new(&VMOffsets::default());
+/// then stores them back; `avx` selects the AVX (VEX) forms.
+fn run(avx: bool, body: impl FnOnce(&mut X64Masm), state: &mut State) {
+    let mut m = X64Masm::new(&VMOffsets::default()).with_avx(avx);
     x64!(m.ops; push rbx);
     for x in 0..16 {
         enc::packed(
@@ -126,8 +136,9 @@ fn same_up_to_nans(a: u128, b: u128) -> bool {
 }
 
 /// Checks a vector primitive with `n` vector sources under every assignment of `dst` and
-/// the sources to the registers of [`XMMS`] that `allowed` accepts. Sources that share a
-/// register get the same value, and the reference is computed from those values.
+/// the sources to the registers of [`XMMS`] that `allowed` accepts, in every mode of
+/// [`modes`]. Sources that share a register get the same value, and the reference is
+/// computed from those values with the SSE forms (so the AVX forms must agree with them).
 fn check_aliasing(
     name: &str,
     n: usize,
@@ -152,29 +163,35 @@ fn check_aliasing(
                 inputs.xmm[6 + i] = start.xmm[6 + first];
             }
             let mut reference = inputs;
-            run(|m| emit(m, Reg::float(5), &distinct), &mut reference);
+            run(false, |m| emit(m, Reg::float(5), &distinct), &mut reference);
             let want = reference.xmm[5];
-            let mut s = inputs;
-            for (i, &r) in regs.iter().enumerate() {
-                s.xmm[r as usize] = inputs.xmm[6 + i];
-            }
-            let before = s;
-            let sources: Vec<Reg> = regs.iter().map(|&r| Reg::float(r)).collect();
-            run(|m| emit(m, Reg::float(d), &sources), &mut s);
-            let got = s.xmm[d as usize];
-            assert!(
-                got == want || float && same_up_to_nans(got, want),
-                "{name}: dst xmm{d}, sources {regs:?}: {got:#034x} want {want:#034x}"
-            );
-            for r in 1..15 {
-                if r != d as usize {
-                    assert_eq!(
-                        s.xmm[r], before.xmm[r],
-                        "{name}: xmm{r} changed (dst xmm{d}, sources {regs:?})"
-                    );
+            for avx in modes() {
+                let mut s = inputs;
+                for (i, &r) in regs.iter().enumerate() {
+                    s.xmm[r as usize] = inputs.xmm[6 + i];
                 }
+                let before = s;
+                let sources: Vec<Reg> = regs.iter().map(|&r| Reg::float(r)).collect();
+                run(avx, |m| emit(m, Reg::float(d), &sources), &mut s);
+                let got = s.xmm[d as usize];
+                assert!(
+                    got == want || float && same_up_to_nans(got, want),
+                    "{name} (avx {avx}): dst xmm{d}, sources {regs:?}: {got:#034x} want \
+                     {want:#034x}"
+                );
+                for r in 1..15 {
+                    if r != d as usize {
+                        assert_eq!(
+                            s.xmm[r], before.xmm[r],
+                            "{name} (avx {avx}): xmm{r} changed (dst xmm{d}, sources {regs:?})"
+                        );
+                    }
+                }
+                assert_eq!(
+                    s.gpr, before.gpr,
+                    "{name} (avx {avx}): an int register changed"
+                );
             }
-            assert_eq!(s.gpr, before.gpr, "{name}: an int register changed");
         }
     }
 }
@@ -411,10 +428,14 @@ fn shifts_lanes_and_tests_keep_other_registers() {
                 false,
             );
             // Extraction into an int register changes only that register.
-            for signed in [false, true] {
+            for (signed, avx) in [false, true]
+                .into_iter()
+                .flat_map(|s| modes().into_iter().map(move |a| (s, a)))
+            {
                 let mut st = State::new(lane.into());
                 let before = st;
                 run(
+                    avx,
                     |m| m.v128_extract_lane(Reg::int(GPR_B), Reg::float(2), lanes, lane, signed),
                     &mut st,
                 );
@@ -433,14 +454,23 @@ fn shifts_lanes_and_tests_keep_other_registers() {
             V128Test::Bitmask(lanes),
             V128Test::AnyTrue,
         ] {
-            let mut st = State::new(3);
-            let before = st;
-            run(
-                |m| m.v128_test(test, Reg::int(GPR_B), Reg::float(2)),
-                &mut st,
+            let mut results = Vec::new();
+            for avx in modes() {
+                let mut st = State::new(3);
+                let before = st;
+                run(
+                    avx,
+                    |m| m.v128_test(test, Reg::int(GPR_B), Reg::float(2)),
+                    &mut st,
+                );
+                assert_eq!(st.xmm[1..15], before.xmm[1..15], "{test:?}");
+                assert_eq!(st.gpr[3], before.gpr[3], "{test:?}");
+                results.push(st.gpr[GPR_B as usize]);
+            }
+            assert!(
+                results.windows(2).all(|w| w[0] == w[1]),
+                "{test:?}: SSE and AVX differ"
             );
-            assert_eq!(st.xmm[1..15], before.xmm[1..15], "{test:?}");
-            assert_eq!(st.gpr[3], before.gpr[3], "{test:?}");
         }
     }
     for lanes in [I32x4, I64x2] {
