@@ -595,6 +595,8 @@ fn vector_tests_branch_like_their_values() {
                 );
             }
         }
+    }
+}
 
 /// `Config::x64_avx(false)` forces the SSE forms on an AVX machine; both must compute the
 /// same v128 and scalar float results (on other CPUs and ISAs both runs are the same code).
