@@ -1,6 +1,7 @@
 //! Linear memory for 32-bit wasm memories: a fixed reservation that never moves.
 
 use std::io;
+use std::sync::Mutex;
 
 use super::mmap::Mmap;
 
@@ -19,6 +20,42 @@ pub const WASM32_MAX_PAGES: u64 = 1 << 16;
 /// the inaccessible rest (a guard-page fault that the signal handler turns into an out-of-bounds
 /// trap). So no explicit bounds checks are needed and the base never moves when memory grows.
 pub const RESERVATION: usize = 8 * (1 << 30) + WASM_PAGE_SIZE;
+
+/// Reservations of dropped memories, all inaccessible again (their pages discarded, so they
+/// read as zero when made accessible), kept for the next memories. Reusing an address range
+/// saves the 8 GiB `mmap`/`munmap` pair, and under qemu-user (the aarch64 CI run) it keeps
+/// the emulator's memory bounded: qemu keeps page bookkeeping for every guest range ever
+/// mapped, about 16 MiB per fresh reservation. Only address space is kept, never memory.
+static FREE_RESERVATIONS: Mutex<Vec<Mmap>> = Mutex::new(Vec::new());
+
+/// The most reservations [`FREE_RESERVATIONS`] keeps (128 GiB of address space).
+const MAX_FREE_RESERVATIONS: usize = 16;
+
+fn take_reservation() -> io::Result<Mmap> {
+    let reused = FREE_RESERVATIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop();
+    match reused {
+        Some(mmap) => Ok(mmap),
+        None => Mmap::reserve(RESERVATION),
+    }
+}
+
+/// Makes the first `accessible` bytes of a dropped memory's reservation inaccessible again
+/// (discarding its pages) and keeps it for reuse, or unmaps it if that fails or enough
+/// reservations are kept already.
+fn give_back_reservation(mut mmap: Mmap, accessible: usize) {
+    if mmap.len() != RESERVATION || mmap.make_inaccessible(0, accessible).is_err() {
+        return;
+    }
+    let mut free = FREE_RESERVATIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if free.len() < MAX_FREE_RESERVATIONS {
+        free.push(mmap);
+    }
+}
 
 /// A 32-bit wasm linear memory whose base address never changes.
 ///
@@ -58,8 +95,11 @@ impl LinearMemory {
                 format!("linear memory of {min_pages} pages exceeds the maximum of {bound} pages"),
             ));
         }
-        let mut mmap = Mmap::reserve(RESERVATION)?;
-        mmap.make_accessible(0, pages_to_bytes(min_pages))?;
+        let mut mmap = take_reservation()?;
+        if let Err(e) = mmap.make_accessible(0, pages_to_bytes(min_pages)) {
+            give_back_reservation(mmap, 0);
+            return Err(e);
+        }
         super::LIVE_MEMORIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(LinearMemory {
             mmap,
@@ -110,12 +150,44 @@ impl LinearMemory {
 impl Drop for LinearMemory {
     fn drop(&mut self) {
         super::LIVE_MEMORIES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // An empty mapping takes the reservation's place (it unmaps nothing when dropped).
+        if let Ok(empty) = Mmap::reserve(0) {
+            let mmap = std::mem::replace(&mut self.mmap, empty);
+            give_back_reservation(mmap, self.size_bytes());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reused_reservations_start_zeroed() {
+        let mut reused = 0;
+        for round in 0..20u8 {
+            let mut m = LinearMemory::new(2, None, u64::MAX).unwrap();
+            assert_eq!(m.grow(1), Some(2));
+            let base = m.base();
+            // SAFETY: three pages are accessible.
+            unsafe {
+                for off in (0..3 * WASM_PAGE_SIZE).step_by(4099) {
+                    *base.add(off) = round | 1;
+                }
+            }
+            drop(m);
+            let fresh = LinearMemory::new(1, None, u64::MAX).unwrap();
+            reused += usize::from(fresh.base() == base);
+            // SAFETY: one page is accessible.
+            unsafe {
+                for off in (0..WASM_PAGE_SIZE).step_by(4099) {
+                    assert_eq!(*fresh.base().add(off), 0, "round {round} offset {off}");
+                }
+            }
+        }
+        // Other tests may take a freed reservation first, but not every time.
+        assert!(reused > 0, "no reservation was reused");
+    }
 
     #[test]
     fn new_and_grow() {
