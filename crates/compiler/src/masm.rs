@@ -82,6 +82,18 @@ pub enum Lanes {
     I64x2,
 }
 
+impl Lanes {
+    /// Bits per lane: 8, 16, 32 or 64.
+    pub const fn bits(self) -> u32 {
+        match self {
+            Lanes::I8x16 => 8,
+            Lanes::I16x8 => 16,
+            Lanes::I32x4 => 32,
+            Lanes::I64x2 => 64,
+        }
+    }
+}
+
 /// Lane shape of a v128 float operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FloatLanes {

@@ -15,15 +15,6 @@ use wasmparser::{MemArg, Operator};
 
 type R = Result<(), CompileError>;
 
-fn lane_bits(lanes: Lanes) -> u32 {
-    match lanes {
-        Lanes::I8x16 => 8,
-        Lanes::I16x8 => 16,
-        Lanes::I32x4 => 32,
-        Lanes::I64x2 => 64,
-    }
-}
-
 /// The binary operator of a lane-wise SIMD `op`, if it is one.
 fn binop(op: &Operator<'_>) -> Option<V128BinOp> {
     use FloatLanes::*;
@@ -563,7 +554,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (V128Shift::Shl(lanes) | V128Shift::ShrS(lanes) | V128Shift::ShrU(lanes)) = op;
         let n = self.pop()?;
         let amount = match n {
-            Val::Const(_, bits) => RegImm::Imm(bits & i64::from(lane_bits(lanes) - 1)),
+            Val::Const(_, bits) => RegImm::Imm(bits & i64::from(lanes.bits() - 1)),
             other => RegImm::Reg(self.read_reg(other)?),
         };
         let a = self.pop()?;

@@ -144,15 +144,6 @@ fn half(lanes: Lanes) -> VSize {
     }
 }
 
-fn lane_bits(lanes: Lanes) -> u32 {
-    match lanes {
-        Lanes::I8x16 => 8,
-        Lanes::I16x8 => 16,
-        Lanes::I32x4 => 32,
-        Lanes::I64x2 => 64,
-    }
-}
-
 fn vsize(lanes: Lanes) -> VSize {
     match lanes {
         Lanes::I8x16 => VSize::B16,
@@ -1454,7 +1445,7 @@ impl MacroAssembler for Aarch64Masm {
             V128Shift::ShrU(l) => (l, true, false),
         };
         let size = vsize(lanes);
-        let bits = lane_bits(lanes);
+        let bits = lanes.bits();
         match amount {
             RegImm::Imm(n) => {
                 let n = (n as u32) & (bits - 1);

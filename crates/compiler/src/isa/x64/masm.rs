@@ -81,16 +81,6 @@ fn is64(size: OperandSize) -> bool {
     size == OperandSize::S64
 }
 
-/// Bytes per lane.
-fn lane_bytes(lanes: Lanes) -> u8 {
-    match lanes {
-        Lanes::I8x16 => 1,
-        Lanes::I16x8 => 2,
-        Lanes::I32x4 => 4,
-        Lanes::I64x2 => 8,
-    }
-}
-
 /// The x86 condition code of an integer comparison.
 fn cond(cc: IntCmp) -> Cc {
     match cc {
@@ -1469,14 +1459,14 @@ impl MacroAssembler for X64Masm {
     fn v128_load_lane(&mut self, dst: Reg, src: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
         let m = self.heap_operand(src);
         let pc = self.offset();
-        enc::pinsr_mem(&mut self.ops, lane_bytes(lanes), dst.hw, m, lane);
+        enc::pinsr_mem(&mut self.ops, (lanes.bits() / 8) as u8, dst.hw, m, lane);
         pc
     }
 
     fn v128_store_lane(&mut self, src: Reg, dst: HeapAddress, lanes: Lanes, lane: u8) -> u32 {
         let m = self.heap_operand(dst);
         let pc = self.offset();
-        enc::pextr_mem(&mut self.ops, lane_bytes(lanes), m, src.hw, lane);
+        enc::pextr_mem(&mut self.ops, (lanes.bits() / 8) as u8, m, src.hw, lane);
         pc
     }
 

@@ -551,12 +551,7 @@ impl X64Masm {
 
     pub(super) fn simd_shift(&mut self, op: V128Shift, dst: Reg, src: Reg, amount: RegImm) {
         let (V128Shift::Shl(lanes) | V128Shift::ShrS(lanes) | V128Shift::ShrU(lanes)) = op;
-        let bits: u8 = match lanes {
-            Lanes::I8x16 => 8,
-            Lanes::I16x8 => 16,
-            Lanes::I32x4 => 32,
-            Lanes::I64x2 => 64,
-        };
+        let bits = lanes.bits() as u8;
         let d = dst.hw;
         // The count reduced modulo the lane width, in r11 (register counts) and, offset by
         // `extra`, as a `Count`.
