@@ -127,6 +127,20 @@ pub struct Options {
     /// Give up on a script after this long (a hung script is reported as a failure and its
     /// thread is abandoned). `None`: wait forever.
     pub timeout: Option<Duration>,
+    /// The proposals the engine accepts.
+    pub proposals: Proposals,
+}
+
+/// Which proposals a script runs with: each suite expects exactly its own (wasm 2.0 scripts
+/// check, for example, that a memory index byte other than zero is malformed, which the
+/// multi-memory proposal makes valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proposals {
+    /// WebAssembly 2.0 (plus relaxed SIMD, which adds opcodes only): the 2.0 suite.
+    #[default]
+    Wasm2,
+    /// Every proposal wjit implements: the newest suite (wasm 3.0 folded in).
+    Latest,
 }
 
 impl Default for Options {
@@ -136,6 +150,7 @@ impl Default for Options {
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or(120);
         Options {
+            proposals: Proposals::default(),
             stack_size: 64 << 20,
             timeout: if timeout == 0 {
                 None
@@ -167,11 +182,12 @@ pub fn run_wast_file_with(path: impl AsRef<Path>, options: &Options) -> Report {
     install_panic_hook();
     let (tx, rx) = mpsc::channel();
     let thread_path = path.clone();
+    let proposals = options.proposals;
     let spawned = std::thread::Builder::new()
         .name(format!("wast:{}", path.display()))
         .stack_size(options.stack_size)
         .spawn(move || {
-            let report = run_wast_text(&thread_path, &text);
+            let report = run_wast_text_with(&thread_path, &text, proposals);
             let _ = tx.send(report);
         });
     if let Err(e) = spawned {
@@ -196,9 +212,14 @@ pub fn run_wast_file_with(path: impl AsRef<Path>, options: &Options) -> Report {
     }
 }
 
-/// Runs a script given as text on the current thread (`path` is only used for messages).
-/// Panics are caught per directive.
+/// Runs a script given as text on the current thread (`path` is only used for messages),
+/// with the wasm 2.0 proposals. Panics are caught per directive.
 pub fn run_wast_text(path: &Path, text: &str) -> Report {
+    run_wast_text_with(path, text, Proposals::Wasm2)
+}
+
+/// [`run_wast_text`] with the given proposals.
+pub fn run_wast_text_with(path: &Path, text: &str, proposals: Proposals) -> Report {
     install_panic_hook();
     let mut report = Report::new(path);
     // names.wast deliberately uses bidi and other confusable characters in strings.
@@ -220,7 +241,7 @@ pub fn run_wast_text(path: &Path, text: &str) -> Report {
             return report;
         }
     };
-    let mut state = match catch(State::new) {
+    let mut state = match catch(|| State::new(proposals)) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             report.fail(
@@ -377,20 +398,23 @@ fn describe_error(e: &Error) -> String {
 
 type Outcome = Result<(), String>;
 
-/// The engine configuration: the defaults, except that `WJIT_X64_AVX=0` makes the x64
-/// backend use its SSE forms on an AVX machine (CI runs the suites both ways).
-fn config() -> Config {
+/// The engine configuration: the defaults with exactly the `proposals` on, and
+/// `WJIT_X64_AVX=0` makes the x64 backend use its SSE forms on an AVX machine (CI runs the
+/// suites both ways).
+fn config(proposals: Proposals) -> Config {
     let mut config = Config::new();
     if std::env::var_os("WJIT_X64_AVX").is_some_and(|v| v == "0") {
         config.x64_avx(false);
     }
+    let latest = proposals == Proposals::Latest;
+    config.wasm_multi_memory(latest).wasm_extended_const(latest);
     config
 }
 
 impl State {
-    fn new() -> Result<State, Error> {
-        let engine = Engine::new(&config())?;
-        let eager_engine = Engine::new(config().lazy_compilation(false))?;
+    fn new(proposals: Proposals) -> Result<State, Error> {
+        let engine = Engine::new(&config(proposals))?;
+        let eager_engine = Engine::new(config(proposals).lazy_compilation(false))?;
         let mut store = Store::new(&engine, ());
         let mut linker = Linker::new(&engine);
         linker.allow_shadowing(true);

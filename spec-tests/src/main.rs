@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use spec_tests::{
-    latest_testsuite_dir, parse_skip_list, run_wast_file, testsuite_dir, testsuite_help, SkipEntry,
+    latest_testsuite_dir, parse_skip_list, run_wast_file_with, testsuite_dir, testsuite_help,
+    Options, Proposals, Report, SkipEntry,
 };
 
 /// How many failure lines a failed trial shows.
@@ -54,6 +55,8 @@ struct Suite {
     skip_file: &'static str,
     /// Prefix of the trial names.
     prefix: &'static str,
+    /// The proposals its scripts run with.
+    proposals: Proposals,
     counts: &'static Counts,
 }
 
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             dir: testsuite_dir(),
             skip_file: "skip.txt",
             prefix: "",
+            proposals: Proposals::Wasm2,
             counts: &COUNTS_2_0,
         },
         Suite {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             dir: latest_testsuite_dir(),
             skip_file: "skip-latest.txt",
             prefix: "latest/",
+            proposals: Proposals::Latest,
             counts: &COUNTS_LATEST,
         },
     ];
@@ -157,18 +162,18 @@ fn suite_trials(suite: &Suite) -> Result<Vec<Trial>, String> {
         ));
     }
 
-    let (counts, skip_file) = (suite.counts, suite.skip_file);
+    let (counts, skip_file, proposals) = (suite.counts, suite.skip_file, suite.proposals);
     Ok(files
         .into_iter()
         .map(|path| {
             let name = stem(&path);
             let trial_name = format!("{}{name}", suite.prefix);
             match skip.get(&name) {
-                None => Trial::test(trial_name, move || run_normal(&path, counts)),
+                None => Trial::test(trial_name, move || run_normal(&path, proposals, counts)),
                 Some(entry) => {
                     let entry = entry.clone();
                     Trial::ignorable_test(trial_name, move || {
-                        run_skipped(&path, &entry, skip_file, counts)
+                        run_skipped(&path, proposals, &entry, skip_file, counts)
                     })
                 }
             }
@@ -182,8 +187,17 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn run_normal(path: &Path, counts: &Counts) -> Result<(), Failed> {
-    let report = run_wast_file(path);
+/// Runs one script with the suite's proposals.
+fn run(path: &Path, proposals: Proposals) -> Report {
+    let options = Options {
+        proposals,
+        ..Options::default()
+    };
+    run_wast_file_with(path, &options)
+}
+
+fn run_normal(path: &Path, proposals: Proposals, counts: &Counts) -> Result<(), Failed> {
+    let report = run(path, proposals);
     counts.add(DIRECTIVES_PASSED, report.passed);
     counts.add(DIRECTIVES_FAILED, report.failed);
     if report.ok() {
@@ -197,11 +211,12 @@ fn run_normal(path: &Path, counts: &Counts) -> Result<(), Failed> {
 
 fn run_skipped(
     path: &Path,
+    proposals: Proposals,
     entry: &SkipEntry,
     skip_file: &str,
     counts: &Counts,
 ) -> Result<Completion, Failed> {
-    let report = run_wast_file(path);
+    let report = run(path, proposals);
     if report.ok() {
         counts.add(FILES_FAILED, 1);
         Err(format!(

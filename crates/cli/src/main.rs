@@ -113,6 +113,12 @@ struct RunArgs {
     #[arg(long)]
     eager: bool,
 
+    /// Switch a wasm proposal on or off by its wasmtime name, e.g. `-W multi-memory=n`,
+    /// `-W extended-const=y,simd=n`; NAME alone means `NAME=y`. Repeatable. Known names:
+    /// simd, relaxed-simd, multi-memory, extended-const
+    #[arg(short = 'W', long = "wasm", value_name = "NAME[=y|n]")]
+    wasm: Vec<String>,
+
     /// The module to run: binary WebAssembly (.wasm) or text format (.wat)
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -128,6 +134,11 @@ struct RunArgs {
 
 #[derive(Args)]
 struct WastArgs {
+    /// Run with every proposal wjit implements, as the newest spec suite expects (default:
+    /// WebAssembly 2.0, as the 2.0 suite expects)
+    #[arg(long)]
+    latest: bool,
+
     /// Spec test scripts to run
     #[arg(value_name = "FILE.wast", required = true)]
     files: Vec<PathBuf>,
@@ -216,6 +227,22 @@ fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// Applies `-W NAME[=y|n][,...]` options to `config`.
+fn apply_wasm_options(config: &mut Config, options: &[String]) -> Result<(), String> {
+    for item in options.iter().flat_map(|o| o.split(',')) {
+        let (name, value) = item.split_once('=').unwrap_or((item, "y"));
+        let enable = match value {
+            "y" | "yes" | "true" | "1" => true,
+            "n" | "no" | "false" | "0" => false,
+            _ => return Err(format!("-W {item}: expected {name}=y or {name}=n")),
+        };
+        config
+            .wasm_feature(name.trim(), enable)
+            .map_err(|e| format!("-W {item}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Host data of `wjit run`: the program's WASI context.
 struct Host {
     wasi: WasiCtx,
@@ -228,6 +255,7 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         .lazy_compilation(!args.eager)
         .consume_fuel(args.fuel.is_some())
         .epoch_interruption(args.timeout.is_some());
+    apply_wasm_options(&mut config, &args.wasm).map_err(Failure::usage)?;
     let engine = Engine::new(&config).map_err(|e| Failure::usage(e.to_string()))?;
     let module = load_module(&engine, path)?;
 
@@ -637,7 +665,15 @@ fn format_val(v: &Val) -> String {
 fn wast(args: &WastArgs) -> Result<u8, Failure> {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &args.files {
-        let report = spec_tests::run_wast_file(Path::new(file));
+        let options = spec_tests::Options {
+            proposals: if args.latest {
+                spec_tests::Proposals::Latest
+            } else {
+                spec_tests::Proposals::Wasm2
+            },
+            ..spec_tests::Options::default()
+        };
+        let report = spec_tests::run_wast_file_with(Path::new(file), &options);
         for line in report.failure_lines() {
             println!("{line}");
         }

@@ -405,3 +405,38 @@ fn eager_mode_runs() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert_eq!(stdout(&o), "6765\n");
 }
+
+#[test]
+fn wasm_proposals_switch_with_dash_w() {
+    let wat = scratch(
+        "two_memories.wat",
+        r#"(module (memory 1) (memory $b 1)
+             (func (export "f") (result i32) (i32.store $b (i32.const 0) (i32.const 7))
+               (i32.load $b (i32.const 0))))"#,
+    );
+    let wat = wat.to_str().unwrap();
+    let o = wjit(&["run", "--invoke", "f", wat]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "7\n");
+    let o = wjit(&["run", "-W", "multi-memory=n", "--invoke", "f", wat]);
+    assert_clean_error(&o, 2);
+    assert!(stderr(&o).contains("multiple memories"), "{}", stderr(&o));
+    let o = wjit(&[
+        "run",
+        "-W",
+        "multi-memory=n,multi-memory=y",
+        "--invoke",
+        "f",
+        wat,
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let o = wjit(&["run", "-W", "no-such-proposal=y", "--invoke", "f", wat]);
+    assert_clean_error(&o, 2);
+    assert!(
+        stderr(&o).contains("unknown wasm proposal"),
+        "{}",
+        stderr(&o)
+    );
+    let o = wjit(&["run", "-W", "simd=maybe", "--invoke", "f", wat]);
+    assert_clean_error(&o, 2);
+}

@@ -299,9 +299,12 @@ pub enum Address {
     Base(Reg, i32),
 }
 
-/// A linear-memory operand of memory 0: `memory_base + zero_extend(index) + offset`.
+/// A linear-memory operand: `memory_base + zero_extend(index) + offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeapAddress {
+    /// The memory's base address: `None` for memory 0, whose base lives in a pinned
+    /// register; for another memory a register the core loaded it into.
+    pub base: Option<Reg>,
     /// The wasm address (an i32, zero-extended in its register).
     pub index: Reg,
     /// The static offset of the memory instruction.

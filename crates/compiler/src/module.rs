@@ -34,6 +34,9 @@ pub struct ModuleInfo {
     /// x64: the CPU has AVX and the engine allows it, so the backend may emit VEX forms
     /// (ignored by the other backends).
     pub x64_avx: bool,
+    /// The multi-memory proposal is on, so the memory index of `memory.size`/`memory.grow`
+    /// may be any LEB128 encoding (without it, one zero byte).
+    pub multi_memory: bool,
 }
 
 impl ModuleInfo {

@@ -21,6 +21,8 @@
 //! ..  globals             [*mut VMGlobal; num_globals]  (16-byte cells, value at offset 0)
 //! ..  tables              [*mut VMTableDefinition; num_tables] { base: *mut *const VMFuncRef, length: u64 }
 //! ..  memories            [*mut VMMemoryDefinition; num_memories]
+//! ..  memory_bases        [u64; num_memories]  base address of each memory (fixed for
+//!                         the memory's life: its whole index range is reserved)
 //! ```
 
 /// Offsets inside a `VMFuncRef` (the callable triple of code pointer, callee context and
@@ -83,11 +85,11 @@ pub mod host_ctx {
 pub enum Builtin {
     /// `(delta_pages, memory) -> old pages or u32::MAX`
     MemoryGrow,
-    /// `(dst, value, len) -> 0 or trap`
+    /// `(memory, dst, value, len) -> 0 or trap`
     MemoryFill,
-    /// `(dst, src, len) -> 0 or trap`
+    /// `(dst_memory << 32 | src_memory, dst, src, len) -> 0 or trap`
     MemoryCopy,
-    /// `(segment, dst, src, len) -> 0 or trap`
+    /// `(memory << 32 | segment, dst, src, len) -> 0 or trap`
     MemoryInit,
     /// `(segment) -> 0`
     DataDrop,
@@ -203,8 +205,12 @@ impl VMOffsets {
     pub fn memory_ptr(&self, index: u32) -> i32 {
         self.table_ptr(self.num_tables) + 8 * index as i32
     }
+    /// Base address of memory `index` (memory 0's is also at [`Self::memory0_base`]).
+    pub fn memory_base(&self, index: u32) -> i32 {
+        self.memory_ptr(self.num_memories) + 8 * index as i32
+    }
     /// Total size of the vmctx in bytes.
     pub fn size(&self) -> usize {
-        self.memory_ptr(self.num_memories) as usize
+        self.memory_base(self.num_memories) as usize
     }
 }

@@ -297,14 +297,6 @@ fn v128_values_compile_everywhere_they_can_appear() {
 fn features_beyond_the_compiler_are_unsupported() {
     let cases = [
         (
-            "(memory 1) (memory $m 1) (func (drop (i32.load $m (i32.const 0))))",
-            "multiple memories",
-        ),
-        (
-            "(memory 1) (memory $m 1) (func (drop (memory.size $m)))",
-            "multiple memories",
-        ),
-        (
             "(memory i64 1) (func (drop (i32.load (i64.const 0))))",
             "64-bit memories",
         ),

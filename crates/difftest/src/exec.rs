@@ -595,7 +595,8 @@ pub fn run_wjit(
 // ---------------------------------------------------------------------------------------
 // wasmi (the reference)
 
-/// The reference: wasm 2.0 (with SIMD), nothing later (no relaxed SIMD).
+/// The reference: wasm 2.0 (with SIMD), multi-memory and extended constant expressions;
+/// no relaxed SIMD.
 pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.wasm_mutable_global(true)
@@ -605,9 +606,9 @@ pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
         .wasm_bulk_memory(true)
         .wasm_reference_types(true)
         .floats(true)
-        .wasm_multi_memory(false)
+        .wasm_multi_memory(true)
         .wasm_tail_call(false)
-        .wasm_extended_const(false)
+        .wasm_extended_const(true)
         .wasm_custom_page_sizes(false)
         .wasm_memory64(false)
         .wasm_wide_arithmetic(false)

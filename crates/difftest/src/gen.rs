@@ -144,10 +144,11 @@ pub fn set_simd_target(on: bool) {
 /// The share of seeds with SIMD in the run, mutate and threads modes (the simd mode: all).
 pub const SIMD_SHARE: (u64, u64) = (1, 2);
 
-/// The wasm features wjit implements (wasm 2.0, with SIMD where [`simd_target`]), for checking
-/// the generator.
+/// The wasm features the generator uses (wasm 2.0, with SIMD where [`simd_target`], plus
+/// multi-memory and extended constant expressions), for checking the generator.
 pub fn wjit_features() -> wasmparser::WasmFeatures {
-    let mut f = wasmparser::WasmFeatures::WASM2;
+    use wasmparser::WasmFeatures as F;
+    let mut f = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST;
     if !simd_target() {
         f.remove(wasmparser::WasmFeatures::SIMD);
     }
@@ -161,7 +162,8 @@ pub const MAX_TABLE_ELEMENTS: u64 = 1_000;
 
 pub fn smith_config(s: &Settings) -> wasm_smith::Config {
     let mut c = wasm_smith::Config {
-        // Exactly wasm 2.0 (SIMD per seed); no relaxed SIMD.
+        // Wasm 2.0 (SIMD per seed) plus the wasm 3.0 proposals wjit implements that wasmi
+        // implements too; no relaxed SIMD.
         simd_enabled: s.simd,
         relaxed_simd_enabled: false,
         threads_enabled: false,
@@ -173,14 +175,14 @@ pub fn smith_config(s: &Settings) -> wasm_smith::Config {
         custom_page_sizes_enabled: false,
         custom_descriptors_enabled: false,
         wide_arithmetic_enabled: false,
-        extended_const_enabled: false,
+        extended_const_enabled: true,
         compact_imports_enabled: false,
         reference_types_enabled: true,
         bulk_memory_enabled: true,
         multi_value_enabled: true,
         sign_extension_ops_enabled: true,
         saturating_float_to_int_enabled: true,
-        max_memories: 1,
+        max_memories: 3,
         max_tables: 4,
         max_imports: 0,
         max_memory32_bytes: MAX_PAGES * 65536,

@@ -21,6 +21,8 @@ pub struct Config {
     pub(crate) x64_avx: bool,
     pub(crate) wasm_simd: bool,
     pub(crate) wasm_relaxed_simd: bool,
+    pub(crate) wasm_multi_memory: bool,
+    pub(crate) wasm_extended_const: bool,
 }
 
 impl Default for Config {
@@ -36,6 +38,8 @@ impl Default for Config {
             x64_avx: true,
             wasm_simd: true,
             wasm_relaxed_simd: true,
+            wasm_multi_memory: true,
+            wasm_extended_const: true,
         }
     }
 }
@@ -114,12 +118,51 @@ impl Config {
         self.wasm_relaxed_simd = enable;
         self
     }
-    /// The proposals the validator accepts under this configuration.
+    /// Accept the multi-memory proposal (wasm 3.0; on by default, as in wasmtime): a module
+    /// may import and define several linear memories, and every memory instruction names
+    /// the one it uses.
+    pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
+        self.wasm_multi_memory = enable;
+        self
+    }
+    /// Accept the extended constant expressions proposal (wasm 3.0; on by default, as in
+    /// wasmtime): `i32`/`i64` `add`, `sub` and `mul` in global initialisers and segment
+    /// offsets.
+    pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
+        self.wasm_extended_const = enable;
+        self
+    }
+    /// Sets a proposal by its wasmtime name (`simd`, `relaxed-simd`, `multi-memory`,
+    /// `extended-const`, ...; `_` and `-` are interchangeable), as the CLI's `-W name=y|n`
+    /// does. Returns an error naming the known proposals for an unknown name.
+    pub fn wasm_feature(&mut self, name: &str, enable: bool) -> Result<&mut Self, Error> {
+        match name.replace('_', "-").as_str() {
+            "simd" => self.wasm_simd(enable),
+            "relaxed-simd" => self.wasm_relaxed_simd(enable),
+            "multi-memory" => self.wasm_multi_memory(enable),
+            "extended-const" => self.wasm_extended_const(enable),
+            _ => {
+                return Err(Error::msg(format!(
+                    "unknown wasm proposal `{name}` (known: {})",
+                    Config::WASM_FEATURE_NAMES.join(", ")
+                )))
+            }
+        };
+        Ok(self)
+    }
+    /// The names [`Config::wasm_feature`] accepts.
+    pub const WASM_FEATURE_NAMES: &'static [&'static str] =
+        &["simd", "relaxed-simd", "multi-memory", "extended-const"];
+    /// The proposals the validator accepts under this configuration. The binary reader
+    /// uses the same set, because some encodings read differently with a proposal on
+    /// (with multi-memory, bit 6 of a memarg's flags announces a memory index).
     pub(crate) fn wasm_features(&self) -> wasmparser::WasmFeatures {
         use wasmparser::WasmFeatures as F;
         let mut features = F::WASM2;
         features.set(F::SIMD, self.wasm_simd);
         features.set(F::RELAXED_SIMD, self.wasm_simd && self.wasm_relaxed_simd);
+        features.set(F::MULTI_MEMORY, self.wasm_multi_memory);
+        features.set(F::EXTENDED_CONST, self.wasm_extended_const);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

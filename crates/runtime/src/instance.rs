@@ -4,7 +4,7 @@
 use crate::handles::{Extern, Func, Instance};
 use crate::handles::{Global, Memory, Table};
 use crate::limits::ResourceLimiter;
-use crate::module::{ConstInit, Import, Module};
+use crate::module::{ConstInit, ConstOp, Import, Module};
 use crate::store::{AsContext, AsContextMut, InstanceData, StoreInner, StoreOpaque};
 use crate::typed::{TypedFunc, WasmParams, WasmResults};
 use crate::types::ExternType;
@@ -166,8 +166,8 @@ fn create_definitions<T: 'static>(
 
 /// The raw value of a constant expression in instance `vm` (as `values::val_to_raw`
 /// makes them: only a v128 uses the upper 64 bits).
-fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: ConstInit) -> u128 {
-    match init {
+fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: &ConstInit) -> u128 {
+    match *init {
         ConstInit::I32(v) => v as u32 as u128,
         ConstInit::I64(v) => v as u64 as u128,
         ConstInit::F32(v) => v as u128,
@@ -179,6 +179,22 @@ fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: ConstInit) 
         ConstInit::GlobalGet(g) => globals
             .get(g as usize)
             .map_or(0, |&i| store.globals[i as usize].get().cell.raw()),
+        ConstInit::Extended(ref ops) => {
+            // Validated: every operator finds its operands, and one value remains.
+            let mut stack: Vec<u128> = Vec::with_capacity(4);
+            for op in ops.iter() {
+                let value = match op {
+                    ConstOp::Push(v) => eval(store, vm, globals, v),
+                    ConstOp::Arith(arith) => {
+                        let b = stack.pop().unwrap_or(0);
+                        let a = stack.pop().unwrap_or(0);
+                        arith.apply(a as u64, b as u64) as u128
+                    }
+                };
+                stack.push(value);
+            }
+            stack.pop().unwrap_or(0)
+        }
     }
 }
 
@@ -201,7 +217,7 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             store,
             store.instances[index as usize].vm.get(),
             &globals,
-            m.global_inits[i],
+            &m.global_inits[i],
         );
         store.globals[globals[i] as usize].get_mut().cell = VMGlobal::from_raw(raw);
     }
@@ -212,12 +228,12 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
         let items: Box<[usize]> = seg
             .items
             .iter()
-            .map(|&item| eval(store, vm, &globals, item) as usize)
+            .map(|item| eval(store, vm, &globals, item) as usize)
             .collect();
         match seg.active {
             None if !seg.declared => passive_elems.push(Some(items)),
             None => passive_elems.push(None),
-            Some((table_index, offset)) => {
+            Some((table_index, ref offset)) => {
                 passive_elems.push(None);
                 let offset = eval(store, vm, &globals, offset) as u32 as usize;
                 let table = tables
@@ -236,7 +252,7 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
 
     let mut passive_data = Vec::with_capacity(m.data.len());
     for seg in &m.data {
-        let Some(offset) = seg.offset else {
+        let Some((memory_index, offset)) = &seg.offset else {
             passive_data.push(Some(seg.bytes.clone()));
             continue;
         };
@@ -248,8 +264,8 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             offset,
         ) as u32 as usize;
         let mem = memories
-            .first()
-            .ok_or_else(|| Error::Compile("data segment without a memory".into()))?;
+            .get(*memory_index as usize)
+            .ok_or_else(|| Error::Compile(format!("unknown memory {memory_index}")))?;
         let bytes = store.memories[*mem as usize].get_mut().data_mut();
         let dst = offset
             .checked_add(seg.bytes.len())

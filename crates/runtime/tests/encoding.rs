@@ -1,6 +1,6 @@
-//! Encodings that only later proposals allow are malformed for wjit, which reads modules as
-//! wasm 2.0 (found by differential testing: the binary reader used to run with every
-//! proposal enabled).
+//! Encodings that only later proposals allow are malformed unless the proposal is enabled
+//! (found by differential testing: the binary reader used to run with every proposal
+//! enabled, whatever the config said).
 
 use wjit::{Config, Engine, Error, Instance, Module, Store};
 
@@ -55,9 +55,27 @@ fn six_byte_memarg_offset_is_malformed() {
 
 #[test]
 fn memory_index_flag_is_malformed_without_multi_memory() {
-    for engine in engines() {
+    for lazy in [true, false] {
+        let mut config = Config::new();
+        config.lazy_compilation(lazy).wasm_multi_memory(false);
+        let engine = Engine::new(&config).unwrap();
         let err = Module::new(&engine, load_module(&[0x42, 0x00, 0x00])).unwrap_err();
         assert!(matches!(err, Error::Compile(_)), "{err}");
         assert!(err.to_string().contains("flags"), "{err}");
+    }
+}
+
+/// With multi-memory (the default), bit 6 of the flags announces a memory index.
+#[test]
+fn memory_index_flag_reads_a_memory_index_with_multi_memory() {
+    for engine in engines() {
+        let module = Module::new(&engine, load_module(&[0x42, 0x00, 0x00])).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = inst.get_typed_func::<i32, i32>(&store, "run").unwrap();
+        assert_eq!(run.call(&mut store, 0).unwrap(), 0);
+        // Memory index 1 does not exist.
+        let err = Module::new(&engine, load_module(&[0x42, 0x01, 0x00])).unwrap_err();
+        assert!(err.to_string().contains("memory"), "{err}");
     }
 }

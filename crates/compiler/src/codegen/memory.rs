@@ -4,7 +4,8 @@
 //! static offset as inaccessible address space, so every access is a plain
 //! `base + index + offset` load or store and an out-of-bounds access faults on a guard page;
 //! each such instruction is recorded as a `MemoryOutOfBounds` trap site for the runtime's
-//! signal handler.
+//! signal handler. Memory 0's base lives in a pinned register; other memories' bases are
+//! loaded from the vmctx at each access (multi-memory).
 
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
@@ -17,8 +18,7 @@ use wasmparser::{MemArg, MemArgTarget, Operator};
 
 fn memory_index(memarg: &MemArg) -> Result<u32, CompileError> {
     match memarg.target {
-        MemArgTarget::Memory(0) => Ok(0),
-        MemArgTarget::Memory(_) => Err(CompileError::Unsupported("multiple memories".into())),
+        MemArgTarget::Memory(mem) => Ok(mem),
         MemArgTarget::Array(_) => Err(CompileError::Unsupported("gc arrays".into())),
     }
 }
@@ -62,15 +62,38 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(true)
     }
 
+    /// The operand of an access to `memarg`'s memory at the address in `index`. Memory 0's
+    /// base is pinned in a register; another memory's base is loaded into a register
+    /// (every memory's base is fixed for the life of the memory), which
+    /// [`Self::free_heap_address`] releases after the access.
     pub(super) fn heap_address(
-        &self,
+        &mut self,
         memarg: &MemArg,
         index: crate::masm::Reg,
     ) -> Result<HeapAddress, CompileError> {
-        memory_index(memarg)?;
+        let mem = memory_index(memarg)?;
         let offset = u32::try_from(memarg.offset)
             .map_err(|_| CompileError::Unsupported("memory64 offsets".into()))?;
-        Ok(HeapAddress { index, offset })
+        let base = if mem == 0 {
+            None
+        } else {
+            let r = self.alloc(RegClass::Int)?;
+            let slot = self.info.offsets.memory_base(mem);
+            self.masm.load(r, Address::Vmctx(slot), OperandSize::S64);
+            Some(r)
+        };
+        Ok(HeapAddress {
+            base,
+            index,
+            offset,
+        })
+    }
+
+    /// Releases what [`Self::heap_address`] allocated.
+    pub(super) fn free_heap_address(&mut self, addr: HeapAddress) {
+        if let Some(base) = addr.base {
+            self.free_reg(base);
+        }
     }
 
     pub(super) fn load(
@@ -83,6 +106,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let addr = self.heap_address(&memarg, index)?;
         let dst = self.result_reg(result.class(), &[index])?;
         let pc = self.masm.load_heap(dst, addr, kind);
+        self.free_heap_address(addr);
         self.free_reg(index);
         self.add_trap(pc, TrapCode::MemoryOutOfBounds);
         self.push(Val::Reg(result, dst));
@@ -96,17 +120,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let addr = self.heap_address(&memarg, index)?;
         let pc = self.masm.store_heap(value, addr, kind);
         self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+        self.free_heap_address(addr);
         self.release_operand(value);
         self.free_reg(index);
         Ok(())
     }
 
     pub(super) fn visit_memory_size(&mut self, mem: u32) -> Result<(), CompileError> {
-        if mem != 0 {
-            return Err(CompileError::Unsupported("multiple memories".into()));
-        }
         let r = self.alloc(RegClass::Int)?;
-        let def = self.info.offsets.memory0_definition();
+        let def = self.info.offsets.memory_ptr(mem);
         self.masm.load(r, Address::Vmctx(def), OperandSize::S64);
         self.masm
             .load(r, Address::Base(r, memory_def::LENGTH), OperandSize::S64);
@@ -122,14 +144,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     pub(super) fn visit_memory_grow(&mut self, mem: u32) -> Result<(), CompileError> {
-        if mem != 0 {
-            return Err(CompileError::Unsupported("multiple memories".into()));
-        }
         let v = self.pop()?;
         let delta = self.reg_or_imm(v)?;
         self.spill_all_for_call();
         let f = self.info.offsets.builtin_memory_grow();
-        self.masm.call_builtin(f, &[delta, RegImm::Imm(0)]);
+        self.masm
+            .call_builtin(f, &[delta, RegImm::Imm(i64::from(mem))]);
         self.release_operand(delta);
         let r = self.alloc(RegClass::Int)?;
         let ret = self.masm.return_reg(RegClass::Int);

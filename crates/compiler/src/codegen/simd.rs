@@ -497,6 +497,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let addr = self.heap_address(&memarg, index)?;
             let pc = self.masm.v128_store_lane(src, addr, lanes, lane);
             self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+            self.free_heap_address(addr);
             self.free_reg(src);
             self.free_reg(index);
         } else {
@@ -505,6 +506,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let addr = self.heap_address(&memarg, index)?;
             let pc = self.masm.v128_load_lane(dst, addr, lanes, lane);
             self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+            self.free_heap_address(addr);
             self.free_reg(index);
             self.push(Val::Reg(ValKind::V128, dst));
         }

@@ -78,50 +78,33 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::ElemDrop { elem_index } => {
                 self.builtin(Builtin::ElemDrop, &[elem_index as i64], 0, None, None)?
             }
-            O::MemoryFill { mem } => {
-                self.single_memory(mem)?;
-                self.builtin(
-                    Builtin::MemoryFill,
-                    &[],
-                    3,
-                    Some(TrapCode::MemoryOutOfBounds),
-                    None,
-                )?
-            }
-            O::MemoryCopy { dst_mem, src_mem } => {
-                self.single_memory(dst_mem)?;
-                self.single_memory(src_mem)?;
-                self.builtin(
-                    Builtin::MemoryCopy,
-                    &[],
-                    3,
-                    Some(TrapCode::MemoryOutOfBounds),
-                    None,
-                )?
-            }
-            O::MemoryInit { data_index, mem } => {
-                self.single_memory(mem)?;
-                self.builtin(
-                    Builtin::MemoryInit,
-                    &[data_index as i64],
-                    3,
-                    Some(TrapCode::MemoryOutOfBounds),
-                    None,
-                )?
-            }
+            O::MemoryFill { mem } => self.builtin(
+                Builtin::MemoryFill,
+                &[i64::from(mem)],
+                3,
+                Some(TrapCode::MemoryOutOfBounds),
+                None,
+            )?,
+            O::MemoryCopy { dst_mem, src_mem } => self.builtin(
+                Builtin::MemoryCopy,
+                &[(i64::from(dst_mem) << 32) | i64::from(src_mem)],
+                3,
+                Some(TrapCode::MemoryOutOfBounds),
+                None,
+            )?,
+            O::MemoryInit { data_index, mem } => self.builtin(
+                Builtin::MemoryInit,
+                &[(i64::from(mem) << 32) | i64::from(data_index)],
+                3,
+                Some(TrapCode::MemoryOutOfBounds),
+                None,
+            )?,
             O::DataDrop { data_index } => {
                 self.builtin(Builtin::DataDrop, &[data_index as i64], 0, None, None)?
             }
             _ => return Ok(false),
         }
         Ok(true)
-    }
-
-    fn single_memory(&self, mem: u32) -> R {
-        if mem != 0 {
-            return Err(CompileError::Unsupported("multiple memories".into()));
-        }
-        Ok(())
     }
 
     fn load_table_def(&mut self, dst: Reg, table: u32) {

@@ -48,7 +48,7 @@ pub fn validate_function<T: WasmModuleResources>(
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset, &op).map_err(invalid)?;
-        check_encoding(&op, offset, reader.original_position(), func_index)?;
+        check_encoding(info, &op, offset, reader.original_position(), func_index)?;
         check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
@@ -61,8 +61,6 @@ pub fn validate_function<T: WasmModuleResources>(
 pub(crate) enum Unsupported {
     /// An operator the compiler does not implement.
     Operator(&'static str),
-    /// A memory index other than 0.
-    MultiMemory,
     /// A 64-bit memory, or a memory offset beyond 32 bits.
     Memory64,
     /// A memory instruction on a GC array.
@@ -83,27 +81,29 @@ impl fmt::Display for Unsupported {
                 let (proposal, name) = (proposal_of_visit(visit), text_name(visit));
                 write!(f, "{proposal} operator {name}")
             }
-            Unsupported::MultiMemory => f.write_str("multiple memories"),
             Unsupported::Memory64 => f.write_str("64-bit memories"),
             Unsupported::GcArray => f.write_str("memory instructions on gc arrays"),
         }
     }
 }
 
-/// The binary-format rule wasmparser leaves to us: WebAssembly 2.0 encodes the memory index
-/// of `memory.size`/`memory.grow` as one zero byte (wasmparser accepts any LEB128 encoding,
-/// as multi-memory does). `reader` is positioned just after `op`.
+/// The binary-format rule wasmparser leaves to us: without multi-memory, WebAssembly encodes
+/// the memory index of `memory.size`/`memory.grow` as one zero byte (wasmparser accepts any
+/// LEB128 encoding, as multi-memory does). `end` is where the operator ends.
 #[inline(always)]
 pub(crate) fn check_encoding(
+    info: &ModuleInfo,
     op: &Operator<'_>,
     offset: u64,
     end: u64,
     func_index: u32,
 ) -> Result<(), CompileError> {
-    if matches!(
-        op,
-        Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
-    ) && end != offset + 2
+    if !info.multi_memory
+        && matches!(
+            op,
+            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
+        )
+        && end != offset + 2
     {
         return Err(CompileError::Invalid {
             func_index,
@@ -259,18 +259,15 @@ pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
     }
 }
 
-/// Memory `mem` is memory 0, a 32-bit memory.
+/// Memory `mem` is a 32-bit memory.
 fn check_memory(info: &ModuleInfo, mem: u32) -> Result<(), Unsupported> {
-    if mem != 0 {
-        return Err(Unsupported::MultiMemory);
-    }
-    if info.memories.first().is_some_and(|m| m.memory64) {
+    if info.memories.get(mem as usize).is_some_and(|m| m.memory64) {
         return Err(Unsupported::Memory64);
     }
     Ok(())
 }
 
-/// The access is to memory 0, a 32-bit memory, with a 32-bit offset.
+/// The access is to a 32-bit memory, with a 32-bit offset.
 fn check_memarg(info: &ModuleInfo, memarg: &MemArg) -> Result<(), Unsupported> {
     match memarg.target {
         MemArgTarget::Memory(mem) => check_memory(info, mem)?,

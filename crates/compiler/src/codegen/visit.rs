@@ -236,7 +236,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
         ) {
             let end = self.body.end_of(offset).unwrap_or(offset);
-            validate::check_encoding(op, offset, end, func_index)?;
+            validate::check_encoding(self.info, op, offset, end, func_index)?;
         }
         // The operator's proposal is supported (`OpVisitor` checked).
         validate::check_operands(self.info, op).map_err(|r| r.at(func_index, offset))?;

@@ -9,7 +9,7 @@ mod parse;
 mod schedule;
 mod validate;
 
-pub(crate) use parse::{ConstInit, DataSegment, ElemSegment, ExportIndex, Import};
+pub(crate) use parse::{ConstInit, ConstOp, DataSegment, ElemSegment, ExportIndex, Import};
 
 use crate::engine::Engine;
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType};
@@ -134,6 +134,7 @@ impl Module {
         parsed.info.consume_fuel = config.consume_fuel;
         parsed.info.native_float_rounding = engine.native_float_rounding();
         parsed.info.x64_avx = engine.x64_avx();
+        parsed.info.multi_memory = engine.inner.config.wasm_multi_memory;
         let names = Arc::new(std::mem::take(&mut parsed.names));
         let bodies = std::mem::take(&mut parsed.bodies);
         let info = parsed.info;

@@ -13,7 +13,7 @@ use wasmparser::{
 use wjit_compiler::ModuleInfo;
 
 /// A constant expression (global initialisers, segment offsets).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum ConstInit {
     I32(i32),
     I64(i64),
@@ -24,12 +24,78 @@ pub(crate) enum ConstInit {
     RefNull,
     RefFunc(u32),
     GlobalGet(u32),
+    /// An extended constant expression (several operators, evaluated on a stack).
+    Extended(Arc<[ConstOp]>),
+}
+
+/// One operator of an extended constant expression.
+#[derive(Debug, Clone)]
+pub(crate) enum ConstOp {
+    /// Push a value (never itself `Extended`).
+    Push(ConstInit),
+    /// Pop two operands, push the result.
+    Arith(ConstArith),
+}
+
+/// The arithmetic of extended constant expressions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ConstArith {
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+impl ConstArith {
+    /// `a op b` on the raw bits (an i32 result zero-extended, as raw values hold them).
+    pub(crate) fn apply(self, a: u64, b: u64) -> u64 {
+        let (a32, b32) = (a as u32, b as u32);
+        match self {
+            ConstArith::I32Add => a32.wrapping_add(b32).into(),
+            ConstArith::I32Sub => a32.wrapping_sub(b32).into(),
+            ConstArith::I32Mul => a32.wrapping_mul(b32).into(),
+            ConstArith::I64Add => a.wrapping_add(b),
+            ConstArith::I64Sub => a.wrapping_sub(b),
+            ConstArith::I64Mul => a.wrapping_mul(b),
+        }
+    }
 }
 
 impl ConstInit {
+    /// Reads a validated constant expression.
     fn parse(expr: &ConstExpr<'_>) -> Result<ConstInit, Error> {
         let mut reader = expr.get_operators_reader();
-        let op = reader.read()?;
+        let first = ConstInit::parse_value(reader.read()?)?;
+        let mut ops = Vec::new();
+        loop {
+            let arith = match reader.read()? {
+                Operator::End if ops.is_empty() => return Ok(first),
+                Operator::End => return Ok(ConstInit::Extended(ops.into())),
+                Operator::I32Add => ConstArith::I32Add,
+                Operator::I32Sub => ConstArith::I32Sub,
+                Operator::I32Mul => ConstArith::I32Mul,
+                Operator::I64Add => ConstArith::I64Add,
+                Operator::I64Sub => ConstArith::I64Sub,
+                Operator::I64Mul => ConstArith::I64Mul,
+                other => {
+                    if ops.is_empty() {
+                        ops.push(ConstOp::Push(first.clone()));
+                    }
+                    ops.push(ConstOp::Push(ConstInit::parse_value(other)?));
+                    continue;
+                }
+            };
+            if ops.is_empty() {
+                ops.push(ConstOp::Push(first.clone()));
+            }
+            ops.push(ConstOp::Arith(arith));
+        }
+    }
+
+    /// A constant expression operator that pushes one value.
+    fn parse_value(op: Operator<'_>) -> Result<ConstInit, Error> {
         let init = match op {
             Operator::I32Const { value } => ConstInit::I32(value),
             Operator::I64Const { value } => ConstInit::I64(value),
@@ -45,10 +111,7 @@ impl ConstInit {
                 )))
             }
         };
-        match reader.read()? {
-            Operator::End => Ok(init),
-            _ => Err(Error::Unsupported("extended constant expressions".into())),
-        }
+        Ok(init)
     }
 }
 
@@ -84,8 +147,8 @@ pub(crate) struct ElemSegment {
 /// A data segment: bytes to put in memory at instantiation (active) or with `memory.init`.
 #[derive(Debug, Clone)]
 pub(crate) struct DataSegment {
-    /// The offset, for an active segment.
-    pub offset: Option<ConstInit>,
+    /// The memory index and offset, for an active segment.
+    pub offset: Option<(u32, ConstInit)>,
     pub bytes: Arc<[u8]>,
 }
 
@@ -147,34 +210,31 @@ fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
     })
 }
 
-/// The proposals wjit can read. Every reader uses exactly these, because the binary
-/// reader's interpretation of some encodings depends on them (with memory64 a memarg offset
-/// may take 10 bytes, with multi-memory bit 6 of its flags adds a memory index): a module
-/// is read as wasm 2.0 plus relaxed SIMD (new opcodes only), not as the union of all
-/// proposals. The validator accepts the subset the engine's [`Config`] enables
-/// ([`Config::wasm_features`]).
-pub(crate) const FEATURES: WasmFeatures = WasmFeatures::WASM2.union(WasmFeatures::RELAXED_SIMD);
-
-/// A reader of the function body at `range` of `binary`, with wjit's features.
+/// A reader of the function body at `range` of `binary`. `features` must be the ones the
+/// module was parsed and validated with ([`crate::Config::wasm_features`], also in the
+/// body's `FuncToValidate`), because the reader's interpretation of some encodings depends
+/// on them (with multi-memory, bit 6 of a memarg's flags adds a memory index).
 pub(crate) fn body_reader(
     binary: &[u8],
     range: std::ops::Range<usize>,
+    features: WasmFeatures,
 ) -> wasmparser::FunctionBody<'_> {
     let start = range.start as u64;
     wasmparser::FunctionBody::new(wasmparser::BinaryReader::new_features(
         &binary[range],
         start,
-        FEATURES,
+        features,
     ))
 }
 
 /// Parses and validates every section of `binary` except the function bodies, which it
 /// collects for validation and compilation.
 pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
-    let mut validator = Validator::new_with_features(engine.inner.config.wasm_features());
+    let features = engine.inner.config.wasm_features();
+    let mut validator = Validator::new_with_features(features);
     let mut m = ParsedModule::default();
     let mut parser = Parser::new(0);
-    parser.set_features(FEATURES);
+    parser.set_features(features);
     for payload in parser.parse_all(binary) {
         let payload = payload?;
         let valid = validator.payload(&payload)?;
@@ -206,9 +266,6 @@ pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Erro
                 body: range.start as usize..range.end as usize,
             });
         }
-    }
-    if m.info.memories.len() > 1 {
-        return Err(Error::Unsupported("multiple memories".into()));
     }
     m.info.compute_offsets();
     Ok(m)
@@ -369,12 +426,9 @@ impl ParsedModule {
             let d = d?;
             let offset = match d.kind {
                 DataKind::Active {
-                    memory_index: 0,
+                    memory_index,
                     offset_expr,
-                } => Some(ConstInit::parse(&offset_expr)?),
-                DataKind::Active { .. } => {
-                    return Err(Error::Unsupported("multiple memories".into()))
-                }
+                } => Some((memory_index, ConstInit::parse(&offset_expr)?)),
                 DataKind::Passive => None,
             };
             self.data.push(DataSegment {

@@ -90,7 +90,7 @@ impl ModuleFunctions {
             let mut out = Vec::with_capacity(chunk.len());
             for f in chunk {
                 let index = f.to_validate.index;
-                let body = body_reader(binary, f.body.clone());
+                let body = body_reader(binary, f.body.clone(), f.to_validate.features);
                 let mut validator = job(f).into_validator(allocs);
                 let code = wjit_compiler::compile_function_in(
                     &mut context,
@@ -198,7 +198,7 @@ impl ModuleFunctions {
         if self.binary.get(defined.body.clone()).is_none() {
             return Err(Error::Compile("function body out of range".into()));
         }
-        let body = body_reader(&self.binary, defined.body.clone());
+        let body = body_reader(&self.binary, defined.body.clone(), to_validate.features);
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::masm(info);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;

@@ -100,7 +100,7 @@ pub(crate) fn validate_bodies(
         let mut allocs = FuncValidatorAllocations::default();
         for f in chunk {
             let index = f.to_validate.index;
-            let body = body_reader(binary, f.body.clone());
+            let body = body_reader(binary, f.body.clone(), f.to_validate.features);
             // Fast path: wasmparser's own validation loop (no `Operator` values), with the
             // SIMD proposals switched off.
             let mut fast = job(f);

@@ -65,17 +65,18 @@ extern "C" fn memory_grow(vmctx: usize, delta: u64, memory: u64) -> u64 {
     })
 }
 
-/// The accessible bytes of memory 0 of `inst`.
-fn memory0(inst: &mut VMInstance) -> Option<&mut [u8]> {
+/// The accessible bytes of memory `index` of `inst`.
+fn memory_bytes(inst: &mut VMInstance, index: u64) -> Option<&mut [u8]> {
     // SAFETY: the memory is a live allocation of the store, which is borrowed by the running
     // wasm code only; the slice is used before anything else can reach the memory.
-    inst.memory(0).map(|m| unsafe { (*m).data_mut() })
+    inst.memory(index as u32)
+        .map(|m| unsafe { (*m).data_mut() })
 }
 
-extern "C" fn memory_fill(vmctx: usize, dst: u64, value: u64, len: u64) -> u64 {
+extern "C" fn memory_fill(vmctx: usize, memory: u64, dst: u64, value: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
         let (dst, len) = (dst as u32 as u64, len as u32 as u64);
-        let Some(mem) = memory0(inst) else {
+        let Some(mem) = memory_bytes(inst, memory) else {
             return OUT_OF_BOUNDS;
         };
         if !in_bounds(dst, len, mem.len() as u64) {
@@ -86,29 +87,44 @@ extern "C" fn memory_fill(vmctx: usize, dst: u64, value: u64, len: u64) -> u64 {
     })
 }
 
-extern "C" fn memory_copy(vmctx: usize, dst: u64, src: u64, len: u64) -> u64 {
+/// `memories` is `dst_memory << 32 | src_memory`.
+extern "C" fn memory_copy(vmctx: usize, memories: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
         let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
-        let Some(mem) = memory0(inst) else {
+        let (Some(dst_mem), Some(src_mem)) = (
+            inst.memory((memories >> 32) as u32),
+            inst.memory(memories as u32),
+        ) else {
             return OUT_OF_BOUNDS;
         };
-        let size = mem.len() as u64;
-        if !in_bounds(dst, len, size) || !in_bounds(src, len, size) {
+        // SAFETY: live memories of the store (possibly the same one), borrowed by the
+        // running wasm code only; only their lengths are read here.
+        let (dst_size, src_size) = unsafe { ((*dst_mem).size_bytes(), (*src_mem).size_bytes()) };
+        if !in_bounds(dst, len, dst_size as u64) || !in_bounds(src, len, src_size as u64) {
             return OUT_OF_BOUNDS;
         }
-        mem.copy_within(src as usize..(src + len) as usize, dst as usize);
+        // SAFETY: both ranges were checked against their memory's accessible length, and
+        // `ptr::copy` allows them to overlap (a copy within one memory).
+        unsafe {
+            std::ptr::copy(
+                (*src_mem).base().add(src as usize),
+                (*dst_mem).base().add(dst as usize),
+                len as usize,
+            );
+        }
         0
     })
 }
 
-extern "C" fn memory_init(vmctx: usize, segment: u64, dst: u64, src: u64, len: u64) -> u64 {
+/// `target` is `memory << 32 | segment`.
+extern "C" fn memory_init(vmctx: usize, target: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
         let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
-        let bytes = match inst.passive_data.get(segment as u32 as usize) {
+        let bytes = match inst.passive_data.get(target as u32 as usize) {
             Some(Some(b)) => b.clone(),
             _ => std::sync::Arc::from(&[][..]),
         };
-        let Some(mem) = memory0(inst) else {
+        let Some(mem) = memory_bytes(inst, target >> 32) else {
             return OUT_OF_BOUNDS;
         };
         if !in_bounds(src, len, bytes.len() as u64) || !in_bounds(dst, len, mem.len() as u64) {

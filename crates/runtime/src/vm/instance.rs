@@ -106,8 +106,10 @@ impl VMInstance {
         }
         for (i, m) in parts.memories.iter().enumerate() {
             // SAFETY: a live memory of the store.
-            let def = unsafe { (**m).definition() };
-            vmctx.set(o.memory_ptr(i as u32), def as u64);
+            let m = unsafe { &mut **m };
+            vmctx.set(o.memory_ptr(i as u32), m.definition() as u64);
+            // The base never moves: the memory's whole index range is reserved.
+            vmctx.set(o.memory_base(i as u32), m.base() as u64);
         }
         Ok(VMInstance {
             vmctx,

@@ -414,10 +414,11 @@ impl Aarch64Masm {
     /// Heap operand `membase + zero_extend(index) + offset` as (base, index) for a
     /// `[base, w_index, uxtw]` access; `x16` holds `membase + offset` when `offset != 0`.
     fn heap_base(&mut self, addr: HeapAddress) -> (u8, u8) {
+        let base = addr.base.map_or(MEMBASE, |b| b.hw);
         if addr.offset == 0 {
-            (MEMBASE, addr.index.hw)
+            (base, addr.index.hw)
         } else {
-            self.add_sub_imm(true, false, X16, MEMBASE, u64::from(addr.offset));
+            self.add_sub_imm(true, false, X16, base, u64::from(addr.offset));
             (X16, addr.index.hw)
         }
     }

@@ -353,6 +353,7 @@ fn heap_accesses_fault_at_the_returned_pc() {
     let a = m.load_heap(
         X,
         HeapAddress {
+            base: None,
             index: Y,
             offset: 0,
         },
@@ -361,6 +362,7 @@ fn heap_accesses_fault_at_the_returned_pc() {
     let b = m.load_heap(
         X,
         HeapAddress {
+            base: None,
             index: Y,
             offset: 16,
         },
@@ -369,6 +371,7 @@ fn heap_accesses_fault_at_the_returned_pc() {
     let c = m.store_heap(
         RegImm::Imm(-2),
         HeapAddress {
+            base: None,
             index: Y,
             offset: u32::MAX,
         },
@@ -377,6 +380,7 @@ fn heap_accesses_fault_at_the_returned_pc() {
     let d = m.store_heap(
         RegImm::Imm(0),
         HeapAddress {
+            base: None,
             index: Y,
             offset: 4096,
         },
@@ -2270,7 +2274,11 @@ fn v128_moves_loads_stores_and_copies() {
 #[test]
 fn v128_heap_accesses_fault_at_the_returned_pc() {
     let mut m = Aarch64Masm::new(&VMOffsets::default());
-    let heap = |offset| HeapAddress { index: Y, offset };
+    let heap = |offset| HeapAddress {
+        base: None,
+        index: Y,
+        offset,
+    };
     let a = m.load_heap(D, heap(0), LoadKind::V128);
     let b = m.load_heap(D, heap(16), LoadKind::V128);
     let c = m.store_heap(RegImm::Reg(Q), heap(0), StoreKind::V128);
@@ -4088,7 +4096,11 @@ fn v128_tests_shifts_splats_lanes_and_shuffles_compute() {
 fn v128_splat_extend_and_zero_loads_fault_at_the_returned_pc() {
     use Lanes::*;
     let mut m = Aarch64Masm::new(&VMOffsets::default());
-    let heap = |offset| HeapAddress { index: Y, offset };
+    let heap = |offset| HeapAddress {
+        base: None,
+        index: Y,
+        offset,
+    };
     let mut pcs = vec![];
     for l in [I8x16, I16x8, I32x4, I64x2] {
         pcs.push(m.load_heap(D, heap(0), LoadKind::V128Splat(l)));

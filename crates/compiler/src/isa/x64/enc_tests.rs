@@ -679,6 +679,7 @@ fn masm_emits_short_forms() {
     m.load_heap(
         esi,
         HeapAddress {
+            base: None,
             index: edi,
             offset: 4,
         },

@@ -425,13 +425,14 @@ impl X64Masm {
 
     /// Computes the heap operand `[membase + index + disp]`.
     fn heap_operand(&mut self, addr: HeapAddress) -> Mem {
+        let base = addr.base.map_or(R14, |b| b.hw);
         if addr.offset <= i32::MAX as u32 {
-            Mem::indexed(R14, addr.index.hw, addr.offset as i32)
+            Mem::indexed(base, addr.index.hw, addr.offset as i32)
         } else {
             // mov r11d, imm32 zero-extends, so r11 = offset as u64.
             enc::mov_imm(&mut self.ops, false, R11, addr.offset as i64);
             enc::alu_rr(&mut self.ops, Alu::Add, true, R11, addr.index.hw);
-            Mem::indexed(R14, R11, 0)
+            Mem::indexed(base, R11, 0)
         }
     }
 }
