@@ -718,13 +718,7 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> Result<(),
     };
     let table = Table::new(&mut *store, table_ty, Val::FuncRef(None))?;
     linker.define(&*store, "spectest", "table", table)?;
-    let memory = Memory::new(
-        &mut *store,
-        MemoryType {
-            minimum: 1,
-            maximum: Some(2),
-        },
-    )?;
+    let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
     linker.define(&*store, "spectest", "memory", memory)?;
     Ok(())
 }

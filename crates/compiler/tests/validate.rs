@@ -296,10 +296,6 @@ fn v128_values_compile_everywhere_they_can_appear() {
 #[test]
 fn features_beyond_the_compiler_are_unsupported() {
     let cases = [
-        (
-            "(memory i64 1) (func (drop (i32.load (i64.const 0))))",
-            "64-bit memories",
-        ),
         ("(func $f return_call $f)", "tail call operator return_call"),
         (
             "(memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0))))",

@@ -23,6 +23,7 @@ pub struct Config {
     pub(crate) wasm_relaxed_simd: bool,
     pub(crate) wasm_multi_memory: bool,
     pub(crate) wasm_extended_const: bool,
+    pub(crate) wasm_memory64: bool,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             wasm_relaxed_simd: true,
             wasm_multi_memory: true,
             wasm_extended_const: true,
+            wasm_memory64: true,
         }
     }
 }
@@ -132,6 +134,14 @@ impl Config {
         self.wasm_extended_const = enable;
         self
     }
+    /// Accept the memory64 proposal (wasm 3.0; on by default, as in wasmtime since version
+    /// 30): memories and tables indexed by `i64`. A 64-bit memory is bounds-checked like a
+    /// 32-bit one (guard pages) plus one check that the index fits in 32 bits, because wjit
+    /// memories stay within 4 GiB ([`Config::max_memory_pages`]).
+    pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
+        self.wasm_memory64 = enable;
+        self
+    }
     /// Sets a proposal by its wasmtime name (`simd`, `relaxed-simd`, `multi-memory`,
     /// `extended-const`, ...; `_` and `-` are interchangeable), as the CLI's `-W name=y|n`
     /// does. Returns an error naming the known proposals for an unknown name.
@@ -141,6 +151,7 @@ impl Config {
             "relaxed-simd" => self.wasm_relaxed_simd(enable),
             "multi-memory" => self.wasm_multi_memory(enable),
             "extended-const" => self.wasm_extended_const(enable),
+            "memory64" => self.wasm_memory64(enable),
             _ => {
                 return Err(Error::msg(format!(
                     "unknown wasm proposal `{name}` (known: {})",
@@ -151,8 +162,13 @@ impl Config {
         Ok(self)
     }
     /// The names [`Config::wasm_feature`] accepts.
-    pub const WASM_FEATURE_NAMES: &'static [&'static str] =
-        &["simd", "relaxed-simd", "multi-memory", "extended-const"];
+    pub const WASM_FEATURE_NAMES: &'static [&'static str] = &[
+        "simd",
+        "relaxed-simd",
+        "multi-memory",
+        "extended-const",
+        "memory64",
+    ];
     /// The proposals the validator accepts under this configuration. The binary reader
     /// uses the same set, because some encodings read differently with a proposal on
     /// (with multi-memory, bit 6 of a memarg's flags announces a memory index).
@@ -163,6 +179,7 @@ impl Config {
         features.set(F::RELAXED_SIMD, self.wasm_simd && self.wasm_relaxed_simd);
         features.set(F::MULTI_MEMORY, self.wasm_multi_memory);
         features.set(F::EXTENDED_CONST, self.wasm_extended_const);
+        features.set(F::MEMORY64, self.wasm_memory64);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

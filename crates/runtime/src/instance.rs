@@ -75,6 +75,12 @@ fn resolve_imports(
             }
             (ExternType::Memory(want), Extern::Memory(mem)) => {
                 let have = store.memories[mem.index as usize].get().ty();
+                if have.memory64 != want.memory64 {
+                    return Err(link_error(
+                        imp,
+                        "incompatible import type (memory index type)",
+                    ));
+                }
                 if !limits_match(have.minimum, have.maximum, want.minimum, want.maximum) {
                     return Err(link_error(imp, "incompatible import type (memory limits)"));
                 }
@@ -198,6 +204,12 @@ fn eval(store: &StoreOpaque, vm: &VMInstance, globals: &[u32], init: &ConstInit)
     }
 }
 
+/// A segment offset (an `i32`, or an `i64` for memory64 and table64) as an index; one
+/// beyond the address space is out of bounds anyway.
+fn offset_value(raw: u128) -> usize {
+    usize::try_from(raw as u64).unwrap_or(usize::MAX)
+}
+
 /// Initialises globals and applies the segments: element segments first, then data; a
 /// segment out of bounds traps and leaves the earlier ones applied.
 fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
@@ -235,7 +247,7 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             None => passive_elems.push(None),
             Some((table_index, ref offset)) => {
                 passive_elems.push(None);
-                let offset = eval(store, vm, &globals, offset) as u32 as usize;
+                let offset = offset_value(eval(store, vm, &globals, offset));
                 let table = tables
                     .get(table_index as usize)
                     .ok_or_else(|| Error::Compile(format!("unknown table {table_index}")))?;
@@ -262,7 +274,8 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             store.instances[index as usize].vm.get(),
             &globals,
             offset,
-        ) as u32 as usize;
+        );
+        let offset = offset_value(offset);
         let mem = memories
             .get(*memory_index as usize)
             .ok_or_else(|| Error::Compile(format!("unknown memory {memory_index}")))?;

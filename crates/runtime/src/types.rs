@@ -157,6 +157,27 @@ pub struct MemoryType {
     pub minimum: u64,
     /// Maximum size in pages.
     pub maximum: Option<u64>,
+    /// Indexed by `i64` (memory64) rather than `i32`.
+    pub memory64: bool,
+}
+
+impl MemoryType {
+    /// A 32-bit memory of `minimum` pages, growable to `maximum`.
+    pub fn new(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryType {
+            minimum,
+            maximum,
+            memory64: false,
+        }
+    }
+    /// A 64-bit memory (memory64) of `minimum` pages, growable to `maximum`.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryType {
+            minimum,
+            maximum,
+            memory64: true,
+        }
+    }
 }
 
 /// The type of an import or export.
@@ -185,7 +206,13 @@ impl fmt::Display for ExternType {
             ExternType::Table(t) => {
                 write!(f, "(table {} {:?} {})", t.minimum, t.maximum, t.element)
             }
-            ExternType::Memory(m) => write!(f, "(memory {} {:?})", m.minimum, m.maximum),
+            ExternType::Memory(m) => write!(
+                f,
+                "(memory {}{} {:?})",
+                if m.memory64 { "i64 " } else { "" },
+                m.minimum,
+                m.maximum
+            ),
         }
     }
 }

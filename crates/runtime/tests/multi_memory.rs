@@ -153,22 +153,8 @@ fn imported_second_memory() {
         )
         .unwrap();
         let mut store = Store::new(&engine, ());
-        let m0 = Memory::new(
-            &mut store,
-            MemoryType {
-                minimum: 1,
-                maximum: None,
-            },
-        )
-        .unwrap();
-        let m1 = Memory::new(
-            &mut store,
-            MemoryType {
-                minimum: 1,
-                maximum: None,
-            },
-        )
-        .unwrap();
+        let m0 = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
+        let m1 = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
         m1.data_mut(&mut store)[5] = 99;
         let mut linker = Linker::new(&engine);
         linker.define(&store, "env", "m0", m0).unwrap();

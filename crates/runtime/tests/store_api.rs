@@ -252,14 +252,7 @@ fn resource_limiter_refuses_growth_and_instances() {
     Instance::new(&mut store, &module, &[]).unwrap();
     let err = Instance::new(&mut store, &module, &[]).unwrap_err();
     assert!(err.to_string().contains("instance limit"), "{err}");
-    let err = Memory::new(
-        &mut store,
-        MemoryType {
-            minimum: 4,
-            maximum: None,
-        },
-    )
-    .unwrap_err();
+    let err = Memory::new(&mut store, MemoryType::new(4, None)).unwrap_err();
     assert!(err.to_string().contains("limiter"), "{err}");
 }
 
@@ -418,14 +411,7 @@ fn handles_of_another_store_are_refused() {
     .unwrap();
     let mut a = Store::new(&engine, ());
     let mut b = Store::new(&engine, ());
-    let mem_a = Memory::new(
-        &mut a,
-        MemoryType {
-            minimum: 1,
-            maximum: None,
-        },
-    )
-    .unwrap();
+    let mem_a = Memory::new(&mut a, MemoryType::new(1, None)).unwrap();
     let err = Instance::new(&mut b, &module, &[mem_a.into()]).unwrap_err();
     assert!(matches!(err, Error::Link(_)), "{err}");
     let inst = Instance::new(&mut a, &module, &[mem_a.into()]).unwrap();

@@ -1,10 +1,12 @@
 //! Linear memory, globals and the memory builtins.
 //!
-//! Bounds-check policy: a 32-bit memory reserves its whole index range plus the largest
+//! Bounds-check policy: a memory reserves its whole 32-bit index range plus the largest
 //! static offset as inaccessible address space, so every access is a plain
 //! `base + index + offset` load or store and an out-of-bounds access faults on a guard page;
 //! each such instruction is recorded as a `MemoryOutOfBounds` trap site for the runtime's
-//! signal handler. Memory 0's base lives in a pinned register; other memories' bases are
+//! signal handler. A 64-bit memory (memory64) is no bigger than 4 GiB either, so its accesses
+//! add one explicit check that the index fits in 32 bits, and an offset beyond 32 bits is
+//! always out of bounds. Memory 0's base lives in a pinned register; other memories' bases are
 //! loaded from the vmctx at each access (multi-memory).
 
 use super::stack::{Val, ValKind};
@@ -72,8 +74,19 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         index: crate::masm::Reg,
     ) -> Result<HeapAddress, CompileError> {
         let mem = memory_index(memarg)?;
-        let offset = u32::try_from(memarg.offset)
-            .map_err(|_| CompileError::Unsupported("memory64 offsets".into()))?;
+        if self.is_memory64(mem) {
+            self.check_index_fits_u32(index)?;
+        }
+        // Only a 64-bit memory has offsets beyond 32 bits, and any access with one is out
+        // of bounds: wjit memories stay within 4 GiB.
+        let offset = match u32::try_from(memarg.offset) {
+            Ok(offset) => offset,
+            Err(_) => {
+                let pc = self.masm.trap(TrapCode::MemoryOutOfBounds);
+                self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+                0
+            }
+        };
         let base = if mem == 0 {
             None
         } else {
@@ -87,6 +100,38 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             index,
             offset,
         })
+    }
+
+    /// Whether memory `mem` is indexed by `i64`.
+    fn is_memory64(&self, mem: u32) -> bool {
+        self.info
+            .memories
+            .get(mem as usize)
+            .is_some_and(|m| m.memory64)
+    }
+
+    /// memory64 bounds check: wjit memories are at most 4 GiB and reserve 4 GiB of guard
+    /// pages beyond, so an `i64` index whose upper half is zero is checked by the guard
+    /// pages like an `i32` one, and any other index is out of bounds.
+    fn check_index_fits_u32(&mut self, index: crate::masm::Reg) -> Result<(), CompileError> {
+        let high = self.alloc(RegClass::Int)?;
+        self.masm.shift(
+            crate::masm::ShiftOp::ShrU,
+            high,
+            index,
+            RegImm::Imm(32),
+            OperandSize::S64,
+        );
+        let pc = self.masm.trap_if(
+            crate::masm::IntCmp::Ne,
+            high,
+            RegImm::Imm(0),
+            OperandSize::S64,
+            TrapCode::MemoryOutOfBounds,
+        );
+        self.add_trap(pc, TrapCode::MemoryOutOfBounds);
+        self.free_reg(high);
+        Ok(())
     }
 
     /// Releases what [`Self::heap_address`] allocated.
@@ -139,7 +184,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             RegImm::Imm(16),
             OperandSize::S64,
         );
-        self.push(Val::Reg(ValKind::I32, r));
+        let kind = if self.is_memory64(mem) {
+            ValKind::I64
+        } else {
+            ValKind::I32
+        };
+        self.push(Val::Reg(kind, r));
         Ok(())
     }
 
@@ -153,8 +203,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.release_operand(delta);
         let r = self.alloc(RegClass::Int)?;
         let ret = self.masm.return_reg(RegClass::Int);
-        self.masm.mov(r, RegImm::Reg(ret), OperandSize::S32);
-        self.push(Val::Reg(ValKind::I32, r));
+        let kind = if self.is_memory64(mem) {
+            ValKind::I64
+        } else {
+            ValKind::I32
+        };
+        self.masm.mov(r, RegImm::Reg(ret), kind.size());
+        self.push(Val::Reg(kind, r));
         Ok(())
     }
 

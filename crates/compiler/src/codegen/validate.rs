@@ -49,7 +49,7 @@ pub fn validate_function<T: WasmModuleResources>(
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset, &op).map_err(invalid)?;
         check_encoding(info, &op, offset, reader.original_position(), func_index)?;
-        check_operator(info, &op).map_err(|r| r.at(func_index, offset))?;
+        check_operator(&op).map_err(|r| r.at(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
     Ok(())
@@ -61,8 +61,6 @@ pub fn validate_function<T: WasmModuleResources>(
 pub(crate) enum Unsupported {
     /// An operator the compiler does not implement.
     Operator(&'static str),
-    /// A 64-bit memory, or a memory offset beyond 32 bits.
-    Memory64,
     /// A memory instruction on a GC array.
     GcArray,
 }
@@ -81,7 +79,6 @@ impl fmt::Display for Unsupported {
                 let (proposal, name) = (proposal_of_visit(visit), text_name(visit));
                 write!(f, "{proposal} operator {name}")
             }
-            Unsupported::Memory64 => f.write_str("64-bit memories"),
             Unsupported::GcArray => f.write_str("memory instructions on gc arrays"),
         }
     }
@@ -202,26 +199,21 @@ pub(crate) fn operator_name(op: &Operator<'_>) -> String {
 /// What of `op` the compiler cannot compile, if anything. Called for every operator by
 /// [`validate_function`] (after validation, so the indices it looks up exist); the
 /// compiler asks the same two questions (the first at compile time of each visitor method).
-pub(crate) fn check_operator(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
+pub(crate) fn check_operator(op: &Operator<'_>) -> Result<(), Unsupported> {
     match operator_support(op) {
-        (true, _) => check_operands(info, op),
-        (false, _) if super::simd::supported(op) => check_operands(info, op),
+        (true, _) => check_operands(op),
+        (false, _) if super::simd::supported(op) => check_operands(op),
         (false, visit) => Err(Unsupported::Operator(visit)),
     }
 }
 
-/// What of `op`, an operator of a supported proposal, the compiler cannot compile: its
-/// types, memories or offsets.
+/// What of `op`, an operator of a supported proposal, the compiler cannot compile (a
+/// memory instruction on a GC array, a multi-value typed select).
 #[inline(always)]
-pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(), Unsupported> {
+pub(crate) fn check_operands(op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
     match *op {
         O::TypedSelectMulti { .. } => Err(Unsupported::Operator(operator_support(op).1)),
-        O::MemorySize { mem }
-        | O::MemoryGrow { mem }
-        | O::MemoryFill { mem }
-        | O::MemoryInit { mem, .. } => check_memory(info, mem),
-        O::MemoryCopy { dst_mem, src_mem } => check_memory(info, dst_mem.max(src_mem)),
         O::I32Load { memarg }
         | O::I64Load { memarg }
         | O::F32Load { memarg }
@@ -254,27 +246,15 @@ pub(crate) fn check_operands(info: &ModuleInfo, op: &Operator<'_>) -> Result<(),
         | O::V128Store8Lane { memarg, .. }
         | O::V128Store16Lane { memarg, .. }
         | O::V128Store32Lane { memarg, .. }
-        | O::V128Store64Lane { memarg, .. } => check_memarg(info, &memarg),
+        | O::V128Store64Lane { memarg, .. } => check_memarg(&memarg),
         _ => Ok(()),
     }
 }
 
-/// Memory `mem` is a 32-bit memory.
-fn check_memory(info: &ModuleInfo, mem: u32) -> Result<(), Unsupported> {
-    if info.memories.get(mem as usize).is_some_and(|m| m.memory64) {
-        return Err(Unsupported::Memory64);
-    }
-    Ok(())
-}
-
-/// The access is to a 32-bit memory, with a 32-bit offset.
-fn check_memarg(info: &ModuleInfo, memarg: &MemArg) -> Result<(), Unsupported> {
+/// The access is to a linear memory (not a GC array).
+fn check_memarg(memarg: &MemArg) -> Result<(), Unsupported> {
     match memarg.target {
-        MemArgTarget::Memory(mem) => check_memory(info, mem)?,
-        MemArgTarget::Array(_) => return Err(Unsupported::GcArray),
+        MemArgTarget::Memory(_) => Ok(()),
+        MemArgTarget::Array(_) => Err(Unsupported::GcArray),
     }
-    if u32::try_from(memarg.offset).is_err() {
-        return Err(Unsupported::Memory64);
-    }
-    Ok(())
 }

@@ -239,7 +239,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             validate::check_encoding(self.info, op, offset, end, func_index)?;
         }
         // The operator's proposal is supported (`OpVisitor` checked).
-        validate::check_operands(self.info, op).map_err(|r| r.at(func_index, offset))?;
+        validate::check_operands(op).map_err(|r| r.at(func_index, offset))?;
         self.wasm_offset = offset as u32;
         self.op_end = end;
         self.next_is_branch = if is_comparison(op) {

@@ -191,15 +191,13 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, Error> {
 }
 
 fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, Error> {
-    if m.memory64 {
-        return Err(Error::Unsupported("64-bit memories".into()));
-    }
     if m.shared {
         return Err(Error::Unsupported("shared memories".into()));
     }
     Ok(MemoryType {
         minimum: m.initial,
         maximum: m.maximum,
+        memory64: m.memory64,
     })
 }
 

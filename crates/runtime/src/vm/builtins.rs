@@ -47,22 +47,44 @@ fn in_bounds(start: u64, len: u64, size: u64) -> bool {
     start.checked_add(len).is_some_and(|end| end <= size)
 }
 
+/// Returns the old size in pages, or -1 in the memory's index type (`u32::MAX` for a
+/// 32-bit memory, `u64::MAX` for a 64-bit one).
 extern "C" fn memory_grow(vmctx: usize, delta: u64, memory: u64) -> u64 {
     with_instance(vmctx, FAILED, |inst| {
         let Some(mem) = inst.memory(memory as u32) else {
             return FAILED;
         };
+        // SAFETY: a live memory of the store.
+        let wide = unsafe { (*mem).is_64() };
+        let failed = if wide { u64::MAX } else { FAILED };
         // SAFETY: our code is running, so the store pointer is set; the memory is the
         // store's.
         unsafe {
             match store_of(vmctx) {
                 Some(store) => store
-                    .grow_memory(mem, delta as u32 as u64)
-                    .unwrap_or(FAILED),
-                None => FAILED,
+                    .grow_memory(mem, index_value(delta, wide))
+                    .unwrap_or(failed),
+                None => failed,
             }
         }
     })
+}
+
+/// An index or length operand as the instruction's type has it: generated code passes an
+/// `i32` operand with undefined upper bits, an `i64` (memory64, table64) whole.
+fn index_value(raw: u64, wide: bool) -> u64 {
+    if wide {
+        raw
+    } else {
+        raw as u32 as u64
+    }
+}
+
+/// Whether memory `index` of `inst` is a 64-bit memory.
+fn memory_is_64(inst: &mut VMInstance, index: u64) -> bool {
+    // SAFETY: a live memory of the store.
+    inst.memory(index as u32)
+        .is_some_and(|m| unsafe { (*m).is_64() })
 }
 
 /// The accessible bytes of memory `index` of `inst`.
@@ -75,7 +97,8 @@ fn memory_bytes(inst: &mut VMInstance, index: u64) -> Option<&mut [u8]> {
 
 extern "C" fn memory_fill(vmctx: usize, memory: u64, dst: u64, value: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, len) = (dst as u32 as u64, len as u32 as u64);
+        let wide = memory_is_64(inst, memory);
+        let (dst, len) = (index_value(dst, wide), index_value(len, wide));
         let Some(mem) = memory_bytes(inst, memory) else {
             return OUT_OF_BOUNDS;
         };
@@ -90,7 +113,13 @@ extern "C" fn memory_fill(vmctx: usize, memory: u64, dst: u64, value: u64, len: 
 /// `memories` is `dst_memory << 32 | src_memory`.
 extern "C" fn memory_copy(vmctx: usize, memories: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
+        let dst_wide = memory_is_64(inst, memories >> 32);
+        let src_wide = memory_is_64(inst, memories as u32 as u64);
+        let (dst, src, len) = (
+            index_value(dst, dst_wide),
+            index_value(src, src_wide),
+            index_value(len, dst_wide && src_wide),
+        );
         let (Some(dst_mem), Some(src_mem)) = (
             inst.memory((memories >> 32) as u32),
             inst.memory(memories as u32),
@@ -119,7 +148,8 @@ extern "C" fn memory_copy(vmctx: usize, memories: u64, dst: u64, src: u64, len: 
 /// `target` is `memory << 32 | segment`.
 extern "C" fn memory_init(vmctx: usize, target: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
+        let wide = memory_is_64(inst, target >> 32);
+        let (dst, src, len) = (index_value(dst, wide), src as u32 as u64, len as u32 as u64);
         let bytes = match inst.passive_data.get(target as u32 as usize) {
             Some(Some(b)) => b.clone(),
             _ => std::sync::Arc::from(&[][..]),

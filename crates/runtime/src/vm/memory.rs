@@ -60,8 +60,13 @@ impl VMMemory {
     pub fn ty(&self) -> MemoryType {
         MemoryType {
             minimum: self.memory.size_pages(),
-            maximum: self.ty.maximum,
+            ..self.ty
         }
+    }
+
+    /// Whether the memory is indexed by `i64` (memory64).
+    pub fn is_64(&self) -> bool {
+        self.ty.memory64
     }
 
     /// Byte 0 of the memory (it never moves).
