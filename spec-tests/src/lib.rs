@@ -715,9 +715,16 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> Result<(),
         element: ValType::FuncRef,
         minimum: 10,
         maximum: Some(20),
+        table64: false,
     };
     let table = Table::new(&mut *store, table_ty, Val::FuncRef(None))?;
     linker.define(&*store, "spectest", "table", table)?;
+    let table64 = TableType {
+        table64: true,
+        ..table_ty
+    };
+    let table64 = Table::new(&mut *store, table64, Val::FuncRef(None))?;
+    linker.define(&*store, "spectest", "table64", table64)?;
     let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
     linker.define(&*store, "spectest", "memory", memory)?;
     Ok(())

@@ -595,8 +595,8 @@ pub fn run_wjit(
 // ---------------------------------------------------------------------------------------
 // wasmi (the reference)
 
-/// The reference: wasm 2.0 (with SIMD), multi-memory and extended constant expressions;
-/// no relaxed SIMD.
+/// The reference: wasm 2.0 (with SIMD), multi-memory, extended constant expressions and
+/// memory64; no relaxed SIMD.
 pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.wasm_mutable_global(true)
@@ -610,7 +610,7 @@ pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
         .wasm_tail_call(false)
         .wasm_extended_const(true)
         .wasm_custom_page_sizes(false)
-        .wasm_memory64(false)
+        .wasm_memory64(true)
         .wasm_wide_arithmetic(false)
         .wasm_simd(true)
         .wasm_relaxed_simd(false)

@@ -145,10 +145,10 @@ pub fn set_simd_target(on: bool) {
 pub const SIMD_SHARE: (u64, u64) = (1, 2);
 
 /// The wasm features the generator uses (wasm 2.0, with SIMD where [`simd_target`], plus
-/// multi-memory and extended constant expressions), for checking the generator.
+/// multi-memory, extended constant expressions and memory64), for checking the generator.
 pub fn wjit_features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
-    let mut f = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST;
+    let mut f = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64;
     if !simd_target() {
         f.remove(wasmparser::WasmFeatures::SIMD);
     }
@@ -169,7 +169,7 @@ pub fn smith_config(s: &Settings) -> wasm_smith::Config {
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         tail_call_enabled: false,
-        memory64_enabled: false,
+        memory64_enabled: true,
         gc_enabled: false,
         exceptions_enabled: false,
         custom_page_sizes_enabled: false,
@@ -186,6 +186,7 @@ pub fn smith_config(s: &Settings) -> wasm_smith::Config {
         max_tables: 4,
         max_imports: 0,
         max_memory32_bytes: MAX_PAGES * 65536,
+        max_memory64_bytes: (MAX_PAGES * 65536) as u128,
         max_table_elements: MAX_TABLE_ELEMENTS,
         // Wasm leaves NaN payloads nondeterministic; canonicalising keeps memories and
         // reinterpreted bits comparable. wasm-smith canonicalises after the scalar and the

@@ -89,12 +89,8 @@ fn resolve_imports(
             (ExternType::Table(want), Extern::Table(t)) => {
                 let have = store.tables[t.index as usize].get().ty();
                 if have.element != want.element
-                    || !limits_match(
-                        have.minimum as u64,
-                        have.maximum.map(u64::from),
-                        want.minimum as u64,
-                        want.maximum.map(u64::from),
-                    )
+                    || have.table64 != want.table64
+                    || !limits_match(have.minimum, have.maximum, want.minimum, want.maximum)
                 {
                     return Err(link_error(imp, "incompatible import type (table)"));
                 }

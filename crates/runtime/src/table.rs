@@ -45,21 +45,21 @@ impl Table {
     }
 
     /// Current number of elements.
-    pub fn size(&self, store: impl AsContext) -> u32 {
+    pub fn size(&self, store: impl AsContext) -> u64 {
         self.ty(store).minimum
     }
 
     /// Element `index` (`None` if out of bounds).
-    pub fn get(&self, store: impl AsContext, index: u32) -> Option<Val> {
+    pub fn get(&self, store: impl AsContext, index: u64) -> Option<Val> {
         let store = store.as_context();
         store.0.opaque.assert_owns(self.store);
         let table = store.0.opaque.tables[self.index as usize].get();
-        let raw = table.get(index)?;
+        let raw = table.get(u32::try_from(index).ok()?)?;
         raw_to_val(self.store, raw as u128, table.ty().element).ok()
     }
 
     /// Sets element `index` to `value` (a reference of the table's element type).
-    pub fn set(&self, mut store: impl AsContextMut, index: u32, value: Val) -> Result<(), Error> {
+    pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Val) -> Result<(), Error> {
         let store = store.as_context_mut().0;
         store.opaque.check_owns(self.store)?;
         let table = store.opaque.tables[self.index as usize].get_mut();
@@ -71,7 +71,7 @@ impl Table {
             )));
         }
         let raw = val_to_raw(self.store, &value)? as usize;
-        if table.set(index, raw) {
+        if u32::try_from(index).is_ok_and(|i| table.set(i, raw)) {
             Ok(())
         } else {
             Err(Trap::new(TrapCode::TableOutOfBounds).into())
@@ -80,7 +80,7 @@ impl Table {
 
     /// Grows by `delta` elements set to `init` (asking the store's limiter); returns the
     /// old size.
-    pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32, Error> {
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Val) -> Result<u64, Error> {
         let store = store.as_context_mut().0;
         store.opaque.check_owns(self.store)?;
         let (limiter, opaque) = store.limiter_and_opaque();
@@ -89,8 +89,11 @@ impl Table {
             return Err(Error::msg("table grown with a value of the wrong type"));
         }
         let raw = val_to_raw(self.store, &init)? as usize;
+        let refused = || Error::msg(format!("table cannot grow by {delta} elements"));
+        let delta = u32::try_from(delta).map_err(|_| refused())?;
         table
             .grow(delta, raw, limiter)?
-            .ok_or_else(|| Error::msg(format!("table cannot grow by {delta} elements")))
+            .map(u64::from)
+            .ok_or_else(refused)
     }
 }

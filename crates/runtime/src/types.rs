@@ -145,9 +145,11 @@ pub struct TableType {
     /// Element type (`FuncRef` or `ExternRef`).
     pub element: ValType,
     /// Initial number of elements.
-    pub minimum: u32,
+    pub minimum: u64,
     /// Maximum number of elements.
-    pub maximum: Option<u32>,
+    pub maximum: Option<u64>,
+    /// Indexed by `i64` (table64, part of memory64) rather than `i32`.
+    pub table64: bool,
 }
 
 /// The type of a linear memory, in 64 KiB pages.
@@ -204,7 +206,12 @@ impl fmt::Display for ExternType {
                 g.content
             ),
             ExternType::Table(t) => {
-                write!(f, "(table {} {:?} {})", t.minimum, t.maximum, t.element)
+                let index = if t.table64 { "i64 " } else { "" };
+                write!(
+                    f,
+                    "(table {index}{} {:?} {})",
+                    t.minimum, t.maximum, t.element
+                )
             }
             ExternType::Memory(m) => write!(
                 f,

@@ -42,14 +42,30 @@ fn canonical_and_five_byte_offsets_load() {
 }
 
 #[test]
-fn six_byte_memarg_offset_is_malformed() {
-    for engine in engines() {
+fn six_byte_memarg_offset_is_malformed_without_memory64() {
+    for lazy in [true, false] {
+        let mut config = Config::new();
+        config.lazy_compilation(lazy).wasm_memory64(false);
+        let engine = Engine::new(&config).unwrap();
         let err = Module::new(
             &engine,
             load_module(&[0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
         )
         .unwrap_err();
         assert!(matches!(err, Error::Compile(_)), "{err}");
+    }
+}
+
+/// With memory64 (the default), memarg offsets are 64-bit LEB128s of up to 10 bytes.
+#[test]
+fn six_byte_memarg_offset_reads_with_memory64() {
+    for engine in engines() {
+        let module = load_module(&[0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+        let module = Module::new(&engine, module).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Instance::new(&mut store, &module, &[]).unwrap();
+        let run = inst.get_typed_func::<i32, i32>(&store, "run").unwrap();
+        assert_eq!(run.call(&mut store, 0).unwrap(), 0);
     }
 }
 

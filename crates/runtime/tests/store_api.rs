@@ -192,8 +192,8 @@ fn table_growth_and_call_indirect_interleave_between_host_and_wasm() {
             |mut caller: Caller<'_, ()>, by: i32| -> Result<i32, Error> {
                 let table = caller.get_export("t").and_then(Extern::into_table).unwrap();
                 let seven = caller.get_export("seven").and_then(Extern::into_func);
-                let old = table.grow(&mut caller, by as u32, Val::FuncRef(None))?;
-                let last = old + by as u32 - 1;
+                let old = table.grow(&mut caller, by as u64, Val::FuncRef(None))?;
+                let last = old + by as u64 - 1;
                 table.set(&mut caller, last, Val::FuncRef(seven))?;
                 Ok(last as i32)
             },
@@ -205,8 +205,8 @@ fn table_growth_and_call_indirect_interleave_between_host_and_wasm() {
     let wasm_grow = inst.get_typed_func::<(), i32>(&store, "wasm_grow").unwrap();
     let size = inst.get_typed_func::<(), i32>(&store, "size").unwrap();
     let table = inst.get_table(&store, "t").unwrap();
-    let mut expected = 1;
-    for round in 0..200u32 {
+    let mut expected = 1u64;
+    for round in 0..200u64 {
         assert_eq!(run.call(&mut store, 1 + (round % 3) as i32).unwrap(), 7);
         expected += 1 + round % 3;
         assert_eq!(wasm_grow.call(&mut store, ()).unwrap(), expected as i32);
@@ -424,6 +424,7 @@ fn handles_of_another_store_are_refused() {
             element: ValType::FuncRef,
             minimum: 1,
             maximum: None,
+            table64: false,
         },
         Val::FuncRef(None),
     )

@@ -42,14 +42,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.load_table_def(r, table);
                 self.masm
                     .load(r, Address::Base(r, table_def::LENGTH), OperandSize::S64);
-                self.push(Val::Reg(ValKind::I32, r));
+                self.push(Val::Reg(self.table_index_kind(table), r));
             }
             O::TableGrow { table } => self.builtin(
                 Builtin::TableGrow,
                 &[table as i64],
                 2,
                 None,
-                Some(ValKind::I32),
+                Some(self.table_index_kind(table)),
             )?,
             O::TableFill { table } => self.builtin(
                 Builtin::TableFill,
@@ -105,6 +105,16 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// The type of table `table`'s indices: `i64` for a 64-bit table (memory64), else
+    /// `i32`. (Element accesses compare the whole index register with the length, which
+    /// works for both: an `i32` is zero-extended in its register.)
+    fn table_index_kind(&self, table: u32) -> ValKind {
+        match self.info.tables.get(table as usize) {
+            Some(t) if t.table64 => ValKind::I64,
+            _ => ValKind::I32,
+        }
     }
 
     fn load_table_def(&mut self, dst: Reg, table: u32) {

@@ -180,13 +180,11 @@ pub(crate) struct ParsedModule {
 }
 
 fn table_type(t: &wasmparser::TableType) -> Result<TableType, Error> {
-    if t.table64 {
-        return Err(Error::Unsupported("64-bit tables".into()));
-    }
     Ok(TableType {
         element: ValType::from_wasm(wasmparser::ValType::Ref(t.element_type))?,
-        minimum: t.initial as u32,
-        maximum: t.maximum.map(|m| m as u32),
+        minimum: t.initial,
+        maximum: t.maximum,
+        table64: t.table64,
     })
 }
 

@@ -175,27 +175,43 @@ extern "C" fn data_drop(vmctx: usize, segment: u64) -> u64 {
     })
 }
 
+/// Returns the old size, or -1 in the table's index type.
 extern "C" fn table_grow(vmctx: usize, table: u64, init: u64, delta: u64) -> u64 {
     with_instance(vmctx, FAILED, |inst| {
         let Some(t) = inst.table(table as u32) else {
             return FAILED;
+        };
+        // SAFETY: a live table of the store.
+        let wide = unsafe { (*t).is_64() };
+        let failed = if wide { u64::MAX } else { FAILED };
+        // No table grows by 2^32 elements or more.
+        let Ok(delta) = u32::try_from(index_value(delta, wide)) else {
+            return failed;
         };
         // SAFETY: our code is running, so the store pointer is set; the table is the
         // store's.
         unsafe {
             match store_of(vmctx) {
                 Some(store) => store
-                    .grow_table(t, delta as u32, init as usize)
-                    .map_or(FAILED, u64::from),
-                None => FAILED,
+                    .grow_table(t, delta, init as usize)
+                    .map_or(failed, u64::from),
+                None => failed,
             }
         }
     })
 }
 
+/// Whether table `index` of `inst` is a 64-bit table.
+fn table_is_64(inst: &mut VMInstance, index: u64) -> bool {
+    // SAFETY: a live table of the store.
+    inst.table(index as u32)
+        .is_some_and(|t| unsafe { (*t).is_64() })
+}
+
 extern "C" fn table_fill(vmctx: usize, table: u64, dst: u64, value: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, len) = (dst as u32 as u64, len as u32 as u64);
+        let wide = table_is_64(inst, table);
+        let (dst, len) = (index_value(dst, wide), index_value(len, wide));
         let Some(t) = inst.table(table as u32) else {
             return OUT_OF_BOUNDS;
         };
@@ -211,7 +227,13 @@ extern "C" fn table_fill(vmctx: usize, table: u64, dst: u64, value: u64, len: u6
 
 extern "C" fn table_copy(vmctx: usize, tables: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
+        let dst_wide = table_is_64(inst, tables >> 32);
+        let src_wide = table_is_64(inst, tables as u32 as u64);
+        let (dst, src, len) = (
+            index_value(dst, dst_wide),
+            index_value(src, src_wide),
+            index_value(len, dst_wide && src_wide),
+        );
         let (Some(dt), Some(st)) = (inst.table((tables >> 32) as u32), inst.table(tables as u32))
         else {
             return OUT_OF_BOUNDS;
@@ -237,7 +259,8 @@ extern "C" fn table_copy(vmctx: usize, tables: u64, dst: u64, src: u64, len: u64
 
 extern "C" fn table_init(vmctx: usize, table_segment: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let (dst, src, len) = (dst as u32 as u64, src as u32 as u64, len as u32 as u64);
+        let wide = table_is_64(inst, table_segment >> 32);
+        let (dst, src, len) = (index_value(dst, wide), src as u32 as u64, len as u32 as u64);
         let items: &[usize] = match inst.passive_elems.get(table_segment as u32 as usize) {
             Some(Some(items)) => items,
             _ => &[],

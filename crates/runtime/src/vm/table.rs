@@ -28,7 +28,7 @@ impl VMTable {
         init: usize,
         limiter: Option<&mut dyn ResourceLimiter>,
     ) -> Result<VMTable, Error> {
-        if ty.minimum > MAX_TABLE_ELEMENTS {
+        if ty.minimum > u64::from(MAX_TABLE_ELEMENTS) {
             return Err(Error::Link(format!(
                 "table minimum of {} elements exceeds the limit of {MAX_TABLE_ELEMENTS}",
                 ty.minimum
@@ -66,9 +66,14 @@ impl VMTable {
     /// The declared type, with the current size as the minimum.
     pub fn ty(&self) -> TableType {
         TableType {
-            minimum: self.size(),
+            minimum: self.size().into(),
             ..self.ty
         }
+    }
+
+    /// Whether the table is indexed by `i64` (table64).
+    pub fn is_64(&self) -> bool {
+        self.ty.table64
     }
 
     /// Current number of elements.
@@ -109,7 +114,7 @@ impl VMTable {
         let Some(new) = old.checked_add(delta) else {
             return Ok(None);
         };
-        if new > self.ty.maximum.unwrap_or(u32::MAX) || new > MAX_TABLE_ELEMENTS {
+        if u64::from(new) > self.ty.maximum.unwrap_or(u64::MAX) || new > MAX_TABLE_ELEMENTS {
             return Ok(None);
         }
         if let Some(limiter) = limiter {
