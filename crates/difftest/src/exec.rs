@@ -469,7 +469,7 @@ fn wjit_state(store: &wjit::Store<wjit::StoreLimits>, inst: &wjit::Instance, pla
                         Some(v) => matches!(wjit_val(&v), V::Ref(true)),
                         None => true,
                     });
-                    st.tables.push((n as u64, hash_nulls(nulls)));
+                    st.tables.push((n, hash_nulls(nulls)));
                 }
             }
             ExportKind::Func(..) => {}
