@@ -381,6 +381,7 @@ type Outcome = Result<(), String>;
 /// backend use its SSE forms on an AVX machine (CI runs the suites both ways).
 fn config() -> Config {
     let mut config = Config::new();
+    config.wasm_function_references(true);
     if std::env::var_os("WJIT_X64_AVX").is_some_and(|v| v == "0") {
         config.x64_avx(false);
     }
@@ -738,9 +739,12 @@ fn arg_val(arg: &WastArg<'_>) -> Result<Val, ExecError> {
     })
 }
 
+/// The abstract heap type of `ht`; a concrete (type index) heap type is a function type
+/// here (no GC types).
 fn abstract_heap_type(ht: &HeapType<'_>) -> Option<AbstractHeapType> {
     match ht {
         HeapType::Abstract { ty, .. } => Some(*ty),
+        HeapType::Concrete(_) => Some(AbstractHeapType::Func),
         _ => None,
     }
 }
@@ -885,6 +889,7 @@ pub fn trap_matches(code: TrapCode, expected: &str) -> bool {
         TrapCode::IndirectCallToNull => expected.contains("uninitialized element"),
         TrapCode::MemoryOutOfBounds => expected.contains("out of bounds memory access"),
         TrapCode::BadSignature => expected.contains("indirect call type mismatch"),
+        TrapCode::NullReference => expected.contains("null") && expected.contains("reference"),
         _ => false,
     }
 }

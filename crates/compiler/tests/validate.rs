@@ -310,6 +310,10 @@ fn features_beyond_the_compiler_are_unsupported() {
         ),
         ("(func $f return_call $f)", "tail call operator return_call"),
         (
+            "(type $t (func)) (elem declare func $f) (func $f (return_call_ref $t (ref.func $f)))",
+            "typed function references operator return_call_ref",
+        ),
+        (
             "(memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0))))",
             "threads operator i32.atomic",
         ),

@@ -21,6 +21,7 @@ pub struct Config {
     pub(crate) x64_avx: bool,
     pub(crate) wasm_simd: bool,
     pub(crate) wasm_relaxed_simd: bool,
+    pub(crate) wasm_function_references: bool,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             x64_avx: true,
             wasm_simd: true,
             wasm_relaxed_simd: true,
+            wasm_function_references: false,
         }
     }
 }
@@ -114,12 +116,24 @@ impl Config {
         self.wasm_relaxed_simd = enable;
         self
     }
+    /// Accept the typed function references proposal (wasm 3.0; off by default, as in
+    /// wasmtime): typed references `(ref $t)`, `(ref null $t)`, `(ref func)` and
+    /// `(ref extern)` wherever a value type can appear, non-nullable locals, `call_ref`,
+    /// `ref.as_non_null`, `br_on_null`, `br_on_non_null`, and tables with initializer
+    /// expressions. A typed function reference is a [`crate::Val::FuncRef`] to embedders
+    /// (see [`crate::RefType`] for how types match). `return_call_ref` (tail calls) and the
+    /// GC proposal (recursion groups, structs, arrays, casts) are not supported.
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.wasm_function_references = enable;
+        self
+    }
     /// The proposals the validator accepts under this configuration.
     pub(crate) fn wasm_features(&self) -> wasmparser::WasmFeatures {
         use wasmparser::WasmFeatures as F;
         let mut features = F::WASM2;
         features.set(F::SIMD, self.wasm_simd);
         features.set(F::RELAXED_SIMD, self.wasm_simd && self.wasm_relaxed_simd);
+        features.set(F::FUNCTION_REFERENCES, self.wasm_function_references);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).
