@@ -200,9 +200,15 @@ fn null_references_trap_or_branch() {
         )
         .unwrap_err();
         assert_eq!(err.trap_code(), Some(TrapCode::NullReference), "{err}");
-        let err = call(&mut store, inst, "as_non_null", &[null.clone()]).unwrap_err();
+        let err = call(&mut store, inst, "as_non_null", std::slice::from_ref(&null)).unwrap_err();
         assert_eq!(err.trap_code(), Some(TrapCode::NullReference), "{err}");
-        let r = call(&mut store, inst, "as_non_null", &[double.clone()]).unwrap();
+        let r = call(
+            &mut store,
+            inst,
+            "as_non_null",
+            std::slice::from_ref(&double),
+        )
+        .unwrap();
         assert!(matches!(r[0], Val::FuncRef(Some(_))));
 
         assert_eq!(
