@@ -325,3 +325,46 @@ impl fmt::Display for ExternType {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{HeapType, RefType, ValType};
+
+    #[test]
+    fn reference_subtyping() {
+        let r = |nullable, heap| RefType { nullable, heap };
+        let (t, u) = (HeapType::Concrete(1), HeapType::Concrete(2));
+        // Nullable abstract types are the 2.0 value types.
+        assert_eq!(
+            ValType::reference(r(true, HeapType::Func)),
+            ValType::FuncRef
+        );
+        assert_eq!(
+            ValType::reference(r(true, HeapType::Extern)),
+            ValType::ExternRef
+        );
+        assert_eq!(ValType::FuncRef.as_ref(), Some(RefType::FUNCREF));
+        let sub = [
+            (r(false, t), r(true, t)),
+            (r(false, t), r(false, HeapType::Func)),
+            (r(true, t), r(true, HeapType::Func)),
+            (r(false, HeapType::Func), r(true, HeapType::Func)),
+            (r(false, HeapType::Extern), r(true, HeapType::Extern)),
+        ];
+        for (a, b) in sub {
+            assert!(a.matches(&b) && !b.matches(&a), "{a} <: {b}");
+            assert!(a.matches(&a));
+        }
+        for (a, b) in [
+            (r(false, t), r(false, u)),
+            (r(true, t), r(false, HeapType::Func)),
+            (r(false, HeapType::Func), r(true, HeapType::Extern)),
+            (r(false, t), r(true, HeapType::Extern)),
+        ] {
+            assert!(!a.matches(&b), "{a} </: {b}");
+        }
+        assert!(ValType::reference(r(false, t)).matches(&ValType::FuncRef));
+        assert!(!ValType::I32.matches(&ValType::FuncRef));
+        assert!(ValType::I64.matches(&ValType::I64));
+    }
+}
