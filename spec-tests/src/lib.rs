@@ -407,7 +407,11 @@ fn config(proposals: Proposals) -> Config {
         config.x64_avx(false);
     }
     let latest = proposals == Proposals::Latest;
-    config.wasm_multi_memory(latest).wasm_extended_const(latest);
+    config
+        .wasm_multi_memory(latest)
+        .wasm_extended_const(latest)
+        .wasm_memory64(latest)
+        .wasm_function_references(latest);
     config
 }
 
@@ -763,9 +767,12 @@ fn arg_val(arg: &WastArg<'_>) -> Result<Val, ExecError> {
     })
 }
 
+/// The abstract heap type of `ht`; a concrete (type index) heap type is a function type
+/// here (no GC types).
 fn abstract_heap_type(ht: &HeapType<'_>) -> Option<AbstractHeapType> {
     match ht {
         HeapType::Abstract { ty, .. } => Some(*ty),
+        HeapType::Concrete(_) => Some(AbstractHeapType::Func),
         _ => None,
     }
 }
@@ -910,6 +917,7 @@ pub fn trap_matches(code: TrapCode, expected: &str) -> bool {
         TrapCode::IndirectCallToNull => expected.contains("uninitialized element"),
         TrapCode::MemoryOutOfBounds => expected.contains("out of bounds memory access"),
         TrapCode::BadSignature => expected.contains("indirect call type mismatch"),
+        TrapCode::NullReference => expected.contains("null") && expected.contains("reference"),
         _ => false,
     }
 }

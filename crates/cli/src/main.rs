@@ -575,9 +575,11 @@ fn parse_arg(ty: ValType, text: &str) -> Result<Val, String> {
         ValType::F32 => Ok(Val::F32(parse_f32(text).ok_or_else(bad)?.to_bits())),
         ValType::F64 => Ok(Val::F64(parse_float(text).ok_or_else(bad)?.to_bits())),
         ValType::FuncRef | ValType::ExternRef if text == "null" => Ok(Val::default_for(ty)),
+        ValType::Ref(r) if r.nullable && text == "null" => Ok(Val::default_for(ty)),
         ValType::FuncRef | ValType::ExternRef => {
             Err(format!("only `null` can be passed for a {ty} parameter"))
         }
+        ValType::Ref(_) => Err(format!("no value can be passed for a {ty} parameter")),
         // The 128-bit integer whose little-endian bytes are the vector (lane 0 lowest).
         ValType::V128 => Ok(Val::V128(parse_u128(text).ok_or_else(bad)?.into())),
     }

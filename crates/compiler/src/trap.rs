@@ -29,11 +29,13 @@ pub enum TrapCode {
     Interrupt = 12,
     /// The instance ran out of fuel.
     OutOfFuel = 13,
+    /// `call_ref` or `ref.as_non_null` of a null reference.
+    NullReference = 14,
 }
 
 impl TrapCode {
     /// All codes, in numeric order.
-    pub const ALL: [TrapCode; 13] = [
+    pub const ALL: [TrapCode; 14] = [
         TrapCode::Unreachable,
         TrapCode::MemoryOutOfBounds,
         TrapCode::TableOutOfBounds,
@@ -47,6 +49,7 @@ impl TrapCode {
         TrapCode::HostError,
         TrapCode::Interrupt,
         TrapCode::OutOfFuel,
+        TrapCode::NullReference,
     ];
 
     /// The code for a numeric value passed by generated code.
@@ -70,6 +73,7 @@ impl TrapCode {
             TrapCode::HostError => "host function error",
             TrapCode::Interrupt => "interrupt",
             TrapCode::OutOfFuel => "all fuel consumed",
+            TrapCode::NullReference => "null reference",
         }
     }
 }

@@ -293,10 +293,38 @@ fn v128_values_compile_everywhere_they_can_appear() {
     }
 }
 
+/// The typed function references operators compile on both backends.
+#[test]
+fn typed_function_references_compile() {
+    let wat = r#"(module
+      (type $t (func (param i32) (result i32)))
+      (elem declare func $f)
+      (table $tab 2 (ref $t) (ref.func $f))
+      (func $f (type $t) (local.get 0))
+      (func (param $r (ref null $t)) (result i32)
+        (local $nn (ref $t))
+        (local.set $nn (ref.as_non_null (local.get $r)))
+        (block $null
+          (drop (call_ref $t (i32.const 1) (br_on_null $null (local.get $r)))))
+        (drop (block $some (result (ref $t))
+          (br_on_non_null $some (local.get $r))
+          (ref.func $f)))
+        (call_ref $t (call_ref $t (i32.const 2) (local.get $nn)) (table.get $tab (i32.const 1)))))"#;
+    let v = agree(
+        wat,
+        WasmFeatures::WASM2.union(WasmFeatures::FUNCTION_REFERENCES),
+    );
+    assert!(v.iter().all(|r| r.is_ok()), "{v:?}");
+}
+
 #[test]
 fn features_beyond_the_compiler_are_unsupported() {
     let cases = [
         ("(func $f return_call $f)", "tail call operator return_call"),
+        (
+            "(type $t (func)) (elem declare func $f) (func $f (return_call_ref $t (ref.func $f)))",
+            "typed function references operator return_call_ref",
+        ),
         (
             "(memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0))))",
             "threads operator i32.atomic",

@@ -24,6 +24,7 @@ pub struct Config {
     pub(crate) wasm_multi_memory: bool,
     pub(crate) wasm_extended_const: bool,
     pub(crate) wasm_memory64: bool,
+    pub(crate) wasm_function_references: bool,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             wasm_multi_memory: true,
             wasm_extended_const: true,
             wasm_memory64: true,
+            wasm_function_references: false,
         }
     }
 }
@@ -120,6 +122,17 @@ impl Config {
         self.wasm_relaxed_simd = enable;
         self
     }
+    /// Accept the typed function references proposal (wasm 3.0; off by default, as in
+    /// wasmtime): typed references `(ref $t)`, `(ref null $t)`, `(ref func)` and
+    /// `(ref extern)` wherever a value type can appear, non-nullable locals, `call_ref`,
+    /// `ref.as_non_null`, `br_on_null`, `br_on_non_null`, and tables with initializer
+    /// expressions. A typed function reference is a [`crate::Val::FuncRef`] to embedders
+    /// (see [`crate::RefType`] for how types match). `return_call_ref` (tail calls) and the
+    /// GC proposal (recursion groups, structs, arrays, casts) are not supported.
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.wasm_function_references = enable;
+        self
+    }
     /// Accept the multi-memory proposal (wasm 3.0; on by default, as in wasmtime): a module
     /// may import and define several linear memories, and every memory instruction names
     /// the one it uses.
@@ -152,6 +165,7 @@ impl Config {
             "multi-memory" => self.wasm_multi_memory(enable),
             "extended-const" => self.wasm_extended_const(enable),
             "memory64" => self.wasm_memory64(enable),
+            "function-references" => self.wasm_function_references(enable),
             _ => {
                 return Err(Error::msg(format!(
                     "unknown wasm proposal `{name}` (known: {})",
@@ -168,6 +182,7 @@ impl Config {
         "multi-memory",
         "extended-const",
         "memory64",
+        "function-references",
     ];
     /// The proposals the validator accepts under this configuration. The binary reader
     /// uses the same set, because some encodings read differently with a proposal on
@@ -180,6 +195,7 @@ impl Config {
         features.set(F::MULTI_MEMORY, self.wasm_multi_memory);
         features.set(F::EXTENDED_CONST, self.wasm_extended_const);
         features.set(F::MEMORY64, self.wasm_memory64);
+        features.set(F::FUNCTION_REFERENCES, self.wasm_function_references);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

@@ -62,7 +62,7 @@ impl<T: 'static> HostFunc<T> {
             f(caller, &params, &mut results)?;
             let mut at = 0;
             for (v, &t) in results.iter().zip(sig.results()) {
-                if v.ty() != t {
+                if !crate::values::val_matches(store, v, t) {
                     return Err(Error::msg(format!(
                         "host function returned a {} where its type says {t}",
                         v.ty()
@@ -183,8 +183,8 @@ impl Func {
             .unwrap_or_else(|| FuncType::new([], []))
     }
 
-    /// The engine signature id of the function.
-    fn type_id(&self) -> u32 {
+    /// The engine signature id of the function (which must belong to a live store).
+    pub(crate) fn type_id(&self) -> u32 {
         // SAFETY: the funcref belongs to the store the caller checked and borrows.
         unsafe { (*(self.funcref as *const VMFuncRef)).type_id as u32 }
     }
@@ -221,9 +221,9 @@ impl Func {
         let mut values = vec![0u64; words + 3];
         let mut at = 0;
         for (i, (p, &t)) in params.iter().zip(pty).enumerate() {
-            if p.ty() != t {
+            if !crate::values::val_matches(self.store, p, t) {
                 return Err(Error::msg(format!(
-                    "argument {i} has type {}, expected {t}",
+                    "argument {i} ({}) is not of type {t}",
                     p.ty()
                 )));
             }
@@ -251,7 +251,14 @@ impl Func {
         let store = store.as_context();
         store.0.opaque.check_owns(self.store)?;
         let ty = self.ty_in(&store.0.opaque.engine);
-        if P::types() != ty.params() || R::types() != ty.results() {
+        // A result may be of a subtype of the host's type (a `(ref $t)` read as a funcref).
+        let results_match = R::types().len() == ty.results().len()
+            && ty
+                .results()
+                .iter()
+                .zip(R::types())
+                .all(|(w, h)| w.matches(&h));
+        if P::types() != ty.params() || !results_match {
             return Err(Error::Link(format!(
                 "function type mismatch: the function is {ty}, the typed view expects {}",
                 FuncType::new(P::types(), R::types())

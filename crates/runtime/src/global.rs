@@ -3,7 +3,7 @@
 use crate::handles::Global;
 use crate::store::{AsContext, AsContextMut};
 use crate::types::GlobalType;
-use crate::values::{raw_to_val, val_to_raw, Val};
+use crate::values::{raw_to_val, val_matches, val_to_raw, Val};
 use crate::vm::vmctx::{Owned, VMGlobal, VMGlobalEntry};
 use crate::Error;
 
@@ -11,7 +11,7 @@ impl Global {
     /// A new global of type `ty` in `store`, holding `init`.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, init: Val) -> Result<Global, Error> {
         let store = store.as_context_mut().0;
-        if init.ty() != ty.content {
+        if !val_matches(store.opaque.id, &init, ty.content) {
             return Err(Error::Link(format!(
                 "global of type {} initialised with a {}",
                 ty.content,
@@ -54,7 +54,7 @@ impl Global {
         if !entry.ty.mutable {
             return Err(Error::msg("cannot set an immutable global"));
         }
-        if v.ty() != entry.ty.content {
+        if !val_matches(self.store, &v, entry.ty.content) {
             return Err(Error::msg(format!(
                 "global of type {} cannot hold a {}",
                 entry.ty.content,

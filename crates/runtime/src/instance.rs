@@ -68,7 +68,14 @@ fn resolve_imports(
                 r.funcs.push(f.funcref as *const VMFuncRef);
             }
             (ExternType::Global(want), Extern::Global(g)) => {
-                if store.globals[g.index as usize].get().ty != *want {
+                let have = store.globals[g.index as usize].get().ty;
+                // Mutable globals are invariant, immutable ones covariant.
+                let content_ok = if want.mutable {
+                    have.content == want.content
+                } else {
+                    have.content.matches(&want.content)
+                };
+                if have.mutable != want.mutable || !content_ok {
                     return Err(link_error(imp, "incompatible import type (global)"));
                 }
                 r.globals.push(g.index);
@@ -228,6 +235,21 @@ fn initialize(store: &mut StoreOpaque, index: u32) -> Result<(), Error> {
             &m.global_inits[i],
         );
         store.globals[globals[i] as usize].get_mut().cell = VMGlobal::from_raw(raw);
+    }
+
+    // Tables with an initializer expression (function references), after the globals.
+    let num_imported_tables = tables.len() - m.table_inits.len();
+    for (i, init) in m.table_inits.iter().enumerate() {
+        if let Some(init) = init {
+            let raw = eval(
+                store,
+                store.instances[index as usize].vm.get(),
+                &globals,
+                init,
+            ) as usize;
+            let table = tables[num_imported_tables + i] as usize;
+            store.tables[table].get_mut().elements_mut().fill(raw);
+        }
     }
 
     let mut passive_elems = Vec::with_capacity(m.elems.len());

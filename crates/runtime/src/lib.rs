@@ -44,7 +44,9 @@ pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
-pub use types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
+pub use types::{
+    ExternType, FuncType, GlobalType, HeapType, MemoryType, RefType, TableType, ValType,
+};
 pub use values::{ExternRef, Val, V128};
 
 /// Counters for tests that check resources are released; not part of the stable API.

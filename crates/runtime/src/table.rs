@@ -2,8 +2,8 @@
 
 use crate::handles::Table;
 use crate::store::{AsContext, AsContextMut};
-use crate::types::{TableType, ValType};
-use crate::values::{raw_to_val, val_to_raw, Val};
+use crate::types::TableType;
+use crate::values::{raw_to_val, val_matches, val_to_raw, Val};
 use crate::vm::table::VMTable;
 use crate::vm::vmctx::Owned;
 use crate::{Error, Trap, TrapCode};
@@ -12,10 +12,10 @@ impl Table {
     /// A new table of type `ty` in `store` with every element set to `init`.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
         let store = store.as_context_mut().0;
-        if !matches!(ty.element, ValType::FuncRef | ValType::ExternRef) {
+        if ty.element.as_ref().is_none() {
             return Err(Error::Link(format!("tables cannot hold {}", ty.element)));
         }
-        if init.ty() != ty.element {
+        if !val_matches(store.opaque.id, &init, ty.element) {
             return Err(Error::Link(format!(
                 "table of {} initialised with a {}",
                 ty.element,
@@ -64,7 +64,7 @@ impl Table {
         store.opaque.check_owns(self.store)?;
         let table = store.opaque.tables[self.index as usize].get_mut();
         let element = table.ty().element;
-        if value.ty() != element {
+        if !val_matches(self.store, &value, element) {
             return Err(Error::msg(format!(
                 "table of {element} cannot hold a {}",
                 value.ty()
@@ -85,7 +85,7 @@ impl Table {
         store.opaque.check_owns(self.store)?;
         let (limiter, opaque) = store.limiter_and_opaque();
         let table = opaque.tables[self.index as usize].get_mut();
-        if init.ty() != table.ty().element {
+        if !val_matches(self.store, &init, table.ty().element) {
             return Err(Error::msg("table grown with a value of the wrong type"));
         }
         let raw = val_to_raw(self.store, &init)? as usize;

@@ -22,6 +22,78 @@ pub enum ValType {
     FuncRef,
     /// Opaque host reference.
     ExternRef,
+    /// A typed reference of the function references proposal: `(ref func)`,
+    /// `(ref extern)`, `(ref $t)` or `(ref null $t)`. The nullable abstract ones,
+    /// `(ref null func)` and `(ref null extern)`, are always [`ValType::FuncRef`] and
+    /// [`ValType::ExternRef`] (see [`ValType::reference`]).
+    Ref(RefType),
+}
+
+/// The heap type of a reference: what it points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeapType {
+    /// Any function (`func`).
+    Func,
+    /// Any host reference (`extern`).
+    Extern,
+    /// A function of one signature, by the engine's canonical id of that signature
+    /// (two modules of one engine that declare the same function type get the same id;
+    /// ids of different engines are unrelated). Found in the types of imports and
+    /// exports, e.g. [`crate::Func::ty`] of a function taking a `(ref $t)`.
+    Concrete(u32),
+}
+
+/// A reference type: a heap type and whether null is a value of the type.
+///
+/// Subtyping (checked when a value or an import must be of a reference type):
+/// `(ref $t) <: (ref func) <: (ref null func)`, `(ref $t) <: (ref null $t) <:
+/// (ref null func)`, `(ref extern) <: (ref null extern)`; a concrete type matches only
+/// itself (without the GC proposal function types have no declared supertypes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefType {
+    /// Whether null belongs to the type.
+    pub nullable: bool,
+    /// What the reference points to.
+    pub heap: HeapType,
+}
+
+impl RefType {
+    /// `(ref null func)`, i.e. `funcref`.
+    pub const FUNCREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Func,
+    };
+    /// `(ref null extern)`, i.e. `externref`.
+    pub const EXTERNREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Extern,
+    };
+
+    /// Whether every value of `self` is a value of `other`.
+    pub fn matches(&self, other: &RefType) -> bool {
+        (!self.nullable || other.nullable)
+            && match (self.heap, other.heap) {
+                (a, b) if a == b => true,
+                (HeapType::Concrete(_), HeapType::Func) => true,
+                _ => false,
+            }
+    }
+
+    /// Whether the references of this type are function references (else extern).
+    pub fn is_func(&self) -> bool {
+        !matches!(self.heap, HeapType::Extern)
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let null = if self.nullable { "null " } else { "" };
+        match self.heap {
+            HeapType::Func => write!(f, "(ref {null}func)"),
+            HeapType::Extern => write!(f, "(ref {null}extern)"),
+            HeapType::Concrete(id) => write!(f, "(ref {null}<signature {id}>)"),
+        }
+    }
 }
 
 impl fmt::Display for ValType {
@@ -34,6 +106,7 @@ impl fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::Ref(r) => return write!(f, "{r}"),
         })
     }
 }
@@ -48,20 +121,80 @@ impl ValType {
         }
     }
 
-    pub(crate) fn from_wasm(ty: wasmparser::ValType) -> Result<ValType, crate::Error> {
+    /// The value type of references of type `r`: [`ValType::FuncRef`] and
+    /// [`ValType::ExternRef`] for the nullable abstract types, else [`ValType::Ref`].
+    pub fn reference(r: RefType) -> ValType {
+        match r {
+            RefType::FUNCREF => ValType::FuncRef,
+            RefType::EXTERNREF => ValType::ExternRef,
+            r => ValType::Ref(r),
+        }
+    }
+
+    /// The reference type of a reference value type (`funcref` is `(ref null func)`).
+    pub fn as_ref(&self) -> Option<RefType> {
+        match *self {
+            ValType::FuncRef => Some(RefType::FUNCREF),
+            ValType::ExternRef => Some(RefType::EXTERNREF),
+            ValType::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether every value of `self` is a value of `other` (equal types, or reference
+    /// subtyping, see [`RefType`]).
+    pub fn matches(&self, other: &ValType) -> bool {
+        match (self.as_ref(), other.as_ref()) {
+            (Some(a), Some(b)) => a.matches(&b),
+            _ => self == other,
+        }
+    }
+
+    /// `ty`, its concrete type indices mapped to the engine's signature ids `type_ids`
+    /// (the module's types defined so far).
+    pub(crate) fn from_wasm(
+        ty: wasmparser::ValType,
+        type_ids: &[u32],
+    ) -> Result<ValType, crate::Error> {
         Ok(match ty {
             wasmparser::ValType::I32 => ValType::I32,
             wasmparser::ValType::I64 => ValType::I64,
             wasmparser::ValType::F32 => ValType::F32,
             wasmparser::ValType::F64 => ValType::F64,
             wasmparser::ValType::V128 => ValType::V128,
-            wasmparser::ValType::Ref(r) if r == wasmparser::RefType::FUNCREF => ValType::FuncRef,
-            wasmparser::ValType::Ref(r) if r == wasmparser::RefType::EXTERNREF => {
-                ValType::ExternRef
+            wasmparser::ValType::Ref(r) => ValType::reference(RefType::from_wasm(r, type_ids)?),
+        })
+    }
+}
+
+impl RefType {
+    pub(crate) fn from_wasm(
+        r: wasmparser::RefType,
+        type_ids: &[u32],
+    ) -> Result<RefType, crate::Error> {
+        use wasmparser::{AbstractHeapType as A, HeapType as H};
+        let unsupported = || crate::Error::Unsupported(format!("reference type {r:?} (GC)"));
+        let heap = match r.heap_type() {
+            H::Abstract {
+                shared: false,
+                ty: A::Func,
+            } => HeapType::Func,
+            H::Abstract {
+                shared: false,
+                ty: A::Extern,
+            } => HeapType::Extern,
+            H::Concrete(idx) => {
+                let i = idx.as_module_index().ok_or_else(unsupported)?;
+                let id = type_ids
+                    .get(i as usize)
+                    .ok_or_else(|| crate::Error::Compile(format!("unknown type {i}")))?;
+                HeapType::Concrete(*id)
             }
-            wasmparser::ValType::Ref(r) => {
-                return Err(crate::Error::Unsupported(format!("reference type {r:?}")))
-            }
+            _ => return Err(unsupported()),
+        };
+        Ok(RefType {
+            nullable: r.is_nullable(),
+            heap,
         })
     }
 }
@@ -98,16 +231,19 @@ impl FuncType {
         let words = |v: &[ValType]| v.iter().map(|t| t.words()).sum::<usize>();
         words(&self.params).max(words(&self.results))
     }
-    pub(crate) fn from_wasm(ty: &wasmparser::FuncType) -> Result<FuncType, crate::Error> {
+    pub(crate) fn from_wasm(
+        ty: &wasmparser::FuncType,
+        type_ids: &[u32],
+    ) -> Result<FuncType, crate::Error> {
         let params = ty
             .params()
             .iter()
-            .map(|&t| ValType::from_wasm(t))
+            .map(|&t| ValType::from_wasm(t, type_ids))
             .collect::<Result<Vec<_>, _>>()?;
         let results = ty
             .results()
             .iter()
-            .map(|&t| ValType::from_wasm(t))
+            .map(|&t| ValType::from_wasm(t, type_ids))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(FuncType::new(params, results))
     }
@@ -142,7 +278,7 @@ pub struct GlobalType {
 /// The type of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableType {
-    /// Element type (`FuncRef` or `ExternRef`).
+    /// Element type (`FuncRef`, `ExternRef` or a typed reference).
     pub element: ValType,
     /// Initial number of elements.
     pub minimum: u64,
@@ -221,5 +357,48 @@ impl fmt::Display for ExternType {
                 m.maximum
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HeapType, RefType, ValType};
+
+    #[test]
+    fn reference_subtyping() {
+        let r = |nullable, heap| RefType { nullable, heap };
+        let (t, u) = (HeapType::Concrete(1), HeapType::Concrete(2));
+        // Nullable abstract types are the 2.0 value types.
+        assert_eq!(
+            ValType::reference(r(true, HeapType::Func)),
+            ValType::FuncRef
+        );
+        assert_eq!(
+            ValType::reference(r(true, HeapType::Extern)),
+            ValType::ExternRef
+        );
+        assert_eq!(ValType::FuncRef.as_ref(), Some(RefType::FUNCREF));
+        let sub = [
+            (r(false, t), r(true, t)),
+            (r(false, t), r(false, HeapType::Func)),
+            (r(true, t), r(true, HeapType::Func)),
+            (r(false, HeapType::Func), r(true, HeapType::Func)),
+            (r(false, HeapType::Extern), r(true, HeapType::Extern)),
+        ];
+        for (a, b) in sub {
+            assert!(a.matches(&b) && !b.matches(&a), "{a} <: {b}");
+            assert!(a.matches(&a));
+        }
+        for (a, b) in [
+            (r(false, t), r(false, u)),
+            (r(true, t), r(false, HeapType::Func)),
+            (r(false, HeapType::Func), r(true, HeapType::Extern)),
+            (r(false, t), r(true, HeapType::Extern)),
+        ] {
+            assert!(!a.matches(&b), "{a} </: {b}");
+        }
+        assert!(ValType::reference(r(false, t)).matches(&ValType::FuncRef));
+        assert!(!ValType::I32.matches(&ValType::FuncRef));
+        assert!(ValType::I64.matches(&ValType::I64));
     }
 }

@@ -3,7 +3,7 @@
 //! consecutive words (its low 64 bits first).
 
 use crate::handles::{Func, StoreId};
-use crate::types::ValType;
+use crate::types::{HeapType, RefType, ValType};
 use crate::Error;
 use std::any::Any;
 use std::collections::HashMap;
@@ -112,6 +112,9 @@ impl Val {
             ValType::V128 => Val::V128(V128(0)),
             ValType::FuncRef => Val::FuncRef(None),
             ValType::ExternRef => Val::ExternRef(None),
+            // (Also for non-nullable types, which have no default: a placeholder.)
+            ValType::Ref(r) if r.is_func() => Val::FuncRef(None),
+            ValType::Ref(_) => Val::ExternRef(None),
         }
     }
     /// The i32, if this is one.
@@ -177,6 +180,26 @@ impl From<V128> for Val {
     }
 }
 
+/// Whether `v` is a value of type `ty` in `store`: its own type, or for a reference, any
+/// subtype (null only for a nullable type; a function reference of a concrete type only
+/// if the function has that signature).
+pub(crate) fn val_matches(store: StoreId, v: &Val, ty: ValType) -> bool {
+    let Some(r) = ty.as_ref() else {
+        return v.ty() == ty;
+    };
+    match v {
+        Val::FuncRef(None) => r.nullable && r.is_func(),
+        Val::ExternRef(None) => r.nullable && !r.is_func(),
+        Val::ExternRef(Some(_)) => !r.is_func(),
+        Val::FuncRef(Some(f)) => match r.heap {
+            HeapType::Func => true,
+            HeapType::Extern => false,
+            HeapType::Concrete(id) => f.store == store && f.type_id() == id,
+        },
+        _ => false,
+    }
+}
+
 /// The raw representation of `v` (zero-extended to 128 bits; only a v128 uses the upper
 /// half), checking that a funcref belongs to `store`.
 pub(crate) fn val_to_raw(store: StoreId, v: &Val) -> Result<u128, Error> {
@@ -210,15 +233,25 @@ pub(crate) fn raw_to_val(store: StoreId, raw: u128, ty: ValType) -> Result<Val, 
         ValType::F32 => Val::F32(raw as u32),
         ValType::F64 => Val::F64(raw),
         ValType::V128 => Val::V128(V128(wide)),
-        ValType::FuncRef if raw == 0 => Val::FuncRef(None),
-        ValType::FuncRef => Val::FuncRef(Some(Func {
+        ValType::FuncRef
+        | ValType::Ref(RefType {
+            heap: HeapType::Func | HeapType::Concrete(_),
+            ..
+        }) if raw == 0 => Val::FuncRef(None),
+        ValType::FuncRef
+        | ValType::Ref(RefType {
+            heap: HeapType::Func | HeapType::Concrete(_),
+            ..
+        }) => Val::FuncRef(Some(Func {
             store,
             funcref: raw as usize,
         })),
-        ValType::ExternRef if raw == 0 => Val::ExternRef(None),
+        ValType::ExternRef | ValType::Ref(_) if raw == 0 => Val::ExternRef(None),
         // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which
         // are never freed.
-        ValType::ExternRef => Val::ExternRef(Some(unsafe { (*(raw as *const ExternRef)).clone() })),
+        ValType::ExternRef | ValType::Ref(_) => {
+            Val::ExternRef(Some(unsafe { (*(raw as *const ExternRef)).clone() }))
+        }
     })
 }
 

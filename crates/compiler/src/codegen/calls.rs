@@ -207,6 +207,37 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 }
 
+impl<M: MacroAssembler> FuncCompiler<'_, M> {
+    /// `call_ref $t`: calls the function reference on top of the stack (below it, the
+    /// arguments). Validation proved its type, so only null is checked.
+    pub(super) fn visit_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
+        let (num_params, results) = self.call_signature(type_index)?;
+        let (_, funcref) = self.pop_read()?;
+        self.pass_arguments(num_params, words_of(&results));
+        self.spill_all_for_call();
+        self.call_funcref_non_null(funcref);
+        let pushed = self.push_call_results(&results);
+        self.result_buf = results;
+        pushed
+    }
+
+    /// Calls the `VMFuncRef` at `funcref` (arguments passed, registers spilled), trapping
+    /// with [`TrapCode::NullReference`] if it is null; frees `funcref`.
+    pub(super) fn call_funcref_non_null(&mut self, funcref: crate::masm::Reg) {
+        let pc = self.masm.trap_if(
+            IntCmp::Eq,
+            funcref,
+            RegImm::Imm(0),
+            OperandSize::S64,
+            TrapCode::NullReference,
+        );
+        self.add_trap(pc, TrapCode::NullReference);
+        let ret = self.masm.call(CallTarget::FuncRef { funcref });
+        self.call_sites.push((ret, self.wasm_offset));
+        self.free_reg(funcref);
+    }
+}
+
 /// Words a list of values takes in an argument or result area.
 fn words_of(kinds: &[ValKind]) -> u32 {
     kinds.iter().map(|k| k.words()).sum()

@@ -17,6 +17,7 @@ mod merge;
 mod moves;
 mod ops;
 mod prescan;
+mod refs;
 mod simd;
 mod stack;
 mod tables;
@@ -621,6 +622,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 type_index,
                 table_index,
             } => self.visit_call_indirect(type_index, table_index)?,
+            O::CallRef { type_index } => self.visit_call_ref(type_index)?,
+            O::RefAsNonNull => self.visit_ref_as_non_null()?,
+            O::BrOnNull { relative_depth } => self.visit_br_on_null(relative_depth)?,
+            O::BrOnNonNull { relative_depth } => self.visit_br_on_non_null(relative_depth)?,
             O::Drop => {
                 let v = self.pop()?;
                 self.release(v);

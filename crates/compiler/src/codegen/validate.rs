@@ -7,7 +7,8 @@
 //! accepts, `compile_function` compiles (barring resource limits such as code size).
 //!
 //! What is supported: the operators of the MVP, sign-extension, non-trapping float-to-int,
-//! bulk-memory and reference-types proposals, on one memory with 32-bit offsets, values of
+//! bulk-memory, reference-types and typed function references proposals (but not
+//! `return_call_ref`), on one memory with 32-bit offsets, values of
 //! every type, and the SIMD operators `codegen::simd` lists.
 
 use crate::{CompileError, ModuleInfo};
@@ -129,6 +130,9 @@ macro_rules! proposal_supported {
     (reference_types) => {
         true
     };
+    (function_references) => {
+        true
+    };
     ($other:ident) => {
         false
     };
@@ -213,7 +217,10 @@ pub(crate) fn check_operator(op: &Operator<'_>) -> Result<(), Unsupported> {
 pub(crate) fn check_operands(op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
     match *op {
-        O::TypedSelectMulti { .. } => Err(Unsupported::Operator(operator_support(op).1)),
+        // `return_call_ref` needs tail calls.
+        O::TypedSelectMulti { .. } | O::ReturnCallRef { .. } => {
+            Err(Unsupported::Operator(operator_support(op).1))
+        }
         O::I32Load { memarg }
         | O::I64Load { memarg }
         | O::F32Load { memarg }

@@ -29,6 +29,8 @@ pub(crate) struct ModuleInner {
     pub global_types: Vec<GlobalType>,
     pub global_inits: Vec<ConstInit>,
     pub table_types: Vec<TableType>,
+    /// The initializer of each defined table (`None`: null).
+    pub table_inits: Vec<Option<ConstInit>>,
     pub memory_types: Vec<MemoryType>,
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
@@ -154,6 +156,7 @@ impl Module {
                 global_types: parsed.global_types,
                 global_inits: parsed.global_inits,
                 table_types: parsed.table_types,
+                table_inits: parsed.table_inits,
                 memory_types: parsed.memory_types,
                 elems: parsed.elems,
                 data: parsed.data,

@@ -171,6 +171,8 @@ pub(crate) struct ParsedModule {
     pub global_types: Vec<GlobalType>,
     pub global_inits: Vec<ConstInit>,
     pub table_types: Vec<TableType>,
+    /// The initializer of each defined table (`None`: null).
+    pub table_inits: Vec<Option<ConstInit>>,
     pub memory_types: Vec<MemoryType>,
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
@@ -179,9 +181,9 @@ pub(crate) struct ParsedModule {
     pub bodies: Vec<FunctionToCompile>,
 }
 
-fn table_type(t: &wasmparser::TableType) -> Result<TableType, Error> {
+fn table_type(t: &wasmparser::TableType, type_ids: &[u32]) -> Result<TableType, Error> {
     Ok(TableType {
-        element: ValType::from_wasm(wasmparser::ValType::Ref(t.element_type))?,
+        element: ValType::from_wasm(wasmparser::ValType::Ref(t.element_type), type_ids)?,
         minimum: t.initial,
         maximum: t.maximum,
         table64: t.table64,
@@ -199,9 +201,9 @@ fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, Error> {
     })
 }
 
-fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, Error> {
+fn global_type(g: &wasmparser::GlobalType, type_ids: &[u32]) -> Result<GlobalType, Error> {
     Ok(GlobalType {
-        content: ValType::from_wasm(g.content_type)?,
+        content: ValType::from_wasm(g.content_type, type_ids)?,
         mutable: g.mutable,
     })
 }
@@ -277,7 +279,7 @@ impl ParsedModule {
             for sub in rec?.into_types() {
                 match &sub.composite_type.inner {
                     wasmparser::CompositeInnerType::Func(f) => {
-                        let ty = FuncType::from_wasm(f)?;
+                        let ty = FuncType::from_wasm(f, &self.info.type_ids)?;
                         self.info.type_ids.push(engine.signature_id(&ty));
                         self.info.types.push(f.clone());
                         self.types.push(ty);
@@ -304,7 +306,7 @@ impl ParsedModule {
                 }
                 TypeRef::Table(t) => {
                     self.info.tables.push(t);
-                    let tt = table_type(&t)?;
+                    let tt = table_type(&t, &self.info.type_ids)?;
                     self.table_types.push(tt);
                     ExternType::Table(tt)
                 }
@@ -316,7 +318,7 @@ impl ParsedModule {
                 }
                 TypeRef::Global(g) => {
                     self.info.globals.push(g);
-                    let gt = global_type(&g)?;
+                    let gt = global_type(&g, &self.info.type_ids)?;
                     self.global_types.push(gt);
                     self.global_inits.push(ConstInit::RefNull);
                     ExternType::Global(gt)
@@ -335,11 +337,14 @@ impl ParsedModule {
     fn table_section(&mut self, reader: wasmparser::TableSectionReader<'_>) -> Result<(), Error> {
         for t in reader {
             let t = t?;
-            if !matches!(t.init, wasmparser::TableInit::RefNull) {
-                return Err(Error::Unsupported("table initialiser expressions".into()));
-            }
+            let init = match t.init {
+                wasmparser::TableInit::RefNull => None,
+                wasmparser::TableInit::Expr(e) => Some(ConstInit::parse(&e)?),
+            };
             self.info.tables.push(t.ty);
-            self.table_types.push(table_type(&t.ty)?);
+            self.table_types
+                .push(table_type(&t.ty, &self.info.type_ids)?);
+            self.table_inits.push(init);
         }
         Ok(())
     }
@@ -357,7 +362,8 @@ impl ParsedModule {
         for g in reader {
             let g = g?;
             self.info.globals.push(g.ty);
-            self.global_types.push(global_type(&g.ty)?);
+            self.global_types
+                .push(global_type(&g.ty, &self.info.type_ids)?);
             self.global_inits.push(ConstInit::parse(&g.init_expr)?);
         }
         Ok(())
