@@ -265,6 +265,37 @@ mod tests {
         }
     }
 
+    /// The generator exercises multi-memory and memory64 (both engines implement them).
+    #[test]
+    fn generated_modules_use_several_and_64_bit_memories() {
+        let (mut multi, mut wide) = (0, 0);
+        for seed in 0..100 {
+            let bytes = gen::module(seed, Mode::Run);
+            let mut memories = Vec::new();
+            for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+                match payload.unwrap() {
+                    wasmparser::Payload::MemorySection(r) => {
+                        memories.extend(r.into_iter().map(|m| m.unwrap()))
+                    }
+                    wasmparser::Payload::ImportSection(r) => {
+                        for imports in r {
+                            for import in imports.unwrap() {
+                                if let wasmparser::TypeRef::Memory(m) = import.unwrap().1.ty {
+                                    memories.push(m);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            multi += (memories.len() > 1) as usize;
+            wide += memories.iter().any(|m| m.memory64) as usize;
+        }
+        assert!(multi >= 5, "{multi} of 100 modules with several memories");
+        assert!(wide >= 5, "{wide} of 100 modules with a 64-bit memory");
+    }
+
     #[test]
     fn v128_values_are_compared() {
         // (func (export "f") (param v128 v128) (result v128) (i32x4.add (local.get 0) (local.get 1)))
