@@ -80,6 +80,21 @@ fn index_value(raw: u64, wide: bool) -> u64 {
     }
 }
 
+/// The operands of `memory.copy`/`table.copy` between a destination and a source whose
+/// index types are 64-bit as `(dst_wide, src_wide)`: the length is 64-bit only when both are.
+fn copy_operands(
+    dst: u64,
+    src: u64,
+    len: u64,
+    (dst_wide, src_wide): (bool, bool),
+) -> (u64, u64, u64) {
+    (
+        index_value(dst, dst_wide),
+        index_value(src, src_wide),
+        index_value(len, dst_wide && src_wide),
+    )
+}
+
 /// Whether memory `index` of `inst` is a 64-bit memory.
 fn memory_is_64(inst: &mut VMInstance, index: u64) -> bool {
     // SAFETY: a live memory of the store.
@@ -113,13 +128,11 @@ extern "C" fn memory_fill(vmctx: usize, memory: u64, dst: u64, value: u64, len: 
 /// `memories` is `dst_memory << 32 | src_memory`.
 extern "C" fn memory_copy(vmctx: usize, memories: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let dst_wide = memory_is_64(inst, memories >> 32);
-        let src_wide = memory_is_64(inst, memories as u32 as u64);
-        let (dst, src, len) = (
-            index_value(dst, dst_wide),
-            index_value(src, src_wide),
-            index_value(len, dst_wide && src_wide),
+        let widths = (
+            memory_is_64(inst, memories >> 32),
+            memory_is_64(inst, memories as u32 as u64),
         );
+        let (dst, src, len) = copy_operands(dst, src, len, widths);
         let (Some(dst_mem), Some(src_mem)) = (
             inst.memory((memories >> 32) as u32),
             inst.memory(memories as u32),
@@ -227,13 +240,11 @@ extern "C" fn table_fill(vmctx: usize, table: u64, dst: u64, value: u64, len: u6
 
 extern "C" fn table_copy(vmctx: usize, tables: u64, dst: u64, src: u64, len: u64) -> u64 {
     with_instance(vmctx, OUT_OF_BOUNDS, |inst| {
-        let dst_wide = table_is_64(inst, tables >> 32);
-        let src_wide = table_is_64(inst, tables as u32 as u64);
-        let (dst, src, len) = (
-            index_value(dst, dst_wide),
-            index_value(src, src_wide),
-            index_value(len, dst_wide && src_wide),
+        let widths = (
+            table_is_64(inst, tables >> 32),
+            table_is_64(inst, tables as u32 as u64),
         );
+        let (dst, src, len) = copy_operands(dst, src, len, widths);
         let (Some(dt), Some(st)) = (inst.table((tables >> 32) as u32), inst.table(tables as u32))
         else {
             return OUT_OF_BOUNDS;
