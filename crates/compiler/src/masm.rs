@@ -538,9 +538,10 @@ pub enum CallTarget {
     /// aligned 4-byte store while the code runs.
     Direct,
     /// Any `VMFuncRef` whose address is in `funcref`: switches the vmctx register to the
-    /// callee's context (propagating the stack limit), passes the caller's context in the
-    /// ISA's caller-context register for host functions, calls, then restores the vmctx and
-    /// memory-base registers from the frame.
+    /// callee's context (propagating the stack limit) and the memory-base register to that
+    /// context's memory 0, passes the caller's context in the ISA's caller-context register
+    /// for host functions, calls, then restores the vmctx and memory-base registers from
+    /// the frame.
     FuncRef {
         /// Register holding the `VMFuncRef` address.
         funcref: Reg,

@@ -1141,6 +1141,7 @@ impl MacroAssembler for Aarch64Masm {
                 self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
                 self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
                 self.ldst(LdSt::STR_X, X17, VMCTX, limit);
+                self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
                 self.ldst(LdSt::LDR_X, X17, f, funcref::CODE.into());
                 self.emit(enc::blr(X17));
                 let ret = self.offset();

@@ -1204,6 +1204,7 @@ impl MacroAssembler for X64Masm {
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
                 enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
                 enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
+                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
                 enc::call_mem(&mut self.ops, Mem::base(f, funcref::CODE));
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
                 enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
