@@ -21,6 +21,7 @@ pub struct Config {
     pub(crate) x64_avx: bool,
     pub(crate) wasm_simd: bool,
     pub(crate) wasm_relaxed_simd: bool,
+    pub(crate) wasm_tail_call: bool,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             x64_avx: true,
             wasm_simd: true,
             wasm_relaxed_simd: true,
+            wasm_tail_call: true,
         }
     }
 }
@@ -114,12 +116,26 @@ impl Config {
         self.wasm_relaxed_simd = enable;
         self
     }
+    /// Accept the tail-call proposal (`return_call`, `return_call_indirect`; wasm 3.0, on by
+    /// default, as in wasmtime). A tail call runs in constant stack space: the callee
+    /// replaces the caller's frame, writing its arguments where the caller's own arguments
+    /// were. Every call site therefore reserves room for at least 8 argument words (also
+    /// without tail calls in the module), and a function can tail-call functions whose
+    /// parameters take at most `max(8, its own parameters, its own results)` words (a
+    /// `v128` takes two, any other value one); a module with a bigger tail call fails to
+    /// compile with an "unsupported" error. With tail calls enabled, direct calls also
+    /// reload the instance registers after they return (two loads).
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.wasm_tail_call = enable;
+        self
+    }
     /// The proposals the validator accepts under this configuration.
     pub(crate) fn wasm_features(&self) -> wasmparser::WasmFeatures {
         use wasmparser::WasmFeatures as F;
         let mut features = F::WASM2;
         features.set(F::SIMD, self.wasm_simd);
         features.set(F::RELAXED_SIMD, self.wasm_simd && self.wasm_relaxed_simd);
+        features.set(F::TAIL_CALL, self.wasm_tail_call);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

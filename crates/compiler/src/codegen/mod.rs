@@ -20,6 +20,7 @@ mod prescan;
 mod simd;
 mod stack;
 mod tables;
+mod tail_calls;
 mod validate;
 mod visit;
 
@@ -621,6 +622,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 type_index,
                 table_index,
             } => self.visit_call_indirect(type_index, table_index)?,
+            O::ReturnCall { function_index } => self.visit_return_call(function_index)?,
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_return_call_indirect(type_index, table_index)?,
             O::Drop => {
                 let v = self.pop()?;
                 self.release(v);
