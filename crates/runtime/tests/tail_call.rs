@@ -225,3 +225,63 @@ fn tail_calls_can_be_disabled_and_too_big_ones_are_unsupported() {
         "{err}"
     );
 }
+
+#[test]
+fn tail_call_arguments_may_permute_the_parameters() {
+    // The arguments are read from the parameters they replace (swapped, and a dirty local
+    // in a register), directly and through a table, with eight words of float and integer
+    // arguments.
+    let wat = r#"(module
+      (type $t (func (param i64 i64 i64 f64 i32 i32 i64 f32) (result i64)))
+      (table 1 funcref) (elem (i32.const 0) $direct)
+      (func $direct (export "direct") (type $t)
+        (if (result i64) (i64.eqz (local.get 2))
+          (then (call $sum (local.get 0) (local.get 1) (local.get 3) (local.get 4)
+                           (local.get 5) (local.get 6) (local.get 7)))
+          (else
+            (local.set 0 (i64.add (local.get 0) (i64.const 1)))
+            (return_call $indirect (local.get 1) (local.get 0)
+              (i64.sub (local.get 2) (i64.const 1)) (f64.neg (local.get 3))
+              (local.get 5) (local.get 4) (i64.mul (local.get 6) (i64.const -1))
+              (f32.neg (local.get 7))))))
+      (func $indirect (type $t)
+        (return_call_indirect (type $t) (local.get 1) (local.get 0) (local.get 2)
+          (local.get 3) (local.get 5) (local.get 4) (local.get 6) (local.get 7)
+          (i32.const 0)))
+      (func $sum (param i64 i64 f64 i32 i32 i64 f32) (result i64)
+        (i64.add (i64.add (i64.mul (local.get 0) (i64.const 1000000)) (local.get 1))
+          (i64.add (i64.add (i64.trunc_f64_s (local.get 2)) (i64.extend_i32_s (local.get 3)))
+            (i64.add (i64.mul (i64.extend_i32_s (local.get 4)) (i64.const 10))
+              (i64.add (local.get 5) (i64.trunc_f32_s (local.get 6)))))))
+    )"#;
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = inst
+        .get_typed_func::<(i64, i64, i64, f64, i32, i32, i64, f32), i64>(&store, "direct")
+        .unwrap();
+    // A model of the same steps.
+    let model = |mut a: i64,
+                 mut b: i64,
+                 mut n: i64,
+                 mut x: f64,
+                 mut i: i32,
+                 mut j: i32,
+                 mut k: i64,
+                 mut y: f32| {
+        while n != 0 {
+            a += 1;
+            (a, b, n, x, i, j, k, y) = (b, a, n - 1, -x, j, i, -k, -y);
+            (a, b, i, j) = (b, a, j, i);
+        }
+        a * 1_000_000 + b + x as i64 + i as i64 + j as i64 * 10 + k + y as i64
+    };
+    for n in [0, 1, 2, 3, 10, 1001, DEEP] {
+        let args = (5, 7, n, 1.5, 3, 4, 11, 2.5);
+        let want = model(
+            args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7,
+        );
+        assert_eq!(f.call(&mut store, args).unwrap(), want, "n = {n}");
+    }
+}

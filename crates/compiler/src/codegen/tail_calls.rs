@@ -6,8 +6,9 @@
 //! of `max(MIN_CALL_AREA_WORDS, its parameter words, its result words)` words. A tail call
 //! whose callee's parameters fit there is done in place: the arguments are stored to the
 //! function's own outgoing area first (they may be read from the incoming area, where the
-//! parameters live), copied from there over the incoming area, and then the frame is torn
-//! down and the callee is jumped to ([`MacroAssembler::tail_call`]) with the current
+//! parameters live), the callee is looked up (table checks may trap, registers may be
+//! allocated, evicting dirty locals to their homes), the arguments are copied over the
+//! incoming area, and then the frame is torn down and the callee is jumped to ([`MacroAssembler::tail_call`]) with the current
 //! function's return address, so it returns straight to the current function's caller,
 //! its results (the same as the current function's, by validation) in the place the caller
 //! expects them. A callee with more parameter words is [`CompileError::Unsupported`]
@@ -18,8 +19,10 @@
 //! a `VMFuncRef` restore both after every call anyway; with tail calls enabled, direct calls
 //! do too ([`MacroAssembler::reload_context`]).
 //!
-//! `return_call_ref` fits the same path: pop the reference, trap `NullReference` when it is
-//! null, then [`FuncCompiler::tail_call_funcref`] with its register.
+//! `return_call_ref` fits the same path: pop the reference into a register (`pop_read`),
+//! [`FuncCompiler::stage_tail_call_arguments`], trap `NullReference` when the reference is
+//! null, then [`FuncCompiler::tail_call_funcref`] with its register (and add
+//! `ReturnCallRef` to `validate::check_tail_call`, which already knows it).
 
 use super::stack::ValKind;
 use super::FuncCompiler;
@@ -29,17 +32,21 @@ use crate::vmctx::{funcref, table_def};
 use crate::{CompileError, Relocation, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
-    /// Pops the top `num_params` values (parameters of type `type_index`) into the
-    /// incoming area, through the outgoing area. Errors if they do not fit.
-    fn tail_call_arguments(&mut self, type_index: u32) -> Result<(), CompileError> {
+    /// Pops the arguments of a call to type `type_index` into the outgoing area (they may be
+    /// read from the incoming area, where the parameters live); returns their words.
+    /// Nothing is written to the incoming area yet, so registers may still be allocated
+    /// (an evicted dirty local goes home, maybe to the incoming area) and traps raised.
+    fn stage_tail_call_arguments(&mut self, type_index: u32) -> Result<u32, CompileError> {
         let (params, results) = self.signature(type_index)?;
-        let words: u32 = params.iter().map(|k| k.words()).sum();
-        // `validate::check_tail_call` made sure they fit in the incoming area.
+        let words = params.iter().map(|k| k.words()).sum();
         let result_words = results.iter().map(|k: &ValKind| k.words()).sum();
         self.pass_arguments(params.len(), result_words);
-        // Dirty locals go home before their homes (parameters: the incoming area) are
-        // overwritten, and every register is free for what follows.
-        self.spill_all_for_call();
+        Ok(words)
+    }
+
+    /// Copies `words` staged argument words over the incoming area (which
+    /// `validate::check_tail_call` made sure holds them). Allocates nothing.
+    fn place_tail_call_arguments(&mut self, words: u32) {
         for w in 0..words as i32 {
             self.masm.copy(
                 Address::Frame(16 + 8 * w),
@@ -47,12 +54,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 OperandSize::S64,
             );
         }
-        Ok(())
     }
 
-    /// Jumps to the `VMFuncRef` in `f` with the arguments in place (see the module docs);
-    /// the rest of the block is unreachable.
-    pub(super) fn tail_call_funcref(&mut self, f: Reg) {
+    /// Jumps to the `VMFuncRef` in `f` (see the module docs); the rest of the block is
+    /// unreachable.
+    /// `words` staged argument words are placed first.
+    pub(super) fn tail_call_funcref(&mut self, f: Reg, words: u32) {
+        self.place_tail_call_arguments(words);
         self.masm.tail_call(CallTarget::FuncRef { funcref: f });
         self.free_reg(f);
         self.set_unreachable();
@@ -64,15 +72,16 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .functions
             .get(func_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
-        self.tail_call_arguments(type_index)?;
+        let words = self.stage_tail_call_arguments(type_index)?;
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
             let f = self.alloc(RegClass::Int)?;
             let canonical = self.info.offsets.func_ptr(func_index);
             self.masm
                 .load(f, Address::Vmctx(canonical), OperandSize::S64);
-            self.tail_call_funcref(f);
+            self.tail_call_funcref(f, words);
         } else {
+            self.place_tail_call_arguments(words);
             let end = self.masm.tail_call(CallTarget::Direct);
             self.relocations.push(Relocation {
                 offset: end - 4,
@@ -90,10 +99,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     ) -> Result<(), CompileError> {
         let (_, index) = self.pop_read()?;
         // The index stays in its register while the arguments are stored.
-        self.tail_call_arguments(type_index)?;
+        let words = self.stage_tail_call_arguments(type_index)?;
         let entry = self.table_funcref(type_index, table_index, index)?;
         self.free_reg(index);
-        self.tail_call_funcref(entry);
+        self.tail_call_funcref(entry, words);
         Ok(())
     }
 

@@ -297,7 +297,8 @@ pub(crate) fn check_tail_call(
 ) -> Result<(), Unsupported> {
     let callee_type = match *op {
         Operator::ReturnCall { function_index } => info.functions.get(function_index as usize),
-        Operator::ReturnCallIndirect { ref type_index, .. } => Some(type_index),
+        Operator::ReturnCallIndirect { ref type_index, .. }
+        | Operator::ReturnCallRef { ref type_index } => Some(type_index),
         _ => return Ok(()),
     };
     let (Some(caller), Some(callee)) = (
