@@ -595,7 +595,7 @@ pub fn run_wjit(
 // ---------------------------------------------------------------------------------------
 // wasmi (the reference)
 
-/// The reference: wasm 2.0 (with SIMD), nothing later (no relaxed SIMD).
+/// The reference: wasm 2.0 (with SIMD) and tail calls, nothing else later (no relaxed SIMD).
 pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.wasm_mutable_global(true)
@@ -606,7 +606,7 @@ pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
         .wasm_reference_types(true)
         .floats(true)
         .wasm_multi_memory(false)
-        .wasm_tail_call(false)
+        .wasm_tail_call(true)
         .wasm_extended_const(false)
         .wasm_custom_page_sizes(false)
         .wasm_memory64(false)

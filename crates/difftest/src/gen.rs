@@ -144,10 +144,10 @@ pub fn set_simd_target(on: bool) {
 /// The share of seeds with SIMD in the run, mutate and threads modes (the simd mode: all).
 pub const SIMD_SHARE: (u64, u64) = (1, 2);
 
-/// The wasm features wjit implements (wasm 2.0, with SIMD where [`simd_target`]), for checking
-/// the generator.
+/// The wasm features wjit implements (wasm 2.0, with SIMD where [`simd_target`], and tail
+/// calls), for checking the generator.
 pub fn wjit_features() -> wasmparser::WasmFeatures {
-    let mut f = wasmparser::WasmFeatures::WASM2;
+    let mut f = wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::TAIL_CALL;
     if !simd_target() {
         f.remove(wasmparser::WasmFeatures::SIMD);
     }
@@ -161,12 +161,12 @@ pub const MAX_TABLE_ELEMENTS: u64 = 1_000;
 
 pub fn smith_config(s: &Settings) -> wasm_smith::Config {
     let mut c = wasm_smith::Config {
-        // Exactly wasm 2.0 (SIMD per seed); no relaxed SIMD.
+        // Wasm 2.0 (SIMD per seed) plus tail calls; no relaxed SIMD.
         simd_enabled: s.simd,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         memory64_enabled: false,
         gc_enabled: false,
         exceptions_enabled: false,
