@@ -411,6 +411,7 @@ fn config(proposals: Proposals) -> Config {
         .wasm_multi_memory(latest)
         .wasm_extended_const(latest)
         .wasm_memory64(latest)
+        .wasm_tail_call(latest)
         .wasm_function_references(latest);
     config
 }

@@ -24,6 +24,13 @@ pub use error::CompileError;
 pub use module::ModuleInfo;
 pub use trap::TrapCode;
 
+/// The fewest 8-byte words of argument area that every call site (and the host's entry
+/// stub) reserves when tail calls are enabled ([`ModuleInfo::tail_call`]): a function may
+/// tail-call any function whose parameters take at most
+/// `max(MIN_CALL_AREA_WORDS, its own parameter words, its own result words)`, writing the
+/// arguments in place of its own (see `codegen::tail_calls`).
+pub const MIN_CALL_AREA_WORDS: u32 = 8;
+
 /// Machine code for one wasm function plus what the runtime needs to run it.
 #[derive(Debug, Clone, Default)]
 pub struct CompiledFunction {
@@ -46,7 +53,8 @@ pub struct CompiledFunction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Relocation {
     /// Offset from the start of the function's code of the call's 4-byte target field (the
-    /// `rel32` of an x86-64 `call`, the whole `bl` word on AArch64).
+    /// `rel32` of an x86-64 `call`, the whole `bl` word on AArch64; for a tail call the
+    /// `rel32` of a `jmp`, a `b` word).
     pub offset: u32,
     /// The callee (a function defined by the module, never an import).
     pub func_index: u32,

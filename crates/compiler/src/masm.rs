@@ -541,9 +541,10 @@ pub enum CallTarget {
     /// aligned 4-byte store while the code runs.
     Direct,
     /// Any `VMFuncRef` whose address is in `funcref`: switches the vmctx register to the
-    /// callee's context (propagating the stack limit), passes the caller's context in the
-    /// ISA's caller-context register for host functions, calls, then restores the vmctx and
-    /// memory-base registers from the frame.
+    /// callee's context (propagating the stack limit) and the memory-base register to that
+    /// context's memory 0, passes the caller's context in the ISA's caller-context register
+    /// for host functions, calls, then restores the vmctx and memory-base registers from
+    /// the frame.
     FuncRef {
         /// Register holding the `VMFuncRef` address.
         funcref: Reg,
@@ -727,6 +728,22 @@ pub trait MacroAssembler {
     /// area, a single result in [`MacroAssembler::return_reg`]; all allocatable registers are
     /// clobbered). Returns the pc of the return address.
     fn call(&mut self, target: CallTarget) -> u32;
+    /// Tail call: tears the frame down as [`MacroAssembler::epilogue`] does, but instead of
+    /// returning jumps to `target`, which then runs with the current function's caller's
+    /// return address and frame pointer and returns straight to it. The arguments must
+    /// already be in the current function's incoming area (frame offset 16 upwards). With
+    /// `Direct`, the jump's 4-byte target field ends at the returned offset and follows the
+    /// rules of [`CallTarget::Direct`] (left zero, 4-byte aligned, filled in at placement,
+    /// maybe patched later; AArch64 `b` instead of `bl`). With `FuncRef`, the vmctx register
+    /// is switched to the callee's context (propagating the stack limit), the memory-base
+    /// register to that context's memory 0, and the current vmctx is passed in the
+    /// caller-context register, as [`MacroAssembler::call`] does; `funcref` must not be
+    /// the frame pointer (no allocatable register is). Returns the offset after the jump.
+    fn tail_call(&mut self, target: CallTarget) -> u32;
+    /// Reloads the vmctx register from the frame slot the prologue saved it in, and the
+    /// memory-base register from the vmctx: after a direct call whose callee may have
+    /// tail-called into another instance, which then returned with its own registers.
+    fn reload_context(&mut self);
     /// Calls the runtime builtin whose pointer is at vmctx offset `fn_offset` with the system
     /// calling convention: the vmctx is passed as the first argument, then `args` (at most
     /// four, each passed as a 64-bit integer). The result is in `return_reg(Int)`. Clobbers

@@ -26,6 +26,11 @@ pub struct ModuleInfo {
     pub offsets: VMOffsets,
     /// Emit epoch checks at function entries and loop headers.
     pub epoch_interruption: bool,
+    /// Tail calls are enabled (`return_call`, `return_call_indirect`): every call site
+    /// reserves at least [`crate::MIN_CALL_AREA_WORDS`] argument words, and a direct call
+    /// reloads the vmctx and memory-base registers after it returns (its callee may have
+    /// tail-called into another instance, which returns with that instance's registers).
+    pub tail_call: bool,
     /// Emit fuel accounting at function entries and loop headers.
     pub consume_fuel: bool,
     /// The CPU has float rounding instructions (x64: SSE4.1). Without them ceil, floor,

@@ -18,7 +18,10 @@ struct Parsed<'a> {
 
 fn parse(binary: &[u8], features: WasmFeatures) -> Parsed<'_> {
     let mut validator = Validator::new_with_features(features);
-    let mut info = ModuleInfo::default();
+    let mut info = ModuleInfo {
+        tail_call: features.contains(WasmFeatures::TAIL_CALL),
+        ..ModuleInfo::default()
+    };
     let mut funcs = Vec::new();
     for payload in Parser::new(0).parse_all(binary) {
         let payload = payload.unwrap();
@@ -227,18 +230,18 @@ fn unsupported_operator_is_reported_with_function_index_and_offset() {
     let wat = r#"(module
       (import "env" "f" (func))
       (func (result i32) i32.const 1)
-      (func $g nop (return_call $g)))"#;
+      (func $g nop (drop (ref.i31 (i32.const 0)))))"#;
     let binary = wat::parse_str(wat).unwrap();
-    let at = offset_of(&binary, 1, |op| matches!(op, Operator::ReturnCall { .. }));
+    let at = offset_of(&binary, 1, |op| matches!(op, Operator::RefI31));
     let v = agree(wat, WasmFeatures::WASM3);
     assert_eq!(v[0], Ok(()));
     assert_eq!(
         unsupported(&v[1]),
-        format!("function 2 at byte offset {at:#x}: tail call operator return_call")
+        format!("function 2 at byte offset {at:#x}: gc operator ref.i31")
     );
     assert_eq!(
         CompileError::Unsupported(unsupported(&v[1]).into()).to_string(),
-        format!("unsupported: function 2 at byte offset {at:#x}: tail call operator return_call")
+        format!("unsupported: function 2 at byte offset {at:#x}: gc operator ref.i31")
     );
 }
 
@@ -318,12 +321,56 @@ fn typed_function_references_compile() {
 }
 
 #[test]
+fn tail_calls_compile_when_the_arguments_fit_the_incoming_area() {
+    // The area holds max(8, parameter words, result words) of the caller; a v128 takes two.
+    let fits = [
+        "(func $g (param i64 i64 i64 i64 i64 i64 i64 i64)) (func (local i64)
+           (return_call $g (local.get 0) (local.get 0) (local.get 0) (local.get 0) (local.get 0) (local.get 0) (local.get 0) (local.get 0)))",
+        "(func $g (param v128 v128 v128 v128)) (func (local v128)
+           (return_call $g (local.get 0) (local.get 0) (local.get 0) (local.get 0)))",
+        "(type $t (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+         (func $g (type $t) i32.const 0)
+         (func (param f64 f64 f64 f64 f64 f64 f64 f64 f64 f64) (result i32)
+           (return_call $g (i32.const 1) (i32.const 2) (i32.const 3) (i32.const 4)
+             (i32.const 5) (i32.const 6) (i32.const 7) (i32.const 8) (i32.const 9)
+             (i32.const 10)))",
+        "(type $t (func (param i64 i64 i64 i64 i64 i64 i64 i64 i64) (result i64 i64 i64 i64 i64 i64 i64 i64 i64)))
+         (table 1 funcref)
+         (func (result i64 i64 i64 i64 i64 i64 i64 i64 i64)
+           (return_call_indirect (type $t) (i64.const 1) (i64.const 2) (i64.const 3)
+             (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8)
+             (i64.const 9) (i32.const 0)))",
+        "(import \"e\" \"f\" (func $f (param i32) (result i32)))
+         (func (param i32) (result i32) (return_call $f (local.get 0)))",
+    ];
+    for funcs in fits {
+        let wat = format!("(module {funcs})");
+        let v = agree(&wat, WasmFeatures::WASM3);
+        assert!(v.iter().all(|r| r.is_ok()), "{wat}: {v:?}");
+    }
+    let too_big = [
+        "(func $g (param i64 i64 i64 i64 i64 i64 i64 i64 i32)) (func unreachable return_call $g)",
+        "(func $g (param v128 v128 v128 v128 i32)) (func (param i32) unreachable return_call $g)",
+        "(type $t (func (param v128 v128 v128 v128 v128))) (table 1 funcref)
+         (func (return_call_indirect (type $t) (unreachable)))",
+    ];
+    for funcs in too_big {
+        let wat = format!("(module {funcs})");
+        let v = agree(&wat, WasmFeatures::WASM3);
+        let msg = unsupported(v.last().unwrap());
+        assert!(
+            msg.contains("more than the 8 of the caller's"),
+            "{wat}: {msg}"
+        );
+    }
+}
+
+#[test]
 fn features_beyond_the_compiler_are_unsupported() {
     let cases = [
-        ("(func $f return_call $f)", "tail call operator return_call"),
         (
-            "(type $t (func)) (elem declare func $f) (func $f (return_call_ref $t (ref.func $f)))",
-            "typed function references operator return_call_ref",
+            "(func $g (param i64 i64 i64 i64 i64 i64 i64 i64 i64)) (func unreachable return_call $g)",
+            "tail call whose arguments take 9 words, more than the 8 of",
         ),
         (
             "(memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0))))",

@@ -595,8 +595,8 @@ pub fn run_wjit(
 // ---------------------------------------------------------------------------------------
 // wasmi (the reference)
 
-/// The reference: wasm 2.0 (with SIMD), multi-memory, extended constant expressions and
-/// memory64; no relaxed SIMD.
+/// The reference: wasm 2.0 (with SIMD), multi-memory, extended constant expressions,
+/// memory64 and tail calls; no relaxed SIMD.
 pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
     let mut c = wasmi::Config::default();
     c.wasm_mutable_global(true)
@@ -607,7 +607,7 @@ pub fn wasmi_engine(fuel: bool) -> wasmi::Engine {
         .wasm_reference_types(true)
         .floats(true)
         .wasm_multi_memory(true)
-        .wasm_tail_call(false)
+        .wasm_tail_call(true)
         .wasm_extended_const(true)
         .wasm_custom_page_sizes(false)
         .wasm_memory64(true)

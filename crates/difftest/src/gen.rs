@@ -145,10 +145,10 @@ pub fn set_simd_target(on: bool) {
 pub const SIMD_SHARE: (u64, u64) = (1, 2);
 
 /// The wasm features the generator uses (wasm 2.0, with SIMD where [`simd_target`], plus
-/// multi-memory, extended constant expressions and memory64), for checking the generator.
+/// multi-memory, extended constant expressions, memory64 and tail calls), for checking the generator.
 pub fn wjit_features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
-    let mut f = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64;
+    let mut f = F::WASM2 | F::MULTI_MEMORY | F::EXTENDED_CONST | F::MEMORY64 | F::TAIL_CALL;
     if !simd_target() {
         f.remove(wasmparser::WasmFeatures::SIMD);
     }
@@ -168,7 +168,7 @@ pub fn smith_config(s: &Settings) -> wasm_smith::Config {
         relaxed_simd_enabled: false,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         memory64_enabled: true,
         gc_enabled: false,
         exceptions_enabled: false,

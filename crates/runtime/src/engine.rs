@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) wasm_extended_const: bool,
     pub(crate) wasm_memory64: bool,
     pub(crate) wasm_function_references: bool,
+    pub(crate) wasm_tail_call: bool,
 }
 
 impl Default for Config {
@@ -44,6 +45,7 @@ impl Default for Config {
             wasm_extended_const: true,
             wasm_memory64: true,
             wasm_function_references: false,
+            wasm_tail_call: true,
         }
     }
 }
@@ -122,6 +124,19 @@ impl Config {
         self.wasm_relaxed_simd = enable;
         self
     }
+    /// Accept the tail-call proposal (`return_call`, `return_call_indirect`; wasm 3.0, on by
+    /// default, as in wasmtime). A tail call runs in constant stack space: the callee
+    /// replaces the caller's frame, writing its arguments where the caller's own arguments
+    /// were. Every call site therefore reserves room for at least 8 argument words (also
+    /// without tail calls in the module), and a function can tail-call functions whose
+    /// parameters take at most `max(8, its own parameters, its own results)` words (a
+    /// `v128` takes two, any other value one); a module with a bigger tail call fails to
+    /// compile with an "unsupported" error. With tail calls enabled, direct calls also
+    /// reload the instance registers after they return (two loads).
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.wasm_tail_call = enable;
+        self
+    }
     /// Accept the typed function references proposal (wasm 3.0; off by default, as in
     /// wasmtime): typed references `(ref $t)`, `(ref null $t)`, `(ref func)` and
     /// `(ref extern)` wherever a value type can appear, non-nullable locals, `call_ref`,
@@ -166,6 +181,7 @@ impl Config {
             "extended-const" => self.wasm_extended_const(enable),
             "memory64" => self.wasm_memory64(enable),
             "function-references" => self.wasm_function_references(enable),
+            "tail-call" => self.wasm_tail_call(enable),
             _ => {
                 return Err(Error::msg(format!(
                     "unknown wasm proposal `{name}` (known: {})",
@@ -183,6 +199,7 @@ impl Config {
         "extended-const",
         "memory64",
         "function-references",
+        "tail-call",
     ];
     /// The proposals the validator accepts under this configuration. The binary reader
     /// uses the same set, because some encodings read differently with a proposal on
@@ -196,6 +213,7 @@ impl Config {
         features.set(F::EXTENDED_CONST, self.wasm_extended_const);
         features.set(F::MEMORY64, self.wasm_memory64);
         features.set(F::FUNCTION_REFERENCES, self.wasm_function_references);
+        features.set(F::TAIL_CALL, self.wasm_tail_call);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

@@ -172,3 +172,37 @@ fn externrefs_round_trip_through_wasm() {
         .unwrap();
     assert_eq!(r[0].i32(), Some(1));
 }
+
+#[test]
+fn cross_instance_calls_use_the_callee_memory() {
+    // Each instance reads its own memory 0, also when called from another instance
+    // (through an import and through a table) whose memory holds something else.
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let lib = Module::new(
+        &engine,
+        r#"(module (memory 1) (data (i32.const 0) "\2a")
+            (table (export "t") 1 funcref) (elem (i32.const 0) $load)
+            (func $load (export "load") (result i32) (i32.load8_u (i32.const 0))))"#,
+    )
+    .unwrap();
+    let lib = Linker::new(&engine).instantiate(&mut store, &lib).unwrap();
+    let mut linker = Linker::new(&engine);
+    linker.instance(&store, "lib", lib).unwrap();
+    let app = Module::new(
+        &engine,
+        r#"(module (import "lib" "load" (func $load (result i32)))
+            (import "lib" "t" (table 1 funcref))
+            (memory 1) (data (i32.const 0) "\07")
+            (func (export "direct") (result i32)
+              (i32.add (call $load) (i32.load8_u (i32.const 0))))
+            (func (export "indirect") (result i32)
+              (i32.add (call_indirect (result i32) (i32.const 0)) (i32.load8_u (i32.const 0)))))"#,
+    )
+    .unwrap();
+    let app = linker.instantiate(&mut store, &app).unwrap();
+    for name in ["direct", "indirect"] {
+        let f = app.get_typed_func::<(), i32>(&store, name).unwrap();
+        assert_eq!(f.call(&mut store, ()).unwrap(), 42 + 7, "{name}");
+    }
+}

@@ -57,7 +57,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Stores the top `n` values as outgoing arguments (one word each, two for a v128)
     /// and pops them; `result_words` is the size of the results the callee returns there.
-    fn pass_arguments(&mut self, n: usize, result_words: u32) {
+    pub(super) fn pass_arguments(&mut self, n: usize, result_words: u32) {
         let first = self.stack.len() - n;
         let mut words = 0;
         for i in 0..n {
@@ -66,7 +66,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             words += v.kind().words();
         }
         self.truncate_stack(first);
-        self.outgoing_words = self.outgoing_words.max(words.max(result_words));
+        let min = if self.info.tail_call {
+            crate::MIN_CALL_AREA_WORDS
+        } else {
+            0
+        };
+        self.outgoing_words = self.outgoing_words.max(words.max(result_words).max(min));
     }
 
     /// Pushes the results of a call that just returned.
@@ -116,6 +121,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 offset: ret - 4,
                 func_index,
             });
+            if self.info.tail_call {
+                // The callee may have tail-called into another instance (see `tail_calls`).
+                self.masm.reload_context();
+            }
         }
         let pushed = self.push_call_results(&results);
         self.result_buf = results;

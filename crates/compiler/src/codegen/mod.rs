@@ -21,6 +21,7 @@ mod refs;
 mod simd;
 mod stack;
 mod tables;
+mod tail_calls;
 mod validate;
 mod visit;
 
@@ -626,6 +627,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::RefAsNonNull => self.visit_ref_as_non_null()?,
             O::BrOnNull { relative_depth } => self.visit_br_on_null(relative_depth)?,
             O::BrOnNonNull { relative_depth } => self.visit_br_on_non_null(relative_depth)?,
+            O::ReturnCall { function_index } => self.visit_return_call(function_index)?,
+            O::ReturnCallRef { type_index } => self.visit_return_call_ref(type_index)?,
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.visit_return_call_indirect(type_index, table_index)?,
             O::Drop => {
                 let v = self.pop()?;
                 self.release(v);

@@ -51,6 +51,7 @@ pub fn validate_function<T: WasmModuleResources>(
         validator.op(offset, &op).map_err(invalid)?;
         check_encoding(info, &op, offset, reader.original_position(), func_index)?;
         check_operator(&op).map_err(|r| r.at(func_index, offset))?;
+        check_tail_call(info, func_index, &op).map_err(|r| r.at(func_index, offset))?;
     }
     reader.finish().map_err(invalid)?;
     Ok(())
@@ -64,6 +65,14 @@ pub(crate) enum Unsupported {
     Operator(&'static str),
     /// A memory instruction on a GC array.
     GcArray,
+    /// A tail call whose arguments take more words than the caller's argument area is
+    /// known to hold (see `codegen::tail_calls`).
+    TailCallArgs {
+        /// Words of the callee's parameters.
+        words: u32,
+        /// Words the incoming area holds.
+        capacity: u32,
+    },
 }
 
 impl Unsupported {
@@ -81,6 +90,11 @@ impl fmt::Display for Unsupported {
                 write!(f, "{proposal} operator {name}")
             }
             Unsupported::GcArray => f.write_str("memory instructions on gc arrays"),
+            Unsupported::TailCallArgs { words, capacity } => write!(
+                f,
+                "tail call whose arguments take {words} words, more than the {capacity} of \
+                 the caller's incoming argument area"
+            ),
         }
     }
 }
@@ -131,6 +145,9 @@ macro_rules! proposal_supported {
         true
     };
     (function_references) => {
+        true
+    };
+    (tail_call) => {
         true
     };
     ($other:ident) => {
@@ -217,10 +234,7 @@ pub(crate) fn check_operator(op: &Operator<'_>) -> Result<(), Unsupported> {
 pub(crate) fn check_operands(op: &Operator<'_>) -> Result<(), Unsupported> {
     use Operator as O;
     match *op {
-        // `return_call_ref` needs tail calls.
-        O::TypedSelectMulti { .. } | O::ReturnCallRef { .. } => {
-            Err(Unsupported::Operator(operator_support(op).1))
-        }
+        O::TypedSelectMulti { .. } => Err(Unsupported::Operator(operator_support(op).1)),
         O::I32Load { memarg }
         | O::I64Load { memarg }
         | O::F32Load { memarg }
@@ -256,6 +270,54 @@ pub(crate) fn check_operands(op: &Operator<'_>) -> Result<(), Unsupported> {
         | O::V128Store64Lane { memarg, .. } => check_memarg(&memarg),
         _ => Ok(()),
     }
+}
+
+/// Words a value of type `t` takes in an argument or result area.
+fn words(t: &wasmparser::ValType) -> u32 {
+    if *t == wasmparser::ValType::V128 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Whether defined function `caller` can do the tail call `op` in place: the callee's
+/// parameters fit the caller's incoming area, which holds
+/// `max(MIN_CALL_AREA_WORDS, params, results)` words of the caller's type when tail calls
+/// are enabled (else only the larger of its parameters and results).
+/// Other operators are fine.
+#[inline(always)]
+pub(crate) fn check_tail_call(
+    info: &ModuleInfo,
+    caller: u32,
+    op: &Operator<'_>,
+) -> Result<(), Unsupported> {
+    let callee_type = match *op {
+        Operator::ReturnCall { function_index } => info.functions.get(function_index as usize),
+        Operator::ReturnCallIndirect { ref type_index, .. }
+        | Operator::ReturnCallRef { ref type_index } => Some(type_index),
+        _ => return Ok(()),
+    };
+    let (Some(caller), Some(callee)) = (
+        info.func_type(caller),
+        callee_type.and_then(|&t| info.types.get(t as usize)),
+    ) else {
+        // Not reached for validated code; the compiler reports the missing type.
+        return Ok(());
+    };
+    let params: u32 = caller.params().iter().map(words).sum();
+    let results: u32 = caller.results().iter().map(words).sum();
+    let min = if info.tail_call {
+        crate::MIN_CALL_AREA_WORDS
+    } else {
+        0
+    };
+    let capacity = min.max(params).max(results);
+    let words = callee.params().iter().map(words).sum();
+    if words > capacity {
+        return Err(Unsupported::TailCallArgs { words, capacity });
+    }
+    Ok(())
 }
 
 /// The access is to a linear memory (not a GC array).

@@ -240,6 +240,8 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         }
         // The operator's proposal is supported (`OpVisitor` checked).
         validate::check_operands(op).map_err(|r| r.at(func_index, offset))?;
+        validate::check_tail_call(self.info, func_index, op)
+            .map_err(|r| r.at(func_index, offset))?;
         self.wasm_offset = offset as u32;
         self.op_end = end;
         self.next_is_branch = if is_comparison(op) {

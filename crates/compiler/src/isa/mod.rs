@@ -28,8 +28,8 @@ pub struct Stubs {
 #[cfg(target_arch = "x86_64")]
 pub mod host {
     pub use super::x64::lazy::{
-        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET,
-        SLOT_SIZE,
+        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, retarget_word, slot_jump,
+        SLOT_PATCH_OFFSET, SLOT_SIZE,
     };
     pub use super::x64::stubs::{generate_stubs, Stubs};
     pub use super::x64::X64Masm as Masm;
@@ -47,8 +47,8 @@ pub mod host {
 #[cfg(target_arch = "aarch64")]
 pub mod host {
     pub use super::aarch64::lazy::{
-        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET,
-        SLOT_SIZE,
+        call_word, jump_slots, lazy_stub, lazy_thunk, resolve_call, retarget_word, slot_jump,
+        SLOT_PATCH_OFFSET, SLOT_SIZE,
     };
     pub use super::aarch64::stubs::{generate_stubs, Stubs};
     pub use super::aarch64::Aarch64Masm as Masm;

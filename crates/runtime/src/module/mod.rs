@@ -133,6 +133,7 @@ impl Module {
         let mut parsed = parse::parse(engine, binary)?;
         let config = &engine.inner.config;
         parsed.info.epoch_interruption = config.epoch_interruption;
+        parsed.info.tail_call = config.wasm_tail_call;
         parsed.info.consume_fuel = config.consume_fuel;
         parsed.info.native_float_rounding = engine.native_float_rounding();
         parsed.info.x64_avx = engine.x64_avx();

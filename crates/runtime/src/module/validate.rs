@@ -7,13 +7,14 @@ use crate::Error;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
 
-/// Proposals the validator accepts in wasm 2.0 that the fast path leaves out: a body that
-/// uses them (or has a v128 in its signature) goes to `wjit_compiler::validate_function`,
-/// which decides whether the compiler supports what it uses.
-/// (Typed function references include `return_call_ref`, which the compiler leaves out.)
+/// Proposals the validator accepts that the fast path leaves out: a body that uses them
+/// (or has a v128 in its signature) goes to `wjit_compiler::validate_function`, which
+/// decides whether the compiler supports what it uses (which SIMD operators; whether a
+/// tail call's arguments fit the caller's incoming area).
 const UNCOMPILABLE: WasmFeatures = WasmFeatures::SIMD
     .union(WasmFeatures::RELAXED_SIMD)
-    .union(WasmFeatures::FUNCTION_REFERENCES);
+    .union(WasmFeatures::FUNCTION_REFERENCES)
+    .union(WasmFeatures::TAIL_CALL);
 
 /// Below this many bytes of function bodies, one thread does all the work.
 const PARALLEL_THRESHOLD: usize = 256 * 1024;

@@ -327,6 +327,23 @@ impl CodeChunk {
         flush_icache(unsafe { self.rx.as_ptr().add(offset) }, code.len());
     }
 
+    /// The aligned 4-byte word at `offset`, read atomically through the write view.
+    ///
+    /// Panics if the chunk is sealed, `offset` is not 4-byte aligned or outside the chunk.
+    pub fn read_word(&self, offset: usize) -> u32 {
+        let rw = self.rw.expect("read of a sealed code chunk");
+        assert!(offset % 4 == 0 && offset + 4 <= self.len, "bad read offset");
+        // SAFETY: the word is inside the read+write view (checked) and 4-byte aligned; after
+        // publication it is only written atomically (`patch_word`); an AtomicU32 has the
+        // layout of a u32.
+        let cell = unsafe {
+            &*rw.as_ptr()
+                .add(offset)
+                .cast::<std::sync::atomic::AtomicU32>()
+        };
+        cell.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Replaces the aligned 4-byte word at `offset` with `word` (stored in native byte
     /// order, little-endian on both supported ISAs, as instructions are) in one atomic store through the write view, while other
     /// threads may be executing it, then makes it visible to instruction fetch.

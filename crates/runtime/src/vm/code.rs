@@ -17,7 +17,7 @@ use crate::Error;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use wjit_compiler::isa::host::{
-    call_word, jump_slots, lazy_thunk, resolve_call, slot_jump, SLOT_PATCH_OFFSET, SLOT_SIZE,
+    jump_slots, lazy_thunk, resolve_call, retarget_word, slot_jump, SLOT_PATCH_OFFSET, SLOT_SIZE,
 };
 
 /// A vector that one writer at a time appends to while readers (also the signal handler)
@@ -442,21 +442,25 @@ impl ModuleCode {
         let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
         let arena = &mut *guard;
         let fields = arena.waiting.remove(&index).unwrap_or_default();
-        let mut patch = |at: usize, word: Option<u32>| {
-            // Out of range cannot happen within one range; if it did, the old jump stays
-            // correct.
-            let Some(word) = word else { return };
+        // `word(old)` is the new word given the one there now.
+        let mut patch = |at: usize, word: &dyn Fn(u32) -> Option<u32>| {
             let i = arena.chunks.partition_point(|c| c.info.start <= at);
             let Some(chunk) = i.checked_sub(1).map(|i| &mut arena.chunks[i]) else {
                 return;
             };
             if at + 4 <= chunk.info.end && chunk.memory.is_writable() {
-                chunk.memory.patch_word(at - chunk.info.start, word);
+                let offset = at - chunk.info.start;
+                // Out of range cannot happen within one range; if it did, the old jump
+                // stays correct.
+                if let Some(word) = word(chunk.memory.read_word(offset)) {
+                    chunk.memory.patch_word(offset, word);
+                }
             }
         };
-        patch(slot + SLOT_PATCH_OFFSET, slot_jump(slot, target));
+        patch(slot + SLOT_PATCH_OFFSET, &|_| slot_jump(slot, target));
         for field in fields {
-            patch(field, call_word(field, target));
+            // A direct call or a tail call: the same kind of branch, to the code.
+            patch(field, &|old| retarget_word(old, field, target));
         }
     }
 

@@ -91,14 +91,22 @@ pub fn call_word(field_addr: usize, target: usize) -> Option<u32> {
     branch_offset(field_addr, target).map(enc::bl)
 }
 
-/// Fills in the target of a direct call (`bl`) whose word `field` is at address
-/// `field_addr`, to call `target`.
+/// The word that replaces `old`, a direct call (`bl`) or tail call (`b`) at address
+/// `field_addr`, to branch to `target` instead (the same kind of branch), if in range.
+pub fn retarget_word(old: u32, field_addr: usize, target: usize) -> Option<u32> {
+    let tail = old & 0xFC00_0000 == enc::b(0);
+    branch_offset(field_addr, target).map(if tail { enc::b } else { enc::bl })
+}
+
+/// Fills in the target of a direct call (`bl`) or tail call (`b`) whose word `field` is at
+/// address `field_addr`, to branch to `target`.
 pub fn resolve_call(
     field: &mut [u8],
     field_addr: usize,
     target: usize,
 ) -> Result<(), CompileError> {
-    let w = call_word(field_addr, target)
+    let old = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+    let w = retarget_word(old, field_addr, target)
         .ok_or_else(|| CompileError::Unsupported("direct call target out of range of bl".into()))?;
     field[..4].copy_from_slice(&w.to_le_bytes());
     Ok(())

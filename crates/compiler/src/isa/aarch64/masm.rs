@@ -1142,6 +1142,7 @@ impl MacroAssembler for Aarch64Masm {
                 self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
                 self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
                 self.ldst(LdSt::STR_X, X17, VMCTX, limit);
+                self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
                 self.ldst(LdSt::LDR_X, X17, f, funcref::CODE.into());
                 self.emit(enc::blr(X17));
                 let ret = self.offset();
@@ -1151,6 +1152,36 @@ impl MacroAssembler for Aarch64Masm {
             }
         }
         self.offset()
+    }
+
+    fn tail_call(&mut self, target: CallTarget) -> u32 {
+        a64!(self.ops
+            ; mov sp, x29
+            ; ldp x29, x30, [sp], #16
+        );
+        match target {
+            CallTarget::Direct => {
+                // `b`, the offset filled in at placement.
+                self.emit(enc::b(0));
+            }
+            CallTarget::FuncRef { funcref: f } => {
+                let f = f.hw;
+                let limit = i64::from(self.stack_limit);
+                self.mov_int(CALLER_CTX, VMCTX, true);
+                self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
+                self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
+                self.ldst(LdSt::STR_X, X17, VMCTX, limit);
+                self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
+                self.ldst(LdSt::LDR_X, X17, f, funcref::CODE.into());
+                self.emit(enc::br(X17));
+            }
+        }
+        self.offset()
+    }
+
+    fn reload_context(&mut self) {
+        self.ldst(LdSt::LDR_X, VMCTX, FP, self.vmctx_slot.into());
+        self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
     }
 
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]) {

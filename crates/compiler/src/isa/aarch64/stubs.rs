@@ -35,6 +35,7 @@ const ENTER_SAVE: u32 = 160;
 pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
     let mut ops: VecAssembler<Aarch64Relocation> = VecAssembler::new(0);
     let membase_off = VMOffsets::default().memory0_base();
+    let area_pad = 15 + 8 * crate::MIN_CALL_AREA_WORDS;
     let host_call_fn = host_ctx::CALL as u32;
     let emit = |ops: &mut VecAssembler<Aarch64Relocation>, w: u32| ops.push_u32(w);
 
@@ -61,9 +62,10 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; stp x2, x3, [sp, #-16]!       // values, words at [x29 - 160]
         ; mov x16, sp
         ; str x16, [x4]                 // where a trap resumes
-        // outgoing area: (words * 8 + 15) & !15
+        // outgoing area: (words * 8 + 15 + 8 * MIN_CALL_AREA_WORDS) & !15, so the callee
+        // may tail-call in place
         ; lsl x16, x3, #3
-        ; add x16, x16, #15
+        ; add x16, x16, #area_pad
         ; and x16, x16, #0xffff_ffff_ffff_fff0
         ; sub sp, sp, x16
         ; mov x17, xzr

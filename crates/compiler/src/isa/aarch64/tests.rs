@@ -794,6 +794,56 @@ fn direct_call_relocation() {
     assert!(resolve_call(&mut code[ret - 4..ret], at, at + (128 << 20)).is_err());
 }
 
+/// A direct tail call tears the frame down and is a `b`, filled in by `resolve_call` and
+/// retargeted by `retarget_word` as a `b` (a `bl` stays a `bl`).
+#[test]
+fn direct_tail_call_relocation() {
+    use super::lazy::{resolve_call, retarget_word};
+    let mut m = Aarch64Masm::new(&VMOffsets::default());
+    let end = m.tail_call(CallTarget::Direct) as usize;
+    let ret = m.call(CallTarget::Direct) as usize;
+    let mut code = m.finish(16).unwrap();
+    assert_eq!(
+        disasm(&code[..end]),
+        ["mov sp, x29", "ldp x29, x30, [sp], #0x10", "b $+0x0"]
+    );
+    let at = 0x4000_0000usize + end - 4;
+    resolve_call(&mut code[end - 4..end], at, at - 0x100).unwrap();
+    assert_eq!(disasm(&code[end - 4..end]), ["b $-0x100"]);
+    let old = u32::from_le_bytes(code[end - 4..end].try_into().unwrap());
+    let w = retarget_word(old, at, at + 0x200).unwrap();
+    assert_eq!(disasm(&w.to_le_bytes()), ["b $+0x200"]);
+    assert!(retarget_word(old, at, at + (128 << 20)).is_none());
+    let call = u32::from_le_bytes(code[ret - 4..ret].try_into().unwrap());
+    let w = retarget_word(call, ret, ret + 0x200).unwrap();
+    assert_eq!(disasm(&w.to_le_bytes()), ["bl $+0x200"]);
+}
+
+/// A tail call through a funcref switches vmctx, stack limit and memory base like a call,
+/// after the frame is gone, and branches; `reload_context` restores both registers.
+#[test]
+fn funcref_tail_call_and_context_reload() {
+    check(
+        |m| {
+            m.tail_call(CallTarget::FuncRef { funcref: Y });
+            m.reload_context();
+        },
+        &[
+            "mov sp, x29",
+            "ldp x29, x30, [sp], #0x10",
+            "mov x15, x28",
+            "ldr x28, [x10, #0x8]",
+            "ldr x17, [x15]",
+            "str x17, [x28]",
+            "ldr x27, [x28, #0x8]",
+            "ldr x17, [x10]",
+            "br x17",
+            "ldur x28, [x29, #-0x8]",
+            "ldr x27, [x28, #0x8]",
+        ],
+    );
+}
+
 #[test]
 fn epoch_slow_path_saves_live_registers_around_the_builtin_call() {
     use wasmparser::{Parser, Payload, ValidPayload, Validator};

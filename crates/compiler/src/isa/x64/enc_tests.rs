@@ -826,6 +826,74 @@ fn direct_call_relocation() {
     assert!(resolve_call(&mut code[ret - 4..ret], field, field + 4 + (1 << 31)).is_err());
 }
 
+/// A direct tail call tears the frame down and is `jmp rel32`, its displacement 4-byte
+/// aligned like a call's, filled in by `resolve_call` and retargeted by `retarget_word`.
+#[test]
+fn direct_tail_call_relocation() {
+    use super::lazy::{resolve_call, retarget_word};
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    for pad in 0..4 {
+        let mut m = X64Masm::new(&VMOffsets::default());
+        for _ in 0..pad {
+            m.nop_for_test();
+        }
+        let end = m.tail_call(CallTarget::Direct) as usize;
+        assert_eq!(end % 4, 0, "pad {pad}");
+        let mut code = m.finish(0).unwrap();
+        assert_eq!(code[end - 5..end], [0xE9, 0, 0, 0, 0]);
+        let base = 0x4000_0000usize;
+        let field = base + end - 4;
+        resolve_call(&mut code[end - 4..end], field, base - 0x100).unwrap();
+        let texts = disasm_at(&code[pad..end], (base + pad) as u64);
+        assert_eq!(texts[..2], ["mov rsp,rbp", "pop rbp"], "pad {pad}");
+        assert_eq!(texts.last().unwrap(), "jmp 000000003FFFFF00h", "pad {pad}");
+        let pads = &texts[2..texts.len() - 1];
+        assert!(
+            pads.iter()
+                .all(|t| t.starts_with("nop") || t == "xchg ax,ax"),
+            "{texts:?}"
+        );
+        let w = retarget_word(0, field, base + 0x1000).unwrap();
+        code[end - 4..end].copy_from_slice(&w.to_le_bytes());
+        let texts = disasm_at(&code[end - 5..end], (base + end - 5) as u64);
+        assert_eq!(texts, ["jmp 0000000040001000h"], "pad {pad}");
+    }
+}
+
+/// A tail call through a funcref switches vmctx, stack limit and memory base like a call,
+/// after the frame is gone, and jumps; `reload_context` restores both registers.
+#[test]
+fn funcref_tail_call_and_context_reload() {
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    let mut m = X64Masm::new(&VMOffsets::default());
+    m.tail_call(CallTarget::FuncRef {
+        funcref: Reg::int(6),
+    });
+    m.reload_context();
+    let code = m.finish(0).unwrap();
+    assert_eq!(
+        disasm_at(&code, 0),
+        [
+            "mov rsp,rbp",
+            "pop rbp",
+            "mov r11,r15",
+            "mov r15,[rsi+8]",
+            "mov rax,[r11]",
+            "mov [r15],rax",
+            "mov r14,[r15+8]",
+            "jmp qword ptr [rsi]",
+            "mov r15,[rbp-8]",
+            "mov r14,[r15+8]",
+        ]
+    );
+}
+
 /// The packed (v128) forms: every register pair, the prefix and REX bytes minimal.
 #[test]
 fn packed_sse_forms() {

@@ -76,7 +76,14 @@ pub fn call_word(field_addr: usize, target: usize) -> Option<u32> {
     rel32(field_addr, target).map(|d| d as u32)
 }
 
-/// Fills in the target of a direct call (`call rel32`) whose 4-byte field `field` is at
+/// The 4-byte field that replaces `old`, the field of a direct call (`call rel32`) or tail
+/// call (`jmp rel32`) at address `field_addr`, to reach `target` instead, if in range (the
+/// opcode is not part of the field, so `old` does not matter on x86-64).
+pub fn retarget_word(_old: u32, field_addr: usize, target: usize) -> Option<u32> {
+    call_word(field_addr, target)
+}
+
+/// Fills in the target of a direct call (`call rel32`) or tail call (`jmp rel32`) whose 4-byte field `field` is at
 /// address `field_addr`, to call `target`.
 pub fn resolve_call(
     field: &mut [u8],

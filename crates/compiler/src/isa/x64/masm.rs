@@ -1205,12 +1205,50 @@ impl MacroAssembler for X64Masm {
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
                 enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
                 enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
+                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
                 enc::call_mem(&mut self.ops, Mem::base(f, funcref::CODE));
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
                 enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
             }
         }
         self.offset()
+    }
+
+    fn tail_call(&mut self, target: CallTarget) -> u32 {
+        x64!(self.ops
+            ; mov rsp, rbp
+            ; pop rbp
+        );
+        match target {
+            CallTarget::Direct => {
+                // `jmp rel32`, its displacement 4-byte aligned like a direct call's.
+                let nop: &[u8] = match self.offset() % 4 {
+                    0 => &[0x0F, 0x1F, 0x00],
+                    1 => &[0x66, 0x90],
+                    2 => &[0x90],
+                    _ => &[],
+                };
+                self.ops.extend(nop.iter().copied());
+                self.ops.extend([0xE9, 0, 0, 0, 0]);
+            }
+            CallTarget::FuncRef { funcref: f } => {
+                let (membase_off, limit) = (self.memory0_base, self.stack_limit);
+                let f = f.hw;
+                x64!(self.ops; mov r11, vmctx);
+                enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
+                enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
+                enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
+                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
+                enc::jmp_mem(&mut self.ops, Mem::base(f, funcref::CODE));
+            }
+        }
+        self.offset()
+    }
+
+    fn reload_context(&mut self) {
+        let (slot, membase_off) = (self.vmctx_slot, self.memory0_base);
+        enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
+        enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
     }
 
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]) {

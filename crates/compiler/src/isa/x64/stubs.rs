@@ -2,7 +2,8 @@
 //!
 //! * `enter(vmctx, code, values, words, resume_sp_cell) -> u32` (System V): saves the host's
 //!   callee-saved registers, records the stack pointer to resume at after a trap in
-//!   `*resume_sp_cell`, copies `words` 8-byte values from `values` into an outgoing area,
+//!   `*resume_sp_cell`, copies `words` 8-byte values from `values` into an outgoing area (of at least
+//!   [`crate::MIN_CALL_AREA_WORDS`] words),
 //!   calls `code` with the internal convention, copies the area back to `values`, stores the
 //!   integer return register to `values[words]` and all 16 bytes of the float/vector one
 //!   (`xmm0`) to `values[words + 1 ..= words + 2]` (an f32/f64 result is in the low bytes,
@@ -32,6 +33,7 @@ use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
 pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
     let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
     let membase_off = VMOffsets::default().memory0_base();
+    let min_area = 8 * crate::MIN_CALL_AREA_WORDS as i32;
     let host_call_fn = host_ctx::CALL;
 
     let trap_exit = ops.new_dynamic_label();
@@ -55,7 +57,8 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; mov rbx, rdx
         ; mov r12, rcx
         ; mov [r8], rsp           // where a trap resumes
-        ; lea rax, [rcx * 8 + 15]
+        // At least MIN_CALL_AREA_WORDS words, so the callee may tail-call in place.
+        ; lea rax, [rcx * 8 + 15 + min_area]
         ; and rax, -16
         ; sub rsp, rax
         ; xor eax, eax
