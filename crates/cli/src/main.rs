@@ -115,7 +115,8 @@ struct RunArgs {
 
     /// Switch a wasm proposal on or off by its wasmtime name, e.g. `-W multi-memory=n`,
     /// `-W extended-const=y,simd=n`; NAME alone means `NAME=y`. Repeatable. Known names:
-    /// simd, relaxed-simd, multi-memory, extended-const, memory64
+    /// simd, relaxed-simd, multi-memory, extended-const, memory64, tail-call,
+    /// function-references
     #[arg(short = 'W', long = "wasm", value_name = "NAME[=y|n]")]
     wasm: Vec<String>,
 
