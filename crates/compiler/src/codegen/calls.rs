@@ -131,21 +131,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         pushed
     }
 
-    pub(super) fn visit_call_indirect(
+    /// The `VMFuncRef` at `index` (an i32 register, not freed) of table `table_index`, in
+    /// a new register, after the checks of `call_indirect`: in bounds, not null, of type
+    /// `type_index`.
+    pub(super) fn table_funcref(
         &mut self,
         type_index: u32,
         table_index: u32,
-    ) -> Result<(), CompileError> {
-        let (params, results) = self.signature(type_index)?;
+        index: crate::masm::Reg,
+    ) -> Result<crate::masm::Reg, CompileError> {
         let expected = *self
             .info
             .type_ids
             .get(type_index as usize)
             .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
-        let (_, index) = self.pop_read()?;
-        self.pass_arguments(params.len(), words_of(&results));
-        self.spill_all_for_call();
-
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;
         let table_ptr = self.info.offsets.table_ptr(table_index);
@@ -207,10 +206,24 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             TrapCode::BadSignature,
         );
         self.add_trap(pc, TrapCode::BadSignature);
+        self.free_reg(table);
+        Ok(entry)
+    }
+
+    pub(super) fn visit_call_indirect(
+        &mut self,
+        type_index: u32,
+        table_index: u32,
+    ) -> Result<(), CompileError> {
+        let (params, results) = self.signature(type_index)?;
+        let (_, index) = self.pop_read()?;
+        self.pass_arguments(params.len(), words_of(&results));
+        self.spill_all_for_call();
+
+        let entry = self.table_funcref(type_index, table_index, index)?;
         let ret = self.masm.call(CallTarget::FuncRef { funcref: entry });
         self.call_sites.push((ret, self.wasm_offset));
         self.free_reg(index);
-        self.free_reg(table);
         self.free_reg(entry);
         self.push_call_results(&results)
     }

@@ -24,9 +24,8 @@
 
 use super::stack::ValKind;
 use super::FuncCompiler;
+use crate::masm::Reg;
 use crate::masm::{Address, CallTarget, IntCmp, MacroAssembler, OperandSize, RegClass, RegImm};
-use crate::masm::{AluOp, Reg, ShiftOp};
-use crate::vmctx::{funcref, table_def};
 use crate::{CompileError, Relocation, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
@@ -118,79 +117,5 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.free_reg(index);
         self.tail_call_funcref(entry, words);
         Ok(())
-    }
-
-    /// The `VMFuncRef` at `index` (an i32 register, not freed) of table `table_index`, in
-    /// a new register, after the checks of `call_indirect`: in bounds, not null, of type
-    /// `type_index`.
-    fn table_funcref(
-        &mut self,
-        type_index: u32,
-        table_index: u32,
-        index: Reg,
-    ) -> Result<Reg, CompileError> {
-        let expected = *self
-            .info
-            .type_ids
-            .get(type_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
-        let table = self.alloc(RegClass::Int)?;
-        let entry = self.alloc(RegClass::Int)?;
-        let table_ptr = self.info.offsets.table_ptr(table_index);
-        self.masm
-            .load(table, Address::Vmctx(table_ptr), OperandSize::S64);
-        self.masm.load(
-            entry,
-            Address::Base(table, table_def::LENGTH),
-            OperandSize::S64,
-        );
-        let pc = self.masm.trap_if(
-            IntCmp::GeU,
-            index,
-            RegImm::Reg(entry),
-            OperandSize::S64,
-            TrapCode::UndefinedElement,
-        );
-        self.add_trap(pc, TrapCode::UndefinedElement);
-        self.masm.load(
-            table,
-            Address::Base(table, table_def::BASE),
-            OperandSize::S64,
-        );
-        // entry = elements[index]
-        self.masm
-            .shift(ShiftOp::Shl, entry, index, RegImm::Imm(3), OperandSize::S64);
-        self.masm.alu(
-            AluOp::Add,
-            entry,
-            entry,
-            RegImm::Reg(table),
-            OperandSize::S64,
-        );
-        self.masm
-            .load(entry, Address::Base(entry, 0), OperandSize::S64);
-        let pc = self.masm.trap_if(
-            IntCmp::Eq,
-            entry,
-            RegImm::Imm(0),
-            OperandSize::S64,
-            TrapCode::IndirectCallToNull,
-        );
-        self.add_trap(pc, TrapCode::IndirectCallToNull);
-        self.masm.load(
-            table,
-            Address::Base(entry, funcref::TYPE_ID),
-            OperandSize::S32,
-        );
-        let pc = self.masm.trap_if(
-            IntCmp::Ne,
-            table,
-            RegImm::Imm(expected as i64),
-            OperandSize::S32,
-            TrapCode::BadSignature,
-        );
-        self.add_trap(pc, TrapCode::BadSignature);
-        self.free_reg(table);
-        Ok(entry)
     }
 }
