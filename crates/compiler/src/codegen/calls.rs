@@ -246,14 +246,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Calls the `VMFuncRef` at `funcref` (arguments passed, registers spilled), trapping
     /// with [`TrapCode::NullReference`] if it is null; frees `funcref`.
     pub(super) fn call_funcref_non_null(&mut self, funcref: crate::masm::Reg) {
-        let pc = self.masm.trap_if(
-            IntCmp::Eq,
-            funcref,
-            RegImm::Imm(0),
-            OperandSize::S64,
-            TrapCode::NullReference,
-        );
-        self.add_trap(pc, TrapCode::NullReference);
+        self.trap_if_null(funcref);
         let ret = self.masm.call(CallTarget::FuncRef { funcref });
         self.call_sites.push((ret, self.wasm_offset));
         self.free_reg(funcref);

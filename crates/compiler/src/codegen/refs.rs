@@ -9,11 +9,8 @@ use crate::masm::{IntCmp, MacroAssembler, OperandSize, RegClass, RegImm};
 use crate::{CompileError, TrapCode};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
-    /// `ref.as_non_null`: traps with [`TrapCode::NullReference`] on null; the reference
-    /// stays on the stack (in a register).
-    pub(super) fn visit_ref_as_non_null(&mut self) -> Result<(), CompileError> {
-        let v = self.pop()?;
-        let r = self.read_reg(v)?;
+    /// Traps with [`TrapCode::NullReference`] if the reference in `r` is null.
+    pub(super) fn trap_if_null(&mut self, r: crate::masm::Reg) {
         let pc = self.masm.trap_if(
             IntCmp::Eq,
             r,
@@ -22,6 +19,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             TrapCode::NullReference,
         );
         self.add_trap(pc, TrapCode::NullReference);
+    }
+
+    /// `ref.as_non_null`: traps with [`TrapCode::NullReference`] on null; the reference
+    /// stays on the stack (in a register).
+    pub(super) fn visit_ref_as_non_null(&mut self) -> Result<(), CompileError> {
+        let v = self.pop()?;
+        let r = self.read_reg(v)?;
+        self.trap_if_null(r);
         self.push(Val::Reg(ValKind::Ref, r));
         Ok(())
     }

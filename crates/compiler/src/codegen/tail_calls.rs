@@ -25,8 +25,8 @@
 use super::stack::ValKind;
 use super::FuncCompiler;
 use crate::masm::Reg;
-use crate::masm::{Address, CallTarget, IntCmp, MacroAssembler, OperandSize, RegClass, RegImm};
-use crate::{CompileError, Relocation, TrapCode};
+use crate::masm::{Address, CallTarget, MacroAssembler, OperandSize, RegClass};
+use crate::{CompileError, Relocation};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Pops the arguments of a call to type `type_index` into the outgoing area (they may be
@@ -93,14 +93,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (_, f) = self.pop_read()?;
         // The reference stays in its register while the arguments are stored.
         let words = self.stage_tail_call_arguments(type_index)?;
-        let pc = self.masm.trap_if(
-            IntCmp::Eq,
-            f,
-            RegImm::Imm(0),
-            OperandSize::S64,
-            TrapCode::NullReference,
-        );
-        self.add_trap(pc, TrapCode::NullReference);
+        self.trap_if_null(f);
         self.tail_call_funcref(f, words);
         Ok(())
     }

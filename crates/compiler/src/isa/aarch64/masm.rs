@@ -411,6 +411,18 @@ impl Aarch64Masm {
         pc
     }
 
+    /// Switches to the instance of the `VMFuncRef` in `f` before calling or jumping to it:
+    /// its vmctx (carrying over the stack limit) and its memory base; the caller's vmctx
+    /// stays in `CALLER_CTX`.
+    fn enter_funcref_instance(&mut self, f: u8) {
+        let limit = i64::from(self.stack_limit);
+        self.mov_int(CALLER_CTX, VMCTX, true);
+        self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
+        self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
+        self.ldst(LdSt::STR_X, X17, VMCTX, limit);
+        self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
+    }
+
     /// Heap operand `membase + zero_extend(index) + offset` as (base, index) for a
     /// `[base, w_index, uxtw]` access; `x16` holds `membase + offset` when `offset != 0`.
     fn heap_base(&mut self, addr: HeapAddress) -> (u8, u8) {
@@ -1137,12 +1149,7 @@ impl MacroAssembler for Aarch64Masm {
             }
             CallTarget::FuncRef { funcref: f } => {
                 let f = f.hw;
-                let limit = i64::from(self.stack_limit);
-                self.mov_int(CALLER_CTX, VMCTX, true);
-                self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
-                self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
-                self.ldst(LdSt::STR_X, X17, VMCTX, limit);
-                self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
+                self.enter_funcref_instance(f);
                 self.ldst(LdSt::LDR_X, X17, f, funcref::CODE.into());
                 self.emit(enc::blr(X17));
                 let ret = self.offset();
@@ -1166,12 +1173,7 @@ impl MacroAssembler for Aarch64Masm {
             }
             CallTarget::FuncRef { funcref: f } => {
                 let f = f.hw;
-                let limit = i64::from(self.stack_limit);
-                self.mov_int(CALLER_CTX, VMCTX, true);
-                self.ldst(LdSt::LDR_X, VMCTX, f, funcref::VMCTX.into());
-                self.ldst(LdSt::LDR_X, X17, CALLER_CTX, limit);
-                self.ldst(LdSt::STR_X, X17, VMCTX, limit);
-                self.ldst(LdSt::LDR_X, MEMBASE, VMCTX, self.memory0_base.into());
+                self.enter_funcref_instance(f);
                 self.ldst(LdSt::LDR_X, X17, f, funcref::CODE.into());
                 self.emit(enc::br(X17));
             }

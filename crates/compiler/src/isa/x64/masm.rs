@@ -423,6 +423,29 @@ impl X64Masm {
         true
     }
 
+    /// Switches to the instance of the `VMFuncRef` in `f` before calling or jumping to it:
+    /// its vmctx in r15 (carrying over the stack limit) and its memory base in r14.
+    fn enter_funcref_instance(&mut self, f: u8) {
+        let (membase_off, limit) = (self.memory0_base, self.stack_limit);
+        x64!(self.ops; mov r11, vmctx);
+        enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
+        enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
+        enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
+        enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
+    }
+
+    /// Pads with a nop so that the rel32 of the 5-byte `call`/`jmp` about to be emitted is
+    /// 4-byte aligned (it may be patched while code runs).
+    fn align_rel32(&mut self) {
+        let nop: &[u8] = match self.offset() % 4 {
+            0 => &[0x0F, 0x1F, 0x00],
+            1 => &[0x66, 0x90],
+            2 => &[0x90],
+            _ => &[],
+        };
+        self.ops.extend(nop.iter().copied());
+    }
+
     /// Computes the heap operand `[membase + index + disp]`.
     fn heap_operand(&mut self, addr: HeapAddress) -> Mem {
         let base = addr.base.map_or(R14, |b| b.hw);
@@ -1188,24 +1211,13 @@ impl MacroAssembler for X64Masm {
             CallTarget::Direct => {
                 // `call rel32`, the displacement filled in at placement (and maybe patched
                 // later while code runs: a nop first makes it 4-byte aligned).
-                let nop: &[u8] = match self.offset() % 4 {
-                    0 => &[0x0F, 0x1F, 0x00],
-                    1 => &[0x66, 0x90],
-                    2 => &[0x90],
-                    _ => &[],
-                };
-                self.ops.extend(nop.iter().copied());
+                self.align_rel32();
                 self.ops.extend([0xE8, 0, 0, 0, 0]);
             }
             CallTarget::FuncRef { funcref: f } => {
-                let (slot, membase_off, limit) =
-                    (self.vmctx_slot, self.memory0_base, self.stack_limit);
+                let (slot, membase_off) = (self.vmctx_slot, self.memory0_base);
                 let f = f.hw;
-                x64!(self.ops; mov r11, vmctx);
-                enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
-                enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
-                enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
-                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
+                self.enter_funcref_instance(f);
                 enc::call_mem(&mut self.ops, Mem::base(f, funcref::CODE));
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
                 enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
@@ -1222,23 +1234,12 @@ impl MacroAssembler for X64Masm {
         match target {
             CallTarget::Direct => {
                 // `jmp rel32`, its displacement 4-byte aligned like a direct call's.
-                let nop: &[u8] = match self.offset() % 4 {
-                    0 => &[0x0F, 0x1F, 0x00],
-                    1 => &[0x66, 0x90],
-                    2 => &[0x90],
-                    _ => &[],
-                };
-                self.ops.extend(nop.iter().copied());
+                self.align_rel32();
                 self.ops.extend([0xE9, 0, 0, 0, 0]);
             }
             CallTarget::FuncRef { funcref: f } => {
-                let (membase_off, limit) = (self.memory0_base, self.stack_limit);
                 let f = f.hw;
-                x64!(self.ops; mov r11, vmctx);
-                enc::mov_load(&mut self.ops, true, R15, Mem::base(f, funcref::VMCTX));
-                enc::mov_load(&mut self.ops, true, RAX, Mem::base(R11, limit));
-                enc::mov_store(&mut self.ops, Width::Q, Mem::base(R15, limit), RAX);
-                enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
+                self.enter_funcref_instance(f);
                 enc::jmp_mem(&mut self.ops, Mem::base(f, funcref::CODE));
             }
         }
