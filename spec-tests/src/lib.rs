@@ -412,7 +412,8 @@ fn config(proposals: Proposals) -> Config {
         .wasm_extended_const(latest)
         .wasm_memory64(latest)
         .wasm_tail_call(latest)
-        .wasm_function_references(latest);
+        .wasm_function_references(latest)
+        .wasm_exceptions(latest);
     config
 }
 
@@ -569,9 +570,19 @@ impl State {
                     )),
                 }
             }
+            WastDirective::AssertException { exec, .. } => match self.execute(exec) {
+                Ok(vals) => Err(format!(
+                    "expected an uncaught exception, got success: [{}]",
+                    fmt_vals(&vals)
+                )),
+                Err(ExecError::Wasm(Error::Exception(_))) => Ok(()),
+                Err(e) => Err(format!(
+                    "expected an uncaught exception, got {}",
+                    e.describe()
+                )),
+            },
             WastDirective::AssertInvalidCustom { .. }
             | WastDirective::AssertMalformedCustom { .. }
-            | WastDirective::AssertException { .. }
             | WastDirective::AssertSuspension { .. }
             | WastDirective::Thread(_)
             | WastDirective::Wait { .. } => {
@@ -753,6 +764,7 @@ fn arg_val(arg: &WastArg<'_>) -> Result<Val, ExecError> {
         WastArgCore::RefNull(ht) => match abstract_heap_type(ht) {
             Some(AbstractHeapType::Func) => Val::FuncRef(None),
             Some(AbstractHeapType::Extern) => Val::ExternRef(None),
+            Some(AbstractHeapType::Exn) => Val::ExnRef(None),
             _ => {
                 return Err(ExecError::Harness(format!(
                     "unsupported null reference {ht:?}"
@@ -827,7 +839,7 @@ fn ret_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String>
                 ) | (
                     None | Some(Some(AbstractHeapType::Extern)),
                     Val::ExternRef(None)
-                )
+                ) | (None | Some(Some(AbstractHeapType::Exn)), Val::ExnRef(None))
             )
         }
         (WastRetCore::RefExtern(n), Val::ExternRef(Some(r))) => match n {
@@ -942,6 +954,8 @@ fn fmt_val(v: &Val) -> String {
             Some(n) => format!("ref.extern {n}"),
             None => "ref.extern (foreign)".to_string(),
         },
+        Val::ExnRef(None) => "ref.null exn".to_string(),
+        Val::ExnRef(Some(_)) => "ref.exn".to_string(),
     }
 }
 
@@ -1001,6 +1015,7 @@ fn fmt_ret(r: &WastRetCore<'_>) -> String {
         WastRetCore::RefNull(Some(ht)) => match abstract_heap_type(ht) {
             Some(AbstractHeapType::Func) => "ref.null func".to_string(),
             Some(AbstractHeapType::Extern) => "ref.null extern".to_string(),
+            Some(AbstractHeapType::Exn) => "ref.null exn".to_string(),
             _ => format!("ref.null {ht:?}"),
         },
         WastRetCore::RefExtern(Some(n)) => format!("ref.extern {n}"),

@@ -552,6 +552,7 @@ fn extern_kind(ty: &ExternType) -> &'static str {
         ExternType::Global(_) => "a global",
         ExternType::Table(_) => "a table",
         ExternType::Memory(_) => "a memory",
+        ExternType::Tag(_) => "a tag",
     }
 }
 
@@ -656,9 +657,10 @@ fn format_val(v: &Val) -> String {
         Val::F32(bits) => format!("{:?}", f32::from_bits(*bits)),
         Val::F64(bits) => format!("{:?}", f64::from_bits(*bits)),
         Val::V128(v) => format!("{:#034x}", v.as_u128()),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
+        Val::ExnRef(Some(_)) => "exnref".to_string(),
     }
 }
 

@@ -47,6 +47,39 @@ pub struct CompiledFunction {
     /// the runtime fills in when it places the code (with [`isa::host::resolve_call`]), to
     /// the callee's code or to its jump slot.
     pub relocations: Vec<Relocation>,
+    /// The frame size: the stack pointer is the frame pointer minus this everywhere in the
+    /// body (what the exception unwinder restores before entering a landing pad).
+    pub frame_size: u32,
+    /// Sorted: (offset of the return address, index in `try_regions`) of every call inside
+    /// a `try_table` (or legacy `try`), the innermost one around it.
+    pub handler_sites: Vec<(u32, u32)>,
+    /// The function's exception-handling regions (see [`TryRegion`]).
+    pub try_regions: Vec<TryRegion>,
+}
+
+/// A `try_table` (or legacy `try`) block: the catch clauses it tries, in order, before its
+/// parent's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TryRegion {
+    /// The region an exception none of the clauses catches goes to next (index in
+    /// `try_regions`), or `None` for the caller.
+    pub parent: Option<u32>,
+    /// The catch clauses, in order.
+    pub catches: Vec<CatchClause>,
+}
+
+/// One catch clause: which exceptions it takes and where its landing pad is.
+///
+/// A landing pad is entered with the frame pointer of its function's frame, the stack
+/// pointer at `frame pointer - frame_size`, and the exnref in the integer return register;
+/// every other register is undefined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchClause {
+    /// vmctx offset of the tag's identity pointer ([`vmctx::VMOffsets::tag_ptr`]), or
+    /// `None` for `catch_all` (and `catch_all_ref`).
+    pub tag_offset: Option<u32>,
+    /// Offset of the landing pad from the start of the function's code.
+    pub pad: u32,
 }
 
 /// A direct call whose target is filled in at placement.

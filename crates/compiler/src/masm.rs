@@ -749,6 +749,11 @@ pub trait MacroAssembler {
     /// four, each passed as a 64-bit integer). The result is in `return_reg(Int)`. Clobbers
     /// every allocatable register.
     fn call_builtin(&mut self, fn_offset: i32, args: &[RegImm]);
+    /// Throws the exception `exn` (an exnref, not null): calls the engine's throw landing,
+    /// whose address is at vmctx offset `landing`, with `exn` in the first argument
+    /// register of the system convention. The call never returns; the unwinder looks its
+    /// return address (the returned offset) up as a call site of this function.
+    fn call_throw(&mut self, landing: i32, exn: Reg) -> u32;
 
     /// Reserves code buffer space for a body of `wasm_bytes` bytes of wasm (a hint that
     /// saves the copies of a growing buffer).

@@ -22,6 +22,8 @@ pub struct ModuleInfo {
     pub tables: Vec<TableType>,
     /// Memory types (imported first).
     pub memories: Vec<MemoryType>,
+    /// Type index of every tag (imported first): a tag's payload is its type's parameters.
+    pub tags: Vec<u32>,
     /// Layout of the instance context for this module.
     pub offsets: VMOffsets,
     /// Emit epoch checks at function entries and loop headers.
@@ -63,6 +65,7 @@ impl ModuleInfo {
             self.globals.len() as u32,
             self.tables.len() as u32,
             self.memories.len() as u32,
+            self.tags.len() as u32,
         );
     }
 }

@@ -12,7 +12,8 @@
 //! 40  instance            ptr  back pointer to the runtime's instance (runtime use only)
 //! 48  store_context      ptr   -> the store's VMStoreContext (see [`store_ctx`]): fuel and
 //!                               epoch deadline, shared by all instances of a store
-//! 56  (reserved)         u64   unused
+//! 56  throw_landing      ptr   machine code entered with (exnref) by a call from wasm (see
+//!                               `isa::x64::stubs`): unwinds to the handler of the exception
 //! 64  lazy_stub           ptr  where a not-yet-compiled function's jump slot (via the lazy thunk) leads
 //! 72  builtins            [ptr; Builtin::COUNT]  see [`Builtin`]
 //! ..  funcrefs            [VMFuncRef; num_funcs]   { code, vmctx, type_id } 24 bytes each
@@ -23,6 +24,8 @@
 //! ..  memories            [*mut VMMemoryDefinition; num_memories]
 //! ..  memory_bases        [u64; num_memories]  base address of each memory (fixed for
 //!                         the memory's life: its whole index range is reserved)
+//! ..  tags                [*const VMTag; num_tags]  each tag's identity (the exporter's for
+//!                         an import): exceptions match catch clauses by this pointer
 //! ```
 
 /// Offsets inside a `VMFuncRef` (the callable triple of code pointer, callee context and
@@ -75,6 +78,9 @@ pub mod host_ctx {
     pub const STACK_LIMIT: i32 = 0;
     /// `extern "C" fn(host_ctx, caller_vmctx, values: *mut u64) -> u32` called by the host-call stub.
     pub const CALL: i32 = 8;
+    /// What the host routine returns when the host function threw a wasm exception
+    /// (trap codes are below 256). The runtime keeps the exception for the unwinder.
+    pub const THROW: u32 = 0x100;
 }
 
 /// Runtime functions generated code calls (System V / AAPCS: `vmctx` first, then up to four
@@ -109,6 +115,10 @@ pub enum Builtin {
     /// `(float bits, op) -> float bits`: ceil/floor/trunc/nearest for CPUs without a
     /// rounding instruction. `op` = mode (0 ceil, 1 floor, 2 trunc, 3 nearest) + 4 for f64.
     FloatRound,
+    /// `(tag vmctx offset, payload, payload words) -> exnref`: a new exception of the tag
+    /// at that vmctx offset (see [`VMOffsets::tag_ptr`]) whose payload is the `payload
+    /// words` words at address `payload` (laid out as in [`exn`]).
+    ThrowNew,
     /// `() -> 0 or trap` (only the vmctx argument): called when the engine's epoch has reached the store's epoch
     /// deadline (`store_ctx::EPOCH_DEADLINE`). Returns 0 when execution may continue (the
     /// runtime has moved the deadline, e.g. after running an epoch callback), non-zero when
@@ -118,8 +128,20 @@ pub enum Builtin {
 
 impl Builtin {
     /// Number of builtins.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 }
+
+/// The layout of an exception object, which an `exnref` points to (owned by the store).
+pub mod exn {
+    /// `*const VMTag`: the identity of the exception's tag.
+    pub const TAG: i32 = 0;
+    /// The payload: one 8-byte word per value, two per v128 (low half first), in order.
+    pub const PAYLOAD: i32 = 8;
+}
+
+/// Where a function's frame keeps its instance's vmctx (from the frame pointer): written
+/// by the prologue, read back after calls and by the exception unwinder.
+pub const VMCTX_FRAME_SLOT: i32 = -8;
 
 /// Field offsets of one module's vmctx.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,16 +154,25 @@ pub struct VMOffsets {
     pub num_tables: u32,
     /// Number of memories.
     pub num_memories: u32,
+    /// Number of tags.
+    pub num_tags: u32,
 }
 
 impl VMOffsets {
     /// Layout for a module with these index space sizes.
-    pub fn new(num_funcs: u32, num_globals: u32, num_tables: u32, num_memories: u32) -> Self {
+    pub fn new(
+        num_funcs: u32,
+        num_globals: u32,
+        num_tables: u32,
+        num_memories: u32,
+        num_tags: u32,
+    ) -> Self {
         VMOffsets {
             num_funcs,
             num_globals,
             num_tables,
             num_memories,
+            num_tags,
         }
     }
     /// Lowest stack pointer wasm code may use.
@@ -185,6 +216,10 @@ impl VMOffsets {
     pub const fn trap_landing(&self) -> i32 {
         32
     }
+    /// The throw landing routine (entered by a call with an exnref).
+    pub const fn throw_landing(&self) -> i32 {
+        56
+    }
     /// `VMFuncRef` of function `index`.
     pub fn funcref(&self, index: u32) -> i32 {
         72 + 8 * Builtin::COUNT as i32 + funcref::SIZE * index as i32
@@ -209,8 +244,12 @@ impl VMOffsets {
     pub fn memory_base(&self, index: u32) -> i32 {
         self.memory_ptr(self.num_memories) + 8 * index as i32
     }
+    /// Identity pointer of tag `index`.
+    pub fn tag_ptr(&self, index: u32) -> i32 {
+        self.memory_base(self.num_memories) + 8 * index as i32
+    }
     /// Total size of the vmctx in bytes.
     pub fn size(&self) -> usize {
-        self.memory_base(self.num_memories) as usize
+        self.tag_ptr(self.num_tags) as usize
     }
 }

@@ -419,6 +419,7 @@ fn wjit_val(v: &wjit::Val) -> V {
         wjit::Val::F64(x) => V::F64(*x),
         wjit::Val::FuncRef(f) => V::Ref(f.is_none()),
         wjit::Val::ExternRef(r) => V::Ref(r.is_none()),
+        wjit::Val::ExnRef(r) => V::Ref(r.is_none()),
         wjit::Val::V128(x) => V::V128(u128::from(*x)),
     }
 }

@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) wasm_memory64: bool,
     pub(crate) wasm_function_references: bool,
     pub(crate) wasm_tail_call: bool,
+    pub(crate) wasm_exceptions: bool,
 }
 
 impl Default for Config {
@@ -46,6 +47,7 @@ impl Default for Config {
             wasm_memory64: true,
             wasm_function_references: false,
             wasm_tail_call: true,
+            wasm_exceptions: false,
         }
     }
 }
@@ -148,6 +150,17 @@ impl Config {
         self.wasm_function_references = enable;
         self
     }
+    /// Accept the exception-handling proposal (wasm 3.0; off by default, as in wasmtime):
+    /// tags, `throw`, `throw_ref`, `try_table` with `catch`, `catch_ref`, `catch_all` and
+    /// `catch_all_ref` clauses, and `exnref` values ([`crate::Val::ExnRef`]). The host
+    /// makes tags with [`crate::Tag::new`] and exceptions with [`crate::ExnRef::new`], throws
+    /// one into wasm by returning it as an error from a host function, and receives an
+    /// uncaught one as [`crate::Error::Exception`]. The legacy instructions (`try`,
+    /// `catch`, `rethrow`, `delegate`) are not supported.
+    pub fn wasm_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.wasm_exceptions = enable;
+        self
+    }
     /// Accept the multi-memory proposal (wasm 3.0; on by default, as in wasmtime): a module
     /// may import and define several linear memories, and every memory instruction names
     /// the one it uses.
@@ -182,6 +195,7 @@ impl Config {
             "memory64" => self.wasm_memory64(enable),
             "function-references" => self.wasm_function_references(enable),
             "tail-call" => self.wasm_tail_call(enable),
+            "exceptions" => self.wasm_exceptions(enable),
             _ => {
                 return Err(Error::msg(format!(
                     "unknown wasm proposal `{name}` (known: {})",
@@ -200,6 +214,7 @@ impl Config {
         "memory64",
         "function-references",
         "tail-call",
+        "exceptions",
     ];
     /// The proposals the validator accepts under this configuration. The binary reader
     /// uses the same set, because some encodings read differently with a proposal on
@@ -214,6 +229,7 @@ impl Config {
         features.set(F::MEMORY64, self.wasm_memory64);
         features.set(F::FUNCTION_REFERENCES, self.wasm_function_references);
         features.set(F::TAIL_CALL, self.wasm_tail_call);
+        features.set(F::EXCEPTIONS, self.wasm_exceptions);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

@@ -24,9 +24,23 @@ pub enum Error {
     /// request the runtime refused (a wrong argument type, a refused growth, ...).
     #[error(transparent)]
     Host(HostError),
+    /// A wasm exception that no wasm frame caught (`throw`, or a host function that threw
+    /// one); [`Error::exception`] gives it as an [`crate::ExnRef`]. A host function that
+    /// returns this error throws the exception on into its wasm caller.
+    #[error("uncaught wasm exception")]
+    Exception(ThrownException),
     /// Reading a file failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The exception of [`Error::Exception`]: an exception object of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrownException {
+    /// The id of the store owning the exception.
+    pub(crate) store: u64,
+    /// Address of the exception object.
+    pub(crate) exn: usize,
 }
 
 /// The error of a host function, with the wasm frames that were active when it failed.

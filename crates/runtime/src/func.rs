@@ -8,6 +8,7 @@ use crate::store::{AsContext, AsContextMut, StoreInner};
 use crate::typed::{single_result_slot, take, TypedFunc, WasmParams, WasmResults, WasmTy};
 use crate::types::FuncType;
 use crate::values::{raw_to_val, read_words, val_to_raw, write_words, Val};
+use crate::vm::exceptions::set_host_thrown;
 use crate::vm::host_func::HostFuncCtx;
 use crate::vm::instance::VMInstance;
 use crate::vm::traps::set_pending_error;
@@ -107,6 +108,7 @@ extern "C" fn host_call_shim<T: 'static>(
     caller_vmctx: usize,
     values: *mut u64,
 ) -> u32 {
+    let store_id = std::cell::Cell::new(0u64);
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the stub passes the context it was called with, which its store keeps
         // alive while the store runs code.
@@ -122,6 +124,7 @@ extern "C" fn host_call_shim<T: 'static>(
             .ok_or_else(|| Error::msg("host function called while its store is not running"))?;
         // SAFETY: see above.
         let store = unsafe { &mut *(store.as_ptr() as *mut StoreInner<T>) };
+        store_id.set(store.opaque.id.0);
         // SAFETY: `caller_vmctx` is 0 or the vmctx of the calling instance of this store,
         // alive during the call.
         let instance = unsafe { VMInstance::from_vmctx(caller_vmctx) }.map(|i| i.store_index);
@@ -133,6 +136,14 @@ extern "C" fn host_call_shim<T: 'static>(
     }));
     let err = match result {
         Ok(Ok(())) => return 0,
+        // A wasm exception of this store: thrown on from the call site (see the stub).
+        Ok(Err(Error::Exception(e))) if e.store == store_id.get() => {
+            set_host_thrown(e.exn);
+            return wjit_compiler::vmctx::host_ctx::THROW;
+        }
+        Ok(Err(Error::Exception(_))) => {
+            Error::msg("a host function threw an exception of another store")
+        }
         Ok(Err(e)) => e,
         Err(payload) => {
             let msg = payload

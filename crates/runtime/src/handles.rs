@@ -1,6 +1,6 @@
 //! The handles embedders hold: small `Copy` ids of things a [`crate::Store`] owns, and
 //! [`Extern`], the sum of them. Their behaviour lives in `func.rs`, `memory.rs`, `table.rs`,
-//! `global.rs` and `instance.rs`; this file only says what they are.
+//! `global.rs`, `tag.rs` and `instance.rs`; this file only says what they are.
 //!
 //! A handle is only meaningful with the store that made it. Every operation takes the store
 //! and checks its id: operations that return `Result` give [`crate::Error::Link`] for a
@@ -42,6 +42,28 @@ pub struct Global {
     pub(crate) index: u32,
 }
 
+/// A tag of a store (exception-handling proposal): what exceptions are thrown with and
+/// caught by. Two tags are the same tag only if they are the same handle (tags are
+/// compared by identity, not by type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+/// A wasm exception of a store: a tag and its payload values, the value of an `exnref`.
+/// Wasm throws them with `throw` and `throw_ref`; the host makes them with
+/// [`ExnRef::new`], throws one by returning [`crate::Error::Exception`] from a host
+/// function, and gets an uncaught one as that error from a call.
+///
+/// An exception lives as long as its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExnRef {
+    pub(crate) store: StoreId,
+    /// Address of the exception object (owned by the store).
+    pub(crate) ptr: usize,
+}
+
 /// An instance of a module in a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Instance {
@@ -60,6 +82,8 @@ pub enum Extern {
     Table(Table),
     /// A memory.
     Memory(Memory),
+    /// A tag.
+    Tag(Tag),
 }
 
 impl Extern {
@@ -91,12 +115,20 @@ impl Extern {
             _ => None,
         }
     }
+    /// The tag, if this is one.
+    pub fn into_tag(self) -> Option<Tag> {
+        match self {
+            Extern::Tag(t) => Some(t),
+            _ => None,
+        }
+    }
     pub(crate) fn store(&self) -> StoreId {
         match self {
             Extern::Func(f) => f.store,
             Extern::Global(g) => g.store,
             Extern::Table(t) => t.store,
             Extern::Memory(m) => m.store,
+            Extern::Tag(t) => t.store,
         }
     }
 }
@@ -114,6 +146,11 @@ impl From<Global> for Extern {
 impl From<Table> for Extern {
     fn from(t: Table) -> Extern {
         Extern::Table(t)
+    }
+}
+impl From<Tag> for Extern {
+    fn from(t: Tag) -> Extern {
+        Extern::Tag(t)
     }
 }
 impl From<Memory> for Extern {

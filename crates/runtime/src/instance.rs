@@ -35,6 +35,7 @@ struct ResolvedImports {
     memories: Vec<u32>,
     tables: Vec<u32>,
     globals: Vec<u32>,
+    tags: Vec<u32>,
 }
 
 /// Checks each import against the module's expectation.
@@ -103,12 +104,20 @@ fn resolve_imports(
                 }
                 r.tables.push(t.index);
             }
+            (ExternType::Tag(want), Extern::Tag(t)) => {
+                // Tags match by type; an exception matches a catch clause by identity.
+                if store.tags[t.index as usize].get().ty != *want.ty() {
+                    return Err(link_error(imp, "incompatible import type (tag)"));
+                }
+                r.tags.push(t.index);
+            }
             (want, have) => {
                 let have = match have {
                     Extern::Func(_) => "a function",
                     Extern::Global(_) => "a global",
                     Extern::Table(_) => "a table",
                     Extern::Memory(_) => "a memory",
+                    Extern::Tag(_) => "a tag",
                 };
                 return Err(link_error(
                     imp,
@@ -162,6 +171,10 @@ fn create_definitions<T: 'static>(
         let table = VMTable::new(ty, 0, reborrow(&mut limiter))?;
         opaque.tables.push(Owned::new(table));
         r.tables.push(opaque.tables.len() as u32 - 1);
+    }
+    for ty in &m.tag_types[r.tags.len()..] {
+        let tag = opaque.new_tag(ty.clone());
+        r.tags.push(tag.index);
     }
     for &ty in &m.global_types[r.globals.len()..] {
         opaque.globals.push(Owned::new(VMGlobalEntry {
@@ -366,6 +379,11 @@ impl Instance {
                 .iter()
                 .map(|&i| opaque.globals[i as usize].as_ptr() as *mut VMGlobal)
                 .collect(),
+            tags: r
+                .tags
+                .iter()
+                .map(|&i| opaque.tags[i as usize].as_ptr() as *const _)
+                .collect(),
             imported_funcs: r.funcs,
             defined_funcs,
             builtins: builtins(),
@@ -379,6 +397,7 @@ impl Instance {
             memories: r.memories,
             tables: r.tables,
             globals: r.globals,
+            tags: r.tags,
         });
         initialize(opaque, index)?;
         let instance = Instance {
@@ -444,6 +463,11 @@ impl Instance {
         self.get_export(store, name)?.into_global()
     }
 
+    /// An exported tag.
+    pub fn get_tag(&self, store: impl AsContext, name: &str) -> Option<crate::Tag> {
+        self.get_export(store, name)?.into_tag()
+    }
+
     /// An exported table.
     pub fn get_table(&self, store: impl AsContext, name: &str) -> Option<Table> {
         self.get_export(store, name)?.into_table()
@@ -462,6 +486,7 @@ impl Extern {
             Extern::Global(g) => ExternType::Global(g.ty(&store)),
             Extern::Table(t) => ExternType::Table(t.ty(&store)),
             Extern::Memory(m) => ExternType::Memory(m.ty(&store)),
+            Extern::Tag(t) => ExternType::Tag(t.ty(&store)),
         }
     }
 }

@@ -8,7 +8,7 @@
 // 2. Machine-facing: `vm/` (vmctx layouts, stubs, entry, traps, code registry, builtins,
 //    memories, tables, instances and host functions as generated code sees them).
 // 3. Public API: `engine`, `store`, `handles`, `values`, `module/`, `caller`, `typed`,
-//    `func`, `memory`, `table`, `global`, `instance`.
+//    `func`, `memory`, `table`, `global`, `tag`, `instance`.
 // 4. `linker`.
 
 mod error;
@@ -29,6 +29,7 @@ mod memory;
 mod module;
 mod store;
 mod table;
+mod tag;
 mod typed;
 mod values;
 
@@ -36,16 +37,16 @@ mod linker;
 
 pub use caller::Caller;
 pub use engine::{Config, Engine};
-pub use error::{Error, FrameInfo, HostError, I32Exit, Trap, TrapCode};
+pub use error::{Error, FrameInfo, HostError, I32Exit, ThrownException, Trap, TrapCode};
 pub use func::{HostResult, IntoFunc, WithCaller};
-pub use handles::{Extern, Func, Global, Instance, Memory, Table};
+pub use handles::{ExnRef, Extern, Func, Global, Instance, Memory, Table, Tag};
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use types::{
-    ExternType, FuncType, GlobalType, HeapType, MemoryType, RefType, TableType, ValType,
+    ExternType, FuncType, GlobalType, HeapType, MemoryType, RefType, TableType, TagType, ValType,
 };
 pub use values::{ExternRef, Val, V128};
 

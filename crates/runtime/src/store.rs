@@ -15,6 +15,7 @@ use crate::error::{Error, TrapCode};
 use crate::handles::{Extern, Func, Global, Instance, Memory, StoreId, Table};
 use crate::limits::ResourceLimiter;
 use crate::module::{ExportIndex, Module};
+use crate::vm::exceptions::VMTag;
 use crate::vm::host_func::HostFuncCtx;
 use crate::vm::instance::VMInstance;
 use crate::vm::memory::VMMemory;
@@ -110,6 +111,10 @@ pub(crate) struct StoreOpaque {
     pub tables: Vec<Owned<VMTable>>,
     pub globals: Vec<Owned<VMGlobalEntry>>,
     pub host_funcs: Vec<Owned<HostFuncCtx>>,
+    /// Tags (their addresses are their identities).
+    pub tags: Vec<Owned<VMTag>>,
+    /// Exception objects (see `vm::exceptions`), kept for the store's life.
+    pub exceptions: Vec<Box<[u64]>>,
     /// Function types by engine signature id, filled on first use (so dynamic calls need
     /// no lock on the engine's registry).
     signatures: Vec<Option<crate::types::FuncType>>,
@@ -123,6 +128,7 @@ pub(crate) struct InstanceData {
     pub memories: Vec<u32>,
     pub tables: Vec<u32>,
     pub globals: Vec<u32>,
+    pub tags: Vec<u32>,
 }
 
 impl<T: 'static> Store<T> {
@@ -144,6 +150,8 @@ impl<T: 'static> Store<T> {
                     tables: Vec::new(),
                     globals: Vec::new(),
                     host_funcs: Vec::new(),
+                    tags: Vec::new(),
+                    exceptions: Vec::new(),
                     signatures: Vec::new(),
                 },
                 data,
@@ -307,6 +315,10 @@ impl StoreOpaque {
                 store,
                 index: data.memories[i as usize],
             }),
+            ExportIndex::Tag(i) => Extern::Tag(crate::handles::Tag {
+                store,
+                index: data.tags[i as usize],
+            }),
         }
     }
 
@@ -375,6 +387,10 @@ impl<T: 'static> StoreInner<T> {
 impl<T: 'static> VMStore for StoreInner<T> {
     fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
         self.limiter_and_opaque().0
+    }
+
+    fn keep_exception(&mut self, object: Box<[u64]>) -> usize {
+        self.opaque.keep_exception(object)
     }
 
     fn epoch_deadline_reached(&mut self) -> Result<u64, Error> {

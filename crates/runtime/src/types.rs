@@ -36,6 +36,8 @@ pub enum HeapType {
     Func,
     /// Any host reference (`extern`).
     Extern,
+    /// Any exception (`exn`, of the exception-handling proposal).
+    Exn,
     /// A function of one signature, by the engine's canonical id of that signature
     /// (two modules of one engine that declare the same function type get the same id;
     /// ids of different engines are unrelated). Found in the types of imports and
@@ -79,9 +81,15 @@ impl RefType {
             }
     }
 
-    /// Whether the references of this type are function references (else extern).
+    /// `(ref null exn)`, i.e. `exnref`.
+    pub const EXNREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Exn,
+    };
+
+    /// Whether the references of this type are function references.
     pub fn is_func(&self) -> bool {
-        !matches!(self.heap, HeapType::Extern)
+        matches!(self.heap, HeapType::Func | HeapType::Concrete(_))
     }
 }
 
@@ -91,6 +99,7 @@ impl fmt::Display for RefType {
         match self.heap {
             HeapType::Func => write!(f, "(ref {null}func)"),
             HeapType::Extern => write!(f, "(ref {null}extern)"),
+            HeapType::Exn => write!(f, "(ref {null}exn)"),
             HeapType::Concrete(id) => write!(f, "(ref {null}<signature {id}>)"),
         }
     }
@@ -106,6 +115,7 @@ impl fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::Ref(RefType::EXNREF) => "exnref",
             ValType::Ref(r) => return write!(f, "{r}"),
         })
     }
@@ -120,6 +130,9 @@ impl ValType {
             _ => 1,
         }
     }
+
+    /// `exnref`, i.e. `(ref null exn)`.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
 
     /// The value type of references of type `r`: [`ValType::FuncRef`] and
     /// [`ValType::ExternRef`] for the nullable abstract types, else [`ValType::Ref`].
@@ -183,6 +196,10 @@ impl RefType {
                 shared: false,
                 ty: A::Extern,
             } => HeapType::Extern,
+            H::Abstract {
+                shared: false,
+                ty: A::Exn,
+            } => HeapType::Exn,
             H::Concrete(idx) => {
                 let i = idx.as_module_index().ok_or_else(unsupported)?;
                 let id = type_ids
@@ -318,6 +335,24 @@ impl MemoryType {
     }
 }
 
+/// The type of a tag (exception-handling proposal): the function type whose parameters
+/// are the payload of its exceptions (and whose results are empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagType {
+    ty: FuncType,
+}
+
+impl TagType {
+    /// A tag type whose exceptions carry values of `ty`'s parameter types.
+    pub fn new(ty: FuncType) -> TagType {
+        TagType { ty }
+    }
+    /// The function type (parameters: the payload).
+    pub fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+}
+
 /// The type of an import or export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternType {
@@ -329,6 +364,8 @@ pub enum ExternType {
     Table(TableType),
     /// A memory.
     Memory(MemoryType),
+    /// A tag.
+    Tag(TagType),
 }
 
 impl fmt::Display for ExternType {
@@ -356,6 +393,7 @@ impl fmt::Display for ExternType {
                 m.minimum,
                 m.maximum
             ),
+            ExternType::Tag(t) => write!(f, "(tag {})", t.ty),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! generated code uses: one 8-byte word per value, except a v128, which takes two
 //! consecutive words (its low 64 bits first).
 
-use crate::handles::{Func, StoreId};
+use crate::handles::{ExnRef, Func, StoreId};
 use crate::types::{HeapType, RefType, ValType};
 use crate::Error;
 use std::any::Any;
@@ -87,6 +87,8 @@ pub enum Val {
     FuncRef(Option<Func>),
     /// externref (None is null).
     ExternRef(Option<ExternRef>),
+    /// exnref (None is null).
+    ExnRef(Option<ExnRef>),
 }
 
 impl Val {
@@ -100,6 +102,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
             Val::ExternRef(_) => ValType::ExternRef,
+            Val::ExnRef(_) => ValType::EXNREF,
         }
     }
     /// The zero value (or null) of `ty`.
@@ -114,6 +117,10 @@ impl Val {
             ValType::ExternRef => Val::ExternRef(None),
             // (Also for non-nullable types, which have no default: a placeholder.)
             ValType::Ref(r) if r.is_func() => Val::FuncRef(None),
+            ValType::Ref(RefType {
+                heap: HeapType::Exn,
+                ..
+            }) => Val::ExnRef(None),
             ValType::Ref(_) => Val::ExternRef(None),
         }
     }
@@ -189,11 +196,13 @@ pub(crate) fn val_matches(store: StoreId, v: &Val, ty: ValType) -> bool {
     };
     match v {
         Val::FuncRef(None) => r.nullable && r.is_func(),
-        Val::ExternRef(None) => r.nullable && !r.is_func(),
-        Val::ExternRef(Some(_)) => !r.is_func(),
+        Val::ExternRef(None) => r.nullable && r.heap == HeapType::Extern,
+        Val::ExternRef(Some(_)) => r.heap == HeapType::Extern,
+        Val::ExnRef(None) => r.nullable && r.heap == HeapType::Exn,
+        Val::ExnRef(Some(e)) => r.heap == HeapType::Exn && e.store == store,
         Val::FuncRef(Some(f)) => match r.heap {
             HeapType::Func => true,
-            HeapType::Extern => false,
+            HeapType::Extern | HeapType::Exn => false,
             HeapType::Concrete(id) => f.store == store && f.type_id() == id,
         },
         _ => false,
@@ -209,7 +218,15 @@ pub(crate) fn val_to_raw(store: StoreId, v: &Val) -> Result<u128, Error> {
         Val::F32(x) => *x as u128,
         Val::F64(x) => *x as u128,
         Val::V128(x) => x.0,
-        Val::FuncRef(None) | Val::ExternRef(None) => 0,
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => 0,
+        Val::ExnRef(Some(e)) => {
+            if e.store != store {
+                return Err(Error::Link(
+                    "an exception of another store was passed to wasm".into(),
+                ));
+            }
+            e.ptr as u128
+        }
         Val::FuncRef(Some(f)) => {
             if f.store != store {
                 return Err(Error::Link(
@@ -245,6 +262,17 @@ pub(crate) fn raw_to_val(store: StoreId, raw: u128, ty: ValType) -> Result<Val, 
         }) => Val::FuncRef(Some(Func {
             store,
             funcref: raw as usize,
+        })),
+        ValType::Ref(RefType {
+            heap: HeapType::Exn,
+            ..
+        }) if raw == 0 => Val::ExnRef(None),
+        ValType::Ref(RefType {
+            heap: HeapType::Exn,
+            ..
+        }) => Val::ExnRef(Some(ExnRef {
+            store,
+            ptr: raw as usize,
         })),
         ValType::ExternRef | ValType::Ref(_) if raw == 0 => Val::ExternRef(None),
         // SAFETY: non-null externref bits are always boxes made by `extern_to_raw`, which

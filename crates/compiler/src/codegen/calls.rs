@@ -112,11 +112,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.masm
                 .load(f, Address::Vmctx(canonical), OperandSize::S64);
             let ret = self.masm.call(CallTarget::FuncRef { funcref: f });
-            self.call_sites.push((ret, self.wasm_offset));
+            self.record_call(ret);
             self.free_reg(f);
         } else {
             let ret = self.masm.call(CallTarget::Direct);
-            self.call_sites.push((ret, self.wasm_offset));
+            self.record_call(ret);
             self.relocations.push(Relocation {
                 offset: ret - 4,
                 func_index,
@@ -222,7 +222,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
         let entry = self.table_funcref(type_index, table_index, index)?;
         let ret = self.masm.call(CallTarget::FuncRef { funcref: entry });
-        self.call_sites.push((ret, self.wasm_offset));
+        self.record_call(ret);
         self.free_reg(index);
         self.free_reg(entry);
         self.push_call_results(&results)
@@ -248,7 +248,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn call_funcref_non_null(&mut self, funcref: crate::masm::Reg) {
         self.trap_if_null(funcref);
         let ret = self.masm.call(CallTarget::FuncRef { funcref });
-        self.call_sites.push((ret, self.wasm_offset));
+        self.record_call(ret);
         self.free_reg(funcref);
     }
 }

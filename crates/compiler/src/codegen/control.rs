@@ -54,6 +54,8 @@ pub(super) struct Frame {
     pub(super) merge: Option<MergeState>,
     /// The locals' state where an `if` branched to its `else` arm.
     else_locals: LocalsSnapshot,
+    /// For a `try_table`: its region (see `exceptions.rs`), left at the block's end.
+    try_region: Option<u32>,
 }
 
 impl Frame {
@@ -71,6 +73,7 @@ impl Frame {
             entry_reachable: true,
             merge: None,
             else_locals: Vec::new(),
+            try_region: None,
         }
     }
 
@@ -88,6 +91,7 @@ impl Frame {
             entry_reachable: false,
             merge: None,
             else_locals: Vec::new(),
+            try_region: None,
         }
     }
 
@@ -103,7 +107,10 @@ impl Frame {
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Parameter kinds and number of results of a block type.
-    fn block_signature(&self, bt: BlockType) -> Result<(Vec<ValKind>, usize), CompileError> {
+    pub(super) fn block_signature(
+        &self,
+        bt: BlockType,
+    ) -> Result<(Vec<ValKind>, usize), CompileError> {
         Ok(match bt {
             BlockType::Empty => (vec![], 0),
             BlockType::Type(t) => {
@@ -163,17 +170,31 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             entry_reachable: true,
             merge: None,
             else_locals: Vec::new(),
+            try_region: None,
         }
     }
 
     pub(super) fn visit_block(&mut self, bt: BlockType) -> Result<(), CompileError> {
         let (params, results) = self.block_signature(bt)?;
         self.spill_for_join();
-        let label = self.masm.new_label();
         let base = self.stack.len() - params.len();
-        let frame = self.new_frame(FrameKind::Block, label, base, params, results);
-        self.control.push(frame);
+        self.push_block_frame(params, results, base, None);
         Ok(())
+    }
+
+    /// Pushes the frame of a block (or `try_table`, with its region) whose parameters
+    /// start at stack height `base`.
+    pub(super) fn push_block_frame(
+        &mut self,
+        params: Vec<ValKind>,
+        results: usize,
+        base: usize,
+        try_region: Option<u32>,
+    ) {
+        let label = self.masm.new_label();
+        let mut frame = self.new_frame(FrameKind::Block, label, base, params, results);
+        frame.try_region = try_region;
+        self.control.push(frame);
     }
 
     pub(super) fn visit_loop(&mut self, bt: BlockType) -> Result<(), CompileError> {
@@ -289,6 +310,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         if frame.dead {
             self.control.pop();
             return Ok(());
+        }
+        if frame.try_region.is_some() {
+            // The calls of the block's end (none: only moves) are no longer inside it.
+            self.try_stack.pop();
         }
         if frame.kind == FrameKind::If {
             // No else arm: the parameters fall through as the results.

@@ -95,6 +95,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.cached.truncate(kept);
     }
 
+    /// Sends every local home, constants included (stores what the homes lack).
+    pub(super) fn flush_all_locals(&mut self) {
+        while let Some(&l) = self.cached.last() {
+            self.flush_local(l);
+        }
+    }
+
     /// Forgets where local `l` is (its value is about to be replaced): releases its
     /// register without storing anything.
     fn unbind_local(&mut self, l: u32) {

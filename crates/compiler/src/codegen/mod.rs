@@ -10,6 +10,7 @@
 mod calls;
 mod condition;
 mod control;
+mod exceptions;
 mod limits;
 mod locals;
 mod memory;
@@ -95,6 +96,9 @@ struct Buffers {
     traps: Vec<TrapSite>,
     call_sites: Vec<(u32, u32)>,
     relocations: Vec<Relocation>,
+    handler_sites: Vec<(u32, u32)>,
+    try_regions: Vec<crate::TryRegion>,
+    try_stack: Vec<u32>,
     /// Merge states and locals snapshots of frames that ended, kept for their capacity.
     merge_pool: Vec<merge::MergeState>,
     snapshot_pool: Vec<locals::LocalsSnapshot>,
@@ -322,6 +326,9 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             traps: emptied(b.traps),
             call_sites: emptied(b.call_sites),
             relocations: emptied(b.relocations),
+            handler_sites: emptied(b.handler_sites),
+            try_regions: emptied(b.try_regions),
+            try_stack: emptied(b.try_stack),
             merge_pool: b.merge_pool,
             snapshot_pool: b.snapshot_pool,
             depth_buf: b.depth_buf,
@@ -390,6 +397,9 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             traps: self.traps,
             call_sites: self.call_sites,
             relocations: self.relocations,
+            handler_sites: self.handler_sites,
+            try_regions: self.try_regions,
+            try_stack: self.try_stack,
             merge_pool: self.merge_pool,
             snapshot_pool: self.snapshot_pool,
             depth_buf: self.depth_buf,
@@ -453,6 +463,12 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     call_sites: Vec<(u32, u32)>,
     /// Direct calls, in code order.
     relocations: Vec<Relocation>,
+    /// (return address offset, region) of every call inside a `try_table`.
+    handler_sites: Vec<(u32, u32)>,
+    /// The `try_table` regions so far (see `exceptions.rs`).
+    try_regions: Vec<crate::TryRegion>,
+    /// The regions around the code being compiled, innermost last.
+    try_stack: Vec<u32>,
     /// Merge states of frames that ended, to reuse (see `merge.rs`).
     merge_pool: Vec<merge::MergeState>,
     /// `else` snapshots of frames that ended, to reuse.
@@ -559,11 +575,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // Sorted and copied out at their exact size; the buffers stay for the next body.
         self.traps.sort_unstable_by_key(|t| t.pc);
         self.call_sites.sort_unstable();
+        self.handler_sites.sort_unstable();
         Ok(CompiledFunction {
             code,
             traps: self.traps.to_vec(),
             call_sites: self.call_sites.to_vec(),
             relocations: self.relocations.to_vec(),
+            frame_size,
+            handler_sites: self.handler_sites.to_vec(),
+            try_regions: std::mem::take(&mut self.try_regions),
         })
     }
 
@@ -581,7 +601,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // Dead code (after br/return/unreachable): only the block structure matters.
         if !self.reachable {
             return match *op {
-                O::Block { .. } | O::Loop { .. } | O::If { .. } => {
+                O::Block { .. } | O::Loop { .. } | O::If { .. } | O::TryTable { .. } => {
                     if matches!(op, O::Loop { .. }) {
                         self.loops_seen += 1;
                     }
@@ -633,6 +653,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 type_index,
                 table_index,
             } => self.visit_return_call_indirect(type_index, table_index)?,
+            O::TryTable { ref try_table } => self.visit_try_table(try_table)?,
+            O::Throw { tag_index } => self.visit_throw(tag_index)?,
+            O::ThrowRef => self.visit_throw_ref()?,
             O::Drop => {
                 let v = self.pop()?;
                 self.release(v);

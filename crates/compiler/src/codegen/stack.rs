@@ -392,7 +392,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// their slots, locals to their homes (reloaded lazily by their next `local.get`).
     pub(super) fn spill_all_for_call(&mut self) {
         self.spill_regs();
-        self.flush_register_locals();
+        if self.in_try() {
+            // A landing pad may be entered from this call: it expects every local at home.
+            self.flush_all_locals();
+        } else {
+            self.flush_register_locals();
+        }
     }
 
     /// Saves every register the cache uses (before a call on a slow path that must leave

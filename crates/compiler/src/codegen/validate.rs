@@ -150,6 +150,9 @@ macro_rules! proposal_supported {
     (tail_call) => {
         true
     };
+    (exceptions) => {
+        true
+    };
     ($other:ident) => {
         false
     };

@@ -10,7 +10,7 @@ pub mod buffer;
 pub mod x64;
 
 /// The engine-wide routines between host and wasm code, as assembled by a backend's
-/// `stubs::generate_stubs(raise_trap)`: one code blob and the offset of each entry point.
+/// `stubs::generate_stubs(raise_trap, unwind)`: one code blob and the offset of each entry point.
 /// Their contracts are documented in `x64/stubs.rs` and hold for every backend.
 #[derive(Debug, Clone)]
 pub struct Stubs {
@@ -22,6 +22,8 @@ pub struct Stubs {
     pub host_call: usize,
     /// Offset of `trap_landing`.
     pub trap_landing: usize,
+    /// Offset of `throw_landing`.
+    pub throw_landing: usize,
 }
 
 /// The backend for the machine this crate was compiled for.

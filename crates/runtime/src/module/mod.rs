@@ -32,6 +32,8 @@ pub(crate) struct ModuleInner {
     /// The initializer of each defined table (`None`: null).
     pub table_inits: Vec<Option<ConstInit>>,
     pub memory_types: Vec<MemoryType>,
+    /// Tag types (imported first).
+    pub tag_types: Vec<crate::types::TagType>,
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
     pub start: Option<u32>,
@@ -159,6 +161,7 @@ impl Module {
                 table_types: parsed.table_types,
                 table_inits: parsed.table_inits,
                 memory_types: parsed.memory_types,
+                tag_types: parsed.tag_types,
                 elems: parsed.elems,
                 data: parsed.data,
                 start: parsed.start,
@@ -220,6 +223,7 @@ impl ModuleInner {
             ExportIndex::Table(i) => ExternType::Table(self.table_types[i as usize]),
             ExportIndex::Memory(i) => ExternType::Memory(self.memory_types[i as usize]),
             ExportIndex::Global(i) => ExternType::Global(self.global_types[i as usize]),
+            ExportIndex::Tag(i) => ExternType::Tag(self.tag_types[i as usize].clone()),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (`schedule.rs`).
 
 use crate::engine::Engine;
-use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
+use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, TagType, ValType};
 use crate::Error;
 use std::sync::Arc;
 use wasmparser::{
@@ -130,6 +130,7 @@ pub(crate) enum ExportIndex {
     Table(u32),
     Memory(u32),
     Global(u32),
+    Tag(u32),
 }
 
 /// An element segment: references to put in a table at instantiation (active) or with
@@ -174,6 +175,8 @@ pub(crate) struct ParsedModule {
     /// The initializer of each defined table (`None`: null).
     pub table_inits: Vec<Option<ConstInit>>,
     pub memory_types: Vec<MemoryType>,
+    /// Tag types (imported first).
+    pub tag_types: Vec<TagType>,
     pub elems: Vec<ElemSegment>,
     pub data: Vec<DataSegment>,
     pub start: Option<u32>,
@@ -250,6 +253,7 @@ pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Erro
                 m.memory_section(reader.clone())?
             }
             Payload::GlobalSection(reader) => m.global_section(reader.clone())?,
+            Payload::TagSection(reader) => m.tag_section(reader.clone())?,
             Payload::ExportSection(reader) => m.export_section(reader.clone())?,
             Payload::StartSection { func, .. } => m.start = Some(*func),
             Payload::ElementSection(reader) => m.element_section(reader.clone())?,
@@ -323,13 +327,33 @@ impl ParsedModule {
                     self.global_inits.push(ConstInit::RefNull);
                     ExternType::Global(gt)
                 }
-                _ => return Err(Error::Unsupported("tag imports".into())),
+                TypeRef::Tag(t) => ExternType::Tag(self.tag_type(t.func_type_idx)?),
+                _ => return Err(Error::Unsupported("this kind of import".into())),
             };
             self.imports.push(Import {
                 module: imp.module.to_string(),
                 name: imp.name.to_string(),
                 ty,
             });
+        }
+        Ok(())
+    }
+
+    /// Adds a tag of type index `type_index`; returns its type.
+    fn tag_type(&mut self, type_index: u32) -> Result<TagType, Error> {
+        let ty = self
+            .types
+            .get(type_index as usize)
+            .ok_or_else(|| Error::Compile(format!("tag of unknown type {type_index}")))?;
+        let tag = TagType::new(ty.clone());
+        self.info.tags.push(type_index);
+        self.tag_types.push(tag.clone());
+        Ok(tag)
+    }
+
+    fn tag_section(&mut self, reader: wasmparser::TagSectionReader<'_>) -> Result<(), Error> {
+        for t in reader {
+            self.tag_type(t?.func_type_idx)?;
         }
         Ok(())
     }
@@ -377,7 +401,7 @@ impl ParsedModule {
                 ExternalKind::Table => ExportIndex::Table(e.index),
                 ExternalKind::Memory => ExportIndex::Memory(e.index),
                 ExternalKind::Global => ExportIndex::Global(e.index),
-                ExternalKind::Tag => return Err(Error::Unsupported("tag exports".into())),
+                ExternalKind::Tag => ExportIndex::Tag(e.index),
             };
             self.exports.push((e.name.to_string(), idx));
         }

@@ -359,6 +359,29 @@ extern "C" fn float_round(_vmctx: usize, bits: u64, op: u64) -> u64 {
     }
 }
 
+/// Makes an exception of the tag at vmctx offset `tag_offset` with the `words` payload
+/// words at `payload`; returns its exnref (0 if the store is missing, which the unwinder
+/// reports).
+extern "C" fn throw_new(vmctx: usize, tag_offset: u64, payload: u64, words: u64) -> u64 {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut object = vec![0u64; 1 + words as usize];
+        // SAFETY: generated code passes a tag slot of its own vmctx, and the address of
+        // its outgoing area holding `words` payload words.
+        unsafe {
+            object[0] = *((vmctx + tag_offset as usize) as *const u64);
+            let payload =
+                std::slice::from_raw_parts(payload as usize as *const u64, words as usize);
+            object[1..].copy_from_slice(payload);
+        }
+        // SAFETY: our code is running, so the store pointer is set.
+        match unsafe { store_of(vmctx) } {
+            Some(store) => store.keep_exception(object.into_boxed_slice()) as u64,
+            None => 0,
+        }
+    }))
+    .unwrap_or(0)
+}
+
 /// Every builtin with its entry address, for filling a vmctx.
 pub(crate) fn builtins() -> Vec<(Builtin, usize)> {
     vec![
@@ -374,6 +397,7 @@ pub(crate) fn builtins() -> Vec<(Builtin, usize)> {
         (Builtin::ElemDrop, elem_drop as *const () as usize),
         (Builtin::LazyCompile, lazy_compile as *const () as usize),
         (Builtin::FloatRound, float_round as *const () as usize),
+        (Builtin::ThrowNew, throw_new as *const () as usize),
         (Builtin::EpochDeadline, epoch_deadline as *const () as usize),
     ]
 }

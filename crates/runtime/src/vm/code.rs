@@ -99,6 +99,13 @@ pub(crate) struct ChunkInfo {
     sites: AppendVec<(u32, u32)>,
     /// (return address offset, wasm offset) of calls.
     calls: AppendVec<(u32, u32)>,
+    /// (return address offset, index in `regions`) of calls inside exception handlers.
+    handlers: AppendVec<(u32, u32)>,
+    /// Exception-handling regions: (parent index or `u32::MAX`, first index in `clauses`,
+    /// number of clauses, frame size of the function).
+    regions: AppendVec<(u32, u32, u32, u32)>,
+    /// Catch clauses: (vmctx offset of the tag or `u32::MAX` for any, landing pad offset).
+    clauses: AppendVec<(u32, u32)>,
     /// Function names from the name section, by function index.
     names: Arc<Vec<Option<String>>>,
 }
@@ -141,6 +148,61 @@ pub(crate) fn is_wasm_pc(pc: usize) -> bool {
     chunk_at(&all, pc)
         .and_then(|c| c.function_at((pc - c.start) as u32))
         .is_some()
+}
+
+/// What a frame does with an exception, according to [`catch_at`].
+pub(crate) enum CatchLookup {
+    /// The pc is not in wasm code: the activation ends here.
+    NotWasm,
+    /// The frame does not catch it: go on with its caller.
+    Next,
+    /// The frame catches it at landing pad `pad`, with stack pointer `sp`.
+    Catch { pad: usize, sp: usize },
+}
+
+/// Whether the wasm frame with frame pointer `fp`, at return address `pc`, catches an
+/// exception of tag identity `tag`: the catch clauses of the regions around the call, from
+/// the innermost out, compared by the tag pointers in the frame's vmctx.
+pub(crate) fn catch_at(pc: usize, fp: usize, tag: usize) -> CatchLookup {
+    let all = CODE_INFO.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(chunk) = chunk_at(&all, pc) else {
+        return CatchLookup::NotWasm;
+    };
+    let off = (pc - chunk.start) as u32;
+    if chunk.function_at(off).is_none() {
+        return CatchLookup::NotWasm;
+    }
+    let handlers = chunk.handlers.as_slice();
+    let Ok(i) = handlers.binary_search_by_key(&off, |h| h.0) else {
+        return CatchLookup::Next;
+    };
+    let (regions, clauses) = (chunk.regions.as_slice(), chunk.clauses.as_slice());
+    let slot = fp.wrapping_add_signed(wjit_compiler::vmctx::VMCTX_FRAME_SLOT as isize);
+    // SAFETY: `fp` is the frame pointer of this wasm function's frame, whose prologue
+    // saved the instance's vmctx in that slot.
+    let vmctx = unsafe { *(slot as *const usize) };
+    let mut region = handlers[i].1;
+    // Parents come before their children, so the walk ends.
+    while let Some(&(parent, first, count, frame_size)) = regions.get(region as usize) {
+        let first = first as usize;
+        for &(tag_offset, pad) in clauses.get(first..first + count as usize).unwrap_or(&[]) {
+            let matches = tag_offset == u32::MAX || {
+                // SAFETY: the offset is a tag slot of the frame's live vmctx.
+                unsafe { *((vmctx + tag_offset as usize) as *const usize) == tag }
+            };
+            if matches {
+                return CatchLookup::Catch {
+                    pad: chunk.start + pad as usize,
+                    sp: fp - frame_size as usize,
+                };
+            }
+        }
+        if parent >= region {
+            break;
+        }
+        region = parent;
+    }
+    CatchLookup::Next
 }
 
 /// Turns the recorded pcs of a trap into frames (pcs outside wasm code are left out).
@@ -199,6 +261,9 @@ impl Chunk {
             functions: AppendVec::new(),
             sites: AppendVec::new(),
             calls: AppendVec::new(),
+            handlers: AppendVec::new(),
+            regions: AppendVec::new(),
+            clauses: AppendVec::new(),
             names: names.clone(),
         });
         let registration = signals::register_code(start, end, info.clone());
@@ -286,6 +351,10 @@ struct Layout {
     calls: Vec<(u32, u32)>,
     /// (offset of the target field, callee index) of direct calls.
     relocations: Vec<(u32, u32)>,
+    /// As in [`ChunkInfo`], with region and clause indices relative to this layout.
+    handlers: Vec<(u32, u32)>,
+    regions: Vec<(u32, u32, u32, u32)>,
+    clauses: Vec<(u32, u32)>,
 }
 
 impl Layout {
@@ -323,6 +392,23 @@ impl Layout {
                 f.relocations
                     .iter()
                     .map(|r| (start + r.offset, r.func_index)),
+            );
+            let first_region = l.regions.len() as u32;
+            for r in &f.try_regions {
+                let parent = r.parent.map_or(u32::MAX, |p| first_region + p);
+                let first_clause = l.clauses.len() as u32;
+                l.clauses.extend(
+                    r.catches
+                        .iter()
+                        .map(|c| (c.tag_offset.unwrap_or(u32::MAX), start + c.pad)),
+                );
+                let count = r.catches.len() as u32;
+                l.regions.push((parent, first_clause, count, f.frame_size));
+            }
+            l.handlers.extend(
+                f.handler_sites
+                    .iter()
+                    .map(|&(ret, region)| (start + ret, first_region + region)),
             );
             // Sorted per function; functions follow each other, so the tables are sorted.
             calls.sort_unstable();
@@ -556,6 +642,26 @@ impl ModuleCode {
             .extend(l.sites.iter().map(|&(p, w)| (base + p, w)));
         info.calls
             .extend(l.calls.iter().map(|&(p, w)| (base + p, w)));
+        let (first_region, first_clause) = (
+            info.regions.as_slice().len() as u32,
+            info.clauses.as_slice().len() as u32,
+        );
+        info.clauses
+            .extend(l.clauses.iter().map(|&(t, pad)| (t, base + pad)));
+        info.regions
+            .extend(l.regions.iter().map(|&(parent, first, n, size)| {
+                let parent = if parent == u32::MAX {
+                    u32::MAX
+                } else {
+                    first_region + parent
+                };
+                (parent, first_clause + first, n, size)
+            }));
+        info.handlers.extend(
+            l.handlers
+                .iter()
+                .map(|&(p, r)| (base + p, first_region + r)),
+        );
         info.functions
             .extend(l.functions.iter().map(|&(s, e, f)| (base + s, base + e, f)));
         let start = info.start + at;

@@ -26,6 +26,8 @@ pub(crate) struct VMInstanceParts {
     pub memories: Vec<*mut VMMemory>,
     pub tables: Vec<*mut VMTable>,
     pub globals: Vec<*mut VMGlobal>,
+    /// The tags (imported first; owned by the store).
+    pub tags: Vec<*const super::exceptions::VMTag>,
     /// The funcrefs of the imported functions (their canonical ones, owned by the store).
     pub imported_funcs: Vec<*const VMFuncRef>,
     /// (code, type id) of each defined function.
@@ -69,6 +71,7 @@ impl VMInstance {
             vmctx.set(o.builtin(*builtin), *f as u64);
         }
         vmctx.set(o.trap_landing(), stubs.trap_landing as u64);
+        vmctx.set(o.throw_landing(), stubs.throw_landing as u64);
         vmctx.set(o.lazy_stub(), stubs.lazy as u64);
         vmctx.set(o.epoch_ptr(), parts.epoch as usize as u64);
         vmctx.set(o.store_context(), parts.store_context as usize as u64);
@@ -98,6 +101,9 @@ impl VMInstance {
         }
         for (i, g) in parts.globals.iter().enumerate() {
             vmctx.set(o.global_ptr(i as u32), *g as u64);
+        }
+        for (i, t) in parts.tags.iter().enumerate() {
+            vmctx.set(o.tag_ptr(i as u32), *t as u64);
         }
         for (i, t) in parts.tables.iter().enumerate() {
             // SAFETY: a live table of the store.

@@ -13,12 +13,14 @@
 //! * [`store`]: the type-erased view of a store that builtins and host calls use.
 //! * [`host_func`]: the context behind a host function's funcref.
 //! * [`builtins`]: the runtime functions generated code calls.
+//! * [`exceptions`]: tags, exception objects and the unwinder of the throw landing.
 //!
 //! Imports point down only: to `sys/` and the base floor (`error`, `types`, `limits`).
 
 pub(crate) mod builtins;
 pub(crate) mod code;
 pub(crate) mod entry;
+pub(crate) mod exceptions;
 pub(crate) mod host_func;
 pub(crate) mod instance;
 pub(crate) mod memory;

@@ -32,6 +32,10 @@ pub(crate) trait VMStore {
     /// (an absolute epoch) to continue, or the error to trap with.
     fn epoch_deadline_reached(&mut self) -> Result<u64, Error>;
 
+    /// Takes ownership of a new exception object (laid out as `wjit_compiler::vmctx::exn`
+    /// says) for the rest of the store's life; returns its address, the exnref.
+    fn keep_exception(&mut self, object: Box<[u64]>) -> usize;
+
     /// Grows `memory` (owned by this store) by `delta` pages after asking the limiter;
     /// returns the old size in pages, or `None` if the growth is refused.
     ///

@@ -1,6 +1,7 @@
 //! The process-wide host routines (see `wjit_compiler::isa::host::generate_stubs`), assembled
 //! once, and the signal handler installed with them.
 
+use super::exceptions::unwind;
 use super::traps::raise_trap;
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals;
@@ -19,6 +20,8 @@ pub(crate) struct HostStubs {
     pub host_call: usize,
     /// Where trap stubs and the signal handler send a trapping thread.
     pub trap_landing: usize,
+    /// What wasm code calls to throw an exception.
+    pub throw_landing: usize,
 }
 
 static STUBS: OnceLock<Result<HostStubs, String>> = OnceLock::new();
@@ -26,8 +29,11 @@ static STUBS: OnceLock<Result<HostStubs, String>> = OnceLock::new();
 /// The host stubs, assembled and the signal handler installed on first use.
 pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
     let stubs = STUBS.get_or_init(|| {
-        let s = wjit_compiler::isa::host::generate_stubs(raise_trap as *const () as usize)
-            .map_err(|e| e.to_string())?;
+        let s = wjit_compiler::isa::host::generate_stubs(
+            raise_trap as *const () as usize,
+            unwind as *const () as usize,
+        )
+        .map_err(|e| e.to_string())?;
         let code = CodeMemory::new(&s.code).map_err(|e| e.to_string())?;
         let base = code.as_ptr() as usize;
         let lazy_code = if wjit_compiler::isa::host::LAZY_COMPILATION {
@@ -42,6 +48,7 @@ pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
             enter: base + s.enter,
             host_call: base + s.host_call,
             trap_landing: base + s.trap_landing,
+            throw_landing: base + s.throw_landing,
             _code: code,
         };
         signals::init_trap_handler(stubs.trap_landing);

@@ -1198,6 +1198,13 @@ impl MacroAssembler for Aarch64Masm {
         self.blr_x16();
     }
 
+    fn call_throw(&mut self, landing: i32, exn: Reg) -> u32 {
+        self.mov_int(0, exn.hw, true);
+        self.ldst(LdSt::LDR_X, X16, VMCTX, landing.into());
+        self.blr_x16();
+        self.offset()
+    }
+
     fn reserve_for_body(&mut self, wasm_bytes: usize) {
         // About 4 bytes of code per byte of wasm on the kernels and big modules.
         // The buffer is kept from one function to the next, so this only grows it (to the

@@ -13,9 +13,14 @@
 //!   arguments at `[sp]`; calls `host_ctx.call(x28, x15, sp_at_entry)` and turns a non-zero
 //!   result into a trap; otherwise loads x0 (8 bytes) and q0 (16 bytes) from the start of
 //!   the area.
+//!   A result of [`host_ctx::THROW`] pops the stub's frame and throws from the wasm call
+//!   site instead (x0 = 0).
 //! * `trap_landing(w0 = code, x1 = pc, x2 = fp)`: calls the runtime's
 //!   `raise_trap(code, pc, fp) -> resume_sp`, switches to that stack and leaves `enter`
 //!   with 1.
+//! * `throw_landing(x0 = exn)`, entered by `blr` from wasm: calls the runtime's
+//!   `unwind(exn, pc = x30, fp = x29, out)` and enters the landing pad it finds (x29 and
+//!   sp from `out`, the exnref in x0), or leaves `enter` with 1.
 
 use super::a64;
 use super::enc::{self, LdSt, SP, ZR};
@@ -31,8 +36,9 @@ use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
 const ENTER_SAVE: u32 = 160;
 
 /// Assembles the routines; `raise_trap` is the address of the runtime's
-/// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`.
-pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
+/// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`, `unwind` that of its
+/// `extern "C" fn(exn: usize, pc: usize, fp: usize, out: *mut [usize; 4]) -> u32`.
+pub fn generate_stubs(raise_trap: usize, unwind: usize) -> Result<Stubs, CompileError> {
     let mut ops: VecAssembler<Aarch64Relocation> = VecAssembler::new(0);
     let membase_off = VMOffsets::default().memory0_base();
     let area_pad = 15 + 8 * crate::MIN_CALL_AREA_WORDS;
@@ -44,6 +50,9 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
     let landing = ops.new_dynamic_label();
     let host_call = ops.new_dynamic_label();
     let host_trap = ops.new_dynamic_label();
+    let host_throw = ops.new_dynamic_label();
+    let throw = ops.new_dynamic_label();
+    let throw_code = host_ctx::THROW;
 
     // ---- enter
     let enter = ops.offset().0;
@@ -173,9 +182,45 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; ldp x29, x30, [sp], #16
         ; ret
         ;=>host_trap
+        ; cmp w0, throw_code
+        ; b.eq =>host_throw
         ; adr x1, =>host_call
         ; mov x2, x29
         ; b =>landing
+        ;=>host_throw
+        ; mov x0, xzr
+        ; ldp x29, x30, [sp], #16
+        ; b =>throw
+    );
+
+    // ---- throw_landing
+    let throw_landing = ops.offset().0;
+    a64!(ops
+        ;=>throw
+        ; mov x1, x30
+        ; mov x2, x29
+        ; mov x16, sp
+        ; and x16, x16, #0xffff_ffff_ffff_fff0
+        ; sub x16, x16, #32
+        ; mov sp, x16
+        ; mov x3, sp
+    );
+    for w in enc::mov_imm_seq(16, unwind as u64, true) {
+        emit(&mut ops, w);
+    }
+    a64!(ops
+        ; blr x16
+        ; cbz w0, >uncaught
+        ; ldr x0, [sp, #24]
+        ; ldr x29, [sp, #8]
+        ; ldr x16, [sp]
+        ; ldr x17, [sp, #16]
+        ; mov sp, x17
+        ; br x16
+        ; uncaught:
+        ; ldr x17, [sp, #16]
+        ; mov sp, x17
+        ; b =>trap_exit
     );
 
     let code = ops
@@ -186,5 +231,6 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         enter,
         host_call: host_call_off,
         trap_landing,
+        throw_landing,
     })
 }

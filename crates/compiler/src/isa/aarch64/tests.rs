@@ -507,11 +507,17 @@ fn prologue_patches_large_frames() {
 
 #[test]
 fn stubs_assemble() {
-    let s = super::stubs::generate_stubs(0x0000_7f12_3456_789a).unwrap();
+    let s = super::stubs::generate_stubs(0x0000_7f12_3456_789a, 0x0000_7f12_3456_0000).unwrap();
     let lines = disasm(&s.code);
     assert!(lines.iter().all(|l| !l.starts_with(".word")), "{lines:#?}");
     assert!(s.enter < s.trap_landing && s.trap_landing < s.host_call);
+    assert!(s.host_call < s.throw_landing);
     assert_eq!(lines[s.host_call / 4], "stp x29, x30, [sp, #-0x10]!");
+    // The throw landing passes the return address and frame pointer of the throwing call,
+    // then enters the pad it is given (or leaves `enter`).
+    let throw = &lines[s.throw_landing / 4..];
+    assert_eq!(&throw[..2], ["mov x1, x30", "mov x2, x29"], "{throw:#?}");
+    assert!(throw.iter().any(|l| l == "br x16"), "{throw:#?}");
 }
 
 #[test]
@@ -590,7 +596,11 @@ fn every_primitive_decodes() {
         m.bind(t).unwrap();
         let ret = m.call(CallTarget::Direct);
         assert_eq!(m.offset(), ret);
-        m.call(CallTarget::FuncRef { funcref: Y });
+        let ret = m.call(CallTarget::FuncRef { funcref: Y });
+        // The return address, before the context reload.
+        assert_eq!(m.offset(), ret + 8);
+        let ret = m.call_throw(56, Y);
+        assert_eq!(m.offset(), ret);
         m.call_builtin(
             80,
             &[
@@ -629,6 +639,8 @@ fn every_primitive_decodes() {
         "mov x15, x28",
         "mov x3, x10",
         "mov x4, #0x0",
+        "mov x0, x10",
+        "ldr x16, [x28, #0x38]",
     ] {
         assert!(text.contains(want), "missing {want}:\n{text}");
     }

@@ -1446,3 +1446,51 @@ fn masm_emits_avx_forms() {
         assert_eq!(&texts[..want.len()], want, "avx {avx}: {texts:#?}");
     }
 }
+
+/// Every call primitive returns the offset of its return address (what backtraces and the
+/// exception unwinder look call sites up by), also a call through a funcref, which reloads
+/// the context after it returns.
+#[test]
+fn calls_return_their_return_address() {
+    use super::X64Masm;
+    use crate::masm::*;
+    use crate::vmctx::VMOffsets;
+
+    let offsets = VMOffsets::default();
+    let mut m = X64Masm::new(&offsets);
+    let f = Reg::int(3); // rbx
+    let after_funcref_call = m.call(CallTarget::FuncRef { funcref: f }) as usize;
+    let after_throw = m.call_throw(offsets.throw_landing(), f) as usize;
+    let code = m.finish(0).unwrap();
+    let call_end = |end: usize| disasm_at(&code[..end], 0).last().cloned().unwrap();
+    assert!(
+        call_end(after_funcref_call).starts_with("call qword ptr [rbx"),
+        "{:?}",
+        disasm_at(&code, 0)
+    );
+    // The throw passes the exnref in rdi and calls the landing through the vmctx.
+    let texts = disasm_at(&code[after_funcref_call..after_throw], 0);
+    assert_eq!(
+        texts[texts.len() - 2..],
+        ["mov rdi,rbx", "call qword ptr [r15+38h]"]
+    );
+}
+
+/// The throw landing takes the throwing call's return address off the stack and its frame
+/// pointer, and either enters the landing pad it is given (frame pointer, stack pointer,
+/// exnref in rax) or leaves `enter` as a trap does.
+#[test]
+fn throw_landing_shape() {
+    let s = super::stubs::generate_stubs(0x7f12_3456_789a, 0x7f12_3456_0000).unwrap();
+    assert!(s.host_call < s.throw_landing);
+    let texts = disasm_at(&s.code[s.throw_landing..], 0);
+    assert_eq!(texts[..2], ["pop rsi", "mov rdx,rbp"], "{texts:?}");
+    for want in [
+        "mov rax,7F1234560000h",
+        "mov rax,[rsp+18h]",
+        "mov rbp,[rsp+8]",
+        "jmp rcx",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "missing {want}: {texts:?}");
+    }
+}

@@ -1219,8 +1219,10 @@ impl MacroAssembler for X64Masm {
                 let f = f.hw;
                 self.enter_funcref_instance(f);
                 enc::call_mem(&mut self.ops, Mem::base(f, funcref::CODE));
+                let ret = self.offset();
                 enc::mov_load(&mut self.ops, true, R15, Mem::base(RBP, slot));
                 enc::mov_load(&mut self.ops, true, R14, Mem::base(R15, membase_off));
+                return ret;
             }
         }
         self.offset()
@@ -1272,6 +1274,14 @@ impl MacroAssembler for X64Masm {
         }
         x64!(self.ops; mov rdi, vmctx);
         enc::call_mem(&mut self.ops, Mem::base(R15, fn_offset));
+    }
+
+    fn call_throw(&mut self, landing: i32, exn: Reg) -> u32 {
+        if exn.hw != 7 {
+            enc::mov_rr(&mut self.ops, true, 7, exn.hw); // rdi
+        }
+        enc::call_mem(&mut self.ops, Mem::base(R15, landing));
+        self.offset()
     }
 
     fn v128_const(&mut self, dst: Reg, bits: u128) {

@@ -17,9 +17,20 @@
 //!   the area: 8 bytes into `rax` and 16 bytes into `xmm0` (so a v128 single result, two
 //!   words, comes back whole; for a one-word area the upper 8 bytes read are in the
 //!   caller's frame and meaningless).
+//!   A host function that throws a wasm exception returns [`host_ctx::THROW`] instead of a
+//!   trap code; the stub then pops its own frame and throws from the wasm call site, as if
+//!   the call instruction had thrown (the runtime's unwinder finds the exception itself).
 //! * `trap_landing(code, pc, fp)`: entered from trap stubs or the signal handler; calls the
 //!   runtime's `raise_trap(code, pc, fp) -> resume_sp`, which records the trap and returns
 //!   the stack pointer saved by the innermost `enter`, and leaves `enter` with 1.
+//! * `throw_landing(exn)`: entered by a call from wasm code with an exnref in the first
+//!   argument register (0: the exception a host function left with the runtime). Calls
+//!   the runtime's `unwind(exn, pc, fp, out: *mut [usize; 4]) -> u32` with the call's
+//!   return address and the caller's frame pointer. When it returns 1, `out` holds the
+//!   landing pad, its frame pointer and stack pointer and the exnref: the stub switches to
+//!   that frame and jumps to the pad with the exnref in the return register. When it
+//!   returns 0 (no wasm frame of this activation catches it), `out[2]` is the stack
+//!   pointer saved by the innermost `enter`, which the stub leaves with 1 as for a trap.
 
 use super::x64;
 pub use crate::isa::Stubs;
@@ -29,8 +40,9 @@ use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// Assembles the routines; `raise_trap` is the address of the runtime's
-/// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`.
-pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
+/// `extern "C" fn(code: u32, pc: usize, fp: usize) -> usize`, `unwind` that of its
+/// `extern "C" fn(exn: usize, pc: usize, fp: usize, out: *mut [usize; 4]) -> u32`.
+pub fn generate_stubs(raise_trap: usize, unwind: usize) -> Result<Stubs, CompileError> {
     let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
     let membase_off = VMOffsets::default().memory0_base();
     let min_area = 8 * crate::MIN_CALL_AREA_WORDS as i32;
@@ -40,6 +52,9 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
     let landing = ops.new_dynamic_label();
     let host_call = ops.new_dynamic_label();
     let host_trap = ops.new_dynamic_label();
+    let host_throw = ops.new_dynamic_label();
+    let throw = ops.new_dynamic_label();
+    let throw_code = host_ctx::THROW as i32;
 
     // ---- enter
     let enter = ops.offset().0;
@@ -137,10 +152,40 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         ; pop rbp
         ; ret
         ;=>host_trap
+        ; cmp eax, throw_code
+        ; je =>host_throw
         ; mov edi, eax
         ; lea rsi, [=>host_call]
         ; mov rdx, rbp
         ; jmp =>landing
+        ;=>host_throw
+        ; xor edi, edi
+        ; mov rsp, rbp
+        ; pop rbp
+        ; jmp =>throw
+    );
+
+    // ---- throw_landing
+    let throw_landing = ops.offset().0;
+    x64!(ops
+        ;=>throw
+        ; pop rsi
+        ; mov rdx, rbp
+        ; and rsp, -16
+        ; sub rsp, 32
+        ; mov rcx, rsp
+        ; mov rax, QWORD unwind as i64
+        ; call rax
+        ; test eax, eax
+        ; jz >uncaught
+        ; mov rax, [rsp + 24]
+        ; mov rbp, [rsp + 8]
+        ; mov rcx, [rsp]
+        ; mov rsp, [rsp + 16]
+        ; jmp rcx
+        ; uncaught:
+        ; mov rsp, [rsp + 16]
+        ; jmp =>trap_exit
     );
 
     let code = ops
@@ -151,5 +196,6 @@ pub fn generate_stubs(raise_trap: usize) -> Result<Stubs, CompileError> {
         enter,
         host_call: host_call_off,
         trap_landing,
+        throw_landing,
     })
 }
