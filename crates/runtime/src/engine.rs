@@ -144,8 +144,10 @@ impl Config {
     /// `(ref extern)` wherever a value type can appear, non-nullable locals, `call_ref`,
     /// `ref.as_non_null`, `br_on_null`, `br_on_non_null`, and tables with initializer
     /// expressions. A typed function reference is a [`crate::Val::FuncRef`] to embedders
-    /// (see [`crate::RefType`] for how types match). `return_call_ref` (tail calls) and the
-    /// GC proposal (recursion groups, structs, arrays, casts) are not supported.
+    /// (see [`crate::RefType`] for how types match). With it, constant expressions may
+    /// also read any earlier immutable global (a wasm 3.0 rule). The GC proposal
+    /// (recursion groups of several or recursive types, subtypes, structs, arrays, GC
+    /// instructions) is not supported and is refused as [`crate::Error::Unsupported`].
     pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
         self.wasm_function_references = enable;
         self
@@ -228,6 +230,13 @@ impl Config {
         features.set(F::EXTENDED_CONST, self.wasm_extended_const);
         features.set(F::MEMORY64, self.wasm_memory64);
         features.set(F::FUNCTION_REFERENCES, self.wasm_function_references);
+        // Wasm 3.0 lets constant expressions read any earlier immutable global, a rule
+        // wasmparser applies only with its GC feature. With function references on (wasm
+        // 3.0's reference types), validate with it and reject GC's own constructs
+        // elsewhere: types other than plain function types (`module::parse`), and every
+        // GC operator (the compiler supports none). Without those, a value of a GC
+        // reference type (`anyref`, `nullref`, ...) can only ever be null.
+        features.set(F::GC, self.wasm_function_references);
         features.set(F::TAIL_CALL, self.wasm_tail_call);
         features.set(F::EXCEPTIONS, self.wasm_exceptions);
         features

@@ -202,9 +202,11 @@ impl RefType {
             } => HeapType::Exn,
             H::Concrete(idx) => {
                 let i = idx.as_module_index().ok_or_else(unsupported)?;
-                let id = type_ids
-                    .get(i as usize)
-                    .ok_or_else(|| crate::Error::Compile(format!("unknown type {i}")))?;
+                // Validated: a type index not defined yet is the type itself or a later
+                // one of its recursion group, a recursive type of GC.
+                let id = type_ids.get(i as usize).ok_or_else(|| {
+                    crate::Error::Unsupported(format!("recursive type reference to type {i} (GC)"))
+                })?;
                 HeapType::Concrete(*id)
             }
             _ => return Err(unsupported()),

@@ -327,3 +327,38 @@ fn imports_match_with_reference_subtyping() {
     };
     let _: Func = f;
 }
+
+/// With function references on, constant expressions may read any earlier immutable
+/// global (wasm 3.0); GC's own type definitions stay unsupported, named as such.
+#[test]
+fn constant_expressions_read_defined_globals_and_gc_types_are_refused() {
+    let wat = r#"(module
+      (global $a i32 (i32.const 40))
+      (global $b (export "b") i32 (i32.add (global.get $a) (i32.const 2)))
+      (memory 1)
+      (data (offset (global.get $b)) "x")
+      (func (export "load") (result i32) (i32.load8_u (global.get $b))))"#;
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(&engine, wat).unwrap();
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let b = inst.get_global(&store, "b").unwrap();
+    assert_eq!(b.get(&store).i32(), Some(42));
+    let load = inst.get_typed_func::<(), i32>(&store, "load").unwrap();
+    assert_eq!(load.call(&mut store, ()).unwrap(), i32::from(b'x'));
+    // Without the proposal, the wasm 2.0 rule holds: only imported globals.
+    let err = Module::new(&Engine::default(), wat).unwrap_err();
+    assert!(matches!(err, Error::Compile(_)), "{err}");
+    for (gc, what) in [
+        ("(rec (type (func)) (type (func)))", "recursion groups"),
+        ("(type (sub (func)))", "non-final"),
+        ("(type (struct))", "struct and array types"),
+        ("(rec (type $t (func (param (ref $t)))))", "recursive type"),
+    ] {
+        let err = Module::new(&engine, format!("(module {gc})")).unwrap_err();
+        match err {
+            Error::Unsupported(ref m) if m.contains(what) && m.contains("GC") => {}
+            other => panic!("{gc}: {other}"),
+        }
+    }
+}

@@ -280,7 +280,21 @@ impl ParsedModule {
         reader: wasmparser::TypeSectionReader<'_>,
     ) -> Result<(), Error> {
         for rec in reader {
-            for sub in rec?.into_types() {
+            let rec = rec?;
+            // The validator runs with wasmparser's GC feature when function references are
+            // on (see `Config::wasm_features`); of GC's type system only plain function
+            // types (singleton recursion groups, final, no supertype) are supported.
+            if rec.types().len() != 1 {
+                return Err(Error::Unsupported(
+                    "recursion groups of several types (GC)".into(),
+                ));
+            }
+            for sub in rec.into_types() {
+                if !sub.is_final || !sub.supertype_idxs.is_empty() || sub.composite_type.shared {
+                    return Err(Error::Unsupported(
+                        "declared subtypes and non-final types (GC)".into(),
+                    ));
+                }
                 match &sub.composite_type.inner {
                     wasmparser::CompositeInnerType::Func(f) => {
                         let ty = FuncType::from_wasm(f, &self.info.type_ids)?;
@@ -288,7 +302,7 @@ impl ParsedModule {
                         self.info.types.push(f.clone());
                         self.types.push(ty);
                     }
-                    _ => return Err(Error::Unsupported("gc types".into())),
+                    _ => return Err(Error::Unsupported("struct and array types (GC)".into())),
                 }
             }
         }
