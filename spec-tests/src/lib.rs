@@ -141,6 +141,9 @@ pub enum Proposals {
     Wasm2,
     /// Every proposal wjit implements: the newest suite (wasm 3.0 folded in).
     Latest,
+    /// [`Proposals::Latest`] and the legacy exception-handling instructions: the newest
+    /// suite's `legacy/` folder.
+    Legacy,
 }
 
 impl Default for Options {
@@ -406,14 +409,15 @@ fn config(proposals: Proposals) -> Config {
     if std::env::var_os("WJIT_X64_AVX").is_some_and(|v| v == "0") {
         config.x64_avx(false);
     }
-    let latest = proposals == Proposals::Latest;
+    let latest = proposals != Proposals::Wasm2;
     config
         .wasm_multi_memory(latest)
         .wasm_extended_const(latest)
         .wasm_memory64(latest)
         .wasm_tail_call(latest)
         .wasm_function_references(latest)
-        .wasm_exceptions(latest);
+        .wasm_exceptions(latest)
+        .wasm_legacy_exceptions(proposals == Proposals::Legacy);
     config
 }
 

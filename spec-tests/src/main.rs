@@ -1,4 +1,4 @@
-//! `cargo test -p spec-tests [-- FILTER]`: one trial per `.wast` file of two spec test suites.
+//! `cargo test -p spec-tests [-- FILTER]`: one trial per `.wast` file of three spec test suites.
 //!
 //! - The WebAssembly 2.0 suite, from `$WJIT_TESTSUITE` (default
 //!   `<workspace>/../shared/wasm-testsuite-2.0`), skip list `spec-tests/skip.txt`; trials are
@@ -6,6 +6,9 @@
 //! - The newest suite (wasm 3.0 folded in, top-level files only), from `$WJIT_TESTSUITE_LATEST`
 //!   (default `<workspace>/../shared/wasm-testsuite`), skip list `spec-tests/skip-latest.txt`;
 //!   trials are named `latest/STEM`.
+//! - The newest suite's `legacy/` folder (the legacy exception-handling instructions), run
+//!   with those on too, skip list `spec-tests/skip-legacy.txt`; trials are named
+//!   `legacy/STEM`.
 //!
 //! Files listed in a skip list are still run: if they fail they are reported as ignored
 //! (skipped); if they pass the trial fails with "remove X from skip...: it passes now".
@@ -62,6 +65,7 @@ struct Suite {
 
 static COUNTS_2_0: Counts = Counts::new();
 static COUNTS_LATEST: Counts = Counts::new();
+static COUNTS_LEGACY: Counts = Counts::new();
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -81,6 +85,14 @@ fn main() -> ExitCode {
             prefix: "latest/",
             proposals: Proposals::Latest,
             counts: &COUNTS_LATEST,
+        },
+        Suite {
+            label: "spec legacy",
+            dir: latest_testsuite_dir().join("legacy"),
+            skip_file: "skip-legacy.txt",
+            prefix: "legacy/",
+            proposals: Proposals::Legacy,
+            counts: &COUNTS_LEGACY,
         },
     ];
     let mut trials = Vec::new();

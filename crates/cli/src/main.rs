@@ -26,7 +26,7 @@ const TRAP_EXIT: u8 = 134;
     long_about = "wjit compiles WebAssembly modules straight to native code in one pass and runs them.\n\
                   This tool runs WASI programs or one exported function of a module, or runs\n\
                   WebAssembly spec test scripts (.wast).",
-    after_help = "Exit status of `run`: the program's exit code, 134 on a wasm trap, 1 when a host\n\
+    after_help = "Exit status of `run`: the program's exit code, 134 on a wasm trap or uncaught exception, 1 when a host\n\
                   function fails, 2 on usage, file, compile or link errors.\n\
                   Exit status of `wast`: 0 if every directive passed, 1 otherwise."
 )]
@@ -140,6 +140,11 @@ struct WastArgs {
     #[arg(long)]
     latest: bool,
 
+    /// Like `--latest`, with the legacy exception-handling instructions too (`try`, `catch`,
+    /// `rethrow`, `delegate`), as the newest suite's `legacy/` folder expects
+    #[arg(long, conflicts_with = "latest")]
+    legacy: bool,
+
     /// Spec test scripts to run
     #[arg(value_name = "FILE.wast", required = true)]
     files: Vec<PathBuf>,
@@ -159,11 +164,12 @@ impl Failure {
             code: 2,
         }
     }
-    /// Failures while running wasm: exit 134 for traps, 1 for failed host calls.
+    /// Failures while running wasm: exit 134 for traps and uncaught wasm exceptions (the
+    /// program aborted), 1 for failed host calls.
     fn runtime(error: &Error) -> Failure {
         Failure {
             message: runtime_message(error),
-            code: if error.as_trap().is_some() {
+            code: if error.as_trap().is_some() || error.exception().is_some() {
                 TRAP_EXIT
             } else {
                 1
@@ -457,7 +463,7 @@ fn check_imports(
 
 fn instantiate_failure(e: Error, path: &Path) -> Failure {
     match e {
-        Error::Trap(_) | Error::Host(_) => Failure::runtime(&e),
+        Error::Trap(_) | Error::Host(_) | Error::Exception(_) => Failure::runtime(&e),
         other => Failure::usage(format!("{}: {other}", path.display())),
     }
 }
@@ -469,7 +475,7 @@ fn finish(e: Error) -> Result<u8, Failure> {
         return Ok(code as u8);
     }
     match e {
-        Error::Trap(_) | Error::Host(_) => Err(Failure::runtime(&e)),
+        Error::Trap(_) | Error::Host(_) | Error::Exception(_) => Err(Failure::runtime(&e)),
         other => Err(Failure::usage(other.to_string())),
     }
 }
@@ -671,7 +677,9 @@ fn wast(args: &WastArgs) -> Result<u8, Failure> {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &args.files {
         let options = spec_tests::Options {
-            proposals: if args.latest {
+            proposals: if args.legacy {
+                spec_tests::Proposals::Legacy
+            } else if args.latest {
                 spec_tests::Proposals::Latest
             } else {
                 spec_tests::Proposals::Wasm2

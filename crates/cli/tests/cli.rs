@@ -440,3 +440,32 @@ fn wasm_proposals_switch_with_dash_w() {
     let o = wjit(&["run", "-W", "simd=maybe", "--invoke", "f", wat]);
     assert_clean_error(&o, 2);
 }
+
+/// Exceptions are off by default (as in wasmtime); `-W exceptions` turns them on. An
+/// uncaught exception ends the run like a trap.
+#[test]
+fn exceptions_switch_on_and_uncaught_ones_abort() {
+    let wat = scratch(
+        "exceptions.wat",
+        r#"(module (tag $e (param i32))
+             (func (export "caught") (result i32)
+               (block $h (result i32)
+                 (try_table (catch $e $h) (throw $e (i32.const 42)))
+                 (i32.const 0)))
+             (func (export "uncaught") (throw $e (i32.const 1))))"#,
+    );
+    let wat = wat.to_str().unwrap();
+    let o = wjit(&["run", "--invoke", "caught", wat]);
+    assert_clean_error(&o, 2);
+    assert!(stderr(&o).contains("exceptions"), "{}", stderr(&o));
+    let o = wjit(&["run", "-W", "exceptions", "--invoke", "caught", wat]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+    let o = wjit(&["run", "-W", "exceptions=y", "--invoke", "uncaught", wat]);
+    assert_clean_error(&o, 134);
+    assert!(
+        stderr(&o).contains("uncaught wasm exception"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -27,6 +27,7 @@ pub struct Config {
     pub(crate) wasm_function_references: bool,
     pub(crate) wasm_tail_call: bool,
     pub(crate) wasm_exceptions: bool,
+    pub(crate) wasm_legacy_exceptions: bool,
 }
 
 impl Default for Config {
@@ -48,6 +49,7 @@ impl Default for Config {
             wasm_function_references: false,
             wasm_tail_call: true,
             wasm_exceptions: false,
+            wasm_legacy_exceptions: false,
         }
     }
 }
@@ -157,10 +159,19 @@ impl Config {
     /// `catch_all_ref` clauses, and `exnref` values ([`crate::Val::ExnRef`]). The host
     /// makes tags with [`crate::Tag::new`] and exceptions with [`crate::ExnRef::new`], throws
     /// one into wasm by returning it as an error from a host function, and receives an
-    /// uncaught one as [`crate::Error::Exception`]. The legacy instructions (`try`,
-    /// `catch`, `rethrow`, `delegate`) are not supported.
+    /// uncaught one as [`crate::Error::Exception`]. Exception objects live as long as
+    /// their store (wjit has no collector yet). The older instructions of the proposal are
+    /// a separate switch, [`Config::wasm_legacy_exceptions`].
     pub fn wasm_exceptions(&mut self, enable: bool) -> &mut Self {
         self.wasm_exceptions = enable;
+        self
+    }
+    /// Accept the legacy exception-handling instructions (off by default): `try` with
+    /// `catch`/`catch_all` bodies, `rethrow` and `delegate`, as toolchains emitted them
+    /// before `try_table` (e.g. older Emscripten and LLVM `-fwasm-exceptions`). They
+    /// share tags and exceptions with [`Config::wasm_exceptions`].
+    pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.wasm_legacy_exceptions = enable;
         self
     }
     /// Accept the multi-memory proposal (wasm 3.0; on by default, as in wasmtime): a module
@@ -198,6 +209,7 @@ impl Config {
             "function-references" => self.wasm_function_references(enable),
             "tail-call" => self.wasm_tail_call(enable),
             "exceptions" => self.wasm_exceptions(enable),
+            "legacy-exceptions" => self.wasm_legacy_exceptions(enable),
             _ => {
                 return Err(Error::msg(format!(
                     "unknown wasm proposal `{name}` (known: {})",
@@ -217,6 +229,7 @@ impl Config {
         "function-references",
         "tail-call",
         "exceptions",
+        "legacy-exceptions",
     ];
     /// The proposals the validator accepts under this configuration. The binary reader
     /// uses the same set, because some encodings read differently with a proposal on
@@ -239,6 +252,7 @@ impl Config {
         features.set(F::GC, self.wasm_function_references);
         features.set(F::TAIL_CALL, self.wasm_tail_call);
         features.set(F::EXCEPTIONS, self.wasm_exceptions);
+        features.set(F::LEGACY_EXCEPTIONS, self.wasm_legacy_exceptions);
         features
     }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).

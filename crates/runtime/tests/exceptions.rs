@@ -387,3 +387,145 @@ fn backtraces_name_calls_through_funcrefs() {
     assert_eq!(frames.len(), 2, "{frames:?}");
     assert!(frames[1].wasm_offset().is_some(), "{frames:?}");
 }
+
+/// The legacy instructions (`try`, `catch`, `catch_all`, `rethrow`, `delegate`), written
+/// in the flat text syntax (the spec's `legacy/` scripts use the folded `(try (do ...))`
+/// form, which the `wast` crate no longer parses).
+#[test]
+fn legacy_try_catch_rethrow_delegate() {
+    let wat = r#"(module
+      (tag $e (param i32))
+      (tag $f)
+      (func $thr (param i32)
+        (if (i32.lt_s (local.get 0) (i32.const 0)) (then (throw $f)))
+        (throw $e (local.get 0)))
+      ;; catch with payload; catch_all for the other tag
+      (func (export "catch") (param i32) (result i32)
+        try (result i32)
+          local.get 0
+          call $thr
+          i32.const 0
+        catch $e
+          i32.const 1
+          i32.add
+        catch_all
+          i32.const -1
+        end)
+      ;; delegate to the outer try; delegate 1 from there to the caller
+      (func (export "delegate") (param i32) (result i32)
+        try (result i32)
+          try (result i32)
+            local.get 0
+            call $thr
+            i32.const 0
+          delegate 0
+        catch $e
+          i32.const 100
+          i32.add
+        end)
+      (func $to_caller (param i32) (result i32)
+        block (result i32)
+          try (result i32)
+            try (result i32)
+              local.get 0
+              call $thr
+              i32.const 0
+            delegate 2
+          catch_all
+            i32.const -7
+          end
+        end)
+      (func (export "delegate_caller") (param i32) (result i32)
+        try (result i32)
+          local.get 0
+          call $to_caller
+        catch $e
+          i32.const 1000
+          i32.add
+        end)
+      ;; rethrow of the innermost catch, and of an outer one from a nested catch
+      (func (export "rethrow") (param i32) (result i32)
+        try (result i32)
+          try (result i32)
+            local.get 0
+            call $thr
+            i32.const 0
+          catch $e
+            drop
+            try (result i32)
+              i32.const 5
+              call $thr
+              i32.const 0
+            catch $e
+              drop
+              rethrow 1
+            end
+          end
+        catch $e
+          i32.const 10000
+          i32.add
+        end)
+      ;; a throw in a catch body goes outward, not to its own try's clauses; the block's
+      ;; parameters, the locals and the values below it survive
+      (func (export "outward") (param i32) (result i32)
+        (local $l i32)
+        i32.const 3
+        try (param i32) (result i32)
+          local.set $l
+          try (result i32)
+            local.get 0
+            call $thr
+            i32.const 0
+          catch $e
+            call $thr
+            i32.const 0
+          catch_all
+            i32.const -100
+          end
+        catch $e
+          local.get $l
+          i32.add
+        end)
+      )"#;
+    for (mode, engine) in [
+        (
+            "lazy",
+            Engine::new(
+                Config::new()
+                    .wasm_exceptions(true)
+                    .wasm_legacy_exceptions(true),
+            ),
+        ),
+        (
+            "eager",
+            Engine::new(
+                Config::new()
+                    .wasm_exceptions(true)
+                    .wasm_legacy_exceptions(true)
+                    .lazy_compilation(false),
+            ),
+        ),
+    ] {
+        let engine = engine.unwrap();
+        let (mut store, inst) = instance(&engine, wat);
+        let mut call = |name: &str, x: i32| {
+            let f = inst.get_typed_func::<i32, i32>(&store, name).unwrap();
+            f.call(&mut store, x)
+        };
+        assert_eq!(call("catch", 5).unwrap(), 6, "{mode}");
+        assert_eq!(call("catch", -1).unwrap(), -1, "{mode}");
+        assert_eq!(call("delegate", 5).unwrap(), 105, "{mode}");
+        assert!(
+            call("delegate", -1).unwrap_err().exception().is_some(),
+            "{mode}"
+        );
+        assert_eq!(call("delegate_caller", 5).unwrap(), 1005, "{mode}");
+        assert_eq!(call("rethrow", 7).unwrap(), 10007, "{mode}");
+        assert_eq!(call("outward", 8).unwrap(), 11, "{mode}");
+        assert_eq!(call("outward", -1).unwrap(), -100, "{mode}");
+    }
+    // Off by default, also with exceptions on.
+    let engine = Engine::new(Config::new().wasm_exceptions(true)).unwrap();
+    let err = Module::new(&engine, wat).unwrap_err();
+    assert!(err.to_string().contains("legacy"), "{err}");
+}

@@ -26,27 +26,32 @@ pub(super) enum FrameKind {
     Loop,
     If,
     Else,
+    /// The body of a legacy `try` (its calls are inside its region).
+    LegacyTry,
+    /// A `catch`/`catch_all` body of a legacy `try` (outside its region).
+    LegacyCatch,
 }
 
 /// One entry of the control stack.
 #[derive(Debug, Clone)]
 pub(super) struct Frame {
-    kind: FrameKind,
+    pub(super) kind: FrameKind,
     /// Entered while the code was unreachable: emits nothing at all.
-    dead: bool,
+    pub(super) dead: bool,
     /// Where a branch to this frame goes (the header for loops, the end otherwise).
-    label: Option<Label>,
+    pub(super) label: Option<Label>,
     /// The `else` arm of an `if`.
     else_label: Option<Label>,
     /// Stack height where the frame's parameters (and later results) start.
     pub(super) base: usize,
-    /// Number of hidden parameter copies just below `base` (only for `if`).
-    hidden: usize,
+    /// Number of hidden entries just below `base`: an `if`'s parameter copies; a legacy
+    /// `try`'s parameter copies and then the slot of the exception its `catch` caught.
+    pub(super) hidden: usize,
     /// Parameter kinds (empty for the common block types: no allocation).
     params: Vec<ValKind>,
     num_results: usize,
     /// Whether some branch jumps to `label` (for blocks and ifs: the end is a join).
-    targeted: bool,
+    pub(super) targeted: bool,
     /// Whether the code at the frame entry was reachable (for the `else` arm).
     entry_reachable: bool,
     /// Where the edges into `label` leave the locals and carried values (set by the first
@@ -54,8 +59,9 @@ pub(super) struct Frame {
     pub(super) merge: Option<MergeState>,
     /// The locals' state where an `if` branched to its `else` arm.
     else_locals: LocalsSnapshot,
-    /// For a `try_table`: its region (see `exceptions.rs`), left at the block's end.
-    try_region: Option<u32>,
+    /// For a `try_table` or legacy `try`: its region (see `exceptions.rs`), left at the
+    /// block's end (a legacy `try`'s at its first `catch`).
+    pub(super) try_region: Option<u32>,
 }
 
 impl Frame {
@@ -134,7 +140,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    fn frame_at_depth(&self, depth: u32) -> Result<usize, CompileError> {
+    pub(super) fn frame_at_depth(&self, depth: u32) -> Result<usize, CompileError> {
         let len = self.control.len();
         (depth as usize)
             .checked_add(1)
@@ -311,7 +317,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.control.pop();
             return Ok(());
         }
-        if frame.try_region.is_some() {
+        if frame.try_region.is_some() && frame.kind != FrameKind::LegacyCatch {
             // The calls of the block's end (none: only moves) are no longer inside it.
             self.try_stack.pop();
         }
@@ -323,7 +329,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame = &self.control[idx];
         let joins = matches!(
             frame.kind,
-            FrameKind::Block | FrameKind::If | FrameKind::Else
+            FrameKind::Block
+                | FrameKind::If
+                | FrameKind::Else
+                | FrameKind::LegacyTry
+                | FrameKind::LegacyCatch
         ) && frame.targeted;
         if joins && self.reachable {
             self.move_into_frame(idx)?;
@@ -343,7 +353,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             FrameKind::Loop => {
                 // Nothing branches to a loop's end: the values stay where they are.
             }
-            FrameKind::Block | FrameKind::If | FrameKind::Else => {
+            FrameKind::Block
+            | FrameKind::If
+            | FrameKind::Else
+            | FrameKind::LegacyTry
+            | FrameKind::LegacyCatch => {
                 if !frame.targeted {
                     // No join: keep the fall-through state as it is.
                     if frame.hidden > 0 && self.reachable {
@@ -410,7 +424,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Emits the moves and the jump of a taken branch to frame `idx`.
-    fn emit_branch_to(&mut self, idx: usize) -> Result<(), CompileError> {
+    pub(super) fn emit_branch_to(&mut self, idx: usize) -> Result<(), CompileError> {
         let frame = &self.control[idx];
         if frame.kind == FrameKind::Function {
             return self.emit_return();

@@ -15,13 +15,21 @@
 //! locals home (elsewhere a constant local stays a constant across a call), so whichever
 //! call throws, the homes hold the locals. A pad then loads the payload, pushes it (and
 //! the exnref for the `_ref` clauses) and branches to the clause's label like `br`.
+//!
+//! The legacy instructions use the same regions. A `try` opens one; each `catch` or
+//! `catch_all` adds a clause whose landing pad is the start of its body, which begins
+//! from the `try`'s entry state with the payload pushed. The caught exnref goes to a
+//! hidden slot below the block (reserved at the `try`, like an `if`'s hidden parameter
+//! copies), where `rethrow` finds it. `delegate` makes the region's parent the region
+//! of the `try` (or `try_table`) at its label, or the caller.
 
+use super::control::FrameKind;
 use super::stack::{Val, ValKind};
 use super::FuncCompiler;
 use crate::masm::{Address, MacroAssembler, OperandSize, RegClass, RegImm};
 use crate::vmctx::{exn, Builtin};
 use crate::{CatchClause, CompileError, TryRegion};
-use wasmparser::{Catch, TryTable};
+use wasmparser::{BlockType, Catch, TryTable};
 
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Records the return address `ret` of a call at the current operator: for backtraces,
@@ -44,30 +52,18 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.spill_regs();
         self.flush_all_locals();
         let base = self.stack.len() - params.len();
-        let region = self.try_regions.len() as u32;
-        self.try_regions.push(TryRegion {
-            parent: self.try_stack.last().copied(),
-            catches: Vec::with_capacity(table.catches.len()),
-        });
+        let region = self.new_try_region(table.catches.len());
         if !table.catches.is_empty() {
             let body = self.masm.new_label();
             self.masm.jump(body);
             // No entry is in a register, so the copy owns nothing.
             let entry_stack = self.stack.clone();
             for catch in &table.catches {
-                let pad = self.masm.new_label();
-                self.masm.bind(pad)?;
-                let pad_offset = self.masm.offset();
-                let tag_offset = match *catch {
-                    Catch::One { tag, .. } | Catch::OneRef { tag, .. } => {
-                        Some(self.info.offsets.tag_ptr(tag) as u32)
-                    }
+                let tag = match *catch {
+                    Catch::One { tag, .. } | Catch::OneRef { tag, .. } => Some(tag),
                     Catch::All { .. } | Catch::AllRef { .. } => None,
                 };
-                self.try_regions[region as usize].catches.push(CatchClause {
-                    tag_offset,
-                    pad: pad_offset,
-                });
+                self.add_catch_clause(region, tag)?;
                 self.emit_landing_pad(catch, base)?;
                 // Back to the entry state for the next pad and the body.
                 self.stack.clear();
@@ -83,15 +79,61 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
+    /// A new region inside the innermost one, with room for `catches` clauses.
+    fn new_try_region(&mut self, catches: usize) -> u32 {
+        let region = self.try_regions.len() as u32;
+        self.try_regions.push(TryRegion {
+            parent: self.try_stack.last().copied(),
+            catches: Vec::with_capacity(catches),
+        });
+        region
+    }
+
+    /// Adds a catch clause for `tag` (`None`: any) to `region`, its landing pad here.
+    fn add_catch_clause(&mut self, region: u32, tag: Option<u32>) -> Result<(), CompileError> {
+        let pad = self.masm.new_label();
+        self.masm.bind(pad)?;
+        let clause = CatchClause {
+            tag_offset: tag.map(|t| self.info.offsets.tag_ptr(t) as u32),
+            pad: self.masm.offset(),
+        };
+        self.try_regions
+            .get_mut(region as usize)
+            .ok_or_else(|| CompileError::Internal(format!("no try region {region}")))?
+            .catches
+            .push(clause);
+        Ok(())
+    }
+
+    /// At a landing pad: the context registers, and the exnref (from the return register)
+    /// in a register of its own, returned (one user: the caller).
+    fn enter_landing_pad(&mut self) -> Result<crate::masm::Reg, CompileError> {
+        self.masm.reload_context();
+        let exn = self.alloc(RegClass::Int)?;
+        let ret = self.masm.return_reg(RegClass::Int);
+        self.masm.mov(exn, RegImm::Reg(ret), OperandSize::S64);
+        Ok(exn)
+    }
+
+    /// Pushes the payload of the exception in `exn` (of tag `tag`) as registers.
+    fn push_payload(&mut self, tag: u32, exn: crate::masm::Reg) -> Result<(), CompileError> {
+        let (payload, _) = self.tag_signature(tag)?;
+        let mut offset = exn::PAYLOAD;
+        for kind in payload {
+            let r = self.alloc(kind.class())?;
+            self.masm.load(r, Address::Base(exn, offset), kind.size());
+            offset += 8 * kind.words() as i32;
+            self.push(Val::Reg(kind, r));
+        }
+        Ok(())
+    }
+
     /// The code of one catch clause, entered by the unwinder (the stack is the block's
     /// entry state, the exnref in the return register): pushes what the clause passes to
     /// its label and branches there.
     fn emit_landing_pad(&mut self, catch: &Catch, base: usize) -> Result<(), CompileError> {
-        self.masm.reload_context();
         self.truncate_stack(base);
-        let exn_reg = self.alloc(RegClass::Int)?;
-        let ret = self.masm.return_reg(RegClass::Int);
-        self.masm.mov(exn_reg, RegImm::Reg(ret), OperandSize::S64);
+        let exn_reg = self.enter_landing_pad()?;
         let (tag, label, with_ref) = match *catch {
             Catch::One { tag, label } => (Some(tag), label, false),
             Catch::OneRef { tag, label } => (Some(tag), label, true),
@@ -99,15 +141,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             Catch::AllRef { label } => (None, label, true),
         };
         if let Some(tag) = tag {
-            let (payload, _) = self.tag_signature(tag)?;
-            let mut offset = exn::PAYLOAD;
-            for kind in payload {
-                let r = self.alloc(kind.class())?;
-                self.masm
-                    .load(r, Address::Base(exn_reg, offset), kind.size());
-                offset += 8 * kind.words() as i32;
-                self.push(Val::Reg(kind, r));
-            }
+            self.push_payload(tag, exn_reg)?;
         }
         if with_ref {
             self.push(Val::Reg(ValKind::Ref, exn_reg));
@@ -168,5 +202,112 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let ret = self.masm.call_throw(landing, exn);
         self.record_call(ret);
         self.set_unreachable();
+    }
+
+    /// Legacy `try`: a block whose calls are inside a new region, with a hidden slot for
+    /// the exception a `catch` takes (below the parameters, which are copied above it).
+    pub(super) fn visit_legacy_try(&mut self, bt: BlockType) -> Result<(), CompileError> {
+        let (params, results) = self.block_signature(bt)?;
+        // The state the `catch` bodies start from (see the module docs).
+        self.spill_regs();
+        self.flush_all_locals();
+        let n = params.len();
+        let first = self.stack.len() - n;
+        for pos in first..self.stack.len() {
+            self.spill_entry(pos);
+        }
+        // The exception slot is written by the landing pads before it is read.
+        self.push(Val::Slot(ValKind::Ref, (first + n) as u32));
+        for (i, &k) in params.iter().enumerate() {
+            self.push(Val::Slot(k, (first + i) as u32));
+        }
+        let region = self.new_try_region(1);
+        self.push_block_frame(params, results, first + n + 1, Some(region));
+        let frame = self.top_frame_mut()?;
+        frame.kind = FrameKind::LegacyTry;
+        frame.hidden = n + 1;
+        self.try_stack.push(region);
+        Ok(())
+    }
+
+    /// The innermost control frame.
+    fn top_frame_mut(&mut self) -> Result<&mut super::control::Frame, CompileError> {
+        self.control
+            .last_mut()
+            .ok_or_else(|| CompileError::Internal("no control frame".into()))
+    }
+
+    /// Legacy `catch $tag` (`Some`) or `catch_all` (`None`): ends the body before it (which
+    /// joins the block's end) and starts a catch body at a new landing pad.
+    pub(super) fn visit_legacy_catch(&mut self, tag: Option<u32>) -> Result<(), CompileError> {
+        let idx = self.control.len() - 1;
+        let frame = &self.control[idx];
+        if frame.dead {
+            return Ok(());
+        }
+        let (kind, base, end) = (frame.kind, frame.base, frame.label);
+        let region = frame
+            .try_region
+            .ok_or_else(|| CompileError::Internal("catch outside a try".into()))?;
+        let end = end.ok_or_else(|| CompileError::Internal("try without end".into()))?;
+        if self.reachable {
+            self.move_into_frame(idx)?;
+            self.masm.jump(end);
+            self.control[idx].targeted = true;
+        }
+        if kind == FrameKind::LegacyTry {
+            // The catch bodies are outside the region.
+            self.try_stack.pop();
+            self.control[idx].kind = FrameKind::LegacyCatch;
+        }
+        self.truncate_stack(base);
+        self.add_catch_clause(region, tag)?;
+        // Entered by the unwinder: the state of the `try`'s entry.
+        self.reset_locals(std::iter::empty());
+        self.recount_uses();
+        let exn = self.enter_landing_pad()?;
+        let slot = self.slot_addr((base - 1) as u32);
+        self.masm.store(RegImm::Reg(exn), slot, OperandSize::S64);
+        if let Some(tag) = tag {
+            self.push_payload(tag, exn)?;
+        }
+        self.free_reg(exn);
+        self.reachable = true;
+        Ok(())
+    }
+
+    /// Legacy `rethrow`: throws again the exception caught by the `catch` body `depth`
+    /// frames out.
+    pub(super) fn visit_rethrow(&mut self, depth: u32) -> Result<(), CompileError> {
+        let idx = self.frame_at_depth(depth)?;
+        let base = self.control[idx].base;
+        self.spill_all_for_call();
+        let exn = self.alloc(RegClass::Int)?;
+        let slot = self.slot_addr((base - 1) as u32);
+        self.masm.load(exn, slot, OperandSize::S64);
+        self.throw_exn(exn);
+        self.free_reg(exn);
+        Ok(())
+    }
+
+    /// Legacy `delegate`: ends the `try`, whose uncaught exceptions go to the handlers at
+    /// label `depth` (counted from the block around the `try`): the innermost `try` (in its
+    /// body) or `try_table` at or around that label, else the caller.
+    pub(super) fn visit_delegate(&mut self, depth: u32) -> Result<(), CompileError> {
+        let idx = self.control.len() - 1;
+        if let (false, Some(region)) = (self.control[idx].dead, self.control[idx].try_region) {
+            let target = self.frame_at_depth(depth.saturating_add(1))?;
+            let parent = self.control[..=target]
+                .iter()
+                .rev()
+                .find_map(|f| match f.kind {
+                    FrameKind::Block | FrameKind::LegacyTry => f.try_region,
+                    _ => None,
+                });
+            if let Some(r) = self.try_regions.get_mut(region as usize) {
+                r.parent = parent;
+            }
+        }
+        self.visit_end()
     }
 }

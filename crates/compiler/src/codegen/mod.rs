@@ -601,7 +601,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // Dead code (after br/return/unreachable): only the block structure matters.
         if !self.reachable {
             return match *op {
-                O::Block { .. } | O::Loop { .. } | O::If { .. } | O::TryTable { .. } => {
+                O::Block { .. }
+                | O::Loop { .. }
+                | O::If { .. }
+                | O::TryTable { .. }
+                | O::Try { .. } => {
                     if matches!(op, O::Loop { .. }) {
                         self.loops_seen += 1;
                     }
@@ -610,6 +614,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 }
                 O::Else => self.visit_else(),
                 O::End => self.visit_end(),
+                O::Catch { tag_index } => self.visit_legacy_catch(Some(tag_index)),
+                O::CatchAll => self.visit_legacy_catch(None),
+                O::Delegate { relative_depth } => self.visit_delegate(relative_depth),
                 _ => Ok(()),
             };
         }
@@ -656,6 +663,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             O::TryTable { ref try_table } => self.visit_try_table(try_table)?,
             O::Throw { tag_index } => self.visit_throw(tag_index)?,
             O::ThrowRef => self.visit_throw_ref()?,
+            O::Try { blockty } => self.visit_legacy_try(blockty)?,
+            O::Catch { tag_index } => self.visit_legacy_catch(Some(tag_index))?,
+            O::CatchAll => self.visit_legacy_catch(None)?,
+            O::Rethrow { relative_depth } => self.visit_rethrow(relative_depth)?,
+            O::Delegate { relative_depth } => self.visit_delegate(relative_depth)?,
             O::Drop => {
                 let v = self.pop()?;
                 self.release(v);

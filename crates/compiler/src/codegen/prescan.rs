@@ -299,6 +299,9 @@ macro_rules! scan_operator {
     ($s:ident Else) => {
         $s.else_()
     };
+    ($s:ident Delegate $($_:tt)*) => {
+        $s.end()
+    };
     ($s:ident End) => {
         $s.end()
     };

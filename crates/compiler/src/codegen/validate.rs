@@ -153,6 +153,9 @@ macro_rules! proposal_supported {
     (exceptions) => {
         true
     };
+    (legacy_exceptions) => {
+        true
+    };
     ($other:ident) => {
         false
     };
