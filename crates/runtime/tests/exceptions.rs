@@ -529,3 +529,63 @@ fn legacy_try_catch_rethrow_delegate() {
     let err = Module::new(&engine, wat).unwrap_err();
     assert!(err.to_string().contains("legacy"), "{err}");
 }
+
+/// Traps are not exceptions: `catch_all` does not catch a trap or a stack overflow.
+#[test]
+fn traps_pass_through_catch_all() {
+    let wat = r#"(module
+      (func $rec (call $rec))
+      (func (export "overflow") (result i32)
+        (block $h (try_table (catch_all $h) (call $rec)) (return (i32.const 0)))
+        (i32.const 1))
+      (func (export "unreachable") (result i32)
+        (block $h (try_table (catch_all $h) unreachable) (return (i32.const 0)))
+        (i32.const 1)))"#;
+    for (mode, engine) in engines() {
+        let (mut store, inst) = instance(&engine, wat);
+        for (name, code) in [
+            ("overflow", TrapCode::StackOverflow),
+            ("unreachable", TrapCode::Unreachable),
+        ] {
+            let f = inst.get_typed_func::<(), i32>(&store, name).unwrap();
+            assert_eq!(
+                f.call(&mut store, ()).unwrap_err().trap_code(),
+                Some(code),
+                "{mode}"
+            );
+        }
+    }
+}
+
+/// Threads throwing and catching at once, each in its own store, keep to their own
+/// exceptions (the unwinder's state is per thread).
+#[test]
+fn threads_throw_and_catch_independently() {
+    let wat = r#"(module
+      (tag $t (param i32))
+      (func $f (param i32) (throw $t (local.get 0)))
+      (func (export "count") (param $n i32) (result i32)
+        (local $sum i32)
+        (loop $l
+          (block $h (result i32)
+            (try_table (catch $t $h) (call $f (local.get $n)))
+            (i32.const 0))
+          (local.set $sum (i32.add (local.get $sum)))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $sum)))"#;
+    let engine = Engine::new(Config::new().wasm_exceptions(true)).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (engine, module) = (&engine, &module);
+            s.spawn(move || {
+                let mut store = Store::new(engine, ());
+                let inst = Instance::new(&mut store, module, &[]).unwrap();
+                let count = inst.get_typed_func::<i32, i32>(&store, "count").unwrap();
+                let n = 20_000 + t;
+                let want = (1..=n).sum::<i32>();
+                assert_eq!(count.call(&mut store, n).unwrap(), want);
+            });
+        }
+    });
+}

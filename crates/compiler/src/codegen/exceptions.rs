@@ -266,7 +266,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.reset_locals(std::iter::empty());
         self.recount_uses();
         let exn = self.enter_landing_pad()?;
-        let slot = self.slot_addr((base - 1) as u32);
+        let slot = self.slot_addr(exception_slot(base)?);
         self.masm.store(RegImm::Reg(exn), slot, OperandSize::S64);
         if let Some(tag) = tag {
             self.push_payload(tag, exn)?;
@@ -280,10 +280,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// frames out.
     pub(super) fn visit_rethrow(&mut self, depth: u32) -> Result<(), CompileError> {
         let idx = self.frame_at_depth(depth)?;
-        let base = self.control[idx].base;
+        let slot = self.slot_addr(exception_slot(self.control[idx].base)?);
         self.spill_all_for_call();
         let exn = self.alloc(RegClass::Int)?;
-        let slot = self.slot_addr((base - 1) as u32);
         self.masm.load(exn, slot, OperandSize::S64);
         self.throw_exn(exn);
         self.free_reg(exn);
@@ -310,4 +309,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         self.visit_end()
     }
+}
+
+/// The stack position of the hidden exception slot of a legacy `try` whose body starts at
+/// `base` (just below it).
+fn exception_slot(base: usize) -> Result<u32, CompileError> {
+    base.checked_sub(1)
+        .map(|s| s as u32)
+        .ok_or_else(|| CompileError::Internal("legacy try without its exception slot".into()))
 }
