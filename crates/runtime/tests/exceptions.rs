@@ -589,3 +589,32 @@ fn threads_throw_and_catch_independently() {
         }
     });
 }
+
+/// A host function that throws, called straight from the host (no wasm frame in between),
+/// returns the exception as the call's error.
+#[test]
+fn a_host_function_called_from_the_host_returns_its_exception() {
+    let engine = Engine::new(Config::new().wasm_exceptions(true)).unwrap();
+    let mut store = Store::new(&engine, ());
+    let tag = Tag::new(&mut store, &TagType::new(FuncType::new([ValType::I64], []))).unwrap();
+    let f = wjit::Func::wrap(
+        &mut store,
+        move |mut caller: wjit::Caller<'_, ()>| -> Result<(), Error> {
+            Err(ExnRef::new(&mut caller, &tag, &[Val::I64(-9)])?.into())
+        },
+    );
+    let err = f.call(&mut store, &[], &mut []).unwrap_err();
+    let exn = err.exception().expect("the host's exception");
+    assert_eq!(exn.tag(&store), tag);
+    assert_eq!(exn.fields(&store)[0].i64(), Some(-9));
+    // An exception of another store thrown into this one is a host error, not a throw.
+    let mut other = Store::new(&engine, ());
+    let other_tag = Tag::new(&mut other, &TagType::new(FuncType::new([], []))).unwrap();
+    let foreign = ExnRef::new(&mut other, &other_tag, &[]).unwrap();
+    let g = wjit::Func::wrap(&mut store, move || -> Result<(), Error> {
+        Err(foreign.into())
+    });
+    let err = g.call(&mut store, &[], &mut []).unwrap_err();
+    assert!(err.exception().is_none(), "{err}");
+    assert!(err.to_string().contains("another store"), "{err}");
+}
