@@ -1,5 +1,6 @@
 //! Command-line parsing (hand-written to keep the build small).
 
+use crate::difftest_eh::{default_out, EhOptions};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: wjit-peers [run] [--reps N] [--kernels DIR] [--only K1,K2] [--engines E1,E2]
        wjit-peers compile [--reps N] [--engines E1,E2] [--no-cranelift] FILE.wasm...
+       wjit-peers difftest-eh [--seeds A..B] [--secs N] [--out DIR]
 
 run      run time of each kernel's run(n) on every engine, interleaved call by call
          (process CPU time, median of N), as ratios to wasmtime-cranelift
@@ -18,7 +20,13 @@ compile  eager compile throughput (MB of wasm per CPU second, median of N) of FI
 --only K1,K2      run only these kernels
 --engines E1,E2   engines to use: wasmtime-cranelift, wasmtime-winch, wasmer-singlepass
                   (needs --features wasmer), wasmi, wjit (default: all built in)
---no-cranelift    compile mode: skip wasmtime-cranelift (slow on big modules)";
+--no-cranelift    compile mode: skip wasmtime-cranelift (slow on big modules)
+
+difftest-eh  differential test of exception handling: wasm-smith modules with exceptions,
+             every export called on wjit and on wasmtime-cranelift, results compared
+--seeds A..B      seeds to run (default 0..1000)
+--secs N          stop starting seeds after N seconds
+--out DIR         where divergent modules go (default target/difftest-eh)";
 
 /// What to measure.
 #[derive(Debug, PartialEq)]
@@ -27,6 +35,8 @@ pub enum Mode {
     Run,
     /// Compile throughput of these files.
     Compile(Vec<PathBuf>),
+    /// Differential test of exception handling against wasmtime.
+    DifftestEh(EhOptions),
 }
 
 /// The parsed command line.
@@ -52,6 +62,10 @@ pub struct Options {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
     let mut args = args.into_iter().peekable();
     let compile = match args.peek().map(String::as_str) {
+        Some("difftest-eh") => {
+            args.next();
+            return parse_eh(args);
+        }
         Some("compile") => true,
         Some("run") => false,
         _ => {
@@ -101,6 +115,40 @@ fn parse_flags(compile: bool, mut args: impl Iterator<Item = String>) -> Result<
     Ok(opts)
 }
 
+fn parse_eh(mut args: impl Iterator<Item = String>) -> Result<Options> {
+    let mut eh = EhOptions {
+        start: 0,
+        end: 1000,
+        secs: None,
+        out: default_out(),
+    };
+    let mut help = false;
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--seeds" => {
+                let v = value()?;
+                let (a, b) = v.split_once("..").context("--seeds needs A..B")?;
+                eh.start = a.parse().context("--seeds needs numbers")?;
+                eh.end = b.parse().context("--seeds needs numbers")?;
+            }
+            "--secs" => eh.secs = Some(value()?.parse().context("--secs needs a number")?),
+            "--out" => eh.out = PathBuf::from(value()?),
+            "-h" | "--help" => help = true,
+            other => bail!("unexpected argument `{other}`"),
+        }
+    }
+    Ok(Options {
+        mode: Mode::DifftestEh(eh),
+        reps: 1,
+        kernels: None,
+        only: Vec::new(),
+        engines: Vec::new(),
+        no_cranelift: false,
+        help,
+    })
+}
+
 /// Splits a comma-separated list, dropping empty items.
 fn list(value: &str) -> Vec<String> {
     value
@@ -145,5 +193,31 @@ mod tests {
         assert!(parse(args("--reps 0")).is_err());
         assert!(parse(args("--bogus")).is_err());
         assert!(parse(args("run x.wasm")).is_err());
+        assert!(parse(args("difftest-eh --seeds 5")).is_err());
+        assert!(parse(args("difftest-eh --reps 3")).is_err());
+    }
+
+    #[test]
+    fn difftest_eh_options() {
+        let o = parse(args("difftest-eh --seeds 10..20 --secs 5 --out /tmp/x")).unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::DifftestEh(EhOptions {
+                start: 10,
+                end: 20,
+                secs: Some(5),
+                out: "/tmp/x".into()
+            })
+        );
+        let o = parse(args("difftest-eh")).unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::DifftestEh(EhOptions {
+                start: 0,
+                end: 1000,
+                secs: None,
+                out: default_out()
+            })
+        );
     }
 }

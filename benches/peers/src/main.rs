@@ -1,10 +1,12 @@
 //! wjit beside its peers: kernel run time (`run`) and eager compile throughput
 //! (`compile`) on wjit, wasmtime (Cranelift and Winch), wasmi and optionally wasmer
-//! singlepass. See `../README.md` and `--help`.
+//! singlepass; and `difftest-eh`, a differential test of wjit's exception handling against
+//! wasmtime. See `../README.md` and `--help`.
 
 mod cli;
 mod compile;
 mod cpu;
+mod difftest_eh;
 mod engines;
 mod kernels;
 mod report;
@@ -33,6 +35,12 @@ fn real_main() -> Result<()> {
         println!("{}", cli::USAGE);
         return Ok(());
     }
+    if let Mode::DifftestEh(eh) = &opts.mode {
+        if !difftest_eh::run(eh)? {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let mut names = if opts.engines.is_empty() {
         engines::default_names()
     } else {
@@ -50,6 +58,7 @@ fn real_main() -> Result<()> {
             run::run(&peers, &kernels, opts.reps)?
         }
         Mode::Compile(files) => compile::compile(&peers, files, opts.reps)?,
+        Mode::DifftestEh(_) => unreachable!("handled above"),
     };
     println!("{report}");
     Ok(())
