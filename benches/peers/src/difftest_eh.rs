@@ -4,7 +4,9 @@
 //! wjit's own differential tester (`crates/difftest`) compares with wasmi, which has no
 //! exception handling; this campaign reuses its settings, generator configuration, call
 //! plans, wjit runner and trace comparison, and puts wasmtime in wasmi's place. An uncaught
-//! exception is an outcome of its own on both sides ([`UNCAUGHT`]).
+//! exception is an outcome of its own on both sides ([`UNCAUGHT`]). Exported functions with
+//! an exnref parameter or result, which difftest's plans leave out, get a pass of their own
+//! ([`exnref_pass`]).
 
 use anyhow::{Context, Result};
 use difftest::exec::{self, compare, ExportKind, Outcome, Plan, State, Stop, Trace, TrapClass, V};
@@ -310,6 +312,275 @@ fn is_uncaught(o: &Outcome) -> bool {
     matches!(o, Outcome::Error(m) if m == UNCAUGHT)
 }
 
+// ---------------------------------------------------------------------------------------
+// The exnref pass: exported functions with an exnref parameter or result, which difftest's
+// plans leave out, called on fresh instances of both engines (outcomes and results compared;
+// exnref arguments are null, exnref results compared as null or not).
+
+/// A parameter or result type of the exnref pass: one difftest knows, or a nullable exnref.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PTy {
+    Base(exec::Ty),
+    Exn,
+}
+
+fn pty(t: wasmparser::ValType) -> Option<PTy> {
+    use wasmparser::{AbstractHeapType as A, HeapType as H, ValType as W};
+    Some(PTy::Base(match t {
+        W::I32 => exec::Ty::I32,
+        W::I64 => exec::Ty::I64,
+        W::F32 => exec::Ty::F32,
+        W::F64 => exec::Ty::F64,
+        W::V128 => exec::Ty::V128,
+        W::Ref(r) if r.is_func_ref() => exec::Ty::FuncRef,
+        W::Ref(r) if r.is_extern_ref() => exec::Ty::ExternRef,
+        W::Ref(r)
+            if r.is_nullable()
+                && r.heap_type()
+                    == (H::Abstract {
+                        shared: false,
+                        ty: A::Exn,
+                    }) =>
+        {
+            return Some(PTy::Exn)
+        }
+        _ => return None,
+    }))
+}
+
+type Sig = (Vec<PTy>, Vec<PTy>);
+
+/// Exported functions with at least one exnref parameter or result (and otherwise types
+/// difftest passes), in export order.
+fn exnref_exports(bytes: &[u8]) -> Vec<(String, Sig)> {
+    let mut types: Vec<Option<Sig>> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { break };
+        match payload {
+            wasmparser::Payload::TypeSection(s) => {
+                for rec in s.into_iter().flatten() {
+                    for sub in rec.into_types() {
+                        types.push(match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                let p: Option<Vec<PTy>> =
+                                    f.params().iter().map(|t| pty(*t)).collect();
+                                let r: Option<Vec<PTy>> =
+                                    f.results().iter().map(|t| pty(*t)).collect();
+                                p.zip(r)
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            wasmparser::Payload::ImportSection(s) => {
+                for imp in s.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Func(t) = imp.ty {
+                        funcs.push(t);
+                    }
+                }
+            }
+            wasmparser::Payload::FunctionSection(s) => funcs.extend(s.into_iter().flatten()),
+            wasmparser::Payload::ExportSection(s) => {
+                for e in s.into_iter().flatten() {
+                    if e.kind != wasmparser::ExternalKind::Func {
+                        continue;
+                    }
+                    let t = funcs.get(e.index as usize).copied();
+                    if let Some(sig) = t.and_then(|t| types.get(t as usize).cloned().flatten()) {
+                        if sig.0.iter().chain(&sig.1).any(|t| *t == PTy::Exn) {
+                            out.push((e.name.to_string(), sig));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn wjit_outcome(e: &wjit::Error) -> Outcome {
+    use wjit::TrapCode as T;
+    if e.exception().is_some() {
+        return Outcome::Error(UNCAUGHT.into());
+    }
+    match e.trap_code() {
+        Some(code) => match code {
+            T::OutOfFuel => Outcome::Stop(Stop::OutOfFuel),
+            T::StackOverflow => Outcome::Stop(Stop::StackOverflow),
+            T::Interrupt => Outcome::Stop(Stop::Interrupt),
+            T::Unreachable => Outcome::Trap(TrapClass::Unreachable),
+            T::MemoryOutOfBounds => Outcome::Trap(TrapClass::MemoryOutOfBounds),
+            T::TableOutOfBounds | T::UndefinedElement => Outcome::Trap(TrapClass::TableOutOfBounds),
+            T::IndirectCallToNull => Outcome::Trap(TrapClass::IndirectCallToNull),
+            T::BadSignature => Outcome::Trap(TrapClass::BadSignature),
+            T::IntegerOverflow => Outcome::Trap(TrapClass::IntegerOverflow),
+            T::IntegerDivisionByZero => Outcome::Trap(TrapClass::IntegerDivisionByZero),
+            T::BadConversionToInteger => Outcome::Trap(TrapClass::BadConversionToInteger),
+            other => Outcome::Trap(TrapClass::Other(format!("{other:?}"))),
+        },
+        None => Outcome::Error(e.to_string()),
+    }
+}
+
+fn wjit_v(v: &wjit::Val) -> V {
+    match v {
+        wjit::Val::I32(x) => V::I32(*x),
+        wjit::Val::I64(x) => V::I64(*x),
+        wjit::Val::F32(x) => V::F32(*x),
+        wjit::Val::F64(x) => V::F64(*x),
+        wjit::Val::V128(x) => V::V128(u128::from(*x)),
+        wjit::Val::FuncRef(f) => V::Ref(f.is_none()),
+        wjit::Val::ExternRef(r) => V::Ref(r.is_none()),
+        wjit::Val::ExnRef(r) => V::Ref(r.is_none()),
+    }
+}
+
+fn to_wjit(v: &V, t: PTy) -> wjit::Val {
+    match (v, t) {
+        (_, PTy::Exn) => wjit::Val::ExnRef(None),
+        (V::I32(x), _) => wjit::Val::I32(*x),
+        (V::I64(x), _) => wjit::Val::I64(*x),
+        (V::F32(x), _) => wjit::Val::F32(*x),
+        (V::F64(x), _) => wjit::Val::F64(*x),
+        (V::V128(x), _) => wjit::Val::V128(wjit::V128::from(*x)),
+        (V::Ref(_), PTy::Base(exec::Ty::FuncRef)) => wjit::Val::FuncRef(None),
+        (V::Ref(_), _) => wjit::Val::ExternRef(None),
+    }
+}
+
+/// An argument of type `t` (exnref: null).
+fn arg_for(args: &mut Rng, t: PTy) -> V {
+    match t {
+        PTy::Exn => V::Ref(true),
+        PTy::Base(exec::Ty::FuncRef | exec::Ty::ExternRef) => V::Ref(true),
+        PTy::Base(exec::Ty::I32) => V::I32(args.next_u64() as i32 >> (args.below(32) as u32)),
+        PTy::Base(exec::Ty::I64) => V::I64(args.next_u64() as i64 >> args.below(64) as u32),
+        PTy::Base(exec::Ty::F32) => V::F32(args.next_u64() as u32),
+        PTy::Base(exec::Ty::F64) => V::F64(args.next_u64()),
+        PTy::Base(exec::Ty::V128) => {
+            V::V128(args.next_u64() as u128 | (args.next_u64() as u128) << 64)
+        }
+    }
+}
+
+/// Runs the exnref pass: both traces (states not recorded).
+fn exnref_pass(
+    engine: &wjit::Engine,
+    wjit_module: &wjit::Module,
+    wt_engine: &wasmtime::Engine,
+    wt_module: &wasmtime::Module,
+    s: &Settings,
+    funcs: &[(String, Sig)],
+    args: &mut Rng,
+) -> (Trace, Trace) {
+    let fuel = s.fuel.unwrap_or(s.ref_fuel);
+    let calls: Vec<(usize, Vec<V>)> = (0..2)
+        .flat_map(|_| 0..funcs.len())
+        .map(|i| (i, funcs[i].1 .0.iter().map(|t| arg_for(args, *t)).collect()))
+        .collect();
+    let empty = || Trace {
+        instantiate: None,
+        state0: State::default(),
+        calls: Vec::new(),
+    };
+    // wjit
+    let mut a = empty();
+    let limits = wjit::StoreLimitsBuilder::new()
+        .memory_size((MAX_PAGES * 65536) as usize)
+        .table_elements(MAX_TABLE_ELEMENTS as usize)
+        .build();
+    let mut store = wjit::Store::new(engine, limits);
+    store.limiter(|l| l);
+    let prepare = |store: &mut wjit::Store<wjit::StoreLimits>| {
+        store.set_fuel(fuel).expect("fuel");
+        if s.epoch {
+            // Nothing advances this engine's epoch: fuel ends runaway calls.
+            store.set_epoch_deadline(1 << 40);
+        }
+    };
+    prepare(&mut store);
+    match wjit::Instance::new(&mut store, wjit_module, &[]) {
+        Err(e) => a.instantiate = Some(wjit_outcome(&e)),
+        Ok(inst) => {
+            for (i, vals) in &calls {
+                let (name, (ptys, rtys)) = &funcs[*i];
+                let Some(func) = inst.get_func(&store, name) else {
+                    a.calls.push((
+                        Outcome::Error(format!("no export {name}")),
+                        State::default(),
+                    ));
+                    continue;
+                };
+                let params: Vec<wjit::Val> =
+                    vals.iter().zip(ptys).map(|(v, t)| to_wjit(v, *t)).collect();
+                let mut results: Vec<wjit::Val> = rtys
+                    .iter()
+                    .map(|t| match t {
+                        PTy::Exn => wjit::Val::ExnRef(None),
+                        PTy::Base(exec::Ty::FuncRef) => wjit::Val::FuncRef(None),
+                        PTy::Base(exec::Ty::ExternRef) => wjit::Val::ExternRef(None),
+                        PTy::Base(exec::Ty::I64) => wjit::Val::I64(0),
+                        PTy::Base(exec::Ty::F32) => wjit::Val::F32(0),
+                        PTy::Base(exec::Ty::F64) => wjit::Val::F64(0),
+                        PTy::Base(exec::Ty::V128) => wjit::Val::V128(wjit::V128::from(0)),
+                        PTy::Base(exec::Ty::I32) => wjit::Val::I32(0),
+                    })
+                    .collect();
+                prepare(&mut store);
+                let o = match func.call(&mut store, &params, &mut results) {
+                    Ok(()) => Outcome::Values(results.iter().map(wjit_v).collect()),
+                    Err(e) => wjit_outcome(&e),
+                };
+                a.calls.push((o, State::default()));
+            }
+        }
+    }
+    // wasmtime
+    let mut b = empty();
+    let limits = wasmtime::StoreLimitsBuilder::new()
+        .memory_size((MAX_PAGES * 65536) as usize)
+        .table_elements(MAX_TABLE_ELEMENTS as usize)
+        .build();
+    let mut store = wasmtime::Store::new(wt_engine, limits);
+    store.limiter(|l| l);
+    store.set_fuel(fuel).expect("fuel");
+    match wasmtime::Linker::new(wt_engine).instantiate(&mut store, wt_module) {
+        Err(e) => b.instantiate = Some(wasmtime_err(&mut store, &e)),
+        Ok(inst) => {
+            for (i, vals) in &calls {
+                let (name, (ptys, rtys)) = &funcs[*i];
+                let Some(func) = inst.get_func(&mut store, name) else {
+                    b.calls.push((
+                        Outcome::Error(format!("no export {name}")),
+                        State::default(),
+                    ));
+                    continue;
+                };
+                let params: Vec<wasmtime::Val> = vals
+                    .iter()
+                    .zip(ptys)
+                    .map(|(v, t)| match t {
+                        PTy::Exn => wasmtime::Val::ExnRef(None),
+                        PTy::Base(t) => to_wasmtime(v, *t),
+                    })
+                    .collect();
+                let mut results = vec![wasmtime::Val::I32(0); rtys.len()];
+                store.set_fuel(fuel).expect("fuel");
+                let o = match func.call(&mut store, &params, &mut results) {
+                    Ok(()) => Outcome::Values(results.iter().map(wasmtime_val).collect()),
+                    Err(e) => wasmtime_err(&mut store, &e),
+                };
+                b.calls.push((o, State::default()));
+            }
+        }
+    }
+    (a, b)
+}
+
 /// What one seed did.
 #[derive(Debug, Default)]
 pub struct SeedResult {
@@ -322,8 +593,10 @@ pub struct SeedResult {
     /// trapped on both sides (the rest returned values).
     pub uncaught: usize,
     pub traps: usize,
-    /// Exported functions not called because a parameter or result is an exnref (or
-    /// another type difftest's plans do not pass).
+    /// Of the calls compared, those of the exnref pass (functions with an exnref parameter
+    /// or result, on fresh instances).
+    pub exnref_calls: usize,
+    /// Exported functions called by neither difftest's plan nor the exnref pass.
     pub uncallable: usize,
     /// Why the module was not run (one line).
     pub skipped: Option<String>,
@@ -415,39 +688,73 @@ pub fn check_module(
             reference.calls.iter().map(|c| &c.0).collect::<Vec<_>>(),
         );
     }
-    let c = compare(&trace, &reference);
+    let (c, uncaught, traps) = compare_eh(&trace, &reference);
     r.calls = c.calls;
+    r.uncaught = uncaught;
+    r.traps = traps;
     if let Some((class, reason)) = c.divergence {
         r.divergence = Some((class, one_line(&reason)));
         return r;
     }
-    // difftest's comparison takes any error for any other; here an uncaught exception must
-    // be one on both sides.
-    if let (Some(a), Some(b)) = (&trace.instantiate, &reference.instantiate) {
+    let funcs = exnref_exports(bytes);
+    if funcs.is_empty() {
+        return r;
+    }
+    r.uncallable = r.uncallable.saturating_sub(funcs.len());
+    let (a, b) = exnref_pass(
+        &engine,
+        &wjit_module,
+        wt_engine,
+        &wt_module,
+        s,
+        &funcs,
+        args,
+    );
+    let (c, uncaught, traps) = compare_eh(&a, &b);
+    r.calls += c.calls;
+    r.exnref_calls = c.calls;
+    r.uncaught += uncaught;
+    r.traps += traps;
+    if let Some((class, reason)) = c.divergence {
+        r.divergence = Some((format!("exnref-{class}"), one_line(&reason)));
+    }
+    r
+}
+
+/// difftest's `compare` (wjit first, wasmtime second), which takes any error for any other,
+/// plus: an uncaught exception must be one on both sides. Also returns how many compared
+/// calls ended in an uncaught exception and how many trapped.
+pub fn compare_eh(wjit: &Trace, wasmtime: &Trace) -> (exec::Compared, usize, usize) {
+    let mut c = compare(wjit, wasmtime);
+    let (mut uncaught, mut traps) = (0, 0);
+    if c.divergence.is_some() {
+        return (c, uncaught, traps);
+    }
+    if let (Some(a), Some(b)) = (&wjit.instantiate, &wasmtime.instantiate) {
         if !matches!(a, Outcome::Stop(_))
             && !matches!(b, Outcome::Stop(_))
             && is_uncaught(a) != is_uncaught(b)
         {
-            r.divergence = Some((
+            c.divergence = Some((
                 "instantiate-exception".into(),
-                one_line(&format!("instantiation: wjit {a:?}, wasmtime {b:?}")),
+                format!("instantiation: wjit {a:?}, wasmtime {b:?}"),
             ));
-            return r;
+            return (c, uncaught, traps);
         }
     }
     for &i in &c.compared {
-        let (a, b) = (&trace.calls[i].0, &reference.calls[i].0);
+        let (a, b) = (&wjit.calls[i].0, &wasmtime.calls[i].0);
         if is_uncaught(a) != is_uncaught(b) {
-            r.divergence = Some((
+            c.divergence = Some((
                 "exception".into(),
-                one_line(&format!("call {i}: wjit {a:?}, wasmtime {b:?}")),
+                format!("call {i}: wjit {a:?}, wasmtime {b:?}"),
             ));
-            return r;
+            return (c, uncaught, traps);
         }
-        r.uncaught += is_uncaught(a) as usize;
-        r.traps += matches!(a, Outcome::Trap(_)) as usize;
+        uncaught += is_uncaught(a) as usize;
+        traps += matches!(a, Outcome::Trap(_)) as usize;
     }
-    r
+    (c, uncaught, traps)
 }
 
 #[derive(Default)]
@@ -461,6 +768,7 @@ struct Totals {
     uncaught: u64,
     traps: u64,
     uncallable: u64,
+    exnref_calls: u64,
     divergences: Vec<(u64, String, String)>,
     skipped: u64,
     skip_reasons: Vec<(u64, String)>,
@@ -509,6 +817,7 @@ pub fn run(opts: &EhOptions) -> Result<bool> {
         t.uncaught += r.uncaught as u64;
         t.traps += r.traps as u64;
         t.uncallable += r.uncallable as u64;
+        t.exnref_calls += r.exnref_calls as u64;
         if let Some(reason) = r.skipped {
             t.skipped += 1;
             if t.skip_reasons.len() < 5 {
@@ -533,8 +842,9 @@ pub fn run(opts: &EhOptions) -> Result<bool> {
     println!(
         "difftest-eh seeds {}..{last} in {:.0} s: {} modules, {} run on both engines, {} with \
          EH instructions ({} try_table/throw/throw_ref), {} calls compared ({} in EH modules; \
-         {} uncaught exceptions, {} traps, the rest values), {} exported functions not called \
-         (exnref or other signature), {} divergences, {} skipped",
+         {} uncaught exceptions, {} traps, the rest values; {} calls of functions with exnref \
+         parameters or results), {} exported functions not called (other signatures), {} \
+         divergences, {} skipped",
         opts.start,
         started.elapsed().as_secs_f64(),
         t.modules,
@@ -545,6 +855,7 @@ pub fn run(opts: &EhOptions) -> Result<bool> {
         t.eh_calls,
         t.uncaught,
         t.traps,
+        t.exnref_calls,
         t.uncallable,
         t.divergences.len(),
         t.skipped
@@ -576,7 +887,42 @@ mod tests {
         assert!(eh >= 10, "{eh} of 40 modules with EH instructions");
     }
 
-    /// A caught exception, an uncaught one and a `throw_ref` of null run alike.
+    fn trace(instantiate: Option<Outcome>, calls: &[Outcome]) -> Trace {
+        Trace {
+            instantiate,
+            state0: State::default(),
+            calls: calls
+                .iter()
+                .map(|o| (o.clone(), State::default()))
+                .collect(),
+        }
+    }
+
+    /// An uncaught exception equals only an uncaught exception, also at instantiation.
+    #[test]
+    fn uncaught_exceptions_are_their_own_outcome() {
+        let uncaught = Outcome::Error(UNCAUGHT.into());
+        let other = Outcome::Error("link error".into());
+        let trap = Outcome::Trap(TrapClass::Unreachable);
+        let mut wjit = trace(None, &[Outcome::Error(WJIT_UNCAUGHT.into())]);
+        normalise_wjit(&mut wjit);
+        let (c, n, _) = compare_eh(&wjit, &trace(None, std::slice::from_ref(&uncaught)));
+        assert!(c.divergence.is_none() && n == 1, "{c:?}");
+        let (c, ..) = compare_eh(&wjit, &trace(None, std::slice::from_ref(&other)));
+        assert_eq!(c.divergence.unwrap().0, "exception");
+        let (c, ..) = compare_eh(&wjit, &trace(None, std::slice::from_ref(&trap)));
+        assert_eq!(c.divergence.unwrap().0, "trap");
+        let (c, ..) = compare_eh(
+            &trace(Some(uncaught.clone()), &[]),
+            &trace(Some(trap.clone()), &[]),
+        );
+        assert_eq!(c.divergence.unwrap().0, "instantiate-exception");
+        let (c, ..) = compare_eh(&trace(Some(uncaught.clone()), &[]), &trace(None, &[]));
+        assert_eq!(c.divergence.unwrap().0, "instantiate");
+    }
+
+    /// A caught exception, an uncaught one, a `throw_ref` of null, a caught exnref returned
+    /// to the host and a null exnref argument run alike.
     #[test]
     fn handwritten_module_runs_alike() {
         let wasm = wat::parse_str(
@@ -587,7 +933,12 @@ mod tests {
                   (try_table (catch $t $h) (throw $t (local.get 0)))
                   (i32.const -1)))
               (func (export "uncaught") (param i32) (throw $t (local.get 0)))
-              (func (export "null") (throw_ref (ref.null exn))))"#,
+              (func (export "null") (throw_ref (ref.null exn)))
+              (func (export "caught_ref") (param i32) (result exnref)
+                (block $h (result exnref)
+                  (try_table (catch_all_ref $h) (throw $t (local.get 0)))
+                  (ref.null exn)))
+              (func (export "rethrow") (param exnref) (throw_ref (local.get 0))))"#,
         )
         .unwrap();
         let wasm = &wasm[..];
@@ -598,8 +949,9 @@ mod tests {
             r.ran && r.divergence.is_none() && r.skipped.is_none(),
             "{r:?}"
         );
-        assert_eq!(r.eh_ops, 4);
-        assert_eq!(r.calls, 6);
-        assert_eq!(r.uncaught, 2);
+        assert_eq!(r.eh_ops, 7);
+        // Three exports twice, then the two with exnref twice (exnref pass).
+        assert_eq!((r.calls, r.exnref_calls), (10, 4));
+        assert_eq!((r.uncaught, r.traps), (2, 4));
     }
 }
