@@ -403,40 +403,10 @@ fn exnref_exports(bytes: &[u8]) -> Vec<(String, Sig)> {
 }
 
 fn wjit_outcome(e: &wjit::Error) -> Outcome {
-    use wjit::TrapCode as T;
     if e.exception().is_some() {
         return Outcome::Error(UNCAUGHT.into());
     }
-    match e.trap_code() {
-        Some(code) => match code {
-            T::OutOfFuel => Outcome::Stop(Stop::OutOfFuel),
-            T::StackOverflow => Outcome::Stop(Stop::StackOverflow),
-            T::Interrupt => Outcome::Stop(Stop::Interrupt),
-            T::Unreachable => Outcome::Trap(TrapClass::Unreachable),
-            T::MemoryOutOfBounds => Outcome::Trap(TrapClass::MemoryOutOfBounds),
-            T::TableOutOfBounds | T::UndefinedElement => Outcome::Trap(TrapClass::TableOutOfBounds),
-            T::IndirectCallToNull => Outcome::Trap(TrapClass::IndirectCallToNull),
-            T::BadSignature => Outcome::Trap(TrapClass::BadSignature),
-            T::IntegerOverflow => Outcome::Trap(TrapClass::IntegerOverflow),
-            T::IntegerDivisionByZero => Outcome::Trap(TrapClass::IntegerDivisionByZero),
-            T::BadConversionToInteger => Outcome::Trap(TrapClass::BadConversionToInteger),
-            other => Outcome::Trap(TrapClass::Other(format!("{other:?}"))),
-        },
-        None => Outcome::Error(e.to_string()),
-    }
-}
-
-fn wjit_v(v: &wjit::Val) -> V {
-    match v {
-        wjit::Val::I32(x) => V::I32(*x),
-        wjit::Val::I64(x) => V::I64(*x),
-        wjit::Val::F32(x) => V::F32(*x),
-        wjit::Val::F64(x) => V::F64(*x),
-        wjit::Val::V128(x) => V::V128(u128::from(*x)),
-        wjit::Val::FuncRef(f) => V::Ref(f.is_none()),
-        wjit::Val::ExternRef(r) => V::Ref(r.is_none()),
-        wjit::Val::ExnRef(r) => V::Ref(r.is_none()),
-    }
+    exec::wjit_trap(e)
 }
 
 fn to_wjit(v: &V, t: PTy) -> wjit::Val {
@@ -532,7 +502,7 @@ fn exnref_pass(
                     .collect();
                 prepare(&mut store);
                 let o = match func.call(&mut store, &params, &mut results) {
-                    Ok(()) => Outcome::Values(results.iter().map(wjit_v).collect()),
+                    Ok(()) => Outcome::Values(results.iter().map(exec::wjit_val).collect()),
                     Err(e) => wjit_outcome(&e),
                 };
                 a.calls.push((o, State::default()));

@@ -390,7 +390,9 @@ pub fn wjit_engine(s: &Settings) -> wjit::Engine {
 /// seconds for a core (2 s was seen to be too little there).
 const EPOCH_GUARD_TICKS: u64 = 20_000;
 
-fn wjit_trap(e: &wjit::Error) -> Outcome {
+/// The outcome a wjit error stands for: a stop (fuel, stack, interrupt), a trap class, or
+/// any other error by its message.
+pub fn wjit_trap(e: &wjit::Error) -> Outcome {
     use wjit::TrapCode as T;
     match e.trap_code() {
         Some(code) => match code {
@@ -411,7 +413,8 @@ fn wjit_trap(e: &wjit::Error) -> Outcome {
     }
 }
 
-fn wjit_val(v: &wjit::Val) -> V {
+/// A wjit value as the comparison sees it (references by null-ness).
+pub fn wjit_val(v: &wjit::Val) -> V {
     match v {
         wjit::Val::I32(x) => V::I32(*x),
         wjit::Val::I64(x) => V::I64(*x),
