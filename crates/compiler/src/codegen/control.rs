@@ -510,9 +510,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.own_slots_for_top(n);
         // A target whose state needs no moves is jumped to directly; the others get one
         // out-of-line block each (moves, then the jump).
+        // `target_of[frame]` is the frame's index in `targets`: found in O(1), as dispatch
+        // tables of compiled languages have thousands of entries.
         let mut targets: Vec<(usize, Label, bool)> = Vec::new();
+        let mut target_of = vec![u32::MAX; self.control.len()];
         let mut label_for = |c: &mut Self, idx: usize| -> Result<Label, CompileError> {
-            if let Some(&(_, l, _)) = targets.iter().find(|t| t.0 == idx) {
+            if let Some(&(_, l, _)) = targets.get(target_of[idx] as usize) {
                 return Ok(l);
             }
             let frame = &c.control[idx];
@@ -537,6 +540,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 Some(label) => (label, false),
                 None => (c.masm.new_label(), true),
             };
+            target_of[idx] = targets.len() as u32;
             targets.push((idx, label, needs_stub));
             c.control[idx].targeted = true;
             Ok(label)
