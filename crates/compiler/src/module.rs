@@ -9,8 +9,10 @@ use wasmparser::{FuncType, GlobalType, MemoryType, TableType};
 pub struct ModuleInfo {
     /// Function types by type index.
     pub types: Vec<FuncType>,
-    /// Engine-wide canonical signature id per type index (used by `call_indirect` checks;
-    /// equal ids mean equal function types). Id 0 is never used.
+    /// Engine-wide canonical signature id per type index (equal ids mean equal function
+    /// types; id 0 is never used). Generated code never embeds them: `call_indirect` reads
+    /// the expected id from the vmctx ([`crate::vmctx::VMOffsets::type_id`]), which the
+    /// runtime fills from this list.
     pub type_ids: Vec<u32>,
     /// Type index of every function (imported first).
     pub functions: Vec<u32>,
@@ -66,6 +68,7 @@ impl ModuleInfo {
             self.tables.len() as u32,
             self.memories.len() as u32,
             self.tags.len() as u32,
+            self.types.len() as u32,
         );
     }
 }

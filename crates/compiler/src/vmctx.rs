@@ -26,6 +26,9 @@
 //!                         the memory's life: its whole index range is reserved)
 //! ..  tags                [*const VMTag; num_tags]  each tag's identity (the exporter's for
 //!                         an import): exceptions match catch clauses by this pointer
+//! ..  type_ids            [u64; num_types]  engine-wide signature id of each type index
+//!                         (`call_indirect` compares with it; code never embeds an id, so
+//!                         it runs unchanged in another engine: see `Module::deserialize`)
 //! ```
 
 /// Offsets inside a `VMFuncRef` (the callable triple of code pointer, callee context and
@@ -156,6 +159,8 @@ pub struct VMOffsets {
     pub num_memories: u32,
     /// Number of tags.
     pub num_tags: u32,
+    /// Number of type indices.
+    pub num_types: u32,
 }
 
 impl VMOffsets {
@@ -166,6 +171,7 @@ impl VMOffsets {
         num_tables: u32,
         num_memories: u32,
         num_tags: u32,
+        num_types: u32,
     ) -> Self {
         VMOffsets {
             num_funcs,
@@ -173,6 +179,7 @@ impl VMOffsets {
             num_tables,
             num_memories,
             num_tags,
+            num_types,
         }
     }
     /// Lowest stack pointer wasm code may use.
@@ -248,8 +255,12 @@ impl VMOffsets {
     pub fn tag_ptr(&self, index: u32) -> i32 {
         self.memory_base(self.num_memories) + 8 * index as i32
     }
+    /// Engine-wide signature id of type index `index` (a `u32` in an 8-byte slot).
+    pub fn type_id(&self, index: u32) -> i32 {
+        self.tag_ptr(self.num_tags) + 8 * index as i32
+    }
     /// Total size of the vmctx in bytes.
     pub fn size(&self) -> usize {
-        self.tag_ptr(self.num_tags) as usize
+        self.type_id(self.num_types) as usize
     }
 }

@@ -386,6 +386,7 @@ impl Instance {
                 .collect(),
             imported_funcs: r.funcs,
             defined_funcs,
+            type_ids: m.info.type_ids.clone(),
             builtins: builtins(),
             store_index: index,
         };

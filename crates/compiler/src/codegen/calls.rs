@@ -140,11 +140,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         table_index: u32,
         index: crate::masm::Reg,
     ) -> Result<crate::masm::Reg, CompileError> {
-        let expected = *self
-            .info
-            .type_ids
-            .get(type_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no type id {type_index}")))?;
+        if type_index >= self.info.offsets.num_types {
+            return Err(CompileError::Internal(format!("no type id {type_index}")));
+        }
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;
         let table_ptr = self.info.offsets.table_ptr(table_index);
@@ -198,14 +196,23 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             Address::Base(entry, funcref::TYPE_ID),
             OperandSize::S32,
         );
+        // The expected id comes from the vmctx, not an immediate: ids are engine-wide and
+        // assigned at run time, so code with an embedded id could not be serialized.
+        let expected = self.alloc(RegClass::Int)?;
+        self.masm.load(
+            expected,
+            Address::Vmctx(self.info.offsets.type_id(type_index)),
+            OperandSize::S32,
+        );
         let pc = self.masm.trap_if(
             IntCmp::Ne,
             table,
-            RegImm::Imm(expected as i64),
+            RegImm::Reg(expected),
             OperandSize::S32,
             TrapCode::BadSignature,
         );
         self.add_trap(pc, TrapCode::BadSignature);
+        self.free_reg(expected);
         self.free_reg(table);
         Ok(entry)
     }

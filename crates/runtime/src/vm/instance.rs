@@ -32,6 +32,8 @@ pub(crate) struct VMInstanceParts {
     pub imported_funcs: Vec<*const VMFuncRef>,
     /// (code, type id) of each defined function.
     pub defined_funcs: Vec<(usize, u32)>,
+    /// The engine's signature id of each of the module's type indices.
+    pub type_ids: Vec<u32>,
     pub builtins: Vec<(wjit_compiler::vmctx::Builtin, usize)>,
     /// The index of the instance in its store.
     pub store_index: u32,
@@ -104,6 +106,9 @@ impl VMInstance {
         }
         for (i, t) in parts.tags.iter().enumerate() {
             vmctx.set(o.tag_ptr(i as u32), *t as u64);
+        }
+        for (i, &id) in parts.type_ids.iter().take(o.num_types as usize).enumerate() {
+            vmctx.set(o.type_id(i as u32), u64::from(id));
         }
         for (i, t) in parts.tables.iter().enumerate() {
             // SAFETY: a live table of the store.
