@@ -7,7 +7,10 @@
 
 mod parse;
 mod schedule;
+mod serialize;
 mod validate;
+
+pub use serialize::Precompiled;
 
 pub(crate) use parse::{ConstInit, ConstOp, DataSegment, ElemSegment, ExportIndex, Import};
 
@@ -102,16 +105,7 @@ impl<'a> ExportType<'a> {
 impl Module {
     /// Validates and compiles a module from binary wasm or the text format.
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module, Error> {
-        let bytes = bytes.as_ref();
-        let binary = if bytes.starts_with(b"\0asm") {
-            std::borrow::Cow::Borrowed(bytes)
-        } else {
-            std::borrow::Cow::Owned(
-                wat::parse_bytes(bytes)
-                    .map_err(|e| Error::Compile(e.to_string()))?
-                    .into_owned(),
-            )
-        };
+        let binary = to_binary(bytes.as_ref())?;
         Self::from_binary(engine, &binary)
     }
 
@@ -132,27 +126,31 @@ impl Module {
     }
 
     fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
-        let mut parsed = parse::parse(engine, binary)?;
+        let mut parsed = parse_for(engine, binary)?;
         let config = &engine.inner.config;
-        parsed.info.epoch_interruption = config.epoch_interruption;
-        parsed.info.tail_call = config.wasm_tail_call;
-        parsed.info.consume_fuel = config.consume_fuel;
-        parsed.info.native_float_rounding = engine.native_float_rounding();
-        parsed.info.x64_avx = engine.x64_avx();
-        parsed.info.multi_memory = engine.inner.config.wasm_multi_memory;
         let names = Arc::new(std::mem::take(&mut parsed.names));
         let bodies = std::mem::take(&mut parsed.bodies);
-        let info = parsed.info;
         let funcs = if config.lazy_compilation {
-            validate::validate_bodies(&info, binary, &bodies, config.parallel_compilation)?;
-            ModuleFunctions::lazy(&info, binary, bodies, names)?
+            validate::validate_bodies(&parsed.info, binary, &bodies, config.parallel_compilation)?;
+            ModuleFunctions::lazy(&parsed.info, binary, bodies, names)?
         } else {
-            ModuleFunctions::eager(&info, binary, bodies, names, config.parallel_compilation)?
+            ModuleFunctions::eager(
+                &parsed.info,
+                binary,
+                bodies,
+                names,
+                config.parallel_compilation,
+            )?
         };
-        Ok(Module {
+        Ok(Module::assemble(engine, parsed, funcs))
+    }
+
+    /// The module made of parsed sections and placed (or schedulable) code.
+    fn assemble(engine: &Engine, parsed: parse::ParsedModule, funcs: ModuleFunctions) -> Module {
+        Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
-                info,
+                info: parsed.info,
                 types: parsed.types,
                 imports: parsed.imports,
                 exports: parsed.exports,
@@ -167,7 +165,7 @@ impl Module {
                 start: parsed.start,
                 funcs,
             }),
-        })
+        }
     }
 
     /// How many of the module's functions have been compiled so far (all of them in eager
@@ -197,6 +195,29 @@ impl Module {
             ty: self.inner.export_type(*idx),
         })
     }
+}
+
+/// Parses `binary`'s sections for `engine`, with the code-generation settings of `engine`
+/// in the module info.
+fn parse_for(engine: &Engine, binary: &[u8]) -> Result<parse::ParsedModule, Error> {
+    let mut parsed = parse::parse(engine, binary)?;
+    let config = &engine.inner.config;
+    parsed.info.epoch_interruption = config.epoch_interruption;
+    parsed.info.tail_call = config.wasm_tail_call;
+    parsed.info.consume_fuel = config.consume_fuel;
+    parsed.info.native_float_rounding = engine.native_float_rounding();
+    parsed.info.x64_avx = engine.x64_avx();
+    parsed.info.multi_memory = config.wasm_multi_memory;
+    Ok(parsed)
+}
+
+/// `bytes` as a wasm binary (text is converted).
+fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let binary = wat::parse_bytes(bytes).map_err(|e| Error::Compile(e.to_string()))?;
+    Ok(std::borrow::Cow::Owned(binary.into_owned()))
 }
 
 impl ModuleInner {

@@ -9,12 +9,43 @@ use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
-use wjit_compiler::ModuleInfo;
+use wjit_compiler::{CompiledFunction, ModuleInfo};
 
 /// The code range to reserve for a module with these bodies.
 fn range_for(bodies: &[FunctionToCompile]) -> usize {
     let bytes = bodies.iter().map(|b| b.body.len()).sum();
     crate::vm::code::range_size(bytes, bodies.len())
+}
+
+/// Compiles (and validates) every body, on all cores when `parallel` and the module is big;
+/// returns `(function index, code)` in order.
+pub(crate) fn compile_all(
+    info: &ModuleInfo,
+    binary: &[u8],
+    bodies: &[FunctionToCompile],
+    parallel: bool,
+) -> Result<Vec<(u32, CompiledFunction)>, Error> {
+    for_each_body(bodies, parallel, |chunk| {
+        let mut allocs = FuncValidatorAllocations::default();
+        let masm = wjit_compiler::isa::host::masm(info);
+        let mut context = wjit_compiler::FuncCompilerContext::new(masm);
+        let mut out = Vec::with_capacity(chunk.len());
+        for f in chunk {
+            let index = f.to_validate.index;
+            let body = body_reader(binary, f.body.clone(), f.to_validate.features);
+            let mut validator = job(f).into_validator(allocs);
+            let code = wjit_compiler::compile_function_in(
+                &mut context,
+                info,
+                index,
+                &body,
+                &mut validator,
+            )?;
+            allocs = validator.into_allocations();
+            out.push((index, code));
+        }
+        Ok(out)
+    })
 }
 
 /// Why a function body could not be compiled, kept to report it at every call.
@@ -70,7 +101,7 @@ pub(crate) struct ModuleFunctions {
     /// The module's code arena: the functions compiled by `Module::new` (eager mode), or
     /// the jump slots and then every function compiled on first call.
     code: ModuleCode,
-    /// The module binary, kept to compile bodies lazily (empty in eager mode).
+    /// The module binary, kept to compile bodies lazily and for `Module::serialize`.
     binary: Arc<[u8]>,
 }
 
@@ -83,28 +114,42 @@ impl ModuleFunctions {
         names: Arc<Vec<Option<String>>>,
         parallel: bool,
     ) -> Result<ModuleFunctions, Error> {
-        let compiled = for_each_body(&bodies, parallel, |chunk| {
-            let mut allocs = FuncValidatorAllocations::default();
-            let masm = wjit_compiler::isa::host::masm(info);
-            let mut context = wjit_compiler::FuncCompilerContext::new(masm);
-            let mut out = Vec::with_capacity(chunk.len());
-            for f in chunk {
-                let index = f.to_validate.index;
-                let body = body_reader(binary, f.body.clone(), f.to_validate.features);
-                let mut validator = job(f).into_validator(allocs);
-                let code = wjit_compiler::compile_function_in(
-                    &mut context,
-                    info,
-                    index,
-                    &body,
-                    &mut validator,
-                )?;
-                allocs = validator.into_allocations();
-                out.push((index, code));
-            }
-            Ok(out)
-        })?;
-        let code = ModuleCode::new(names, range_for(&bodies))?;
+        let compiled = compile_all(info, binary, &bodies, parallel)?;
+        Self::place_all(binary, bodies, names, compiled)
+    }
+
+    /// Places functions compiled ahead of time (every defined function, in order; see
+    /// `Module::deserialize`), with every direct call going straight to its callee.
+    pub fn precompiled(
+        binary: &[u8],
+        bodies: Vec<FunctionToCompile>,
+        names: Arc<Vec<Option<String>>>,
+        compiled: Vec<(u32, CompiledFunction)>,
+    ) -> Result<ModuleFunctions, Error> {
+        if compiled.len() != bodies.len() {
+            return Err(Error::Compile(format!(
+                "{} compiled functions for {} function bodies",
+                compiled.len(),
+                bodies.len()
+            )));
+        }
+        Self::place_all(binary, bodies, names, compiled)
+    }
+
+    fn place_all(
+        binary: &[u8],
+        bodies: Vec<FunctionToCompile>,
+        names: Arc<Vec<Option<String>>>,
+        compiled: Vec<(u32, CompiledFunction)>,
+    ) -> Result<ModuleFunctions, Error> {
+        // (Precompiled code is trusted to be what `compile_all` made, but its size still
+        // decides the range, so that a big file fails cleanly rather than mid-placement.)
+        let code_bytes: usize = compiled.iter().map(|(_, f)| f.code.len() + 16).sum();
+        let range = range_for(&bodies).max(crate::vm::code::range_size(
+            code_bytes.div_ceil(8),
+            bodies.len(),
+        ));
+        let code = ModuleCode::new(names, range)?;
         // Every callee is in the same placement: all direct calls go straight to the code.
         let addrs = code.place(&compiled, &|_| None)?;
         let funcs = addrs
@@ -120,7 +165,7 @@ impl ModuleFunctions {
         Ok(ModuleFunctions {
             funcs,
             code,
-            binary: Arc::from(&[][..]),
+            binary: Arc::from(binary),
         })
     }
 
@@ -149,6 +194,11 @@ impl ModuleFunctions {
             code,
             binary: Arc::from(binary),
         })
+    }
+
+    /// The module's wasm binary.
+    pub fn binary(&self) -> &[u8] {
+        &self.binary
     }
 
     /// How many functions have been compiled so far.
