@@ -6,6 +6,8 @@
 //! 2 on usage, file, compile or link errors (clap's own usage errors also exit 2).
 //! `wjit wast` exits 0 or 1.
 
+mod compile;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,6 +78,16 @@ enum Command {
                       Exit status: 0 if every directive passed, 1 otherwise, 2 on usage errors."
     )]
     Wast(WastArgs),
+    /// Compile a module ahead of time into a precompiled `.cwasm` file
+    #[command(
+        long_about = "Compiles FILE (binary .wasm or text .wat) ahead of time and writes the machine\n\
+                      code to OUT (default: FILE.cwasm), for `wjit run --allow-precompiled OUT`,\n\
+                      which then starts without compiling. The file only runs with this wjit\n\
+                      version, on this architecture, and with the same settings (-W proposals,\n\
+                      --consume-fuel for --fuel, --epoch-interruption for --timeout).",
+        after_help = "Example:\n  wjit compile big.wasm -o big.cwasm && wjit run --allow-precompiled big.cwasm"
+    )]
+    Compile(compile::CompileArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +124,11 @@ struct RunArgs {
     /// Compile every function before running (default: compile each function on its first call)
     #[arg(long)]
     eager: bool,
+
+    /// Allow FILE (and preloads) to be precompiled modules from `wjit compile`, whose
+    /// machine code runs unchecked: only for files from a trusted source
+    #[arg(long)]
+    allow_precompiled: bool,
 
     /// Switch a wasm proposal on or off by its wasmtime name, e.g. `-W multi-memory=n`,
     /// `-W extended-const=y,simd=n`; NAME alone means `NAME=y`. Repeatable. Known names:
@@ -199,6 +216,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Wast(args) => wast(&args),
+        Command::Compile(args) => compile::compile(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -264,7 +282,7 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
         .epoch_interruption(args.timeout.is_some());
     apply_wasm_options(&mut config, &args.wasm).map_err(Failure::usage)?;
     let engine = Engine::new(&config).map_err(|e| Failure::usage(e.to_string()))?;
-    let module = load_module(&engine, path)?;
+    let module = load_module(&engine, path, args.allow_precompiled)?;
 
     let wasi = wasi_context(args, path)?;
     let mut store = Store::new(&engine, Host { wasi });
@@ -292,7 +310,7 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
             .split_once('=')
             .ok_or_else(|| Failure::usage(format!("--preload `{preload}`: expected NAME=FILE")))?;
         let file = Path::new(file);
-        let pre = load_module(&engine, file)?;
+        let pre = load_module(&engine, file, args.allow_precompiled)?;
         check_imports(&linker, &mut store, &pre, file)?;
         let instance = linker
             .instantiate(&mut store, &pre)
@@ -388,10 +406,14 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Reads and compiles a module; errors name the file.
-fn load_module(engine: &Engine, path: &Path) -> Result<Module, Failure> {
+/// Reads and compiles a module (or loads a precompiled one, if `allow_precompiled`);
+/// errors name the file.
+fn load_module(engine: &Engine, path: &Path, allow_precompiled: bool) -> Result<Module, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    if let Some(module) = compile::load_precompiled(engine, path, &bytes, allow_precompiled) {
+        return module;
+    }
     Module::new(engine, &bytes).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
