@@ -115,43 +115,52 @@ impl ModuleFunctions {
         parallel: bool,
     ) -> Result<ModuleFunctions, Error> {
         let compiled = compile_all(info, binary, &bodies, parallel)?;
-        Self::place_all(binary, bodies, names, compiled)
+        Self::place_all(binary, bodies, names, &compiled, None)
     }
 
-    /// Places functions compiled ahead of time (every defined function, in order; see
-    /// `Module::deserialize`), with every direct call going straight to its callee.
+    /// Places functions compiled ahead of time (every defined function, in order, with
+    /// its code bytes in `codes`; see `Module::deserialize`), with every direct call going
+    /// straight to its callee.
     pub fn precompiled(
         binary: &[u8],
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
-        compiled: Vec<(u32, CompiledFunction)>,
+        compiled: &[(u32, CompiledFunction)],
+        codes: &[&[u8]],
     ) -> Result<ModuleFunctions, Error> {
-        if compiled.len() != bodies.len() {
+        if compiled.len() != bodies.len() || codes.len() != bodies.len() {
             return Err(Error::Compile(format!(
                 "{} compiled functions for {} function bodies",
                 compiled.len(),
                 bodies.len()
             )));
         }
-        Self::place_all(binary, bodies, names, compiled)
+        Self::place_all(binary, bodies, names, compiled, Some(codes))
     }
 
     fn place_all(
         binary: &[u8],
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
-        compiled: Vec<(u32, CompiledFunction)>,
+        compiled: &[(u32, CompiledFunction)],
+        codes: Option<&[&[u8]]>,
     ) -> Result<ModuleFunctions, Error> {
         // (Precompiled code is trusted to be what `compile_all` made, but its size still
         // decides the range, so that a big file fails cleanly rather than mid-placement.)
-        let code_bytes: usize = compiled.iter().map(|(_, f)| f.code.len() + 16).sum();
+        let code_bytes: usize = match codes {
+            Some(codes) => codes.iter().map(|c| c.len() + 16).sum(),
+            None => compiled.iter().map(|(_, f)| f.code.len() + 16).sum(),
+        };
         let range = range_for(&bodies).max(crate::vm::code::range_size(
             code_bytes.div_ceil(8),
             bodies.len(),
         ));
         let code = ModuleCode::new(names, range)?;
         // Every callee is in the same placement: all direct calls go straight to the code.
-        let addrs = code.place(&compiled, &|_| None)?;
+        let addrs = match codes {
+            Some(codes) => code.place_precompiled(compiled, codes)?,
+            None => code.place(compiled, &|_| None)?,
+        };
         let funcs = addrs
             .into_iter()
             .zip(bodies)

@@ -293,18 +293,20 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
     }
     let first = parsed.info.num_imported_functions;
     let mut compiled = Vec::with_capacity(count);
+    let mut codes = Vec::with_capacity(count);
     for i in 0..count as u32 {
         let index = first + i;
-        let f = decode_function(&mut r, &parsed.info)
+        let (f, code) = decode_function(&mut r, &parsed.info)
             .map_err(|e| bad(format!("function {index}: {e}")))?;
         compiled.push((index, f));
+        codes.push(code);
     }
     if !r.rest().is_empty() {
         return Err(bad("trailing bytes after the last function"));
     }
     let names = Arc::new(std::mem::take(&mut parsed.names));
     let bodies = std::mem::take(&mut parsed.bodies);
-    let funcs = ModuleFunctions::precompiled(binary, bodies, names, compiled)?;
+    let funcs = ModuleFunctions::precompiled(binary, bodies, names, &compiled, &codes)?;
     Ok(Module::assemble(engine, parsed, funcs))
 }
 
@@ -392,11 +394,16 @@ fn on(b: bool) -> &'static str {
     }
 }
 
-/// Reads one function and checks its tables against its code and the module.
-fn decode_function(r: &mut Reader<'_>, info: &ModuleInfo) -> Result<CompiledFunction, Error> {
+/// Reads one function and checks its tables against its code and the module. The code
+/// bytes are returned apart, borrowed from the file, to be copied once, into place (the
+/// function's own `code` stays empty).
+fn decode_function<'a>(
+    r: &mut Reader<'a>,
+    info: &ModuleInfo,
+) -> Result<(CompiledFunction, &'a [u8]), Error> {
     let frame_size = r.u32()?;
     let code_len = r.len()?;
-    let code = r.take(code_len)?.to_vec();
+    let code = r.take(code_len)?;
     let len = code.len() as u64;
     // Offsets of instructions are inside the code; return addresses and pads may be at its
     // end at most.
@@ -473,15 +480,16 @@ fn decode_function(r: &mut Reader<'_>, info: &ModuleInfo) -> Result<CompiledFunc
     if frame_size > (1 << 30) {
         return Err(bad(format!("frame size {frame_size}")));
     }
-    Ok(CompiledFunction {
-        code,
+    let f = CompiledFunction {
+        code: Vec::new(),
         traps,
         call_sites,
         relocations,
         frame_size,
         handler_sites,
         try_regions,
-    })
+    };
+    Ok((f, code))
 }
 
 /// `offset` if it is the vmctx slot of one of the module's tags (what a catch clause

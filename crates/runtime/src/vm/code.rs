@@ -358,24 +358,38 @@ struct Layout {
 }
 
 impl Layout {
-    fn functions(functions: &[(u32, wjit_compiler::CompiledFunction)]) -> Layout {
+    /// Lays out `functions`; the code of function `i` is `codes[i]` if `codes` is given
+    /// (precompiled code, borrowed from the file), its `code` otherwise.
+    fn functions(
+        functions: &[(u32, wjit_compiler::CompiledFunction)],
+        codes: Option<&[&[u8]]>,
+    ) -> Layout {
         let mut l = Layout::default();
+        let code_of = |i: usize, f: &wjit_compiler::CompiledFunction| {
+            codes.map_or(f.code.len(), |c| c[i].len())
+        };
         // Sized up front: the blob and tables are not regrown and copied as they fill.
         let total = |n: fn(&wjit_compiler::CompiledFunction) -> usize| {
             functions.iter().map(|(_, f)| n(f)).sum::<usize>()
         };
-        l.blob.reserve(total(|f| f.code.len() + ALIGN));
+        let code_bytes: usize = functions
+            .iter()
+            .enumerate()
+            .map(|(i, (_, f))| code_of(i, f))
+            .sum();
+        l.blob.reserve(code_bytes + functions.len() * ALIGN);
         l.offsets.reserve(functions.len());
         l.functions.reserve(functions.len());
         l.calls.reserve(total(|f| f.call_sites.len()));
         l.sites.reserve(total(|f| f.traps.len()));
         l.relocations.reserve(total(|f| f.relocations.len()));
         let (mut sites, mut calls, mut faults) = (Vec::new(), Vec::new(), Vec::new());
-        for (index, f) in functions {
+        for (i, (index, f)) in functions.iter().enumerate() {
             l.blob.resize(l.blob.len().next_multiple_of(ALIGN), 0);
             let start = l.blob.len() as u32;
             l.offsets.push(l.blob.len());
-            l.blob.extend_from_slice(&f.code);
+            l.blob
+                .extend_from_slice(codes.map_or(&f.code[..], |c| c[i]));
             l.functions.push((start, l.blob.len() as u32, *index));
             calls.clear();
             sites.clear();
@@ -451,7 +465,28 @@ impl ModuleCode {
         functions: &[(u32, wjit_compiler::CompiledFunction)],
         compiled: &dyn Fn(u32) -> Option<usize>,
     ) -> Result<Vec<usize>, Error> {
-        let mut layout = Layout::functions(functions);
+        self.place_layout(Layout::functions(functions, None), compiled)
+    }
+
+    /// [`ModuleCode::place`] for precompiled functions whose code bytes are `codes` (one
+    /// per function, e.g. borrowed from a precompiled file, so they are copied once; the
+    /// functions' own `code` is ignored).
+    pub fn place_precompiled(
+        &self,
+        functions: &[(u32, wjit_compiler::CompiledFunction)],
+        codes: &[&[u8]],
+    ) -> Result<Vec<usize>, Error> {
+        if codes.len() != functions.len() {
+            return Err(Error::Compile("one code blob per function expected".into()));
+        }
+        self.place_layout(Layout::functions(functions, Some(codes)), &|_| None)
+    }
+
+    fn place_layout(
+        &self,
+        mut layout: Layout,
+        compiled: &dyn Fn(u32) -> Option<usize>,
+    ) -> Result<Vec<usize>, Error> {
         let relocations = std::mem::take(&mut layout.relocations);
         // (function index, start in the blob) of the functions placed here, by index.
         let mut local: Vec<(u32, u32)> = if relocations.is_empty() {
