@@ -12,7 +12,7 @@
 //! ```text
 //! magic            8 bytes  "\0wjit-aot"[..8]
 //! format version   u32
-//! wjit version     string   (u32 length + UTF-8 bytes)
+//! wjit version     string   (u32 length + UTF-8 bytes): version + source hash
 //! architecture     string   (`std::env::consts::ARCH`)
 //! os               string
 //! settings         u32 count, then (string name, u8 value) for every `Config` switch
@@ -47,9 +47,10 @@ use wjit_compiler::{CatchClause, CompiledFunction, ModuleInfo, Relocation, TrapC
 const MAGIC: [u8; 8] = *b"\0wjitaot";
 /// Bumped whenever the layout below changes.
 const FORMAT_VERSION: u32 = 1;
-/// The wjit version that wrote a file must be the one that reads it: code, the vmctx
-/// layout and the stubs' conventions may change with any version.
-const WJIT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The wjit build that wrote a file must be the one that reads it: code, the vmctx layout
+/// and the stubs' conventions may change with any version, and with any source change
+/// (the build id is a hash of the compiler's and runtime's sources, see `build.rs`).
+const WJIT_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("WJIT_BUILD_ID"));
 
 /// What [`Engine::detect_precompiled`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,7 +326,7 @@ fn check_header<'a>(engine: &Engine, r: &mut Reader<'a>) -> Result<Vec<&'a str>,
     let wjit = r.str()?;
     if wjit != WJIT_VERSION {
         return Err(bad(format!(
-            "written by wjit {wjit}, this is wjit {WJIT_VERSION} (compile it again)"
+            "written by wjit {wjit}, this is wjit {WJIT_VERSION} (compile it again with this build)"
         )));
     }
     let (arch, os) = (r.str()?, r.str()?);
