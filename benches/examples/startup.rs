@@ -7,7 +7,8 @@
 //! CPU time of RUNS runs (default 7) per mode, in milliseconds.
 //!
 //! `cargo run --release -p wjit-benches --example startup -- FILE.wasm [EXPORT [ARG]]`
-//! (`WJIT_STARTUP_RUNS=N` sets the number of runs)
+//! (`WJIT_STARTUP_RUNS=N` sets the number of runs, `WJIT_STARTUP_MODES=precompiled,lazy`
+//! picks modes)
 
 use std::path::Path;
 use std::time::Instant;
@@ -140,7 +141,11 @@ fn main() -> Result<(), Error> {
         ("lazy", Box::new(|| Module::from_file(&lazy, file))),
         ("eager", Box::new(|| Module::from_file(&eager, file))),
     ];
+    let only = std::env::var("WJIT_STARTUP_MODES").unwrap_or_default();
     for (name, load) in &modes {
+        if !only.is_empty() && !only.split(',').any(|m| m == *name) {
+            continue;
+        }
         let (mut wall, mut cpu) = (Vec::new(), Vec::new());
         let mut result = String::new();
         for _ in 0..runs {

@@ -102,24 +102,29 @@ impl Module {
         deserialize(engine, bytes.as_ref())
     }
 
-    /// Reads and loads a precompiled module file, as [`Module::deserialize`].
+    /// Loads a precompiled module file, as [`Module::deserialize`]. The file is mapped
+    /// into memory while it is loaded (its code is copied out), not read into a buffer.
     ///
     /// # Safety
     ///
     /// As for [`Module::deserialize`]: the file must come from a trusted
-    /// [`Module::serialize`] or [`Engine::precompile_module`] (e.g. `wjit compile`).
+    /// [`Module::serialize`] or [`Engine::precompile_module`] (e.g. `wjit compile`). It must
+    /// also not be written or truncated while this runs.
     pub unsafe fn deserialize_file(
         engine: &Engine,
         path: impl AsRef<std::path::Path>,
     ) -> Result<Module, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
+        let io_error = |e: std::io::Error| {
             Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("{}: {e}", path.display()),
             ))
-        })?;
-        deserialize(engine, &bytes).map_err(|e| match e {
+        };
+        let file = std::fs::File::open(path).map_err(io_error)?;
+        let map = crate::sys::file_map::FileMap::new(&file).map_err(io_error)?;
+        let bytes = map.as_ref().map_or(&[][..], |m| m.as_slice());
+        deserialize(engine, bytes).map_err(|e| match e {
             Error::Compile(m) => Error::Compile(format!("{}: {m}", path.display())),
             other => other,
         })

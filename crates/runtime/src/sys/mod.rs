@@ -6,6 +6,7 @@
 //! * [`code_memory`]: read+execute mappings for generated machine code, and code-arena chunks
 //!   (one memfd mapped read+write and, elsewhere, read+execute) that code is appended to: never
 //!   writable and executable at the same time.
+//! * [`file_map`]: read-only mappings of whole files (precompiled modules).
 //! * [`signals`]: the SIGSEGV/SIGBUS/SIGILL/SIGFPE handler that turns faults at known JIT pcs into
 //!   wasm traps by redirecting the thread to a landing routine, and the registry of JIT code ranges.
 //!
@@ -18,6 +19,7 @@
 compile_error!("wjit's runtime supports only x86_64 and aarch64 Linux");
 
 pub mod code_memory;
+pub mod file_map;
 pub mod linear_memory;
 pub mod mmap;
 pub mod signals;
