@@ -91,6 +91,9 @@ fn roundtrip_runs_the_same() {
     // `precompile_module` reads text and binary alike.
     let pre = other.precompile_module(PROGRAM.as_bytes()).unwrap();
     assert_eq!(run_program(&deserialize(&other, &pre).unwrap()), expected);
+    // `Module::new` does not take precompiled bytes, and says so.
+    let err = Module::new(&other, &pre).unwrap_err().to_string();
+    assert!(err.contains("Module::deserialize"), "{err}");
 }
 
 #[test]

@@ -216,6 +216,11 @@ fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
     if bytes.starts_with(b"\0asm") {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
+    if serialize::is_precompiled(bytes) {
+        return Err(Error::Compile(
+            "this is a precompiled module: load it with `Module::deserialize`".into(),
+        ));
+    }
     let binary = wat::parse_bytes(bytes).map_err(|e| Error::Compile(e.to_string()))?;
     Ok(std::borrow::Cow::Owned(binary.into_owned()))
 }

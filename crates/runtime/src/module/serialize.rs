@@ -71,8 +71,13 @@ impl Engine {
     /// Whether `bytes` look like a precompiled module (only the magic bytes are checked;
     /// [`Module::deserialize`] checks the rest). Safe: nothing is loaded.
     pub fn detect_precompiled(&self, bytes: &[u8]) -> Option<Precompiled> {
-        bytes.starts_with(&MAGIC).then_some(Precompiled::Module)
+        is_precompiled(bytes).then_some(Precompiled::Module)
     }
+}
+
+/// Whether `bytes` start like a precompiled module.
+pub(super) fn is_precompiled(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
 }
 
 impl Module {
