@@ -97,6 +97,26 @@ fn roundtrip_runs_the_same() {
 }
 
 #[test]
+fn modules_without_functions_roundtrip() {
+    let engine = Engine::default();
+    for wat in [
+        "(module)",
+        r#"(module (memory (export "m") 1) (data (i32.const 3) "\2a"))"#,
+    ] {
+        let module =
+            deserialize(&engine, &engine.precompile_module(wat.as_bytes()).unwrap()).unwrap();
+        assert_eq!(module.compiled_functions(), 0);
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let memory = instance.get_memory(&mut store, "m");
+        assert_eq!(memory.is_some(), wat.contains("memory"));
+        if let Some(memory) = memory {
+            assert_eq!(memory.data(&store)[3], 42);
+        }
+    }
+}
+
+#[test]
 fn lazily_compiled_module_serializes_every_function() {
     let engine = Engine::default();
     let module = Module::new(&engine, PROGRAM).unwrap();
