@@ -4,17 +4,21 @@
 //! of a function compiles it (`compile_lazily`) and points its slot at the code.
 
 use super::parse::{body_reader, FunctionToCompile};
+use super::progress::Progress;
 use super::validate::{for_each_body, job};
+use crate::profiling::ProfilingAgent;
 use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::ModuleInfo;
 
 /// The code range to reserve for a module with these bodies.
-fn range_for(bodies: &[FunctionToCompile]) -> usize {
+fn range_for(bodies: &[FunctionToCompile], profiler: Option<&'static dyn ProfilingAgent>) -> usize {
     let bytes = bodies.iter().map(|b| b.body.len()).sum();
-    crate::vm::code::range_size(bytes, bodies.len())
+    let dual = crate::vm::code::dual_mapping(profiler);
+    crate::vm::code::range_size(bytes, bodies.len(), dual)
 }
 
 /// Why a function body could not be compiled, kept to report it at every call.
@@ -82,7 +86,10 @@ impl ModuleFunctions {
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         parallel: bool,
+        progress: &Progress<'_>,
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
+        let compiling = Instant::now();
         let compiled = for_each_body(&bodies, parallel, |chunk| {
             let mut allocs = FuncValidatorAllocations::default();
             let masm = wjit_compiler::isa::host::masm(info);
@@ -101,12 +108,23 @@ impl ModuleFunctions {
                 )?;
                 allocs = validator.into_allocations();
                 out.push((index, code));
+                progress.advance();
             }
             Ok(out)
         })?;
-        let code = ModuleCode::new(names, range_for(&bodies))?;
+        let code_bytes: usize = compiled.iter().map(|(_, f)| f.code.len()).sum();
+        tracing::debug!(
+            functions = compiled.len(),
+            wasm_bytes = bodies.iter().map(|b| b.body.len()).sum::<usize>(),
+            code_bytes,
+            time = ?compiling.elapsed(),
+            "module compiled (eager compilation)"
+        );
+        let placing = Instant::now();
+        let code = ModuleCode::new(names, range_for(&bodies, profiler))?.with_profiler(profiler);
         // Every callee is in the same placement: all direct calls go straight to the code.
         let addrs = code.place(&compiled, &|_| None)?;
+        tracing::debug!(code_bytes, time = ?placing.elapsed(), "module code placed");
         let funcs = addrs
             .into_iter()
             .zip(bodies)
@@ -130,9 +148,10 @@ impl ModuleFunctions {
         binary: &[u8],
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
         let first = info.num_imported_functions;
-        let code = ModuleCode::new(names, range_for(&bodies))?;
+        let code = ModuleCode::new(names, range_for(&bodies, profiler))?.with_profiler(profiler);
         let start = code.place_slots(first, bodies.len() as u32)?;
         let funcs = bodies
             .into_iter()
@@ -177,8 +196,10 @@ impl ModuleFunctions {
             .and_then(|i| self.funcs.get(i as usize))
             .ok_or_else(|| Error::Compile(format!("no defined function {index}")))?;
         let result = defined.compiled.get_or_init(|| {
-            self.compile_body(info, index, defined)
-                .map_err(CompileFailure::new)
+            self.compile_body(info, index, defined).map_err(|e| {
+                tracing::debug!(index, error = %e, "lazy compilation failed");
+                CompileFailure::new(e)
+            })
         });
         result.clone().map_err(|f| f.to_error())
     }
@@ -198,10 +219,12 @@ impl ModuleFunctions {
         if self.binary.get(defined.body.clone()).is_none() {
             return Err(Error::Compile("function body out of range".into()));
         }
+        let started = Instant::now();
         let body = body_reader(&self.binary, defined.body.clone(), to_validate.features);
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::masm(info);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
+        let code_bytes = f.code.len();
         // Calls to functions compiled already go straight to them, the others to their
         // slots (and a recursive call to this very function straight to it).
         let first = info.num_imported_functions;
@@ -214,6 +237,14 @@ impl ModuleFunctions {
         // still see the old slot reach the lazy stub, which waits for this initialization
         // and then finds the code.
         self.code.patch_slot(index, addr);
+        tracing::debug!(
+            index,
+            name = %self.code.function_name(index),
+            wasm_bytes = defined.body.len(),
+            code_bytes,
+            time = ?started.elapsed(),
+            "lazily compiled"
+        );
         Ok(addr)
     }
 }

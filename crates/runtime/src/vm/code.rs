@@ -10,6 +10,7 @@
 //! a pc is looked up with two binary searches (chunk, then entry).
 
 use crate::error::{FrameInfo, TrapCode};
+use crate::profiling::{function_name, CodeSymbol, ProfilingAgent};
 use crate::sys::code_memory::{CodeChunk, CodeRange};
 use crate::sys::mmap::page_size;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
@@ -306,16 +307,24 @@ const MIN_RANGE: usize = 4 << 20;
 /// of wasm and 128 per function (the compiler averages 3 to 4, plus prologues), twice over
 /// for the room chunks leave unused, clamped to [`MIN_RANGE`, `MAX_RANGE`]. Without dual
 /// mappings every placement takes whole pages of its own, so then also a page per function.
-pub(crate) fn range_size(body_bytes: usize, functions: usize) -> usize {
+pub(crate) fn range_size(body_bytes: usize, functions: usize, dual: bool) -> usize {
     let mut size = body_bytes
         .saturating_mul(16)
         .saturating_add(functions.saturating_mul(128))
         .saturating_mul(2);
-    if !CodeChunk::dual_mapping_supported() {
+    if !dual {
         let pages = functions.saturating_add(2).saturating_mul(page_size());
         size = size.max(pages.saturating_add(body_bytes.saturating_mul(16)));
     }
     size.saturating_add(MIN_RANGE).min(MAX_RANGE)
+}
+
+/// Whether a module reporting to `profiler` can use dual-mapped chunks
+/// ([`CodeChunk::dual_mapping_supported`]). perf names samples from its perf map only in
+/// anonymous mappings, and a dual-mapped chunk is a (memfd) file mapping, so a perf map
+/// profiler gets the private anonymous placements instead.
+pub(crate) fn dual_mapping(profiler: Option<&dyn ProfilingAgent>) -> bool {
+    CodeChunk::dual_mapping_supported() && !profiler.is_some_and(|p| p.needs_anonymous_code())
 }
 
 /// The chunks of a module's arena and the range they are mapped into.
@@ -338,6 +347,10 @@ pub(crate) struct ModuleCode {
     /// Jump slots (lazy mode): the first defined function's index and the address of its
     /// slot; the others follow `SLOT_SIZE` bytes apart.
     slots: std::sync::OnceLock<(u32, usize)>,
+    /// Told about every placement (see `Config::profiler`).
+    profiler: Option<&'static dyn ProfilingAgent>,
+    /// Whether new chunks are dual-mapped ([`dual_mapping`]).
+    dual: bool,
 }
 
 /// A placement laid out before it is copied: code plus tables relative to its start.
@@ -436,7 +449,22 @@ impl ModuleCode {
             }),
             names,
             slots: std::sync::OnceLock::new(),
+            profiler: None,
+            dual: CodeChunk::dual_mapping_supported(),
         })
+    }
+
+    /// What profilers and logs call function `index`.
+    pub fn function_name(&self, index: u32) -> String {
+        function_name(&self.names, index)
+    }
+
+    /// Reports every placement from now on to `profiler` (and places code as it needs:
+    /// see [`dual_mapping`]; the range should be sized for that).
+    pub fn with_profiler(mut self, profiler: Option<&'static dyn ProfilingAgent>) -> ModuleCode {
+        self.profiler = profiler;
+        self.dual = dual_mapping(profiler);
+        self
     }
 
     /// Places compiled functions (`(function index, code)`) and returns their entry
@@ -467,7 +495,7 @@ impl ModuleCode {
                 .map(|i| local[i].1)
         };
         let slots = self.slots.get().copied();
-        self.append(layout, |blob, start, waiting| {
+        let addrs = self.append(layout, |blob, start, waiting| {
             for (field, callee) in relocations {
                 let target = match local_start(callee) {
                     Some(s) => start + s as usize,
@@ -486,7 +514,26 @@ impl ModuleCode {
                     .map_err(|e| Error::Compile(e.to_string()))?;
             }
             Ok(())
-        })
+        })?;
+        tracing::trace!(
+            functions = functions.len(),
+            code_bytes = functions.iter().map(|(_, f)| f.code.len()).sum::<usize>(),
+            at = format_args!("{:#x}", addrs.first().copied().unwrap_or(0)),
+            "code placed"
+        );
+        if let Some(profiler) = self.profiler {
+            let symbols: Vec<CodeSymbol> = functions
+                .iter()
+                .zip(&addrs)
+                .map(|((index, f), &addr)| CodeSymbol {
+                    name: function_name(&self.names, *index),
+                    addr,
+                    size: f.code.len(),
+                })
+                .collect();
+            profiler.register(&symbols);
+        }
+        Ok(addrs)
     }
 
     /// Places the lazy thunk and a jump slot for each of the `count` defined functions,
@@ -510,6 +557,20 @@ impl ModuleCode {
         self.slots
             .set((first, base))
             .map_err(|_| Error::Compile("jump slots placed twice".into()))?;
+        if let Some(profiler) = self.profiler {
+            profiler.register(&[
+                CodeSymbol {
+                    name: "wjit::lazy_thunk".into(),
+                    addr: base - head,
+                    size: thunk.len(),
+                },
+                CodeSymbol {
+                    name: "wjit::jump_slots".into(),
+                    addr: base,
+                    size: count as usize * SLOT_SIZE,
+                },
+            ]);
+        }
         Ok(base)
     }
 
@@ -581,7 +642,7 @@ impl ModuleCode {
         if !arena.chunks.last().is_some_and(fits) {
             let range = &mut arena.range;
             let mut memory = None;
-            if CodeChunk::dual_mapping_supported() {
+            if self.dual {
                 let previous = arena.chunks.last().map_or(0, |c| c.memory.len());
                 let len = (2 * previous)
                     .clamp(MIN_CHUNK, MAX_CHUNK)
