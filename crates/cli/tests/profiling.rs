@@ -66,6 +66,12 @@ fn text(bytes: &[u8]) -> String {
 /// Whether `perf record` works here. When it does not: `Err` with the reason, or a panic
 /// under CI, which installs perf.
 fn perf_usable() -> Result<(), String> {
+    // Probed once: tests run in parallel, and their probes would share the output file.
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE.get_or_init(probe_perf).clone()
+}
+
+fn probe_perf() -> Result<(), String> {
     if !child_runner().is_empty() {
         // perf would profile the emulator, not the generated code.
         return Err("wjit runs under an emulator".into());
@@ -79,7 +85,8 @@ fn perf_usable() -> Result<(), String> {
     let reason = match probe {
         Err(e) => format!("perf not installed ({e})"),
         Ok(o) if !o.status.success() => format!(
-            "`perf record -- true` failed (perf_event_paranoid?): {}",
+            "`perf record -- true` failed (perf_event_paranoid?): {}: {}",
+            o.status,
             text(&o.stderr)
         ),
         Ok(_) => return Ok(()),

@@ -64,8 +64,11 @@ pub(crate) trait ProfilingAgent: Send + Sync {
     }
 }
 
-static PERFMAP: OnceLock<Result<perfmap::PerfMapAgent, String>> = OnceLock::new();
-static JITDUMP: OnceLock<Result<jitdump::JitDumpAgent, String>> = OnceLock::new();
+/// An agent, or why its file could not be created (kept to report it to every engine).
+type Made<A> = Result<A, (std::io::ErrorKind, String)>;
+
+static PERFMAP: OnceLock<Made<perfmap::PerfMapAgent>> = OnceLock::new();
+static JITDUMP: OnceLock<Made<jitdump::JitDumpAgent>> = OnceLock::new();
 
 /// The process's agent for `strategy` (none for [`ProfilingStrategy::None`]), created with
 /// its file on first use, when the host stubs are reported to it. Fails if the file cannot
@@ -75,18 +78,21 @@ pub(crate) fn agent(
     stubs: &HostStubs,
 ) -> Result<Option<&'static dyn ProfilingAgent>, Error> {
     fn init<A: ProfilingAgent>(
-        cell: &'static OnceLock<Result<A, String>>,
+        cell: &'static OnceLock<Made<A>>,
         new: impl FnOnce() -> std::io::Result<A>,
         stubs: &HostStubs,
     ) -> Result<Option<&'static dyn ProfilingAgent>, Error> {
         let agent = cell.get_or_init(|| {
-            let agent = new().map_err(|e| e.to_string())?;
+            let agent = new().map_err(|e| (e.kind(), e.to_string()))?;
             agent.register(&stubs.symbols());
             Ok(agent)
         });
         match agent {
             Ok(a) => Ok(Some(a)),
-            Err(e) => Err(Error::msg(format!("profiler: {e}"))),
+            Err((kind, message)) => Err(Error::Io(std::io::Error::new(
+                *kind,
+                format!("profiler: {message}"),
+            ))),
         }
     }
     match strategy {
