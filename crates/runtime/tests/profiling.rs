@@ -103,5 +103,49 @@ fn perf_map_names_lazily_compiled_functions_when_they_are_placed() {
         assert_eq!(perf_map_lines("wjit::jump_slots").len(), 1);
     }
     assert_eq!(perf_map_lines("wjit::enter").len(), 1);
+    // In the same test: the map is the process's, and removed at the end.
+    perf_map_code_memory_is_released_with_its_modules();
     let _ = std::fs::remove_file(format!("/tmp/perf-{}.map", std::process::id()));
+}
+
+/// System V shared memory segments created by this process (`/proc/sysvipc/shm`).
+fn own_shm_segments() -> usize {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let Some(cpid) = header.iter().position(|h| *h == "cpid") else {
+        return 0;
+    };
+    let pid = std::process::id().to_string();
+    lines
+        .filter(|l| l.split_whitespace().nth(cpid) == Some(pid.as_str()))
+        .count()
+}
+
+fn perf_map_code_memory_is_released_with_its_modules() {
+    // Under a perf map, code chunks are System V segments (perf names samples in them);
+    // each must go when its module does.
+    let mut config = Config::new();
+    config.profiler(ProfilingStrategy::PerfMap);
+    let engine = Engine::new(&config).unwrap();
+    let before = own_shm_segments();
+    let live_before = wjit::testing::live_code_regions();
+    for round in 0..20 {
+        let module = Module::new(
+            &engine,
+            format!(r#"(module (func (export "f") (result i32) (i32.const {round})))"#),
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = wjit::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+        assert_eq!(f.call(&mut store, ()).unwrap(), round);
+        assert!(wjit::testing::live_code_regions() > live_before);
+        assert!(
+            own_shm_segments() > before,
+            "the code is not in a System V segment"
+        );
+    }
+    assert_eq!(wjit::testing::live_code_regions(), live_before);
+    assert_eq!(own_shm_segments(), before);
 }

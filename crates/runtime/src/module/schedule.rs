@@ -15,10 +15,9 @@ use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::ModuleInfo;
 
 /// The code range to reserve for a module with these bodies.
-fn range_for(bodies: &[FunctionToCompile], profiler: Option<&'static dyn ProfilingAgent>) -> usize {
+fn range_for(bodies: &[FunctionToCompile]) -> usize {
     let bytes = bodies.iter().map(|b| b.body.len()).sum();
-    let dual = crate::vm::code::dual_mapping(profiler);
-    crate::vm::code::range_size(bytes, bodies.len(), dual)
+    crate::vm::code::range_size(bytes, bodies.len())
 }
 
 /// Why a function body could not be compiled, kept to report it at every call.
@@ -121,7 +120,7 @@ impl ModuleFunctions {
             "module compiled (eager compilation)"
         );
         let placing = Instant::now();
-        let code = ModuleCode::new(names, range_for(&bodies, profiler))?.with_profiler(profiler);
+        let code = ModuleCode::new(names, range_for(&bodies))?.with_profiler(profiler);
         // Every callee is in the same placement: all direct calls go straight to the code.
         let addrs = code.place(&compiled, &|_| None)?;
         tracing::debug!(code_bytes, time = ?placing.elapsed(), "module code placed");
@@ -151,7 +150,7 @@ impl ModuleFunctions {
         profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
         let first = info.num_imported_functions;
-        let code = ModuleCode::new(names, range_for(&bodies, profiler))?.with_profiler(profiler);
+        let code = ModuleCode::new(names, range_for(&bodies))?.with_profiler(profiler);
         let start = code.place_slots(first, bodies.len() as u32)?;
         let funcs = bodies
             .into_iter()

@@ -57,8 +57,8 @@ pub(crate) trait ProfilingAgent: Send + Sync {
     /// a module fail.
     fn register(&self, symbols: &[CodeSymbol]);
 
-    /// Whether the profiler can only name code in anonymous mappings (see
-    /// `vm::code::dual_mapping`).
+    /// Whether the profiler names code only outside file mappings (perf maps): code chunks
+    /// are then System V segments (`CodeRange::chunk_sysv`) rather than memfd files.
     fn needs_anonymous_code(&self) -> bool {
         false
     }

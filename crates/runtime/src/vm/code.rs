@@ -307,24 +307,16 @@ const MIN_RANGE: usize = 4 << 20;
 /// of wasm and 128 per function (the compiler averages 3 to 4, plus prologues), twice over
 /// for the room chunks leave unused, clamped to [`MIN_RANGE`, `MAX_RANGE`]. Without dual
 /// mappings every placement takes whole pages of its own, so then also a page per function.
-pub(crate) fn range_size(body_bytes: usize, functions: usize, dual: bool) -> usize {
+pub(crate) fn range_size(body_bytes: usize, functions: usize) -> usize {
     let mut size = body_bytes
         .saturating_mul(16)
         .saturating_add(functions.saturating_mul(128))
         .saturating_mul(2);
-    if !dual {
+    if !CodeChunk::dual_mapping_supported() {
         let pages = functions.saturating_add(2).saturating_mul(page_size());
         size = size.max(pages.saturating_add(body_bytes.saturating_mul(16)));
     }
     size.saturating_add(MIN_RANGE).min(MAX_RANGE)
-}
-
-/// Whether a module reporting to `profiler` can use dual-mapped chunks
-/// ([`CodeChunk::dual_mapping_supported`]). perf names samples from its perf map only in
-/// anonymous mappings, and a dual-mapped chunk is a (memfd) file mapping, so a perf map
-/// profiler gets the private anonymous placements instead.
-pub(crate) fn dual_mapping(profiler: Option<&dyn ProfilingAgent>) -> bool {
-    CodeChunk::dual_mapping_supported() && !profiler.is_some_and(|p| p.needs_anonymous_code())
 }
 
 /// The chunks of a module's arena and the range they are mapped into.
@@ -349,8 +341,9 @@ pub(crate) struct ModuleCode {
     slots: std::sync::OnceLock<(u32, usize)>,
     /// Told about every placement (see `Config::profiler`).
     profiler: Option<&'static dyn ProfilingAgent>,
-    /// Whether new chunks are dual-mapped ([`dual_mapping`]).
-    dual: bool,
+    /// Whether dual-mapped chunks are System V shared memory rather than memfd files
+    /// (for a profiler that names code only outside file mappings).
+    sysv: bool,
 }
 
 /// A placement laid out before it is copied: code plus tables relative to its start.
@@ -450,7 +443,7 @@ impl ModuleCode {
             names,
             slots: std::sync::OnceLock::new(),
             profiler: None,
-            dual: CodeChunk::dual_mapping_supported(),
+            sysv: false,
         })
     }
 
@@ -459,11 +452,11 @@ impl ModuleCode {
         function_name(&self.names, index)
     }
 
-    /// Reports every placement from now on to `profiler` (and places code as it needs:
-    /// see [`dual_mapping`]; the range should be sized for that).
+    /// Reports every placement from now on to `profiler` (in memory it can name: see
+    /// `ProfilingAgent::needs_anonymous_code`).
     pub fn with_profiler(mut self, profiler: Option<&'static dyn ProfilingAgent>) -> ModuleCode {
         self.profiler = profiler;
-        self.dual = dual_mapping(profiler);
+        self.sysv = profiler.is_some_and(|p| p.needs_anonymous_code());
         self
     }
 
@@ -642,7 +635,7 @@ impl ModuleCode {
         if !arena.chunks.last().is_some_and(fits) {
             let range = &mut arena.range;
             let mut memory = None;
-            if self.dual {
+            if CodeChunk::dual_mapping_supported() {
                 let previous = arena.chunks.last().map_or(0, |c| c.memory.len());
                 let len = (2 * previous)
                     .clamp(MIN_CHUNK, MAX_CHUNK)
@@ -650,7 +643,11 @@ impl ModuleCode {
                     .min(range.remaining());
                 if len >= size {
                     // Out of memory or mappings: as below, a chunk just for this placement.
-                    memory = range.chunk(len).ok();
+                    memory = if self.sysv {
+                        range.chunk_sysv(len).ok()
+                    } else {
+                        range.chunk(len).ok()
+                    };
                 }
             }
             let memory = match memory {
