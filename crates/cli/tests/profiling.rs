@@ -63,6 +63,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A `perf` command whose build-id cache (where `perf record` and `perf inject` copy the
+/// binaries they see, ~/.debug by default) is in the test's scratch directory.
+fn perf() -> Command {
+    let mut command = Command::new("perf");
+    command
+        .arg("--buildid-dir")
+        .arg(scratch_dir("buildid-cache"));
+    command
+}
+
 /// Whether `perf record` works here. When it does not: `Err` with the reason, or a panic
 /// under CI, which installs perf.
 fn perf_usable() -> Result<(), String> {
@@ -77,7 +87,7 @@ fn probe_perf() -> Result<(), String> {
         return Err("wjit runs under an emulator".into());
     }
     let dir = scratch_dir("probe");
-    let probe = Command::new("perf")
+    let probe = perf()
         .args(["record", "-q", "-o"])
         .arg(dir.join("probe.data"))
         .args(["--", "true"])
@@ -110,7 +120,7 @@ fn run_ok(command: &mut Command) -> Output {
 
 /// The pid of the process sampled in `data` (to clean up its files in /tmp).
 fn sampled_pid(data: &Path) -> Option<u32> {
-    let o = Command::new("perf")
+    let o = perf()
         .args(["script", "-F", "pid", "-i"])
         .arg(data)
         .output()
@@ -129,7 +139,7 @@ fn record(dir: &Path, strategy: &str, record_args: &[&str], eager: bool) -> Path
     }
     wjit_args.extend([wat.as_str(), "--invoke", "run", HOT_ITERATIONS]);
     let o = run_ok(
-        Command::new("perf")
+        perf()
             .args(["record", "-q"])
             .args(record_args)
             .arg("-o")
@@ -144,14 +154,7 @@ fn record(dir: &Path, strategy: &str, record_args: &[&str], eager: bool) -> Path
 }
 
 fn report(data: &Path) -> String {
-    text(
-        &run_ok(
-            Command::new("perf")
-                .args(["report", "--stdio", "-i"])
-                .arg(data),
-        )
-        .stdout,
-    )
+    text(&run_ok(perf().args(["report", "--stdio", "-i"]).arg(data)).stdout)
 }
 
 /// The report's line for `name`, with its share of the samples.
@@ -203,7 +206,7 @@ fn perf_inject_jit_names_functions_from_the_jitdump() {
     let data = record(&dir, "jitdump", &["-k", "1"], false);
     let injected = dir.join("perf.jit.data");
     run_ok(
-        Command::new("perf")
+        perf()
             .args(["inject", "--jit", "-i"])
             .arg(&data)
             .arg("-o")
