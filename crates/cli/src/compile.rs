@@ -50,9 +50,8 @@ pub(crate) fn compile(args: &CompileArgs) -> Result<u8, Failure> {
             path.display()
         )));
     }
-    let compiled = engine
-        .precompile_module(&bytes)
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let compiled =
+        crate::progress::precompile_module(&engine, path, &bytes).map_err(Failure::usage)?;
     let output = args
         .output
         .clone()

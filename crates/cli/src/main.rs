@@ -14,8 +14,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use wjit::{Config, Engine, Error, ExternType, FrameInfo, Linker, Module, Store, Val, ValType};
+use wjit::{
+    Config, Engine, Error, ExternType, FrameInfo, Linker, Module, ProfilingStrategy, Store, Val,
+    ValType,
+};
 use wjit_wasi::{DirPerms, WasiCtx, WasiCtxBuilder};
+
+mod logging;
+mod progress;
 
 /// Exit status of a wasm trap: 128 + SIGABRT, what `wasmtime run` uses on Unix.
 const TRAP_EXIT: u8 = 134;
@@ -130,6 +136,12 @@ struct RunArgs {
     #[arg(long)]
     allow_precompiled: bool,
 
+    /// Make the generated code visible to `perf`: `perfmap` writes /tmp/perf-PID.map (use with
+    /// `perf record`), `jitdump` writes /tmp/jit-PID.dump (use with `perf record -k 1` and
+    /// `perf inject --jit`), `none` (the default) neither
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_profile, default_value = "none")]
+    profile: ProfilingStrategy,
+
     /// Switch a wasm proposal on or off by its wasmtime name, e.g. `-W multi-memory=n`,
     /// `-W extended-const=y,simd=n`; NAME alone means `NAME=y`. Repeatable. Known names:
     /// simd, relaxed-simd, multi-memory, extended-const, memory64, tail-call,
@@ -213,6 +225,10 @@ fn main() -> ExitCode {
     }));
 
     let cli = Cli::parse();
+    if let Err(e) = logging::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Wast(args) => wast(&args),
@@ -279,7 +295,8 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
     config
         .lazy_compilation(!args.eager)
         .consume_fuel(args.fuel.is_some())
-        .epoch_interruption(args.timeout.is_some());
+        .epoch_interruption(args.timeout.is_some())
+        .profiler(args.profile);
     apply_wasm_options(&mut config, &args.wasm).map_err(Failure::usage)?;
     let engine = Engine::new(&config).map_err(|e| Failure::usage(e.to_string()))?;
     let module = load_module(&engine, path, args.allow_precompiled)?;
@@ -406,15 +423,20 @@ fn run(args: &RunArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Reads and compiles a module (or loads a precompiled one, if `allow_precompiled`);
-/// errors name the file.
+/// Reads and compiles a module (with a progress bar if it is big), or loads a precompiled
+/// one if `allow_precompiled`; errors name the file.
 fn load_module(engine: &Engine, path: &Path, allow_precompiled: bool) -> Result<Module, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
     if let Some(module) = compile::load_precompiled(engine, path, &bytes, allow_precompiled) {
         return module;
     }
-    Module::new(engine, &bytes).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+    progress::compile_module(engine, path, &bytes).map_err(Failure::usage)
+}
+
+/// Parses `--profile`.
+fn parse_profile(s: &str) -> Result<ProfilingStrategy, String> {
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 /// The WASI context of the program: inherited stdio, argv, `--env` and `--dir`.

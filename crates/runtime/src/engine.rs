@@ -1,6 +1,7 @@
 //! `Config` and `Engine`: compilation settings and the state shared by every module and
 //! store of an engine (the epoch counter, the signature registry).
 
+use crate::profiling::{self, ProfilingAgent, ProfilingStrategy};
 use crate::types::FuncType;
 use crate::vm::stubs::{stubs, HostStubs};
 use crate::Error;
@@ -28,6 +29,7 @@ pub struct Config {
     pub(crate) wasm_tail_call: bool,
     pub(crate) wasm_exceptions: bool,
     pub(crate) wasm_legacy_exceptions: bool,
+    pub(crate) profiler: ProfilingStrategy,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             wasm_tail_call: true,
             wasm_exceptions: false,
             wasm_legacy_exceptions: false,
+            profiler: ProfilingStrategy::None,
         }
     }
 }
@@ -255,6 +258,16 @@ impl Config {
         features.set(F::LEGACY_EXCEPTIONS, self.wasm_legacy_exceptions);
         features
     }
+    /// Make generated code visible to `perf` (default [`ProfilingStrategy::None`]): every
+    /// function is reported as it is placed, eagerly or on its first call, named from the
+    /// name section or `wasm-function[N]`, as are the jump slots and host stubs. The
+    /// profiler's file is process-wide, shared by every engine using that strategy;
+    /// [`Engine::new`] fails if it cannot be created. See the README, "Profiling and
+    /// logging".
+    pub fn profiler(&mut self, strategy: ProfilingStrategy) -> &mut Self {
+        self.profiler = strategy;
+        self
+    }
     /// The most 64 KiB pages any linear memory may grow to (default 65536, i.e. 4 GiB).
     pub fn max_memory_pages(&mut self, pages: u64) -> &mut Self {
         self.max_memory_pages = pages.min(1 << 16);
@@ -270,6 +283,8 @@ pub(crate) struct EngineInner {
     pub epoch: Box<AtomicU64>,
     /// Generated x86-64 code may use AVX: the CPU has it and the config allows it.
     pub x64_avx: bool,
+    /// Where placed code is reported (`Config::profiler`).
+    pub profiler: Option<&'static dyn ProfilingAgent>,
     /// Canonical signature ids: equal ids mean equal function types. 0 is never used.
     signatures: RwLock<Signatures>,
 }
@@ -335,10 +350,12 @@ impl Engine {
         #[cfg(not(target_arch = "x86_64"))]
         let x64_avx = false;
         let stubs = stubs()?;
+        let profiler = profiling::agent(config.profiler, stubs)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
                 stubs,
+                profiler,
                 epoch: Box::new(AtomicU64::new(0)),
                 x64_avx,
                 signatures: RwLock::new(Signatures::default()),

@@ -6,7 +6,8 @@
 // 0. OS: `sys/` (virtual memory, code memory, signals).
 // 1. Vocabulary: `error`, `types`, `limits`.
 // 2. Machine-facing: `vm/` (vmctx layouts, stubs, entry, traps, code registry, builtins,
-//    memories, tables, instances and host functions as generated code sees them).
+//    memories, tables, instances and host functions as generated code sees them);
+//    `profiling/` (perf map and jitdump files naming the generated code).
 // 3. Public API: `engine`, `store`, `handles`, `values`, `module/`, `caller`, `typed`,
 //    `func`, `memory`, `table`, `global`, `tag`, `instance`.
 // 4. `linker`.
@@ -14,6 +15,7 @@
 mod error;
 mod limits;
 // The OS layer keeps a few helpers only its own tests and later work use.
+mod profiling;
 #[allow(dead_code)]
 pub(crate) mod sys;
 mod types;
@@ -43,6 +45,7 @@ pub use handles::{ExnRef, Extern, Func, Global, Instance, Memory, Table, Tag};
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use module::{ExportType, ImportType, Module, Precompiled};
+pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use types::{

@@ -6,6 +6,7 @@
 //! jump slots).
 
 mod parse;
+mod progress;
 mod schedule;
 mod serialize;
 mod validate;
@@ -18,8 +19,10 @@ use crate::engine::Engine;
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType};
 use crate::vm::instance::ModuleRuntime;
 use crate::Error;
+use progress::Progress;
 use schedule::ModuleFunctions;
 use std::sync::Arc;
+use std::time::Instant;
 use wjit_compiler::ModuleInfo;
 
 pub(crate) struct ModuleInner {
@@ -105,8 +108,29 @@ impl<'a> ExportType<'a> {
 impl Module {
     /// Validates and compiles a module from binary wasm or the text format.
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module, Error> {
-        let binary = to_binary(bytes.as_ref())?;
-        Self::from_binary(engine, &binary)
+        Self::load(engine, bytes.as_ref(), None)
+    }
+
+    /// [`Module::new`], calling `progress(done, total)` as function bodies are done:
+    /// compiled (eager compilation) or validated (lazy compilation, where first calls
+    /// compile). `done` counts up by one from 1 to `total` (the number of defined
+    /// functions); the calls come from the threads doing the work, one at a time, so
+    /// `progress` should return quickly. Meant for progress bars on big modules.
+    pub fn new_with_progress(
+        engine: &Engine,
+        bytes: impl AsRef<[u8]>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Module, Error> {
+        Self::load(engine, bytes.as_ref(), Some(progress))
+    }
+
+    fn load(
+        engine: &Engine,
+        bytes: &[u8],
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    ) -> Result<Module, Error> {
+        let binary = to_binary(bytes)?;
+        Self::from_binary(engine, &binary, progress)
     }
 
     /// Reads and compiles a `.wasm` or `.wat` file.
@@ -125,23 +149,39 @@ impl Module {
         })
     }
 
-    fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+    fn from_binary(
+        engine: &Engine,
+        binary: &[u8],
+        progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    ) -> Result<Module, Error> {
+        let started = Instant::now();
         let mut parsed = parse_for(engine, binary)?;
+        tracing::debug!(
+            wasm_bytes = binary.len(),
+            functions = parsed.bodies.len(),
+            time = ?started.elapsed(),
+            "module parsed"
+        );
         let config = &engine.inner.config;
         let names = Arc::new(std::mem::take(&mut parsed.names));
         let bodies = std::mem::take(&mut parsed.bodies);
+        let progress = Progress::new(bodies.len(), progress);
+        let profiler = engine.inner.profiler;
+        let parallel = config.parallel_compilation;
+        let info = &parsed.info;
         let funcs = if config.lazy_compilation {
-            validate::validate_bodies(&parsed.info, binary, &bodies, config.parallel_compilation)?;
-            ModuleFunctions::lazy(&parsed.info, binary, bodies, names)?
+            let validating = Instant::now();
+            validate::validate_bodies(info, binary, &bodies, parallel, &progress)?;
+            tracing::debug!(
+                functions = bodies.len(),
+                time = ?validating.elapsed(),
+                "module validated (lazy compilation)"
+            );
+            ModuleFunctions::lazy(info, binary, bodies, names, profiler)?
         } else {
-            ModuleFunctions::eager(
-                &parsed.info,
-                binary,
-                bodies,
-                names,
-                config.parallel_compilation,
-            )?
+            ModuleFunctions::eager(info, binary, bodies, names, parallel, &progress, profiler)?
         };
+        tracing::debug!(time = ?started.elapsed(), "module loaded");
         Ok(Module::assemble(engine, parsed, funcs))
     }
 

@@ -4,10 +4,13 @@
 //! of a function compiles it (`compile_lazily`) and points its slot at the code.
 
 use super::parse::{body_reader, FunctionToCompile};
+use super::progress::Progress;
 use super::validate::{for_each_body, job};
+use crate::profiling::ProfilingAgent;
 use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::{CompiledFunction, ModuleInfo};
 
@@ -24,6 +27,7 @@ pub(crate) fn compile_all(
     binary: &[u8],
     bodies: &[FunctionToCompile],
     parallel: bool,
+    progress: &Progress<'_>,
 ) -> Result<Vec<(u32, CompiledFunction)>, Error> {
     for_each_body(bodies, parallel, |chunk| {
         let mut allocs = FuncValidatorAllocations::default();
@@ -43,6 +47,7 @@ pub(crate) fn compile_all(
             )?;
             allocs = validator.into_allocations();
             out.push((index, code));
+            progress.advance();
         }
         Ok(out)
     })
@@ -113,9 +118,19 @@ impl ModuleFunctions {
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         parallel: bool,
+        progress: &Progress<'_>,
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
-        let compiled = compile_all(info, binary, &bodies, parallel)?;
-        Self::place_all(binary, bodies, names, &compiled, None)
+        let compiling = Instant::now();
+        let compiled = compile_all(info, binary, &bodies, parallel, progress)?;
+        tracing::debug!(
+            functions = compiled.len(),
+            wasm_bytes = bodies.iter().map(|b| b.body.len()).sum::<usize>(),
+            code_bytes = compiled.iter().map(|(_, f)| f.code.len()).sum::<usize>(),
+            time = ?compiling.elapsed(),
+            "module compiled (eager compilation)"
+        );
+        Self::place_all(binary, bodies, names, &compiled, None, profiler)
     }
 
     /// Places functions compiled ahead of time (every defined function, in order, with
@@ -127,6 +142,7 @@ impl ModuleFunctions {
         names: Arc<Vec<Option<String>>>,
         compiled: &[(u32, CompiledFunction)],
         codes: &[&[u8]],
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
         if compiled.len() != bodies.len() || codes.len() != bodies.len() {
             return Err(Error::Compile(format!(
@@ -135,7 +151,7 @@ impl ModuleFunctions {
                 bodies.len()
             )));
         }
-        Self::place_all(binary, bodies, names, compiled, Some(codes))
+        Self::place_all(binary, bodies, names, compiled, Some(codes), profiler)
     }
 
     fn place_all(
@@ -144,7 +160,9 @@ impl ModuleFunctions {
         names: Arc<Vec<Option<String>>>,
         compiled: &[(u32, CompiledFunction)],
         codes: Option<&[&[u8]]>,
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
+        let placing = Instant::now();
         // (Precompiled code is trusted to be what `compile_all` made, but its size still
         // decides the range, so that a big file fails cleanly rather than mid-placement.)
         let code_bytes: usize = match codes {
@@ -155,12 +173,13 @@ impl ModuleFunctions {
             code_bytes.div_ceil(8),
             bodies.len(),
         ));
-        let code = ModuleCode::new(names, range)?;
+        let code = ModuleCode::new(names, range)?.with_profiler(profiler);
         // Every callee is in the same placement: all direct calls go straight to the code.
         let addrs = match codes {
             Some(codes) => code.place_precompiled(compiled, codes)?,
             None => code.place(compiled, &|_| None)?,
         };
+        tracing::debug!(code_bytes, time = ?placing.elapsed(), "module code placed");
         let funcs = addrs
             .into_iter()
             .zip(bodies)
@@ -184,9 +203,10 @@ impl ModuleFunctions {
         binary: &[u8],
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
+        profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
         let first = info.num_imported_functions;
-        let code = ModuleCode::new(names, range_for(&bodies))?;
+        let code = ModuleCode::new(names, range_for(&bodies))?.with_profiler(profiler);
         let start = code.place_slots(first, bodies.len() as u32)?;
         let funcs = bodies
             .into_iter()
@@ -236,8 +256,10 @@ impl ModuleFunctions {
             .and_then(|i| self.funcs.get(i as usize))
             .ok_or_else(|| Error::Compile(format!("no defined function {index}")))?;
         let result = defined.compiled.get_or_init(|| {
-            self.compile_body(info, index, defined)
-                .map_err(CompileFailure::new)
+            self.compile_body(info, index, defined).map_err(|e| {
+                tracing::debug!(index, error = %e, "lazy compilation failed");
+                CompileFailure::new(e)
+            })
         });
         result.clone().map_err(|f| f.to_error())
     }
@@ -257,10 +279,12 @@ impl ModuleFunctions {
         if self.binary.get(defined.body.clone()).is_none() {
             return Err(Error::Compile("function body out of range".into()));
         }
+        let started = Instant::now();
         let body = body_reader(&self.binary, defined.body.clone(), to_validate.features);
         let mut validator = to_validate.into_validator(Default::default());
         let masm = wjit_compiler::isa::host::masm(info);
         let f = wjit_compiler::compile_function(masm, info, index, &body, &mut validator)?;
+        let code_bytes = f.code.len();
         // Calls to functions compiled already go straight to them, the others to their
         // slots (and a recursive call to this very function straight to it).
         let first = info.num_imported_functions;
@@ -273,6 +297,14 @@ impl ModuleFunctions {
         // still see the old slot reach the lazy stub, which waits for this initialization
         // and then finds the code.
         self.code.patch_slot(index, addr);
+        tracing::debug!(
+            index,
+            name = %self.code.function_name(index),
+            wasm_bytes = defined.body.len(),
+            code_bytes,
+            time = ?started.elapsed(),
+            "lazily compiled"
+        );
         Ok(addr)
     }
 }

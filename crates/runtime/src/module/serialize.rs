@@ -35,6 +35,7 @@
 //! truncated or corrupted file is an error, never a panic or a stray write; the checksum
 //! catches accidental corruption of the code bytes themselves, which cannot be verified.
 
+use super::progress::Progress;
 use super::schedule::{compile_all, ModuleFunctions};
 use super::{parse_for, to_binary, Module};
 use crate::engine::Engine;
@@ -65,7 +66,18 @@ impl Engine {
     /// validated and compiled, as with [`crate::Config::lazy_compilation`] off.
     pub fn precompile_module(&self, bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let binary = to_binary(bytes)?;
-        precompile(self, &binary)
+        precompile(self, &binary, None)
+    }
+
+    /// [`Engine::precompile_module`], calling `progress(done, total)` as function bodies
+    /// are compiled, as [`Module::new_with_progress`] does.
+    pub fn precompile_module_with_progress(
+        &self,
+        bytes: &[u8],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<u8>, Error> {
+        let binary = to_binary(bytes)?;
+        precompile(self, &binary, Some(progress))
     }
 
     /// Whether `bytes` look like a precompiled module (only the magic bytes are checked;
@@ -85,7 +97,7 @@ impl Module {
     /// reads (with an engine of the same configuration). Every function is compiled for
     /// the file, also those a lazily compiled module has not run yet.
     pub fn serialize(&self) -> Result<Vec<u8>, Error> {
-        precompile(&self.inner.engine, self.inner.funcs.binary())
+        precompile(&self.inner.engine, self.inner.funcs.binary(), None)
     }
 
     /// Loads a module written by [`Module::serialize`] or [`Engine::precompile_module`],
@@ -137,7 +149,11 @@ impl Module {
 }
 
 /// Compiles every function of `binary` with `engine`'s settings and writes the file.
-fn precompile(engine: &Engine, binary: &[u8]) -> Result<Vec<u8>, Error> {
+fn precompile(
+    engine: &Engine,
+    binary: &[u8],
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Vec<u8>, Error> {
     let parsed = parse_for(engine, binary)?;
     let config = &engine.inner.config;
     let compiled = compile_all(
@@ -145,6 +161,7 @@ fn precompile(engine: &Engine, binary: &[u8]) -> Result<Vec<u8>, Error> {
         binary,
         &parsed.bodies,
         config.parallel_compilation,
+        &Progress::new(parsed.bodies.len(), progress),
     )?;
     Ok(encode(engine, &parsed.info, binary, &compiled))
 }
@@ -317,7 +334,14 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
     }
     let names = Arc::new(std::mem::take(&mut parsed.names));
     let bodies = std::mem::take(&mut parsed.bodies);
-    let funcs = ModuleFunctions::precompiled(binary, bodies, names, &compiled, &codes)?;
+    let funcs = ModuleFunctions::precompiled(
+        binary,
+        bodies,
+        names,
+        &compiled,
+        &codes,
+        engine.inner.profiler,
+    )?;
     Ok(Module::assemble(engine, parsed, funcs))
 }
 

@@ -3,6 +3,7 @@
 //! independent, so big modules are split over all cores.
 
 use super::parse::{body_reader, FunctionToCompile};
+use super::progress::Progress;
 use crate::Error;
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, WasmFeatures};
 use wjit_compiler::ModuleInfo;
@@ -99,6 +100,7 @@ pub(crate) fn validate_bodies(
     binary: &[u8],
     bodies: &[FunctionToCompile],
     parallel: bool,
+    progress: &Progress<'_>,
 ) -> Result<(), Error> {
     for_each_body(bodies, parallel, |chunk| {
         let mut allocs = FuncValidatorAllocations::default();
@@ -115,6 +117,7 @@ pub(crate) fn validate_bodies(
             let fast_ok = !has_v128_signature(info, index) && validator.validate(&body).is_ok();
             allocs = validator.into_allocations();
             if fast_ok {
+                progress.advance();
                 continue;
             }
             // Slow path: the full validator plus the compiler's own checks, which say
@@ -123,6 +126,7 @@ pub(crate) fn validate_bodies(
             let mut precise = job(f).into_validator(allocs);
             wjit_compiler::validate_function(info, index, &body, &mut precise)?;
             allocs = precise.into_allocations();
+            progress.advance();
         }
         Ok(Vec::<()>::new())
     })?;

@@ -189,6 +189,67 @@ impl CodeRange {
         result
     }
 
+    /// [`CodeRange::chunk`] backed by a System V shared memory segment instead of a memfd
+    /// file: `perf` names samples in such mappings (`/SYSV...`) from its perf map, as in
+    /// anonymous memory, but not in file mappings. The segment is removed when both views
+    /// are unmapped.
+    pub fn chunk_sysv(&mut self, len: usize) -> io::Result<CodeChunk> {
+        let (at, len) = self.take(len)?;
+        // SAFETY: shmget only creates a segment; the arguments are valid.
+        let id = unsafe { libc::shmget(libc::IPC_PRIVATE, len, libc::IPC_CREAT | 0o600) };
+        if id < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let attach = |addr: *const u8, flags| {
+            // SAFETY: attaches the segment created above, either where the kernel chooses
+            // or (SHM_REMAP) over unused pages of our own reservation, so it cannot alias any
+            // Rust object.
+            let p = unsafe { libc::shmat(id, addr.cast(), flags) };
+            if p as isize == -1 {
+                Err(io::Error::last_os_error())
+            } else {
+                NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("shmat returned null"))
+            }
+        };
+        let result = match attach(ptr::null(), 0) {
+            Err(e) => Err(e),
+            Ok(rw) => {
+                let rx_flags = libc::SHM_RDONLY | libc::SHM_EXEC | libc::SHM_REMAP;
+                // mprotect repeats SHM_EXEC's permission, which qemu-user ignores.
+                let rx = attach(at.as_ptr(), rx_flags).and_then(|rx| {
+                    let prot = libc::PROT_READ | libc::PROT_EXEC;
+                    // SAFETY: `rx` is the attachment just made, `len` bytes, read-only.
+                    match unsafe { libc::mprotect(rx.as_ptr().cast(), len, prot) } {
+                        0 => Ok(rx),
+                        _ => Err(io::Error::last_os_error()),
+                    }
+                });
+                match rx {
+                    Ok(rx) => Ok(CodeChunk {
+                        rx,
+                        rw: Some(rw),
+                        len,
+                        _range: self.reservation.clone(),
+                    }),
+                    Err(e) => {
+                        // SAFETY: `rw` is the attachment made above, not yet handed out.
+                        unsafe { libc::shmdt(rw.as_ptr().cast()) };
+                        CodeRange::clear(at, len);
+                        Err(e)
+                    }
+                }
+            }
+        };
+        // SAFETY: marks our own segment for removal once it is detached (the views, which
+        // `CodeChunk` unmaps like any mapping, keep it alive until then).
+        unsafe { libc::shmctl(id, libc::IPC_RMID, ptr::null_mut()) };
+        if result.is_ok() {
+            self.next += len;
+            super::LIVE_CODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
     /// A chunk holding exactly a copy of `code` (read+execute, never written again) in the
     /// next part of the range: the fallback where dual mappings are unavailable. The pages
     /// are private, read+write while the code is copied in, then read+execute.

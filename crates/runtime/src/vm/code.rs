@@ -10,6 +10,7 @@
 //! a pc is looked up with two binary searches (chunk, then entry).
 
 use crate::error::{FrameInfo, TrapCode};
+use crate::profiling::{function_name, CodeSymbol, ProfilingAgent};
 use crate::sys::code_memory::{CodeChunk, CodeRange};
 use crate::sys::mmap::page_size;
 use crate::sys::signals::{self, CodeRegistration, TrapLookup};
@@ -338,6 +339,11 @@ pub(crate) struct ModuleCode {
     /// Jump slots (lazy mode): the first defined function's index and the address of its
     /// slot; the others follow `SLOT_SIZE` bytes apart.
     slots: std::sync::OnceLock<(u32, usize)>,
+    /// Told about every placement (see `Config::profiler`).
+    profiler: Option<&'static dyn ProfilingAgent>,
+    /// Whether dual-mapped chunks are System V shared memory rather than memfd files
+    /// (for a profiler that names code only outside file mappings).
+    sysv: bool,
 }
 
 /// A placement laid out before it is copied: code plus tables relative to its start.
@@ -450,7 +456,22 @@ impl ModuleCode {
             }),
             names,
             slots: std::sync::OnceLock::new(),
+            profiler: None,
+            sysv: false,
         })
+    }
+
+    /// What profilers and logs call function `index`.
+    pub fn function_name(&self, index: u32) -> String {
+        function_name(&self.names, index)
+    }
+
+    /// Reports every placement from now on to `profiler` (in memory it can name: see
+    /// `ProfilingAgent::needs_anonymous_code`).
+    pub fn with_profiler(mut self, profiler: Option<&'static dyn ProfilingAgent>) -> ModuleCode {
+        self.profiler = profiler;
+        self.sysv = profiler.is_some_and(|p| p.needs_anonymous_code());
+        self
     }
 
     /// Places compiled functions (`(function index, code)`) and returns their entry
@@ -502,7 +523,17 @@ impl ModuleCode {
                 .map(|i| local[i].1)
         };
         let slots = self.slots.get().copied();
-        self.append(layout, |blob, start, waiting| {
+        let (count, code_bytes) = (layout.functions.len(), layout.blob.len());
+        // (function index, code size) of each function, for the profiler.
+        let sizes: Vec<(u32, usize)> = match self.profiler {
+            Some(_) => layout
+                .functions
+                .iter()
+                .map(|&(s, e, f)| (f, (e - s) as usize))
+                .collect(),
+            None => Vec::new(),
+        };
+        let addrs = self.append(layout, |blob, start, waiting| {
             for (field, callee) in relocations {
                 let target = match local_start(callee) {
                     Some(s) => start + s as usize,
@@ -521,7 +552,26 @@ impl ModuleCode {
                     .map_err(|e| Error::Compile(e.to_string()))?;
             }
             Ok(())
-        })
+        })?;
+        tracing::trace!(
+            functions = count,
+            code_bytes,
+            at = format_args!("{:#x}", addrs.first().copied().unwrap_or(0)),
+            "code placed"
+        );
+        if let Some(profiler) = self.profiler {
+            let symbols: Vec<CodeSymbol> = sizes
+                .iter()
+                .zip(&addrs)
+                .map(|(&(index, size), &addr)| CodeSymbol {
+                    name: function_name(&self.names, index),
+                    addr,
+                    size,
+                })
+                .collect();
+            profiler.register(&symbols);
+        }
+        Ok(addrs)
     }
 
     /// Places the lazy thunk and a jump slot for each of the `count` defined functions,
@@ -545,6 +595,20 @@ impl ModuleCode {
         self.slots
             .set((first, base))
             .map_err(|_| Error::Compile("jump slots placed twice".into()))?;
+        if let Some(profiler) = self.profiler {
+            profiler.register(&[
+                CodeSymbol {
+                    name: "wjit::lazy_thunk".into(),
+                    addr: base - head,
+                    size: thunk.len(),
+                },
+                CodeSymbol {
+                    name: "wjit::jump_slots".into(),
+                    addr: base,
+                    size: count as usize * SLOT_SIZE,
+                },
+            ]);
+        }
         Ok(base)
     }
 
@@ -624,7 +688,11 @@ impl ModuleCode {
                     .min(range.remaining());
                 if len >= size {
                     // Out of memory or mappings: as below, a chunk just for this placement.
-                    memory = range.chunk(len).ok();
+                    memory = if self.sysv {
+                        range.chunk_sysv(len).ok()
+                    } else {
+                        range.chunk(len).ok()
+                    };
                 }
             }
             let memory = match memory {

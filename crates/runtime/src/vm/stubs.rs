@@ -3,6 +3,7 @@
 
 use super::exceptions::unwind;
 use super::traps::raise_trap;
+use crate::profiling::CodeSymbol;
 use crate::sys::code_memory::CodeMemory;
 use crate::sys::signals;
 use crate::Error;
@@ -10,8 +11,8 @@ use std::sync::OnceLock;
 
 /// Addresses of the host routines.
 pub(crate) struct HostStubs {
-    _code: CodeMemory,
-    _lazy_code: Option<CodeMemory>,
+    code: CodeMemory,
+    lazy_code: Option<CodeMemory>,
     /// The lazy-compilation stub (0 where the backend has none).
     pub lazy: usize,
     /// `enter(vmctx, code, values, words, resume_sp_cell) -> u32`.
@@ -22,6 +23,38 @@ pub(crate) struct HostStubs {
     pub trap_landing: usize,
     /// What wasm code calls to throw an exception.
     pub throw_landing: usize,
+}
+
+impl HostStubs {
+    /// The routines' code, named for profilers (each runs to the next one's start).
+    pub fn symbols(&self) -> Vec<CodeSymbol> {
+        let mut starts = [
+            (self.enter, "wjit::enter"),
+            (self.host_call, "wjit::host_call"),
+            (self.trap_landing, "wjit::trap_landing"),
+            (self.throw_landing, "wjit::throw_landing"),
+        ];
+        starts.sort_unstable();
+        let end = self.code.as_ptr() as usize + self.code.len();
+        let mut symbols: Vec<CodeSymbol> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &(addr, name))| CodeSymbol {
+                name: name.to_string(),
+                addr,
+                size: starts.get(i + 1).map_or(end, |next| next.0) - addr,
+            })
+            .filter(|s| s.size > 0)
+            .collect();
+        if let Some(lazy) = &self.lazy_code {
+            symbols.push(CodeSymbol {
+                name: "wjit::lazy_stub".to_string(),
+                addr: lazy.as_ptr() as usize,
+                size: lazy.len(),
+            });
+        }
+        symbols
+    }
 }
 
 static STUBS: OnceLock<Result<HostStubs, String>> = OnceLock::new();
@@ -44,12 +77,12 @@ pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
         };
         let stubs = HostStubs {
             lazy: lazy_code.as_ref().map_or(0, |c| c.as_ptr() as usize),
-            _lazy_code: lazy_code,
+            lazy_code,
             enter: base + s.enter,
             host_call: base + s.host_call,
             trap_landing: base + s.trap_landing,
             throw_landing: base + s.throw_landing,
-            _code: code,
+            code,
         };
         signals::init_trap_handler(stubs.trap_landing);
         Ok(stubs)
