@@ -12,7 +12,13 @@ const MODULE: &str = r#"(module
                      (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
   (func $div (param i32 i32) (result i32)
     (call $log (local.get 0))
-    (i32.div_s (local.get 0) (local.get 1))))"#;
+    (i32.div_s (local.get 0) (local.get 1)))
+  (func $vec (result v128) (v128.const i64x2 1 2))
+  ;; No SIMD operator, but a v128 value: compiled twice (the second time with 16-byte
+  ;; slots); the offsets are those of the compilation kept.
+  (func $wide (param i32) (result i32)
+    (drop (call $vec))
+    (i32.add (local.get 0) (i32.const 1))))"#;
 
 fn listing(target: Target) -> CodeListing {
     let engine = Engine::new(&Config::new()).unwrap();
@@ -38,13 +44,14 @@ fn operator_ranges_cover_the_code_in_order_on_both_targets() {
         let l = listing(target);
         assert_eq!(l.target(), target);
         assert_eq!(l.num_imported_functions(), 1);
-        assert_eq!(l.functions().len(), 2);
+        assert_eq!(l.functions().len(), 4);
         let fib = l.function(1).unwrap();
         assert_eq!(fib.index(), 1);
         assert_eq!(fib.name(), Some("fib"));
         assert_eq!(l.function(2).unwrap().name(), Some("div"));
         assert!(l.function(0).is_none(), "imports have no code");
-        assert!(l.function(3).is_none());
+        assert_eq!(l.function(4).unwrap().name(), Some("wide"));
+        assert!(l.function(5).is_none());
         assert_eq!(
             l.code_size(),
             l.functions().iter().map(|f| f.code().len()).sum::<usize>()
