@@ -45,7 +45,11 @@ fn x64(bytes: &[u8], start: usize) -> Vec<Instruction> {
         let at = decoder.position();
         let ins = decoder.decode();
         // An undecodable byte is shown alone; decoding goes on after it.
-        let len = if ins.is_invalid() { 1 } else { ins.len().max(1) };
+        let len = if ins.is_invalid() {
+            1
+        } else {
+            ins.len().max(1)
+        };
         let mut text = String::new();
         if ins.is_invalid() {
             text.push_str("(bad)");

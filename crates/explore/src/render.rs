@@ -162,36 +162,43 @@ fn function(
     if let Some(header) = text.header(f.body_range().start) {
         let _ = writeln!(out, "{header}");
     }
-    let code = f.code();
-    section(
-        out,
-        "  ;; prologue",
-        &disassemble(target, code, f.prologue()),
-        bytes,
-    );
+    // Direct calls are resolved when the code is placed: say where they go.
+    let calls: Vec<(usize, String)> = f
+        .direct_calls()
+        .iter()
+        .map(|&(at, callee)| {
+            let name = listing
+                .function(callee)
+                .and_then(|c| c.name())
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default();
+            (at, format!("  ;; -> function {callee}{name}"))
+        })
+        .collect();
+    let section = |out: &mut String, title: &str, range: std::ops::Range<usize>| {
+        let instructions = disassemble(target, f.code(), range);
+        instructions_under(out, title, &instructions, &calls, bytes);
+    };
+    section(out, "  ;; prologue", f.prologue());
     let body_end = f.body_range().end;
     for op in f.operators() {
-        let line = format!(
-            "  {:#06x}  {}",
-            op.wasm_offset,
-            text.operator(listing.wasm(), op.wasm_offset, body_end)
-        );
-        section(
-            out,
-            &line,
-            &disassemble(target, code, op.code.clone()),
-            bytes,
-        );
+        let op_text = text.operator(listing.wasm(), op.wasm_offset, body_end);
+        let line = format!("  {:#06x}  {op_text}", op.wasm_offset);
+        section(out, &line, op.code.clone());
     }
-    let stubs = f.out_of_line();
-    if !stubs.is_empty() {
-        let title = "  ;; out of line: trap stubs";
-        section(out, title, &disassemble(target, code, stubs), bytes);
+    if !f.out_of_line().is_empty() {
+        section(out, "  ;; out of line: trap stubs", f.out_of_line());
     }
 }
 
-/// A wasm line and the instructions under it.
-fn section(out: &mut String, title: &str, instructions: &[Instruction], bytes: bool) {
+/// A wasm line and the instructions under it; `calls` are (target field offset, note).
+fn instructions_under(
+    out: &mut String,
+    title: &str,
+    instructions: &[Instruction],
+    calls: &[(usize, String)],
+    bytes: bool,
+) {
     let _ = writeln!(out, "{title}");
     for ins in instructions {
         let _ = write!(out, "        {:>6x}:  ", ins.offset);
@@ -199,7 +206,12 @@ fn section(out: &mut String, title: &str, instructions: &[Instruction], bytes: b
             let hex: Vec<String> = ins.bytes.iter().map(|b| format!("{b:02x}")).collect();
             let _ = write!(out, "{:<24} ", hex.join(" "));
         }
-        let _ = writeln!(out, "{}", ins.text);
+        let end = ins.offset + ins.bytes.len();
+        let note = calls
+            .iter()
+            .find(|(at, _)| (ins.offset..end).contains(at))
+            .map_or("", |(_, note)| note.as_str());
+        let _ = writeln!(out, "{}{note}", ins.text);
     }
 }
 

@@ -50,6 +50,11 @@ fn operator_ranges_cover_the_code_in_order_on_both_targets() {
         assert_eq!(fib.name(), Some("fib"));
         assert_eq!(l.function(2).unwrap().name(), Some("div"));
         assert!(l.function(0).is_none(), "imports have no code");
+        // fib calls itself twice; `div`'s call to an import goes through the vmctx.
+        let calls = fib.direct_calls();
+        assert_eq!(calls.iter().map(|c| c.1).collect::<Vec<_>>(), [1, 1]);
+        assert!(calls.iter().all(|c| c.0 + 4 <= fib.code().len()));
+        assert!(l.function(2).unwrap().direct_calls().is_empty());
         assert_eq!(l.function(4).unwrap().name(), Some("wide"));
         assert!(l.function(5).is_none());
         assert_eq!(

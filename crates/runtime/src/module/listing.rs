@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wasmparser::FuncValidatorAllocations;
 use wjit_compiler::isa::{aarch64::Aarch64Masm, x64::X64Masm};
 use wjit_compiler::masm::MacroAssembler;
-use wjit_compiler::{compile_function_in, FuncCompilerContext, ModuleInfo};
+use wjit_compiler::{compile_function_in, CompiledFunction, FuncCompilerContext, ModuleInfo};
 
 /// An instruction set wjit compiles for. Both backends are built on every host, so a
 /// listing can be made for either; only the host's code can run.
@@ -82,6 +82,7 @@ pub struct FunctionCode {
     body: Range<usize>,
     code: Vec<u8>,
     ops: Vec<OperatorCode>,
+    calls: Vec<(usize, u32)>,
     prologue_end: usize,
     out_of_line: usize,
 }
@@ -113,6 +114,14 @@ impl FunctionCode {
         &self.ops
     }
 
+    /// The direct calls (and tail calls) to functions of the module: (offset of the
+    /// instruction's target field, callee index), sorted. Their targets are filled in when
+    /// the code is placed, so in [`FunctionCode::code`] they still point just past
+    /// themselves (x86-64) or at themselves (AArch64).
+    pub fn direct_calls(&self) -> &[(usize, u32)] {
+        &self.calls
+    }
+
     /// The prologue: the code before the first operator's (frame set-up, stack check,
     /// fuel and epoch checks).
     pub fn prologue(&self) -> Range<usize> {
@@ -124,14 +133,9 @@ impl FunctionCode {
         self.out_of_line..self.code.len()
     }
 
-    fn new(
-        index: u32,
-        name: Option<String>,
-        body: Range<usize>,
-        f: Vec<u8>,
-        at: &[(u32, u32)],
-    ) -> Self {
-        let len = f.len();
+    fn new(index: u32, name: Option<String>, body: Range<usize>, f: CompiledFunction) -> Self {
+        let at = &f.op_offsets;
+        let len = f.code.len();
         // The last entry is the compiler's end marker (see `CompiledFunction::op_offsets`).
         let (marker, ops) = match at.split_last() {
             Some((marker, ops)) => (marker.0 as usize, ops),
@@ -154,7 +158,12 @@ impl FunctionCode {
             body,
             prologue_end: ops.first().map_or(marker, |o| o.code.start).min(len),
             out_of_line: marker.min(len),
-            code: f,
+            calls: f
+                .relocations
+                .iter()
+                .map(|r| (r.offset as usize, r.func_index))
+                .collect(),
+            code: f.code,
             ops,
         }
     }
@@ -279,13 +288,7 @@ fn compile_all<M: MacroAssembler>(
         let compiled = compile_function_in(&mut context, info, index, &body, &mut validator)?;
         allocs = validator.into_allocations();
         let name = names.get(index as usize).cloned().flatten();
-        out.push(FunctionCode::new(
-            index,
-            name,
-            f.body,
-            compiled.code,
-            &compiled.op_offsets,
-        ));
+        out.push(FunctionCode::new(index, name, f.body, compiled));
     }
     Ok(out)
 }
