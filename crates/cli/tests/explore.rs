@@ -96,6 +96,8 @@ fn disasm_of_fib_on_both_targets() {
             mnemonics_under(&text, "i32.const 2").is_empty(),
             "constants fold: {text}"
         );
+        // Both recursive calls, with their callee.
+        assert_eq!(text.matches(";; -> function 0 fib").count(), 2, "{text}");
         let summary = text.lines().last().unwrap();
         assert!(
             summary.starts_with(";; module: 1 function (1 defined, 0 imported)"),
