@@ -86,8 +86,10 @@ pub fn disassembly(
     listing: &CodeListing,
     options: &ListingOptions,
 ) -> Result<String, ExploreError> {
-    let text = WasmText::new(listing.wasm());
+    let mut text = WasmText::new(listing.wasm());
     let functions = select_with(listing, options.func.as_ref(), &text)?;
+    let bodies: Vec<_> = functions.iter().map(|f| f.body_range()).collect();
+    text.read_lines(listing.wasm(), &bodies);
     let mut out = String::new();
     for f in functions {
         function(&mut out, listing, f, &text, options.bytes);

@@ -15,23 +15,9 @@ pub(crate) struct WasmText {
 }
 
 impl WasmText {
-    /// Reads `wasm` (a module that validated). A part that cannot be printed or read is
-    /// left out: the listing then falls back to wasmparser's names.
+    /// The export and import names of `wasm` (a module that validated); the operator
+    /// lines come with [`WasmText::read_lines`].
     pub(crate) fn new(wasm: &[u8]) -> WasmText {
-        let mut lines = HashMap::new();
-        let mut storage = String::new();
-        let mut config = wasmprinter::Config::new();
-        config.name_unnamed(false);
-        if let Ok(printed) = config.offsets_and_lines(wasm, &mut storage) {
-            for (offset, line) in printed {
-                if let Some(offset) = offset.and_then(|o| usize::try_from(o).ok()) {
-                    let line = line.trim_end();
-                    // Function bodies sit two levels deep (module, func).
-                    let line = line.strip_prefix("    ").unwrap_or(line.trim_start());
-                    lines.entry(offset).or_insert_with(|| line.to_string());
-                }
-            }
-        }
         let mut exports: HashMap<u32, Vec<String>> = HashMap::new();
         let mut imported = Vec::new();
         for payload in Parser::new(0).parse_all(wasm) {
@@ -58,9 +44,36 @@ impl WasmText {
             }
         }
         WasmText {
-            lines,
+            lines: HashMap::new(),
             exports,
             imported,
+        }
+    }
+
+    /// Prints the whole module with wasmprinter (its only interface; about as long as
+    /// compiling it) to key each line by byte offset. If it cannot be printed, the listing
+    /// falls back to wasmparser's names.
+    /// Only lines inside `bodies` (sorted, disjoint body ranges, each with its header at
+    /// its start) are kept.
+    pub(crate) fn read_lines(&mut self, wasm: &[u8], bodies: &[std::ops::Range<usize>]) {
+        let wanted = |offset: usize| {
+            let i = bodies.partition_point(|b| b.end <= offset);
+            bodies.get(i).is_some_and(|b| b.contains(&offset))
+        };
+        let mut storage = String::new();
+        let mut config = wasmprinter::Config::new();
+        config.name_unnamed(false);
+        let Ok(printed) = config.offsets_and_lines(wasm, &mut storage) else {
+            return;
+        };
+        for (offset, line) in printed {
+            let offset = offset.and_then(|o| usize::try_from(o).ok());
+            if let Some(offset) = offset.filter(|&o| wanted(o)) {
+                let line = line.trim_end();
+                // Function bodies sit two levels deep (module, func).
+                let line = line.strip_prefix("    ").unwrap_or(line.trim_start());
+                self.lines.entry(offset).or_insert_with(|| line.to_string());
+            }
         }
     }
 
