@@ -7,6 +7,7 @@
 //! `wjit wast` exits 0 or 1.
 
 mod compile;
+mod inspect;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -84,16 +85,33 @@ enum Command {
                       Exit status: 0 if every directive passed, 1 otherwise, 2 on usage errors."
     )]
     Wast(WastArgs),
-    /// Compile a module ahead of time into a precompiled `.cwasm` file
+    /// Compile a module ahead of time into a `.cwasm` file, or show its machine code
     #[command(
         long_about = "Compiles FILE (binary .wasm or text .wat) ahead of time and writes the machine\n\
                       code to OUT (default: FILE.cwasm), for `wjit run --allow-precompiled OUT`,\n\
                       which then starts without compiling. The file only runs with this wjit\n\
                       version, on this architecture, and with the same settings (-W proposals,\n\
-                      --consume-fuel for --fuel, --epoch-interruption for --timeout).",
-        after_help = "Example:\n  wjit compile big.wasm -o big.cwasm && wjit run --allow-precompiled big.cwasm"
+                      --consume-fuel for --fuel, --epoch-interruption for --timeout).\n\n\
+                      With --disasm or --summary, prints instead (and writes a file only with -o):\n\
+                      --summary each function's wasm and machine code sizes and a module summary\n\
+                      (functions, wasm bytes, code bytes, compile time); --disasm also each\n\
+                      function's machine code, disassembled under the wasm operator (and its byte\n\
+                      offset) it was emitted for, for this machine or the instruction set given\n\
+                      with --target.",
+        after_help = "Examples:\n  \
+                      wjit compile big.wasm -o big.cwasm && wjit run --allow-precompiled big.cwasm\n  \
+                      wjit compile examples/fib.wat --disasm\n  \
+                      wjit compile m.wasm --disasm --func fib --target aarch64\n  \
+                      wjit compile m.wasm --summary\n\n\
+                      Exit status: 0, or 2 on usage, file or compile errors."
     )]
     Compile(compile::CompileArgs),
+    /// Describe a module: imports, exports, memories, tables, globals, proposals used
+    #[command(
+        visible_alias = "info",
+        after_help = "Exit status: 0, or 2 when FILE cannot be read or is not a valid module."
+    )]
+    Inspect(inspect::InspectArgs),
 }
 
 #[derive(Args)]
@@ -233,6 +251,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Wast(args) => wast(&args),
         Command::Compile(args) => compile::compile(&args),
+        Command::Inspect(args) => inspect::inspect(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -55,6 +55,14 @@ pub struct CompiledFunction {
     pub handler_sites: Vec<(u32, u32)>,
     /// The function's exception-handling regions (see [`TryRegion`]).
     pub try_regions: Vec<TryRegion>,
+    /// Only when asked for ([`FuncCompilerContext::record_op_offsets`]), else empty:
+    /// (code offset, wasm offset) where the code emitted while compiling each operator
+    /// starts, one entry per operator in body order (so sorted by both). Code before the
+    /// first entry is the prologue. The last entry is an end marker whose wasm offset is
+    /// just past the body: the code after it is out of line (trap stubs). Because values
+    /// are kept in registers and materialized late, the code of an operator may compute
+    /// what earlier operators (e.g. `local.get`, `i32.const`) pushed.
+    pub op_offsets: Vec<(u32, u32)>,
 }
 
 /// A `try_table` (or legacy `try`) block: the catch clauses it tries, in order, before its

@@ -44,6 +44,7 @@ pub use func::{HostResult, IntoFunc, WithCaller};
 pub use handles::{ExnRef, Extern, Func, Global, Instance, Memory, Table, Tag};
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
+pub use module::{CodeListing, FunctionCode, OperatorCode, Target};
 pub use module::{ExportType, ImportType, Module, Precompiled};
 pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};

@@ -61,6 +61,8 @@ pub fn compile_function<M: MacroAssembler, T: WasmModuleResources>(
 pub struct FuncCompilerContext<M: MacroAssembler> {
     masm: M,
     buffers: Buffers,
+    /// Fill [`CompiledFunction::op_offsets`] (off by default: listings only).
+    record_op_offsets: bool,
 }
 
 impl<M: MacroAssembler> FuncCompilerContext<M> {
@@ -69,7 +71,16 @@ impl<M: MacroAssembler> FuncCompilerContext<M> {
         FuncCompilerContext {
             masm,
             buffers: Buffers::default(),
+            record_op_offsets: false,
         }
+    }
+
+    /// Whether the functions compiled with this context record where each operator's code
+    /// starts ([`CompiledFunction::op_offsets`]), for disassembly listings. Off by default,
+    /// and then it costs nothing.
+    pub fn record_op_offsets(&mut self, enable: bool) -> &mut Self {
+        self.record_op_offsets = enable;
+        self
     }
 }
 
@@ -99,6 +110,7 @@ struct Buffers {
     handler_sites: Vec<(u32, u32)>,
     try_regions: Vec<crate::TryRegion>,
     try_stack: Vec<u32>,
+    op_offsets: Vec<(u32, u32)>,
     /// Merge states and locals snapshots of frames that ended, kept for their capacity.
     merge_pool: Vec<merge::MergeState>,
     snapshot_pool: Vec<locals::LocalsSnapshot>,
@@ -181,6 +193,7 @@ fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
         body,
         validator,
         wide_slots,
+        context.record_op_offsets,
     );
     let read_to_end = buffers.is_some();
     if let Some(buffers) = buffers {
@@ -190,6 +203,7 @@ fn compile_once<M: MacroAssembler, T: WasmModuleResources>(
 }
 
 /// The compilation proper; hands back the buffers unless it failed half-way.
+#[allow(clippy::too_many_arguments)]
 fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
     masm: &mut M,
     buffers: Buffers,
@@ -198,6 +212,7 @@ fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
     body: &FunctionBody<'_>,
     mut validator: Option<&mut FuncValidator<T>>,
     wide_slots: bool,
+    record_op_offsets: bool,
 ) -> (Result<CompiledFunction, CompileError>, Option<Buffers>) {
     let start = FuncCompiler::start(
         masm,
@@ -212,6 +227,7 @@ fn compile_with<M: MacroAssembler, T: WasmModuleResources>(
         Ok(c) => c,
         Err(e) => return (Err(e), None),
     };
+    c.record_op_offsets = record_op_offsets;
     let (compiled, c) = match c.compile_body(func_index, validator) {
         Ok(()) => {
             let end = c.reader_end;
@@ -329,6 +345,8 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             handler_sites: emptied(b.handler_sites),
             try_regions: emptied(b.try_regions),
             try_stack: emptied(b.try_stack),
+            record_op_offsets: false,
+            op_offsets: emptied(b.op_offsets),
             merge_pool: b.merge_pool,
             snapshot_pool: b.snapshot_pool,
             depth_buf: b.depth_buf,
@@ -371,6 +389,10 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         };
         while !reader.eof() {
             visitor.offset = reader.original_position();
+            if visitor.c.record_op_offsets {
+                let at = (visitor.c.masm.offset(), visitor.offset as u32);
+                visitor.c.op_offsets.push(at);
+            }
             reader.visit_operator(&mut visitor).map_err(invalid)??;
         }
         reader.finish().map_err(invalid)?;
@@ -400,6 +422,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             handler_sites: self.handler_sites,
             try_regions: self.try_regions,
             try_stack: self.try_stack,
+            op_offsets: self.op_offsets,
             merge_pool: self.merge_pool,
             snapshot_pool: self.snapshot_pool,
             depth_buf: self.depth_buf,
@@ -469,6 +492,10 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     try_regions: Vec<crate::TryRegion>,
     /// The regions around the code being compiled, innermost last.
     try_stack: Vec<u32>,
+    /// Record `op_offsets` (see [`FuncCompilerContext::record_op_offsets`]).
+    record_op_offsets: bool,
+    /// (code offset, wasm offset) where each operator's code starts, if recorded.
+    op_offsets: Vec<(u32, u32)>,
     /// Merge states of frames that ended, to reuse (see `merge.rs`).
     merge_pool: Vec<merge::MergeState>,
     /// `else` snapshots of frames that ended, to reuse.
@@ -571,6 +598,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame_size = (frame_words * 8).next_multiple_of(16);
         let frame_size = u32::try_from(frame_size)
             .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
+        if self.record_op_offsets {
+            // The end marker: what follows is out-of-line code (trap stubs).
+            let end = (self.masm.offset(), self.reader_end as u32);
+            self.op_offsets.push(end);
+        }
         let code = self.masm.finish(frame_size)?;
         // Sorted and copied out at their exact size; the buffers stay for the next body.
         self.traps.sort_unstable_by_key(|t| t.pc);
@@ -584,6 +616,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             frame_size,
             handler_sites: self.handler_sites.to_vec(),
             try_regions: std::mem::take(&mut self.try_regions),
+            op_offsets: self.op_offsets.to_vec(),
         })
     }
 

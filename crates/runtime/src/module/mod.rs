@@ -5,12 +5,14 @@
 //! function body, on all cores for big modules) and `schedule` (eager compilation or lazy
 //! jump slots).
 
+mod listing;
 mod parse;
 mod progress;
 mod schedule;
 mod serialize;
 mod validate;
 
+pub use listing::{CodeListing, FunctionCode, OperatorCode, Target};
 pub use serialize::Precompiled;
 
 pub(crate) use parse::{ConstInit, ConstOp, DataSegment, ElemSegment, ExportIndex, Import};

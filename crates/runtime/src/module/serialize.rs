@@ -523,6 +523,8 @@ fn decode_function<'a>(
         frame_size,
         handler_sites,
         try_regions,
+        // Listings only; precompiled files do not keep them.
+        op_offsets: Vec::new(),
     };
     Ok((f, code))
 }
