@@ -350,7 +350,7 @@ impl Engine {
         #[cfg(not(target_arch = "x86_64"))]
         let x64_avx = false;
         let stubs = stubs()?;
-        let profiler = profiling::agent(config.profiler, stubs)?;
+        let profiler = profiling::agent(config.profiler, &|| stubs.symbols())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),

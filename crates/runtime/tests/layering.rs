@@ -10,7 +10,7 @@ fn floor(module: &str) -> u32 {
     let top = module.split("::").next().unwrap_or("");
     match top {
         "sys" => 0,
-        "error" | "types" | "limits" => 1,
+        "error" | "types" | "limits" | "profiling" => 1,
         "vm" => 2,
         "linker" => 4,
         "lib" => 5,

@@ -6,7 +6,9 @@
 mod jitdump;
 mod perfmap;
 
-use crate::vm::stubs::HostStubs;
+#[cfg(test)]
+pub(crate) use perfmap::path as perf_map_path;
+
 use crate::Error;
 use std::sync::OnceLock;
 
@@ -71,20 +73,21 @@ static PERFMAP: OnceLock<Made<perfmap::PerfMapAgent>> = OnceLock::new();
 static JITDUMP: OnceLock<Made<jitdump::JitDumpAgent>> = OnceLock::new();
 
 /// The process's agent for `strategy` (none for [`ProfilingStrategy::None`]), created with
-/// its file on first use, when the host stubs are reported to it. Fails if the file cannot
+/// its file on first use, when the host stubs (`stubs()`, the engine's routines) are
+/// reported to it. Fails if the file cannot
 /// be created: asking for a profile and silently getting none would mislead.
 pub(crate) fn agent(
     strategy: ProfilingStrategy,
-    stubs: &HostStubs,
+    stubs: &dyn Fn() -> Vec<CodeSymbol>,
 ) -> Result<Option<&'static dyn ProfilingAgent>, Error> {
     fn init<A: ProfilingAgent>(
         cell: &'static OnceLock<Made<A>>,
         new: impl FnOnce() -> std::io::Result<A>,
-        stubs: &HostStubs,
+        stubs: &dyn Fn() -> Vec<CodeSymbol>,
     ) -> Result<Option<&'static dyn ProfilingAgent>, Error> {
         let agent = cell.get_or_init(|| {
             let agent = new().map_err(|e| (e.kind(), e.to_string()))?;
-            agent.register(&stubs.symbols());
+            agent.register(&stubs());
             Ok(agent)
         });
         match agent {

@@ -91,3 +91,57 @@ pub(crate) fn stubs() -> Result<&'static HostStubs, Error> {
         .as_ref()
         .map_err(|e| Error::Unsupported(format!("host stubs: {e}")))
 }
+
+#[cfg(test)]
+mod perf_map_tests {
+    use crate::profiling::{agent, perf_map_path, ProfilingStrategy};
+    use crate::vm::code::ModuleCode;
+    use std::sync::Arc;
+
+    /// The map lines naming `addr`, as (size, name).
+    fn lines_at(addr: usize) -> Vec<(usize, String)> {
+        let map = std::fs::read_to_string(perf_map_path()).unwrap();
+        map.lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let start = usize::from_str_radix(parts.next()?, 16).ok()?;
+                let size = usize::from_str_radix(parts.next()?, 16).ok()?;
+                let name = parts.next()?.to_string();
+                (start == addr).then_some((size, name))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_placed_function_gets_a_line_with_its_name_and_size() {
+        let stubs = super::stubs().unwrap();
+        let profiler = agent(ProfilingStrategy::PerfMap, &|| stubs.symbols()).unwrap();
+        assert!(profiler.is_some());
+        // The host stubs were reported when the agent was made.
+        assert_eq!(lines_at(stubs.enter).len(), 1);
+        assert_eq!(lines_at(stubs.enter)[0].1, "wjit::enter");
+
+        let names = vec![
+            None,
+            Some("alpha".to_string()),
+            None,
+            Some("bad\nname".into()),
+        ];
+        let code = ModuleCode::new(Arc::new(names), 4 << 20)
+            .unwrap()
+            .with_profiler(profiler);
+        let function = |len: usize| wjit_compiler::CompiledFunction {
+            code: vec![0xCC; len],
+            ..Default::default()
+        };
+        // Two placements, as lazy compilation makes: each is reported when placed.
+        let first = code
+            .place(&[(1, function(64)), (2, function(100))], &|_| None)
+            .unwrap();
+        assert_eq!(lines_at(first[0]), [(64, "alpha".to_string())]);
+        assert_eq!(lines_at(first[1]), [(100, "wasm-function[2]".to_string())]);
+        let second = code.place(&[(3, function(7))], &|_| None).unwrap();
+        assert_eq!(lines_at(second[0]), [(7, "bad?name".to_string())]);
+        let _ = std::fs::remove_file(perf_map_path());
+    }
+}
