@@ -2,44 +2,14 @@
 //! `wjit inspect`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// Runs the `wjit` binary (under `WJIT_TEST_CHILD_RUNNER`, e.g. `qemu-aarch64`, if set).
-fn wjit(args: &[&str]) -> Output {
-    let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
-    let mut runner = runner.split_whitespace();
-    let mut command = match runner.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_wjit")),
-    };
-    command.args(args).output().expect("failed to start wjit")
-}
+mod common;
+use common::{fib_wat, stderr, stdout, wjit};
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn fib_wat() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/fib.wat")
-        .to_string_lossy()
-        .into_owned()
-}
-
+/// Writes `contents` to a fresh file in this test's scratch directory.
 fn scratch(name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wjit-cli-explore-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    common::scratch_in("wjit-cli-explore-tests", name, contents)
 }
 
 /// Exit status 2 and one clean `error:` line on stderr, nothing on stdout.

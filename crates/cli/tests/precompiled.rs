@@ -2,30 +2,10 @@
 //! modules they come from, and are refused without the flag or with other settings.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// Runs the `wjit` binary (under `WJIT_TEST_CHILD_RUNNER`, e.g. `qemu-aarch64`, if set).
-fn wjit(args: &[&str]) -> Output {
-    let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
-    let mut runner = runner.split_whitespace();
-    let mut command = match runner.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_wjit")),
-    };
-    command.args(args).output().expect("failed to start wjit")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{stderr, stdout, wjit};
 
 /// A fresh scratch directory for one test.
 fn scratch_dir(test: &str) -> PathBuf {
