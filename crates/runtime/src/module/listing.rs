@@ -176,7 +176,7 @@ impl FunctionCode {
 #[derive(Debug, Clone)]
 pub struct CodeListing {
     target: Target,
-    wasm: Vec<u8>,
+    wasm: std::sync::Arc<[u8]>,
     num_imported_functions: u32,
     functions: Vec<FunctionCode>,
     compile_time: Duration,
@@ -195,7 +195,7 @@ impl CodeListing {
         target: Target,
     ) -> Result<CodeListing, Error> {
         let start = Instant::now();
-        let wasm = super::to_binary(bytes.as_ref())?.into_owned();
+        let wasm: std::sync::Arc<[u8]> = super::to_binary(bytes.as_ref())?.into();
         let mut parsed = super::parse_for(engine, &wasm)?;
         if target != Target::host() {
             let config = &engine.inner.config;

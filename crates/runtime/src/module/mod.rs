@@ -157,7 +157,9 @@ impl Module {
         progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     ) -> Result<Module, Error> {
         let started = Instant::now();
-        let mut parsed = parse_for(engine, binary)?;
+        // One copy of the binary, shared by the data segments and lazy compilation.
+        let binary: Arc<[u8]> = Arc::from(binary);
+        let mut parsed = parse_for(engine, &binary)?;
         tracing::debug!(
             wasm_bytes = binary.len(),
             functions = parsed.bodies.len(),
@@ -173,7 +175,7 @@ impl Module {
         let info = &parsed.info;
         let funcs = if config.lazy_compilation {
             let validating = Instant::now();
-            validate::validate_bodies(info, binary, &bodies, parallel, &progress)?;
+            validate::validate_bodies(info, &binary, &bodies, parallel, &progress)?;
             tracing::debug!(
                 functions = bodies.len(),
                 time = ?validating.elapsed(),
@@ -241,7 +243,8 @@ impl Module {
 
 /// Parses `binary`'s sections for `engine`, with the code-generation settings of `engine`
 /// in the module info.
-fn parse_for(engine: &Engine, binary: &[u8]) -> Result<parse::ParsedModule, Error> {
+/// Parses `binary` (shared: data segments keep it) with `engine`'s settings.
+fn parse_for(engine: &Engine, binary: &Arc<[u8]>) -> Result<parse::ParsedModule, Error> {
     let mut parsed = parse::parse(engine, binary)?;
     let config = &engine.inner.config;
     parsed.info.epoch_interruption = config.epoch_interruption;

@@ -4,6 +4,7 @@
 
 use crate::engine::Engine;
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, TagType, ValType};
+use crate::vm::instance::SharedBytes;
 use crate::Error;
 use std::sync::Arc;
 use wasmparser::{
@@ -150,7 +151,7 @@ pub(crate) struct ElemSegment {
 pub(crate) struct DataSegment {
     /// The memory index and offset, for an active segment.
     pub offset: Option<(u32, ConstInit)>,
-    pub bytes: Arc<[u8]>,
+    pub bytes: SharedBytes,
 }
 
 /// A function body waiting to be validated and compiled.
@@ -230,7 +231,7 @@ pub(crate) fn body_reader(
 
 /// Parses and validates every section of `binary` except the function bodies, which it
 /// collects for validation and compilation.
-pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Error> {
+pub(crate) fn parse(engine: &Engine, binary: &Arc<[u8]>) -> Result<ParsedModule, Error> {
     let features = engine.inner.config.wasm_features();
     let mut validator = Validator::new_with_features(features);
     let mut m = ParsedModule::default();
@@ -257,7 +258,7 @@ pub(crate) fn parse(engine: &Engine, binary: &[u8]) -> Result<ParsedModule, Erro
             Payload::ExportSection(reader) => m.export_section(reader.clone())?,
             Payload::StartSection { func, .. } => m.start = Some(*func),
             Payload::ElementSection(reader) => m.element_section(reader.clone())?,
-            Payload::DataSection(reader) => m.data_section(reader.clone())?,
+            Payload::DataSection(reader) => m.data_section(binary, reader.clone())?,
             Payload::CustomSection(c) if c.name() == "name" => m.name_section(c),
             _ => {}
         }
@@ -461,7 +462,11 @@ impl ParsedModule {
         Ok(())
     }
 
-    fn data_section(&mut self, reader: wasmparser::DataSectionReader<'_>) -> Result<(), Error> {
+    fn data_section(
+        &mut self,
+        binary: &Arc<[u8]>,
+        reader: wasmparser::DataSectionReader<'_>,
+    ) -> Result<(), Error> {
         for d in reader {
             let d = d?;
             let offset = match d.kind {
@@ -471,10 +476,13 @@ impl ParsedModule {
                 } => Some((memory_index, ConstInit::parse(&offset_expr)?)),
                 DataKind::Passive => None,
             };
-            self.data.push(DataSegment {
-                offset,
-                bytes: Arc::from(d.data),
-            });
+            // A segment's bytes end its encoding; they stay in the shared binary.
+            let start = (d.range.end as usize)
+                .checked_sub(d.data.len())
+                .ok_or_else(|| Error::Compile("data segment outside its section".into()))?;
+            let bytes = SharedBytes::new(binary.clone(), start..start + d.data.len())
+                .ok_or_else(|| Error::Compile("data segment outside its section".into()))?;
+            self.data.push(DataSegment { offset, bytes });
         }
         Ok(())
     }

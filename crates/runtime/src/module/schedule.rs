@@ -114,7 +114,7 @@ impl ModuleFunctions {
     /// Compiles every body now (they are validated as they are compiled).
     pub fn eager(
         info: &ModuleInfo,
-        binary: &[u8],
+        binary: Arc<[u8]>,
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         parallel: bool,
@@ -122,7 +122,7 @@ impl ModuleFunctions {
         profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
         let compiling = Instant::now();
-        let compiled = compile_all(info, binary, &bodies, parallel, progress)?;
+        let compiled = compile_all(info, &binary, &bodies, parallel, progress)?;
         tracing::debug!(
             functions = compiled.len(),
             wasm_bytes = bodies.iter().map(|b| b.body.len()).sum::<usize>(),
@@ -137,7 +137,7 @@ impl ModuleFunctions {
     /// its code bytes in `codes`; see `Module::deserialize`), with every direct call going
     /// straight to its callee.
     pub fn precompiled(
-        binary: &[u8],
+        binary: Arc<[u8]>,
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         compiled: &[(u32, CompiledFunction)],
@@ -155,7 +155,7 @@ impl ModuleFunctions {
     }
 
     fn place_all(
-        binary: &[u8],
+        binary: Arc<[u8]>,
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         compiled: &[(u32, CompiledFunction)],
@@ -193,14 +193,14 @@ impl ModuleFunctions {
         Ok(ModuleFunctions {
             funcs,
             code,
-            binary: Arc::from(binary),
+            binary,
         })
     }
 
     /// Places a jump slot per function; each compiles its function on first call.
     pub fn lazy(
         info: &ModuleInfo,
-        binary: &[u8],
+        binary: Arc<[u8]>,
         bodies: Vec<FunctionToCompile>,
         names: Arc<Vec<Option<String>>>,
         profiler: Option<&'static dyn ProfilingAgent>,
@@ -221,7 +221,7 @@ impl ModuleFunctions {
         Ok(ModuleFunctions {
             funcs,
             code,
-            binary: Arc::from(binary),
+            binary,
         })
     }
 

@@ -154,7 +154,7 @@ fn precompile(
     binary: &[u8],
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Vec<u8>, Error> {
-    let parsed = parse_for(engine, binary)?;
+    let parsed = parse_for(engine, &Arc::from(binary))?;
     let config = &engine.inner.config;
     let compiled = compile_all(
         &parsed.info,
@@ -307,8 +307,8 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
         return Err(bad("checksum mismatch (damaged file)"));
     }
     let mut r = Reader::new(payload);
-    let binary = r.bytes64()?;
-    let mut parsed = parse_for(engine, binary)
+    let binary: Arc<[u8]> = Arc::from(r.bytes64()?);
+    let mut parsed = parse_for(engine, &binary)
         .map_err(|e| bad(format!("its wasm binary does not load: {e}")))?;
     // The settings matched; the CPU features say whether the code uses AVX.
     parsed.info.x64_avx = features.contains(&"avx");

@@ -323,9 +323,9 @@ pub struct CodeChunk {
 // SAFETY: the chunk owns its mappings and the raw pointers are only addresses of them, so
 // moving it to another thread moves that ownership; nothing is tied to the creating thread.
 unsafe impl Send for CodeChunk {}
-// SAFETY: the only methods that write memory, `write` and `patch_word`, take `&mut self`, so
-// safe code can never write while another thread holds `&CodeChunk` (the arena calls them
-// under its mutex); `&CodeChunk` hands out nothing but addresses and lengths, and code at an
+// SAFETY: the only methods that write memory, `write_with` and `patch_word`, take
+// `&mut self`, so safe code can never write while another thread holds `&CodeChunk` (the
+// arena calls them under its mutex); `&CodeChunk` hands out nothing but addresses and lengths, and code at an
 // address runs only after the arena published it with release ordering following the write.
 unsafe impl Sync for CodeChunk {}
 
@@ -369,23 +369,32 @@ impl CodeChunk {
         self.rw.is_some()
     }
 
-    /// Copies `code` to `offset` through the write view and makes it visible to instruction
-    /// fetch (flushing the instruction cache on aarch64).
+    /// Lets `fill` write the `len` bytes at `offset` through the write view (they are zero
+    /// unless written before), then makes them visible to instruction fetch. The pages are
+    /// populated in one go first, which is much cheaper than a page fault per page.
     ///
     /// Panics if the chunk is sealed or the range is outside it. The caller must only write
-    /// bytes that no thread executes yet (the arena appends past everything it published),
-    /// and publish the addresses with release ordering after this returns.
-    pub fn write(&mut self, offset: usize, code: &[u8]) {
+    /// bytes that no thread executes or reads yet (the arena appends past everything it
+    /// published, under its lock), and publish the addresses with release ordering after
+    /// this returns.
+    pub fn write_with<T>(
+        &mut self,
+        offset: usize,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> T,
+    ) -> T {
         let rw = self.rw.expect("write to a sealed code chunk");
-        let end = offset.checked_add(code.len()).expect("offset overflows");
+        let end = offset.checked_add(len).expect("offset overflows");
         assert!(end <= self.len, "write past the end of a code chunk");
-        // SAFETY: `[offset, end)` is inside the read+write view (checked), which we own; no
-        // Rust reference to it exists and `code` is ordinary memory, so they do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(code.as_ptr(), rw.as_ptr().add(offset), code.len())
-        };
+        populate_for_write(rw, offset, len);
+        // SAFETY: `[offset, end)` is inside the read+write view (checked), which this chunk
+        // owns; by the caller's contract no thread executes or reads those bytes yet, and
+        // the slice lives only during `fill`, so it is the only access to them.
+        let dst = unsafe { std::slice::from_raw_parts_mut(rw.as_ptr().add(offset), len) };
+        let out = fill(dst);
         // SAFETY: `offset < len`, inside the read+execute view.
-        flush_icache(unsafe { self.rx.as_ptr().add(offset) }, code.len());
+        flush_icache(unsafe { self.rx.as_ptr().add(offset) }, len);
+        out
     }
 
     /// The aligned 4-byte word at `offset`, read atomically through the write view.
@@ -430,6 +439,30 @@ impl CodeChunk {
         // SAFETY: `offset < len`, inside the read+execute view.
         flush_icache(unsafe { self.rx.as_ptr().add(offset) }, 4);
     }
+}
+
+/// Asks the kernel to back `[offset, offset + len)` of the mapping at `base` with pages now
+/// (`MADV_POPULATE_WRITE`, Linux 5.14), when it spans several pages: a big placement then
+/// costs one call instead of a fault per page. Only a hint: older kernels refuse it and the
+/// pages fault in as they are written.
+fn populate_for_write(base: NonNull<u8>, offset: usize, len: usize) {
+    const MADV_POPULATE_WRITE: libc::c_int = 23;
+    let page = super::mmap::page_size();
+    let start = offset / page * page;
+    let end = (offset + len).next_multiple_of(page);
+    if end - start < 4 * page {
+        return;
+    }
+    // SAFETY: madvise with this advice only populates page tables of our own mapping in
+    // `[start, end)`, which lies inside it (the mapping is whole pages); it changes no
+    // content.
+    unsafe {
+        libc::madvise(
+            base.as_ptr().add(start).cast(),
+            end - start,
+            MADV_POPULATE_WRITE,
+        )
+    };
 }
 
 impl Drop for CodeChunk {

@@ -5,7 +5,7 @@
 //! non-zero when it is out of bounds; generated code turns that into the trap. None of them
 //! may unwind into generated code: each body runs under `catch_unwind`.
 
-use super::instance::VMInstance;
+use super::instance::{SharedBytes, VMInstance};
 use super::store::VMStore;
 use super::store::VMStoreContext;
 use super::traps::set_pending_error;
@@ -165,7 +165,7 @@ extern "C" fn memory_init(vmctx: usize, target: u64, dst: u64, src: u64, len: u6
         let (dst, src, len) = (index_value(dst, wide), src as u32 as u64, len as u32 as u64);
         let bytes = match inst.passive_data.get(target as u32 as usize) {
             Some(Some(b)) => b.clone(),
-            _ => std::sync::Arc::from(&[][..]),
+            _ => SharedBytes::default(),
         };
         let Some(mem) = memory_bytes(inst, target >> 32) else {
             return OUT_OF_BOUNDS;

@@ -346,10 +346,14 @@ pub(crate) struct ModuleCode {
     sysv: bool,
 }
 
-/// A placement laid out before it is copied: code plus tables relative to its start.
+/// A placement laid out before it is copied: code plus tables relative to its start. The
+/// code is borrowed in pieces and copied once, straight to its place.
 #[derive(Default)]
-struct Layout {
-    blob: Vec<u8>,
+struct Layout<'a> {
+    /// (offset, bytes) of each piece of code, in order; the gaps between them are zero.
+    pieces: Vec<(usize, &'a [u8])>,
+    /// The size of the code: the end of the last piece.
+    len: usize,
     offsets: Vec<usize>,
     faults: Vec<(u32, u8)>,
     functions: Vec<(u32, u32, u32)>,
@@ -363,13 +367,20 @@ struct Layout {
     clauses: Vec<(u32, u32)>,
 }
 
-impl Layout {
+impl<'a> Layout<'a> {
+    /// Copies the code into `dst`, which is `self.len` bytes of zeros.
+    fn copy_into(&self, dst: &mut [u8]) {
+        for &(at, code) in &self.pieces {
+            dst[at..at + code.len()].copy_from_slice(code);
+        }
+    }
+
     /// Lays out `functions`; the code of function `i` is `codes[i]` if `codes` is given
     /// (precompiled code, borrowed from the file), its `code` otherwise.
     fn functions(
-        functions: &[(u32, wjit_compiler::CompiledFunction)],
-        codes: Option<&[&[u8]]>,
-    ) -> Layout {
+        functions: &'a [(u32, wjit_compiler::CompiledFunction)],
+        codes: Option<&[&'a [u8]]>,
+    ) -> Layout<'a> {
         let mut l = Layout::default();
         let code_of = |i: usize, f: &wjit_compiler::CompiledFunction| {
             codes.map_or(f.code.len(), |c| c[i].len())
@@ -378,12 +389,7 @@ impl Layout {
         let total = |n: fn(&wjit_compiler::CompiledFunction) -> usize| {
             functions.iter().map(|(_, f)| n(f)).sum::<usize>()
         };
-        let code_bytes: usize = functions
-            .iter()
-            .enumerate()
-            .map(|(i, (_, f))| code_of(i, f))
-            .sum();
-        l.blob.reserve(code_bytes + functions.len() * ALIGN);
+        l.pieces.reserve(functions.len());
         l.offsets.reserve(functions.len());
         l.functions.reserve(functions.len());
         l.calls.reserve(total(|f| f.call_sites.len()));
@@ -391,12 +397,16 @@ impl Layout {
         l.relocations.reserve(total(|f| f.relocations.len()));
         let (mut sites, mut calls, mut faults) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (index, f)) in functions.iter().enumerate() {
-            l.blob.resize(l.blob.len().next_multiple_of(ALIGN), 0);
-            let start = l.blob.len() as u32;
-            l.offsets.push(l.blob.len());
-            l.blob
-                .extend_from_slice(codes.map_or(&f.code[..], |c| c[i]));
-            l.functions.push((start, l.blob.len() as u32, *index));
+            let at = l.len.next_multiple_of(ALIGN);
+            let code: &'a [u8] = match codes {
+                Some(c) => c[i],
+                None => &f.code,
+            };
+            let start = at as u32;
+            l.offsets.push(at);
+            l.pieces.push((at, code));
+            l.len = at + code_of(i, f);
+            l.functions.push((start, l.len as u32, *index));
             calls.clear();
             sites.clear();
             faults.clear();
@@ -505,7 +515,7 @@ impl ModuleCode {
 
     fn place_layout(
         &self,
-        mut layout: Layout,
+        mut layout: Layout<'_>,
         compiled: &dyn Fn(u32) -> Option<usize>,
     ) -> Result<Vec<usize>, Error> {
         let relocations = std::mem::take(&mut layout.relocations);
@@ -523,7 +533,7 @@ impl ModuleCode {
                 .map(|i| local[i].1)
         };
         let slots = self.slots.get().copied();
-        let (count, code_bytes) = (layout.functions.len(), layout.blob.len());
+        let (count, code_bytes) = (layout.functions.len(), layout.len);
         // (function index, code size) of each function, for the profiler.
         let sizes: Vec<(u32, usize)> = match self.profiler {
             Some(_) => layout
@@ -580,8 +590,9 @@ impl ModuleCode {
     pub fn place_slots(&self, first: u32, count: u32) -> Result<usize, Error> {
         let thunk = lazy_thunk().map_err(|e| Error::Compile(e.to_string()))?;
         let head = thunk.len().next_multiple_of(ALIGN);
+        // No pieces: the fixup writes the thunk and the slots.
         let layout = Layout {
-            blob: vec![0; head + count as usize * SLOT_SIZE],
+            len: head + count as usize * SLOT_SIZE,
             offsets: vec![head],
             ..Layout::default()
         };
@@ -654,16 +665,15 @@ impl ModuleCode {
     /// (`(callee, field address)`), to patch when they are.
     fn append(
         &self,
-        mut l: Layout,
+        mut l: Layout<'_>,
         fixup: impl FnOnce(&mut [u8], usize, &mut Vec<(u32, usize)>) -> Result<(), Error>,
     ) -> Result<Vec<usize>, Error> {
         let mut waiting = Vec::new();
-        if l.blob.is_empty() {
-            l.blob.push(0);
-        }
+        // Never empty: every placement gets an address of its own.
+        l.len = l.len.max(1);
         let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
         let arena = &mut *guard;
-        let size = l.blob.len();
+        let size = l.len;
         let fits = |c: &Chunk| {
             c.memory.is_writable() && c.fill.next_multiple_of(ALIGN) + size <= c.memory.len()
         };
@@ -703,10 +713,12 @@ impl ModuleCode {
                         return Err(full());
                     }
                     let start = range.start() + range.len() - range.remaining();
+                    let mut blob = vec![0; size];
+                    l.copy_into(&mut blob);
                     // Never patched: the calls keep going through the slots.
-                    (fixup.take().expect("fixup runs once"))(&mut l.blob, start, &mut waiting)?;
+                    (fixup.take().expect("fixup runs once"))(&mut blob, start, &mut waiting)?;
                     waiting.clear();
-                    let m = range.sealed(&l.blob).map_err(|e| {
+                    let m = range.sealed(&blob).map_err(|e| {
                         if e.kind() == std::io::ErrorKind::OutOfMemory {
                             full()
                         } else {
@@ -724,10 +736,11 @@ impl ModuleCode {
         let chunk = arena.chunks.last_mut().expect("a chunk was just made");
         let at = if chunk.memory.is_writable() {
             let at = chunk.fill.next_multiple_of(ALIGN);
-            if let Some(f) = fixup.take() {
-                f(&mut l.blob, chunk.info.start + at, &mut waiting)?;
-            }
-            chunk.memory.write(at, &l.blob);
+            let start = chunk.info.start + at;
+            chunk.memory.write_with(at, size, |dst| {
+                l.copy_into(dst);
+                fixup.take().map_or(Ok(()), |f| f(dst, start, &mut waiting))
+            })?;
             for (callee, field) in waiting {
                 arena.waiting.entry(callee).or_default().push(field);
             }

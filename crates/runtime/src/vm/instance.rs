@@ -11,6 +11,31 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use wjit_compiler::vmctx::{funcref, VMOffsets};
 
+/// A range of a shared byte buffer: the bytes of one data segment, all segments sharing
+/// one copy of their section (modules can have 100 000 small segments: one allocation
+/// each would cost more to parse than the section itself).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedBytes {
+    all: Arc<[u8]>,
+    range: std::ops::Range<usize>,
+}
+
+impl SharedBytes {
+    /// `range` of `all`; `None` if it is out of bounds.
+    pub fn new(all: Arc<[u8]>, range: std::ops::Range<usize>) -> Option<SharedBytes> {
+        all.get(range.clone())?;
+        Some(SharedBytes { all, range })
+    }
+}
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // In bounds: checked in `SharedBytes::new`, and neither field changes afterwards.
+        &self.all[self.range.clone()]
+    }
+}
+
 /// What an instance needs from its module at run time.
 pub(crate) trait ModuleRuntime: Send + Sync {
     /// Compiles defined function `func_index` if nobody has yet and returns its entry.
@@ -51,7 +76,7 @@ pub(crate) struct VMInstance {
     /// Evaluated passive element segments (`None` once dropped).
     pub passive_elems: Vec<Option<Box<[usize]>>>,
     /// Passive data segments (`None` once dropped).
-    pub passive_data: Vec<Option<Arc<[u8]>>>,
+    pub passive_data: Vec<Option<SharedBytes>>,
     /// The index of this instance in its store.
     pub store_index: u32,
 }

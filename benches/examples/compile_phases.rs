@@ -1,0 +1,219 @@
+//! Where wjit's eager compile time goes, per module: process CPU time of
+//! (a) decoding every operator of every body (wasmparser, nothing else),
+//! (b) decoding and validating the module (wasmparser's `Validator`, one thread),
+//! (c) wjit's eager single-threaded `Module::new`, split by its own `tracing` events into
+//!     parse (sections), compile (decode + validate + emit, one pass per body) and place
+//!     (copy into executable memory, resolve calls).
+//! Emit is then roughly compile - (b). Medians of RUNS runs (default 5); MB are 10^6 bytes
+//! of the whole module.
+//!
+//! `cargo run --release -p wjit-benches --example compile_phases -- FILE.wasm...`
+//! (`WJIT_PHASES_RUNS=N` sets the number of runs; `WJIT_PHASES_WJIT_ONLY=1` skips (a) and
+//! (b), to profile wjit alone)
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+use wasmparser::{Parser, Payload, VisitOperator, VisitSimdOperator};
+use wjit::{Config, Engine, Module};
+
+fn cpu_time() -> Duration {
+    let mut ts = Timespec::default();
+    // SAFETY: clock_gettime writes a timespec into the valid pointer we pass.
+    unsafe { clock_gettime(2, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time of `f`.
+fn measure<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = cpu_time();
+    let out = f();
+    (out, cpu_time() - start)
+}
+
+/// A visitor that decodes and drops every operator.
+struct Ignore;
+
+macro_rules! define_ignore {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[inline]
+            fn $visit(&mut self $($(,$arg: $argty)*)?) {
+                $($(let _ = $arg;)*)?
+            }
+        )*
+    };
+}
+
+impl<'a> VisitOperator<'a> for Ignore {
+    type Output = ();
+    fn simd_visitor(&mut self) -> Option<&mut dyn VisitSimdOperator<'a, Output = ()>> {
+        Some(self)
+    }
+    wasmparser::for_each_visit_operator!(define_ignore);
+}
+
+impl VisitSimdOperator<'_> for Ignore {
+    wasmparser::for_each_visit_simd_operator!(define_ignore);
+}
+
+/// Decodes every operator of every function body.
+fn decode_only(wasm: &[u8]) -> wasmparser::Result<usize> {
+    let mut ops = 0;
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::CodeSectionEntry(body) = payload? {
+            let mut reader = body.get_operators_reader()?;
+            while !reader.eof() {
+                reader.visit_operator(&mut Ignore)?;
+                ops += 1;
+            }
+        }
+    }
+    Ok(ops)
+}
+
+/// The durations of wjit's `module parsed`, `module compiled` and `module code placed`
+/// events, caught from their `time` field.
+#[derive(Default, Clone)]
+struct Phases(Arc<Mutex<Vec<(String, Duration)>>>);
+
+/// The `message` and `time` fields of an event.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    time: Option<String>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "time" => self.time = Some(format!("{value:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// Parses a `Duration`'s Debug text (`1.5ms`, `20µs`, `1.2s`, `300ns`).
+fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => v,
+        "ms" => v / 1e3,
+        "µs" => v / 1e6,
+        "ns" => v / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Phases {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if let Some(d) = fields.time.as_deref().and_then(parse_duration) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push((fields.message, d));
+            }
+        }
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn mbps(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runs: usize = std::env::var("WJIT_PHASES_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let wjit_only = std::env::var_os("WJIT_PHASES_WJIT_ONLY").is_some();
+    let phases = Phases::default();
+    let subscriber = tracing_subscriber::registry().with(
+        phases
+            .clone()
+            .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+    );
+    tracing::subscriber::set_global_default(subscriber)?;
+
+    let mut config = Config::new();
+    config.lazy_compilation(false).parallel_compilation(false);
+    let engine = Engine::new(&config)?;
+
+    println!(
+        "| module | MB | decode | validate | wjit total | parse | compile | place | \
+         emit ~ compile - validate | wjit MB/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for file in std::env::args().skip(1) {
+        let wasm = std::fs::read(&file)?;
+        let (mut decode, mut validate, mut total) = (vec![], vec![], vec![]);
+        let (mut parse, mut compile, mut place) = (vec![], vec![], vec![]);
+        for _ in 0..runs {
+            if !wjit_only {
+                let (ops, t) = measure(|| decode_only(&wasm));
+                ops?;
+                decode.push(t);
+                let (r, t) = measure(|| wasmparser::Validator::new().validate_all(&wasm));
+                r?;
+                validate.push(t);
+            }
+            if let Ok(mut v) = phases.0.lock() {
+                v.clear();
+            }
+            let (module, t) = measure(|| Module::new(&engine, &wasm));
+            drop(module?);
+            total.push(t);
+            let events = phases.0.lock().map(|v| v.clone()).unwrap_or_default();
+            let find = |name: &str| {
+                events
+                    .iter()
+                    .find(|(m, _)| m.starts_with(name))
+                    .map(|(_, d)| *d)
+                    .unwrap_or_default()
+            };
+            parse.push(find("module parsed"));
+            compile.push(find("module compiled"));
+            place.push(find("module code placed"));
+        }
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        let (total_m, validate_m, compile_m) = (median(total), median(validate), median(compile));
+        println!(
+            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            std::path::Path::new(&file)
+                .file_name()
+                .map_or(file.clone(), |n| n.to_string_lossy().into_owned()),
+            wasm.len() as f64 / 1e6,
+            ms(median(decode)),
+            ms(validate_m),
+            ms(total_m),
+            ms(median(parse)),
+            ms(compile_m),
+            ms(median(place)),
+            ms(compile_m.saturating_sub(validate_m)),
+            mbps(wasm.len(), total_m),
+        );
+    }
+    Ok(())
+}
