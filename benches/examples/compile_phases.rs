@@ -9,7 +9,9 @@
 //!
 //! `cargo run --release -p wjit-benches --example compile_phases -- FILE.wasm...`
 //! (`WJIT_PHASES_RUNS=N` sets the number of runs; `WJIT_PHASES_WJIT_ONLY=1` skips (a) and
-//! (b), to profile wjit alone)
+//! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash of each module's
+//! machine code for x86-64 and aarch64, to check that a compile-speed change left the
+//! generated code byte for byte the same)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 use wasmparser::{Parser, Payload, VisitOperator, VisitSimdOperator};
-use wjit::{Config, Engine, Module};
+use wjit::{CodeListing, Config, Engine, Module, Target};
 
 fn cpu_time() -> Duration {
     let mut ts = Timespec::default();
@@ -134,6 +136,18 @@ impl<S: tracing::Subscriber> Layer<S> for Phases {
     }
 }
 
+/// FNV-1a over every function's index and code, in order.
+fn code_hash(engine: &Engine, wasm: &[u8], target: Target) -> Result<u64, wjit::Error> {
+    let listing = CodeListing::compile(engine, wasm, target)?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in listing.functions() {
+        for b in f.index().to_le_bytes().iter().chain(f.code()) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(h)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -161,6 +175,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.lazy_compilation(false).parallel_compilation(false);
     let engine = Engine::new(&config)?;
 
+    if std::env::var_os("WJIT_PHASES_HASH").is_some() {
+        for file in std::env::args().skip(1) {
+            let wasm = std::fs::read(&file)?;
+            let x64 = code_hash(&engine, &wasm, Target::X86_64)?;
+            let arm = code_hash(&engine, &wasm, Target::Aarch64)?;
+            println!("{file}: x86_64 {x64:016x} aarch64 {arm:016x}");
+        }
+        return Ok(());
+    }
     println!(
         "| module | MB | decode | validate | wjit total | parse | compile | place | \
          emit ~ compile - validate | wjit MB/s |"
