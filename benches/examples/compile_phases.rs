@@ -21,23 +21,10 @@ use tracing_subscriber::Layer;
 use wasmparser::{Parser, Payload, VisitOperator, VisitSimdOperator};
 use wjit::{CodeListing, Config, Engine, Module, Target};
 
-fn cpu_time() -> Duration {
-    let mut ts = Timespec::default();
-    // SAFETY: clock_gettime writes a timespec into the valid pointer we pass.
-    unsafe { clock_gettime(2, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
+#[path = "common/cpu.rs"]
+#[allow(dead_code)]
+mod cpu;
+use cpu::cpu_time;
 
 /// CPU time of `f`.
 fn measure<T>(f: impl FnOnce() -> T) -> (T, Duration) {

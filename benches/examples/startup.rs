@@ -16,23 +16,10 @@ use wjit::{
     Config, Engine, Error, Extern, Func, Global, Instance, Memory, Module, Store, Table, Tag, Val,
 };
 
-fn cpu_ms() -> f64 {
-    let mut ts = Timespec::default();
-    // SAFETY: clock_gettime writes a timespec into the valid pointer we pass.
-    unsafe { clock_gettime(2, &mut ts) };
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
+#[path = "common/cpu.rs"]
+#[allow(dead_code)]
+mod cpu;
+use cpu::cpu_ms;
 
 /// One import of each kind, of the imported type: host functions trap when called.
 fn dummy_imports(store: &mut Store<()>, module: &Module) -> Result<Vec<Extern>, Error> {

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+mod common;
+use common::wjit_command;
+
 fn wasi_c_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasi-c")
 }
@@ -75,17 +78,7 @@ fn build(name: &str, sources: &[PathBuf]) -> (PathBuf, PathBuf) {
 
 /// `wjit run ARGS` in `cwd` (through `WJIT_TEST_CHILD_RUNNER` under an emulator).
 fn wjit_run(cwd: &Path, args: &[&str]) -> Output {
-    let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
-    let mut runner = runner.split_whitespace();
-    let mut command = match runner.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_wjit")),
-    };
-    command
+    wjit_command()
         .arg("run")
         .args(args)
         .current_dir(cwd)

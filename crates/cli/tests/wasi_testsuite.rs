@@ -14,10 +14,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+mod common;
+use common::wjit_command;
 
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 static FAILED: AtomicUsize = AtomicUsize::new(0);
@@ -272,16 +275,7 @@ fn run_test(name: &str, spec: &Spec) -> Result<(), String> {
             .map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
     }
 
-    let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
-    let mut runner = runner.split_whitespace();
-    let mut command = match runner.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_wjit")),
-    };
+    let mut command = wjit_command();
     command.arg("run");
     if let Some(root) = &spec.root {
         command.arg("--dir").arg(format!("{root}::/"));

@@ -5,20 +5,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs the `wjit` binary; under an emulator without binfmt_misc, `WJIT_TEST_CHILD_RUNNER`
-/// names the runner to start it with (e.g. `qemu-aarch64`).
-pub fn wjit(args: &[&str]) -> Output {
+/// A command that starts the `wjit` binary; under an emulator without binfmt_misc,
+/// `WJIT_TEST_CHILD_RUNNER` names the runner to start it with (e.g. `qemu-aarch64`).
+pub fn wjit_command() -> Command {
     let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
     let mut runner = runner.split_whitespace();
-    let mut command = match runner.next() {
+    match runner.next() {
         Some(program) => {
             let mut c = Command::new(program);
             c.args(runner).arg(env!("CARGO_BIN_EXE_wjit"));
             c
         }
         None => Command::new(env!("CARGO_BIN_EXE_wjit")),
-    };
-    command.args(args).output().expect("failed to start wjit")
+    }
+}
+
+/// Runs the `wjit` binary with `args` (see [`wjit_command`]).
+pub fn wjit(args: &[&str]) -> Output {
+    wjit_command()
+        .args(args)
+        .output()
+        .expect("failed to start wjit")
 }
 
 /// The child's stdout, lossily decoded.
