@@ -32,6 +32,10 @@ pub(super) type LocalsSnapshot = Vec<(u32, LocalLoc)>;
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// Sets the location of local `l`, keeping the `cached` list in step. Use counts are the
     /// caller's business.
+    ///
+    /// Always inlined: `loc` is a 16-byte enum, which an out-of-line call takes through
+    /// memory (narrow stores read back as one wide load, which stalls).
+    #[inline(always)]
     pub(super) fn set_local_loc(&mut self, l: u32, loc: LocalLoc) {
         let i = l as usize;
         self.local_locs[i] = loc;

@@ -52,15 +52,28 @@ pub(super) fn resolve(
         moves.drain(..).for_each(emit);
         return;
     }
+    // How many of the remaining moves read each register and memory, so that whether a
+    // destination is still to be read costs O(1) (a search only for a memory destination
+    // while some move reads memory).
+    let mut readers = Readers::default();
+    for m in moves.iter() {
+        readers.add(m.src, 1);
+    }
     while !moves.is_empty() {
         let mut progress = false;
         let mut i = 0;
         while i < moves.len() {
-            let dst = Src::Loc(moves[i].dst);
-            if moves.iter().any(|m| m.src == dst) {
+            let dst = moves[i].dst;
+            let read = match dst {
+                Loc::Reg(r) => readers.of_reg(r) != 0,
+                Loc::Mem(_) => readers.memory != 0 && moves.iter().any(|m| m.src == Src::Loc(dst)),
+            };
+            if read {
                 i += 1;
             } else {
-                emit(moves.swap_remove(i));
+                let m = moves.swap_remove(i);
+                readers.add(m.src, -1);
+                emit(m);
                 progress = true;
             }
         }
@@ -85,9 +98,55 @@ pub(super) fn resolve(
             });
             for m in moves.iter_mut() {
                 if m.src == Src::Loc(first.dst) {
+                    readers.add(m.src, -1);
                     m.src = Src::Loc(parked);
+                    readers.add(m.src, 1);
                 }
             }
+        }
+    }
+}
+
+/// Counts of the moves that read each register (by class and number) and of those that
+/// read memory.
+struct Readers {
+    regs: [[i32; 64]; 2],
+    memory: i32,
+}
+
+impl Default for Readers {
+    fn default() -> Readers {
+        Readers {
+            regs: [[0; 64]; 2],
+            memory: 0,
+        }
+    }
+}
+
+impl Readers {
+    fn slot(r: Reg) -> (usize, usize) {
+        debug_assert!(r.hw < 64);
+        let class = match r.class {
+            RegClass::Int => 0,
+            RegClass::Float => 1,
+        };
+        (class, usize::from(r.hw & 63))
+    }
+
+    fn of_reg(&self, r: Reg) -> i32 {
+        let (c, i) = Readers::slot(r);
+        self.regs[c][i]
+    }
+
+    /// Adds `n` readers of `src`.
+    fn add(&mut self, src: Src, n: i32) {
+        match src {
+            Src::Loc(Loc::Reg(r)) => {
+                let (c, i) = Readers::slot(r);
+                self.regs[c][i] += n;
+            }
+            Src::Loc(Loc::Mem(_)) => self.memory += n,
+            Src::Imm(_) => {}
         }
     }
 }

@@ -17,8 +17,9 @@ pub(super) type LoopLocals = Vec<(u32, u32)>;
 /// has recorded it, and where. Kept across scans of one body (ids never repeat in it).
 #[derive(Default)]
 pub(super) struct DepthMarks {
-    loop_of: Vec<u32>,
-    position: Vec<u32>,
+    /// Per local: (tag of the loop that recorded it, its position there), side by side
+    /// so one access touches one cache line.
+    marks: Vec<(u32, u32)>,
 }
 
 /// Scans the operators after a `loop` operator (`reader` starts just after it) up to its
@@ -103,10 +104,9 @@ impl Scan<'_> {
             self.marks.push(DepthMarks::default());
         }
         let m = &mut self.marks[depth];
-        if m.loop_of.len() < self.num_locals {
-            // New entries hold 0, which no loop's tag equals.
-            m.loop_of.resize(self.num_locals, 0);
-            m.position.resize(self.num_locals, 0);
+        if m.marks.len() < self.num_locals {
+            // New entries hold tag 0, which no loop's tag equals.
+            m.marks.resize(self.num_locals, (0, 0));
         }
     }
 
@@ -224,12 +224,12 @@ impl Scan<'_> {
         let m = &mut self.marks[depth];
         let tag = (self.first_id + id) as u32 + 1;
         let entries = &mut self.loops[id];
-        if m.loop_of[l] != tag {
-            m.loop_of[l] = tag;
-            m.position[l] = entries.len() as u32;
+        let mark = &mut m.marks[l];
+        if mark.0 != tag {
+            *mark = (tag, entries.len() as u32);
             entries.push((local_index, 0));
         }
-        entries[m.position[l] as usize].1 += n;
+        entries[mark.1 as usize].1 += n;
     }
 }
 

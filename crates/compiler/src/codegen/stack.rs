@@ -226,7 +226,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Address::Frame(self.local_offsets[index as usize])
     }
 
-    #[inline]
+    /// Always inlined, as `set_local_loc` (see there).
+    #[inline(always)]
     pub(super) fn push(&mut self, v: Val) {
         if v.kind() == ValKind::V128 && self.slot_size < 16 {
             self.needs_wide_slots = true;

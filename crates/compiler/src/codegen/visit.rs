@@ -37,12 +37,29 @@ impl<'a> BodyBytes<'a> {
 
     /// A reader at module offset `offset` (inside the body).
     pub(super) fn reader_at(&self, offset: u64) -> Option<BinaryReader<'a>> {
-        let i = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        let i = self.index(offset)?;
         self.data.get(i..).map(|d| BinaryReader::new(d, offset))
+    }
+
+    /// The index in `data` of module offset `offset` (not checked against the length).
+    #[inline]
+    fn index(&self, offset: u64) -> Option<usize> {
+        usize::try_from(offset.checked_sub(self.base)?).ok()
     }
 
     /// The offset just after the operator at `offset`, if it decodes.
     pub(super) fn end_of(&self, offset: u64) -> Option<u64> {
+        // The usual case, one-byte immediates, straight from the bytes (no reader).
+        let i = self.index(offset)?;
+        let short = match self.data.get(i..)? {
+            [0x20..=0x24 | 0x41 | 0x42, imm, ..] if imm & 0x80 == 0 => Some(2),
+            // a load or store: flags without a memory index, offset
+            [0x28..=0x3E, flags, off, ..] if flags & 0xC0 == 0 && off & 0x80 == 0 => Some(3),
+            _ => None,
+        };
+        if let Some(len) = short {
+            return Some(offset + len);
+        }
         let mut r = self.reader_at(offset)?;
         // The common operators with immediates are skipped directly; the rest are decoded.
         let skipped = match r.read_u8().ok()? {
@@ -69,14 +86,17 @@ impl<'a> BodyBytes<'a> {
     /// What the operator at `offset` is, as far as code generation cares (only its first
     /// bytes are read; an operator that does not decode counts as `Other`).
     pub(super) fn kind_at(&self, offset: u64) -> NextOp {
-        let Some(mut r) = self.reader_at(offset) else {
-            return NextOp::Other;
-        };
-        match r.read_u8() {
+        // Read from the bytes directly: this runs for most comparisons and results.
+        match self.index(offset).and_then(|i| self.data.get(i..)) {
             // `if`, `br_if`
-            Ok(0x04 | 0x0D) => NextOp::Branch,
-            // `local.set`, `local.tee`
-            Ok(0x21 | 0x22) => r.read_var_u32().map_or(NextOp::Other, NextOp::SetLocal),
+            Some([0x04 | 0x0D, ..]) => NextOp::Branch,
+            // `local.set`, `local.tee` with a one-byte index
+            Some([0x21 | 0x22, l, ..]) if l & 0x80 == 0 => NextOp::SetLocal(u32::from(*l)),
+            // ... or a longer one, for the decoder
+            Some([0x21 | 0x22, ..]) => self
+                .reader_at(offset + 1)
+                .and_then(|mut r| r.read_var_u32().ok())
+                .map_or(NextOp::Other, NextOp::SetLocal),
             _ => NextOp::Other,
         }
     }

@@ -177,42 +177,42 @@ pub fn fits_i8(v: i64) -> bool {
     v == v as i8 as i64
 }
 
-/// One instruction being assembled (at most 15 bytes). The array has 16 spare bytes and the
-/// write position is masked to 0..16, so `byte`/`bytes` of short constant slices need no
-/// bounds check. An encoding longer than 15 bytes (a bug: x86 has none) would wrap around
-/// and overwrite its first bytes, but it also leaves `n >= 16`, which `emit` rejects: one
-/// check per instruction instead of one per byte.
+/// One instruction being assembled (at most 15 bytes), little-endian in one integer: kept
+/// in registers and stored once, where bytes written one by one into an array and then
+/// copied out as 16 would stall the copy (a wide load cannot be forwarded from narrow
+/// stores). The write position is masked to 0..16; an encoding longer than 15 bytes (a bug:
+/// x86 has none) would garble its first bytes, but it also leaves `n >= 16`, which `emit`
+/// rejects: one check per instruction instead of one per byte.
 struct Inst {
-    b: [u8; 32],
+    v: u128,
     n: usize,
 }
 
 impl Inst {
     #[inline(always)]
     fn new() -> Inst {
-        Inst { b: [0; 32], n: 0 }
+        Inst { v: 0, n: 0 }
     }
 
     #[inline(always)]
     fn byte(&mut self, x: u8) {
         debug_assert!(self.n < 16);
-        self.b[self.n & 15] = x;
+        self.v |= u128::from(x) << ((self.n & 15) * 8);
         self.n += 1;
     }
 
     #[inline(always)]
     fn bytes(&mut self, xs: &[u8]) {
         debug_assert!(self.n + xs.len() <= 16);
-        let at = self.n & 15;
-        self.b[at..at + xs.len()].copy_from_slice(xs);
-        self.n += xs.len();
+        for &x in xs {
+            self.byte(x);
+        }
     }
 
     #[inline(always)]
     fn emit(&self, s: &mut impl Sink) {
         assert!(self.n < 16, "x64 encoding of {} bytes", self.n);
-        let (head, _) = self.b.split_first_chunk::<16>().unwrap();
-        s.put(head, self.n);
+        s.put(&self.v.to_le_bytes(), self.n);
     }
 }
 
