@@ -177,18 +177,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     println!(
-        "| module | MB | decode | validate | wjit total | parse | compile | place | \
-         emit ~ compile - validate | wjit MB/s (CPU) | wall | MB/s (wall) |"
+        "| module | MB | operators | decode | validate | wjit total | parse | compile | place | \
+         emit ~ compile - validate | compile ns/op | wjit MB/s (CPU) | wall | MB/s (wall) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for file in std::env::args().skip(1) {
         let wasm = std::fs::read(&file)?;
         let (mut decode, mut validate, mut total, mut wall) = (vec![], vec![], vec![], vec![]);
         let (mut parse, mut compile, mut place) = (vec![], vec![], vec![]);
+        let mut operators = None;
         for _ in 0..runs {
             if !wjit_only {
                 let (ops, t) = measure(|| decode_only(&wasm));
-                ops?;
+                operators = Some(ops?);
                 decode.push(t);
                 let (r, t) = measure(|| wasmparser::Validator::new().validate_all(&wasm));
                 r?;
@@ -217,12 +218,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
         let (total_m, validate_m, compile_m) = (median(total), median(validate), median(compile));
         let wall_m = median(wall);
+        let (ops_text, ns_per_op) = match operators {
+            Some(n) if n > 0 => (
+                n.to_string(),
+                format!("{:.0}", compile_m.as_secs_f64() * 1e9 / n as f64),
+            ),
+            _ => ("-".to_string(), "-".to_string()),
+        };
         println!(
-            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {:.1} |",
+            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {:.1} |",
             std::path::Path::new(&file)
                 .file_name()
                 .map_or(file.clone(), |n| n.to_string_lossy().into_owned()),
             wasm.len() as f64 / 1e6,
+            ops_text,
             ms(median(decode)),
             ms(validate_m),
             ms(total_m),
@@ -230,6 +239,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ms(compile_m),
             ms(median(place)),
             ms(compile_m.saturating_sub(validate_m)),
+            ns_per_op,
             mbps(wasm.len(), total_m),
             ms(wall_m),
             mbps(wasm.len(), wall_m),

@@ -20,7 +20,7 @@ mod trap;
 pub mod vmctx;
 
 pub use codegen::{compile_function, compile_function_in, validate_function, FuncCompilerContext};
-pub use error::CompileError;
+pub use error::{CompileError, CompileErrorKind};
 pub use module::ModuleInfo;
 pub use trap::TrapCode;
 

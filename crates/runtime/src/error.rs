@@ -167,8 +167,8 @@ impl From<anyhow::Error> for Error {
 
 impl From<wjit_compiler::CompileError> for Error {
     fn from(e: wjit_compiler::CompileError) -> Error {
-        match e {
-            wjit_compiler::CompileError::Unsupported(m) => Error::Unsupported(m),
+        match e.into_kind() {
+            wjit_compiler::CompileErrorKind::Unsupported(m) => Error::Unsupported(m),
             other => Error::Compile(other.to_string()),
         }
     }

@@ -24,7 +24,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .types
             .get(type_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no type {type_index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
         let mut p = Vec::new();
         for &t in ty.params() {
             p.push(ValKind::of(t)?);
@@ -43,7 +43,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .types
             .get(type_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no type {type_index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
         for &t in ty.params() {
             ValKind::of(t)?;
         }
@@ -101,7 +101,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .functions
             .get(func_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no function {func_index}")))?;
         let (num_params, results) = self.call_signature(type_index)?;
         self.pass_arguments(num_params, words_of(&results));
         self.spill_all_for_call();
@@ -141,7 +141,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         index: crate::masm::Reg,
     ) -> Result<crate::masm::Reg, CompileError> {
         if type_index >= self.info.offsets.num_types {
-            return Err(CompileError::Internal(format!("no type id {type_index}")));
+            return Err(CompileError::internal(format!("no type id {type_index}")));
         }
         let table = self.alloc(RegClass::Int)?;
         let entry = self.alloc(RegClass::Int)?;

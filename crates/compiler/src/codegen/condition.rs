@@ -71,7 +71,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             if v == Val::Reg(super::stack::ValKind::I32, f.placeholder()) {
                 return Ok(Condition::Compare(f));
             }
-            return Err(CompileError::Internal("fused comparison lost".into()));
+            return Err(CompileError::internal("fused comparison lost".into()));
         }
         Ok(Condition::Value(self.read_reg(v)?))
     }

@@ -145,7 +145,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         (depth as usize)
             .checked_add(1)
             .and_then(|d| len.checked_sub(d))
-            .ok_or_else(|| CompileError::Internal(format!("branch depth {depth} out of range")))
+            .ok_or_else(|| CompileError::internal(format!("branch depth {depth} out of range")))
     }
 
     /// Marks the rest of the current frame as dead code.
@@ -273,13 +273,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame = self
             .control
             .last()
-            .ok_or_else(|| CompileError::Internal("else without if".into()))?;
+            .ok_or_else(|| CompileError::internal("else without if".into()))?;
         if frame.dead {
             return Ok(());
         }
         let end = frame
             .label
-            .ok_or_else(|| CompileError::Internal("if without end".into()))?;
+            .ok_or_else(|| CompileError::internal("if without end".into()))?;
         let (base, hidden, else_label) = (frame.base, frame.hidden, frame.else_label);
         let params = std::mem::take(&mut self.control[idx].params);
         let mut else_locals = std::mem::take(&mut self.control[idx].else_locals);
@@ -311,7 +311,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     pub(super) fn visit_end(&mut self) -> Result<(), CompileError> {
         let Some(frame) = self.control.last() else {
-            return Err(CompileError::Internal("end without frame".into()));
+            return Err(CompileError::internal("end without frame".into()));
         };
         if frame.dead {
             self.control.pop();
@@ -341,7 +341,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let frame = self
             .control
             .pop()
-            .ok_or_else(|| CompileError::Internal("end without frame".into()))?;
+            .ok_or_else(|| CompileError::internal("end without frame".into()))?;
         match frame.kind {
             FrameKind::Function => {
                 if self.reachable {
@@ -372,7 +372,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 let state = frame
                     .merge
                     .as_ref()
-                    .ok_or_else(|| CompileError::Internal("join without merge state".into()))?;
+                    .ok_or_else(|| CompileError::internal("join without merge state".into()))?;
                 self.enter_merge(state, frame.base);
                 self.reachable = true;
                 if frame.hidden > 0 {
@@ -431,7 +431,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
         let label = frame
             .label
-            .ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
+            .ok_or_else(|| CompileError::internal("branch to a dead frame".into()))?;
         self.move_into_frame(idx)?;
         self.masm.jump(label);
         self.control[idx].targeted = true;
@@ -457,7 +457,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.own_slots_for_top(n);
         if kind != FrameKind::Function {
             let label =
-                label.ok_or_else(|| CompileError::Internal("branch to a dead frame".into()))?;
+                label.ok_or_else(|| CompileError::internal("branch to a dead frame".into()))?;
             if self.control[idx].merge.is_none() {
                 let state = self.derive_merge(base, n);
                 self.control[idx].merge = Some(state);

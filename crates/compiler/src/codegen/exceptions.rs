@@ -99,7 +99,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         };
         self.try_regions
             .get_mut(region as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no try region {region}")))?
+            .ok_or_else(|| CompileError::internal(format!("no try region {region}")))?
             .catches
             .push(clause);
         Ok(())
@@ -157,7 +157,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .tags
             .get(tag as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no tag {tag}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no tag {tag}")))?;
         let (params, _) = self.signature(ty)?;
         let words = params.iter().map(|k| k.words()).sum();
         Ok((params, words))
@@ -234,7 +234,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     fn top_frame_mut(&mut self) -> Result<&mut super::control::Frame, CompileError> {
         self.control
             .last_mut()
-            .ok_or_else(|| CompileError::Internal("no control frame".into()))
+            .ok_or_else(|| CompileError::internal("no control frame".into()))
     }
 
     /// Legacy `catch $tag` (`Some`) or `catch_all` (`None`): ends the body before it (which
@@ -248,8 +248,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let (kind, base, end) = (frame.kind, frame.base, frame.label);
         let region = frame
             .try_region
-            .ok_or_else(|| CompileError::Internal("catch outside a try".into()))?;
-        let end = end.ok_or_else(|| CompileError::Internal("try without end".into()))?;
+            .ok_or_else(|| CompileError::internal("catch outside a try".into()))?;
+        let end = end.ok_or_else(|| CompileError::internal("try without end".into()))?;
         if self.reachable {
             self.move_into_frame(idx)?;
             self.masm.jump(end);
@@ -316,5 +316,5 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 fn exception_slot(base: usize) -> Result<u32, CompileError> {
     base.checked_sub(1)
         .map(|s| s as u32)
-        .ok_or_else(|| CompileError::Internal("legacy try without its exception slot".into()))
+        .ok_or_else(|| CompileError::internal("legacy try without its exception slot".into()))
 }

@@ -21,7 +21,7 @@ use wasmparser::{MemArg, MemArgTarget, Operator};
 fn memory_index(memarg: &MemArg) -> Result<u32, CompileError> {
     match memarg.target {
         MemArgTarget::Memory(mem) => Ok(mem),
-        MemArgTarget::Array(_) => Err(CompileError::Unsupported("gc arrays".into())),
+        MemArgTarget::Array(_) => Err(CompileError::unsupported_feature("gc arrays".into())),
     }
 }
 
@@ -218,7 +218,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .globals
             .get(index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no global {index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no global {index}")))?;
         let kind = ValKind::of(ty.content_type)?;
         let ptr = self.alloc(RegClass::Int)?;
         let off = self.info.offsets.global_ptr(index);

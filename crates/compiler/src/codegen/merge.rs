@@ -424,7 +424,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let target = self.control[idx]
             .merge
             .take()
-            .ok_or_else(|| CompileError::Internal("missing merge state".into()))?;
+            .ok_or_else(|| CompileError::internal("missing merge state".into()))?;
         let mut moves = std::mem::take(&mut self.move_buf);
         self.moves_into_buf(&target, &mut moves);
         self.emit_moves_buf(&mut moves);

@@ -38,8 +38,8 @@ use wasmparser::{FuncValidator, FunctionBody, Operator, OperatorsReader, WasmMod
 ///
 /// `validator` must be the wasmparser validator for this very body; every operator is
 /// validated before code is emitted for it, so an invalid body is reported as
-/// [`CompileError::Invalid`] and never produces code. A valid body this compiler cannot
-/// compile gives [`CompileError::Unsupported`] naming the function index and byte offset
+/// [`CompileErrorKind::Invalid`](crate::CompileErrorKind::Invalid) and never produces code. A valid body this compiler cannot
+/// compile gives [`CompileErrorKind::Unsupported`](crate::CompileErrorKind::Unsupported) naming the function index and byte offset
 /// (exactly where and why [`validate_function`] would report it).
 ///
 /// To compile many functions on one thread, [`compile_function_in`] with one
@@ -252,7 +252,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let ty = info
             .func_type(func_index)
-            .ok_or_else(|| CompileError::Internal(format!("no type for function {func_index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no type for function {func_index}")))?;
         let mut locals = b.locals;
         locals.clear();
         for &p in ty.params() {
@@ -379,7 +379,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
     ) -> Result<(), CompileError> {
         let invalid = |e| CompileError::invalid(func_index, e);
         let Some(mut reader) = self.reader.take() else {
-            return Err(CompileError::Internal("body compiled twice".into()));
+            return Err(CompileError::internal("body compiled twice".into()));
         };
         let mut visitor = visit::OpVisitor {
             c: self,
@@ -584,12 +584,12 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     fn finish(&mut self) -> Result<CompiledFunction, CompileError> {
         if self.needs_wide_slots {
-            return Err(CompileError::Internal(
+            return Err(CompileError::internal(
                 "v128 values need 16-byte slots".into(),
             ));
         }
         if !self.control.is_empty() {
-            return Err(CompileError::Internal("unterminated function body".into()));
+            return Err(CompileError::internal("unterminated function body".into()));
         }
         let frame_words = 1
             + self.frame_local_words as u64
@@ -597,7 +597,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             + self.outgoing_words as u64;
         let frame_size = (frame_words * 8).next_multiple_of(16);
         let frame_size = u32::try_from(frame_size)
-            .map_err(|_| CompileError::Unsupported("function frame too large".into()))?;
+            .map_err(|_| CompileError::unsupported_feature("function frame too large".into()))?;
         if self.record_op_offsets {
             // The end marker: what follows is out-of-line code (trap stubs).
             let end = (self.masm.offset(), self.reader_end as u32);
@@ -724,7 +724,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     && !self.emit_table_op(op)?
                     && !self.emit_simd(op)?
                 {
-                    return Err(CompileError::Unsupported(format!(
+                    return Err(CompileError::unsupported_feature(format!(
                         "operator {}",
                         validate::operator_name(op)
                     )));
@@ -738,7 +738,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.locals
             .get(index as usize)
             .copied()
-            .ok_or_else(|| CompileError::Internal(format!("local {index} out of range")))
+            .ok_or_else(|| CompileError::internal(format!("local {index} out of range")))
     }
 }
 

@@ -74,7 +74,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         let v = *self
             .stack
             .last()
-            .ok_or_else(|| CompileError::Internal("value stack underflow".into()))?;
+            .ok_or_else(|| CompileError::internal("value stack underflow".into()))?;
         self.push_null_test(v, IntCmp::Ne)?;
         self.visit_br_if(depth)?;
         let v = self.pop()?;

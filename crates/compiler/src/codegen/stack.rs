@@ -241,7 +241,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn pop(&mut self) -> Result<Val, CompileError> {
         self.stack
             .pop()
-            .ok_or_else(|| CompileError::Internal("value stack underflow".into()))
+            .ok_or_else(|| CompileError::internal("value stack underflow".into()))
     }
 
     /// Allocates a free register of `class` (one user: the caller), evicting the least
@@ -309,7 +309,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 best = Some(r);
             }
         }
-        best.ok_or_else(|| CompileError::Internal("out of registers".into()))
+        best.ok_or_else(|| CompileError::internal("out of registers".into()))
     }
 
     /// Moves every cache user of `r` out of it: stack entries to their slots, locals to

@@ -12,7 +12,7 @@
 //! incoming area, and then the frame is torn down and the callee is jumped to ([`MacroAssembler::tail_call`]) with the current
 //! function's return address, so it returns straight to the current function's caller,
 //! its results (the same as the current function's, by validation) in the place the caller
-//! expects them. A callee with more parameter words is [`CompileError::Unsupported`]
+//! expects them. A callee with more parameter words is [`CompileErrorKind::Unsupported`](crate::CompileErrorKind::Unsupported)
 //! (reported by `validate_function` too, so a lazily compiled module fails up front).
 //!
 //! A tail call through a `VMFuncRef` may enter another instance or a host function, which
@@ -68,7 +68,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .info
             .functions
             .get(func_index as usize)
-            .ok_or_else(|| CompileError::Internal(format!("no function {func_index}")))?;
+            .ok_or_else(|| CompileError::internal(format!("no function {func_index}")))?;
         let words = self.stage_tail_call_arguments(type_index)?;
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.

@@ -23,9 +23,9 @@ use wasmparser::{
 ///
 /// Runs the complete wasmparser validation of `body` with `validator` (which must be the
 /// validator for this very body), exactly as [`super::compile_function`] does, and reports
-/// an invalid body as [`CompileError::Invalid`]. A valid body that `compile_function`
+/// an invalid body as [`CompileErrorKind::Invalid`]. A valid body that `compile_function`
 /// cannot compile (unimplemented SIMD or other operators, several memories) is reported as
-/// [`CompileError::Unsupported`], naming the function index and the byte offset of the
+/// [`CompileErrorKind::Unsupported`], naming the function index and the byte offset of the
 /// first such construct, e.g. `function 3 at byte offset 0x1a2: simd operator i8x16.popcnt`.
 ///
 /// Allocates nothing per operator (only wasmparser's validator allocations, which the caller
@@ -117,11 +117,11 @@ pub(crate) fn check_encoding(
         )
         && end != offset + 2
     {
-        return Err(CompileError::Invalid {
+        return Err(CompileError::invalid_at(
             func_index,
-            offset: offset as usize,
-            message: "zero byte expected".into(),
-        });
+            offset as usize,
+            "zero byte expected",
+        ));
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ const RANGE: i64 = 128 << 20;
 fn ldr_vmctx(off: i32) -> Result<u32, CompileError> {
     let uimm = LdSt::LDR_X
         .uimm(off.into())
-        .ok_or_else(|| CompileError::Internal(format!("vmctx offset {off}")))?;
+        .ok_or_else(|| CompileError::internal(format!("vmctx offset {off}")))?;
     Ok(LdSt::LDR_X.scaled(16, VMCTX, uimm))
 }
 
@@ -67,7 +67,7 @@ pub fn jump_slots(
         let index = first + i;
         let slot = base + i as usize * SLOT_SIZE;
         let jump = slot_jump(slot, thunk)
-            .ok_or_else(|| CompileError::Internal("lazy thunk out of range".into()))?;
+            .ok_or_else(|| CompileError::internal("lazy thunk out of range".into()))?;
         for w in [
             enc::mov_wide(false, enc::MovWide::Z, 17, index as u16, 0),
             enc::mov_wide(false, enc::MovWide::K, 17, (index >> 16) as u16, 1),
@@ -106,8 +106,9 @@ pub fn resolve_call(
     target: usize,
 ) -> Result<(), CompileError> {
     let old = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
-    let w = retarget_word(old, field_addr, target)
-        .ok_or_else(|| CompileError::Unsupported("direct call target out of range of bl".into()))?;
+    let w = retarget_word(old, field_addr, target).ok_or_else(|| {
+        CompileError::unsupported_feature("direct call target out of range of bl".into())
+    })?;
     field[..4].copy_from_slice(&w.to_le_bytes());
     Ok(())
 }
@@ -140,5 +141,5 @@ pub fn lazy_stub() -> Result<Vec<u8>, CompileError> {
     ops.push_u32(landing);
     ops.push_u32(enc::br(16));
     ops.finalize()
-        .map_err(|e| CompileError::Internal(format!("aarch64 lazy stub: {e}")))
+        .map_err(|e| CompileError::internal(format!("aarch64 lazy stub: {e}")))
 }

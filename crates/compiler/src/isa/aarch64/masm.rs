@@ -525,7 +525,7 @@ impl MacroAssembler for Aarch64Masm {
         self.ops
             .labels_mut()
             .define_dynamic(label, here)
-            .map_err(|e| CompileError::Internal(format!("label: {e}")))
+            .map_err(|e| CompileError::internal(format!("label: {e}")))
     }
 
     fn jump(&mut self, target: Label) {
@@ -1673,7 +1673,7 @@ impl MacroAssembler for Aarch64Masm {
                     .ops
                     .labels()
                     .resolve_dynamic(s.site)
-                    .map_err(|e| CompileError::Internal(format!("trap site: {e}")))?
+                    .map_err(|e| CompileError::internal(format!("trap site: {e}")))?
                     .0;
                 let delta = site as i64 - self.here() as i64;
                 if delta >= -(1 << 20) {
@@ -1693,14 +1693,16 @@ impl MacroAssembler for Aarch64Masm {
         }
         if !self.long_branches && self.here() >= COND_RANGE {
             self.outgrew_short_branches = true;
-            return Err(CompileError::Internal(
+            return Err(CompileError::internal(
                 "function too large for short forward branches".into(),
             ));
         }
         let patch = self.frame_size_patch;
         self.frame_size_patch = None;
         let mut code = self.ops.take_code().map_err(|e| {
-            CompileError::Unsupported(format!("aarch64 assembly (function too large?): {e}"))
+            CompileError::unsupported_feature(format!(
+                "aarch64 assembly (function too large?): {e}"
+            ))
         })?;
         if let Some(at) = patch {
             let lo = enc::mov_wide(true, enc::MovWide::Z, X16, frame_size as u16, 0);

@@ -33,7 +33,7 @@ pub fn lazy_thunk() -> Result<Vec<u8>, CompileError> {
     let lazy = VMOffsets::default().lazy_stub();
     x64!(ops; jmp QWORD [vmctx + lazy]);
     ops.finalize()
-        .map_err(|e| CompileError::Internal(format!("x64 lazy thunk: {e}")))
+        .map_err(|e| CompileError::internal(format!("x64 lazy thunk: {e}")))
 }
 
 /// `rel32` from the end of a 4-byte field at `field` to `target`, if in range.
@@ -54,7 +54,7 @@ pub fn jump_slots(
     for i in 0..count {
         let slot = base + i as usize * SLOT_SIZE;
         let word = slot_jump(slot, thunk)
-            .ok_or_else(|| CompileError::Internal("lazy thunk out of range".into()))?;
+            .ok_or_else(|| CompileError::internal("lazy thunk out of range".into()))?;
         out.push(0xB8); // mov eax, imm32
         out.extend((first + i).to_le_bytes());
         out.extend([0x66, 0x90, 0xE9]); // nop2; jmp rel32
@@ -91,7 +91,7 @@ pub fn resolve_call(
     target: usize,
 ) -> Result<(), CompileError> {
     let w = call_word(field_addr, target).ok_or_else(|| {
-        CompileError::Unsupported("direct call target out of range of rel32".into())
+        CompileError::unsupported_feature("direct call target out of range of rel32".into())
     })?;
     field[..4].copy_from_slice(&w.to_le_bytes());
     Ok(())
@@ -122,5 +122,5 @@ pub fn lazy_stub() -> Result<Vec<u8>, CompileError> {
         ; jmp QWORD [vmctx + landing]
     );
     ops.finalize()
-        .map_err(|e| CompileError::Internal(format!("x64 lazy stub: {e}")))
+        .map_err(|e| CompileError::internal(format!("x64 lazy stub: {e}")))
 }

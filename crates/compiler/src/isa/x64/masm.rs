@@ -496,7 +496,7 @@ impl MacroAssembler for X64Masm {
         self.ops
             .labels_mut()
             .define_dynamic(label, here)
-            .map_err(|e| CompileError::Internal(format!("label: {e}")))
+            .map_err(|e| CompileError::internal(format!("label: {e}")))
     }
 
     fn jump(&mut self, target: Label) {
@@ -1560,10 +1560,10 @@ impl MacroAssembler for X64Masm {
         let mut code = self
             .ops
             .take_code()
-            .map_err(|e| CompileError::Internal(format!("x64 assembly: {e}")))?;
+            .map_err(|e| CompileError::internal(format!("x64 assembly: {e}")))?;
         if let Some(at) = patch {
             let size = i32::try_from(frame_size)
-                .map_err(|_| CompileError::Unsupported("frame larger than 2 GiB".into()))?;
+                .map_err(|_| CompileError::unsupported_feature("frame larger than 2 GiB".into()))?;
             code[at..at + 4].copy_from_slice(&size.to_le_bytes());
         }
         Ok(code)

@@ -190,7 +190,7 @@ pub fn generate_stubs(raise_trap: usize, unwind: usize) -> Result<Stubs, Compile
 
     let code = ops
         .finalize()
-        .map_err(|e| CompileError::Internal(format!("x64 stubs: {e}")))?;
+        .map_err(|e| CompileError::internal(format!("x64 stubs: {e}")))?;
     Ok(Stubs {
         code,
         enter,
