@@ -14,12 +14,18 @@ use wasmparser::{BinaryReader, FrameKind, FrameStack, VisitOperator, VisitSimdOp
 pub(super) type LoopLocals = Vec<(u32, u32)>;
 
 /// Per open-loop nesting depth: for each local, the id (+1) of the loop at that depth that
-/// has recorded it, and where. Kept across scans of one body (ids never repeat in it).
+/// has recorded it, and where; and the loop open at that depth. Kept across scans (of
+/// every body: ids never repeat), so scans allocate nothing once these have grown.
 #[derive(Default)]
 pub(super) struct DepthMarks {
     /// Per local: (tag of the loop that recorded it, its position there), side by side
     /// so one access touches one cache line.
     marks: Vec<(u32, u32)>,
+    /// The id of the loop open at this depth.
+    loop_id: usize,
+    /// The frames open inside that loop, innermost last (not loops: a loop in it is at
+    /// the next depth), for the decoder's `else`/`catch` checks and to match each `end`.
+    frames: Vec<FrameKind>,
 }
 
 /// Scans the operators after a `loop` operator (`reader` starts just after it) up to its
@@ -43,14 +49,14 @@ pub(super) fn scan_loops(
     let mut scan = Scan {
         loops: out,
         used: 0,
-        control: Vec::new(),
-        open_loops: Vec::new(),
         marks,
         num_locals,
         first_id,
         depth: 0,
-        id: 0,
         tag: 0,
+        innermost: DepthMarks::default(),
+        entries: Vec::new(),
+        open: false,
         done: false,
     };
     scan.enter_loop();
@@ -84,10 +90,12 @@ pub(super) fn scan_loops(
             }
             // A block type of one byte, as nearly all are (else the decoder reads it).
             Shape::Block if one_byte_block_type(data, &mut pos) => {
-                scan.control.push(FrameKind::Block)
+                scan.innermost.frames.push(FrameKind::Block)
             }
             Shape::Loop if one_byte_block_type(data, &mut pos) => scan.enter_loop(),
-            Shape::If if one_byte_block_type(data, &mut pos) => scan.control.push(FrameKind::If),
+            Shape::If if one_byte_block_type(data, &mut pos) => {
+                scan.innermost.frames.push(FrameKind::If)
+            }
             Shape::Else => scan.else_(),
             Shape::End => {
                 if !scan.end() {
@@ -110,6 +118,9 @@ pub(super) fn scan_loops(
                 }
             }
         }
+    }
+    if scan.open {
+        scan.put_back();
     }
     scan.used
 }
@@ -164,13 +175,18 @@ fn skip_immediates(shape: Shape, data: &[u8], pos: &mut usize) -> bool {
     match shape {
         Shape::Leb => skip_leb(data, pos),
         Shape::Leb2 => skip_leb(data, pos) && skip_leb(data, pos),
-        Shape::MemArg => {
-            // Alignment flags, [memory index if bit 6], offset.
-            match read_u32(data, pos) {
+        // Alignment flags, [memory index if bit 6], offset. The flags are nearly always
+        // one byte without a memory index.
+        Shape::MemArg => match data.get(*pos) {
+            Some(&flags) if flags < 0x40 => {
+                *pos += 1;
+                skip_leb(data, pos)
+            }
+            _ => match read_u32(data, pos) {
                 Some(flags) => (flags & 0x40 == 0 || skip_leb(data, pos)) && skip_leb(data, pos),
                 None => false,
-            }
-        }
+            },
+        },
         Shape::Bytes4 => skip_bytes(data, pos, 4),
         Shape::Bytes8 => skip_bytes(data, pos, 8),
         // The number of targets, the targets, the default target.
@@ -246,54 +262,70 @@ const FC_IMMEDIATES: [usize; 18] = [0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 2, 1, 2,
 /// The scan's state: a visitor of wasmparser's decoder.
 struct Scan<'m> {
     /// The loops' locals; entries from `used` on are left over from earlier scans (kept
-    /// for their capacity).
+    /// for their capacity). The innermost open loop's are in `entries` meanwhile.
     loops: &'m mut Vec<LoopLocals>,
     used: usize,
-    /// The open frames' kinds (for the decoder's `else` checks; `Loop` for loops).
-    control: Vec<FrameKind>,
-    /// The ids of the open loops, innermost last.
-    open_loops: Vec<usize>,
+    /// Per nesting depth; the innermost open loop's depth's are in `innermost` meanwhile.
     marks: &'m mut Vec<DepthMarks>,
     num_locals: usize,
     first_id: usize,
-    /// The innermost open loop: its nesting depth, id and tag in `marks`.
+    /// The innermost open loop: its nesting depth, tag, marks (exactly `num_locals` of
+    /// them, so one bounds check also checks the index) and entries, taken out of `marks`
+    /// and `loops` while it is innermost so an access indexes nothing else.
     depth: usize,
-    id: usize,
     tag: u32,
+    innermost: DepthMarks,
+    entries: LoopLocals,
+    /// `innermost` and `entries` hold a loop's (they go back when the scan ends).
+    open: bool,
     /// The loop the scan began at has ended (or the scan hit something it cannot count).
     done: bool,
 }
 
 impl Scan<'_> {
     fn enter_loop(&mut self) {
+        let depth = if self.open {
+            self.put_back();
+            self.depth + 1
+        } else {
+            0
+        };
         let id = self.used;
         self.used += 1;
         match self.loops.get_mut(id) {
             Some(entries) => entries.clear(),
             None => self.loops.push(Vec::new()),
         }
-        self.control.push(FrameKind::Loop);
-        self.open_loops.push(id);
-        let depth = self.open_loops.len() - 1;
         if self.marks.len() <= depth {
             self.marks.push(DepthMarks::default());
         }
-        let m = &mut self.marks[depth];
-        if m.marks.len() < self.num_locals {
-            // New entries hold tag 0, which no loop's tag equals.
-            m.marks.resize(self.num_locals, (0, 0));
-        }
-        self.set_innermost(depth, id);
+        self.marks[depth].loop_id = id;
+        self.take_out(depth);
+        self.innermost.frames.clear();
+        // New entries hold tag 0, which no loop's tag equals; dropped ones keep their
+        // capacity.
+        self.innermost.marks.resize(self.num_locals, (0, 0));
     }
 
-    fn set_innermost(&mut self, depth: usize, id: usize) {
+    /// Makes the loop open at nesting depth `depth` the innermost one.
+    fn take_out(&mut self, depth: usize) {
         self.depth = depth;
-        self.id = id;
+        self.innermost = std::mem::take(&mut self.marks[depth]);
+        let id = self.innermost.loop_id;
         self.tag = (self.first_id + id) as u32 + 1;
+        self.entries = std::mem::take(&mut self.loops[id]);
+        self.open = true;
+    }
+
+    /// Returns the innermost loop's marks and entries to `marks` and `loops`.
+    fn put_back(&mut self) {
+        self.loops[self.innermost.loop_id] = std::mem::take(&mut self.entries);
+        self.marks[self.depth] = std::mem::take(&mut self.innermost);
+        self.open = false;
     }
 
     fn else_(&mut self) {
-        if let Some(top) = self.control.last_mut() {
+        if let Some(top) = self.innermost.frames.last_mut() {
             *top = FrameKind::Else;
         }
     }
@@ -301,32 +333,22 @@ impl Scan<'_> {
     /// Closes the innermost frame; `false` once the scan is over.
     #[inline]
     fn end(&mut self) -> bool {
-        match self.control.pop() {
-            Some(FrameKind::Loop) => self.end_loop(),
-            Some(_) => true,
-            None => {
-                self.done = true;
-                false
-            }
-        }
+        self.innermost.frames.pop().is_some() || self.end_loop()
     }
 
     /// Closes the innermost loop; `false` if it was the one the scan began at.
     fn end_loop(&mut self) -> bool {
-        let id = self.open_loops.pop().unwrap_or_default();
-        let Some(&parent) = self.open_loops.last() else {
+        let id = self.innermost.loop_id;
+        self.put_back();
+        if self.depth == 0 {
             self.done = true;
             return false;
-        };
-        self.set_innermost(self.open_loops.len() - 1, parent);
+        }
+        self.take_out(self.depth - 1);
         // The enclosing loop contains this one's accesses (in the same order of first
-        // access as if they had been counted there directly). Loops get ids in the order
-        // they open, so the parent's is lower.
-        let (before, from_id) = self.loops.split_at_mut(id);
-        let (parent_entries, inner) = (&mut before[parent], &from_id[0]);
-        let marks = &mut self.marks[self.depth].marks;
-        for &(l, n) in inner {
-            count(marks, parent_entries, self.tag, l, n);
+        // access as if they had been counted there directly).
+        for &(l, n) in &self.loops[id] {
+            count(&mut self.innermost.marks, &mut self.entries, self.tag, l, n);
         }
         true
     }
@@ -336,18 +358,19 @@ impl Scan<'_> {
     /// range.
     #[inline(always)]
     fn local(&mut self, local_index: u32) -> bool {
-        if local_index as usize >= self.num_locals {
+        let in_range = (local_index as usize) < self.innermost.marks.len();
+        if in_range {
+            count(
+                &mut self.innermost.marks,
+                &mut self.entries,
+                self.tag,
+                local_index,
+                1,
+            );
+        } else {
             self.done = true;
-            return false;
         }
-        count(
-            &mut self.marks[self.depth].marks,
-            &mut self.loops[self.id],
-            self.tag,
-            local_index,
-            1,
-        );
-        true
+        in_range
     }
 
     /// Has wasmparser's decoder take the operator at `data[*pos]` and moves past it;
@@ -399,8 +422,28 @@ fn read_u32(data: &[u8], at: &mut usize) -> Option<u32> {
 }
 
 /// Moves past one LEB128 number (of any of wasm's integer types: at most ten bytes).
-#[inline]
+#[inline(always)]
 fn skip_leb(data: &[u8], at: &mut usize) -> bool {
+    match data.get(*at) {
+        Some(&byte) if byte < 0x80 => {
+            *at += 1;
+            true
+        }
+        _ => skip_long_leb(data, at),
+    }
+}
+
+/// `skip_leb` for a number of more than one byte (or cut off).
+#[inline]
+fn skip_long_leb(data: &[u8], at: &mut usize) -> bool {
+    // Eight bytes at once: the first without a continuation bit is the last.
+    if let Some(bytes) = data.get(*at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let last = !u64::from_le_bytes(*bytes) & 0x8080_8080_8080_8080;
+        if last != 0 {
+            *at += last.trailing_zeros() as usize / 8 + 1;
+            return true;
+        }
+    }
     for _ in 0..10 {
         let Some(&byte) = data.get(*at) else {
             return false;
@@ -416,7 +459,13 @@ fn skip_leb(data: &[u8], at: &mut usize) -> bool {
 impl FrameStack for Scan<'_> {
     fn current_frame(&self) -> Option<FrameKind> {
         // Never `None` while scanning: the decoder would take it for the body's end.
-        Some(self.control.last().copied().unwrap_or(FrameKind::Block))
+        Some(
+            self.innermost
+                .frames
+                .last()
+                .copied()
+                .unwrap_or(FrameKind::Loop),
+        )
     }
 }
 
@@ -427,16 +476,16 @@ macro_rules! scan_operator {
         $s.enter_loop()
     };
     ($s:ident Block $($_:tt)*) => {
-        $s.control.push(FrameKind::Block)
+        $s.innermost.frames.push(FrameKind::Block)
     };
     ($s:ident If $($_:tt)*) => {
-        $s.control.push(FrameKind::If)
+        $s.innermost.frames.push(FrameKind::If)
     };
     ($s:ident TryTable $($_:tt)*) => {
-        $s.control.push(FrameKind::TryTable)
+        $s.innermost.frames.push(FrameKind::TryTable)
     };
     ($s:ident Try $($_:tt)*) => {
-        $s.control.push(FrameKind::LegacyTry)
+        $s.innermost.frames.push(FrameKind::LegacyTry)
     };
     ($s:ident Else) => {
         $s.else_()
@@ -555,6 +604,29 @@ mod tests {
         let mut at = 2;
         assert!(skip_bytes(&data, &mut at, 7) && at == 9);
         assert!(!skip_bytes(&data, &mut at, 1));
+    }
+
+    #[test]
+    fn leb128_numbers_of_every_length_are_skipped_whole() {
+        for len in 1..=11 {
+            // Followed by other bytes (read eight at a time) or at the end of the data.
+            for tail in [
+                &[0x01u8, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C][..],
+                &[],
+            ] {
+                let mut data = vec![0xFF; len - 1];
+                data.push(0x7F);
+                data.extend_from_slice(tail);
+                let mut at = 0;
+                assert_eq!(skip_leb(&data, &mut at), len <= 10, "{len} {tail:?}");
+                if len <= 10 {
+                    assert_eq!(at, len);
+                }
+                // Cut off.
+                let mut at = 0;
+                assert!(!skip_leb(&data[..len - 1], &mut at));
+            }
+        }
     }
 
     /// A module whose function holds every kind of operator immediate (several of them
