@@ -70,8 +70,10 @@ pub(super) fn scan_loops(
     while let Some(&opcode) = data.get(pos) {
         let start = pos;
         pos += 1;
-        match SHAPES[opcode as usize] {
-            Shape::None => {}
+        // One jump, through a table indexed by shape, to the code for each shape (no
+        // guards or shared arms, which would make the compiler add compare chains).
+        let read = match SHAPES[opcode as usize] {
+            Shape::None => true,
             Shape::Local => {
                 // Local indices are nearly always below 128: one byte.
                 let l = match data.get(pos) {
@@ -87,35 +89,54 @@ pub(super) fn scan_loops(
                 if !scan.local(l) {
                     break;
                 }
+                true
             }
             // A block type of one byte, as nearly all are (else the decoder reads it).
-            Shape::Block if one_byte_block_type(data, &mut pos) => {
-                scan.innermost.frames.push(FrameKind::Block)
+            Shape::Block => {
+                let one_byte = one_byte_block_type(data, &mut pos);
+                if one_byte {
+                    scan.innermost.frames.push(FrameKind::Block);
+                }
+                one_byte
             }
-            Shape::Loop if one_byte_block_type(data, &mut pos) => scan.enter_loop(),
-            Shape::If if one_byte_block_type(data, &mut pos) => {
-                scan.innermost.frames.push(FrameKind::If)
+            Shape::Loop => {
+                let one_byte = one_byte_block_type(data, &mut pos);
+                if one_byte {
+                    scan.enter_loop();
+                }
+                one_byte
             }
-            Shape::Else => scan.else_(),
+            Shape::If => {
+                let one_byte = one_byte_block_type(data, &mut pos);
+                if one_byte {
+                    scan.innermost.frames.push(FrameKind::If);
+                }
+                one_byte
+            }
+            Shape::Else => {
+                scan.else_();
+                true
+            }
             Shape::End => {
                 if !scan.end() {
                     break;
                 }
+                true
             }
-            Shape::Decode | Shape::Block | Shape::Loop | Shape::If => {
-                pos = start;
-                if !scan.decode(data, base, &mut pos) {
-                    break;
-                }
-            }
-            shape => {
-                if !skip_immediates(shape, data, &mut pos) {
-                    // Cut off, or a 0xFC operator the decoder must read.
-                    pos = start;
-                    if !scan.decode(data, base, &mut pos) {
-                        break;
-                    }
-                }
+            Shape::Leb => skip_immediates(Shape::Leb, data, &mut pos),
+            Shape::Leb2 => skip_immediates(Shape::Leb2, data, &mut pos),
+            Shape::MemArg => skip_immediates(Shape::MemArg, data, &mut pos),
+            Shape::Bytes4 => skip_immediates(Shape::Bytes4, data, &mut pos),
+            Shape::Bytes8 => skip_immediates(Shape::Bytes8, data, &mut pos),
+            Shape::BrTable => skip_immediates(Shape::BrTable, data, &mut pos),
+            Shape::PrefixFC => skip_immediates(Shape::PrefixFC, data, &mut pos),
+            Shape::Decode => false,
+        };
+        if !read {
+            // Cut off, or an operator the decoder must read.
+            pos = start;
+            if !scan.decode(data, base, &mut pos) {
+                break;
             }
         }
     }
