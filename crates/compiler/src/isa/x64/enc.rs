@@ -21,7 +21,7 @@
 //! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
 //! Jumps and anything that needs a label stay with dynasm.
 
-use crate::isa::buffer::CodeBuffer;
+use crate::isa::buffer::{CodeBuffer, InstWriter};
 use dynasmrt::relocations::Relocation;
 
 /// A memory operand `[base + index + disp]` (index scale 1).
@@ -163,13 +163,31 @@ pub enum Ext {
     Sx32To64,
 }
 
-/// An immediate operand.
+/// An immediate operand: the low `len` bytes of `v` (0, 1, 2 or 4).
 #[derive(Clone, Copy)]
-enum Imm {
-    None,
-    B(i8),
-    W(i16),
-    D(i32),
+struct Imm {
+    v: u32,
+    len: usize,
+}
+
+impl Imm {
+    const NONE: Imm = Imm { v: 0, len: 0 };
+
+    #[inline(always)]
+    fn i8(v: i8) -> Imm {
+        Imm {
+            v: v as u8 as u32,
+            len: 1,
+        }
+    }
+
+    #[inline(always)]
+    fn i32(v: i32) -> Imm {
+        Imm {
+            v: v as u32,
+            len: 4,
+        }
+    }
 }
 
 /// Whether `v` fits in a sign-extended 8-bit immediate or displacement.
@@ -177,61 +195,49 @@ pub fn fits_i8(v: i64) -> bool {
     v == v as i8 as i64
 }
 
-/// One instruction being assembled (at most 15 bytes), little-endian in one integer: kept
-/// in registers and stored once, where bytes written one by one into an array and then
-/// copied out as 16 would stall the copy (a wide load cannot be forwarded from narrow
-/// stores). The write position is masked to 0..16; an encoding longer than 15 bytes (a bug:
-/// x86 has none) would garble its first bytes, but it also leaves `n >= 16`, which `emit`
-/// rejects: one check per instruction instead of one per byte.
-struct Inst {
-    v: u128,
-    n: usize,
-}
-
-impl Inst {
-    #[inline(always)]
-    fn new() -> Inst {
-        Inst { v: 0, n: 0 }
-    }
-
-    #[inline(always)]
-    fn byte(&mut self, x: u8) {
-        debug_assert!(self.n < 16);
-        self.v |= u128::from(x) << ((self.n & 15) * 8);
-        self.n += 1;
-    }
-
-    #[inline(always)]
-    fn bytes(&mut self, xs: &[u8]) {
-        debug_assert!(self.n + xs.len() <= 16);
-        for &x in xs {
-            self.byte(x);
-        }
-    }
-
-    #[inline(always)]
-    fn emit(&self, s: &mut impl Sink) {
-        assert!(self.n < 16, "x64 encoding of {} bytes", self.n);
-        s.put(&self.v.to_le_bytes(), self.n);
-    }
-}
-
-/// Where the encoders append their instructions.
+/// Where the encoders append their instructions: anything that can hand out an
+/// [`InstWriter`] for one instruction (the [`CodeBuffer`], or a `Vec<u8>` in tests).
 pub trait Sink {
-    /// Appends the first `len` (at most 16) bytes of `bytes`.
-    fn put(&mut self, bytes: &[u8; 16], len: usize);
+    /// A writer appending one instruction, or `None` when there is no room for one (then
+    /// [`Sink::grow`]).
+    fn try_inst(&mut self) -> Option<InstWriter<'_>>;
+
+    /// Makes room for one instruction.
+    fn grow(&mut self);
+
+    /// Whether [`Sink::try_inst`] would succeed.
+    fn has_room(&self) -> bool;
 }
 
 impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8; 16], len: usize) {
-        self.extend_from_slice(&bytes[..len]);
+    #[inline(always)]
+    fn try_inst(&mut self) -> Option<InstWriter<'_>> {
+        InstWriter::try_new(self)
+    }
+
+    fn grow(&mut self) {
+        InstWriter::reserve(self);
+    }
+
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        InstWriter::has_room(self)
     }
 }
 
 impl<R: Relocation> Sink for CodeBuffer<R> {
     #[inline(always)]
-    fn put(&mut self, bytes: &[u8; 16], len: usize) {
-        self.put16(bytes, len);
+    fn try_inst(&mut self) -> Option<InstWriter<'_>> {
+        CodeBuffer::try_inst(self)
+    }
+
+    fn grow(&mut self) {
+        CodeBuffer::reserve_inst(self);
+    }
+
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        InstWriter::has_room(self.code_vec())
     }
 }
 
@@ -239,6 +245,90 @@ impl<R: Relocation> Sink for CodeBuffer<R> {
 /// `dil`; without REX those encodings mean `ah`, `ch`, `dh`, `bh`).
 fn byte_rex(r: u8) -> bool {
     (4..8).contains(&r)
+}
+
+/// Writes one instruction with `f` into `s`. When the sink has no room, the cold path grows
+/// it and runs `f` there, so the hot path has no call (and needs no saved registers).
+#[inline(always)]
+fn emit<S: Sink>(s: &mut S, f: impl FnOnce(&mut InstWriter<'_>)) {
+    match s.try_inst() {
+        Some(mut i) => {
+            f(&mut i);
+            i.finish();
+        }
+        None => emit_after_growing(s, f),
+    }
+}
+
+/// Starts an encoder that emits one instruction: when the sink has no room for it, the
+/// encoder grows the sink and runs again, on a cold path that takes only its arguments (so
+/// the hot path neither builds [`emit`]'s closure in memory nor keeps values in saved
+/// registers across a call). [`emit`] then finds the room and its own check folds away.
+macro_rules! need_room {
+    ($s:ident, $f:ident($($a:ident),*)) => {
+        if !$s.has_room() {
+            return grow_and_retry($s, |s, ($($a,)*)| $f(s, $($a),*), ($($a,)*));
+        }
+    };
+}
+
+/// The rare path of [`need_room`].
+#[cold]
+#[inline(never)]
+fn grow_and_retry<S: Sink, A>(s: &mut S, f: impl FnOnce(&mut S, A), args: A) {
+    s.grow();
+    f(s, args)
+}
+
+/// The rare path of [`emit`].
+#[cold]
+#[inline(never)]
+fn emit_after_growing<S: Sink>(s: &mut S, f: impl FnOnce(&mut InstWriter<'_>)) {
+    s.grow();
+    let mut i = s.try_inst().expect("room for an instruction after growing");
+    f(&mut i);
+    i.finish();
+}
+
+/// The bytes before ModRM: mandatory prefix (0 for none), REX.W, opcode bytes (1-3, as a
+/// little-endian integer), and whether a REX prefix is needed even without a bit set (8-bit
+/// registers 4-7).
+#[derive(Clone, Copy)]
+struct Head {
+    prefix: u8,
+    w: bool,
+    force_rex: bool,
+    op: u32,
+    op_len: usize,
+}
+
+impl Head {
+    #[inline(always)]
+    fn new(prefix: u8, w: bool, force_rex: bool, opcode: &[u8]) -> Head {
+        debug_assert!((1..=3).contains(&opcode.len()));
+        let mut op = 0;
+        for (k, &b) in opcode.iter().enumerate().take(3) {
+            op |= u32::from(b) << (8 * k);
+        }
+        Head {
+            prefix,
+            w,
+            force_rex,
+            op,
+            op_len: opcode.len(),
+        }
+    }
+
+    /// Writes `[prefix] [REX] opcode`; `reg`, `x` and `b` give REX.R, REX.X and REX.B (bit 3
+    /// of the register numbers; `x` 0 without an index).
+    #[inline(always)]
+    fn write(self, i: &mut InstWriter<'_>, reg: u8, x: u8, b: u8) {
+        i.byte_if(self.prefix, self.prefix != 0);
+        let rex =
+            (self.w as u8) << 3 | ((reg >> 3) & 1) << 2 | ((x >> 3) & 1) << 1 | ((b >> 3) & 1);
+        i.byte_if(0x40 | rex, rex != 0 || self.force_rex);
+        i.u32(self.op, self.op_len);
+    }
 }
 
 /// The general form `[prefix] [REX] opcode ModRM [SIB] [disp] [imm]`. `reg` is the ModRM reg
@@ -256,129 +346,131 @@ fn encode(
     rm: Rm,
     imm: Imm,
 ) {
-    let mut i = Inst::new();
-    if prefix != 0 {
-        i.byte(prefix);
+    let h = Head::new(prefix, w, force_rex, opcode);
+    match rm {
+        Rm::Reg(r) => encode_rr(s, h, reg, r, imm),
+        Rm::Mem(m) => encode_mem(s, h, reg, m, imm),
     }
-    let (x, b) = match rm {
-        Rm::Reg(r) => (0, r >> 3),
-        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
-    };
-    let rex = (w as u8) << 3 | ((reg >> 3) & 1) << 2 | (x & 1) << 1 | (b & 1);
-    if rex != 0 || force_rex {
-        i.byte(0x40 | rex);
-    }
-    i.bytes(opcode);
-    modrm_tail(&mut i, reg, rm, imm);
-    i.emit(s);
+}
+
+/// [`encode`] with a register r/m operand.
+#[inline(always)]
+fn encode_rr(s: &mut impl Sink, h: Head, reg: u8, r: u8, imm: Imm) {
+    emit(s, move |i| {
+        h.write(i, reg, 0, r);
+        i.byte(0xC0 | (reg & 7) << 3 | (r & 7));
+        i.u32(imm.v, imm.len);
+    });
+}
+
+/// [`encode`] with a memory operand (taken as a [`Mem`], not an [`Rm`], so that no operand
+/// kind is tested at run time).
+#[inline(always)]
+fn encode_mem(s: &mut impl Sink, h: Head, reg: u8, m: Mem, imm: Imm) {
+    emit(s, move |i| {
+        h.write(i, reg, m.index.unwrap_or(0), m.base);
+        mem_operand(i, reg, m);
+        i.u32(imm.v, imm.len);
+    });
 }
 
 /// The ModRM byte, SIB byte, displacement and immediate after the opcode.
 #[inline(always)]
-fn modrm_tail(i: &mut Inst, reg: u8, rm: Rm, imm: Imm) {
-    let reg = (reg & 7) << 3;
+fn modrm_tail(i: &mut InstWriter<'_>, reg: u8, rm: Rm, imm: Imm) {
     match rm {
-        Rm::Reg(r) => i.byte(0xC0 | reg | (r & 7)),
-        Rm::Mem(m) => {
-            let base = m.base & 7;
-            // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
-            let (md, disp_len) = if m.disp == 0 && base != 5 {
-                (0x00, 0)
-            } else if fits_i8(m.disp as i64) {
-                (0x40, 1)
-            } else {
-                (0x80, 4)
-            };
-            match m.index {
-                None if base != 4 => i.byte(md | reg | base),
-                None => {
-                    // rsp/r12 as a base needs a SIB byte with "no index".
-                    i.byte(md | reg | 4);
-                    i.byte(0x24);
-                }
-                Some(index) => {
-                    debug_assert_ne!(index, 4, "rsp cannot be an index register");
-                    i.byte(md | reg | 4);
-                    i.byte(((index & 7) << 3) | base);
-                }
-            }
-            match disp_len {
-                1 => i.byte(m.disp as u8),
-                4 => i.bytes(&m.disp.to_le_bytes()),
-                _ => {}
-            }
+        Rm::Reg(r) => i.byte(0xC0 | (reg & 7) << 3 | (r & 7)),
+        Rm::Mem(m) => mem_operand(i, reg, m),
+    }
+    i.u32(imm.v, imm.len);
+}
+
+/// The ModRM byte, SIB byte and displacement of a memory operand.
+#[inline(always)]
+fn mem_operand(i: &mut InstWriter<'_>, reg: u8, m: Mem) {
+    let reg = (reg & 7) << 3;
+    let base = m.base & 7;
+    // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
+    let (md, disp_len) = if m.disp == 0 && base != 5 {
+        (0x00, 0)
+    } else if fits_i8(m.disp as i64) {
+        (0x40, 1)
+    } else {
+        (0x80, 4)
+    };
+    // Without an index the r/m field is the base, and rsp/r12 (100, the SIB escape) need a
+    // SIB byte with "no index" (0x24); with one, r/m is 100 and the SIB holds both.
+    let (rm_field, sib, has_sib) = match m.index {
+        None => (base, 0x24, base == 4),
+        Some(index) => {
+            debug_assert_ne!(index, 4, "rsp cannot be an index register");
+            (4, ((index & 7) << 3) | base, true)
         }
-    }
-    match imm {
-        Imm::None => {}
-        Imm::B(v) => i.byte(v as u8),
-        Imm::W(v) => i.bytes(&v.to_le_bytes()),
-        Imm::D(v) => i.bytes(&v.to_le_bytes()),
-    }
+    };
+    i.byte(md | reg | rm_field);
+    i.byte_if(sib, has_sib);
+    i.u32(m.disp as u32, disp_len);
 }
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
 pub fn mov_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
-    encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::None);
+    encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::NONE);
 }
 
 /// `mov dst, [m]` (32 or 64 bits).
 pub fn mov_load(s: &mut impl Sink, w64: bool, dst: u8, m: Mem) {
-    encode(s, 0, w64, false, &[0x8B], dst, m.into(), Imm::None);
+    encode_mem(s, Head::new(0, w64, false, &[0x8B]), dst, m, Imm::NONE);
 }
 
 /// `mov [m], src` of the given width.
 pub fn mov_store(s: &mut impl Sink, width: Width, m: Mem, src: u8) {
-    match width {
-        Width::B => encode(
-            s,
-            0,
-            false,
-            byte_rex(src),
-            &[0x88],
-            src,
-            m.into(),
-            Imm::None,
-        ),
-        Width::W => encode(s, 0x66, false, false, &[0x89], src, m.into(), Imm::None),
-        Width::D => encode(s, 0, false, false, &[0x89], src, m.into(), Imm::None),
-        Width::Q => encode(s, 0, true, false, &[0x89], src, m.into(), Imm::None),
-    }
+    need_room!(s, mov_store(width, m, src));
+    // One encoder body for all widths: `66` for 16 bits, REX.W for 64, `88` (and REX for
+    // `spl`..`dil`) for 8, else `89`.
+    let byte = width == Width::B;
+    let h = Head {
+        prefix: if width == Width::W { 0x66 } else { 0 },
+        w: width == Width::Q,
+        force_rex: byte && byte_rex(src),
+        op: if byte { 0x88 } else { 0x89 },
+        op_len: 1,
+    };
+    encode_mem(s, h, src, m, Imm::NONE);
 }
 
 /// `mov [m], imm` of the given width (the immediate is truncated to 8 or 16 bits, and
 /// sign-extended for 64 bits).
 pub fn mov_store_imm(s: &mut impl Sink, width: Width, m: Mem, imm: i32) {
-    match width {
-        Width::B => encode(s, 0, false, false, &[0xC6], 0, m.into(), Imm::B(imm as i8)),
-        Width::W => encode(
-            s,
-            0x66,
-            false,
-            false,
-            &[0xC7],
-            0,
-            m.into(),
-            Imm::W(imm as i16),
-        ),
-        Width::D => encode(s, 0, false, false, &[0xC7], 0, m.into(), Imm::D(imm)),
-        Width::Q => encode(s, 0, true, false, &[0xC7], 0, m.into(), Imm::D(imm)),
-    }
+    let (op, imm_len) = match width {
+        Width::B => (0xC6, 1),
+        Width::W => (0xC7, 2),
+        Width::D | Width::Q => (0xC7, 4),
+    };
+    let h = Head {
+        prefix: if width == Width::W { 0x66 } else { 0 },
+        w: width == Width::Q,
+        force_rex: false,
+        op,
+        op_len: 1,
+    };
+    let imm = Imm {
+        v: imm as u32,
+        len: imm_len,
+    };
+    encode_mem(s, h, 0, m, imm);
 }
 
 /// `mov dst, imm`: the shortest of `mov r32, imm32` (also for 64-bit values that are
 /// zero-extended 32-bit ones), `mov r64, simm32` and `mov r64, imm64`. A 32-bit move takes
 /// the low 32 bits of `imm`.
 pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
-    let mut i = Inst::new();
     if !w64 || imm as u64 <= u32::MAX as u64 {
-        if dst >= 8 {
-            i.byte(0x41);
-        }
-        i.byte(0xB8 | (dst & 7));
-        i.bytes(&(imm as u32).to_le_bytes());
+        emit(s, |i| {
+            i.byte_if(0x41, dst >= 8);
+            i.byte(0xB8 | (dst & 7));
+            i.u32(imm as u32, 4);
+        });
     } else if imm == imm as i32 as i64 {
-        return encode(
+        encode(
             s,
             0,
             true,
@@ -386,14 +478,15 @@ pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
             &[0xC7],
             0,
             Rm::Reg(dst),
-            Imm::D(imm as i32),
+            Imm::i32(imm as i32),
         );
     } else {
-        i.byte(0x48 | (dst >> 3));
-        i.byte(0xB8 | (dst & 7));
-        i.bytes(&imm.to_le_bytes());
+        emit(s, |i| {
+            i.byte(0x48 | (dst >> 3));
+            i.byte(0xB8 | (dst & 7));
+            i.u64(imm as u64, 8);
+        });
     }
-    i.emit(s);
 }
 
 /// `op dst, src` of the ALU group (`cmp` included).
@@ -406,7 +499,7 @@ pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
         &[(op as u8) << 3 | 1],
         src,
         Rm::Reg(dst),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -420,7 +513,7 @@ pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
         &[(op as u8) << 3 | 3],
         dst,
         m.into(),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -436,16 +529,14 @@ pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
             &[0x83],
             op as u8,
             Rm::Reg(dst),
-            Imm::B(imm as i8),
+            Imm::i8(imm as i8),
         );
     } else if dst == 0 {
-        let mut i = Inst::new();
-        if w64 {
-            i.byte(0x48);
-        }
-        i.byte((op as u8) << 3 | 5);
-        i.bytes(&imm.to_le_bytes());
-        i.emit(s);
+        emit(s, |i| {
+            i.byte_if(0x48, w64);
+            i.byte((op as u8) << 3 | 5);
+            i.u32(imm as u32, 4);
+        });
     } else {
         encode(
             s,
@@ -455,14 +546,14 @@ pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
             &[0x81],
             op as u8,
             Rm::Reg(dst),
-            Imm::D(imm),
+            Imm::i32(imm),
         );
     }
 }
 
 /// `test a, b`.
 pub fn test_rr(s: &mut impl Sink, w64: bool, a: u8, b: u8) {
-    encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::None);
+    encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::NONE);
 }
 
 /// `imul dst, src`.
@@ -475,7 +566,7 @@ pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
         &[0x0F, 0xAF],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -490,23 +581,23 @@ pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
             &[0x6B],
             dst,
             Rm::Reg(src),
-            Imm::B(imm as i8),
+            Imm::i8(imm as i8),
         );
     } else {
-        encode(s, 0, w64, false, &[0x69], dst, Rm::Reg(src), Imm::D(imm));
+        encode(s, 0, w64, false, &[0x69], dst, Rm::Reg(src), Imm::i32(imm));
     }
 }
 
 /// `lea dst, [m]` (64-bit).
 pub fn lea(s: &mut impl Sink, dst: u8, m: Mem) {
-    encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::None);
+    encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::NONE);
 }
 
 /// `op dst, n` of the shift group (`D1` for a count of 1, else `C1 ib`). The count is
 /// used as given (the processor masks it).
 pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
     if n == 1 {
-        encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::None);
+        encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::NONE);
     } else {
         encode(
             s,
@@ -516,14 +607,14 @@ pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
             &[0xC1],
             op as u8,
             Rm::Reg(dst),
-            Imm::B(n as i8),
+            Imm::i8(n as i8),
         );
     }
 }
 
 /// `op dst, cl` of the shift group.
 pub fn shift_cl(s: &mut impl Sink, op: Shift, w64: bool, dst: u8) {
-    encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::None);
+    encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::NONE);
 }
 
 /// `setcc dst8`.
@@ -536,7 +627,7 @@ pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
         &[0x0F, 0x90 | cc as u8],
         0,
         Rm::Reg(dst),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -550,7 +641,7 @@ pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
         &[0x0F, 0x40 | cc as u8],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -567,13 +658,13 @@ pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
     };
     let byte_src = matches!(ext, Ext::Zx8 | Ext::Sx8To32 | Ext::Sx8To64);
     let force = byte_src && matches!(src, Rm::Reg(r) if byte_rex(r));
-    encode(s, 0, w, force, op, dst, src, Imm::None);
+    encode(s, 0, w, force, op, dst, src, Imm::NONE);
 }
 
 /// `div src` (unsigned) or `idiv src` (signed): `rdx:rax / src`.
 pub fn div(s: &mut impl Sink, signed: bool, w64: bool, src: u8) {
     let digit = if signed { 7 } else { 6 };
-    encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::None);
+    encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::NONE);
 }
 
 /// Bit scans and population count.
@@ -602,7 +693,7 @@ pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
         &[0x0F, opcode],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -616,18 +707,18 @@ pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
         &[0x0F, 0xBA],
         7,
         Rm::Reg(dst),
-        Imm::B(bit as i8),
+        Imm::i8(bit as i8),
     );
 }
 
 /// `call qword [m]`.
 pub fn call_mem(s: &mut impl Sink, m: Mem) {
-    encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::None);
+    encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::NONE);
 }
 
 /// `jmp qword [m]`.
 pub fn jmp_mem(s: &mut impl Sink, m: Mem) {
-    encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::None);
+    encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::NONE);
 }
 
 /// `movss`/`movsd [m], src` (`op` is [`Packed::MOVSS`] or [`Packed::MOVSD`]).
@@ -641,7 +732,7 @@ pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
         &[0x0F, 0x11],
         src,
         m.into(),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -655,7 +746,7 @@ pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
         &[0x0F, 0x6E],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -669,7 +760,7 @@ pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
         &[0x0F, 0x7E],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -684,7 +775,7 @@ pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: 
         &[0x0F, 0x2A],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -699,7 +790,7 @@ pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: 
         &[0x0F, 0x2C],
         gpr,
         Rm::Reg(xmm),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
@@ -714,13 +805,13 @@ pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
         &[0x0F, 0x3A, op],
         dst,
         Rm::Reg(src),
-        Imm::B(mode as i8),
+        Imm::i8(mode as i8),
     );
 }
 
 /// `movups [m], src` (128 bits, any alignment).
 pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
-    encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::None);
+    encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::NONE);
 }
 
 /// Packed shift by an immediate: `op` is `0x71` (words), `0x72` (doublewords) or `0x73`
@@ -734,7 +825,7 @@ pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
         &[0x0F, op],
         digit,
         Rm::Reg(xmm),
-        Imm::B(imm as i8),
+        Imm::i8(imm as i8),
     );
 }
 
@@ -749,7 +840,7 @@ pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
         &[0x0F, 0xC2],
         dst,
         Rm::Reg(src),
-        Imm::B(predicate as i8),
+        Imm::i8(predicate as i8),
     );
 }
 
@@ -763,13 +854,13 @@ pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
         &[0x0F, 0x3A, 0x22],
         dst,
         Rm::Reg(src),
-        Imm::B(lane as i8),
+        Imm::i8(lane as i8),
     );
 }
 
 /// `pinsrb/pinsrw/pinsrd/pinsrq xmm, [m], lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
-    let imm = Imm::B(lane as i8);
+    let imm = Imm::i8(lane as i8);
     match width {
         1 => encode(
             s,
@@ -807,7 +898,7 @@ pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
 
 /// `pextrb/pextrw/pextrd/pextrq [m], xmm, lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
-    let imm = Imm::B(lane as i8);
+    let imm = Imm::i8(lane as i8);
     let (w, op) = match width {
         1 => (false, 0x14),
         2 => (false, 0x15),
@@ -1159,23 +1250,30 @@ impl Packed {
 
 /// `op reg, rm` for a [`Packed`] instruction without an immediate.
 pub fn packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm) {
-    let opcode = &op.opcode[..op.len as usize];
-    encode(s, op.prefix, op.w, false, opcode, reg, rm, Imm::None);
+    encode_packed(s, op, reg, rm, Imm::NONE);
 }
 
 /// `op reg, rm, imm` for a [`Packed`] instruction with an 8-bit immediate.
 pub fn packed_imm(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: u8) {
-    let opcode = &op.opcode[..op.len as usize];
-    encode(
-        s,
-        op.prefix,
-        op.w,
-        false,
-        opcode,
-        reg,
-        rm,
-        Imm::B(imm as i8),
-    );
+    encode_packed(s, op, reg, rm, Imm::i8(imm as i8));
+}
+
+/// The legacy (SSE) encoding of a [`Packed`] instruction.
+#[inline(always)]
+fn encode_packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: Imm) {
+    let [a, b, c] = op.opcode;
+    let h = Head {
+        prefix: op.prefix,
+        w: op.w,
+        force_rex: false,
+        // The byte past the opcode is 0: the writer stores 4 bytes and keeps `len`.
+        op: u32::from_le_bytes([a, b, c, 0]),
+        op_len: op.len as usize,
+    };
+    match rm {
+        Rm::Reg(r) => encode_rr(s, h, reg, r, imm),
+        Rm::Mem(m) => encode_mem(s, h, reg, m, imm),
+    }
 }
 
 /// The VEX (AVX) form of a [`Packed`] instruction: the same opcode byte, its map (`0F`,
@@ -1204,18 +1302,18 @@ fn encode_vex(s: &mut impl Sink, op: Packed, opcode: u8, reg: u8, vvvv: u8, rm: 
     };
     let r_bar = (!reg >> 3) & 1;
     let v_pp = (!vvvv & 0xF) << 3 | pp;
-    let mut i = Inst::new();
-    if map == 1 && !op.w && x & 1 == 0 && b & 1 == 0 {
-        i.byte(0xC5);
-        i.byte(r_bar << 7 | v_pp);
-    } else {
-        i.byte(0xC4);
-        i.byte(r_bar << 7 | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
-        i.byte((op.w as u8) << 7 | v_pp);
-    }
-    i.byte(opcode);
-    modrm_tail(&mut i, reg, rm, imm);
-    i.emit(s);
+    emit(s, |i| {
+        if map == 1 && !op.w && x & 1 == 0 && b & 1 == 0 {
+            i.byte(0xC5);
+            i.byte(r_bar << 7 | v_pp);
+        } else {
+            i.byte(0xC4);
+            i.byte(r_bar << 7 | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
+            i.byte((op.w as u8) << 7 | v_pp);
+        }
+        i.byte(opcode);
+        modrm_tail(i, reg, rm, imm);
+    });
 }
 
 impl Packed {
@@ -1228,12 +1326,12 @@ impl Packed {
 /// `vop reg, vvvv, rm`: the VEX form of a [`Packed`] instruction (`vvvv` 0 for the forms
 /// without a first source).
 pub fn vex(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm) {
-    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::None);
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::NONE);
 }
 
 /// `vop reg, vvvv, rm, imm`: the VEX form of a [`Packed`] instruction with an immediate.
 pub fn vex_imm(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm, imm: u8) {
-    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::B(imm as i8));
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::i8(imm as i8));
 }
 
 /// `vpsllw`/`vpsrld`/... `dst, src, imm`: the VEX form of [`pshift_imm`] (the destination
@@ -1246,7 +1344,7 @@ pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: 
         digit,
         dst,
         Rm::Reg(src),
-        Imm::B(imm as i8),
+        Imm::i8(imm as i8),
     );
 }
 
@@ -1260,6 +1358,6 @@ pub fn vcmpp(s: &mut impl Sink, double: bool, dst: u8, a: u8, b: u8, predicate: 
         dst,
         a,
         Rm::Reg(b),
-        Imm::B(predicate as i8),
+        Imm::i8(predicate as i8),
     );
 }
