@@ -24,34 +24,115 @@
 use crate::isa::buffer::{CodeBuffer, InstWriter};
 use dynasmrt::relocations::Relocation;
 
-/// A memory operand `[base + index + disp]` (index scale 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A memory operand `[base + index + disp]` (index scale 1), kept encoded: the constructors
+/// choose the addressing form (SIB byte, displacement size) once, so that an encoder only
+/// ORs its register into the ModRM byte and stores the whole operand at once. With a
+/// constant base (the frame and stack pointers, the context register) the choice mostly
+/// folds away where the operand is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Mem {
-    /// Base register.
-    pub base: u8,
-    /// Optional index register (never `rsp`, which cannot be an index).
-    pub index: Option<u8>,
-    /// Signed displacement.
-    pub disp: i32,
+    /// ModRM (mod and r/m; reg 0), the SIB byte if there is one, then the displacement: all
+    /// 32 bits of it (so that no two operands compare equal by accident), of which only the
+    /// first 0, 1 or 4 bytes are part of the encoding. Little-endian.
+    tail: u64,
+    /// Bytes of `tail` that are encoded (1-6).
+    len: u8,
+    /// REX.X and REX.B (`x << 1 | b`).
+    rex: u8,
 }
 
 impl Mem {
     /// `[base + disp]`.
+    #[inline(always)]
     pub const fn base(base: u8, disp: i32) -> Mem {
+        Mem::new(base, None, disp)
+    }
+
+    /// `[base + index + disp]` (`index` is never `rsp`, which cannot be an index).
+    #[inline(always)]
+    pub const fn indexed(base: u8, index: u8, disp: i32) -> Mem {
+        Mem::new(base, Some(index), disp)
+    }
+
+    #[inline(always)]
+    const fn new(base: u8, index: Option<u8>, disp: i32) -> Mem {
+        let b = base & 7;
+        // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
+        let (md, disp_len) = if disp == 0 && b != 5 {
+            (0x00, 0)
+        } else if disp == disp as i8 as i32 {
+            (0x40, 1)
+        } else {
+            (0x80, 4)
+        };
+        let disp = disp as u32 as u64;
+        // Without an index the r/m field is the base, and rsp/r12 (100, the SIB escape) need
+        // a SIB byte with "no index" (0x24); with one, r/m is 100 and the SIB holds both.
+        let (rm, after_modrm, sib_len, x) = match index {
+            None if b == 4 => (4, disp << 8 | 0x24, 1, 0),
+            None => (b, disp, 0, 0),
+            Some(index) => {
+                debug_assert!(index != 4, "rsp cannot be an index register");
+                (
+                    4,
+                    disp << 8 | ((index & 7) << 3 | b) as u64,
+                    1,
+                    (index >> 3) & 1,
+                )
+            }
+        };
         Mem {
-            base,
-            index: None,
-            disp,
+            tail: (md | rm) as u64 | after_modrm << 8,
+            len: 1 + sib_len + disp_len,
+            rex: x << 1 | (base >> 3) & 1,
         }
     }
 
-    /// `[base + index + disp]`.
-    pub const fn indexed(base: u8, index: u8, disp: i32) -> Mem {
-        Mem {
-            base,
-            index: Some(index),
-            disp,
-        }
+    /// Whether the operand has a SIB byte.
+    fn has_sib(self) -> bool {
+        self.tail as u8 & 7 == 4
+    }
+
+    /// The base register.
+    pub fn base_reg(self) -> u8 {
+        let low = if self.has_sib() {
+            (self.tail >> 8) as u8
+        } else {
+            self.tail as u8
+        };
+        low & 7 | (self.rex & 1) << 3
+    }
+
+    /// The index register, if any.
+    pub fn index_reg(self) -> Option<u8> {
+        let index = ((self.tail >> 11) as u8 & 7) | (self.rex & 2) << 2;
+        // Index field 100 without REX.X is "no index" (rsp cannot be one).
+        (self.has_sib() && index != 4).then_some(index)
+    }
+
+    /// The displacement.
+    pub fn disp(self) -> i32 {
+        (self.tail >> (8 + 8 * self.has_sib() as u32)) as u32 as i32
+    }
+
+    /// The ModRM byte (with `reg` in the reg field), SIB byte and displacement, and their
+    /// length (`& 7`: the compiler then knows it fits one 8-byte store).
+    #[inline(always)]
+    fn encoded(self, reg: u8) -> (u64, usize) {
+        (
+            self.tail | u64::from((reg & 7) << 3),
+            (self.len & 7) as usize,
+        )
+    }
+}
+
+impl std::fmt::Debug for Mem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mem")
+            .field("base", &self.base_reg())
+            .field("index", &self.index_reg())
+            .field("disp", &self.disp())
+            .finish()
     }
 }
 
@@ -188,6 +269,14 @@ impl Imm {
             len: 4,
         }
     }
+
+    /// Appends the immediate (nothing for none: the test folds away with a known length).
+    #[inline(always)]
+    fn write(self, i: &mut InstWriter<'_>) {
+        if self.len != 0 {
+            i.u32(self.v, self.len);
+        }
+    }
 }
 
 /// Whether `v` fits in a sign-extended 8-bit immediate or displacement.
@@ -319,13 +408,12 @@ impl Head {
         }
     }
 
-    /// Writes `[prefix] [REX] opcode`; `reg`, `x` and `b` give REX.R, REX.X and REX.B (bit 3
-    /// of the register numbers; `x` 0 without an index).
+    /// Writes `[prefix] [REX] opcode`; `reg` gives REX.R (its bit 3), `xb` REX.X and REX.B
+    /// (`x << 1 | b`).
     #[inline(always)]
-    fn write(self, i: &mut InstWriter<'_>, reg: u8, x: u8, b: u8) {
+    fn write(self, i: &mut InstWriter<'_>, reg: u8, xb: u8) {
         i.byte_if(self.prefix, self.prefix != 0);
-        let rex =
-            (self.w as u8) << 3 | ((reg >> 3) & 1) << 2 | ((x >> 3) & 1) << 1 | ((b >> 3) & 1);
+        let rex = (self.w as u8) << 3 | ((reg >> 3) & 1) << 2 | xb;
         i.byte_if(0x40 | rex, rex != 0 || self.force_rex);
         i.u32(self.op, self.op_len);
     }
@@ -357,9 +445,9 @@ fn encode(
 #[inline(always)]
 fn encode_rr(s: &mut impl Sink, h: Head, reg: u8, r: u8, imm: Imm) {
     emit(s, move |i| {
-        h.write(i, reg, 0, r);
+        h.write(i, reg, (r >> 3) & 1);
         i.byte(0xC0 | (reg & 7) << 3 | (r & 7));
-        i.u32(imm.v, imm.len);
+        imm.write(i);
     });
 }
 
@@ -368,9 +456,10 @@ fn encode_rr(s: &mut impl Sink, h: Head, reg: u8, r: u8, imm: Imm) {
 #[inline(always)]
 fn encode_mem(s: &mut impl Sink, h: Head, reg: u8, m: Mem, imm: Imm) {
     emit(s, move |i| {
-        h.write(i, reg, m.index.unwrap_or(0), m.base);
-        mem_operand(i, reg, m);
-        i.u32(imm.v, imm.len);
+        h.write(i, reg, m.rex);
+        let (tail, len) = m.encoded(reg);
+        i.u64(tail, len);
+        imm.write(i);
     });
 }
 
@@ -379,36 +468,12 @@ fn encode_mem(s: &mut impl Sink, h: Head, reg: u8, m: Mem, imm: Imm) {
 fn modrm_tail(i: &mut InstWriter<'_>, reg: u8, rm: Rm, imm: Imm) {
     match rm {
         Rm::Reg(r) => i.byte(0xC0 | (reg & 7) << 3 | (r & 7)),
-        Rm::Mem(m) => mem_operand(i, reg, m),
-    }
-    i.u32(imm.v, imm.len);
-}
-
-/// The ModRM byte, SIB byte and displacement of a memory operand.
-#[inline(always)]
-fn mem_operand(i: &mut InstWriter<'_>, reg: u8, m: Mem) {
-    let reg = (reg & 7) << 3;
-    let base = m.base & 7;
-    // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
-    let (md, disp_len) = if m.disp == 0 && base != 5 {
-        (0x00, 0)
-    } else if fits_i8(m.disp as i64) {
-        (0x40, 1)
-    } else {
-        (0x80, 4)
-    };
-    // Without an index the r/m field is the base, and rsp/r12 (100, the SIB escape) need a
-    // SIB byte with "no index" (0x24); with one, r/m is 100 and the SIB holds both.
-    let (rm_field, sib, has_sib) = match m.index {
-        None => (base, 0x24, base == 4),
-        Some(index) => {
-            debug_assert_ne!(index, 4, "rsp cannot be an index register");
-            (4, ((index & 7) << 3) | base, true)
+        Rm::Mem(m) => {
+            let (tail, len) = m.encoded(reg);
+            i.u64(tail, len);
         }
-    };
-    i.byte(md | reg | rm_field);
-    i.byte_if(sib, has_sib);
-    i.u32(m.disp as u32, disp_len);
+    }
+    imm.write(i);
 }
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
@@ -1298,7 +1363,7 @@ fn encode_vex(s: &mut impl Sink, op: Packed, opcode: u8, reg: u8, vvvv: u8, rm: 
     };
     let (x, b) = match rm {
         Rm::Reg(r) => (0, r >> 3),
-        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
+        Rm::Mem(m) => (m.rex >> 1, m.rex),
     };
     let r_bar = (!reg >> 3) & 1;
     let v_pp = (!vvvv & 0xF) << 3 | pp;
