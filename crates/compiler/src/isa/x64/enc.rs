@@ -478,11 +478,13 @@ fn modrm_tail(i: &mut InstWriter<'_>, reg: u8, rm: Rm, imm: Imm) {
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
 pub fn mov_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
+    need_room!(s, mov_rr(w64, dst, src));
     encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::NONE);
 }
 
 /// `mov dst, [m]` (32 or 64 bits).
 pub fn mov_load(s: &mut impl Sink, w64: bool, dst: u8, m: Mem) {
+    need_room!(s, mov_load(w64, dst, m));
     encode_mem(s, Head::new(0, w64, false, &[0x8B]), dst, m, Imm::NONE);
 }
 
@@ -505,6 +507,7 @@ pub fn mov_store(s: &mut impl Sink, width: Width, m: Mem, src: u8) {
 /// `mov [m], imm` of the given width (the immediate is truncated to 8 or 16 bits, and
 /// sign-extended for 64 bits).
 pub fn mov_store_imm(s: &mut impl Sink, width: Width, m: Mem, imm: i32) {
+    need_room!(s, mov_store_imm(width, m, imm));
     let (op, imm_len) = match width {
         Width::B => (0xC6, 1),
         Width::W => (0xC7, 2),
@@ -528,6 +531,7 @@ pub fn mov_store_imm(s: &mut impl Sink, width: Width, m: Mem, imm: i32) {
 /// zero-extended 32-bit ones), `mov r64, simm32` and `mov r64, imm64`. A 32-bit move takes
 /// the low 32 bits of `imm`.
 pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
+    need_room!(s, mov_imm(w64, dst, imm));
     if !w64 || imm as u64 <= u32::MAX as u64 {
         emit(s, |i| {
             i.byte_if(0x41, dst >= 8);
@@ -556,6 +560,7 @@ pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
 
 /// `op dst, src` of the ALU group (`cmp` included).
 pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
+    need_room!(s, alu_rr(op, w64, dst, src));
     encode(
         s,
         0,
@@ -570,6 +575,7 @@ pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
 
 /// `op dst, [m]` of the ALU group (`cmp` included).
 pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
+    need_room!(s, alu_load(op, w64, dst, m));
     encode(
         s,
         0,
@@ -585,6 +591,7 @@ pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
 /// `op dst, imm` of the ALU group: imm8 when it fits, else the short `eax`/`rax` form or
 /// imm32 (sign-extended for 64 bits).
 pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
+    need_room!(s, alu_ri(op, w64, dst, imm));
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -618,11 +625,13 @@ pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
 
 /// `test a, b`.
 pub fn test_rr(s: &mut impl Sink, w64: bool, a: u8, b: u8) {
+    need_room!(s, test_rr(w64, a, b));
     encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::NONE);
 }
 
 /// `imul dst, src`.
 pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
+    need_room!(s, imul_rr(w64, dst, src));
     encode(
         s,
         0,
@@ -637,6 +646,7 @@ pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
 
 /// `imul dst, src, imm` (imm8 when it fits).
 pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
+    need_room!(s, imul_rri(w64, dst, src, imm));
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -655,12 +665,14 @@ pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
 
 /// `lea dst, [m]` (64-bit).
 pub fn lea(s: &mut impl Sink, dst: u8, m: Mem) {
+    need_room!(s, lea(dst, m));
     encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::NONE);
 }
 
 /// `op dst, n` of the shift group (`D1` for a count of 1, else `C1 ib`). The count is
 /// used as given (the processor masks it).
 pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
+    need_room!(s, shift_imm(op, w64, dst, n));
     if n == 1 {
         encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::NONE);
     } else {
@@ -679,11 +691,13 @@ pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
 
 /// `op dst, cl` of the shift group.
 pub fn shift_cl(s: &mut impl Sink, op: Shift, w64: bool, dst: u8) {
+    need_room!(s, shift_cl(op, w64, dst));
     encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::NONE);
 }
 
 /// `setcc dst8`.
 pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
+    need_room!(s, setcc(cc, dst));
     encode(
         s,
         0,
@@ -698,6 +712,7 @@ pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
 
 /// `cmovcc dst, src`.
 pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
+    need_room!(s, cmovcc(cc, w64, dst, src));
     encode(
         s,
         0,
@@ -712,6 +727,7 @@ pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
 
 /// `movzx`/`movsx`/`movsxd dst, src` from a register or memory.
 pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
+    need_room!(s, extend(ext, dst, src));
     let (w, op): (bool, &[u8]) = match ext {
         Ext::Zx8 => (false, &[0x0F, 0xB6]),
         Ext::Zx16 => (false, &[0x0F, 0xB7]),
@@ -728,6 +744,7 @@ pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
 
 /// `div src` (unsigned) or `idiv src` (signed): `rdx:rax / src`.
 pub fn div(s: &mut impl Sink, signed: bool, w64: bool, src: u8) {
+    need_room!(s, div(signed, w64, src));
     let digit = if signed { 7 } else { 6 };
     encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::NONE);
 }
@@ -745,6 +762,7 @@ pub enum BitOp {
 
 /// `bsf`/`bsr`/`popcnt dst, src`.
 pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
+    need_room!(s, bit_op(op, w64, dst, src));
     let (prefix, opcode) = match op {
         BitOp::Bsf => (0, 0xBC),
         BitOp::Bsr => (0, 0xBD),
@@ -764,6 +782,7 @@ pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
 
 /// `btc dst, bit` (64-bit).
 pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
+    need_room!(s, btc_imm(dst, bit));
     encode(
         s,
         0,
@@ -778,16 +797,19 @@ pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
 
 /// `call qword [m]`.
 pub fn call_mem(s: &mut impl Sink, m: Mem) {
+    need_room!(s, call_mem(m));
     encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::NONE);
 }
 
 /// `jmp qword [m]`.
 pub fn jmp_mem(s: &mut impl Sink, m: Mem) {
+    need_room!(s, jmp_mem(m));
     encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::NONE);
 }
 
 /// `movss`/`movsd [m], src` (`op` is [`Packed::MOVSS`] or [`Packed::MOVSD`]).
 pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
+    need_room!(s, sse_store(op, m, src));
     debug_assert!(op == Packed::MOVSS || op == Packed::MOVSD);
     encode(
         s,
@@ -803,6 +825,7 @@ pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
 
 /// `movd xmm, r32` / `movq xmm, r64`.
 pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
+    need_room!(s, movd_to_xmm(w64, xmm, gpr));
     encode(
         s,
         0x66,
@@ -817,6 +840,7 @@ pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
 
 /// `movd r32, xmm` / `movq r64, xmm`.
 pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
+    need_room!(s, movd_from_xmm(w64, gpr, xmm));
     encode(
         s,
         0x66,
@@ -831,6 +855,7 @@ pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
 
 /// `cvtsi2ss`/`cvtsi2sd xmm, r32/r64`.
 pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: u8) {
+    need_room!(s, cvt_int_to_float(f64_, w64, xmm, gpr));
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -846,6 +871,7 @@ pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: 
 
 /// `cvttss2si`/`cvttsd2si r32/r64, xmm`.
 pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: u8) {
+    need_room!(s, cvt_float_to_int(f64_, w64, gpr, xmm));
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -861,6 +887,7 @@ pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: 
 
 /// `roundss`/`roundsd dst, src, mode`.
 pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
+    need_room!(s, round(f64_, dst, src, mode));
     let op = if f64_ { 0x0B } else { 0x0A };
     encode(
         s,
@@ -876,12 +903,14 @@ pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
 
 /// `movups [m], src` (128 bits, any alignment).
 pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
+    need_room!(s, movups_store(m, src));
     encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::NONE);
 }
 
 /// Packed shift by an immediate: `op` is `0x71` (words), `0x72` (doublewords) or `0x73`
 /// (quadwords), `digit` 2 (logical right), 4 (arithmetic right) or 6 (left).
 pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
+    need_room!(s, pshift_imm(op, digit, xmm, imm));
     encode(
         s,
         0x66,
@@ -896,6 +925,7 @@ pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
 
 /// `cmpps`/`cmppd dst, src, predicate` (0 eq, 1 lt, 2 le, 3 unord, 4 neq, ...).
 pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
+    need_room!(s, cmpp(double, dst, src, predicate));
     let prefix = if double { 0x66 } else { 0 };
     encode(
         s,
@@ -911,6 +941,7 @@ pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
 
 /// `pinsrq dst, src, lane` (SSE4.1): 64-bit lane `lane` (0 or 1) of xmm `dst` from `src`.
 pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
+    need_room!(s, pinsrq(dst, src, lane));
     encode(
         s,
         0x66,
@@ -925,6 +956,7 @@ pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
 
 /// `pinsrb/pinsrw/pinsrd/pinsrq xmm, [m], lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
+    need_room!(s, pinsr_mem(width, xmm, m, lane));
     let imm = Imm::i8(lane as i8);
     match width {
         1 => encode(
@@ -963,6 +995,7 @@ pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
 
 /// `pextrb/pextrw/pextrd/pextrq [m], xmm, lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
+    need_room!(s, pextr_mem(width, m, xmm, lane));
     let imm = Imm::i8(lane as i8);
     let (w, op) = match width {
         1 => (false, 0x14),
@@ -1315,11 +1348,13 @@ impl Packed {
 
 /// `op reg, rm` for a [`Packed`] instruction without an immediate.
 pub fn packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm) {
+    need_room!(s, packed(op, reg, rm));
     encode_packed(s, op, reg, rm, Imm::NONE);
 }
 
 /// `op reg, rm, imm` for a [`Packed`] instruction with an 8-bit immediate.
 pub fn packed_imm(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: u8) {
+    need_room!(s, packed_imm(op, reg, rm, imm));
     encode_packed(s, op, reg, rm, Imm::i8(imm as i8));
 }
 
@@ -1391,17 +1426,20 @@ impl Packed {
 /// `vop reg, vvvv, rm`: the VEX form of a [`Packed`] instruction (`vvvv` 0 for the forms
 /// without a first source).
 pub fn vex(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm) {
+    need_room!(s, vex(op, reg, vvvv, rm));
     encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::NONE);
 }
 
 /// `vop reg, vvvv, rm, imm`: the VEX form of a [`Packed`] instruction with an immediate.
 pub fn vex_imm(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm, imm: u8) {
+    need_room!(s, vex_imm(op, reg, vvvv, rm, imm));
     encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::i8(imm as i8));
 }
 
 /// `vpsllw`/`vpsrld`/... `dst, src, imm`: the VEX form of [`pshift_imm`] (the destination
 /// in `vvvv`, the source in ModRM r/m).
 pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: u8) {
+    need_room!(s, vpshift_imm(op, digit, dst, src, imm));
     encode_vex(
         s,
         Packed::op(0x66, op),
@@ -1415,6 +1453,7 @@ pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: 
 
 /// `vcmpps`/`vcmppd dst, a, b, predicate`: the VEX form of [`cmpp`].
 pub fn vcmpp(s: &mut impl Sink, double: bool, dst: u8, a: u8, b: u8, predicate: u8) {
+    need_room!(s, vcmpp(double, dst, a, b, predicate));
     let prefix = if double { 0x66 } else { 0 };
     encode_vex(
         s,
