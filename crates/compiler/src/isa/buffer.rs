@@ -92,10 +92,10 @@ impl<R: Relocation> CodeBuffer<R> {
         InstWriter::try_new(&mut self.ops)
     }
 
-    /// The code vector (for [`InstWriter::has_room`]).
+    /// Whether [`CodeBuffer::try_inst`] succeeds.
     #[inline(always)]
-    pub fn code_vec(&self) -> &Vec<u8> {
-        &self.ops
+    pub fn has_inst_room(&self) -> bool {
+        InstWriter::has_room(&self.ops)
     }
 
     /// Grows the buffer so that [`CodeBuffer::try_inst`] succeeds.

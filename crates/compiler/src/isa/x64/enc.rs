@@ -326,7 +326,7 @@ impl<R: Relocation> Sink for CodeBuffer<R> {
 
     #[inline(always)]
     fn has_room(&self) -> bool {
-        InstWriter::has_room(self.code_vec())
+        CodeBuffer::has_inst_room(self)
     }
 }
 
@@ -336,8 +336,9 @@ fn byte_rex(r: u8) -> bool {
     (4..8).contains(&r)
 }
 
-/// Writes one instruction with `f` into `s`. When the sink has no room, the cold path grows
-/// it and runs `f` there, so the hot path has no call (and needs no saved registers).
+/// Writes one instruction with `f` into `s`. The encoders check for room first
+/// ([`need_room`]), so the test here folds away; without that check, the cold path grows
+/// the sink and runs `f` there.
 #[inline(always)]
 fn emit<S: Sink>(s: &mut S, f: impl FnOnce(&mut InstWriter<'_>)) {
     match s.try_inst() {
