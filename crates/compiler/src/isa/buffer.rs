@@ -1,10 +1,10 @@
 //! The code buffer the macro assemblers emit into: what `dynasmrt::VecAssembler` does (a byte
 //! vector plus dynasm's label and relocation registries), with
 //!
-//! * a fast append of a whole instruction ([`CodeBuffer::put16`]: one 16-byte unaligned store
-//!   into the spare capacity instead of a `memcpy` call per instruction), and fixed-size
-//!   stores for dynasm's `push_u32` & co. (the default methods go through `Extend<&u8>`, a
-//!   `memcpy` call per 4-byte aarch64 instruction);
+//! * a fast append of a whole instruction ([`InstWriter`]: its parts stored straight into the
+//!   spare capacity, the capacity checked once, instead of a `memcpy` call per instruction),
+//!   and fixed-size stores for dynasm's `push_u32` & co. (the default methods go through
+//!   `Extend<&u8>`, a `memcpy` call per 4-byte aarch64 instruction);
 //! * [`CodeBuffer::take_code`], which hands out an exact-size copy of the code and keeps the
 //!   buffer (and the label/relocation vectors) for the next function, instead of giving the
 //!   whole over-reserved allocation away and allocating a fresh one per function.
@@ -84,30 +84,23 @@ impl<R: Relocation> CodeBuffer<R> {
         self.ops.reserve(n);
     }
 
-    /// Appends the first `len` (at most 16) bytes of `bytes`: one unaligned 16-byte store
-    /// into the spare capacity, then the length moves by `len` (the bytes past `len` are
-    /// overwritten by the next append or never read).
-    ///
-    /// # Panics
-    ///
-    /// If `len > 16`.
+    /// A writer for one instruction (at most 15 bytes) appended to the code (see
+    /// [`InstWriter`]), or `None` when the spare capacity is too small
+    /// ([`CodeBuffer::reserve_inst`]).
     #[inline(always)]
-    pub fn put16(&mut self, bytes: &[u8; 16], len: usize) {
-        assert!(len <= 16, "put16 of {len} bytes");
-        let at = self.ops.len();
-        if self.ops.capacity() - at < 16 {
-            self.grow(16);
-        }
-        // SAFETY: the check above (or `grow`) guarantees `capacity - at >= 16`, so the 16
-        // bytes from `as_mut_ptr() + at` are inside the vector's allocation and writable;
-        // `bytes` is a separate 16-byte array (a shared borrow cannot alias the vector we
-        // hold mutably), so the ranges do not overlap. `at + len <= capacity` because
-        // `len <= 16`, and the bytes `at..at + len` were just initialized, so `set_len` only
-        // exposes initialized bytes.
-        unsafe {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), self.ops.as_mut_ptr().add(at), 16);
-            self.ops.set_len(at + len);
-        }
+    pub fn try_inst(&mut self) -> Option<InstWriter<'_>> {
+        InstWriter::try_new(&mut self.ops)
+    }
+
+    /// Whether [`CodeBuffer::try_inst`] succeeds.
+    #[inline(always)]
+    pub fn has_inst_room(&self) -> bool {
+        InstWriter::has_room(&self.ops)
+    }
+
+    /// Grows the buffer so that [`CodeBuffer::try_inst`] succeeds.
+    pub fn reserve_inst(&mut self) {
+        InstWriter::reserve(&mut self.ops);
     }
 
     /// Appends a fixed-size array with one store (the `push_*` methods).
@@ -117,9 +110,9 @@ impl<R: Relocation> CodeBuffer<R> {
         if self.ops.capacity() - at < N {
             self.grow(N);
         }
-        // SAFETY: as in `put16`: `capacity - at >= N`, so the `N` bytes written (unaligned,
-        // `u8` arrays have no alignment requirement anyway) lie in the allocation, and they
-        // are all initialized before `set_len` exposes them.
+        // SAFETY: `capacity - at >= N` (checked above, or made so by `grow`), so the `N` bytes
+        // written (unaligned; `u8` arrays have no alignment requirement anyway) lie in the
+        // allocation, and they are all initialized before `set_len` exposes them.
         unsafe {
             ptr::write_unaligned(self.ops.as_mut_ptr().add(at).cast::<[u8; N]>(), bytes);
             self.ops.set_len(at + N);
@@ -171,6 +164,124 @@ impl<R: Relocation> CodeBuffer<R> {
         self.relocs.take_statics().for_each(drop);
         self.relocs.take_dynamics().for_each(drop);
         self.error = None;
+    }
+}
+
+/// Appends one instruction (at most 15 bytes) to a byte vector by writing its parts straight
+/// into the spare capacity: each part is one unaligned store of a fixed width (1, 4 or 8
+/// bytes) followed by moving the write position by the part's actual length, so optional
+/// bytes (a prefix, REX, SIB) and variable-length fields (displacement, immediate) cost a
+/// store and an add instead of shifting the instruction into a wide integer. The bytes a
+/// wide store writes past its length are overwritten by the next part or lie past the end.
+/// The capacity is checked once, in [`InstWriter::try_new`], and the vector's length moves
+/// once, in [`InstWriter::finish`]; a writer dropped without `finish` appends nothing.
+pub struct InstWriter<'a> {
+    vec: &'a mut Vec<u8>,
+    /// `vec.as_mut_ptr() + vec.len()`: the first spare byte.
+    at: *mut u8,
+    /// Bytes written so far.
+    n: usize,
+}
+
+impl<'a> InstWriter<'a> {
+    /// Spare bytes needed: a write starts at most 15 bytes in (the position is masked to
+    /// `0..16`) and is at most 8 bytes wide.
+    const SPARE: usize = 32;
+
+    /// A writer appending to `vec`, or `None` if it has fewer than [`Self::SPARE`] spare
+    /// bytes ([`InstWriter::reserve`] makes room). Callers grow on a separate cold path and
+    /// retry, which keeps any call out of the encoder's hot path.
+    #[inline(always)]
+    pub fn try_new(vec: &'a mut Vec<u8>) -> Option<InstWriter<'a>> {
+        if !Self::has_room(vec) {
+            return None;
+        }
+        let len = vec.len();
+        // SAFETY: `len <= capacity`, so the result is inside (or one past) the allocation.
+        let at = unsafe { vec.as_mut_ptr().add(len) };
+        Some(InstWriter { vec, at, n: 0 })
+    }
+
+    /// Whether [`InstWriter::try_new`] succeeds on `vec`.
+    #[inline(always)]
+    pub fn has_room(vec: &Vec<u8>) -> bool {
+        vec.capacity() - vec.len() >= Self::SPARE
+    }
+
+    /// Grows `vec` so that [`InstWriter::try_new`] succeeds.
+    #[cold]
+    #[inline(never)]
+    pub fn reserve(vec: &mut Vec<u8>) {
+        vec.reserve(Self::SPARE);
+    }
+
+    /// Writes the `N` bytes of `bytes` at the current position (masked to `0..16`).
+    #[inline(always)]
+    fn write<const N: usize>(&mut self, bytes: [u8; N]) {
+        const { assert!(N <= 8) };
+        // SAFETY: `try_new` checked that `SPARE` (32) spare bytes follow `at`, and nothing else can
+        // touch the vector while we borrow it mutably; the write covers
+        // `(n & 15)..(n & 15) + N`, at most `15 + 8 <= 32`, so it stays inside the spare
+        // capacity. `[u8; N]` needs no alignment (and `write_unaligned` requires none).
+        unsafe { ptr::write_unaligned(self.at.add(self.n & 15).cast::<[u8; N]>(), bytes) }
+    }
+
+    /// Appends the byte `x` if `present` (it is written either way; the position moves only
+    /// when present).
+    #[inline(always)]
+    pub fn byte_if(&mut self, x: u8, present: bool) {
+        self.write([x]);
+        self.n += present as usize;
+    }
+
+    /// Appends the byte `x`.
+    #[inline(always)]
+    pub fn byte(&mut self, x: u8) {
+        self.byte_if(x, true);
+    }
+
+    /// Appends the low `len` (at most 4) bytes of `x`, little-endian.
+    #[inline(always)]
+    pub fn u32(&mut self, x: u32, len: usize) {
+        debug_assert!(len <= 4);
+        self.write(x.to_le_bytes());
+        // `min`: never past the bytes written (folds away for the lengths the encoder uses).
+        self.n += len.min(4);
+    }
+
+    /// Appends the low `len` (at most 8) bytes of `x`, little-endian.
+    #[inline(always)]
+    pub fn u64(&mut self, x: u64, len: usize) {
+        debug_assert!(len <= 8);
+        self.write(x.to_le_bytes());
+        self.n += len.min(8);
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Makes the bytes written part of the vector.
+    ///
+    /// # Panics
+    ///
+    /// If more than 15 bytes were written (no x86 instruction is that long, so it is a bug
+    /// in the encoder; the bytes past 16 would have overwritten the first ones).
+    #[inline(always)]
+    pub fn finish(self) {
+        assert!(self.n < 16, "x64 encoding of {} bytes", self.n);
+        let len = self.vec.len() + self.n;
+        // SAFETY: `n < 16`, so every write started below 16 and the mask never wrapped: the
+        // parts were written one after another from `at`, each position move at most the
+        // part's width, so all of `at..at + n` was written. `len <= capacity` because `n` is
+        // below the 32 spare bytes checked in `try_new`.
+        unsafe { self.vec.set_len(len) }
     }
 }
 
@@ -353,53 +464,81 @@ mod tests {
         X64Relocation::from_size(RelocationKind::Relative, RelocationSize::DWord)
     }
 
-    fn pattern(seed: u8) -> [u8; 16] {
-        std::array::from_fn(|i| seed.wrapping_mul(31).wrapping_add(i as u8))
+    /// Appends `parts` (value, kind, length) as one instruction: kind 0 a byte (length 0
+    /// or 1), 1 a `u32`, 2 a `u64`.
+    fn write_inst(v: &mut Vec<u8>, parts: &[(u64, u8, usize)]) {
+        if !InstWriter::has_room(v) {
+            InstWriter::reserve(v);
+        }
+        let mut w = InstWriter::try_new(v).expect("room after reserve");
+        for &(x, kind, len) in parts {
+            match kind {
+                0 => w.byte_if(x as u8, len == 1),
+                1 => w.u32(x as u32, len),
+                _ => w.u64(x, len),
+            }
+        }
+        w.finish();
     }
 
     #[test]
-    fn put16_every_length_across_capacity_boundaries() {
-        // Start from several small capacities so appends hit the "fewer than 16 bytes
-        // left" path at every offset, including exactly at and just past the boundary.
-        for initial in [0usize, 1, 7, 15, 16, 17, 31, 33] {
-            let mut b = Buf::new();
-            b.reserve(initial);
+    fn inst_writer_parts_across_capacity_boundaries() {
+        // Start from several small capacities so appends hit the "no room" path at every
+        // offset; each instruction mixes optional bytes and partial wide stores.
+        for initial in [0usize, 1, 7, 15, 16, 17, 31, 32, 33, 47] {
+            let mut v: Vec<u8> = Vec::with_capacity(initial);
             let mut expect = Vec::new();
-            for round in 0..40u8 {
-                for len in 0..=16usize {
-                    let bytes = pattern(round ^ len as u8);
-                    b.put16(&bytes, len);
-                    expect.extend_from_slice(&bytes[..len]);
-                    assert_eq!(b.code(), &expect[..], "initial {initial} len {len}");
-                    assert!(b.capacity() >= b.code().len());
+            for round in 0..60u64 {
+                let seed = round.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let parts = [
+                    (seed, 0, (round & 1) as usize),
+                    (seed >> 8, 0, 1),
+                    (seed >> 16, 1, (round % 5) as usize),
+                    (seed >> 24, 2, (round % 7) as usize),
+                    (seed >> 32, 1, (round % 3) as usize),
+                ];
+                write_inst(&mut v, &parts);
+                for &(x, _, len) in &parts {
+                    expect.extend_from_slice(&x.to_le_bytes()[..len]);
                 }
+                assert_eq!(v, expect, "initial {initial} round {round}");
             }
         }
     }
 
     #[test]
-    fn put16_fills_capacity_exactly() {
-        // A vector with exactly 16 free bytes is written without growing; with 15 it grows.
-        let mut b = Buf::new();
-        b.reserve(32);
-        let cap = b.capacity();
-        let fill = cap - 16;
-        for _ in 0..fill {
-            b.push(0xAA);
-        }
-        b.put16(&pattern(1), 16);
-        assert_eq!(b.capacity(), cap);
-        assert_eq!(b.code().len(), cap);
-        assert_eq!(&b.code()[fill..], &pattern(1));
-        b.put16(&pattern(2), 3);
-        assert!(b.capacity() > cap);
-        assert_eq!(&b.code()[cap..], &pattern(2)[..3]);
+    fn inst_writer_needs_32_spare_bytes() {
+        let mut v: Vec<u8> = Vec::with_capacity(64);
+        let cap = v.capacity();
+        v.resize(cap - 32, 0xAA);
+        assert!(InstWriter::has_room(&v));
+        v.push(0xAA);
+        assert!(!InstWriter::has_room(&v));
+        assert!(InstWriter::try_new(&mut v).is_none());
+        InstWriter::reserve(&mut v);
+        assert!(InstWriter::has_room(&v));
     }
 
     #[test]
-    #[should_panic(expected = "put16 of 17 bytes")]
-    fn put16_rejects_more_than_16() {
-        Buf::new().put16(&[0; 16], 17);
+    fn inst_writer_dropped_without_finish_appends_nothing() {
+        let mut v = vec![1u8, 2, 3];
+        v.reserve(32);
+        {
+            let mut w = InstWriter::try_new(&mut v).unwrap();
+            w.u64(u64::MAX, 8);
+            assert_eq!(w.len(), 8);
+        }
+        assert_eq!(v, [1, 2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "x64 encoding of 16 bytes")]
+    fn inst_writer_rejects_16_bytes() {
+        let mut v = Vec::with_capacity(32);
+        let mut w = InstWriter::try_new(&mut v).unwrap();
+        w.u64(0, 8);
+        w.u64(0, 8);
+        w.finish();
     }
 
     #[test]

@@ -21,37 +21,118 @@
 //! `Vec<u8>` in tests). Registers are hardware numbers 0-15 (`rax`..`r15`, `xmm0`..`xmm15`).
 //! Jumps and anything that needs a label stay with dynasm.
 
-use crate::isa::buffer::CodeBuffer;
+use crate::isa::buffer::{CodeBuffer, InstWriter};
 use dynasmrt::relocations::Relocation;
 
-/// A memory operand `[base + index + disp]` (index scale 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A memory operand `[base + index + disp]` (index scale 1), kept encoded: the constructors
+/// choose the addressing form (SIB byte, displacement size) once, so that an encoder only
+/// ORs its register into the ModRM byte and stores the whole operand at once. With a
+/// constant base (the frame and stack pointers, the context register) the choice mostly
+/// folds away where the operand is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Mem {
-    /// Base register.
-    pub base: u8,
-    /// Optional index register (never `rsp`, which cannot be an index).
-    pub index: Option<u8>,
-    /// Signed displacement.
-    pub disp: i32,
+    /// ModRM (mod and r/m; reg 0), the SIB byte if there is one, then the displacement: all
+    /// 32 bits of it (so that no two operands compare equal by accident), of which only the
+    /// first 0, 1 or 4 bytes are part of the encoding. Little-endian.
+    tail: u64,
+    /// Bytes of `tail` that are encoded (1-6).
+    len: u8,
+    /// REX.X and REX.B (`x << 1 | b`).
+    rex: u8,
 }
 
 impl Mem {
     /// `[base + disp]`.
+    #[inline(always)]
     pub const fn base(base: u8, disp: i32) -> Mem {
+        Mem::new(base, None, disp)
+    }
+
+    /// `[base + index + disp]` (`index` is never `rsp`, which cannot be an index).
+    #[inline(always)]
+    pub const fn indexed(base: u8, index: u8, disp: i32) -> Mem {
+        Mem::new(base, Some(index), disp)
+    }
+
+    #[inline(always)]
+    const fn new(base: u8, index: Option<u8>, disp: i32) -> Mem {
+        let b = base & 7;
+        // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
+        let (md, disp_len) = if disp == 0 && b != 5 {
+            (0x00, 0)
+        } else if disp == disp as i8 as i32 {
+            (0x40, 1)
+        } else {
+            (0x80, 4)
+        };
+        let disp = disp as u32 as u64;
+        // Without an index the r/m field is the base, and rsp/r12 (100, the SIB escape) need
+        // a SIB byte with "no index" (0x24); with one, r/m is 100 and the SIB holds both.
+        let (rm, after_modrm, sib_len, x) = match index {
+            None if b == 4 => (4, disp << 8 | 0x24, 1, 0),
+            None => (b, disp, 0, 0),
+            Some(index) => {
+                debug_assert!(index != 4, "rsp cannot be an index register");
+                (
+                    4,
+                    disp << 8 | ((index & 7) << 3 | b) as u64,
+                    1,
+                    (index >> 3) & 1,
+                )
+            }
+        };
         Mem {
-            base,
-            index: None,
-            disp,
+            tail: (md | rm) as u64 | after_modrm << 8,
+            len: 1 + sib_len + disp_len,
+            rex: x << 1 | (base >> 3) & 1,
         }
     }
 
-    /// `[base + index + disp]`.
-    pub const fn indexed(base: u8, index: u8, disp: i32) -> Mem {
-        Mem {
-            base,
-            index: Some(index),
-            disp,
-        }
+    /// Whether the operand has a SIB byte.
+    fn has_sib(self) -> bool {
+        self.tail as u8 & 7 == 4
+    }
+
+    /// The base register.
+    pub fn base_reg(self) -> u8 {
+        let low = if self.has_sib() {
+            (self.tail >> 8) as u8
+        } else {
+            self.tail as u8
+        };
+        low & 7 | (self.rex & 1) << 3
+    }
+
+    /// The index register, if any.
+    pub fn index_reg(self) -> Option<u8> {
+        let index = ((self.tail >> 11) as u8 & 7) | (self.rex & 2) << 2;
+        // Index field 100 without REX.X is "no index" (rsp cannot be one).
+        (self.has_sib() && index != 4).then_some(index)
+    }
+
+    /// The displacement.
+    pub fn disp(self) -> i32 {
+        (self.tail >> (8 + 8 * self.has_sib() as u32)) as u32 as i32
+    }
+
+    /// The ModRM byte (with `reg` in the reg field), SIB byte and displacement, and their
+    /// length (`& 7`: the compiler then knows it fits one 8-byte store).
+    #[inline(always)]
+    fn encoded(self, reg: u8) -> (u64, usize) {
+        (
+            self.tail | u64::from((reg & 7) << 3),
+            (self.len & 7) as usize,
+        )
+    }
+}
+
+impl std::fmt::Debug for Mem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mem")
+            .field("base", &self.base_reg())
+            .field("index", &self.index_reg())
+            .field("disp", &self.disp())
+            .finish()
     }
 }
 
@@ -163,13 +244,39 @@ pub enum Ext {
     Sx32To64,
 }
 
-/// An immediate operand.
+/// An immediate operand: the low `len` bytes of `v` (0, 1, 2 or 4).
 #[derive(Clone, Copy)]
-enum Imm {
-    None,
-    B(i8),
-    W(i16),
-    D(i32),
+struct Imm {
+    v: u32,
+    len: usize,
+}
+
+impl Imm {
+    const NONE: Imm = Imm { v: 0, len: 0 };
+
+    #[inline(always)]
+    fn i8(v: i8) -> Imm {
+        Imm {
+            v: v as u8 as u32,
+            len: 1,
+        }
+    }
+
+    #[inline(always)]
+    fn i32(v: i32) -> Imm {
+        Imm {
+            v: v as u32,
+            len: 4,
+        }
+    }
+
+    /// Appends the immediate (nothing for none: the test folds away with a known length).
+    #[inline(always)]
+    fn write(self, i: &mut InstWriter<'_>) {
+        if self.len != 0 {
+            i.u32(self.v, self.len);
+        }
+    }
 }
 
 /// Whether `v` fits in a sign-extended 8-bit immediate or displacement.
@@ -177,61 +284,49 @@ pub fn fits_i8(v: i64) -> bool {
     v == v as i8 as i64
 }
 
-/// One instruction being assembled (at most 15 bytes), little-endian in one integer: kept
-/// in registers and stored once, where bytes written one by one into an array and then
-/// copied out as 16 would stall the copy (a wide load cannot be forwarded from narrow
-/// stores). The write position is masked to 0..16; an encoding longer than 15 bytes (a bug:
-/// x86 has none) would garble its first bytes, but it also leaves `n >= 16`, which `emit`
-/// rejects: one check per instruction instead of one per byte.
-struct Inst {
-    v: u128,
-    n: usize,
-}
-
-impl Inst {
-    #[inline(always)]
-    fn new() -> Inst {
-        Inst { v: 0, n: 0 }
-    }
-
-    #[inline(always)]
-    fn byte(&mut self, x: u8) {
-        debug_assert!(self.n < 16);
-        self.v |= u128::from(x) << ((self.n & 15) * 8);
-        self.n += 1;
-    }
-
-    #[inline(always)]
-    fn bytes(&mut self, xs: &[u8]) {
-        debug_assert!(self.n + xs.len() <= 16);
-        for &x in xs {
-            self.byte(x);
-        }
-    }
-
-    #[inline(always)]
-    fn emit(&self, s: &mut impl Sink) {
-        assert!(self.n < 16, "x64 encoding of {} bytes", self.n);
-        s.put(&self.v.to_le_bytes(), self.n);
-    }
-}
-
-/// Where the encoders append their instructions.
+/// Where the encoders append their instructions: anything that can hand out an
+/// [`InstWriter`] for one instruction (the [`CodeBuffer`], or a `Vec<u8>` in tests).
 pub trait Sink {
-    /// Appends the first `len` (at most 16) bytes of `bytes`.
-    fn put(&mut self, bytes: &[u8; 16], len: usize);
+    /// A writer appending one instruction, or `None` when there is no room for one (then
+    /// [`Sink::grow`]).
+    fn try_inst(&mut self) -> Option<InstWriter<'_>>;
+
+    /// Makes room for one instruction.
+    fn grow(&mut self);
+
+    /// Whether [`Sink::try_inst`] would succeed.
+    fn has_room(&self) -> bool;
 }
 
 impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8; 16], len: usize) {
-        self.extend_from_slice(&bytes[..len]);
+    #[inline(always)]
+    fn try_inst(&mut self) -> Option<InstWriter<'_>> {
+        InstWriter::try_new(self)
+    }
+
+    fn grow(&mut self) {
+        InstWriter::reserve(self);
+    }
+
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        InstWriter::has_room(self)
     }
 }
 
 impl<R: Relocation> Sink for CodeBuffer<R> {
     #[inline(always)]
-    fn put(&mut self, bytes: &[u8; 16], len: usize) {
-        self.put16(bytes, len);
+    fn try_inst(&mut self) -> Option<InstWriter<'_>> {
+        CodeBuffer::try_inst(self)
+    }
+
+    fn grow(&mut self) {
+        CodeBuffer::reserve_inst(self);
+    }
+
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        CodeBuffer::has_inst_room(self)
     }
 }
 
@@ -239,6 +334,90 @@ impl<R: Relocation> Sink for CodeBuffer<R> {
 /// `dil`; without REX those encodings mean `ah`, `ch`, `dh`, `bh`).
 fn byte_rex(r: u8) -> bool {
     (4..8).contains(&r)
+}
+
+/// Writes one instruction with `f` into `s`. The encoders check for room first
+/// ([`need_room`]), so the test here folds away; without that check, the cold path grows
+/// the sink and runs `f` there.
+#[inline(always)]
+fn emit<S: Sink>(s: &mut S, f: impl FnOnce(&mut InstWriter<'_>)) {
+    match s.try_inst() {
+        Some(mut i) => {
+            f(&mut i);
+            i.finish();
+        }
+        None => emit_after_growing(s, f),
+    }
+}
+
+/// Starts an encoder that emits one instruction: when the sink has no room for it, the
+/// encoder grows the sink and runs again, on a cold path that takes only its arguments (so
+/// the hot path neither builds [`emit`]'s closure in memory nor keeps values in saved
+/// registers across a call). [`emit`] then finds the room and its own check folds away.
+macro_rules! need_room {
+    ($s:ident, $f:ident($($a:ident),*)) => {
+        if !$s.has_room() {
+            return grow_and_retry($s, |s, ($($a,)*)| $f(s, $($a),*), ($($a,)*));
+        }
+    };
+}
+
+/// The rare path of [`need_room`].
+#[cold]
+#[inline(never)]
+fn grow_and_retry<S: Sink, A>(s: &mut S, f: impl FnOnce(&mut S, A), args: A) {
+    s.grow();
+    f(s, args)
+}
+
+/// The rare path of [`emit`].
+#[cold]
+#[inline(never)]
+fn emit_after_growing<S: Sink>(s: &mut S, f: impl FnOnce(&mut InstWriter<'_>)) {
+    s.grow();
+    let mut i = s.try_inst().expect("room for an instruction after growing");
+    f(&mut i);
+    i.finish();
+}
+
+/// The bytes before ModRM: mandatory prefix (0 for none), REX.W, opcode bytes (1-3, as a
+/// little-endian integer), and whether a REX prefix is needed even without a bit set (8-bit
+/// registers 4-7).
+#[derive(Clone, Copy)]
+struct Head {
+    prefix: u8,
+    w: bool,
+    force_rex: bool,
+    op: u32,
+    op_len: usize,
+}
+
+impl Head {
+    #[inline(always)]
+    fn new(prefix: u8, w: bool, force_rex: bool, opcode: &[u8]) -> Head {
+        debug_assert!((1..=3).contains(&opcode.len()));
+        let mut op = 0;
+        for (k, &b) in opcode.iter().enumerate().take(3) {
+            op |= u32::from(b) << (8 * k);
+        }
+        Head {
+            prefix,
+            w,
+            force_rex,
+            op,
+            op_len: opcode.len(),
+        }
+    }
+
+    /// Writes `[prefix] [REX] opcode`; `reg` gives REX.R (its bit 3), `xb` REX.X and REX.B
+    /// (`x << 1 | b`).
+    #[inline(always)]
+    fn write(self, i: &mut InstWriter<'_>, reg: u8, xb: u8) {
+        i.byte_if(self.prefix, self.prefix != 0);
+        let rex = (self.w as u8) << 3 | ((reg >> 3) & 1) << 2 | xb;
+        i.byte_if(0x40 | rex, rex != 0 || self.force_rex);
+        i.u32(self.op, self.op_len);
+    }
 }
 
 /// The general form `[prefix] [REX] opcode ModRM [SIB] [disp] [imm]`. `reg` is the ModRM reg
@@ -256,129 +435,112 @@ fn encode(
     rm: Rm,
     imm: Imm,
 ) {
-    let mut i = Inst::new();
-    if prefix != 0 {
-        i.byte(prefix);
+    let h = Head::new(prefix, w, force_rex, opcode);
+    match rm {
+        Rm::Reg(r) => encode_rr(s, h, reg, r, imm),
+        Rm::Mem(m) => encode_mem(s, h, reg, m, imm),
     }
-    let (x, b) = match rm {
-        Rm::Reg(r) => (0, r >> 3),
-        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
-    };
-    let rex = (w as u8) << 3 | ((reg >> 3) & 1) << 2 | (x & 1) << 1 | (b & 1);
-    if rex != 0 || force_rex {
-        i.byte(0x40 | rex);
-    }
-    i.bytes(opcode);
-    modrm_tail(&mut i, reg, rm, imm);
-    i.emit(s);
+}
+
+/// [`encode`] with a register r/m operand.
+#[inline(always)]
+fn encode_rr(s: &mut impl Sink, h: Head, reg: u8, r: u8, imm: Imm) {
+    emit(s, move |i| {
+        h.write(i, reg, (r >> 3) & 1);
+        i.byte(0xC0 | (reg & 7) << 3 | (r & 7));
+        imm.write(i);
+    });
+}
+
+/// [`encode`] with a memory operand (taken as a [`Mem`], not an [`Rm`], so that no operand
+/// kind is tested at run time).
+#[inline(always)]
+fn encode_mem(s: &mut impl Sink, h: Head, reg: u8, m: Mem, imm: Imm) {
+    emit(s, move |i| {
+        h.write(i, reg, m.rex);
+        let (tail, len) = m.encoded(reg);
+        i.u64(tail, len);
+        imm.write(i);
+    });
 }
 
 /// The ModRM byte, SIB byte, displacement and immediate after the opcode.
 #[inline(always)]
-fn modrm_tail(i: &mut Inst, reg: u8, rm: Rm, imm: Imm) {
-    let reg = (reg & 7) << 3;
+fn modrm_tail(i: &mut InstWriter<'_>, reg: u8, rm: Rm, imm: Imm) {
     match rm {
-        Rm::Reg(r) => i.byte(0xC0 | reg | (r & 7)),
+        Rm::Reg(r) => i.byte(0xC0 | (reg & 7) << 3 | (r & 7)),
         Rm::Mem(m) => {
-            let base = m.base & 7;
-            // rbp/r13 as a base with mod 00 would mean rip-relative / no base.
-            let (md, disp_len) = if m.disp == 0 && base != 5 {
-                (0x00, 0)
-            } else if fits_i8(m.disp as i64) {
-                (0x40, 1)
-            } else {
-                (0x80, 4)
-            };
-            match m.index {
-                None if base != 4 => i.byte(md | reg | base),
-                None => {
-                    // rsp/r12 as a base needs a SIB byte with "no index".
-                    i.byte(md | reg | 4);
-                    i.byte(0x24);
-                }
-                Some(index) => {
-                    debug_assert_ne!(index, 4, "rsp cannot be an index register");
-                    i.byte(md | reg | 4);
-                    i.byte(((index & 7) << 3) | base);
-                }
-            }
-            match disp_len {
-                1 => i.byte(m.disp as u8),
-                4 => i.bytes(&m.disp.to_le_bytes()),
-                _ => {}
-            }
+            let (tail, len) = m.encoded(reg);
+            i.u64(tail, len);
         }
     }
-    match imm {
-        Imm::None => {}
-        Imm::B(v) => i.byte(v as u8),
-        Imm::W(v) => i.bytes(&v.to_le_bytes()),
-        Imm::D(v) => i.bytes(&v.to_le_bytes()),
-    }
+    imm.write(i);
 }
 
 /// `mov dst, src` (32-bit zero-extending, or 64-bit).
 pub fn mov_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
-    encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::None);
+    need_room!(s, mov_rr(w64, dst, src));
+    encode(s, 0, w64, false, &[0x8B], dst, Rm::Reg(src), Imm::NONE);
 }
 
 /// `mov dst, [m]` (32 or 64 bits).
 pub fn mov_load(s: &mut impl Sink, w64: bool, dst: u8, m: Mem) {
-    encode(s, 0, w64, false, &[0x8B], dst, m.into(), Imm::None);
+    need_room!(s, mov_load(w64, dst, m));
+    encode_mem(s, Head::new(0, w64, false, &[0x8B]), dst, m, Imm::NONE);
 }
 
 /// `mov [m], src` of the given width.
 pub fn mov_store(s: &mut impl Sink, width: Width, m: Mem, src: u8) {
-    match width {
-        Width::B => encode(
-            s,
-            0,
-            false,
-            byte_rex(src),
-            &[0x88],
-            src,
-            m.into(),
-            Imm::None,
-        ),
-        Width::W => encode(s, 0x66, false, false, &[0x89], src, m.into(), Imm::None),
-        Width::D => encode(s, 0, false, false, &[0x89], src, m.into(), Imm::None),
-        Width::Q => encode(s, 0, true, false, &[0x89], src, m.into(), Imm::None),
-    }
+    need_room!(s, mov_store(width, m, src));
+    // One encoder body for all widths: `66` for 16 bits, REX.W for 64, `88` (and REX for
+    // `spl`..`dil`) for 8, else `89`.
+    let byte = width == Width::B;
+    let h = Head {
+        prefix: if width == Width::W { 0x66 } else { 0 },
+        w: width == Width::Q,
+        force_rex: byte && byte_rex(src),
+        op: if byte { 0x88 } else { 0x89 },
+        op_len: 1,
+    };
+    encode_mem(s, h, src, m, Imm::NONE);
 }
 
 /// `mov [m], imm` of the given width (the immediate is truncated to 8 or 16 bits, and
 /// sign-extended for 64 bits).
 pub fn mov_store_imm(s: &mut impl Sink, width: Width, m: Mem, imm: i32) {
-    match width {
-        Width::B => encode(s, 0, false, false, &[0xC6], 0, m.into(), Imm::B(imm as i8)),
-        Width::W => encode(
-            s,
-            0x66,
-            false,
-            false,
-            &[0xC7],
-            0,
-            m.into(),
-            Imm::W(imm as i16),
-        ),
-        Width::D => encode(s, 0, false, false, &[0xC7], 0, m.into(), Imm::D(imm)),
-        Width::Q => encode(s, 0, true, false, &[0xC7], 0, m.into(), Imm::D(imm)),
-    }
+    need_room!(s, mov_store_imm(width, m, imm));
+    let (op, imm_len) = match width {
+        Width::B => (0xC6, 1),
+        Width::W => (0xC7, 2),
+        Width::D | Width::Q => (0xC7, 4),
+    };
+    let h = Head {
+        prefix: if width == Width::W { 0x66 } else { 0 },
+        w: width == Width::Q,
+        force_rex: false,
+        op,
+        op_len: 1,
+    };
+    let imm = Imm {
+        v: imm as u32,
+        len: imm_len,
+    };
+    encode_mem(s, h, 0, m, imm);
 }
 
 /// `mov dst, imm`: the shortest of `mov r32, imm32` (also for 64-bit values that are
 /// zero-extended 32-bit ones), `mov r64, simm32` and `mov r64, imm64`. A 32-bit move takes
 /// the low 32 bits of `imm`.
 pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
-    let mut i = Inst::new();
+    need_room!(s, mov_imm(w64, dst, imm));
     if !w64 || imm as u64 <= u32::MAX as u64 {
-        if dst >= 8 {
-            i.byte(0x41);
-        }
-        i.byte(0xB8 | (dst & 7));
-        i.bytes(&(imm as u32).to_le_bytes());
+        emit(s, |i| {
+            i.byte_if(0x41, dst >= 8);
+            i.byte(0xB8 | (dst & 7));
+            i.u32(imm as u32, 4);
+        });
     } else if imm == imm as i32 as i64 {
-        return encode(
+        encode(
             s,
             0,
             true,
@@ -386,18 +548,20 @@ pub fn mov_imm(s: &mut impl Sink, w64: bool, dst: u8, imm: i64) {
             &[0xC7],
             0,
             Rm::Reg(dst),
-            Imm::D(imm as i32),
+            Imm::i32(imm as i32),
         );
     } else {
-        i.byte(0x48 | (dst >> 3));
-        i.byte(0xB8 | (dst & 7));
-        i.bytes(&imm.to_le_bytes());
+        emit(s, |i| {
+            i.byte(0x48 | (dst >> 3));
+            i.byte(0xB8 | (dst & 7));
+            i.u64(imm as u64, 8);
+        });
     }
-    i.emit(s);
 }
 
 /// `op dst, src` of the ALU group (`cmp` included).
 pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
+    need_room!(s, alu_rr(op, w64, dst, src));
     encode(
         s,
         0,
@@ -406,12 +570,13 @@ pub fn alu_rr(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, src: u8) {
         &[(op as u8) << 3 | 1],
         src,
         Rm::Reg(dst),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `op dst, [m]` of the ALU group (`cmp` included).
 pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
+    need_room!(s, alu_load(op, w64, dst, m));
     encode(
         s,
         0,
@@ -420,13 +585,14 @@ pub fn alu_load(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, m: Mem) {
         &[(op as u8) << 3 | 3],
         dst,
         m.into(),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `op dst, imm` of the ALU group: imm8 when it fits, else the short `eax`/`rax` form or
 /// imm32 (sign-extended for 64 bits).
 pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
+    need_room!(s, alu_ri(op, w64, dst, imm));
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -436,16 +602,14 @@ pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
             &[0x83],
             op as u8,
             Rm::Reg(dst),
-            Imm::B(imm as i8),
+            Imm::i8(imm as i8),
         );
     } else if dst == 0 {
-        let mut i = Inst::new();
-        if w64 {
-            i.byte(0x48);
-        }
-        i.byte((op as u8) << 3 | 5);
-        i.bytes(&imm.to_le_bytes());
-        i.emit(s);
+        emit(s, |i| {
+            i.byte_if(0x48, w64);
+            i.byte((op as u8) << 3 | 5);
+            i.u32(imm as u32, 4);
+        });
     } else {
         encode(
             s,
@@ -455,18 +619,20 @@ pub fn alu_ri(s: &mut impl Sink, op: Alu, w64: bool, dst: u8, imm: i32) {
             &[0x81],
             op as u8,
             Rm::Reg(dst),
-            Imm::D(imm),
+            Imm::i32(imm),
         );
     }
 }
 
 /// `test a, b`.
 pub fn test_rr(s: &mut impl Sink, w64: bool, a: u8, b: u8) {
-    encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::None);
+    need_room!(s, test_rr(w64, a, b));
+    encode(s, 0, w64, false, &[0x85], b, Rm::Reg(a), Imm::NONE);
 }
 
 /// `imul dst, src`.
 pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
+    need_room!(s, imul_rr(w64, dst, src));
     encode(
         s,
         0,
@@ -475,12 +641,13 @@ pub fn imul_rr(s: &mut impl Sink, w64: bool, dst: u8, src: u8) {
         &[0x0F, 0xAF],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `imul dst, src, imm` (imm8 when it fits).
 pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
+    need_room!(s, imul_rri(w64, dst, src, imm));
     if fits_i8(imm as i64) {
         encode(
             s,
@@ -490,23 +657,25 @@ pub fn imul_rri(s: &mut impl Sink, w64: bool, dst: u8, src: u8, imm: i32) {
             &[0x6B],
             dst,
             Rm::Reg(src),
-            Imm::B(imm as i8),
+            Imm::i8(imm as i8),
         );
     } else {
-        encode(s, 0, w64, false, &[0x69], dst, Rm::Reg(src), Imm::D(imm));
+        encode(s, 0, w64, false, &[0x69], dst, Rm::Reg(src), Imm::i32(imm));
     }
 }
 
 /// `lea dst, [m]` (64-bit).
 pub fn lea(s: &mut impl Sink, dst: u8, m: Mem) {
-    encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::None);
+    need_room!(s, lea(dst, m));
+    encode(s, 0, true, false, &[0x8D], dst, m.into(), Imm::NONE);
 }
 
 /// `op dst, n` of the shift group (`D1` for a count of 1, else `C1 ib`). The count is
 /// used as given (the processor masks it).
 pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
+    need_room!(s, shift_imm(op, w64, dst, n));
     if n == 1 {
-        encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::None);
+        encode(s, 0, w64, false, &[0xD1], op as u8, Rm::Reg(dst), Imm::NONE);
     } else {
         encode(
             s,
@@ -516,18 +685,20 @@ pub fn shift_imm(s: &mut impl Sink, op: Shift, w64: bool, dst: u8, n: u8) {
             &[0xC1],
             op as u8,
             Rm::Reg(dst),
-            Imm::B(n as i8),
+            Imm::i8(n as i8),
         );
     }
 }
 
 /// `op dst, cl` of the shift group.
 pub fn shift_cl(s: &mut impl Sink, op: Shift, w64: bool, dst: u8) {
-    encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::None);
+    need_room!(s, shift_cl(op, w64, dst));
+    encode(s, 0, w64, false, &[0xD3], op as u8, Rm::Reg(dst), Imm::NONE);
 }
 
 /// `setcc dst8`.
 pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
+    need_room!(s, setcc(cc, dst));
     encode(
         s,
         0,
@@ -536,12 +707,13 @@ pub fn setcc(s: &mut impl Sink, cc: Cc, dst: u8) {
         &[0x0F, 0x90 | cc as u8],
         0,
         Rm::Reg(dst),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `cmovcc dst, src`.
 pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
+    need_room!(s, cmovcc(cc, w64, dst, src));
     encode(
         s,
         0,
@@ -550,12 +722,13 @@ pub fn cmovcc(s: &mut impl Sink, cc: Cc, w64: bool, dst: u8, src: u8) {
         &[0x0F, 0x40 | cc as u8],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `movzx`/`movsx`/`movsxd dst, src` from a register or memory.
 pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
+    need_room!(s, extend(ext, dst, src));
     let (w, op): (bool, &[u8]) = match ext {
         Ext::Zx8 => (false, &[0x0F, 0xB6]),
         Ext::Zx16 => (false, &[0x0F, 0xB7]),
@@ -567,13 +740,14 @@ pub fn extend(s: &mut impl Sink, ext: Ext, dst: u8, src: Rm) {
     };
     let byte_src = matches!(ext, Ext::Zx8 | Ext::Sx8To32 | Ext::Sx8To64);
     let force = byte_src && matches!(src, Rm::Reg(r) if byte_rex(r));
-    encode(s, 0, w, force, op, dst, src, Imm::None);
+    encode(s, 0, w, force, op, dst, src, Imm::NONE);
 }
 
 /// `div src` (unsigned) or `idiv src` (signed): `rdx:rax / src`.
 pub fn div(s: &mut impl Sink, signed: bool, w64: bool, src: u8) {
+    need_room!(s, div(signed, w64, src));
     let digit = if signed { 7 } else { 6 };
-    encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::None);
+    encode(s, 0, w64, false, &[0xF7], digit, Rm::Reg(src), Imm::NONE);
 }
 
 /// Bit scans and population count.
@@ -589,6 +763,7 @@ pub enum BitOp {
 
 /// `bsf`/`bsr`/`popcnt dst, src`.
 pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
+    need_room!(s, bit_op(op, w64, dst, src));
     let (prefix, opcode) = match op {
         BitOp::Bsf => (0, 0xBC),
         BitOp::Bsr => (0, 0xBD),
@@ -602,12 +777,13 @@ pub fn bit_op(s: &mut impl Sink, op: BitOp, w64: bool, dst: u8, src: u8) {
         &[0x0F, opcode],
         dst,
         Rm::Reg(src),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `btc dst, bit` (64-bit).
 pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
+    need_room!(s, btc_imm(dst, bit));
     encode(
         s,
         0,
@@ -616,22 +792,25 @@ pub fn btc_imm(s: &mut impl Sink, dst: u8, bit: u8) {
         &[0x0F, 0xBA],
         7,
         Rm::Reg(dst),
-        Imm::B(bit as i8),
+        Imm::i8(bit as i8),
     );
 }
 
 /// `call qword [m]`.
 pub fn call_mem(s: &mut impl Sink, m: Mem) {
-    encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::None);
+    need_room!(s, call_mem(m));
+    encode(s, 0, false, false, &[0xFF], 2, m.into(), Imm::NONE);
 }
 
 /// `jmp qword [m]`.
 pub fn jmp_mem(s: &mut impl Sink, m: Mem) {
-    encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::None);
+    need_room!(s, jmp_mem(m));
+    encode(s, 0, false, false, &[0xFF], 4, m.into(), Imm::NONE);
 }
 
 /// `movss`/`movsd [m], src` (`op` is [`Packed::MOVSS`] or [`Packed::MOVSD`]).
 pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
+    need_room!(s, sse_store(op, m, src));
     debug_assert!(op == Packed::MOVSS || op == Packed::MOVSD);
     encode(
         s,
@@ -641,12 +820,13 @@ pub fn sse_store(s: &mut impl Sink, op: Packed, m: Mem, src: u8) {
         &[0x0F, 0x11],
         src,
         m.into(),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `movd xmm, r32` / `movq xmm, r64`.
 pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
+    need_room!(s, movd_to_xmm(w64, xmm, gpr));
     encode(
         s,
         0x66,
@@ -655,12 +835,13 @@ pub fn movd_to_xmm(s: &mut impl Sink, w64: bool, xmm: u8, gpr: u8) {
         &[0x0F, 0x6E],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `movd r32, xmm` / `movq r64, xmm`.
 pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
+    need_room!(s, movd_from_xmm(w64, gpr, xmm));
     encode(
         s,
         0x66,
@@ -669,12 +850,13 @@ pub fn movd_from_xmm(s: &mut impl Sink, w64: bool, gpr: u8, xmm: u8) {
         &[0x0F, 0x7E],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `cvtsi2ss`/`cvtsi2sd xmm, r32/r64`.
 pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: u8) {
+    need_room!(s, cvt_int_to_float(f64_, w64, xmm, gpr));
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -684,12 +866,13 @@ pub fn cvt_int_to_float(s: &mut impl Sink, f64_: bool, w64: bool, xmm: u8, gpr: 
         &[0x0F, 0x2A],
         xmm,
         Rm::Reg(gpr),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `cvttss2si`/`cvttsd2si r32/r64, xmm`.
 pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: u8) {
+    need_room!(s, cvt_float_to_int(f64_, w64, gpr, xmm));
     let prefix = if f64_ { 0xF2 } else { 0xF3 };
     encode(
         s,
@@ -699,12 +882,13 @@ pub fn cvt_float_to_int(s: &mut impl Sink, f64_: bool, w64: bool, gpr: u8, xmm: 
         &[0x0F, 0x2C],
         gpr,
         Rm::Reg(xmm),
-        Imm::None,
+        Imm::NONE,
     );
 }
 
 /// `roundss`/`roundsd dst, src, mode`.
 pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
+    need_room!(s, round(f64_, dst, src, mode));
     let op = if f64_ { 0x0B } else { 0x0A };
     encode(
         s,
@@ -714,18 +898,20 @@ pub fn round(s: &mut impl Sink, f64_: bool, dst: u8, src: u8, mode: u8) {
         &[0x0F, 0x3A, op],
         dst,
         Rm::Reg(src),
-        Imm::B(mode as i8),
+        Imm::i8(mode as i8),
     );
 }
 
 /// `movups [m], src` (128 bits, any alignment).
 pub fn movups_store(s: &mut impl Sink, m: Mem, src: u8) {
-    encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::None);
+    need_room!(s, movups_store(m, src));
+    encode(s, 0, false, false, &[0x0F, 0x11], src, m.into(), Imm::NONE);
 }
 
 /// Packed shift by an immediate: `op` is `0x71` (words), `0x72` (doublewords) or `0x73`
 /// (quadwords), `digit` 2 (logical right), 4 (arithmetic right) or 6 (left).
 pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
+    need_room!(s, pshift_imm(op, digit, xmm, imm));
     encode(
         s,
         0x66,
@@ -734,12 +920,13 @@ pub fn pshift_imm(s: &mut impl Sink, op: u8, digit: u8, xmm: u8, imm: u8) {
         &[0x0F, op],
         digit,
         Rm::Reg(xmm),
-        Imm::B(imm as i8),
+        Imm::i8(imm as i8),
     );
 }
 
 /// `cmpps`/`cmppd dst, src, predicate` (0 eq, 1 lt, 2 le, 3 unord, 4 neq, ...).
 pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
+    need_room!(s, cmpp(double, dst, src, predicate));
     let prefix = if double { 0x66 } else { 0 };
     encode(
         s,
@@ -749,12 +936,13 @@ pub fn cmpp(s: &mut impl Sink, double: bool, dst: u8, src: u8, predicate: u8) {
         &[0x0F, 0xC2],
         dst,
         Rm::Reg(src),
-        Imm::B(predicate as i8),
+        Imm::i8(predicate as i8),
     );
 }
 
 /// `pinsrq dst, src, lane` (SSE4.1): 64-bit lane `lane` (0 or 1) of xmm `dst` from `src`.
 pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
+    need_room!(s, pinsrq(dst, src, lane));
     encode(
         s,
         0x66,
@@ -763,13 +951,14 @@ pub fn pinsrq(s: &mut impl Sink, dst: u8, src: u8, lane: u8) {
         &[0x0F, 0x3A, 0x22],
         dst,
         Rm::Reg(src),
-        Imm::B(lane as i8),
+        Imm::i8(lane as i8),
     );
 }
 
 /// `pinsrb/pinsrw/pinsrd/pinsrq xmm, [m], lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
-    let imm = Imm::B(lane as i8);
+    need_room!(s, pinsr_mem(width, xmm, m, lane));
+    let imm = Imm::i8(lane as i8);
     match width {
         1 => encode(
             s,
@@ -807,7 +996,8 @@ pub fn pinsr_mem(s: &mut impl Sink, width: u8, xmm: u8, m: Mem, lane: u8) {
 
 /// `pextrb/pextrw/pextrd/pextrq [m], xmm, lane` by lane width in bytes (1, 2, 4, 8).
 pub fn pextr_mem(s: &mut impl Sink, width: u8, m: Mem, xmm: u8, lane: u8) {
-    let imm = Imm::B(lane as i8);
+    need_room!(s, pextr_mem(width, m, xmm, lane));
+    let imm = Imm::i8(lane as i8);
     let (w, op) = match width {
         1 => (false, 0x14),
         2 => (false, 0x15),
@@ -1159,23 +1349,32 @@ impl Packed {
 
 /// `op reg, rm` for a [`Packed`] instruction without an immediate.
 pub fn packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm) {
-    let opcode = &op.opcode[..op.len as usize];
-    encode(s, op.prefix, op.w, false, opcode, reg, rm, Imm::None);
+    need_room!(s, packed(op, reg, rm));
+    encode_packed(s, op, reg, rm, Imm::NONE);
 }
 
 /// `op reg, rm, imm` for a [`Packed`] instruction with an 8-bit immediate.
 pub fn packed_imm(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: u8) {
-    let opcode = &op.opcode[..op.len as usize];
-    encode(
-        s,
-        op.prefix,
-        op.w,
-        false,
-        opcode,
-        reg,
-        rm,
-        Imm::B(imm as i8),
-    );
+    need_room!(s, packed_imm(op, reg, rm, imm));
+    encode_packed(s, op, reg, rm, Imm::i8(imm as i8));
+}
+
+/// The legacy (SSE) encoding of a [`Packed`] instruction.
+#[inline(always)]
+fn encode_packed(s: &mut impl Sink, op: Packed, reg: u8, rm: Rm, imm: Imm) {
+    let [a, b, c] = op.opcode;
+    let h = Head {
+        prefix: op.prefix,
+        w: op.w,
+        force_rex: false,
+        // The byte past the opcode is 0: the writer stores 4 bytes and keeps `len`.
+        op: u32::from_le_bytes([a, b, c, 0]),
+        op_len: op.len as usize,
+    };
+    match rm {
+        Rm::Reg(r) => encode_rr(s, h, reg, r, imm),
+        Rm::Mem(m) => encode_mem(s, h, reg, m, imm),
+    }
 }
 
 /// The VEX (AVX) form of a [`Packed`] instruction: the same opcode byte, its map (`0F`,
@@ -1200,22 +1399,22 @@ fn encode_vex(s: &mut impl Sink, op: Packed, opcode: u8, reg: u8, vvvv: u8, rm: 
     };
     let (x, b) = match rm {
         Rm::Reg(r) => (0, r >> 3),
-        Rm::Mem(m) => (m.index.map_or(0, |x| x >> 3), m.base >> 3),
+        Rm::Mem(m) => (m.rex >> 1, m.rex),
     };
     let r_bar = (!reg >> 3) & 1;
     let v_pp = (!vvvv & 0xF) << 3 | pp;
-    let mut i = Inst::new();
-    if map == 1 && !op.w && x & 1 == 0 && b & 1 == 0 {
-        i.byte(0xC5);
-        i.byte(r_bar << 7 | v_pp);
-    } else {
-        i.byte(0xC4);
-        i.byte(r_bar << 7 | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
-        i.byte((op.w as u8) << 7 | v_pp);
-    }
-    i.byte(opcode);
-    modrm_tail(&mut i, reg, rm, imm);
-    i.emit(s);
+    emit(s, |i| {
+        if map == 1 && !op.w && x & 1 == 0 && b & 1 == 0 {
+            i.byte(0xC5);
+            i.byte(r_bar << 7 | v_pp);
+        } else {
+            i.byte(0xC4);
+            i.byte(r_bar << 7 | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
+            i.byte((op.w as u8) << 7 | v_pp);
+        }
+        i.byte(opcode);
+        modrm_tail(i, reg, rm, imm);
+    });
 }
 
 impl Packed {
@@ -1228,17 +1427,20 @@ impl Packed {
 /// `vop reg, vvvv, rm`: the VEX form of a [`Packed`] instruction (`vvvv` 0 for the forms
 /// without a first source).
 pub fn vex(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm) {
-    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::None);
+    need_room!(s, vex(op, reg, vvvv, rm));
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::NONE);
 }
 
 /// `vop reg, vvvv, rm, imm`: the VEX form of a [`Packed`] instruction with an immediate.
 pub fn vex_imm(s: &mut impl Sink, op: Packed, reg: u8, vvvv: u8, rm: Rm, imm: u8) {
-    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::B(imm as i8));
+    need_room!(s, vex_imm(op, reg, vvvv, rm, imm));
+    encode_vex(s, op, op.last(), reg, vvvv, rm, Imm::i8(imm as i8));
 }
 
 /// `vpsllw`/`vpsrld`/... `dst, src, imm`: the VEX form of [`pshift_imm`] (the destination
 /// in `vvvv`, the source in ModRM r/m).
 pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: u8) {
+    need_room!(s, vpshift_imm(op, digit, dst, src, imm));
     encode_vex(
         s,
         Packed::op(0x66, op),
@@ -1246,12 +1448,13 @@ pub fn vpshift_imm(s: &mut impl Sink, op: u8, digit: u8, dst: u8, src: u8, imm: 
         digit,
         dst,
         Rm::Reg(src),
-        Imm::B(imm as i8),
+        Imm::i8(imm as i8),
     );
 }
 
 /// `vcmpps`/`vcmppd dst, a, b, predicate`: the VEX form of [`cmpp`].
 pub fn vcmpp(s: &mut impl Sink, double: bool, dst: u8, a: u8, b: u8, predicate: u8) {
+    need_room!(s, vcmpp(double, dst, a, b, predicate));
     let prefix = if double { 0x66 } else { 0 };
     encode_vex(
         s,
@@ -1260,6 +1463,6 @@ pub fn vcmpp(s: &mut impl Sink, double: bool, dst: u8, a: u8, b: u8, predicate: 
         dst,
         a,
         Rm::Reg(b),
-        Imm::B(predicate as i8),
+        Imm::i8(predicate as i8),
     );
 }

@@ -135,25 +135,25 @@ fn check(emit: impl FnOnce(&mut Vec<u8>), expect: &str, len: usize) {
 
 /// iced's text of a memory operand.
 fn mem_text(size: &str, m: Mem) -> String {
-    let mut t = format!("{size} ptr [{}", R64[m.base as usize]);
-    if let Some(i) = m.index {
+    let mut t = format!("{size} ptr [{}", R64[m.base_reg() as usize]);
+    if let Some(i) = m.index_reg() {
         t += "+";
         t += R64[i as usize];
     }
-    if m.disp > 0 {
-        t += &format!("+{}", m.disp);
-    } else if m.disp < 0 {
-        t += &format!("-{}", (m.disp as i64).unsigned_abs());
+    if m.disp() > 0 {
+        t += &format!("+{}", m.disp());
+    } else if m.disp() < 0 {
+        t += &format!("-{}", (m.disp() as i64).unsigned_abs());
     }
     t + "]"
 }
 
 /// Bytes of ModRM + SIB + displacement for a memory operand.
 fn mem_len(m: Mem) -> usize {
-    let sib = m.index.is_some() || m.base & 7 == 4;
-    let disp = if m.disp == 0 && m.base & 7 != 5 {
+    let sib = m.index_reg().is_some() || m.base_reg() & 7 == 4;
+    let disp = if m.disp() == 0 && m.base_reg() & 7 != 5 {
         0
-    } else if (-128..=127).contains(&m.disp) {
+    } else if (-128..=127).contains(&m.disp()) {
         1
     } else {
         4
@@ -168,8 +168,8 @@ fn rex_len(w64: bool, regs: &[u8], byte_regs: &[u8]) -> usize {
 }
 
 fn mem_regs(m: Mem) -> Vec<u8> {
-    let mut v = vec![m.base];
-    v.extend(m.index);
+    let mut v = vec![m.base_reg()];
+    v.extend(m.index_reg());
     v
 }
 
@@ -1492,5 +1492,222 @@ fn throw_landing_shape() {
         "jmp rcx",
     ] {
         assert!(texts.iter().any(|t| t == want), "missing {want}: {texts:?}");
+    }
+}
+
+/// The memory operands of [`mems`] as (base, index, displacement).
+fn mem_parts() -> Vec<(u8, Option<u8>, i32)> {
+    let mut v = Vec::new();
+    for base in 0..16 {
+        for &d in &DISPS {
+            v.push((base, None, d));
+        }
+        for index in (0..16).filter(|&i| i != 4) {
+            for d in [0, -128, 127, 128, -129, i32::MIN, i32::MAX] {
+                v.push((base, Some(index), d));
+            }
+        }
+    }
+    v
+}
+
+fn make_mem((base, index, disp): (u8, Option<u8>, i32)) -> Mem {
+    match index {
+        None => Mem::base(base, disp),
+        Some(i) => Mem::indexed(base, i, disp),
+    }
+}
+
+#[test]
+fn mem_keeps_its_parts() {
+    let parts = mem_parts();
+    for &p in &parts {
+        let m = make_mem(p);
+        assert_eq!((m.base_reg(), m.index_reg(), m.disp()), p, "{m:?}");
+    }
+    // Equal exactly when the parts are equal (the displacement's unencoded bytes included).
+    for (k, &p) in parts.iter().enumerate().step_by(7) {
+        for &q in parts.iter().skip(k % 5).step_by(11) {
+            assert_eq!(make_mem(p) == make_mem(q), p == q, "{p:?} {q:?}");
+        }
+    }
+}
+
+/// The encoder as it was written first (one byte at a time, from the operand's parts): the
+/// reference the pre-encoded operands and the instruction writer must match byte for byte.
+#[allow(clippy::too_many_arguments)]
+fn reference(
+    prefix: u8,
+    w: bool,
+    force_rex: bool,
+    opcode: &[u8],
+    reg: u8,
+    rm: Result<u8, (u8, Option<u8>, i32)>,
+    imm: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    if prefix != 0 {
+        v.push(prefix);
+    }
+    let (x, b) = match rm {
+        Ok(r) => (0, r >> 3),
+        Err((base, index, _)) => (index.map_or(0, |x| x >> 3), base >> 3),
+    };
+    let rex = (w as u8) << 3 | ((reg >> 3) & 1) << 2 | (x & 1) << 1 | (b & 1);
+    if rex != 0 || force_rex {
+        v.push(0x40 | rex);
+    }
+    v.extend_from_slice(opcode);
+    let reg = (reg & 7) << 3;
+    match rm {
+        Ok(r) => v.push(0xC0 | reg | (r & 7)),
+        Err((base, index, disp)) => {
+            let base = base & 7;
+            let (md, disp_len) = if disp == 0 && base != 5 {
+                (0x00, 0)
+            } else if fits_i8(disp as i64) {
+                (0x40, 1)
+            } else {
+                (0x80, 4)
+            };
+            match index {
+                None if base != 4 => v.push(md | reg | base),
+                None => v.extend_from_slice(&[md | reg | 4, 0x24]),
+                Some(index) => v.extend_from_slice(&[md | reg | 4, ((index & 7) << 3) | base]),
+            }
+            v.extend_from_slice(&disp.to_le_bytes()[..disp_len]);
+        }
+    }
+    v.extend_from_slice(imm);
+    v
+}
+
+#[track_caller]
+fn same(emit: impl FnOnce(&mut Vec<u8>), expect: Vec<u8>) {
+    let mut bytes = Vec::new();
+    emit(&mut bytes);
+    assert_eq!(bytes, expect);
+}
+
+#[test]
+fn memory_forms_match_the_reference_encoder() {
+    let widths = [
+        (Width::B, 0, false, 0x88, 0xC6, 1),
+        (Width::W, 0x66, false, 0x89, 0xC7, 2),
+        (Width::D, 0, false, 0x89, 0xC7, 4),
+        (Width::Q, 0, true, 0x89, 0xC7, 4),
+    ];
+    for p in mem_parts() {
+        let m = make_mem(p);
+        for reg in regs() {
+            for w64 in [false, true] {
+                same(
+                    |b| mov_load(b, w64, reg, m),
+                    reference(0, w64, false, &[0x8B], reg, Err(p), &[]),
+                );
+                same(
+                    |b| alu_load(b, Alu::Sub, w64, reg, m),
+                    reference(0, w64, false, &[0x2B], reg, Err(p), &[]),
+                );
+            }
+            for (width, prefix, w, op, _, _) in widths {
+                let force = width == Width::B && (4..8).contains(&reg);
+                same(
+                    |b| mov_store(b, width, m, reg),
+                    reference(prefix, w, force, &[op], reg, Err(p), &[]),
+                );
+            }
+            same(
+                |b| lea(b, reg, m),
+                reference(0, true, false, &[0x8D], reg, Err(p), &[]),
+            );
+            same(
+                |b| extend(b, Ext::Zx8, reg, m.into()),
+                reference(0, false, false, &[0x0F, 0xB6], reg, Err(p), &[]),
+            );
+            same(
+                |b| extend(b, Ext::Sx32To64, reg, m.into()),
+                reference(0, true, false, &[0x63], reg, Err(p), &[]),
+            );
+            same(
+                |b| packed(b, Packed::MOVSD, reg, m.into()),
+                reference(0xF2, false, false, &[0x0F, 0x10], reg, Err(p), &[]),
+            );
+            same(
+                |b| packed(b, Packed::PMULLD, reg, m.into()),
+                reference(0x66, false, false, &[0x0F, 0x38, 0x40], reg, Err(p), &[]),
+            );
+            same(
+                |b| sse_store(b, Packed::MOVSS, m, reg),
+                reference(0xF3, false, false, &[0x0F, 0x11], reg, Err(p), &[]),
+            );
+        }
+        for imm in [0, 1, -1, 127, -128, 128, 0x1234_5678, i32::MIN] {
+            for (width, prefix, w, _, op, imm_len) in widths {
+                same(
+                    |b| mov_store_imm(b, width, m, imm),
+                    reference(
+                        prefix,
+                        w,
+                        false,
+                        &[op],
+                        0,
+                        Err(p),
+                        &imm.to_le_bytes()[..imm_len],
+                    ),
+                );
+            }
+        }
+        for lane in [0, 3] {
+            same(
+                |b| pinsr_mem(b, 8, 9, m, lane),
+                reference(0x66, true, false, &[0x0F, 0x3A, 0x22], 9, Err(p), &[lane]),
+            );
+        }
+        same(
+            |b| call_mem(b, m),
+            reference(0, false, false, &[0xFF], 2, Err(p), &[]),
+        );
+    }
+}
+
+#[test]
+fn register_forms_match_the_reference_encoder() {
+    for (d, s) in pairs() {
+        for w64 in [false, true] {
+            same(
+                |b| mov_rr(b, w64, d, s),
+                reference(0, w64, false, &[0x8B], d, Ok(s), &[]),
+            );
+            same(
+                |b| alu_rr(b, Alu::Xor, w64, d, s),
+                reference(0, w64, false, &[0x31], s, Ok(d), &[]),
+            );
+            same(
+                |b| cmovcc(b, Cc::Le, w64, d, s),
+                reference(0, w64, false, &[0x0F, 0x4E], d, Ok(s), &[]),
+            );
+            for imm in [0, 1, -1, 127, -128, 128, 0x1234_5678, i32::MIN] {
+                let expect = if fits_i8(imm as i64) {
+                    reference(0, w64, false, &[0x83], 5, Ok(d), &[imm as u8])
+                } else if d == 0 {
+                    let mut v = if w64 { vec![0x48] } else { vec![] };
+                    v.push(0x2D);
+                    v.extend_from_slice(&imm.to_le_bytes());
+                    v
+                } else {
+                    reference(0, w64, false, &[0x81], 5, Ok(d), &imm.to_le_bytes())
+                };
+                same(|b| alu_ri(b, Alu::Sub, w64, d, imm), expect);
+            }
+        }
+        same(
+            |b| extend(b, Ext::Zx8, d, Rm::Reg(s)),
+            reference(0, false, (4..8).contains(&s), &[0x0F, 0xB6], d, Ok(s), &[]),
+        );
+        same(
+            |b| packed_imm(b, Packed::PSHUFD, d, Rm::Reg(s), 0x1B),
+            reference(0x66, false, false, &[0x0F, 0x70], d, Ok(s), &[0x1B]),
+        );
     }
 }
