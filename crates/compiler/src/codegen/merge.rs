@@ -215,7 +215,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn moves_into_buf(&self, target: &MergeState, out: &mut Vec<Move>) {
         out.clear();
         let first = self.stack.len() - target.values.len();
-        if self.stack[first..] == target.values[..]
+        let values_in_place = self.stack[first..] == target.values[..];
+        if values_in_place
             && target.locals.len() == self.cached.len()
             && target
                 .locals
@@ -228,56 +229,42 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         // The target's register of each cached local, by its position in `cached` (a
         // search only for the rare states with more cached locals than fit).
         const INDEXED: usize = 64;
-        let indexed = self.cached.len() <= INDEXED;
-        let mut target_at = [None::<Reg>; INDEXED];
-        if indexed {
+        // Whether the target holds some local that is at home now (loaded below).
+        let mut loads = true;
+        if self.cached.len() <= INDEXED {
+            let mut target_at = [None::<Reg>; INDEXED];
+            loads = false;
             for &(l, r) in &target.locals {
-                let at = self.cached_at[l as usize];
-                if at != super::locals::NOT_CACHED {
-                    target_at[at as usize] = Some(r);
+                // `NOT_CACHED` (at home) is out of range.
+                match target_at.get_mut(self.cached_at[l as usize] as usize) {
+                    Some(t) => *t = Some(r),
+                    None => loads = true,
+                }
+            }
+            self.local_moves(|at, _| target_at[at], out);
+        } else {
+            self.local_moves(
+                |_, l| target.locals.iter().find(|e| e.0 == l).map(|e| e.1),
+                out,
+            );
+        }
+        if loads {
+            for &(l, r) in &target.locals {
+                if self.local_locs[l as usize] == LocalLoc::Home {
+                    let kind = self.locals[l as usize];
+                    out.push(Move {
+                        src: Src::Loc(Loc::Mem(self.local_addr(l))),
+                        dst: Loc::Reg(r),
+                        class: kind.class(),
+                        size: kind.size(),
+                    });
                 }
             }
         }
-        let target_reg = |at: usize, l: u32| {
-            if indexed {
-                target_at[at]
-            } else {
-                target.locals.iter().find(|e| e.0 == l).map(|e| e.1)
-            }
-        };
-        for (at, &l) in self.cached.iter().enumerate() {
-            let kind = self.locals[l as usize];
-            let home = Loc::Mem(self.local_addr(l));
-            let (src, clean) = match self.local_locs[l as usize] {
-                LocalLoc::Home => continue,
-                LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), !dirty),
-                LocalLoc::Const(bits) => (Src::Imm(bits), false),
-            };
-            let dst = match target_reg(at, l) {
-                Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
-                Some(r) => Loc::Reg(r),
-                None if clean => continue,
-                None => home,
-            };
-            out.push(Move {
-                src,
-                dst,
-                class: kind.class(),
-                size: kind.size(),
-            });
+        if values_in_place {
+            // Every value is its own destination.
+            return;
         }
-        for &(l, r) in &target.locals {
-            if self.local_locs[l as usize] == LocalLoc::Home {
-                let kind = self.locals[l as usize];
-                out.push(Move {
-                    src: Src::Loc(Loc::Mem(self.local_addr(l))),
-                    dst: Loc::Reg(r),
-                    class: kind.class(),
-                    size: kind.size(),
-                });
-            }
-        }
-        let first = self.stack.len() - target.values.len();
         for (i, &t) in target.values.iter().enumerate() {
             let v = self.stack[first + i];
             let kind = v.kind();
@@ -304,6 +291,33 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 } else {
                     kind.size()
                 },
+            });
+        }
+    }
+
+    /// The moves of the cached locals, in `cached` order, given the target's register of
+    /// the local at each position (`None`: at home). A local's home and kind are only
+    /// looked up when it moves.
+    #[inline(always)]
+    fn local_moves(&self, target_reg: impl Fn(usize, u32) -> Option<Reg>, out: &mut Vec<Move>) {
+        for (at, &l) in self.cached.iter().enumerate() {
+            let (src, dirty) = match self.local_locs[l as usize] {
+                LocalLoc::Home => continue,
+                LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), dirty),
+                LocalLoc::Const(bits) => (Src::Imm(bits), true),
+            };
+            let dst = match target_reg(at, l) {
+                Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
+                Some(r) => Loc::Reg(r),
+                None if !dirty => continue,
+                None => Loc::Mem(self.local_addr(l)),
+            };
+            let kind = self.locals[l as usize];
+            out.push(Move {
+                src,
+                dst,
+                class: kind.class(),
+                size: kind.size(),
             });
         }
     }
