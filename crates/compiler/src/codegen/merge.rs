@@ -50,6 +50,29 @@ impl Taken {
     }
 }
 
+/// `r` as a nonzero byte (registers number below 127).
+#[inline(always)]
+fn encode_reg(r: Reg) -> u8 {
+    debug_assert!(r.hw < 127);
+    let class = match r.class {
+        RegClass::Int => 0,
+        RegClass::Float => 1,
+    };
+    ((r.hw << 1) | class) + 1
+}
+
+/// The register [`encode_reg`] made `b`, or `None` for 0.
+#[inline(always)]
+fn decode_reg(b: u8) -> Option<Reg> {
+    let c = b.checked_sub(1)?;
+    let class = if c & 1 == 0 {
+        RegClass::Int
+    } else {
+        RegClass::Float
+    };
+    Some(Reg { class, hw: c >> 1 })
+}
+
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// A free register of `class` not in `taken`, for a constant entering a merge state.
     fn spare_reg(&self, class: RegClass, taken: &Taken) -> Option<Reg> {
@@ -227,26 +250,25 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return;
         }
         // The target's register of each cached local, by its position in `cached` (a
-        // search only for the rare states with more cached locals than fit).
+        // search only for the rare states with more cached locals than fit). Encoded as
+        // bytes, 0 for none, so the table starts as a few zeroing stores.
         const INDEXED: usize = 64;
         // Whether the target holds some local that is at home now (loaded below).
         let mut loads = true;
         if self.cached.len() <= INDEXED {
-            let mut target_at = [None::<Reg>; INDEXED];
+            let mut target_at = [0u8; INDEXED];
             loads = false;
             for &(l, r) in &target.locals {
                 // `NOT_CACHED` (at home) is out of range.
                 match target_at.get_mut(self.cached_at[l as usize] as usize) {
-                    Some(t) => *t = Some(r),
+                    Some(t) => *t = encode_reg(r),
                     None => loads = true,
                 }
             }
-            self.local_moves(|at, _| target_at[at], out);
+            self.local_moves(target_at.iter().map(|&b| decode_reg(b)), out);
         } else {
-            self.local_moves(
-                |_, l| target.locals.iter().find(|e| e.0 == l).map(|e| e.1),
-                out,
-            );
+            let find = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
+            self.local_moves(self.cached.iter().map(|&l| find(l)), out);
         }
         if loads {
             for &(l, r) in &target.locals {
@@ -296,17 +318,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// The moves of the cached locals, in `cached` order, given the target's register of
-    /// the local at each position (`None`: at home). A local's home and kind are only
-    /// looked up when it moves.
+    /// each in the same order (`None`: at home). A local's home and kind are only looked
+    /// up when it moves.
     #[inline(always)]
-    fn local_moves(&self, target_reg: impl Fn(usize, u32) -> Option<Reg>, out: &mut Vec<Move>) {
-        for (at, &l) in self.cached.iter().enumerate() {
+    fn local_moves(&self, targets: impl Iterator<Item = Option<Reg>>, out: &mut Vec<Move>) {
+        for (&l, target) in self.cached.iter().zip(targets) {
             let (src, dirty) = match self.local_locs[l as usize] {
                 LocalLoc::Home => continue,
                 LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), dirty),
                 LocalLoc::Const(bits) => (Src::Imm(bits), true),
             };
-            let dst = match target_reg(at, l) {
+            let dst = match target {
                 Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
                 Some(r) => Loc::Reg(r),
                 None if !dirty => continue,
