@@ -46,10 +46,17 @@ pub(super) fn resolve(
     scratch: impl Fn(RegClass) -> Reg,
     mut emit: impl FnMut(Move),
 ) {
-    moves.retain(|m| m.src != Src::Loc(m.dst));
-    if !any_destination_is_read(moves) {
+    let mut conflicts = scan(moves);
+    if conflicts == Conflicts::SelfMoves {
+        moves.retain(|m| !reads(m.src, m.dst));
+        conflicts = scan(moves);
+    }
+    if conflicts == Conflicts::None {
         // The common case: nothing to order.
-        moves.drain(..).for_each(emit);
+        for &m in moves.iter() {
+            emit(m);
+        }
+        moves.clear();
         return;
     }
     // How many of the remaining moves read each register and memory, so that whether a
@@ -66,7 +73,7 @@ pub(super) fn resolve(
             let dst = moves[i].dst;
             let read = match dst {
                 Loc::Reg(r) => readers.of_reg(r) != 0,
-                Loc::Mem(_) => readers.memory != 0 && moves.iter().any(|m| m.src == Src::Loc(dst)),
+                Loc::Mem(_) => readers.memory != 0 && moves.iter().any(|m| reads(m.src, dst)),
             };
             if read {
                 i += 1;
@@ -97,7 +104,7 @@ pub(super) fn resolve(
                 },
             });
             for m in moves.iter_mut() {
-                if m.src == Src::Loc(first.dst) {
+                if reads(m.src, first.dst) {
                     readers.add(m.src, -1);
                     m.src = Src::Loc(parked);
                     readers.add(m.src, 1);
@@ -151,10 +158,32 @@ impl Readers {
     }
 }
 
-/// Whether some move writes a location another move reads (then the order matters).
-/// Registers are checked with one bit set per class, so the usual case (stores and
-/// loads between distinct registers and slots) costs a pass over the moves.
-fn any_destination_is_read(moves: &[Move]) -> bool {
+/// Whether `src` is the location `dst` (the explicit match is cheaper than comparing the
+/// derived way).
+#[inline(always)]
+fn reads(src: Src, dst: Loc) -> bool {
+    match (src, dst) {
+        (Src::Loc(Loc::Reg(a)), Loc::Reg(b)) => a == b,
+        (Src::Loc(Loc::Mem(a)), Loc::Mem(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// What ordering the moves need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflicts {
+    /// None: no move writes a location another reads.
+    None,
+    /// Some move reads its own destination (dropped before looking again).
+    SelfMoves,
+    /// Some move writes a location another move reads (then the order matters).
+    Ordered,
+}
+
+/// Which [`Conflicts`] the moves have. Registers are checked with one bit set per class,
+/// so the usual case (stores and loads between distinct registers and slots) costs a pass
+/// over the moves.
+fn scan(moves: &[Move]) -> Conflicts {
     let bit = |r: Reg| -> (usize, u64) {
         let class = match r.class {
             RegClass::Int => 0,
@@ -164,6 +193,7 @@ fn any_destination_is_read(moves: &[Move]) -> bool {
     };
     let mut read_regs = [0u64; 2];
     let mut reads_memory = false;
+    let mut self_moves = false;
     for m in moves {
         match m.src {
             Src::Loc(Loc::Reg(r)) => {
@@ -173,14 +203,23 @@ fn any_destination_is_read(moves: &[Move]) -> bool {
             Src::Loc(Loc::Mem(_)) => reads_memory = true,
             Src::Imm(_) => {}
         }
+        self_moves |= reads(m.src, m.dst);
     }
-    moves.iter().any(|m| match m.dst {
+    if self_moves {
+        return Conflicts::SelfMoves;
+    }
+    let ordered = moves.iter().any(|m| match m.dst {
         Loc::Reg(r) => {
             let (c, b) = bit(r);
             read_regs[c] & b != 0
         }
-        Loc::Mem(a) => reads_memory && moves.iter().any(|o| o.src == Src::Loc(Loc::Mem(a))),
-    })
+        Loc::Mem(_) => reads_memory && moves.iter().any(|o| reads(o.src, m.dst)),
+    });
+    if ordered {
+        Conflicts::Ordered
+    } else {
+        Conflicts::None
+    }
 }
 
 #[cfg(test)]
