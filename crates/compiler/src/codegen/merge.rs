@@ -440,10 +440,24 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 .map(|&(l, r)| (l, LocalLoc::Reg(r, true))),
         );
         self.stack.truncate(base);
+        // The use counts rebuilt as `recount_uses` would, from the target directly (its
+        // locals are the cached ones now) rather than through `cached`.
+        self.regs.clear();
+        for i in 0..base {
+            // Never a register at a join, but counted if one were.
+            if let Val::Reg(_, r) = self.stack[i] {
+                self.regs.add_user(r);
+            }
+        }
+        for &(_, r) in &target.locals {
+            self.regs.add_user(r);
+        }
         for &v in &target.values {
             self.push(v);
+            if let Val::Reg(_, r) = v {
+                self.regs.add_user(r);
+            }
         }
-        self.recount_uses();
     }
 
     /// Moves the current state into the merge state of frame `idx` (deriving it from the
