@@ -265,10 +265,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                     None => loads = true,
                 }
             }
-            self.local_moves(target_at.iter().map(|&b| decode_reg(b)), out);
+            self.local_moves(target_at.iter().copied(), out);
         } else {
             let find = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
-            self.local_moves(self.cached.iter().map(|&l| find(l)), out);
+            self.local_moves(self.cached.iter().map(|&l| find(l).map_or(0, encode_reg)), out);
         }
         if loads {
             for &(l, r) in &target.locals {
@@ -318,20 +318,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// The moves of the cached locals, in `cached` order, given the target's register of
-    /// each in the same order (`None`: at home). A local's home and kind are only looked
-    /// up when it moves.
+    /// each in the same order (as [`encode_reg`] bytes, 0 for at home). A local's home
+    /// and kind are only looked up when it moves.
     #[inline(always)]
-    fn local_moves(&self, targets: impl Iterator<Item = Option<Reg>>, out: &mut Vec<Move>) {
+    fn local_moves(&self, targets: impl Iterator<Item = u8>, out: &mut Vec<Move>) {
         for (&l, target) in self.cached.iter().zip(targets) {
-            let (src, dirty) = match self.local_locs[l as usize] {
+            let src = match self.local_locs[l as usize] {
                 LocalLoc::Home => continue,
-                LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), dirty),
-                LocalLoc::Const(bits) => (Src::Imm(bits), true),
+                // Already in the target's register, or clean and going home.
+                LocalLoc::Reg(r, dirty) if target == encode_reg(r) || (target == 0 && !dirty) => {
+                    continue
+                }
+                LocalLoc::Reg(r, _) => Src::Loc(Loc::Reg(r)),
+                LocalLoc::Const(bits) => Src::Imm(bits),
             };
-            let dst = match target {
-                Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
+            let dst = match decode_reg(target) {
                 Some(r) => Loc::Reg(r),
-                None if !dirty => continue,
                 None => Loc::Mem(self.local_addr(l)),
             };
             let kind = self.locals[l as usize];
