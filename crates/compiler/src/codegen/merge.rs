@@ -268,7 +268,10 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             self.local_moves(target_at.iter().copied(), out);
         } else {
             let find = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
-            self.local_moves(self.cached.iter().map(|&l| find(l).map_or(0, encode_reg)), out);
+            self.local_moves(
+                self.cached.iter().map(|&l| find(l).map_or(0, encode_reg)),
+                out,
+            );
         }
         if loads {
             for &(l, r) in &target.locals {
@@ -483,5 +486,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.move_buf = moves;
         self.control[idx].merge = Some(target);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_survive_their_byte_encoding() {
+        assert_eq!(decode_reg(0), None);
+        for hw in 0..32 {
+            for r in [Reg::int(hw), Reg::float(hw)] {
+                assert_ne!(encode_reg(r), 0);
+                assert_eq!(decode_reg(encode_reg(r)), Some(r));
+            }
+        }
+        assert_ne!(encode_reg(Reg::int(3)), encode_reg(Reg::float(3)));
     }
 }
