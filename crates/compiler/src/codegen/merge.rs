@@ -50,6 +50,29 @@ impl Taken {
     }
 }
 
+/// `r` as a nonzero byte (registers number below 127).
+#[inline(always)]
+fn encode_reg(r: Reg) -> u8 {
+    debug_assert!(r.hw < 127);
+    let class = match r.class {
+        RegClass::Int => 0,
+        RegClass::Float => 1,
+    };
+    ((r.hw << 1) | class) + 1
+}
+
+/// The register [`encode_reg`] made `b`, or `None` for 0.
+#[inline(always)]
+fn decode_reg(b: u8) -> Option<Reg> {
+    let c = b.checked_sub(1)?;
+    let class = if c & 1 == 0 {
+        RegClass::Int
+    } else {
+        RegClass::Float
+    };
+    Some(Reg { class, hw: c >> 1 })
+}
+
 impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// A free register of `class` not in `taken`, for a constant entering a merge state.
     fn spare_reg(&self, class: RegClass, taken: &Taken) -> Option<Reg> {
@@ -215,7 +238,8 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     pub(super) fn moves_into_buf(&self, target: &MergeState, out: &mut Vec<Move>) {
         out.clear();
         let first = self.stack.len() - target.values.len();
-        if self.stack[first..] == target.values[..]
+        let values_in_place = self.stack[first..] == target.values[..];
+        if values_in_place
             && target.locals.len() == self.cached.len()
             && target
                 .locals
@@ -226,58 +250,46 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             return;
         }
         // The target's register of each cached local, by its position in `cached` (a
-        // search only for the rare states with more cached locals than fit).
+        // search only for the rare states with more cached locals than fit). Encoded as
+        // bytes, 0 for none, so the table starts as a few zeroing stores.
         const INDEXED: usize = 64;
-        let indexed = self.cached.len() <= INDEXED;
-        let mut target_at = [None::<Reg>; INDEXED];
-        if indexed {
+        // Whether the target holds some local that is at home now (loaded below).
+        let mut loads = true;
+        if self.cached.len() <= INDEXED {
+            let mut target_at = [0u8; INDEXED];
+            loads = false;
             for &(l, r) in &target.locals {
-                let at = self.cached_at[l as usize];
-                if at != super::locals::NOT_CACHED {
-                    target_at[at as usize] = Some(r);
+                // `NOT_CACHED` (at home) is out of range.
+                match target_at.get_mut(self.cached_at[l as usize] as usize) {
+                    Some(t) => *t = encode_reg(r),
+                    None => loads = true,
+                }
+            }
+            self.local_moves(target_at.iter().copied(), out);
+        } else {
+            let find = |l: u32| target.locals.iter().find(|e| e.0 == l).map(|e| e.1);
+            self.local_moves(
+                self.cached.iter().map(|&l| find(l).map_or(0, encode_reg)),
+                out,
+            );
+        }
+        if loads {
+            for &(l, r) in &target.locals {
+                if self.local_locs[l as usize] == LocalLoc::Home {
+                    let kind = self.locals[l as usize];
+                    out.push(Move {
+                        src: Src::Loc(Loc::Mem(self.local_addr(l))),
+                        dst: Loc::Reg(r),
+                        class: kind.class(),
+                        size: kind.size(),
+                    });
                 }
             }
         }
-        let target_reg = |at: usize, l: u32| {
-            if indexed {
-                target_at[at]
-            } else {
-                target.locals.iter().find(|e| e.0 == l).map(|e| e.1)
-            }
-        };
-        for (at, &l) in self.cached.iter().enumerate() {
-            let kind = self.locals[l as usize];
-            let home = Loc::Mem(self.local_addr(l));
-            let (src, clean) = match self.local_locs[l as usize] {
-                LocalLoc::Home => continue,
-                LocalLoc::Reg(r, dirty) => (Src::Loc(Loc::Reg(r)), !dirty),
-                LocalLoc::Const(bits) => (Src::Imm(bits), false),
-            };
-            let dst = match target_reg(at, l) {
-                Some(r) if src == Src::Loc(Loc::Reg(r)) => continue,
-                Some(r) => Loc::Reg(r),
-                None if clean => continue,
-                None => home,
-            };
-            out.push(Move {
-                src,
-                dst,
-                class: kind.class(),
-                size: kind.size(),
-            });
+        if values_in_place {
+            // Every value is its own destination.
+            return;
         }
-        for &(l, r) in &target.locals {
-            if self.local_locs[l as usize] == LocalLoc::Home {
-                let kind = self.locals[l as usize];
-                out.push(Move {
-                    src: Src::Loc(Loc::Mem(self.local_addr(l))),
-                    dst: Loc::Reg(r),
-                    class: kind.class(),
-                    size: kind.size(),
-                });
-            }
-        }
-        let first = self.stack.len() - target.values.len();
         for (i, &t) in target.values.iter().enumerate() {
             let v = self.stack[first + i];
             let kind = v.kind();
@@ -304,6 +316,35 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 } else {
                     kind.size()
                 },
+            });
+        }
+    }
+
+    /// The moves of the cached locals, in `cached` order, given the target's register of
+    /// each in the same order (as [`encode_reg`] bytes, 0 for at home). A local's home
+    /// and kind are only looked up when it moves.
+    #[inline(always)]
+    fn local_moves(&self, targets: impl Iterator<Item = u8>, out: &mut Vec<Move>) {
+        for (&l, target) in self.cached.iter().zip(targets) {
+            let src = match self.local_locs[l as usize] {
+                LocalLoc::Home => continue,
+                // Already in the target's register, or clean and going home.
+                LocalLoc::Reg(r, dirty) if target == encode_reg(r) || (target == 0 && !dirty) => {
+                    continue
+                }
+                LocalLoc::Reg(r, _) => Src::Loc(Loc::Reg(r)),
+                LocalLoc::Const(bits) => Src::Imm(bits),
+            };
+            let dst = match decode_reg(target) {
+                Some(r) => Loc::Reg(r),
+                None => Loc::Mem(self.local_addr(l)),
+            };
+            let kind = self.locals[l as usize];
+            out.push(Move {
+                src,
+                dst,
+                class: kind.class(),
+                size: kind.size(),
             });
         }
     }
@@ -404,10 +445,24 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 .map(|&(l, r)| (l, LocalLoc::Reg(r, true))),
         );
         self.stack.truncate(base);
+        // The use counts rebuilt as `recount_uses` would, from the target directly (its
+        // locals are the cached ones now) rather than through `cached`.
+        self.regs.clear();
+        for i in 0..base {
+            // Never a register at a join, but counted if one were.
+            if let Val::Reg(_, r) = self.stack[i] {
+                self.regs.add_user(r);
+            }
+        }
+        for &(_, r) in &target.locals {
+            self.regs.add_user(r);
+        }
         for &v in &target.values {
             self.push(v);
+            if let Val::Reg(_, r) = v {
+                self.regs.add_user(r);
+            }
         }
-        self.recount_uses();
     }
 
     /// Moves the current state into the merge state of frame `idx` (deriving it from the
@@ -431,5 +486,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.move_buf = moves;
         self.control[idx].merge = Some(target);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_survive_their_byte_encoding() {
+        assert_eq!(decode_reg(0), None);
+        for hw in 0..32 {
+            for r in [Reg::int(hw), Reg::float(hw)] {
+                assert_ne!(encode_reg(r), 0);
+                assert_eq!(decode_reg(encode_reg(r)), Some(r));
+            }
+        }
+        assert_ne!(encode_reg(Reg::int(3)), encode_reg(Reg::float(3)));
     }
 }
