@@ -456,7 +456,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Puts `v` (already popped) in a register for reading only: a register it is in is
     /// used as it is, even when a local or other entries share it.
+    ///
+    /// Inlined for the common case (already in a register); loading is out of line so
+    /// callers do not pay its register pressure.
+    #[inline]
     pub(super) fn read_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
+        match v {
+            Val::Reg(_, r) => Ok(r),
+            other => self.load_to_reg(other),
+        }
+    }
+
+    /// `read_reg` for a constant or a slot: a new register holding it.
+    #[inline(never)]
+    fn load_to_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
         let kind = v.kind();
         Ok(match v {
             Val::Reg(_, r) => r,
