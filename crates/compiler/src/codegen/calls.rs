@@ -75,16 +75,19 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Pushes the results of a call that just returned.
-    fn push_call_results(&mut self, results: &[ValKind]) -> Result<(), CompileError> {
+    fn push_call_results(
+        &mut self,
+        mut results: impl ExactSizeIterator<Item = ValKind>,
+    ) -> Result<(), CompileError> {
         if results.len() == 1 {
-            let kind = results[0];
+            let kind = results.next().unwrap_or(ValKind::I32);
             let r = self.alloc(kind.class())?;
             let ret = self.masm.return_reg(kind.class());
             self.masm.mov(r, RegImm::Reg(ret), kind.size());
             self.push(Val::Reg(kind, r));
         } else {
             let mut words = 0;
-            for &kind in results {
+            for kind in results {
                 let pos = self.stack.len() as u32;
                 let dst = self.slot_addr(pos);
                 let src = Address::Outgoing(8 * words as i32);
@@ -102,8 +105,15 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .functions
             .get(func_index as usize)
             .ok_or_else(|| CompileError::internal(format!("no function {func_index}")))?;
-        let (num_params, results) = self.call_signature(type_index)?;
-        self.pass_arguments(num_params, words_of(&results));
+        // The types straight from the module (which outlives `self`): no copy per call.
+        let info = self.info;
+        let ty = info
+            .types
+            .get(type_index as usize)
+            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
+        let results = ty.results();
+        let result_words = results.iter().map(|&t| ValKind::of_type(t).words()).sum();
+        self.pass_arguments(ty.params().len(), result_words);
         self.spill_all_for_call();
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
@@ -126,9 +136,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.masm.reload_context();
             }
         }
-        let pushed = self.push_call_results(&results);
-        self.result_buf = results;
-        pushed
+        self.push_call_results(results.iter().map(|&t| ValKind::of_type(t)))
     }
 
     /// The `VMFuncRef` at `index` (an i32 register, not freed) of table `table_index`, in
@@ -232,7 +240,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.record_call(ret);
         self.free_reg(index);
         self.free_reg(entry);
-        self.push_call_results(&results)
+        self.push_call_results(results.iter().copied())
     }
 }
 
@@ -245,7 +253,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         self.pass_arguments(num_params, words_of(&results));
         self.spill_all_for_call();
         self.call_funcref_non_null(funcref);
-        let pushed = self.push_call_results(&results);
+        let pushed = self.push_call_results(results.iter().copied());
         self.result_buf = results;
         pushed
     }

@@ -123,16 +123,22 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.regs.inc(r);
                 self.push(Val::Reg(kind, r));
             }
-            LocalLoc::Home => {
-                // Load once; the local keeps the register (clean) while it stays hot.
-                let r = self.alloc(kind.class())?;
-                let addr = self.local_addr(l);
-                self.masm.load(r, addr, kind.size());
-                self.regs.inc(r);
-                self.set_local_loc(l, LocalLoc::Reg(r, false));
-                self.push(Val::Reg(kind, r));
-            }
+            LocalLoc::Home => return self.load_local(l, kind),
         }
+        Ok(())
+    }
+
+    /// `local.get` of a local at home. Out of line: the cached cases then need no
+    /// callee-saved registers.
+    #[inline(never)]
+    fn load_local(&mut self, l: u32, kind: super::stack::ValKind) -> Result<(), CompileError> {
+        // Load once; the local keeps the register (clean) while it stays hot.
+        let r = self.alloc(kind.class())?;
+        let addr = self.local_addr(l);
+        self.masm.load(r, addr, kind.size());
+        self.regs.inc(r);
+        self.set_local_loc(l, LocalLoc::Reg(r, false));
+        self.push(Val::Reg(kind, r));
         Ok(())
     }
 

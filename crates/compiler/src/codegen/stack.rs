@@ -37,14 +37,19 @@ pub enum ValKind {
 impl ValKind {
     /// Kind of a wasm value type.
     pub fn of(ty: ValType) -> Result<ValKind, CompileError> {
-        Ok(match ty {
+        Ok(ValKind::of_type(ty))
+    }
+    /// Kind of a wasm value type (every type has one).
+    #[inline]
+    pub fn of_type(ty: ValType) -> ValKind {
+        match ty {
             ValType::I32 => ValKind::I32,
             ValType::I64 => ValKind::I64,
             ValType::F32 => ValKind::F32,
             ValType::F64 => ValKind::F64,
             ValType::Ref(_) => ValKind::Ref,
             ValType::V128 => ValKind::V128,
-        })
+        }
     }
     /// The integer kind with the same bits (for moving floats through integer registers).
     pub fn bits_kind(self) -> ValKind {
@@ -202,10 +207,6 @@ impl RegUses {
         self.clock += 1;
         self.last_use[class_index(r.class)][r.hw as usize] = self.clock;
     }
-    #[inline]
-    fn last_use(&self, r: Reg) -> u32 {
-        self.last_use[class_index(r.class)][r.hw as usize]
-    }
     /// Forgets every user (the counts are then rebuilt from a cache state).
     pub fn clear(&mut self) {
         self.uses = [[0; 32]; 2];
@@ -283,30 +284,36 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// The least recently used register of `class` that nothing in hand uses.
     fn eviction_victim(&self, class: RegClass) -> Result<Reg, CompileError> {
-        // Users of each register in the cache, counted in one pass.
+        // Users of each register in the cache, counted in one pass. Register numbers are
+        // below 32 (they are bits of the masks), so `& 31` only drops bounds checks.
         let mut in_cache = [0u16; 32];
         for v in &self.stack {
             if let Val::Reg(_, r) = *v {
                 if r.class == class {
-                    in_cache[r.hw as usize] += 1;
+                    in_cache[(r.hw & 31) as usize] += 1;
                 }
             }
         }
         for &l in &self.cached {
-            if let super::locals::LocalLoc::Reg(r, _) = self.local_locs[l as usize] {
+            if let Some(super::locals::LocalLoc::Reg(r, _)) = self.local_locs.get(l as usize) {
                 if r.class == class {
-                    in_cache[r.hw as usize] += 1;
+                    in_cache[(r.hw & 31) as usize] += 1;
                 }
             }
         }
+        let c = class_index(class);
+        let (uses, last_use) = (&self.regs.uses[c], &self.regs.last_use[c]);
         let mut best: Option<Reg> = None;
+        let mut best_use = 0;
         for &r in self.masm.allocatable(class) {
-            let n = self.regs.count(r);
-            if n == 0 || in_cache[r.hw as usize] != n {
+            let hw = (r.hw & 31) as usize;
+            let n = uses[hw];
+            if n == 0 || in_cache[hw] != n {
                 continue;
             }
-            if best.is_none_or(|b| self.regs.last_use(r) < self.regs.last_use(b)) {
+            if best.is_none() || last_use[hw] < best_use {
                 best = Some(r);
+                best_use = last_use[hw];
             }
         }
         best.ok_or_else(|| CompileError::internal("out of registers".into()))
@@ -456,7 +463,20 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 
     /// Puts `v` (already popped) in a register for reading only: a register it is in is
     /// used as it is, even when a local or other entries share it.
+    ///
+    /// Inlined for the common case (already in a register); loading is out of line so
+    /// callers do not pay its register pressure.
+    #[inline]
     pub(super) fn read_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
+        match v {
+            Val::Reg(_, r) => Ok(r),
+            other => self.load_to_reg(other),
+        }
+    }
+
+    /// `read_reg` for a constant or a slot: a new register holding it.
+    #[inline(never)]
+    fn load_to_reg(&mut self, v: Val) -> Result<Reg, CompileError> {
         let kind = v.kind();
         Ok(match v {
             Val::Reg(_, r) => r,
