@@ -12,8 +12,10 @@
 //! The base address for relocations is always 0: the code is position independent (only
 //! relative relocations are used), and it is copied to its final place later.
 
+use dynasmrt::aarch64::Aarch64Relocation;
 use dynasmrt::components::{LabelRegistry, PatchLoc, RelocRegistry, StaticLabel};
-use dynasmrt::relocations::Relocation;
+use dynasmrt::relocations::{Relocation, RelocationKind};
+use dynasmrt::x64::X64Relocation;
 use dynasmrt::{
     AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind,
 };
@@ -118,7 +120,32 @@ impl<R: Relocation> CodeBuffer<R> {
             self.ops.set_len(at + N);
         }
     }
+}
 
+/// A relocation that may be a plain relative 32-bit field (every x64 label reference), which
+/// [`CodeBuffer::commit`] patches directly instead of through dynasmrt's generic
+/// encode-by-kind path.
+pub trait FastRelocation: Relocation {
+    /// Whether this is a relative relocation of a little-endian `i32` field.
+    fn is_rel32(&self) -> bool;
+}
+
+impl FastRelocation for X64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        matches!(self.kind(), RelocationKind::Relative) && self.size() == 4
+    }
+}
+
+impl FastRelocation for Aarch64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        // Its fields are bitfields inside instructions: always the generic path.
+        false
+    }
+}
+
+impl<R: FastRelocation> CodeBuffer<R> {
     /// Resolves the relocations emitted so far; reports an error recorded while assembling
     /// (a label defined twice, an impossible relocation) or a relocation to an unknown
     /// label.
@@ -139,6 +166,20 @@ impl<R: Relocation> CodeBuffer<R> {
         }
         for (loc, id) in self.relocs.take_dynamics() {
             let target = self.labels.resolve_dynamic(id)?;
+            if loc.relocation.is_rel32() {
+                // What `PatchLoc::patch` computes for a relative `i32` field (base address 0).
+                let at = loc.location.0 - loc.field_offset as usize;
+                let value = (target
+                    .0
+                    .wrapping_sub(loc.location.0 - loc.ref_offset as usize)
+                    as isize)
+                    .wrapping_add(loc.target_offset);
+                match (i32::try_from(value), self.ops.get_mut(at..at + 4)) {
+                    (Ok(v), Some(field)) => field.copy_from_slice(&v.to_le_bytes()),
+                    _ => return Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(id))),
+                }
+                continue;
+            }
             let buf = &mut self.ops[loc.range(0)];
             if loc.patch(buf, 0, target.0).is_err() {
                 return Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(id)));
@@ -156,7 +197,9 @@ impl<R: Relocation> CodeBuffer<R> {
         self.clear();
         Ok(code)
     }
+}
 
+impl<R: Relocation> CodeBuffer<R> {
     /// Forgets the code, labels, relocations and any recorded error, keeping the capacity.
     pub fn clear(&mut self) {
         self.ops.clear();
