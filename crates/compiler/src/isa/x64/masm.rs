@@ -741,7 +741,9 @@ impl MacroAssembler for X64Masm {
             other => other,
         };
         if lhs.hw != d {
-            self.mov(dst, RegImm::Reg(lhs), size);
+            // What `mov` emits for two integer registers, without its dispatch on classes.
+            debug_assert!(dst.class == RegClass::Int && lhs.class == RegClass::Int);
+            enc::mov_rr(&mut self.ops, w, d, lhs.hw);
         }
         let op = match op {
             AluOp::Add => Alu::Add,
