@@ -68,7 +68,29 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// base is pinned in a register; another memory's base is loaded into a register
     /// (every memory's base is fixed for the life of the memory), which
     /// [`Self::free_heap_address`] releases after the access.
+    #[inline(always)]
     pub(super) fn heap_address(
+        &mut self,
+        memarg: &MemArg,
+        index: crate::masm::Reg,
+    ) -> Result<HeapAddress, CompileError> {
+        // The common case, kept inline: memory 0 (base pinned), 32-bit, offset below 4 GiB.
+        if let (MemArgTarget::Memory(0), Ok(offset)) = (memarg.target, u32::try_from(memarg.offset))
+        {
+            if !self.is_memory64(0) {
+                return Ok(HeapAddress {
+                    base: None,
+                    index,
+                    offset,
+                });
+            }
+        }
+        self.heap_address_general(memarg, index)
+    }
+
+    /// [`Self::heap_address`] for any memory and offset.
+    #[inline(never)]
+    fn heap_address_general(
         &mut self,
         memarg: &MemArg,
         index: crate::masm::Reg,

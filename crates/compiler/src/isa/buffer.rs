@@ -12,8 +12,10 @@
 //! The base address for relocations is always 0: the code is position independent (only
 //! relative relocations are used), and it is copied to its final place later.
 
+use dynasmrt::aarch64::Aarch64Relocation;
 use dynasmrt::components::{LabelRegistry, PatchLoc, RelocRegistry, StaticLabel};
-use dynasmrt::relocations::Relocation;
+use dynasmrt::relocations::{Relocation, RelocationKind};
+use dynasmrt::x64::X64Relocation;
 use dynasmrt::{
     AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind,
 };
@@ -25,7 +27,21 @@ pub struct CodeBuffer<R: Relocation> {
     ops: Vec<u8>,
     labels: LabelRegistry,
     relocs: RelocRegistry<R>,
+    /// The relative `i32` references to dynamic labels (every x64 branch to a label), kept
+    /// compact here instead of as dynasmrt `PatchLoc`s so that [`CodeBuffer::commit`]
+    /// patches each with a few instructions.
+    rel32: Vec<Rel32>,
     error: Option<DynasmError>,
+}
+
+/// A relative `i32` field referring to a dynamic label: it gets `target - origin`.
+#[derive(Debug, Clone, Copy)]
+struct Rel32 {
+    /// Offset of the field in the code.
+    field: usize,
+    /// What the label's offset is relative to (the reference point less the target offset).
+    origin: isize,
+    label: DynamicLabel,
 }
 
 impl<R: Relocation> Default for CodeBuffer<R> {
@@ -41,6 +57,7 @@ impl<R: Relocation> CodeBuffer<R> {
             ops: Vec::new(),
             labels: LabelRegistry::new(),
             relocs: RelocRegistry::new(),
+            rel32: Vec::new(),
             error: None,
         }
     }
@@ -118,7 +135,32 @@ impl<R: Relocation> CodeBuffer<R> {
             self.ops.set_len(at + N);
         }
     }
+}
 
+/// A relocation that may be a plain relative 32-bit field (every x64 label reference), which
+/// [`CodeBuffer`] records compactly and [`CodeBuffer::commit`] patches directly instead of
+/// through dynasmrt's generic encode-by-kind path.
+pub trait FastRelocation: Relocation {
+    /// Whether this is a relative relocation of a little-endian `i32` field.
+    fn is_rel32(&self) -> bool;
+}
+
+impl FastRelocation for X64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        matches!(self.kind(), RelocationKind::Relative) && self.size() == 4
+    }
+}
+
+impl FastRelocation for Aarch64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        // Its fields are bitfields inside instructions: always the generic path.
+        false
+    }
+}
+
+impl<R: Relocation> CodeBuffer<R> {
     /// Resolves the relocations emitted so far; reports an error recorded while assembling
     /// (a label defined twice, an impossible relocation) or a relocation to an unknown
     /// label.
@@ -137,6 +179,19 @@ impl<R: Relocation> CodeBuffer<R> {
                 }));
             }
         }
+        for r in &self.rel32 {
+            let target = self.labels.resolve_dynamic(r.label)?;
+            let value = (target.0 as isize).wrapping_sub(r.origin);
+            match (i32::try_from(value), self.ops.get_mut(r.field..r.field + 4)) {
+                (Ok(v), Some(field)) => field.copy_from_slice(&v.to_le_bytes()),
+                _ => {
+                    return Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(
+                        r.label,
+                    )))
+                }
+            }
+        }
+        self.rel32.clear();
         for (loc, id) in self.relocs.take_dynamics() {
             let target = self.labels.resolve_dynamic(id)?;
             let buf = &mut self.ops[loc.range(0)];
@@ -156,13 +211,16 @@ impl<R: Relocation> CodeBuffer<R> {
         self.clear();
         Ok(code)
     }
+}
 
+impl<R: Relocation> CodeBuffer<R> {
     /// Forgets the code, labels, relocations and any recorded error, keeping the capacity.
     pub fn clear(&mut self) {
         self.ops.clear();
         self.labels.clear();
         self.relocs.take_statics().for_each(drop);
         self.relocs.take_dynamics().for_each(drop);
+        self.rel32.clear();
         self.error = None;
     }
 }
@@ -348,7 +406,7 @@ impl<R: Relocation> DynasmApi for CodeBuffer<R> {
     }
 }
 
-impl<R: Relocation> DynasmLabelApi for CodeBuffer<R> {
+impl<R: FastRelocation> DynasmLabelApi for CodeBuffer<R> {
     type Relocation = R;
 
     fn local_label(&mut self, name: &'static str) {
@@ -395,6 +453,16 @@ impl<R: Relocation> DynasmLabelApi for CodeBuffer<R> {
         kind: R,
     ) {
         let location = self.offset();
+        if kind.is_rel32() {
+            // What `PatchLoc::patch` computes for it, less the target (base address 0).
+            self.rel32.push(Rel32 {
+                field: location.0.wrapping_sub(field_offset as usize),
+                origin: (location.0.wrapping_sub(ref_offset as usize) as isize)
+                    .wrapping_sub(target_offset),
+                label: id,
+            });
+            return;
+        }
         self.relocs.add_dynamic(
             id,
             PatchLoc::new(location, target_offset, field_offset, ref_offset, kind),
@@ -583,6 +651,38 @@ mod tests {
             assert_eq!(b.code().len(), 0);
             assert_eq!(b.capacity(), cap);
             assert!(cap >= 4096);
+        }
+    }
+
+    #[test]
+    fn rel32_matches_dynasmrt_patch() {
+        // Backward and forward references with a target offset and a reference point before
+        // the end of the instruction, against what dynasmrt's `PatchLoc::patch` writes.
+        for (target_offset, field_offset, ref_offset) in [(0, 4, 0), (3, 5, 1), (-7, 4, 2)] {
+            let mut b = Buf::new();
+            let back = b.new_dynamic_label();
+            b.dynamic_label(back);
+            b.extend([0x90, 0x90, 0x90, 0xE9, 0, 0, 0, 0, 0xCC]);
+            b.dynamic_relocation(back, target_offset, field_offset, ref_offset, rel32());
+            let fwd = b.new_dynamic_label();
+            b.extend([0xE9, 0, 0, 0, 0, 0xCC]);
+            b.dynamic_relocation(fwd, target_offset, field_offset, ref_offset, rel32());
+            b.extend([0x90; 7]);
+            b.dynamic_label(fwd);
+            let code = b.take_code().unwrap();
+            let mut expect = code.clone();
+            for (loc, target) in [(9usize, 0usize), (15, 22)] {
+                let p = PatchLoc::new(
+                    AssemblyOffset(loc),
+                    target_offset,
+                    field_offset,
+                    ref_offset,
+                    rel32(),
+                );
+                let range = p.range(0);
+                p.patch(&mut expect[range], 0, target).unwrap();
+            }
+            assert_eq!(code, expect);
         }
     }
 

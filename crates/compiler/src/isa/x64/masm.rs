@@ -447,7 +447,19 @@ impl X64Masm {
     }
 
     /// Computes the heap operand `[membase + index + disp]`.
+    #[inline(always)]
     fn heap_operand(&mut self, addr: HeapAddress) -> Mem {
+        // Memory 0 (base pinned in r14) with a 32-bit displacement, the common case: inline,
+        // so the encoding of the constant base folds away.
+        if addr.base.is_none() && addr.offset <= i32::MAX as u32 {
+            return Mem::indexed(R14, addr.index.hw, addr.offset as i32);
+        }
+        self.heap_operand_general(addr)
+    }
+
+    /// [`Self::heap_operand`] for any base and offset.
+    #[inline(never)]
+    fn heap_operand_general(&mut self, addr: HeapAddress) -> Mem {
         let base = addr.base.map_or(R14, |b| b.hw);
         if addr.offset <= i32::MAX as u32 {
             Mem::indexed(base, addr.index.hw, addr.offset as i32)
@@ -729,7 +741,9 @@ impl MacroAssembler for X64Masm {
             other => other,
         };
         if lhs.hw != d {
-            self.mov(dst, RegImm::Reg(lhs), size);
+            // What `mov` emits for two integer registers, without its dispatch on classes.
+            debug_assert!(dst.class == RegClass::Int && lhs.class == RegClass::Int);
+            enc::mov_rr(&mut self.ops, w, d, lhs.hw);
         }
         let op = match op {
             AluOp::Add => Alu::Add,
