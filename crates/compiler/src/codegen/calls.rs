@@ -14,45 +14,25 @@ use crate::masm::{Address, CallTarget, IntCmp, MacroAssembler, OperandSize, RegC
 use crate::vmctx::{funcref, table_def};
 use crate::{CompileError, Relocation, TrapCode};
 
-impl<M: MacroAssembler> FuncCompiler<'_, M> {
+impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
+    /// Function type `type_index`, borrowed from the module (which outlives `self`), so a
+    /// call reads its callee's types in place.
+    fn func_type(&self, type_index: u32) -> Result<&'a wasmparser::FuncType, CompileError> {
+        let info: &'a crate::ModuleInfo = self.info;
+        info.types
+            .get(type_index as usize)
+            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))
+    }
+
     /// Parameter and result kinds of type `type_index`.
     pub(super) fn signature(
         &self,
         type_index: u32,
     ) -> Result<(Vec<ValKind>, Vec<ValKind>), CompileError> {
-        let ty = self
-            .info
-            .types
-            .get(type_index as usize)
-            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
-        let mut p = Vec::new();
-        for &t in ty.params() {
-            p.push(ValKind::of(t)?);
-        }
-        let mut r = Vec::new();
-        for &t in ty.results() {
-            r.push(ValKind::of(t)?);
-        }
-        Ok((p, r))
-    }
-
-    /// The number of parameters of type `type_index` and its result kinds, in the reused
-    /// `result_buf` (hand it back after use).
-    fn call_signature(&mut self, type_index: u32) -> Result<(usize, Vec<ValKind>), CompileError> {
-        let ty = self
-            .info
-            .types
-            .get(type_index as usize)
-            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
-        for &t in ty.params() {
-            ValKind::of(t)?;
-        }
-        let mut results = std::mem::take(&mut self.result_buf);
-        results.clear();
-        for &t in ty.results() {
-            results.push(ValKind::of(t)?);
-        }
-        Ok((ty.params().len(), results))
+        let ty = self.func_type(type_index)?;
+        let kinds =
+            |types: &[wasmparser::ValType]| types.iter().map(|&t| ValKind::of_type(t)).collect();
+        Ok((kinds(ty.params()), kinds(ty.results())))
     }
 
     /// Stores the top `n` values as outgoing arguments (one word each, two for a v128)
@@ -79,8 +59,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         &mut self,
         mut results: impl ExactSizeIterator<Item = ValKind>,
     ) -> Result<(), CompileError> {
-        if results.len() == 1 {
-            let kind = results.next().unwrap_or(ValKind::I32);
+        if let (1, Some(kind)) = (results.len(), results.next()) {
             let r = self.alloc(kind.class())?;
             let ret = self.masm.return_reg(kind.class());
             self.masm.mov(r, RegImm::Reg(ret), kind.size());
@@ -105,15 +84,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             .functions
             .get(func_index as usize)
             .ok_or_else(|| CompileError::internal(format!("no function {func_index}")))?;
-        // The types straight from the module (which outlives `self`): no copy per call.
-        let info = self.info;
-        let ty = info
-            .types
-            .get(type_index as usize)
-            .ok_or_else(|| CompileError::internal(format!("no type {type_index}")))?;
+        let ty = self.func_type(type_index)?;
         let results = ty.results();
-        let result_words = results.iter().map(|&t| ValKind::of_type(t).words()).sum();
-        self.pass_arguments(ty.params().len(), result_words);
+        self.pass_arguments(ty.params().len(), words_of_types(results));
         self.spill_all_for_call();
         if self.info.is_imported_function(func_index) {
             // Through the exporter's own funcref, which lazy compilation keeps up to date.
@@ -248,14 +221,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     /// `call_ref $t`: calls the function reference on top of the stack (below it, the
     /// arguments). Validation proved its type, so only null is checked.
     pub(super) fn visit_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
-        let (num_params, results) = self.call_signature(type_index)?;
+        let ty = self.func_type(type_index)?;
+        let results = ty.results();
         let (_, funcref) = self.pop_read()?;
-        self.pass_arguments(num_params, words_of(&results));
+        self.pass_arguments(ty.params().len(), words_of_types(results));
         self.spill_all_for_call();
         self.call_funcref_non_null(funcref);
-        let pushed = self.push_call_results(results.iter().copied());
-        self.result_buf = results;
-        pushed
+        self.push_call_results(results.iter().map(|&t| ValKind::of_type(t)))
     }
 
     /// Calls the `VMFuncRef` at `funcref` (arguments passed, registers spilled), trapping
@@ -271,4 +243,9 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
 /// Words a list of values takes in an argument or result area.
 fn words_of(kinds: &[ValKind]) -> u32 {
     kinds.iter().map(|k| k.words()).sum()
+}
+
+/// [`words_of`] of the kinds of `types`.
+fn words_of_types(types: &[wasmparser::ValType]) -> u32 {
+    types.iter().map(|&t| ValKind::of_type(t).words()).sum()
 }

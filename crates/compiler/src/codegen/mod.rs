@@ -102,7 +102,6 @@ struct Buffers {
     /// functions as long as ids never repeat).
     loop_ids_used: usize,
     move_buf: Vec<moves::Move>,
-    result_buf: Vec<ValKind>,
     /// The per-function outputs, built here and copied out at their exact size.
     traps: Vec<TrapSite>,
     call_sites: Vec<(u32, u32)>,
@@ -361,7 +360,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             prescan_marks: b.prescan_marks,
             loop_ids_used: b.loop_ids_used,
             move_buf: b.move_buf,
-            result_buf: b.result_buf,
             loops_seen: 0,
             fused: None,
             reader: Some(reader),
@@ -415,7 +413,6 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
             prescan_marks: self.prescan_marks,
             loop_ids_used: self.loop_ids_used + self.loops_seen,
             move_buf: self.move_buf,
-            result_buf: self.result_buf,
             traps: self.traps,
             call_sites: self.call_sites,
             relocations: self.relocations,
@@ -526,8 +523,6 @@ pub(crate) struct FuncCompiler<'a, M: MacroAssembler> {
     loop_ids_used: usize,
     /// Buffer for the moves of one merge, reused.
     move_buf: Vec<moves::Move>,
-    /// Buffer for the result kinds of a call, reused.
-    result_buf: Vec<ValKind>,
     /// Number of `loop` operators compiled so far (reachable or not).
     loops_seen: usize,
     /// A comparison left for that branch (see `condition.rs`).

@@ -46,24 +46,20 @@ pub(super) fn resolve(
     scratch: impl Fn(RegClass) -> Reg,
     mut emit: impl FnMut(Move),
 ) {
-    if !any_destination_is_read(moves) {
-        // The common case: nothing to order (a move that is its own destination reads it,
-        // so there is none of those either).
+    // A move that is its own destination reads it: there are none unless some destination
+    // is read, so they are looked for (and dropped) only then.
+    let mut needs_order = any_destination_is_read(moves);
+    if needs_order && moves.iter().any(|m| reads(m.src, m.dst)) {
+        moves.retain(|m| !reads(m.src, m.dst));
+        needs_order = any_destination_is_read(moves);
+    }
+    if !needs_order {
+        // The common case: nothing to order.
         for &m in moves.iter() {
             emit(m);
         }
         moves.clear();
         return;
-    }
-    if moves.iter().any(|m| reads(m.src, m.dst)) {
-        moves.retain(|m| !reads(m.src, m.dst));
-        if !any_destination_is_read(moves) {
-            for &m in moves.iter() {
-                emit(m);
-            }
-            moves.clear();
-            return;
-        }
     }
     // How many of the remaining moves read each register and memory, so that whether a
     // destination is still to be read costs O(1) (a search only for a memory destination

@@ -135,32 +135,7 @@ impl<R: Relocation> CodeBuffer<R> {
             self.ops.set_len(at + N);
         }
     }
-}
 
-/// A relocation that may be a plain relative 32-bit field (every x64 label reference), which
-/// [`CodeBuffer`] records compactly and [`CodeBuffer::commit`] patches directly instead of
-/// through dynasmrt's generic encode-by-kind path.
-pub trait FastRelocation: Relocation {
-    /// Whether this is a relative relocation of a little-endian `i32` field.
-    fn is_rel32(&self) -> bool;
-}
-
-impl FastRelocation for X64Relocation {
-    #[inline(always)]
-    fn is_rel32(&self) -> bool {
-        matches!(self.kind(), RelocationKind::Relative) && self.size() == 4
-    }
-}
-
-impl FastRelocation for Aarch64Relocation {
-    #[inline(always)]
-    fn is_rel32(&self) -> bool {
-        // Its fields are bitfields inside instructions: always the generic path.
-        false
-    }
-}
-
-impl<R: Relocation> CodeBuffer<R> {
     /// Resolves the relocations emitted so far; reports an error recorded while assembling
     /// (a label defined twice, an impossible relocation) or a relocation to an unknown
     /// label.
@@ -211,9 +186,7 @@ impl<R: Relocation> CodeBuffer<R> {
         self.clear();
         Ok(code)
     }
-}
 
-impl<R: Relocation> CodeBuffer<R> {
     /// Forgets the code, labels, relocations and any recorded error, keeping the capacity.
     pub fn clear(&mut self) {
         self.ops.clear();
@@ -222,6 +195,29 @@ impl<R: Relocation> CodeBuffer<R> {
         self.relocs.take_dynamics().for_each(drop);
         self.rel32.clear();
         self.error = None;
+    }
+}
+
+/// A relocation that may be a plain relative 32-bit field (every x64 label reference), which
+/// [`CodeBuffer`] records compactly and [`CodeBuffer::commit`] patches directly instead of
+/// through dynasmrt's generic encode-by-kind path.
+pub trait FastRelocation: Relocation {
+    /// Whether this is a relative relocation of a little-endian `i32` field.
+    fn is_rel32(&self) -> bool;
+}
+
+impl FastRelocation for X64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        matches!(self.kind(), RelocationKind::Relative) && self.size() == 4
+    }
+}
+
+impl FastRelocation for Aarch64Relocation {
+    #[inline(always)]
+    fn is_rel32(&self) -> bool {
+        // Its fields are bitfields inside instructions: always the generic path.
+        false
     }
 }
 
