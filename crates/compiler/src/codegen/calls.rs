@@ -59,7 +59,10 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
         &mut self,
         mut results: impl ExactSizeIterator<Item = ValKind>,
     ) -> Result<(), CompileError> {
-        if let (1, Some(kind)) = (results.len(), results.next()) {
+        // `len` is checked before `next`: with several results the first must stay in the
+        // iterator for the loop below.
+        if results.len() == 1 {
+            let kind = results.next().unwrap_or(ValKind::I32);
             let r = self.alloc(kind.class())?;
             let ret = self.masm.return_reg(kind.class());
             self.masm.mov(r, RegImm::Reg(ret), kind.size());
