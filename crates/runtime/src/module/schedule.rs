@@ -7,10 +7,11 @@ use super::parse::{body_reader, FunctionToCompile};
 use super::progress::Progress;
 use super::validate::{for_each_body, job};
 use crate::profiling::ProfilingAgent;
+use crate::sys::code_memory::CodeChunk;
 use crate::vm::code::ModuleCode;
 use crate::Error;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wjit_compiler::{CompiledFunction, ModuleInfo};
 
@@ -18,6 +19,37 @@ use wjit_compiler::{CompiledFunction, ModuleInfo};
 fn range_for(bodies: &[FunctionToCompile]) -> usize {
     let bytes = bodies.iter().map(|b| b.body.len()).sum();
     crate::vm::code::range_size(bytes, bodies.len())
+}
+
+/// Wasm body bytes (per thread) an eager compile compiles before it places them: the code
+/// and tables of a batch are placed while still in cache, and the memory they took is
+/// reused for the next batch instead of a module's worth of fresh pages.
+const EAGER_BATCH_BYTES: usize = 256 << 10;
+
+/// How many of `bodies` (at least one) make a batch of about `batch_bytes` body bytes.
+fn batch_len(bodies: &[FunctionToCompile], batch_bytes: usize) -> usize {
+    let mut bytes = 0;
+    bodies
+        .iter()
+        .position(|b| {
+            bytes += b.body.len();
+            bytes >= batch_bytes
+        })
+        .map_or(bodies.len(), |i| i + 1)
+}
+
+/// The defined functions of a module placed eagerly, at `addrs`.
+fn placed_funcs(addrs: Vec<usize>, bodies: Vec<FunctionToCompile>) -> Vec<DefinedFunc> {
+    addrs
+        .into_iter()
+        .zip(bodies)
+        .map(|(addr, f)| DefinedFunc {
+            to_validate: Mutex::new(None),
+            body: f.body,
+            slot: 0,
+            compiled: OnceLock::from(Ok(addr)),
+        })
+        .collect()
 }
 
 /// Compiles (and validates) every body, on all cores when `parallel` and the module is big;
@@ -121,16 +153,58 @@ impl ModuleFunctions {
         progress: &Progress<'_>,
         profiler: Option<&'static dyn ProfilingAgent>,
     ) -> Result<ModuleFunctions, Error> {
-        let compiling = Instant::now();
-        let compiled = compile_all(info, &binary, &bodies, parallel, progress)?;
+        if !CodeChunk::dual_mapping_supported() {
+            // Every placement is sealed at once: all of it in one, so that every direct
+            // call is resolved when it is placed.
+            let compiled = compile_all(info, &binary, &bodies, parallel, progress)?;
+            return Self::place_all(binary, bodies, names, &compiled, None, profiler);
+        }
+        let wasm_bytes: usize = bodies.iter().map(|b| b.body.len()).sum();
+        // Room for twice the code `range_for` expects: the code size is not known up front.
+        let range = crate::vm::code::range_size(wasm_bytes.saturating_mul(2), bodies.len());
+        // About 4 bytes of x86-64 or aarch64 code per byte of wasm.
+        let code = ModuleCode::new(names, range)?
+            .with_profiler(profiler)
+            .with_expected_size(wasm_bytes.saturating_mul(4));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let batch_bytes = if parallel {
+            EAGER_BATCH_BYTES * threads
+        } else {
+            EAGER_BATCH_BYTES
+        };
+        let first = info.num_imported_functions;
+        let mut addrs: Vec<usize> = Vec::with_capacity(bodies.len());
+        let (mut code_bytes, mut compiling, mut placing) = (0, Duration::ZERO, Duration::ZERO);
+        let mut rest = &bodies[..];
+        while !rest.is_empty() {
+            let batch = &rest[..batch_len(rest, batch_bytes)];
+            rest = &rest[batch.len()..];
+            let started = Instant::now();
+            let compiled = compile_all(info, &binary, batch, parallel, progress)?;
+            let compiled_at = Instant::now();
+            compiling += compiled_at - started;
+            code_bytes += compiled.iter().map(|(_, f)| f.code.len()).sum::<usize>();
+            let placed = |callee: u32| addrs.get(callee.checked_sub(first)? as usize).copied();
+            let batch_addrs = code.place_batch(&compiled, &placed)?;
+            addrs.extend(batch_addrs);
+            placing += compiled_at.elapsed();
+        }
+        let started = Instant::now();
+        code.resolve_deferred(&|callee| addrs.get(callee.checked_sub(first)? as usize).copied())?;
+        placing += started.elapsed();
         tracing::debug!(
-            functions = compiled.len(),
-            wasm_bytes = bodies.iter().map(|b| b.body.len()).sum::<usize>(),
-            code_bytes = compiled.iter().map(|(_, f)| f.code.len()).sum::<usize>(),
-            time = ?compiling.elapsed(),
+            functions = bodies.len(),
+            wasm_bytes,
+            code_bytes,
+            time = ?compiling,
             "module compiled (eager compilation)"
         );
-        Self::place_all(binary, bodies, names, &compiled, None, profiler)
+        tracing::debug!(code_bytes, time = ?placing, "module code placed");
+        Ok(ModuleFunctions {
+            funcs: placed_funcs(addrs, bodies),
+            code,
+            binary,
+        })
     }
 
     /// Places functions compiled ahead of time (every defined function, in order, with
@@ -180,18 +254,8 @@ impl ModuleFunctions {
             None => code.place(compiled, &|_| None)?,
         };
         tracing::debug!(code_bytes, time = ?placing.elapsed(), "module code placed");
-        let funcs = addrs
-            .into_iter()
-            .zip(bodies)
-            .map(|(addr, f)| DefinedFunc {
-                to_validate: Mutex::new(None),
-                body: f.body,
-                slot: 0,
-                compiled: OnceLock::from(Ok(addr)),
-            })
-            .collect();
         Ok(ModuleFunctions {
-            funcs,
+            funcs: placed_funcs(addrs, bodies),
             code,
             binary,
         })

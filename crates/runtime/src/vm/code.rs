@@ -45,6 +45,17 @@ impl<T: Copy> AppendVec<T> {
         }
     }
 
+    /// An empty vector with room for `capacity` elements before its first copy (untouched
+    /// room costs address space, not memory).
+    fn with_capacity(capacity: usize) -> AppendVec<T> {
+        let mut buffer = Vec::with_capacity(capacity);
+        AppendVec {
+            len: AtomicUsize::new(0),
+            ptr: AtomicPtr::new(buffer.as_mut_ptr()),
+            buffers: Mutex::new(vec![buffer]),
+        }
+    }
+
     /// Appends `items`; readers see all of them or none.
     fn extend<I: IntoIterator<Item = T, IntoIter: ExactSizeIterator>>(&self, items: I) {
         let items = items.into_iter();
@@ -255,13 +266,23 @@ impl Chunk {
     fn new(memory: CodeChunk, names: &Arc<Vec<Option<String>>>) -> Chunk {
         let start = memory.as_ptr() as usize;
         let end = start + memory.len();
+        // Room for the tables of a chunk full of typical code (a trap site per 16 bytes or
+        // so, a function per 256), so that a chunk filled by many placements rarely copies
+        // them; small chunks grow them from nothing.
+        let room = |per: usize| {
+            if memory.len() >= 1 << 20 {
+                memory.len() / per
+            } else {
+                0
+            }
+        };
         let info = Arc::new(ChunkInfo {
             start,
             end,
-            faults: AppendVec::new(),
-            functions: AppendVec::new(),
-            sites: AppendVec::new(),
-            calls: AppendVec::new(),
+            faults: AppendVec::with_capacity(room(32)),
+            functions: AppendVec::with_capacity(room(256)),
+            sites: AppendVec::with_capacity(room(16)),
+            calls: AppendVec::with_capacity(room(32)),
             handlers: AppendVec::new(),
             regions: AppendVec::new(),
             clauses: AppendVec::new(),
@@ -327,6 +348,10 @@ struct Arena {
     /// calls (in writable chunks) that were resolved to its jump slot: patched to call the
     /// code when it is placed.
     waiting: std::collections::HashMap<u32, Vec<usize>>,
+    /// (callee, field address) of the direct calls placed by [`ModuleCode::place_batch`] to
+    /// functions not placed yet (there are no jump slots then): their fields hold a
+    /// placeholder until [`ModuleCode::resolve_deferred`] fills them in.
+    deferred: Vec<(u32, usize)>,
 }
 
 /// A module's code arena: chunks that compiled functions (and jump slots) are appended to,
@@ -344,6 +369,8 @@ pub(crate) struct ModuleCode {
     /// Whether dual-mapped chunks are System V shared memory rather than memfd files
     /// (for a profiler that names code only outside file mappings).
     sysv: bool,
+    /// The smallest chunk to map (see [`ModuleCode::with_expected_size`]).
+    min_chunk: usize,
 }
 
 /// A placement laid out before it is copied: code plus tables relative to its start. The
@@ -463,12 +490,22 @@ impl ModuleCode {
                 chunks: Vec::new(),
                 range,
                 waiting: Default::default(),
+                deferred: Vec::new(),
             }),
             names,
             slots: std::sync::OnceLock::new(),
             profiler: None,
             sysv: false,
+            min_chunk: MIN_CHUNK,
         })
+    }
+
+    /// Maps chunks of at least `bytes` (up to the largest chunk size), for an arena that
+    /// will be filled by many placements adding up to about that much code: one chunk
+    /// rather than a doubling series.
+    pub fn with_expected_size(mut self, bytes: usize) -> ModuleCode {
+        self.min_chunk = bytes.clamp(MIN_CHUNK, MAX_CHUNK);
+        self
     }
 
     /// What profilers and logs call function `index`.
@@ -496,7 +533,42 @@ impl ModuleCode {
         functions: &[(u32, wjit_compiler::CompiledFunction)],
         compiled: &dyn Fn(u32) -> Option<usize>,
     ) -> Result<Vec<usize>, Error> {
-        self.place_layout(Layout::functions(functions, None), compiled)
+        self.place_layout(Layout::functions(functions, None), compiled, false)
+    }
+
+    /// [`ModuleCode::place`] for one batch of the functions of a module compiled eagerly
+    /// batch by batch (there are no jump slots): a direct call to a function that is
+    /// neither in `functions` nor known to `compiled` is deferred. Its field is left with
+    /// a placeholder target until [`ModuleCode::resolve_deferred`], which must run before
+    /// any of the code does.
+    pub fn place_batch(
+        &self,
+        functions: &[(u32, wjit_compiler::CompiledFunction)],
+        compiled: &dyn Fn(u32) -> Option<usize>,
+    ) -> Result<Vec<usize>, Error> {
+        self.place_layout(Layout::functions(functions, None), compiled, true)
+    }
+
+    /// Points every direct call deferred by [`ModuleCode::place_batch`] at its callee,
+    /// whose code `compiled` must now know (the module is not running yet, so the fields
+    /// are plain writes through the write view).
+    pub fn resolve_deferred(&self, compiled: &dyn Fn(u32) -> Option<usize>) -> Result<(), Error> {
+        let mut guard = self.arena.lock().unwrap_or_else(PoisonError::into_inner);
+        let arena = &mut *guard;
+        for (callee, field) in std::mem::take(&mut arena.deferred) {
+            let target = compiled(callee).ok_or_else(|| no_slot(callee))?;
+            let i = arena.chunks.partition_point(|c| c.info.start <= field);
+            let chunk = i
+                .checked_sub(1)
+                .map(|i| &mut arena.chunks[i])
+                .filter(|c| field + 4 <= c.info.end && c.memory.is_writable())
+                .ok_or_else(|| Error::Compile(format!("no writable code at {field:#x}")))?;
+            let offset = field - chunk.info.start;
+            chunk.memory.write_with(offset, 4, |dst| {
+                resolve_call(dst, field, target).map_err(|e| Error::Compile(e.to_string()))
+            })?;
+        }
+        Ok(())
     }
 
     /// [`ModuleCode::place`] for precompiled functions whose code bytes are `codes` (one
@@ -510,13 +582,14 @@ impl ModuleCode {
         if codes.len() != functions.len() {
             return Err(Error::Compile("one code blob per function expected".into()));
         }
-        self.place_layout(Layout::functions(functions, Some(codes)), &|_| None)
+        self.place_layout(Layout::functions(functions, Some(codes)), &|_| None, false)
     }
 
     fn place_layout(
         &self,
         mut layout: Layout<'_>,
         compiled: &dyn Fn(u32) -> Option<usize>,
+        defer: bool,
     ) -> Result<Vec<usize>, Error> {
         let relocations = std::mem::take(&mut layout.relocations);
         // (function index, start in the blob) of the functions placed here, by index.
@@ -553,6 +626,11 @@ impl ModuleCode {
                             let i = callee.checked_sub(first).ok_or_else(|| no_slot(callee))?;
                             waiting.push((callee, start + field as usize));
                             base + i as usize * SLOT_SIZE
+                        }
+                        // Any address in range: `resolve_deferred` replaces it.
+                        (None, None) if defer => {
+                            waiting.push((callee, start + field as usize));
+                            start
                         }
                         (None, None) => return Err(no_slot(callee)),
                     },
@@ -693,7 +771,7 @@ impl ModuleCode {
             if CodeChunk::dual_mapping_supported() {
                 let previous = arena.chunks.last().map_or(0, |c| c.memory.len());
                 let len = (2 * previous)
-                    .clamp(MIN_CHUNK, MAX_CHUNK)
+                    .clamp(self.min_chunk, MAX_CHUNK)
                     .max(size)
                     .min(range.remaining());
                 if len >= size {
@@ -717,6 +795,14 @@ impl ModuleCode {
                     l.copy_into(&mut blob);
                     // Never patched: the calls keep going through the slots.
                     (fixup.take().expect("fixup runs once"))(&mut blob, start, &mut waiting)?;
+                    if !waiting.is_empty() && self.slots.get().is_none() {
+                        // Deferred calls (no slots to fall back on) need a writable chunk.
+                        return Err(Error::Compile(
+                            "cannot map writable code for a batch of eagerly compiled \
+                             functions"
+                                .into(),
+                        ));
+                    }
                     waiting.clear();
                     let m = range.sealed(&blob).map_err(|e| {
                         if e.kind() == std::io::ErrorKind::OutOfMemory {
@@ -741,8 +827,12 @@ impl ModuleCode {
                 l.copy_into(dst);
                 fixup.take().map_or(Ok(()), |f| f(dst, start, &mut waiting))
             })?;
-            for (callee, field) in waiting {
-                arena.waiting.entry(callee).or_default().push(field);
+            if self.slots.get().is_some() {
+                for (callee, field) in waiting {
+                    arena.waiting.entry(callee).or_default().push(field);
+                }
+            } else {
+                arena.deferred.append(&mut waiting);
             }
             at
         } else {
@@ -809,6 +899,59 @@ mod tests {
         };
         let err = code.place(&[(1, big)], &|_| None).unwrap_err();
         assert!(err.to_string().contains("outgrew its code range"), "{err}");
+    }
+
+    /// A `call` (x86-64 `E8 rel32`) or `bl` (aarch64) to `callee`, then padding.
+    fn calling(callee: u32) -> wjit_compiler::CompiledFunction {
+        let mut code = vec![0u8; 16];
+        if cfg!(target_arch = "aarch64") {
+            code[..4].copy_from_slice(&0x9400_0000u32.to_le_bytes());
+        } else {
+            code[3] = 0xE8;
+        }
+        wjit_compiler::CompiledFunction {
+            code,
+            relocations: vec![wjit_compiler::Relocation {
+                offset: if cfg!(target_arch = "aarch64") { 0 } else { 4 },
+                func_index: callee,
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// The 4-byte field of the call placed at `addr` by [`calling`].
+    fn call_field(code: &ModuleCode, addr: usize) -> (usize, u32) {
+        let field = addr + if cfg!(target_arch = "aarch64") { 0 } else { 4 };
+        let arena = code.arena.lock().unwrap();
+        let chunk = arena.chunks.last().unwrap();
+        (field, chunk.memory.read_word(field - chunk.info.start))
+    }
+
+    #[test]
+    fn deferred_calls_are_resolved_to_later_placements() {
+        let code = ModuleCode::new(Arc::new(Vec::new()), MIN_RANGE).unwrap();
+        // Function 0 calls function 1, placed by a later batch.
+        let first = code.place_batch(&[(0, calling(1))], &|_| None).unwrap()[0];
+        let second = code.place_batch(&[(1, calling(0))], &|f| (f == 0).then_some(first));
+        let second = second.unwrap()[0];
+        let addr_of = |f: u32| [first, second].get(f as usize).copied();
+        code.resolve_deferred(&addr_of).unwrap();
+        for (addr, target) in [(first, second), (second, first)] {
+            let (field, word) = call_field(&code, addr);
+            assert_eq!(Some(word), retarget_word(word, field, target), "{addr:#x}");
+        }
+        // Resolved once: nothing is left to resolve.
+        code.resolve_deferred(&|_| None).unwrap();
+    }
+
+    #[test]
+    fn deferred_call_to_an_unknown_function_is_an_error() {
+        let code = ModuleCode::new(Arc::new(Vec::new()), MIN_RANGE).unwrap();
+        code.place_batch(&[(0, calling(7))], &|_| None).unwrap();
+        let err = code.resolve_deferred(&|_| None).unwrap_err();
+        assert!(err.to_string().contains("function 7"), "{err}");
+        // `place` never defers: there is no slot to fall back on.
+        assert!(code.place(&[(1, calling(7))], &|_| None).is_err());
     }
 
     #[test]
