@@ -174,6 +174,9 @@ impl ModuleFunctions {
         };
         let first = info.num_imported_functions;
         let mut addrs: Vec<usize> = Vec::with_capacity(bodies.len());
+        // The code of function `callee`, if placed (`addrs` is by defined index).
+        let placed =
+            |addrs: &[usize], callee: u32| addrs.get(callee.checked_sub(first)? as usize).copied();
         let (mut code_bytes, mut compiling, mut placing) = (0, Duration::ZERO, Duration::ZERO);
         let mut rest = &bodies[..];
         while !rest.is_empty() {
@@ -184,13 +187,12 @@ impl ModuleFunctions {
             let compiled_at = Instant::now();
             compiling += compiled_at - started;
             code_bytes += compiled.iter().map(|(_, f)| f.code.len()).sum::<usize>();
-            let placed = |callee: u32| addrs.get(callee.checked_sub(first)? as usize).copied();
-            let batch_addrs = code.place_batch(&compiled, &placed)?;
+            let batch_addrs = code.place_batch(&compiled, &|callee| placed(&addrs, callee))?;
             addrs.extend(batch_addrs);
             placing += compiled_at.elapsed();
         }
         let started = Instant::now();
-        code.resolve_deferred(&|callee| addrs.get(callee.checked_sub(first)? as usize).copied())?;
+        code.resolve_deferred(&|callee| placed(&addrs, callee))?;
         placing += started.elapsed();
         tracing::debug!(
             functions = bodies.len(),

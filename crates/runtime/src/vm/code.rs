@@ -354,6 +354,18 @@ struct Arena {
     deferred: Vec<(u32, usize)>,
 }
 
+impl Arena {
+    /// The writable chunk holding the 4-byte field at address `at`, and the field's offset
+    /// in it.
+    fn writable_field(&mut self, at: usize) -> Option<(&mut Chunk, usize)> {
+        let i = self.chunks.partition_point(|c| c.info.start <= at);
+        let chunk = &mut self.chunks[i.checked_sub(1)?];
+        let writable = at + 4 <= chunk.info.end && chunk.memory.is_writable();
+        let offset = at - chunk.info.start;
+        writable.then_some((chunk, offset))
+    }
+}
+
 /// A module's code arena: chunks that compiled functions (and jump slots) are appended to,
 /// all inside one reserved [`CodeRange`] so that direct calls between them are in range.
 /// Appends and slot patches are serialized by a mutex; running code is never written, but
@@ -557,13 +569,9 @@ impl ModuleCode {
         let arena = &mut *guard;
         for (callee, field) in std::mem::take(&mut arena.deferred) {
             let target = compiled(callee).ok_or_else(|| no_slot(callee))?;
-            let i = arena.chunks.partition_point(|c| c.info.start <= field);
-            let chunk = i
-                .checked_sub(1)
-                .map(|i| &mut arena.chunks[i])
-                .filter(|c| field + 4 <= c.info.end && c.memory.is_writable())
+            let (chunk, offset) = arena
+                .writable_field(field)
                 .ok_or_else(|| Error::Compile(format!("no writable code at {field:#x}")))?;
-            let offset = field - chunk.info.start;
             chunk.memory.write_with(offset, 4, |dst| {
                 resolve_call(dst, field, target).map_err(|e| Error::Compile(e.to_string()))
             })?;
@@ -718,12 +726,7 @@ impl ModuleCode {
         let fields = arena.waiting.remove(&index).unwrap_or_default();
         // `word(old)` is the new word given the one there now.
         let mut patch = |at: usize, word: &dyn Fn(u32) -> Option<u32>| {
-            let i = arena.chunks.partition_point(|c| c.info.start <= at);
-            let Some(chunk) = i.checked_sub(1).map(|i| &mut arena.chunks[i]) else {
-                return;
-            };
-            if at + 4 <= chunk.info.end && chunk.memory.is_writable() {
-                let offset = at - chunk.info.start;
+            if let Some((chunk, offset)) = arena.writable_field(at) {
                 // Out of range cannot happen within one range; if it did, the old jump
                 // stays correct.
                 if let Some(word) = word(chunk.memory.read_word(offset)) {
