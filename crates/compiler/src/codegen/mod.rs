@@ -392,6 +392,7 @@ impl<'a, M: MacroAssembler> FuncCompiler<'a, M> {
                 visitor.c.op_offsets.push(at);
             }
             reader.visit_operator(&mut visitor).map_err(invalid)??;
+            visitor.c.check_slots();
         }
         reader.finish().map_err(invalid)?;
         self.reader_end = reader.original_position();

@@ -679,6 +679,11 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             let (keep, drop) = if x as i32 != 0 { (a, b) } else { (b, a) };
             self.release(drop);
             self.push(keep);
+            if matches!(keep, Val::Slot(..)) {
+                // `b` in its slot moves down to `a`'s position: it takes that position's
+                // slot, or the next value pushed would spill over it.
+                self.spill_entry(self.stack.len() - 1);
+            }
             return Ok(());
         }
         let kind = a.kind();

@@ -589,4 +589,21 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
             }
         }
     }
+
+    /// Debug check, after every operator: a value may sit in a lower position's slot (an
+    /// `if`'s hidden parameter), never in a higher one's, which the value pushed there
+    /// next would spill over.
+    pub(super) fn check_slots(&self) {
+        if cfg!(debug_assertions) {
+            for (pos, v) in self.stack.iter().enumerate() {
+                if let Val::Slot(_, s) = *v {
+                    debug_assert!(
+                        s as usize <= pos,
+                        "stack position {pos} in the slot of position {s} at wasm offset {:#x}",
+                        self.wasm_offset
+                    );
+                }
+            }
+        }
+    }
 }
