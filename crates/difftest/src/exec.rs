@@ -328,16 +328,20 @@ pub fn hash_bytes(data: &[u8]) -> u64 {
     h
 }
 
-fn hash_nulls(nulls: impl Iterator<Item = bool>) -> u64 {
-    let mut h = 0u64;
+/// A hash of which elements of a table are null: every element's flag counts, the first
+/// included (an earlier hash mixed in only the indices of null elements, starting from 0,
+/// so a change of element 0 alone went unseen).
+pub fn hash_nulls(nulls: impl Iterator<Item = bool>) -> u64 {
+    let mut bits = Vec::new();
     for (i, n) in nulls.enumerate() {
+        if i % 8 == 0 {
+            bits.push(0u8);
+        }
         if n {
-            h = (h ^ i as u64)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(17);
+            *bits.last_mut().expect("pushed above") |= 1 << (i % 8);
         }
     }
-    h
+    hash_bytes(&bits)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -504,7 +508,10 @@ fn wjit_prepare(store: &mut wjit::Store<wjit::StoreLimits>, s: &Settings) {
 
 /// Which calls wjit runs, given the reference's trace: with fuel on, all of them; with fuel
 /// off, none of those on which the reference ran out of fuel (they may never end), as long as
-/// they changed no state in the reference; the run ends at the first that did.
+/// they changed no state in the reference; the run ends at the first that did. "State" is
+/// what [`State`] sees: a skipped call that changes only what is not exported, or turns one
+/// non-null reference into another, goes unseen and can make a later call differ (a false
+/// divergence, to be recognised by the reference's `OutOfFuel` before it).
 pub fn wjit_schedule(s: &Settings, reference: &Trace) -> (bool, Vec<bool>) {
     let ran_out = |o: &Outcome| matches!(o, Outcome::Stop(Stop::OutOfFuel));
     if s.fuel.is_some() {
