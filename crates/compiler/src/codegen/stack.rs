@@ -574,12 +574,13 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    /// Debug check: the use counts match the cache (nothing in hand between operators).
+    /// Debug check (and with the `checks` feature): the use counts match the cache
+    /// (nothing in hand between operators).
     pub(super) fn check_uses(&self) {
-        if cfg!(debug_assertions) {
+        if cfg!(any(debug_assertions, feature = "checks")) {
             for class in [RegClass::Int, RegClass::Float] {
                 for &r in self.masm.allocatable(class) {
-                    debug_assert_eq!(
+                    assert_eq!(
                         self.regs.count(r),
                         self.cache_users(r),
                         "use count of {r:?} at wasm offset {:#x}",
@@ -590,14 +591,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         }
     }
 
-    /// Debug check, after every operator: a value may sit in a lower position's slot (an
-    /// `if`'s hidden parameter), never in a higher one's, which the value pushed there
-    /// next would spill over.
+    /// Debug check (and with the `checks` feature), after every operator: a value may sit
+    /// in a lower position's slot (an `if`'s hidden parameter), never in a higher one's,
+    /// which the value pushed there next would spill over.
     pub(super) fn check_slots(&self) {
-        if cfg!(debug_assertions) {
+        if cfg!(any(debug_assertions, feature = "checks")) {
             for (pos, v) in self.stack.iter().enumerate() {
                 if let Val::Slot(_, s) = *v {
-                    debug_assert!(
+                    assert!(
                         s as usize <= pos,
                         "stack position {pos} in the slot of position {s} at wasm offset {:#x}",
                         self.wasm_offset
