@@ -223,6 +223,7 @@ fn spawn_worker(sh: &Shared, start: u64, end: u64) -> Child {
         Some(exe) => exe.clone(),
         None => std::env::current_exe().expect("current_exe"),
     };
+    let shown = exe.display().to_string();
     // Under an emulator without binfmt_misc (qemu-user as cargo's runner), the worker must
     // run under it too.
     let runner = std::env::var("WJIT_TEST_CHILD_RUNNER").unwrap_or_default();
@@ -252,7 +253,12 @@ fn spawn_worker(sh: &Shared, start: u64, end: u64) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn worker");
+        .unwrap_or_else(|e| {
+            // E.g. the binary was replaced by a rebuild: end the campaign now, not at the
+            // watchdog.
+            eprintln!("difftest: cannot start a worker ({shown}): {e}");
+            kill_workers_and_exit(sh)
+        });
     sh.workers.lock().unwrap().push(child.id());
     child
 }
@@ -438,11 +444,17 @@ fn run_chunk(sh: &Shared, start: u64, end: u64) {
 /// The campaign overran its deadline by far (the per-worker timeouts should have ended
 /// it): kills the workers and fails, so a stuck campaign cannot hold up its caller.
 fn watchdog_exit(sh: &Shared, t0: Instant) -> ! {
-    let workers = sh.workers.lock().unwrap().clone();
     eprintln!(
-        "difftest: watchdog: still running after {:.0} s; killing workers {workers:?}",
-        t0.elapsed().as_secs_f64()
+        "difftest: watchdog: still running after {:.0} s; killing workers {:?}",
+        t0.elapsed().as_secs_f64(),
+        sh.workers.lock().unwrap()
     );
+    kill_workers_and_exit(sh)
+}
+
+/// Kills every worker still running and ends the campaign as failed.
+fn kill_workers_and_exit(sh: &Shared) -> ! {
+    let workers = sh.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for pid in workers {
         // SAFETY: kill(2) has no memory effects; at worst the pid was reused.
         unsafe {
