@@ -11,7 +11,7 @@
 //! The phases are wall-clock times (wjit's events), the totals CPU time and wall-clock time.
 //! (`WJIT_PHASES_RUNS=N` sets the number of runs; `WJIT_PHASES_PARALLEL=1` compiles on all
 //! cores (compare the wall-clock columns); `WJIT_PHASES_WJIT_ONLY=1` skips (a) and
-//! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash of each module's
+//! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash and the size of each module's
 //! machine code for x86-64 and aarch64, to check that a compile-speed change left the
 //! generated code byte for byte the same)
 
@@ -125,16 +125,18 @@ impl<S: tracing::Subscriber> Layer<S> for Phases {
     }
 }
 
-/// FNV-1a over every function's index and code, in order.
-fn code_hash(engine: &Engine, wasm: &[u8], target: Target) -> Result<u64, wjit::Error> {
+/// FNV-1a over every function's index and code, in order, and the code's size in bytes.
+fn code_hash(engine: &Engine, wasm: &[u8], target: Target) -> Result<(u64, usize), wjit::Error> {
     let listing = CodeListing::compile(engine, wasm, target)?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut size = 0;
     for f in listing.functions() {
+        size += f.code().len();
         for b in f.index().to_le_bytes().iter().chain(f.code()) {
             h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    Ok(h)
+    Ok((h, size))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -170,9 +172,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("WJIT_PHASES_HASH").is_some() {
         for file in std::env::args().skip(1) {
             let wasm = std::fs::read(&file)?;
-            let x64 = code_hash(&engine, &wasm, Target::X86_64)?;
-            let arm = code_hash(&engine, &wasm, Target::Aarch64)?;
-            println!("{file}: x86_64 {x64:016x} aarch64 {arm:016x}");
+            let (x64, x64_size) = code_hash(&engine, &wasm, Target::X86_64)?;
+            let (arm, arm_size) = code_hash(&engine, &wasm, Target::Aarch64)?;
+            println!(
+                "{file}: x86_64 {x64:016x} ({x64_size} bytes) aarch64 {arm:016x} ({arm_size} bytes)"
+            );
         }
         return Ok(());
     }

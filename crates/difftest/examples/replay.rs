@@ -2,7 +2,7 @@
 //! module can be cut down by hand: `cargo run --release -p difftest --example replay --
 //! MODE SEED FILE [lazy=0|1] [fuel=N|off] [epoch=0|1]`.
 
-use difftest::{check_module, gen, Mode, THREADS};
+use difftest::{check_module, gen, threads_for, Mode};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,7 +23,6 @@ fn main() {
             _ => panic!("unknown override {o}"),
         }
     }
-    let threads = if mode == Mode::Threads { THREADS } else { 0 };
-    let r = check_module(&bytes, &s, threads, gen::arg_stream(seed, mode));
+    let r = check_module(&bytes, &s, threads_for(mode), gen::arg_stream(seed, mode));
     println!("{s:?}\ncalls {}: {:?}", r.calls, r.divergence);
 }

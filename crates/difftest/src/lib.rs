@@ -56,6 +56,15 @@ pub struct SeedResult {
 /// Threads per module in threads mode.
 pub const THREADS: usize = 3;
 
+/// How many threads share each module in `mode` (0: calls run on the calling thread).
+pub fn threads_for(mode: Mode) -> usize {
+    if mode == Mode::Threads {
+        THREADS
+    } else {
+        0
+    }
+}
+
 fn one_line(s: &str) -> String {
     let s: String = s
         .chars()
@@ -89,8 +98,7 @@ pub fn run_seed(seed: u64, mode: Mode) -> SeedResult {
             };
         }
     }
-    let threads = if mode == Mode::Threads { THREADS } else { 0 };
-    check_module(&bytes, &s, threads, gen::arg_stream(seed, mode))
+    check_module(&bytes, &s, threads_for(mode), gen::arg_stream(seed, mode))
 }
 
 /// Loads `bytes` in both engines and, if both accept it, runs every export on both.

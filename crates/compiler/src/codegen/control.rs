@@ -361,7 +361,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 if !frame.targeted {
                     // No join: keep the fall-through state as it is.
                     if frame.hidden > 0 && self.reachable {
-                        self.drop_hidden(&frame)?;
+                        self.drop_hidden(&frame);
                     }
                     self.recycle(frame);
                     return Ok(());
@@ -376,7 +376,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.enter_merge(state, frame.base);
                 self.reachable = true;
                 if frame.hidden > 0 {
-                    self.drop_hidden(&frame)?;
+                    self.drop_hidden(&frame);
                 }
             }
         }
@@ -388,28 +388,14 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
     }
 
     /// Removes an `if`'s hidden parameter copies from under its results.
-    fn drop_hidden(&mut self, frame: &Frame) -> Result<(), CompileError> {
-        let n = frame.num_results;
+    fn drop_hidden(&mut self, frame: &Frame) {
         let first_hidden = frame.base - frame.hidden;
-        let results: Vec<Val> = self.stack[self.stack.len() - n..].to_vec();
-        // The results keep their registers: take them off without freeing.
-        self.stack.truncate(self.stack.len() - n);
-        // Hidden copies are plain slots: dropping them frees nothing.
-        self.stack.truncate(first_hidden);
-        for (i, v) in results.into_iter().enumerate() {
-            let pos = first_hidden + i;
-            let v = match v {
-                // Results in the slots above move down into the slots now free.
-                Val::Slot(k, s) if s as usize != pos => {
-                    let (dst, src) = (self.slot_addr(pos as u32), self.slot_addr(s));
-                    self.masm.copy(dst, src, k.slot_copy_size());
-                    Val::Slot(k, pos as u32)
-                }
-                other => other,
-            };
-            self.push(v);
-        }
-        Ok(())
+        let first_result = self.stack.len() - frame.num_results;
+        // Hidden copies are plain slots: dropping them frees nothing, and the results
+        // keep their registers.
+        self.stack.drain(first_hidden..first_result);
+        // Results in the slots above move down into the slots now free.
+        self.own_slots_for_top(frame.num_results);
     }
 
     /// Gives values that refer to another position's slot (an `if`'s hidden parameters)
