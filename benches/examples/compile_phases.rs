@@ -4,7 +4,7 @@
 //! (c) wjit's eager single-threaded `Module::new`, split by its own `tracing` events into
 //!     parse (sections), compile (decode + validate + emit, one pass per body) and place
 //!     (copy into executable memory, resolve calls).
-//! Emit is then roughly compile - (b). Medians of RUNS runs (default 5); MB are 10^6 bytes
+//! (Text files are accepted too.) Emit is then roughly compile - (b). Medians of RUNS runs (default 5); MB are 10^6 bytes
 //! of the whole module.
 //!
 //! `cargo run --release -p wjit-benches --example compile_phases -- FILE.wasm...`
@@ -171,7 +171,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if std::env::var_os("WJIT_PHASES_HASH").is_some() {
         for file in std::env::args().skip(1) {
-            let wasm = std::fs::read(&file)?;
+            let wasm = wat::parse_file(&file)?;
             let (x64, x64_size) = code_hash(&engine, &wasm, Target::X86_64)?;
             let (arm, arm_size) = code_hash(&engine, &wasm, Target::Aarch64)?;
             println!(
@@ -186,7 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for file in std::env::args().skip(1) {
-        let wasm = std::fs::read(&file)?;
+        let wasm = wat::parse_file(&file)?;
         let (mut decode, mut validate, mut total, mut wall) = (vec![], vec![], vec![], vec![]);
         let (mut parse, mut compile, mut place) = (vec![], vec![], vec![]);
         let mut operators = None;
