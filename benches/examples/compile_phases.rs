@@ -13,7 +13,8 @@
 //! cores (compare the wall-clock columns); `WJIT_PHASES_WJIT_ONLY=1` skips (a) and
 //! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash and the size of each module's
 //! machine code for x86-64 and aarch64, to check that a compile-speed change left the
-//! generated code byte for byte the same)
+//! generated code byte for byte the same, and the median wall-clock time of compiling
+//! it for each, single-threaded, without placing the code)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -125,8 +126,14 @@ impl<S: tracing::Subscriber> Layer<S> for Phases {
     }
 }
 
-/// FNV-1a over every function's index and code, in order, and the code's size in bytes.
-fn code_hash(engine: &Engine, wasm: &[u8], target: Target) -> Result<(u64, usize), wjit::Error> {
+/// FNV-1a over every function's index and code, in order, the code's size in bytes, and
+/// the listing's compile time (parse, validate and compile, recording operator offsets,
+/// without placing the code).
+fn code_hash(
+    engine: &Engine,
+    wasm: &[u8],
+    target: Target,
+) -> Result<(u64, usize, Duration), wjit::Error> {
     let listing = CodeListing::compile(engine, wasm, target)?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut size = 0;
@@ -136,7 +143,7 @@ fn code_hash(engine: &Engine, wasm: &[u8], target: Target) -> Result<(u64, usize
             h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    Ok((h, size))
+    Ok((h, size, listing.compile_time()))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -172,11 +179,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("WJIT_PHASES_HASH").is_some() {
         for file in std::env::args().skip(1) {
             let wasm = wat::parse_file(&file)?;
-            let (x64, x64_size) = code_hash(&engine, &wasm, Target::X86_64)?;
-            let (arm, arm_size) = code_hash(&engine, &wasm, Target::Aarch64)?;
-            println!(
-                "{file}: x86_64 {x64:016x} ({x64_size} bytes) aarch64 {arm:016x} ({arm_size} bytes)"
-            );
+            let mut line = format!("{file}:");
+            for (name, target) in [("x86_64", Target::X86_64), ("aarch64", Target::Aarch64)] {
+                let mut times = Vec::new();
+                let mut hash_and_size = (0, 0);
+                for _ in 0..runs {
+                    let (hash, size, time) = code_hash(&engine, &wasm, target)?;
+                    hash_and_size = (hash, size);
+                    times.push(time);
+                }
+                let (hash, size) = hash_and_size;
+                let time = median(times);
+                line += &format!(
+                    " {name} {hash:016x} ({size} bytes, compiled in {:.1} ms: {:.1} MB/s)",
+                    time.as_secs_f64() * 1e3,
+                    mbps(wasm.len(), time)
+                );
+            }
+            println!("{line}");
         }
         return Ok(());
     }
