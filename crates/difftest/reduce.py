@@ -8,7 +8,8 @@ Prints IN.wat's divergence class with the replay example (build it first:
 replay reports the same class: whole functions, whole blocks, block wrappers, `else` arms,
 single lines and pairs of lines, until nothing more goes. OVERRIDEs are passed to replay
 (e.g. `fuel=off epoch=0 lazy=0` for a deterministic run). Writes the smallest text so far
-to OUT.wat as it goes. Print a module as text first, e.g. with `wasm-tools print`.
+to OUT.wat as it goes. Print the seed's module as text first:
+`cargo run --release -p difftest --example print -- MODE SEED > IN.wat`.
 """
 import os
 import subprocess
