@@ -361,7 +361,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 if !frame.targeted {
                     // No join: keep the fall-through state as it is.
                     if frame.hidden > 0 && self.reachable {
-                        self.drop_hidden(&frame);
+                        self.drop_hidden(frame.base - frame.hidden, frame.num_results);
                     }
                     self.recycle(frame);
                     return Ok(());
@@ -376,7 +376,7 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
                 self.enter_merge(state, frame.base);
                 self.reachable = true;
                 if frame.hidden > 0 {
-                    self.drop_hidden(&frame);
+                    self.drop_hidden(frame.base - frame.hidden, frame.num_results);
                 }
             }
         }
@@ -387,15 +387,17 @@ impl<M: MacroAssembler> FuncCompiler<'_, M> {
         Ok(())
     }
 
-    /// Removes an `if`'s hidden parameter copies from under its results.
-    fn drop_hidden(&mut self, frame: &Frame) {
-        let first_hidden = frame.base - frame.hidden;
-        let first_result = self.stack.len() - frame.num_results;
+    /// Removes an `if`'s hidden parameter copies (from stack height `first_hidden` up) from
+    /// under its `num_results` results. Out of line: it is rare, and inlined it made every
+    /// `end` copy its frame.
+    #[inline(never)]
+    fn drop_hidden(&mut self, first_hidden: usize, num_results: usize) {
+        let first_result = self.stack.len() - num_results;
         // Hidden copies are plain slots: dropping them frees nothing, and the results
         // keep their registers.
         self.stack.drain(first_hidden..first_result);
         // Results in the slots above move down into the slots now free.
-        self.own_slots_for_top(frame.num_results);
+        self.own_slots_for_top(num_results);
     }
 
     /// Gives values that refer to another position's slot (an `if`'s hidden parameters)
