@@ -4,17 +4,17 @@
 //! (c) wjit's eager single-threaded `Module::new`, split by its own `tracing` events into
 //!     parse (sections), compile (decode + validate + emit, one pass per body) and place
 //!     (copy into executable memory, resolve calls).
-//! (Text files are accepted too.) Emit is then roughly compile - (b). Medians of RUNS runs (default 5); MB are 10^6 bytes
-//! of the whole module.
+//! (Text files are accepted too.) Emit is then roughly compile - (b). Medians of RUNS runs
+//! (default 5); MB are 10^6 bytes of the whole module.
 //!
 //! `cargo run --release -p wjit-benches --example compile_phases -- FILE.wasm...`
 //! The phases are wall-clock times (wjit's events), the totals CPU time and wall-clock time.
 //! (`WJIT_PHASES_RUNS=N` sets the number of runs; `WJIT_PHASES_PARALLEL=1` compiles on all
 //! cores (compare the wall-clock columns); `WJIT_PHASES_WJIT_ONLY=1` skips (a) and
-//! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash and the size of each module's
-//! machine code for x86-64 and aarch64, to check that a compile-speed change left the
-//! generated code byte for byte the same, and the median wall-clock time of compiling
-//! it for each, single-threaded, without placing the code)
+//! (b), to profile wjit alone; `WJIT_PHASES_HASH=1` only prints a hash and the size of
+//! each module's machine code for x86-64 and aarch64, to check that a compile-speed
+//! change left the generated code byte for byte the same, and the median wall-clock time
+//! of compiling it for each, single-threaded, without placing the code)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
