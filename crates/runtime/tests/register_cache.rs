@@ -226,3 +226,23 @@ fn constant_select_keeps_a_spilled_operand_out_of_the_next_slot() {
     // (7 + 2) + (7 + 3)
     assert_eq!(call_i32(wat, "scalar", 7), 19);
 }
+
+/// The first branch to a block whose state gives a constant local a register: the branch
+/// must load the constant into that register. Modelled on sql-wasm's function 48, where a
+/// draft shortcut (no moves for a first branch that keeps the current state) took this
+/// branch for one that keeps it and lost the `i32.const 0` of the `br`.
+#[test]
+fn first_branch_loads_a_written_constant_into_the_targets_register() {
+    let wat = r#"(module
+        (func (export "f") (param i32) (result i32) (local $r i32)
+          (local.set $r (i32.add (local.get 0) (i32.const 100)))  ;; $r in a register
+          (block $out
+            (block $skip
+              (br_if $skip (local.get 0))       ;; 0: set $r to 0 and leave
+              (local.set $r (i32.const 0))      ;; $r is the constant 0
+              (br $out))                        ;; first edge to $out: $r gets a register
+            (local.set $r (i32.add (local.get $r) (i32.const 5))))
+          (local.get $r)))"#;
+    assert_eq!(call_i32(wat, "f", 0), 0);
+    assert_eq!(call_i32(wat, "f", 7), 112);
+}
