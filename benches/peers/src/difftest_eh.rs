@@ -188,19 +188,6 @@ fn to_wasmtime(v: &V, t: exec::Ty) -> wasmtime::Val {
     }
 }
 
-fn hash_nulls(nulls: impl Iterator<Item = bool>) -> u64 {
-    // As difftest's (private) hash of a table's null elements.
-    let mut h = 0u64;
-    for (i, n) in nulls.enumerate() {
-        if n {
-            h = (h ^ i as u64)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(17);
-        }
-    }
-    h
-}
-
 fn wasmtime_state(
     store: &mut wasmtime::Store<wasmtime::StoreLimits>,
     inst: &wasmtime::Instance,
@@ -226,7 +213,7 @@ fn wasmtime_state(
                     let nulls: Vec<bool> = (0..n)
                         .map(|i| t.get(&mut *store, i).is_none_or(|r| r.is_null()))
                         .collect();
-                    st.tables.push((n, hash_nulls(nulls.into_iter())));
+                    st.tables.push((n, exec::hash_nulls(nulls.into_iter())));
                 }
             }
             ExportKind::Func(..) => {}
