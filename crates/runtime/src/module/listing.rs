@@ -194,8 +194,14 @@ impl CodeListing {
         bytes: impl AsRef<[u8]>,
         target: Target,
     ) -> Result<CodeListing, Error> {
+        Self::compile_bytes(engine, bytes.as_ref(), target)
+    }
+
+    /// [`CodeListing::compile`] without its generic parameter: a generic function is
+    /// compiled again in every crate that calls it, and this one holds both backends.
+    fn compile_bytes(engine: &Engine, bytes: &[u8], target: Target) -> Result<CodeListing, Error> {
         let start = Instant::now();
-        let wasm: std::sync::Arc<[u8]> = super::to_binary(bytes.as_ref())?.into();
+        let wasm: std::sync::Arc<[u8]> = super::to_binary(bytes)?.into();
         let mut parsed = super::parse_for(engine, &wasm)?;
         if target != Target::host() {
             let config = &engine.inner.config;
