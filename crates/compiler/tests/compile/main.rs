@@ -4,4 +4,5 @@
 //! step.
 
 mod op_offsets;
+mod parse;
 mod validate;

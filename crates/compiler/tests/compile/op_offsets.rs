@@ -1,54 +1,19 @@
 //! `CompiledFunction::op_offsets`: empty unless asked for, and recording them changes
 //! nothing else about the code.
 
-use wasmparser::{
-    FuncToValidate, FunctionBody, Parser, Payload, ValidPayload, Validator, ValidatorResources,
-};
+use super::parse::{parse, Parsed};
+use wasmparser::WasmFeatures;
 use wjit_compiler::isa::{aarch64::Aarch64Masm, x64::X64Masm};
 use wjit_compiler::masm::MacroAssembler;
-use wjit_compiler::{compile_function_in, CompiledFunction, FuncCompilerContext, ModuleInfo};
-
-type Funcs<'a> = Vec<(FunctionBody<'a>, FuncToValidate<ValidatorResources>)>;
-
-fn parse(binary: &[u8]) -> (ModuleInfo, Funcs<'_>) {
-    let mut validator = Validator::new();
-    let mut info = ModuleInfo::default();
-    let mut funcs = Vec::new();
-    for payload in Parser::new(0).parse_all(binary) {
-        let payload = payload.unwrap();
-        let valid = validator.payload(&payload).unwrap();
-        match payload {
-            Payload::TypeSection(r) => {
-                for rec in r {
-                    for sub in rec.unwrap().into_types() {
-                        info.types.push(sub.unwrap_func().clone());
-                        info.type_ids.push(info.types.len() as u32);
-                    }
-                }
-            }
-            Payload::FunctionSection(r) => info.functions.extend(r.into_iter().map(|t| t.unwrap())),
-            Payload::MemorySection(r) => info.memories.extend(r.into_iter().map(|m| m.unwrap())),
-            Payload::CodeSectionEntry(_) => {
-                let ValidPayload::Func(job, body) = valid else {
-                    unreachable!()
-                };
-                funcs.push((body, job));
-            }
-            _ => {}
-        }
-    }
-    info.compute_offsets();
-    (info, funcs)
-}
+use wjit_compiler::{compile_function_in, CompiledFunction, FuncCompilerContext};
 
 fn compile_all<M: MacroAssembler>(masm: M, record: bool, wasm: &[u8]) -> Vec<CompiledFunction> {
-    let (info, funcs) = parse(wasm);
+    let Parsed { info, funcs } = parse(wasm, WasmFeatures::default());
     let mut context = FuncCompilerContext::new(masm);
     context.record_op_offsets(record);
     funcs
         .into_iter()
-        .map(|(body, job)| {
-            let index = job.index;
+        .map(|(index, body, job)| {
             let mut validator = job.into_validator(Default::default());
             compile_function_in(&mut context, &info, index, &body, &mut validator).unwrap()
         })
@@ -57,10 +22,10 @@ fn compile_all<M: MacroAssembler>(masm: M, record: bool, wasm: &[u8]) -> Vec<Com
 
 /// (offset of each operator, offset just past the body) of every body.
 fn operator_offsets(wasm: &[u8]) -> Vec<Vec<u32>> {
-    let (_, funcs) = parse(wasm);
+    let funcs = parse(wasm, WasmFeatures::default()).funcs;
     funcs
         .into_iter()
-        .map(|(body, _)| {
+        .map(|(_, body, _)| {
             let mut ops = body.get_operators_reader().unwrap();
             let mut at = Vec::new();
             while !ops.eof() {
