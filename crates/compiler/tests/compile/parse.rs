@@ -14,6 +14,9 @@ pub struct Parsed<'a> {
     pub funcs: Vec<(u32, FunctionBody<'a>, FuncToValidate<ValidatorResources>)>,
 }
 
+/// Parses and validates `binary` at module level with `features` (panics on an invalid
+/// module: the tests hand in their own valid ones); the function bodies are left to the
+/// caller's validation jobs.
 pub fn parse(binary: &[u8], features: WasmFeatures) -> Parsed<'_> {
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo {
